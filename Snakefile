@@ -1,0 +1,40 @@
+"""phenoflow: generation -> skim -> features -> train -> evaluate -> binning -> report."""
+
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+# The library lives in src/: importable here and, through PYTHONPATH, in every job and conda env.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+_inherited = dict(os.environ).pop("PYTHONPATH", "")
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, _inherited) if p))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/skim.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/binning.smk"
+
+
+rule all:
+    """Everything the analysis produces; `snakemake --report` collects the report from it."""
+    input:
+        "results/skim/cutflow.csv",
+        expand("results/evaluation/{model}/metrics.json", model=MODELS),
+        expand("results/evaluation/{model}/roc.png", model=MODELS),
+        expand("results/binning/{model}/table.csv", model=MODELS),
+    default_target: True

@@ -1,0 +1,39 @@
+"""Generate one chunk with Pythia8 and write its Delphes-layout ntuple (rule generate_chunk)."""
+
+import math
+
+from phenoflow.detector import TruthDetector, reconstruct
+from phenoflow.generation.pythia import DecayFilter, generate, pythia_settings
+from phenoflow.io import write_json
+from phenoflow.logs import to_log_file
+from phenoflow.ntuple import delphes_branches, write_ntuple
+
+p = snakemake.params
+with to_log_file(snakemake.log[0]) as log:
+    dfilter = p.generator.get("decay_filter")
+    if dfilter:
+        dfilter = DecayFilter(dfilter["mother"], tuple(tuple(c) for c in dfilter["channels"]))
+    settings = pythia_settings(p.generator["pythia"], p.sqrt_s, p.seed)
+    chunk = generate(settings, p.n_events, dfilter)
+    objects = reconstruct(chunk.particles, TruthDetector.from_config(p.detector))
+    write_ntuple(
+        snakemake.output.ntuple,
+        delphes_branches(objects, chunk.weights, chunk.sigma_pb, chunk.sigma_err_pb),
+    )
+    write_json(
+        snakemake.output.summary,
+        {
+            "process": snakemake.wildcards.process,
+            "chunk": int(snakemake.wildcards.chunk),
+            "seed": p.seed,
+            "n_events": chunk.n_accepted,
+            "n_tried": chunk.n_tried,
+            "sum_weights": math.fsum(chunk.weights),
+            "sigma_pb": chunk.sigma_pb,
+            "sigma_err_pb": chunk.sigma_err_pb,
+            "filter_efficiency": chunk.filter_efficiency,
+            "pythia_settings": settings,
+            **chunk.info,
+        },
+    )
+    log.info("chunk done: %d events, sigma = %.6g +- %.2g pb", chunk.n_accepted, chunk.sigma_pb, chunk.sigma_err_pb)

@@ -1,0 +1,25 @@
+"""Preselect one process's events and attach physical weights (rule skim)."""
+
+import awkward as ak
+
+from phenoflow.io import atomic_path, read_json
+from phenoflow.logs import to_log_file
+from phenoflow.skim import skim
+
+p = snakemake.params
+with to_log_file(snakemake.log[0]) as log:
+    summary = read_json(snakemake.input.summary)
+    events, cutflow = skim(
+        snakemake.input.ntuples,
+        p.cuts,
+        sigma_pb=summary["sigma_pb"],
+        sum_gen_weights=summary["sum_weights"],
+        luminosity_fb=p.luminosity_fb,
+        process=snakemake.wildcards.process,
+        allow_empty=p.allow_empty,
+    )
+    with atomic_path(snakemake.output.events) as tmp:
+        ak.to_parquet(events, tmp)
+    with atomic_path(snakemake.output.cutflow) as tmp:
+        cutflow.to_csv(tmp, index=False)
+    log.info("cutflow:\n%s", cutflow.to_string(index=False))

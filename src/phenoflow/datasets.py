@@ -1,0 +1,146 @@
+"""Feature tables and the train/validation/test split shared by every model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import awkward as ak
+import numpy as np
+import pandas as pd
+
+from phenoflow.io import atomic_path, read_json
+from phenoflow.observables import observable
+
+#: Columns of a feature table that are not features.
+META_COLUMNS = ("process", "label", "weight")
+SPLITS = ("train", "val", "test")
+
+
+def feature_table(
+    events: Mapping[str, ak.Array], labels: Mapping[str, int], features: Sequence[str], fill: float
+) -> pd.DataFrame:
+    """One row per event of every process: process, label, physical weight, then the features.
+
+    ``events``: skimmed events per process (with ``weight_phys``); ``labels``: class per process
+    (1 signal, 0 background); ``fill``: the value of a feature whose object is missing.
+    """
+    frames = []
+    for process, ev in events.items():
+        columns = {"process": process, "label": labels[process], "weight": ak.to_numpy(ev.weight_phys)}
+        columns.update({name: observable(ev, name, fill) for name in features})
+        frames.append(pd.DataFrame(columns, index=pd.RangeIndex(len(ev))))
+    table = pd.concat(frames, ignore_index=True)
+    table["process"] = table["process"].astype("category")
+    return table
+
+
+def write_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Write a table to Parquet atomically."""
+    with atomic_path(path) as tmp:
+        table.to_parquet(tmp, index=False)
+
+
+def split_indices(processes: np.ndarray, fractions: Mapping[str, float], seed: int) -> dict[str, np.ndarray]:
+    """Seeded split of row indices into train/val/test, stratified by process.
+
+    Each process is shuffled with its own generator (seeded from ``seed`` and its position in
+    sorted order) and cut by ``fractions`` (train, val, test; summing to 1).
+    """
+    total = sum(fractions[s] for s in SPLITS)
+    if not np.isclose(total, 1.0):
+        raise ValueError(f"split fractions must sum to 1, got {total}")
+    out: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    processes = np.asarray(processes)
+    for k, name in enumerate(sorted(set(processes))):
+        rows = np.flatnonzero(processes == name)
+        rows = rows[np.random.default_rng([seed, k]).permutation(len(rows))]
+        n_train = int(round(fractions["train"] * len(rows)))
+        n_val = int(round(fractions["val"] * len(rows)))
+        for split, part in zip(SPLITS, np.split(rows, [n_train, n_train + n_val])):
+            out[split].append(part)
+    return {s: np.sort(np.concatenate(parts)) for s, parts in out.items()}
+
+
+def full_luminosity_weights(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Physical weights of ``rows`` scaled so each process's yield equals its yield in the whole table.
+
+    This turns yields on one split into expected yields at the full luminosity.
+    """
+    sub = table.iloc[rows]
+    total = table.groupby("process", observed=True)["weight"].sum()
+    part = sub.groupby("process", observed=True)["weight"].sum()
+    scale = (total / part).reindex(sub["process"]).to_numpy()
+    return sub["weight"].to_numpy() * scale
+
+
+def balanced_weights(weights: np.ndarray, labels: np.ndarray, processes: np.ndarray | None = None) -> np.ndarray:
+    """Training weights with each class summing to n_events / n_classes (shape as ``weights``).
+
+    With ``processes``, each process also gets an equal share of its class's total, keeping its
+    events' relative physical weights; otherwise a process with a huge cross section (QCD) would
+    make the others invisible to the training.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    out = np.empty_like(weights)
+    classes = np.unique(labels)
+    groups = labels if processes is None else np.char.add(labels.astype(str), "/" + np.asarray(processes, dtype=str))
+    for c in classes:
+        in_class = labels == c
+        members = np.unique(groups[in_class])
+        share = (len(weights) / len(classes)) / len(members)
+        for g in members:
+            sel = groups == g
+            out[sel] = weights[sel] * share / weights[sel].sum()
+    return out
+
+
+@dataclass
+class SplitArrays:
+    """The rows of one split as arrays: features ``x`` (n, f), labels ``y`` (n,), weights ``w`` (n,),
+    and ``process`` names (n,). ``w`` are balanced training weights for training splits and
+    physical weights scaled to the full luminosity otherwise."""
+
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    process: np.ndarray
+
+    def frame(self, **columns: np.ndarray) -> pd.DataFrame:
+        """Table of process, label, weight and any extra per-row ``columns`` (e.g. score)."""
+        return pd.DataFrame({"process": self.process, "label": self.y, "weight": self.w, **columns})
+
+
+def load_split_arrays(
+    features_path: str | os.PathLike,
+    split_path: str | os.PathLike,
+    features: Sequence[str],
+    splits: Sequence[str],
+    balance: str | None = None,
+) -> list[SplitArrays]:
+    """Arrays of the requested ``splits`` from the feature table and the saved split indices.
+
+    With ``balance`` = ``"class"`` the weights are class-balanced, with ``"process"`` also
+    balanced between the processes of a class (for training and early stopping); with ``None``
+    they are physical weights scaled to the full luminosity (for evaluation).
+    """
+    table = pd.read_parquet(features_path)
+    missing = [f for f in features if f not in table.columns]
+    if missing:
+        raise KeyError(f"{features_path}: features {missing} not in the table; rerun the features rule")
+    indices = read_json(split_path)["indices"]
+    out = []
+    for split in splits:
+        rows = np.asarray(indices[split], dtype=np.int64)
+        sub = table.iloc[rows]
+        y = sub["label"].to_numpy()
+        process = sub["process"].astype(str).to_numpy()
+        if balance is None:
+            w = full_luminosity_weights(table, rows)
+        elif balance in ("class", "process"):
+            w = balanced_weights(sub["weight"].to_numpy(), y, process if balance == "process" else None)
+        else:
+            raise ValueError(f"unknown training weighting '{balance}' (expected 'class' or 'process')")
+        out.append(SplitArrays(sub[list(features)].to_numpy(np.float64), y, w, process))
+    return out

@@ -1,0 +1,1 @@
+"""Event generation: Pythia8 (default) and, in later stages, MadGraph/LHE backends."""

@@ -1,0 +1,165 @@
+"""Generate one chunk of events with Pythia8 (``pythia8mc``) as columnar awkward arrays.
+
+Units follow Pythia: momenta and masses in GeV. Cross sections are converted from Pythia's mb to pb.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import awkward as ak
+import numpy as np
+
+from phenoflow.arrays import isin
+
+log = logging.getLogger("phenoflow.generation")
+
+PB_PER_MB = 1.0e9
+
+#: Settings phenoflow always sets; a process may not override them.
+_RESERVED = ("Random:seed", "Random:setSeed", "Beams:eCM", "Main:numberOfEvents")
+
+_QUIET = (
+    "Print:quiet = on",
+    "Next:numberCount = 0",
+)
+
+
+@dataclass(frozen=True)
+class DecayFilter:
+    """Keep events whose hard-process resonances ``mother`` decay into the given channels.
+
+    ``channels`` lists, per resonance, the set of allowed |PDG id| of its (two-body) decay
+    products; the event passes when exactly one resonance decays into each channel, as in
+    ZZ -> (qq)(vv): ``DecayFilter(23, ((1, 2, 3, 4, 5), (12, 14, 16)))``.
+    """
+
+    mother: int
+    channels: tuple[tuple[int, ...], ...]
+
+    def passes(self, prt: ak.Array) -> np.ndarray:
+        """Boolean mask over events of a Pythia batch (``prt`` as returned by ``nextBatch``)."""
+        hard = prt[abs(prt.status) == 23]
+        products = hard[abs(prt.id[hard.mother1]) == self.mother]
+        pdg = abs(products.id)
+        keep = ak.num(products) == 2 * len(self.channels)
+        required: dict[tuple[int, ...], int] = {}
+        for channel in self.channels:
+            key = tuple(sorted(channel))
+            required[key] = required.get(key, 0) + 1
+        for channel, count in required.items():
+            keep = keep & (ak.sum(isin(pdg, channel), axis=1) == 2 * count)
+        return ak.to_numpy(keep)
+
+
+@dataclass
+class GeneratedChunk:
+    """Final-state particles of one chunk and the generator's bookkeeping.
+
+    ``particles``: events × var records with fields pid, status, px, py, pz, e, mass (GeV).
+    ``weights``: generator event weights, shape (n_events,). ``sigma_pb``/``sigma_err_pb``: the
+    cross section of the accepted events (after any decay filter) in pb.
+    """
+
+    particles: ak.Array
+    weights: np.ndarray
+    sigma_pb: float
+    sigma_err_pb: float
+    n_tried: int
+    n_accepted: int
+    filter_efficiency: float = 1.0
+    info: dict = field(default_factory=dict)
+
+
+def pythia_settings(process: Sequence[str], sqrt_s: float, seed: int) -> list[str]:
+    """The full list of Pythia ``readString`` lines for one chunk.
+
+    ``process`` are the user's process lines; beam energy (GeV) and seed are set here and may
+    not appear in them.
+    """
+    for line in process:
+        key = line.split("=")[0].strip()
+        if key in _RESERVED:
+            raise ValueError(f"Pythia setting '{key}' is set by phenoflow; remove it from the process")
+    return [
+        f"Beams:eCM = {sqrt_s}",
+        "Random:setSeed = on",
+        f"Random:seed = {seed}",
+        *_QUIET,
+        *process,
+    ]
+
+
+def generate(
+    settings: Sequence[str],
+    n_events: int,
+    decay_filter: DecayFilter | None = None,
+    batch_size: int = 500,
+) -> GeneratedChunk:
+    """Run Pythia8 until ``n_events`` events (passing ``decay_filter``) are collected.
+
+    Only final-state particles are kept. The cross section is Pythia's ``sigmaGen`` times the
+    filter efficiency; its error adds Pythia's error and the binomial error of the efficiency in
+    quadrature. Progress (events done / total, rate) goes to the ``phenoflow`` log.
+    """
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings:
+        if not pythia.readString(line):
+            raise ValueError(f"Pythia rejected the setting '{line}'")
+    if not pythia.init():
+        raise RuntimeError("Pythia initialisation failed; see the log for Pythia's messages")
+
+    batches, weights = [], []
+    n_done = n_generated = 0
+    start = time.perf_counter()
+    while n_done < n_events:
+        ask = n_events - n_done
+        if decay_filter is not None and n_generated:
+            ask = math.ceil(1.1 * ask * n_generated / max(n_done, 1))
+        batch = pythia.nextBatch(min(ask, batch_size) if decay_filter is None else min(ask, 4 * batch_size))
+        n_generated += len(batch)
+        if decay_filter is not None:
+            batch = batch[decay_filter.passes(batch.prt)]
+        batch = batch[: n_events - n_done]
+        prt = batch.prt
+        final = prt[prt.status > 0]
+        batches.append(
+            ak.zip(
+                {
+                    "pid": final.id,
+                    "status": final.status,
+                    "px": final.p.px,
+                    "py": final.p.py,
+                    "pz": final.p.pz,
+                    "e": final.p.e,
+                    "mass": final.m,
+                },
+                with_name="Particle",
+            )
+        )
+        weights.append(ak.to_numpy(batch.info.weights[:, 0]))
+        n_done += len(batch)
+        rate = n_generated / (time.perf_counter() - start)
+        log.info("generated %d / %d events (%d tried by the filter), %.1f events/s", n_done, n_events, n_generated, rate)
+
+    info = pythia.infoPython()
+    eff = n_done / n_generated if n_generated else 1.0
+    sigma = info.sigmaGen() * PB_PER_MB
+    rel_err = info.sigmaErr() / info.sigmaGen() if info.sigmaGen() > 0 else 0.0
+    eff_rel_err = math.sqrt((1 - eff) / max(n_done, 1)) if eff < 1 else 0.0
+    return GeneratedChunk(
+        particles=ak.concatenate(batches) if batches else ak.Array([]),
+        weights=np.concatenate(weights) if weights else np.zeros(0),
+        sigma_pb=sigma * eff,
+        sigma_err_pb=sigma * eff * math.hypot(rel_err, eff_rel_err),
+        n_tried=int(info.nTried()),
+        n_accepted=n_done,
+        filter_efficiency=eff,
+        info={"n_generated": n_generated, "sigma_gen_pb": sigma, "sigma_gen_err_pb": info.sigmaErr() * PB_PER_MB},
+    )

@@ -1,0 +1,121 @@
+"""Named observables over analysis events, addressed by a string syntax.
+
+Syntax (all momenta GeV, angles rad):
+
+- ``met``, ``met.phi``, ``ht``, ``n_jets``, ``n_fatjets``
+- ``<collection><index>.<quantity>``: e.g. ``fatjet0.mass``, ``jet1.pt``; collections ``jet``,
+  ``fatjet``; quantities ``pt eta phi mass e px py pz`` (and ``btag`` for jets)
+- ``<object>,<object>.<pair quantity>``: e.g. ``jet0,jet1.delta_r``, ``fatjet0,met.delta_phi``;
+  pair quantities ``delta_r delta_phi delta_eta mass pt`` (``met`` only with ``delta_phi``)
+
+An object missing in an event (``jet1`` in a one-jet event) gives ``fill`` for that event.
+Every function is vectorised over events; the result is a float64 array of shape (n_events,).
+"""
+
+from __future__ import annotations
+
+import re
+
+import awkward as ak
+import numpy as np
+import vector
+
+vector.register_awkward()
+
+COLLECTIONS = {"jet": "jet", "fatjet": "fatjet"}
+QUANTITIES = ("pt", "eta", "phi", "mass", "e", "px", "py", "pz", "btag")
+PAIR_QUANTITIES = ("delta_r", "delta_phi", "delta_eta", "mass", "pt")
+_OBJECT = re.compile(r"^(jet|fatjet)(\d+)$")
+
+
+def delta_phi(phi1: np.ndarray | ak.Array, phi2: np.ndarray | ak.Array) -> np.ndarray | ak.Array:
+    """Azimuthal difference phi1 - phi2 wrapped to [-pi, pi). Any broadcastable shapes; radians."""
+    return (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
+
+
+def _to_numpy(values: ak.Array, fill: float) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.fill_none(values, fill)), dtype=np.float64)
+
+
+def _object(events: ak.Array, name: str) -> ak.Array:
+    """The ``name``-th object per event (option type: None where missing)."""
+    if name == "met":
+        return events.met
+    match = _OBJECT.match(name)
+    if not match:
+        raise KeyError(f"unknown object '{name}' (expected met, jetN or fatjetN)")
+    collection, index = events[COLLECTIONS[match.group(1)]], int(match.group(2))
+    return ak.pad_none(collection, index + 1, axis=1)[:, index]
+
+
+def _quantity(obj: ak.Array, quantity: str, name: str) -> ak.Array:
+    if quantity == "btag":
+        if "btag" not in obj.fields:
+            raise KeyError(f"'{name}' has no b-tag")
+        return obj.btag
+    if quantity not in QUANTITIES:
+        raise KeyError(f"unknown quantity '{quantity}' (expected one of {', '.join(QUANTITIES)})")
+    return {"pt": obj.pt, "eta": obj.eta, "phi": obj.phi, "mass": obj.mass, "e": obj.E,
+            "px": obj.px, "py": obj.py, "pz": obj.pz}[quantity]  # fmt: skip
+
+
+def _pair(events: ak.Array, names: list[str], quantity: str) -> ak.Array:
+    if len(names) != 2:
+        raise KeyError(f"pair observables take two objects, got {len(names)}")
+    a, b = (_object(events, n) for n in names)
+    if quantity == "delta_phi":
+        return delta_phi(a.phi, b.phi)
+    if "met" in names:
+        raise KeyError("with met only delta_phi is defined")
+    if quantity == "delta_eta":
+        return a.eta - b.eta
+    if quantity == "delta_r":
+        return np.hypot(a.eta - b.eta, delta_phi(a.phi, b.phi))
+    if quantity in ("mass", "pt"):
+        total = a + b
+        return total.mass if quantity == "mass" else total.pt
+    raise KeyError(f"unknown pair quantity '{quantity}' (expected one of {', '.join(PAIR_QUANTITIES)})")
+
+
+def observable(events: ak.Array, name: str, fill: float = np.nan) -> np.ndarray:
+    """Evaluate the observable ``name`` for every event; ``fill`` where an object is missing.
+
+    Raises ``KeyError`` with the offending part of ``name`` if it is not valid syntax.
+    """
+    name = name.strip()
+    scalars = {
+        "met": lambda: events.met.pt,
+        "met.pt": lambda: events.met.pt,
+        "met.phi": lambda: events.met.phi,
+        "ht": lambda: events.ht,
+        "n_jets": lambda: ak.num(events.jet),
+        "n_fatjets": lambda: ak.num(events.fatjet),
+    }
+    try:
+        if name in scalars:
+            return _to_numpy(scalars[name](), fill)
+        objects, _, quantity = name.rpartition(".")
+        if not objects:
+            raise KeyError(f"'{name}' has no quantity (write e.g. '{name}.pt')")
+        names = objects.split(",")
+        values = _pair(events, names, quantity) if len(names) > 1 else _quantity(_object(events, names[0]), quantity, name)
+        return _to_numpy(values, fill)
+    except KeyError as err:
+        raise KeyError(f"observable '{name}': {err.args[0]}") from None
+
+
+def check(name: str) -> None:
+    """Raise ``KeyError`` if ``name`` is not valid observable syntax (without any events)."""
+    empty = ak.Array(
+        [{"jet": [], "fatjet": [], "met": {"pt": 0.0, "phi": 0.0}, "ht": 0.0}],
+    )
+    empty = ak.zip(
+        {
+            "jet": ak.zip({"pt": empty.jet, "eta": empty.jet, "phi": empty.jet, "mass": empty.jet, "btag": empty.jet}, with_name="Momentum4D"),
+            "fatjet": ak.zip({"pt": empty.fatjet, "eta": empty.fatjet, "phi": empty.fatjet, "mass": empty.fatjet}, with_name="Momentum4D"),
+            "met": ak.zip({"pt": empty.met.pt, "phi": empty.met.phi}, with_name="Momentum2D"),
+            "ht": empty.ht,
+        },
+        depth_limit=1,
+    )
+    observable(empty, name)

@@ -1,0 +1,43 @@
+"""Shared fixtures: small synthetic events in the analysis layout."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+import vector
+
+vector.register_awkward()
+
+
+def make_events(jets: list[list[tuple]], fatjets: list[list[tuple]], met: list[tuple], ht=None, weight=None) -> ak.Array:
+    """Analysis records from (pt, eta, phi, mass) tuples per event and (met, phi) per event."""
+
+    def coll(rows, btag=False):
+        fields = {k: [[j[i] for j in ev] for ev in rows] for i, k in enumerate(("pt", "eta", "phi", "mass"))}
+        if btag:
+            fields["btag"] = [[0 for _ in ev] for ev in rows]
+        return ak.zip({k: ak.Array(v, with_name=None) for k, v in fields.items()}, with_name="Momentum4D")
+
+    n = len(met)
+    return ak.zip(
+        {
+            "weight": np.ones(n) if weight is None else np.asarray(weight),
+            "jet": coll(jets, btag=True),
+            "fatjet": coll(fatjets),
+            "met": ak.zip({"pt": [m[0] for m in met], "phi": [m[1] for m in met]}, with_name="Momentum2D"),
+            "ht": np.zeros(n) if ht is None else np.asarray(ht),
+        },
+        depth_limit=1,
+    )
+
+
+@pytest.fixture
+def events() -> ak.Array:
+    """Three events: two back-to-back jets across phi = +-pi; one jet; no jets."""
+    return make_events(
+        jets=[[(100.0, 0.0, 3.1, 0.0), (100.0, 0.0, -3.1, 0.0)], [(50.0, 1.0, 0.5, 5.0)], []],
+        fatjets=[[(300.0, 0.5, 1.0, 91.0)], [], []],
+        met=[(200.0, -2.0), (10.0, 0.0), (0.0, 0.0)],
+        ht=[200.0, 50.0, 0.0],
+    )

@@ -1,0 +1,45 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from phenoflow.datasets import balanced_weights, full_luminosity_weights, split_indices
+
+
+def test_split_is_disjoint_complete_stratified_and_seeded():
+    processes = np.array(["a"] * 100 + ["b"] * 50)
+    fractions = {"train": 0.5, "val": 0.2, "test": 0.3}
+    split = split_indices(processes, fractions, seed=1)
+    rows = np.concatenate(list(split.values()))
+    assert len(rows) == 150 and len(np.unique(rows)) == 150
+    assert (processes[split["test"]] == "a").sum() == 30 and (processes[split["test"]] == "b").sum() == 15
+    again = split_indices(processes, fractions, seed=1)
+    assert all(np.array_equal(split[k], again[k]) for k in split)
+    other = split_indices(processes, fractions, seed=2)
+    assert not np.array_equal(split["test"], other["test"])
+
+
+def test_split_fractions_must_sum_to_one():
+    with pytest.raises(ValueError, match="sum to 1"):
+        split_indices(np.array(["a"]), {"train": 0.5, "val": 0.5, "test": 0.5}, 0)
+
+
+def test_full_luminosity_weights_restore_process_yields():
+    table = pd.DataFrame({"process": ["a"] * 4 + ["b"] * 2, "weight": [1.0, 1.0, 1.0, 1.0, 10.0, 30.0]})
+    rows = np.array([0, 5])
+    w = full_luminosity_weights(table, rows)
+    np.testing.assert_allclose(w, [4.0, 40.0])
+
+
+def test_balanced_weights_give_equal_class_totals():
+    w = balanced_weights(np.array([1.0, 3.0, 100.0, 200.0, 300.0]), np.array([1, 1, 0, 0, 0]))
+    assert w[:2].sum() == pytest.approx(2.5) and w[2:].sum() == pytest.approx(2.5)
+    assert w[1] / w[0] == pytest.approx(3.0)
+
+
+def test_process_balanced_weights_give_equal_process_shares():
+    labels = np.array([1, 1, 0, 0, 0])
+    processes = np.array(["s", "s", "qcd", "zjets", "zjets"])
+    w = balanced_weights(np.array([1.0, 1.0, 1e6, 1.0, 3.0]), labels, processes)
+    assert w[:2].sum() == pytest.approx(2.5) and w[2:].sum() == pytest.approx(2.5)
+    assert w[2] == pytest.approx(1.25) and w[3:].sum() == pytest.approx(1.25)
+    assert w[4] / w[3] == pytest.approx(3.0)

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from phenoflow.selection import SelectionError, parse
+
+
+def test_cuts_evaluate(events):
+    assert parse("fatjet0.pt > 250").mask(events).tolist() == [True, False, False]
+    assert parse("met > 5 and n_jets >= 1").mask(events).tolist() == [True, True, False]
+    assert parse("not (met > 5) or abs(jet0.eta) > 0.9").mask(events).tolist() == [False, True, True]
+    assert parse("100 < jet0.pt + 0 <= 100").mask(events).tolist() == [False, False, False]
+    assert parse("jet0,jet1.delta_r < 0.2").mask(events).tolist() == [True, False, False]
+
+
+def test_missing_object_fails_the_cut(events):
+    assert parse("jet1.pt > 0").mask(events).tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "__import__('os').system('true')",
+        "met.__class__",
+        "(lambda: 1)() > 0",
+        "met > 'a'",
+        "met if met else 1",
+        "[met][0] > 1",
+        "open('x')",
+    ],
+)
+def test_anything_but_the_restricted_grammar_is_rejected(expr):
+    with pytest.raises(SelectionError, match=r"selection\.cuts\[3\]"):
+        parse(expr, where="selection.cuts[3]")
+
+
+def test_syntax_error_names_key():
+    with pytest.raises(SelectionError, match=r"features\.names\[0\].*cannot parse"):
+        parse("met >", where="features.names[0]")
+
+
+def test_unknown_observable_names_key():
+    with pytest.raises(SelectionError, match=r"selection\.cuts\[0\].*muon0"):
+        parse("muon0.pt > 20", where="selection.cuts[0]")

@@ -1,0 +1,64 @@
+"""Helpers shared by the rules: chunks, seeds and file lists derived from the config."""
+
+import math
+
+from phenoflow import selection
+from phenoflow.seeds import derive_seed
+
+PROCESSES = sorted(config["processes"])
+MODELS = sorted(config["classifiers"])
+
+
+def _check_config():
+    """Config checks a JSON schema cannot express; each error names its key."""
+    roles = {p["role"] for p in config["processes"].values()}
+    if roles != {"signal", "background"}:
+        raise ValueError("processes: need at least one signal and one background process")
+    for i, cut in enumerate(config["selection"]["cuts"]):
+        selection.parse(cut, where=f"selection.cuts[{i}]")
+    for i, name in enumerate(config["features"]["names"]):
+        selection.parse(f"{name} == {name}", where=f"features.names[{i}]")
+    fractions = config["split"]["fractions"]
+    if abs(sum(fractions.values()) - 1) > 1e-9:
+        raise ValueError(f"split.fractions: must sum to 1, got {sum(fractions.values())}")
+
+
+_check_config()
+
+
+wildcard_constraints:
+    process="|".join(PROCESSES),
+    chunk=r"\d+",
+    model="|".join(MODELS),
+
+
+def n_chunks(process):
+    """Number of generation chunks of a process."""
+    return math.ceil(config["processes"][process]["events"] / config["generation"]["events_per_chunk"])
+
+
+def chunk_events(wildcards):
+    """Events in one chunk: events_per_chunk, the last chunk taking the remainder."""
+    per_chunk = config["generation"]["events_per_chunk"]
+    total = config["processes"][wildcards.process]["events"]
+    return min(per_chunk, total - int(wildcards.chunk) * per_chunk)
+
+
+def chunk_seed(wildcards):
+    """Pythia seed of one chunk, derived from the global seed, process and chunk index."""
+    return derive_seed(config["seed"], "generate", wildcards.process, int(wildcards.chunk))
+
+
+def generator_settings(wildcards):
+    """Only the generator part of a process, so that changing its event count keeps old chunks."""
+    process = config["processes"][wildcards.process]
+    return {"pythia": process["pythia"], "decay_filter": process.get("decay_filter")}
+
+
+def chunk_files(kind):
+    """Input function: all chunk files (kind 'root' or 'json') of the process wildcard."""
+
+    def files(wildcards):
+        return [f"results/generate/{wildcards.process}/chunk{i}.{kind}" for i in range(n_chunks(wildcards.process))]
+
+    return files

@@ -1,0 +1,38 @@
+rule features:
+    """Compute the configured observables of every skimmed event into one feature table."""
+    input:
+        expand("results/skim/{process}.parquet", process=PROCESSES),
+    output:
+        "results/features/features.parquet",
+    params:
+        processes=PROCESSES,
+        labels={p: int(config["processes"][p]["role"] == "signal") for p in PROCESSES},
+        names=config["features"]["names"],
+        fill_value=config["features"]["fill_value"],
+    log:
+        "logs/features.log",
+    benchmark:
+        "benchmarks/features.tsv"
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/features.py"
+
+
+rule split:
+    """Seeded train/validation/test split of the feature rows, stratified by process."""
+    input:
+        "results/features/features.parquet",
+    output:
+        "results/features/split.json",
+    params:
+        fractions=config["split"]["fractions"],
+        seed=derive_seed(config["seed"], "split"),
+    log:
+        "logs/split.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/split.py"

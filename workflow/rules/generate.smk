@@ -1,0 +1,39 @@
+rule generate_chunk:
+    """Generate one chunk of a process with Pythia8 and write its Delphes-layout ntuple."""
+    output:
+        ntuple="results/generate/{process}/chunk{chunk}.root",
+        summary="results/generate/{process}/chunk{chunk}.json",
+    params:
+        generator=generator_settings,
+        n_events=chunk_events,
+        seed=chunk_seed,
+        sqrt_s=config["collider"]["sqrt_s_gev"],
+        detector=config["detector"],
+    log:
+        "logs/generate/{process}/chunk{chunk}.log",
+    benchmark:
+        "benchmarks/generate/{process}/chunk{chunk}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/generate.yaml"
+    script:
+        "../../scripts/generate_chunk.py"
+
+
+rule merge_process:
+    """Combine the chunks' cross sections and event counts into one summary per process."""
+    input:
+        chunk_files("json"),
+    output:
+        "results/generate/{process}/summary.json",
+    params:
+        cross_section=lambda w: config["processes"][w.process].get("cross_section", {}),
+    log:
+        "logs/merge_process/{process}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/merge_process.py"

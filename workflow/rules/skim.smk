@@ -1,0 +1,41 @@
+rule skim:
+    """Apply the preselection to every chunk of a process and attach physical weights."""
+    input:
+        ntuples=chunk_files("root"),
+        summary="results/generate/{process}/summary.json",
+    output:
+        events="results/skim/{process}.parquet",
+        cutflow="results/skim/{process}.cutflow.csv",
+    params:
+        cuts=config["selection"]["cuts"],
+        allow_empty=config["selection"]["allow_empty"],
+        luminosity_fb=config["luminosity_fb"],
+    log:
+        "logs/skim/{process}.log",
+    benchmark:
+        "benchmarks/skim/{process}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/skim.py"
+
+
+rule cutflow:
+    """Collect the cutflows of all processes into one table for the report."""
+    input:
+        expand("results/skim/{process}.cutflow.csv", process=PROCESSES),
+    output:
+        report(
+            "results/skim/cutflow.csv",
+            caption="../report/cutflow.rst",
+            category="Selection",
+        ),
+    log:
+        "logs/cutflow.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/cutflow.py"
