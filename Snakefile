@@ -12,13 +12,17 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
 # The library lives in src/: importable here and, through PYTHONPATH, in every job and conda env.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 _inherited = dict(os.environ).pop("PYTHONPATH", "")
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, _inherited) if p))
+
+from phenoflow.config import check_config
+
+# A concise list of problems, each naming its key; then Snakemake's validate fills the defaults.
+check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"

@@ -11,7 +11,11 @@ p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:
     scores = pd.read_parquet(snakemake.input[0])
     args = (scores["score"].to_numpy(), scores["weight"].to_numpy(), scores["label"].to_numpy())
-    results = [evaluate_binning(m, *args, n_bins=k, min_background=p.min_background) for m in p.methods for k in p.n_bins]
+    results = [
+        evaluate_binning(m, *args, n_bins=k, min_background=p.min_background, max_rel_uncertainty=p.max_rel_uncertainty)
+        for m in p.methods
+        for k in p.n_bins
+    ]
     write_json(snakemake.output.results, results)
     table = pd.DataFrame(results)[["method", "n_bins_requested", "n_bins", "significance"]]
     with atomic_path(snakemake.output.table) as tmp:

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from phenoflow.metrics import asimov_significance
+from phenoflow.optimal_binning import equal_signal_quantile_edges, optimal_edges
 
 EdgesFn = Callable[..., np.ndarray]
 
@@ -21,7 +22,11 @@ def equidistant(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_b
     return np.linspace(0.0, 1.0, n_bins + 1)
 
 
-METHODS: dict[str, EdgesFn] = {"equidistant": equidistant}
+METHODS: dict[str, EdgesFn] = {
+    "equidistant": equidistant,
+    "quantile": equal_signal_quantile_edges,
+    "optimal": optimal_edges,
+}
 
 
 def binned_yields(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
@@ -60,12 +65,25 @@ def combined_significance(s: np.ndarray, b: np.ndarray) -> float:
 
 
 def evaluate_binning(
-    method: str, scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int, min_background: float
+    method: str,
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    n_bins: int,
+    min_background: float,
+    max_rel_uncertainty: float = np.inf,
 ) -> dict:
-    """Edges from ``method``, bins merged to b >= min_background, then yields and combined Z."""
+    """Edges from ``method``, bins merged to b >= min_background, then yields and combined Z.
+
+    ``min_background`` and ``max_rel_uncertainty`` (sqrt(sum w^2)/b of the background per bin)
+    are constraints for methods that optimise edges (``optimal``); every method's bins are then
+    merged until each has at least ``min_background`` expected background events.
+    """
     if method not in METHODS:
         raise KeyError(f"binning method '{method}' is not one of {', '.join(METHODS)}")
-    edges = METHODS[method](scores, weights, labels, n_bins)
+    edges = METHODS[method](
+        scores, weights, labels, n_bins, min_background=min_background, max_rel_uncertainty=max_rel_uncertainty
+    )
     yields = binned_yields(scores, weights, labels, edges)
     merged = merge_low_background(edges, yields["b"], min_background)
     if len(merged) != len(edges):

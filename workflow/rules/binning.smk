@@ -20,6 +20,7 @@ rule binning:
         methods=config["binning"]["methods"],
         n_bins=config["binning"]["n_bins"],
         min_background=config["binning"]["min_background"],
+        max_rel_uncertainty=config["binning"]["max_rel_uncertainty"],
     log:
         "logs/binning/{model}.log",
     conda:

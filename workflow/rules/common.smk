@@ -2,28 +2,10 @@
 
 import math
 
-from phenoflow import selection
 from phenoflow.seeds import derive_seed
 
 PROCESSES = sorted(config["processes"])
 MODELS = sorted(config["classifiers"])
-
-
-def _check_config():
-    """Config checks a JSON schema cannot express; each error names its key."""
-    roles = {p["role"] for p in config["processes"].values()}
-    if roles != {"signal", "background"}:
-        raise ValueError("processes: need at least one signal and one background process")
-    for i, cut in enumerate(config["selection"]["cuts"]):
-        selection.parse(cut, where=f"selection.cuts[{i}]")
-    for i, name in enumerate(config["features"]["names"]):
-        selection.parse(f"{name} == {name}", where=f"features.names[{i}]")
-    fractions = config["split"]["fractions"]
-    if abs(sum(fractions.values()) - 1) > 1e-9:
-        raise ValueError(f"split.fractions: must sum to 1, got {sum(fractions.values())}")
-
-
-_check_config()
 
 
 wildcard_constraints:

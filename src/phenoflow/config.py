@@ -1,0 +1,60 @@
+"""Check an analysis config before any job runs; every error names its key."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jsonschema
+import yaml
+
+from phenoflow import selection
+
+
+class ConfigError(ValueError):
+    """The config is invalid; the message lists each problem as ``key.path: problem``."""
+
+
+def _key(path) -> str:
+    parts = []
+    for p in path:
+        parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
+    return "".join(parts) or "(top level)"
+
+
+def schema_errors(config: dict, schema_path: str | os.PathLike) -> list[str]:
+    """JSON-schema problems of ``config`` as ``key.path: message`` lines, sorted."""
+    schema = yaml.safe_load(open(schema_path))
+    validator = jsonschema.Draft202012Validator(schema)
+    return sorted(f"{_key(e.absolute_path)}: {e.message}" for e in validator.iter_errors(config))
+
+
+def semantic_errors(config: dict) -> list[str]:
+    """Problems a schema cannot express: roles, expressions, split fractions."""
+    errors = []
+    roles = {p.get("role") for p in config["processes"].values()}
+    if not {"signal", "background"} <= roles:
+        errors.append("processes: need at least one signal and one background process")
+    for i, cut in enumerate(config["selection"]["cuts"]):
+        try:
+            selection.parse(cut, where=f"selection.cuts[{i}]")
+        except selection.SelectionError as err:
+            errors.append(str(err))
+    for i, name in enumerate(config["features"]["names"]):
+        try:
+            selection.parse(f"{name} == {name}", where=f"features.names[{i}]")
+        except selection.SelectionError as err:
+            errors.append(str(err))
+    total = sum(config["split"]["fractions"].values())
+    if abs(total - 1) > 1e-9:
+        errors.append(f"split.fractions: must sum to 1, got {total:g}")
+    return errors
+
+
+def check_config(config: dict[str, Any], schema_path: str | os.PathLike) -> None:
+    """Raise :class:`ConfigError` listing every problem of ``config``; return if it is valid."""
+    errors = schema_errors(config, schema_path)
+    if not errors:
+        errors = semantic_errors(config)
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))

@@ -1,0 +1,183 @@
+"""Exactly optimal binning of a 1-D classifier score by dynamic programming, and an
+equal-signal-quantile baseline.
+
+The score is first histogrammed into ``n_fine`` equal-width fine bins over [lo, hi]. A binning
+is a contiguous partition of the fine bins; its objective is sum_k Z_A(s_k, b_k)^2, whose square
+root is the combined significance of :func:`phenoflow.binning.combined_significance`. The
+partition into at most ``n_bins`` bins that maximises it, subject to per-bin background
+constraints, is found exactly by dynamic programming over the fine edges.
+
+:func:`optimal_edges` and :func:`equal_signal_quantile_edges` follow the signature convention of
+:data:`phenoflow.binning.METHODS`: ``(scores, weights, labels, n_bins, **options) -> edges``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from phenoflow.metrics import asimov_significance
+
+
+class Partition(NamedTuple):
+    """Chosen boundaries as indices into the fine edges (0 and n_fine included, increasing;
+    ``len(indices) - 1`` bins) and the objective sum_k Z_A(s_k, b_k)^2 they reach."""
+
+    indices: np.ndarray
+    objective: float
+
+
+def fine_histograms(
+    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_fine: int, lo: float = 0.0, hi: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted fine histograms of the score.
+
+    ``scores``, ``weights`` (expected events) and ``labels`` (1 signal, 0 background) have shape
+    (n,). Returns signal yields s, background yields b and background sum of w^2, each shape
+    (n_fine,), and the fine edges, shape (n_fine + 1,). Bins are [e_i, e_{i+1}) with the last one
+    closed, as in :func:`numpy.histogram` (and :func:`phenoflow.binning.binned_yields`); scores
+    outside [lo, hi] are not counted.
+    """
+    if n_fine < 1:
+        raise ValueError(f"n_fine must be at least 1, got {n_fine}")
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    is_sig = np.asarray(labels) == 1
+    edges = np.linspace(lo, hi, n_fine + 1)
+    s, _ = np.histogram(scores[is_sig], bins=edges, weights=weights[is_sig])
+    b, _ = np.histogram(scores[~is_sig], bins=edges, weights=weights[~is_sig])
+    b_w2, _ = np.histogram(scores[~is_sig], bins=edges, weights=weights[~is_sig] ** 2)
+    return s, b, b_w2, edges
+
+
+def bin_value_matrix(
+    s: np.ndarray,
+    b: np.ndarray,
+    b_sumw2: np.ndarray,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+) -> np.ndarray:
+    """Z_A^2 of every candidate bin made of fine bins i..j-1, shape (n_fine + 1, n_fine + 1).
+
+    Entry [i, j] for i < j is Z_A(s_ij, b_ij)^2 if the bin is allowed (b_ij > 0,
+    b_ij >= min_background and sqrt(b_sumw2_ij) / b_ij <= max_rel_uncertainty), otherwise -inf;
+    entries with i >= j are -inf. Yields are differences of cumulative sums (a run of empty
+    fine bins gives exactly b = 0, since adding zeros leaves a running sum unchanged).
+    """
+    s = np.asarray(s, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    w2 = np.asarray(b_sumw2, dtype=np.float64)
+    if not (s.shape == b.shape == w2.shape and s.ndim == 1):
+        raise ValueError(f"s, b and b_sumw2 must be 1-D of equal length, got {s.shape}, {b.shape}, {w2.shape}")
+    zero = np.zeros(1)
+    cs, cb, cw2 = (np.concatenate([zero, np.cumsum(x)]) for x in (s, b, w2))
+    S = cs[None, :] - cs[:, None]
+    B = cb[None, :] - cb[:, None]
+    W2 = cw2[None, :] - cw2[:, None]
+    ok = np.triu(np.ones(S.shape, dtype=bool), k=1)
+    ok &= B > 0
+    ok &= B >= min_background
+    if np.isfinite(max_rel_uncertainty):
+        ok &= np.sqrt(np.clip(W2, 0, None)) <= max_rel_uncertainty * np.where(ok, B, 0.0)
+    z = asimov_significance(np.where(ok, S, 0.0), np.where(ok, B, 1.0))
+    return np.where(ok, z**2, -np.inf)
+
+
+def optimal_partition(
+    s: np.ndarray,
+    b: np.ndarray,
+    b_sumw2: np.ndarray,
+    n_bins: int,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+) -> Partition:
+    """Contiguous partition of the fine bins into at most ``n_bins`` bins maximising sum Z_A^2.
+
+    ``s``, ``b``, ``b_sumw2``: fine-bin signal yield, background yield and background sum of
+    w^2, shape (n_fine,). Every bin must satisfy b_k > 0, b_k >= ``min_background`` and
+    sqrt(b_sumw2_k) / b_k <= ``max_rel_uncertainty``. Among equally good partitions (to a relative
+    1e-12) the one with the fewest bins is returned, so fewer than ``n_bins`` bins come back when
+    more cannot help or the constraints forbid them. Exact; O(n_bins * n_fine^2) time and
+    O(n_fine^2 + n_bins * n_fine) memory, vectorised over both inner indices.
+
+    Raises ValueError if no partition at all satisfies the constraints.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    value = bin_value_matrix(s, b, b_sumw2, min_background, max_rel_uncertainty)
+    n = value.shape[0] - 1
+    k_max = min(n_bins, n)
+    # best[k, j]: best objective over partitions of fine bins 0..j-1 into exactly k bins
+    best = np.full((k_max + 1, n + 1), -np.inf)
+    best[0, 0] = 0.0
+    prev_idx = np.zeros((k_max + 1, n + 1), dtype=np.intp)
+    for k in range(1, k_max + 1):
+        total = best[k - 1][:, None] + value  # [i, j]: last bin i..j-1 after k-1 bins up to i
+        prev_idx[k] = np.argmax(total, axis=0)
+        best[k] = np.take_along_axis(total, prev_idx[k][None, :], axis=0)[0]
+    final = best[1:, n]
+    if not np.isfinite(final).any():
+        raise ValueError(
+            f"no binning satisfies the constraints (min_background={min_background}, "
+            f"max_rel_uncertainty={max_rel_uncertainty}); total background {float(np.sum(b)):g}"
+        )
+    top = float(np.max(final))
+    k = 1 + int(np.argmax(final >= top - 1e-12 * abs(top)))
+    indices = [n]
+    for kk in range(k, 0, -1):
+        indices.append(int(prev_idx[kk, indices[-1]]))
+    indices = np.array(indices[::-1], dtype=np.intp)
+    return Partition(indices, float(final[k - 1]))
+
+
+def optimal_edges(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    n_bins: int,
+    n_fine: int = 200,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    **_,
+) -> np.ndarray:
+    """Edges over [0, 1] of the DP-optimal binning on ``n_fine`` equal-width fine bins.
+
+    ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
+    Returns increasing edges, a subset of the fine edges, shape (n_bins_found + 1,) with
+    n_bins_found <= ``n_bins``. Other keyword options are ignored (METHODS convention).
+    """
+    s, b, b_w2, fine = fine_histograms(scores, weights, labels, n_fine)
+    part = optimal_partition(s, b, b_w2, n_bins, min_background, max_rel_uncertainty)
+    return fine[part.indices]
+
+
+def equal_signal_quantile_edges(
+    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int, **_
+) -> np.ndarray:
+    """Edges over [0, 1] giving each bin the same weighted signal yield.
+
+    Inner edges are weighted quantiles k / n_bins of the signal score distribution, placed
+    midway between the last signal event below and the first one above, so each bin's signal
+    yield is within one event weight of total / n_bins at each of its edges. First edge 0, last
+    1; coinciding edges are dropped, so the result is strictly increasing with at most
+    ``n_bins`` bins. Shape (n_bins_found + 1,).
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    is_sig = np.asarray(labels) == 1
+    x = np.asarray(scores, dtype=np.float64)[is_sig]
+    w = np.asarray(weights, dtype=np.float64)[is_sig]
+    if x.size == 0:
+        raise ValueError("equal_signal_quantile_edges needs at least one signal event")
+    order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order]
+    cum = np.cumsum(w)
+    targets = cum[-1] * np.arange(1, n_bins) / n_bins
+    # first event at which the cumulative signal reaches the target: it closes the lower bin
+    i = np.minimum(np.searchsorted(cum, targets, side="left"), x.size - 1)
+    above = x[np.minimum(i + 1, x.size - 1)]
+    mid = 0.5 * (x[i] + above)
+    inner = np.where(mid > x[i], mid, above)  # event i stays below the edge unless tied with i + 1
+    inner = inner[(inner > 0.0) & (inner < 1.0)]
+    return np.unique(np.concatenate([[0.0], inner, [1.0]]))

@@ -1,0 +1,61 @@
+"""Malformed configs are rejected with a message naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from phenoflow.config import ConfigError, check_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_shipped_configs_are_valid():
+    check_config(DEFAULT, SCHEMA)
+    check_config(yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text()), SCHEMA)
+
+
+def _set(path: str, value):
+    def edit(c):
+        *parents, last = path.split(".")
+        for p in parents:
+            c = c[p]
+        if value is _DELETE:
+            del c[last]
+        else:
+            c[last] = value
+
+    return edit
+
+
+_DELETE = object()
+
+BAD = [
+    ("unknown top-level key", _set("colour", "red"), r"\(top level\).*'colour' was unexpected"),
+    ("wrong type", _set("luminosity_fb", "lots"), r"luminosity_fb: 'lots' is not of type 'number'"),
+    ("negative events", _set("processes.qcd.events", -5), r"processes\.qcd\.events: -5 is less than the minimum"),
+    ("unknown process key", _set("processes.qcd.generator_name", "x"), r"processes\.qcd.*'generator_name' was unexpected"),
+    ("bad role", _set("processes.qcd.role", "noise"), r"processes\.qcd\.role: 'noise' is not one of"),
+    ("missing key", _set("seed", _DELETE), r"'seed' is a required property"),
+    ("bad process name", _set("processes.q c d", DEFAULT["processes"]["qcd"]), r"processes: 'q c d' does not match"),
+    ("bad selection", _set("selection.cuts", ["fatjet0.pt >"]), r"selection\.cuts\[0\]: cannot parse"),
+    ("unknown observable", _set("features.names", ["muon0.pt"]), r"features\.names\[0\].*muon0"),
+    ("split sum", _set("split.fractions", {"train": 0.5, "val": 0.5, "test": 0.5}), r"split\.fractions: must sum to 1"),
+    ("no signal", _set("processes.zz_qqvv.role", "background"), r"processes: need at least one signal"),
+    ("bad pythia line", _set("processes.qcd.pythia", ["HardQCD:all"]), r"processes\.qcd\.pythia\[0\]: 'HardQCD:all' does not match"),
+    ("zero chunk size", _set("generation.events_per_chunk", 0), r"generation\.events_per_chunk: 0 is less than the minimum"),
+    ("bad binning method", _set("binning.methods", ["magic"]), r"binning\.methods\[0\]: 'magic' is not one of"),
+]
+
+
+@pytest.mark.parametrize("edit,pattern", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_malformed_config_names_the_key(edit, pattern):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(ConfigError, match=pattern):
+        check_config(config, SCHEMA)

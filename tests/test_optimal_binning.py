@@ -1,0 +1,198 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from phenoflow.binning import binned_yields, equidistant, merge_low_background
+from phenoflow.metrics import asimov_significance
+from phenoflow.optimal_binning import (
+    equal_signal_quantile_edges,
+    fine_histograms,
+    optimal_edges,
+    optimal_partition,
+)
+from phenoflow.toys import GATO_PROCESSES, gato_toy
+
+
+def brute_force(s, b, w2, n_bins, min_background=0.0, max_rel_uncertainty=np.inf):
+    """Best sum Z_A^2 over every contiguous partition into at most n_bins bins, by enumeration."""
+    n = len(s)
+    best, best_idx = -np.inf, None
+    for k in range(1, n_bins + 1):
+        for inner in itertools.combinations(range(1, n), k - 1):
+            idx = (0, *inner, n)
+            total = 0.0
+            for lo, hi in zip(idx[:-1], idx[1:]):
+                sk, bk, wk = s[lo:hi].sum(), b[lo:hi].sum(), w2[lo:hi].sum()
+                if bk <= 0 or bk < min_background or np.sqrt(wk) / bk > max_rel_uncertainty:
+                    break
+                total += asimov_significance(sk, bk) ** 2
+            else:
+                if total > best:
+                    best, best_idx = total, idx
+    return best, best_idx
+
+
+def partition_yields(s, b, w2, idx):
+    cs, cb, cw = (np.add.reduceat(x, idx[:-1]) for x in (s, b, w2))
+    return cs, cb, cw
+
+
+def random_fine(seed, n=10):
+    rng = np.random.default_rng(seed)
+    s = rng.exponential(1.0, n) * np.linspace(0.2, 3.0, n)  # signal rising towards high score
+    b = rng.exponential(5.0, n) * np.linspace(3.0, 0.2, n)
+    b[rng.random(n) < 0.2] = 0.0  # some empty background bins
+    n_events = rng.integers(1, 20, n)
+    w2 = b**2 / n_events  # as if b came from n_events equal-weight events
+    return s, b, w2
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    "constraints",
+    [{}, {"min_background": 4.0}, {"max_rel_uncertainty": 0.4}, {"min_background": 2.0, "max_rel_uncertainty": 0.5}],
+)
+def test_dp_matches_brute_force(seed, constraints):
+    s, b, w2 = random_fine(seed)
+    want, _ = brute_force(s, b, w2, 3, **constraints)
+    idx, objective = optimal_partition(s, b, w2, 3, **constraints)
+    assert objective == pytest.approx(want, rel=1e-10)
+    assert idx[0] == 0 and idx[-1] == len(s) and np.all(np.diff(idx) > 0) and len(idx) - 1 <= 3
+    # the returned boundaries really reach the objective and respect the constraints
+    ps, pb, pw = partition_yields(s, b, w2, idx)
+    assert np.sum(asimov_significance(ps, pb) ** 2) == pytest.approx(objective, rel=1e-10)
+    assert np.all(pb > 0)
+    assert np.all(pb >= constraints.get("min_background", 0.0))
+    assert np.all(np.sqrt(pw) / pb <= constraints.get("max_rel_uncertainty", np.inf) * (1 + 1e-12))
+
+
+def test_dp_matches_brute_force_more_bins():
+    s, b, w2 = random_fine(42, n=12)
+    for k in (1, 2, 5, 12):
+        want, _ = brute_force(s, b, w2, k, min_background=1.0)
+        assert optimal_partition(s, b, w2, k, min_background=1.0).objective == pytest.approx(want, rel=1e-10)
+
+
+def test_never_a_bin_without_background():
+    # the top fine bins hold signal but no background: an unguarded DP would give Z = inf there
+    s = np.array([0.1, 0.2, 0.5, 1.0, 3.0, 5.0])
+    b = np.array([50.0, 20.0, 5.0, 1.0, 0.0, 0.0])
+    idx, objective = optimal_partition(s, b, b / 10, 5)
+    _, pb, _ = partition_yields(s, b, b / 10, idx)
+    assert np.all(pb > 0) and np.isfinite(objective)
+    assert idx[-2] <= 3  # the empty top bins are merged into a bin with background
+
+
+def test_impossible_constraints_give_fewer_bins_or_raise():
+    s = np.linspace(0.1, 2.0, 10)
+    b = np.ones(10)
+    idx, _ = optimal_partition(s, b, b, 8, min_background=4.0)  # at most two bins of b >= 4 fit
+    assert len(idx) - 1 == 2
+    _, pb, _ = partition_yields(s, b, b, idx)
+    assert np.all(pb >= 4.0)
+    # relative uncertainty 1/sqrt(n) of n unit-weight events: <= 0.5 needs 4 fine bins per bin
+    idx, _ = optimal_partition(s, b, b, 8, max_rel_uncertainty=0.5)
+    assert len(idx) - 1 == 2 and np.all(np.diff(idx) >= 4)
+    with pytest.raises(ValueError, match="no binning"):
+        optimal_partition(s, b, b, 3, min_background=11.0)
+    with pytest.raises(ValueError, match="no binning"):
+        optimal_partition(s, b, b, 3, max_rel_uncertainty=0.3)
+    with pytest.raises(ValueError, match="no binning"):
+        optimal_partition(np.ones(3), np.zeros(3), np.zeros(3), 2)
+
+
+def test_no_gain_means_fewer_bins():
+    b = np.array([5.0, 3.0, 2.0, 1.0])
+    idx, objective = optimal_partition(np.zeros(4), b, b, 4)  # no signal: nothing to gain by splitting
+    np.testing.assert_array_equal(idx, [0, 4])
+    assert objective == 0.0
+
+
+@pytest.fixture(scope="module")
+def small_toy():
+    return gato_toy(n_signal=5_000, n_background=15_000, seed=1)
+
+
+def _snapped_objective(edges, s, b, n_fine):
+    """Objective of ``edges`` snapped to the fine grid, merged so every bin has b > 0."""
+    idx = np.unique(np.rint(np.asarray(edges) * n_fine).astype(int))
+    fine = np.arange(n_fine + 1)
+    pb = np.add.reduceat(b, idx[:-1])
+    idx = merge_low_background(fine[idx], pb, 1e-300)
+    ps, pb = np.add.reduceat(s, idx[:-1]), np.add.reduceat(b, idx[:-1])
+    assert np.all(pb > 0)
+    return float(np.sum(asimov_significance(ps, pb) ** 2)), len(idx) - 1
+
+
+@pytest.mark.parametrize("n_bins", [2, 3, 5, 10])
+def test_dp_beats_equidistant_and_signal_quantiles(small_toy, n_bins):
+    sc, w, y = small_toy["scores"], small_toy["weights"], small_toy["labels"]
+    n_fine = 100
+    s, b, w2, _ = fine_histograms(sc, w, y, n_fine)
+    _, best = optimal_partition(s, b, w2, n_bins)
+    for method in (equidistant, equal_signal_quantile_edges):
+        other, k = _snapped_objective(method(sc, w, y, n_bins), s, b, n_fine)
+        assert k <= n_bins
+        assert best >= other * (1 - 1e-12)
+    # and strictly better than equidistant for a few bins on this toy
+    assert best > _snapped_objective(equidistant(sc, w, y, n_bins), s, b, n_fine)[0] * 1.01
+
+
+def test_optimal_edges_agree_with_binned_yields(small_toy):
+    sc, w, y = small_toy["scores"], small_toy["weights"], small_toy["labels"]
+    s, b, w2, fine = fine_histograms(sc, w, y, 50)
+    assert s.sum() == pytest.approx(50.0) and b.sum() == pytest.approx(26_000.0)
+    np.testing.assert_allclose(fine, np.linspace(0, 1, 51))
+    edges = optimal_edges(sc, w, y, 4, n_fine=50, min_background=1.0, max_rel_uncertainty=0.3)
+    assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0) and len(edges) <= 5
+    assert np.all(np.isin(edges, fine))
+    yields = binned_yields(sc, w, y, edges)
+    assert np.all(yields["b"] >= 1.0)
+    assert np.all(np.sqrt(yields["b_sumw2"]) / yields["b"] <= 0.3 + 1e-12)
+    idx, objective = optimal_partition(s, b, w2, 4, min_background=1.0, max_rel_uncertainty=0.3)
+    np.testing.assert_allclose(edges, fine[idx])
+    assert np.sum(asimov_significance(yields["s"], yields["b"]) ** 2) == pytest.approx(objective, rel=1e-9)
+
+
+def test_equal_signal_quantiles_have_equal_signal(small_toy):
+    sc, w, y = small_toy["scores"], small_toy["weights"], small_toy["labels"]
+    rng = np.random.default_rng(3)
+    w_random = np.where(y == 1, rng.uniform(0.5, 1.5, y.size) * 0.01, w)
+    for weights in (w, w_random):
+        for n_bins in (2, 5, 7, 20):
+            edges = equal_signal_quantile_edges(sc, weights, y, n_bins)
+            assert len(edges) == n_bins + 1 and edges[0] == 0.0 and edges[-1] == 1.0
+            assert np.all(np.diff(edges) > 0)
+            sig = binned_yields(sc, weights, y, edges)["s"]
+            target = weights[y == 1].sum() / n_bins
+            assert np.max(np.abs(sig - target)) <= weights[y == 1].max() * (1 + 1e-9)
+
+
+def test_equal_signal_quantiles_drop_duplicates():
+    scores = np.r_[np.full(10, 0.5), np.linspace(0.1, 0.4, 4)]
+    labels = np.r_[np.ones(10), np.zeros(4)].astype(int)
+    edges = equal_signal_quantile_edges(scores, np.ones(14), labels, 5)  # all signal at one score
+    np.testing.assert_allclose(edges, [0.0, 0.5, 1.0])
+
+
+def test_gato_toy():
+    toy = gato_toy(n_signal=2_000, n_background=6_000, seed=7)
+    n = 8_000
+    assert all(toy[k].shape == (n,) for k in ("scores", "weights", "labels", "process"))
+    sums = np.bincount(toy["process"], weights=toy["weights"])
+    np.testing.assert_allclose(sums, [p[1] * 100.0 for p in GATO_PROCESSES])
+    assert toy["weights"][toy["labels"] == 1].sum() == pytest.approx(50.0)
+    assert toy["weights"][toy["labels"] == 0].sum() == pytest.approx(26_000.0)
+    np.testing.assert_array_equal(toy["labels"], toy["process"] == 0)
+    assert np.sum(toy["labels"]) == 2_000
+    # background events split in proportion to the cross sections
+    np.testing.assert_array_equal(np.bincount(toy["process"])[1:], [2308, 1846, 1154, 461, 231])
+    assert np.all((toy["scores"] >= 0) & (toy["scores"] <= 1))
+    sig, bkg = toy["scores"][toy["labels"] == 1], toy["scores"][toy["labels"] == 0]
+    assert sig.mean() > bkg.mean() + 0.2
+    again = gato_toy(n_signal=2_000, n_background=6_000, seed=7)
+    for k in toy:
+        np.testing.assert_array_equal(toy[k], again[k])
+    other = gato_toy(n_signal=2_000, n_background=6_000, seed=8)
+    assert not np.array_equal(toy["scores"], other["scores"])
