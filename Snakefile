@@ -32,11 +32,13 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/binning.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     """Everything the analysis produces; `snakemake --report` collects the report from it."""
     input:
+        "results/config.yaml",
         "results/skim/cutflow.csv",
         expand("results/evaluation/{model}/metrics.json", model=MODELS),
         expand("results/evaluation/{model}/roc.png", model=MODELS),

@@ -69,6 +69,7 @@ def test_dry_run_on_empty_results(tmp_path):
 
 def test_every_output_present(tiny):
     for path in (
+        "results/config.yaml",
         "results/skim/cutflow.csv",
         "results/features/features.parquet",
         "results/features/split.json",
@@ -114,7 +115,8 @@ def test_second_run_does_nothing(tiny):
 def test_training_parameter_reruns_only_downstream_of_training(tiny):
     edit_config(tiny, lambda c: c["classifiers"]["bdt"].update(max_depth=2))
     try:
-        assert planned_jobs(tiny) == {"train_bdt": 1, "evaluate": 1, "binning": 1, "all": 1}
+        # the config record changes too (it is the config), but nothing upstream of training
+        assert planned_jobs(tiny) == {"train_bdt": 1, "evaluate": 1, "binning": 1, "config_record": 1, "all": 1}
     finally:
         shutil.copy(TINY, tiny / "config" / "config.yaml")
 
@@ -134,7 +136,7 @@ def test_more_events_rerun_from_generation(tiny):
 def test_report_holds_plots_and_tables(tiny):
     snakemake(tiny, "--report", "report.html")
     html = (tiny / "report.html").read_text(errors="replace")
-    for name in ("cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png"):
+    for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png"):
         assert name in html, name
 
 
