@@ -1,0 +1,207 @@
+"""Jet images: pixel positions and sums worked out by hand for the default 33 × 33 grid.
+
+Default grid: pixel width w = 3.2 / 33 = 0.09697 rad; a relative coordinate d lands in pixel
+floor((d + 1.6) / w), so d = 0 → 16 (the central pixel), d = ±0.1 → 17 / 15, d = 0.5 → 21.
+"""
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from phenoflow.images import ImageSpec, average_image, flip_eta, jet_images, kt_subjets, normalise, pixelise
+
+C = 16  # central pixel of the 33 × 33 grid
+
+
+def constituents(rows: list[list[tuple[float, float, float]]]) -> ak.Array:
+    """events × var records from (pt, eta, phi) tuples per event."""
+    return ak.zip(
+        {k: ak.Array([[float(c[i]) for c in row] for row in rows]) for i, k in enumerate(("pt", "eta", "phi"))}
+    )
+
+
+def pixels(image: np.ndarray) -> dict[tuple[int, int], float]:
+    """Non-zero pixels of one image as {(i_eta, i_phi): value}."""
+    return {(int(i), int(j)): float(image[i, j]) for i, j in np.argwhere(image)}
+
+
+def test_pt_inside_window_is_conserved():
+    axis_eta, axis_phi = 0.2, -1.0
+    # (pt, delta_eta, delta_phi): 30 and 40 GeV lie outside |d| < 1.6 and are dropped
+    hand = [(10, 0.0, 0.0), (20, 1.5, -1.5), (30, 1.7, 0.0), (40, 0.0, -1.65), (5, -1.59, 1.59)]
+    rng = np.random.default_rng(1)
+    pt, deta, dphi = rng.exponential(10, 200), rng.uniform(-2.5, 2.5, 200), rng.uniform(-2.5, 2.5, 200)
+    random = list(zip(pt, deta, dphi))
+    events = constituents([[(p, axis_eta + x, axis_phi + y) for p, x, y in jet] for jet in (hand, random)])
+    images = jet_images(events, np.full(2, axis_eta), np.full(2, axis_phi))
+    assert images.shape == (2, 33, 33) and images.dtype == np.float32
+    inside = (np.abs(deta) < 1.6) & (np.abs(dphi) < 1.6)
+    np.testing.assert_allclose(images.sum(axis=(1, 2)), [35.0, pt[inside].sum()], rtol=1e-5)
+    # (1.5, -1.5) → floor(3.1 / w) = 31, floor(0.1 / w) = 1; (-1.59, 1.59) → 0, floor(3.19 / w) = 32
+    assert pixels(images[0]) == {(C, C): 10.0, (31, 1): 20.0, (0, 32): 5.0}
+
+
+@pytest.mark.parametrize("centre", ["centroid", "leading_subjet"])
+def test_single_constituent_lands_in_central_pixel(centre):
+    events = constituents([[(42.0, 0.7, -2.0)]])
+    image = jet_images(events, np.array([0.5]), np.array([-1.9]), ImageSpec(centre=centre))[0]
+    assert pixels(image) == {(C, C): 42.0}
+
+
+def test_axis_centring_keeps_offset_from_axis():
+    events = constituents([[(42.0, 0.7, -2.0)], [(42.0, 0.5, -1.9)]])
+    images = jet_images(events, np.array([0.5, 0.5]), np.array([-1.9, -1.9]))
+    # offset (0.2, -0.1): floor(1.8 / w) = 18, floor(1.5 / w) = 15
+    assert pixels(images[0]) == {(18, 15): 42.0}
+    assert pixels(images[1]) == {(C, C): 42.0}
+
+
+@pytest.mark.parametrize("centre", ["axis", "centroid"])
+@pytest.mark.parametrize("axis_phi", [np.pi - 1e-3, -np.pi + 1e-3])
+def test_delta_phi_wraps_across_pi(centre, axis_phi):
+    events = constituents([[(10.0, 0.0, np.pi - 0.1), (20.0, 0.0, -np.pi + 0.1)]])
+    image = jet_images(events, np.array([0.0]), np.array([axis_phi]), ImageSpec(centre=centre))[0]
+    # +-0.1 (centroid: -0.133, +0.067) from the centre, not +-(2 pi - 0.1) outside the window
+    assert pixels(image) == {(C, C - 1): 10.0, (C, C + 1): 20.0}
+
+
+def test_centroid_is_pt_weighted():
+    events = constituents([[(30.0, 0.0, 0.0), (10.0, 0.4, 0.0)]])
+    image = jet_images(events, np.zeros(1), np.zeros(1), ImageSpec(centre="centroid"))[0]
+    # centroid at eta 0.1: -0.1 → 15, +0.3 → floor(1.9 / w) = 19 (an unweighted mean gives 14, 18)
+    assert pixels(image) == {(C - 1, C): 30.0, (19, C): 10.0}
+
+
+@pytest.mark.parametrize("axis_phi", [0.0, np.pi])
+def test_leading_subjet_centring_wraps_phi_whatever_the_axis(axis_phi):
+    # one kT subjet at phi ~ pi - 0.033 across the boundary; the axis may even point elsewhere
+    events = constituents([[(20.0, 0.0, np.pi - 0.1), (10.0, 0.0, -np.pi + 0.1)]])
+    image = jet_images(events, np.zeros(1), np.array([axis_phi]), ImageSpec(centre="leading_subjet"))[0]
+    # -0.067 → floor(1.533 / w) = 15, +0.133 → floor(1.733 / w) = 17
+    assert pixels(image) == {(C, C - 1): 20.0, (C, C + 1): 10.0}
+
+
+def two_prong(rotate: bool) -> np.ndarray:
+    # hard prong of 100 GeV at (0.3, 2.8); 50 GeV prong at offset (+0.3, +0.4), across phi = pi
+    prongs = [(60.0, 0.30, 2.80), (40.0, 0.31, 2.81), (50.0, 0.60, 3.20 - 2 * np.pi)]
+    events = constituents([[(7.0, -1.0, 1.0)], prongs])  # an unrelated event first
+    spec = ImageSpec(centre="leading_subjet", rotate=rotate)
+    return jet_images(events, np.array([-1.0, 0.4]), np.array([1.0, 2.9]), spec)
+
+
+def test_subjets_of_two_prong_jet():
+    prongs = constituents([[(60.0, 0.30, 2.80), (40.0, 0.31, 2.81), (50.0, 0.60, 3.20 - 2 * np.pi)], []])
+    subjets = kt_subjets(prongs, radius=0.3)
+    assert ak.num(subjets).tolist() == [2, 0]
+    np.testing.assert_allclose(subjets.pt[0].to_numpy(), [100.0, 50.0], rtol=1e-3)
+    np.testing.assert_allclose(subjets.eta[0, 1], 0.6, atol=1e-9)
+
+
+def test_rotation_puts_second_prong_straight_below():
+    unrotated, rotated = two_prong(rotate=False), two_prong(rotate=True)
+    # second prong 0.494 from the leading subjet (at 0.304, 2.804): unrotated at (+0.296, +0.396)
+    assert pixels(unrotated[1]) == pytest.approx({(C, C): 100.0, (19, 20): 50.0})
+    # rotated: same eta column, 0.494 below the centre: floor((1.6 - 0.494) / w) = 11
+    assert pixels(rotated[1]) == pytest.approx({(C, C): 100.0, (C, 11): 50.0})
+    assert pixels(rotated[0]) == {(C, C): 7.0}
+
+
+def test_rotation_without_second_subjet_uses_principal_axis():
+    # one kT subjet stretched along eta, harder at -eta: principal axis turned to -phi, hard end down
+    events = constituents([[(30.0, -0.1, 0.0), (10.0, 0.0, 0.0), (10.0, 0.1, 0.0)]])
+    assert ak.num(kt_subjets(events)).tolist() == [1]
+    plain = jet_images(events, np.zeros(1), np.zeros(1))[0]
+    rotated = jet_images(events, np.zeros(1), np.zeros(1), ImageSpec(rotate=True))[0]
+    assert pixels(plain) == {(C - 1, C): 30.0, (C, C): 10.0, (C + 1, C): 10.0}
+    assert pixels(rotated) == pytest.approx({(C, C - 1): 30.0, (C, C): 10.0, (C, C + 1): 10.0})
+
+
+def test_flip_puts_harder_half_at_positive_eta():
+    events = constituents([[(30.0, -0.5, 0.0), (10.0, 0.5, 0.0)], [(10.0, -0.5, 0.0), (30.0, 0.5, 0.0)]])
+    plain = jet_images(events, np.zeros(2), np.zeros(2))
+    flipped = jet_images(events, np.zeros(2), np.zeros(2), ImageSpec(flip=True))
+    # eta -0.5 → floor(1.1 / w) = 11, +0.5 → floor(2.1 / w) = 21
+    assert pixels(plain[0]) == {(11, C): 30.0, (21, C): 10.0}
+    assert pixels(flipped[0]) == {(21, C): 30.0, (11, C): 10.0}
+    assert pixels(flipped[1]) == pixels(plain[1]) == {(11, C): 10.0, (21, C): 30.0}
+    np.testing.assert_array_equal(flip_eta(plain), flipped)
+
+
+RAW = {(C, C): 15.0, (21, 12): 30.0}  # 10 + 5 GeV share the central pixel; (0.5, -0.4) → (21, 12)
+
+
+@pytest.mark.parametrize(
+    "method, expected",
+    [
+        ("none", RAW),
+        ("max", {(C, C): 0.5, (21, 12): 1.0}),
+        ("l1", {(C, C): 15 / 45, (21, 12): 30 / 45}),
+        ("log", {(C, C): np.log1p(15.0), (21, 12): np.log1p(30.0)}),
+    ],
+)
+def test_normalisations(method, expected):
+    events = constituents([[(10.0, 0.0, 0.0), (5.0, 0.01, -0.01), (30.0, 0.5, -0.4)]])
+    image = jet_images(events, np.zeros(1), np.zeros(1), ImageSpec(normalise=method))[0]
+    assert pixels(image) == pytest.approx(expected, rel=1e-6)
+    if method in ("max", "l1"):
+        assert (image.max() if method == "max" else image.sum()) == pytest.approx(1.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("centre", ["axis", "centroid", "leading_subjet"])
+@pytest.mark.parametrize("method", ["none", "max", "log", "l1"])
+def test_events_without_jet_give_zero_images(centre, method):
+    # event 1 has no constituents, event 2 has constituents but no jet axis (NaN)
+    events = constituents([[(20.0, 0.1, 0.2), (10.0, -0.3, 0.5)], [], [(5.0, 0.0, 0.0)]])
+    spec = ImageSpec(centre=centre, rotate=True, flip=True, normalise=method)
+    images = jet_images(events, np.array([0.0, np.nan, np.nan]), ak.Array([0.0, None, None]), spec)
+    assert np.isfinite(images).all()
+    assert images[0].sum() > 0
+    assert not images[1:].any()
+
+
+def test_no_events_and_no_constituents():
+    no_events = constituents([[(1.0, 0.0, 0.0)]])[:0]
+    assert jet_images(no_events, np.zeros(0), np.zeros(0)).shape == (0, 33, 33)
+    spec = ImageSpec(centre="leading_subjet", rotate=True)
+    images = jet_images(constituents([[], []]), np.zeros(2), np.zeros(2), spec)
+    assert images.shape == (2, 33, 33) and not images.any()
+
+
+def test_many_events_each_fill_their_own_pixel():
+    # 300 events (several accumulation blocks): event k has k + 1 GeV at pixel centre (k % 33, 7k % 33)
+    k = np.arange(300)
+    centre = -1.6 + (np.arange(33) + 0.5) * 3.2 / 33
+    axis_eta, axis_phi = np.linspace(-2, 2, 300), np.linspace(-np.pi, np.pi, 300, endpoint=False)
+    phi = (axis_phi + centre[7 * k % 33] + np.pi) % (2 * np.pi) - np.pi
+    events = constituents([[(k_ + 1, axis_eta[k_] + centre[k_ % 33], phi[k_])] for k_ in k])
+    images = jet_images(events, axis_eta, axis_phi)
+    expected = np.zeros((300, 33, 33), dtype=np.float32)
+    expected[k, k % 33, 7 * k % 33] = k + 1
+    np.testing.assert_array_equal(images, expected)
+
+
+def test_custom_grid_and_pixelise():
+    spec = ImageSpec(n_eta=4, n_phi=6, half_width_eta=1.0, half_width_phi=0.6)
+    events = constituents([[(3.0, 0.3, -0.25), (4.0, 0.0, 0.7)]])  # second is outside |dphi| < 0.6
+    image = jet_images(events, np.zeros(1), np.zeros(1), spec)
+    # eta: floor(1.3 / 0.5) = 2; phi: floor(0.35 / 0.2) = 1
+    assert image.shape == (1, 4, 6) and pixels(image[0]) == {(2, 1): 3.0}
+    np.testing.assert_array_equal(pixelise(events.eta, events.phi, events.pt, spec), image)
+    np.testing.assert_allclose(spec.eta_edges, [-1.0, -0.5, 0.0, 0.5, 1.0])
+
+
+def test_average_image():
+    images = np.stack([np.full((2, 3), 1.0), np.full((2, 3), 5.0)]).astype(np.float32)
+    np.testing.assert_allclose(average_image(images, np.array([1.0, 3.0])), np.full((2, 3), 4.0))
+    np.testing.assert_allclose(average_image(images), np.full((2, 3), 3.0))
+    with pytest.raises(ValueError):
+        average_image(images, np.array([1.0, -1.0]))
+
+
+def test_normalise_rejects_unknown_method_and_spec_validates():
+    with pytest.raises(ValueError):
+        normalise(np.zeros((1, 2, 2)), "sqrt")
+    with pytest.raises(ValueError):
+        ImageSpec(centre="leading")
+    with pytest.raises(ValueError):
+        ImageSpec(n_eta=0)
