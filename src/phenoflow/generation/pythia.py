@@ -75,6 +75,25 @@ class GeneratedChunk:
     info: dict = field(default_factory=dict)
 
 
+def final_state_records(prt: ak.Array) -> ak.Array:
+    """Final-state particles (status > 0) of a Pythia ``nextBatch`` record, in the layout of
+    :func:`generate`: fields pid, status, px, py, pz, e, mass (GeV).
+    """
+    final = prt[prt.status > 0]
+    return ak.zip(
+        {
+            "pid": final.id,
+            "status": final.status,
+            "px": final.p.px,
+            "py": final.p.py,
+            "pz": final.p.pz,
+            "e": final.p.e,
+            "mass": final.m,
+        },
+        with_name="Particle",
+    )
+
+
 def pythia_settings(process: Sequence[str], sqrt_s: float, seed: int) -> list[str]:
     """The full list of Pythia ``readString`` lines for one chunk.
 
@@ -127,22 +146,7 @@ def generate(
         if decay_filter is not None:
             batch = batch[decay_filter.passes(batch.prt)]
         batch = batch[: n_events - n_done]
-        prt = batch.prt
-        final = prt[prt.status > 0]
-        batches.append(
-            ak.zip(
-                {
-                    "pid": final.id,
-                    "status": final.status,
-                    "px": final.p.px,
-                    "py": final.p.py,
-                    "pz": final.p.pz,
-                    "e": final.p.e,
-                    "mass": final.m,
-                },
-                with_name="Particle",
-            )
-        )
+        batches.append(final_state_records(batch.prt))
         weights.append(ak.to_numpy(batch.info.weights[:, 0]))
         n_done += len(batch)
         rate = n_generated / (time.perf_counter() - start)

@@ -1,0 +1,407 @@
+"""Read Les Houches Event (LHE) files and shower their events with Pythia8 (``pythia8mc``).
+
+This is the LHE input path of the generation stage: MadGraph (or any LHEF 1/3 writer) makes the
+hard process, Pythia showers and hadronises it (``Beams:frameType = 4``). Units: energies and
+momenta in GeV, cross sections and event weights in pb.
+
+Cross-section rule (by the weighting strategy IDWTUP of the ``<init>`` block):
+
+* IDWTUP = ±3: events carry a unit (or common) weight. sigma is the sum of the ``<init>``
+  process cross sections, its error their errors added in quadrature. The generator weight of an
+  event is the sign of its XWGTUP (±1).
+* IDWTUP = ±4: events carry weights in pb. sigma is the mean event weight over all events of the
+  file, its error the standard error of that mean. The generator weight of an event is its
+  XWGTUP in pb, sign included (NLO files have negative weights).
+
+In LHEF 3 files with weight groups (``<initrwgt>``, per-event ``<rwgt>``) the nominal weight is
+the event's XWGTUP; the variations are listed in :attr:`LHEHeader.weight_ids` but not used.
+IDWTUP = ±1, ±2 (Pythia would unweight the events itself) are not supported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+import xml.etree.ElementTree as ET
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import awkward as ak
+import numpy as np
+import pylhe
+
+from phenoflow.generation.pythia import GeneratedChunk, final_state_records
+from phenoflow.seeds import MAX_PYTHIA_SEED
+
+log = logging.getLogger("phenoflow.generation")
+
+#: Settings :func:`shower` sets itself; ``extra_settings`` may not override them.
+_RESERVED = (
+    "Beams:frameType",
+    "Beams:LHEF",
+    "Beams:nSkipLHEFatInit",
+    "Beams:eCM",
+    "Random:seed",
+    "Random:setSeed",
+    "Main:numberOfEvents",
+)
+
+_QUIET = (
+    "Print:quiet = on",
+    "Next:numberCount = 0",
+    # Pythia reads the MadGraph param card from the LHE header (SLHA:readFrom = 2) and prints a
+    # SusyLesHouches banner to stdout even with Print:quiet; this silences it.
+    "SLHA:verbose = 0",
+)
+
+#: Characters Pythia's ``Beams:LHEF`` word setting passes through unchanged. Pythia's
+#: ``readString`` turns every "=" into a blank and keeps only the first word of a string value,
+#: and still returns True: "/a b/x.lhe" and "/a=b/x.lhe" both silently become "/a" (checked with
+#: pythia8mc 8.317). Other paths are symlinked to a safe name, see :func:`_pythia_path`.
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+@%:,-]+$")
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class LHEProcess:
+    """One process line of the ``<init>`` block: XSECUP, XERRUP (pb), XMAXUP and LPRUP."""
+
+    xsec_pb: float
+    xerr_pb: float
+    xmax: float
+    lprup: int
+
+
+@dataclass(frozen=True)
+class LHEHeader:
+    """The facts of an LHE file's header and ``<init>`` block.
+
+    ``beam_energy_gev`` in GeV; ``sigma_pb``/``sigma_err_pb`` are the ``<init>`` totals in pb (sum
+    of the process cross sections, errors in quadrature), whatever IDWTUP is; see
+    :func:`cross_section` for the cross section of the events. ``n_events`` counts the
+    ``<event>`` blocks of the file. ``weight_ids`` lists the LHEF 3 weight ids of ``<initrwgt>``.
+    """
+
+    path: str
+    lhe_version: str | None
+    beam_pdg: tuple[int, int]
+    beam_energy_gev: tuple[float, float]
+    pdf_set: tuple[int, int]
+    idwtup: int
+    processes: tuple[LHEProcess, ...]
+    sigma_pb: float
+    sigma_err_pb: float
+    generator_name: str | None
+    generator_version: str | None
+    n_events: int
+    weight_ids: tuple[str, ...] = ()
+
+    @property
+    def sqrt_s_gev(self) -> float:
+        """Centre-of-mass energy of the (collinear, massless) beams in GeV: 2 sqrt(E_A E_B)."""
+        return 2.0 * math.sqrt(self.beam_energy_gev[0] * self.beam_energy_gev[1])
+
+
+def _invalid(path: Path, why: object) -> ValueError:
+    return ValueError(f"{path}: not a valid LHE file ({why})")
+
+
+def _scan(path: str | os.PathLike) -> tuple[LHEHeader, np.ndarray]:
+    """Header and the nominal event weights XWGTUP (pb for IDWTUP ±4) of an LHE file, one pass.
+
+    Raises ValueError naming the file for anything that is not a complete LHE file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"LHE file not found: {p}")
+    with open(p, "rb") as handle:
+        if handle.read(8) == _HDF5_MAGIC:
+            # pylhe reads LHEH5, but Pythia's Beams:LHEF cannot shower it.
+            raise _invalid(p, "LHEH5/HDF5 input is not supported, only LHE XML (plain or gzip)")
+
+    weights: list[float] = []
+    lhef = None
+    # pylhe turns XML parse errors into a RuntimeWarning and then simply stops iterating, so a
+    # truncated or corrupt file would look like a shorter valid one: record the warnings instead.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            # with_attributes=False: skip building the per-event <rwgt> weight dicts (only XWGTUP
+            # is used); ~25 % faster on MadGraph files with 145 weights per event.
+            lhef = pylhe.LHEFile.fromfile(p, with_attributes=False)
+            for event in lhef.events:
+                if event.eventinfo.nparticles != len(event.particles):
+                    raise ValueError(
+                        f"event {len(weights)} announces {event.eventinfo.nparticles} particles "
+                        f"but lists {len(event.particles)}"
+                    )
+                weights.append(event.eventinfo.weight)
+        except (ValueError, IndexError, KeyError, AttributeError, TypeError, EOFError, zlib.error,
+                gzip.BadGzipFile, ET.ParseError, UnicodeDecodeError) as exc:
+            raise _invalid(p, exc) from exc
+        finally:
+            events = getattr(lhef, "events", None)
+            if hasattr(events, "close"):
+                events.close()  # closes the (gzip) file pylhe opened
+    parse_errors = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if parse_errors:
+        raise _invalid(p, "; ".join(parse_errors))
+
+    init = lhef.init
+    info = init.initInfo
+    procs = tuple(LHEProcess(pi.xSection, pi.error, pi.unitWeight, pi.procId) for pi in init.procInfo)
+    # pylhe splits the <init> text on newlines and drops the first and last piece, so a process
+    # line directly followed by "</init>" is silently lost: check against NPRUP.
+    if len(procs) != info.numProcesses or not procs:
+        raise _invalid(p, f"<init> announces NPRUP = {info.numProcesses} processes but {len(procs)} were read")
+    generator = init.generators[0] if init.generators else None
+    weight_ids: tuple[str, ...] = ()
+    if lhef.header is not None:
+        weight_ids = tuple(lhef.header.initrwgt.list_weights_ids())
+    header = LHEHeader(
+        path=str(p),
+        lhe_version=lhef.version,
+        beam_pdg=(info.beamA, info.beamB),
+        beam_energy_gev=(info.energyA, info.energyB),
+        pdf_set=(info.PDFsetA, info.PDFsetB),
+        idwtup=info.weightingStrategy,
+        processes=procs,
+        sigma_pb=math.fsum(pr.xsec_pb for pr in procs),
+        sigma_err_pb=math.sqrt(math.fsum(pr.xerr_pb**2 for pr in procs)),
+        generator_name=(generator.name or None) if generator else None,
+        generator_version=(generator.version or None) if generator else None,
+        n_events=len(weights),
+        weight_ids=weight_ids,
+    )
+    return header, np.asarray(weights, dtype=float)
+
+
+def read_header(path: str | os.PathLike) -> LHEHeader:
+    """Header facts of an LHE file (plain or gzip): beams (PDG id, energy in GeV), IDWTUP, the
+    ``<init>`` processes and their summed cross section in pb, the generator, the event count.
+
+    Raises ValueError naming the file if it is not a complete LHE file.
+    """
+    return _scan(path)[0]
+
+
+def _sigma_and_weights(header: LHEHeader, xwgtup: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(sigma_pb, sigma_err_pb, generator weight per event) by the module's cross-section rule."""
+    strategy = abs(header.idwtup)
+    if strategy == 3:
+        return header.sigma_pb, header.sigma_err_pb, np.where(xwgtup < 0, -1.0, 1.0)
+    if strategy == 4:
+        if len(xwgtup) == 0:
+            raise ValueError(f"{header.path}: IDWTUP = {header.idwtup} needs events to average, the file has none")
+        mean = float(np.mean(xwgtup))
+        # The standard error of the mean needs two events; with one, take a 100 % error.
+        sem = float(np.std(xwgtup, ddof=1) / math.sqrt(len(xwgtup))) if len(xwgtup) > 1 else abs(mean)
+        # Unweighted files (MadGraph writes IDWTUP -4 with equal weights) have no spread, so the
+        # mean's error would be 0: then the integration error of <init> is the honest one. Taking
+        # the larger never double-counts the two estimates of the same Monte Carlo error.
+        return mean, max(sem, header.sigma_err_pb), xwgtup.astype(float)
+    raise ValueError(
+        f"{header.path}: IDWTUP = {header.idwtup} is not supported (only ±3: unit weights, ±4: weights in pb)"
+    )
+
+
+def cross_section(path: str | os.PathLike) -> tuple[float, float]:
+    """(sigma, error) in pb of the events of an LHE file.
+
+    IDWTUP ±3: the sum of the ``<init>`` cross sections, errors in quadrature. IDWTUP ±4: the mean
+    event weight (pb) over all events of the file; its error is the larger of the standard error
+    of that mean and the ``<init>`` error (equal-weight files have no spread to measure).
+    """
+    header, xwgtup = _scan(path)
+    sigma, err, _ = _sigma_and_weights(header, xwgtup)
+    return sigma, err
+
+
+def _empty_particles() -> ak.Array:
+    """A chunk of zero events with the record layout of :func:`final_state_records`."""
+    fields = {k: np.zeros(0, dtype=np.int32) for k in ("pid", "status")}
+    fields |= {k: np.zeros(0) for k in ("px", "py", "pz", "e", "mass")}
+    flat = ak.zip({k: ak.Array(v) for k, v in fields.items()}, with_name="Particle")
+    return ak.unflatten(flat, np.zeros(0, dtype=np.int64))
+
+
+def _pythia_path(path: Path, workdir: list[str]) -> str:
+    """A path to ``path`` that survives Pythia's ``Beams:LHEF`` parsing (see ``_SAFE_PATH``).
+
+    Unsafe paths (spaces, quotes, ...) are symlinked into a fresh temporary directory under a safe
+    name keeping the ``.gz`` suffix (Pythia decides on gzip by the name); the directory is
+    appended to ``workdir`` for the caller to remove.
+    """
+    resolved = str(path.resolve())
+    if _SAFE_PATH.match(resolved):
+        return resolved
+    tmp = tempfile.mkdtemp(prefix="phenoflow_lhe_")
+    workdir.append(tmp)
+    link = os.path.join(tmp, "events.lhe.gz" if resolved.endswith(".gz") else "events.lhe")
+    if not _SAFE_PATH.match(link):
+        raise ValueError(f"{path}: cannot give Pythia a path without spaces (temporary directory {tmp})")
+    os.symlink(resolved, link)
+    return link
+
+
+def shower(
+    path: str | os.PathLike,
+    n_events: int | None = None,
+    *,
+    seed: int,
+    extra_settings: Sequence[str] = (),
+    first_event: int = 0,
+    batch_size: int = 200,
+    max_failed: int = 0,
+) -> GeneratedChunk:
+    """Shower and hadronise the events of an LHE file with Pythia8; keep final-state particles.
+
+    Events ``first_event`` .. ``first_event + n_events - 1`` of the file are showered
+    (``n_events=None``: to the end of the file), so chunks of one file can run in parallel. Beams
+    and their energies (GeV) come from the file. ``sigma_pb``/``sigma_err_pb`` are
+    :func:`cross_section` of the whole file (pb); ``weights`` are the generator weights of the
+    module's rule (±1 for IDWTUP ±3, XWGTUP in pb for ±4). Every event read must be showered:
+    events Pythia fails are listed in ``info["failed_events"]`` (indices in the file) and logged,
+    and more than ``max_failed`` of them raise RuntimeError. A chunk starting at or past the end of
+    the file is empty. ``extra_settings`` are Pythia ``readString`` lines applied last; the beam,
+    LHEF and seed settings are reserved. As a guard against showering other events than the
+    file's, Pythia's nominal weight of each event must match the file's (sign for IDWTUP ±3, pb
+    value for ±4), else RuntimeError; settings that change Pythia's event weight (e.g. merging)
+    are therefore not supported here.
+    """
+    import pythia8mc
+
+    for line in extra_settings:
+        key = line.split("=")[0].strip()
+        if key in _RESERVED:
+            raise ValueError(f"Pythia setting '{key}' is set by phenoflow's LHE shower; remove it")
+    if not 1 <= seed <= MAX_PYTHIA_SEED:
+        raise ValueError(f"seed {seed} outside Pythia's range [1, {MAX_PYTHIA_SEED}]")
+    if first_event < 0 or (n_events is not None and n_events < 0):
+        raise ValueError(f"first_event ({first_event}) and n_events ({n_events}) must not be negative")
+
+    lhe = Path(path)
+    header, xwgtup = _scan(lhe)
+    sigma, sigma_err, gen_weights = _sigma_and_weights(header, xwgtup)
+    available = max(header.n_events - first_event, 0)
+    n_todo = available if n_events is None else min(n_events, available)
+    info = {
+        "lhe_path": header.path,
+        "lhe_version": header.lhe_version,
+        "beam_pdg": header.beam_pdg,
+        "beam_energy_gev": header.beam_energy_gev,
+        "sqrt_s_gev": header.sqrt_s_gev,
+        "idwtup": header.idwtup,
+        "processes": [dataclasses.asdict(pr) for pr in header.processes],
+        "sigma_init_pb": header.sigma_pb,
+        "sigma_init_err_pb": header.sigma_err_pb,
+        "generator_name": header.generator_name,
+        "generator_version": header.generator_version,
+        "n_events_file": header.n_events,
+        "weight_ids": list(header.weight_ids),
+        "first_event": first_event,
+        "failed_events": [],
+    }
+    if n_todo == 0:
+        log.info("%s: no events to shower from event %d (the file has %d)", lhe, first_event, header.n_events)
+        return GeneratedChunk(
+            particles=_empty_particles(),
+            weights=np.zeros(0),
+            sigma_pb=sigma,
+            sigma_err_pb=sigma_err,
+            n_tried=0,
+            n_accepted=0,
+            info=info,
+        )
+
+    tmpdirs: list[str] = []
+    try:
+        settings = [
+            "Beams:frameType = 4",
+            f"Beams:LHEF = {_pythia_path(lhe, tmpdirs)}",
+            f"Beams:nSkipLHEFatInit = {first_event}",
+            "HadronLevel:all = on",
+            "Random:setSeed = on",
+            f"Random:seed = {seed}",
+            *_QUIET,
+            *extra_settings,
+        ]
+        pythia = pythia8mc.Pythia("", False)
+        for line in settings:
+            if not pythia.readString(line):
+                raise ValueError(f"Pythia rejected the setting '{line}'")
+        if not pythia.init():
+            raise RuntimeError(f"{lhe}: Pythia initialisation failed; see the log for Pythia's messages")
+
+        batches, pythia_weights, failed = [], [], []
+        n_read = 0
+        start = time.perf_counter()
+        while n_read < n_todo:
+            ask = min(batch_size, n_todo - n_read)
+            # errorMode "none": an event Pythia fails comes back as None in its place, so the
+            # batch stays aligned with the file ("skip" would read the next LHE event instead).
+            batch = pythia.nextBatch(ask, "none")
+            if len(batch) != ask:
+                raise RuntimeError(f"{lhe}: Pythia returned {len(batch)} events for {ask} requested")
+            bad = np.flatnonzero(ak.to_numpy(ak.is_none(batch, axis=0)))
+            failed.extend(int(first_event + n_read + i) for i in bad)
+            batch = ak.drop_none(batch, axis=0)
+            batches.append(final_state_records(batch.prt))
+            pythia_weights.append(ak.to_numpy(batch.info.weights[:, 0]))
+            n_read += ask
+            rate = n_read / (time.perf_counter() - start)
+            log.info("%s: showered %d / %d LHE events, %.1f events/s", lhe.name, n_read, n_todo, rate)
+        pinfo = pythia.infoPython()
+        # Pythia counts one try per LHE event read (after the skipped ones); any other number
+        # means events were lost or read twice, and the chunk would not match the file.
+        if int(pinfo.nTried()) != n_todo:
+            raise RuntimeError(
+                f"{lhe}: Pythia read {pinfo.nTried()} LHE events but {n_todo} were expected "
+                f"(events {first_event}..{first_event + n_todo - 1}; end of file: {pinfo.atEndOfFile()})"
+            )
+    finally:
+        for tmp in tmpdirs:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    if failed:
+        info["failed_events"] = failed
+        log.warning("%s: Pythia failed to shower %d LHE event(s): %s", lhe, len(failed), failed[:20])
+        if len(failed) > max_failed:
+            raise RuntimeError(
+                f"{lhe}: Pythia failed to shower {len(failed)} LHE event(s) (allowed: {max_failed}); "
+                f"file indices {failed[:20]}"
+            )
+    keep = np.ones(n_todo, dtype=bool)
+    keep[np.asarray(failed, dtype=int) - first_event] = False
+    weights = gen_weights[first_event : first_event + n_todo][keep]
+    seen = np.concatenate(pythia_weights)
+    # Alignment guard: Pythia's nominal weight is ±1 (IDWTUP ±3) or XWGTUP in pb (±4); it must
+    # agree event by event with what the file says.
+    agree = np.sign(seen) == np.sign(weights) if abs(header.idwtup) == 3 else np.isclose(seen, weights, rtol=1e-6)
+    if not np.all(agree):
+        first_bad = int(np.flatnonzero(~agree)[0])
+        raise RuntimeError(
+            f"{lhe}: Pythia's event weights disagree with the file (first at showered event {first_bad}: "
+            f"{seen[first_bad]} vs {weights[first_bad]}); the showered events are not the file's"
+        )
+    return GeneratedChunk(
+        particles=ak.concatenate(batches),
+        weights=weights,
+        sigma_pb=sigma,
+        sigma_err_pb=sigma_err,
+        n_tried=n_todo,
+        n_accepted=n_todo - len(failed),
+        filter_efficiency=1.0,
+        info=info,
+    )

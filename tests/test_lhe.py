@@ -1,0 +1,326 @@
+"""The LHE input path: reading real MadGraph files and hand-made ones, and showering with Pythia8.
+
+Real files (tests/data/lhe/pp_*.lhe.gz) are copies of /work/shared/data/madgraph/*; the hand-made
+ones are described in tests/data/lhe/README.md. Showering costs ~30 events/s on a loaded
+two-core machine, so the 1000-event pp_jj file is showered only from event 700 to its end.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import shutil
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pylhe
+import pytest
+
+from phenoflow.detector import TruthDetector, reconstruct
+from phenoflow.generation.lhe import LHEHeader, cross_section, read_header, shower
+
+DATA = Path(__file__).parent / "data" / "lhe"
+ZZ = DATA / "pp_zz_jjvv.lhe.gz"
+JJ = DATA / "pp_jj.lhe.gz"
+PPBAR = DATA / "ppbar_1960_idwtup3.lhe"
+NLO = DATA / "nlo_weights_lhef3.lhe.gz"
+GARBAGE = DATA / "garbage.lhe"
+
+SEED = 20240611
+NLO_NOMINAL = np.array([2.0, -0.5, 1.5, 1.0, -0.25, 0.75])  # XWGTUP of the six events, pb
+NEUTRINOS = (12, 14, 16)
+
+
+def _lhe_nunu_masses(path: Path) -> np.ndarray:
+    """m(nu nubar) of the Z -> nu nu decay of every event, straight from the file with pylhe (GeV)."""
+    masses = []
+    for event in pylhe.LHEFile.fromfile(path, with_attributes=False).events:
+        nus = [p for p in event.particles if p.status == 1 and abs(p.id) in NEUTRINOS]
+        e, px, py, pz = (sum(getattr(p, k) for p in nus) for k in ("e", "px", "py", "pz"))
+        masses.append(math.sqrt(max(e * e - px * px - py * py - pz * pz, 0.0)))
+    return np.array(masses)
+
+
+def _showered_nunu_masses(particles: ak.Array) -> ak.Array:
+    """Invariant masses of every final-state nu nubar pair of the same flavour, per event (GeV).
+
+    The showers boost the hard system (ISR recoil) but never change its invariant masses, and
+    neutrinos do not radiate, so the LHE m(nu nu) survives exactly among these pairs.
+    """
+    nu = particles[(particles.pid > 0) & ((particles.pid == 12) | (particles.pid == 14) | (particles.pid == 16))]
+    nubar = particles[(particles.pid < 0) & ((particles.pid == -12) | (particles.pid == -14) | (particles.pid == -16))]
+    a, b = ak.unzip(ak.cartesian([nu, nubar], axis=1))
+    same = a.pid == -b.pid
+    a, b = a[same], b[same]
+    e, px, py, pz = a.e + b.e, a.px + b.px, a.py + b.py, a.pz + b.pz
+    return np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
+
+
+def _matches(pair_masses: ak.Array, lhe_masses: np.ndarray) -> np.ndarray:
+    """Per event: does one of the showered pair masses equal the LHE m(nu nu) (rel. 1e-6)?"""
+    close = abs(pair_masses - lhe_masses[:, np.newaxis]) < 1e-6 * lhe_masses[:, np.newaxis]
+    return ak.to_numpy(ak.any(close, axis=1))
+
+
+@pytest.fixture(scope="module")
+def zz_full():
+    """All 100 events of the real MadGraph ZZ -> (jj)(vv) file, showered (n_events=None)."""
+    return shower(ZZ, seed=SEED)
+
+
+@pytest.fixture(scope="module")
+def zz_chunks():
+    """The same file in two chunks of 50 with the same seed as ``zz_full``."""
+    return shower(ZZ, 50, seed=SEED), shower(ZZ, 50, seed=SEED, first_event=50)
+
+
+# ----------------------------------------------------------------------------------- real files
+
+
+def test_real_madgraph_headers():
+    zz, jj = read_header(ZZ), read_header(JJ)
+    for h in (zz, jj):
+        assert isinstance(h, LHEHeader)
+        assert h.beam_pdg == (2212, 2212)
+        assert h.beam_energy_gev == (6500.0, 6500.0)
+        assert h.sqrt_s_gev == 13000.0
+        assert h.idwtup == -4
+        assert h.generator_name == "MadGraph5_aMC@NLO"
+        assert h.lhe_version == "3.0"
+        assert len(h.processes) == 1 and h.processes[0].lprup == 1
+        assert len(h.weight_ids) == 145  # scale and PDF variations in <initrwgt>
+    assert zz.generator_version == "3.5.2" and jj.generator_version == "3.5.8"
+    assert (zz.n_events, jj.n_events) == (100, 1000)
+    # the <init> line, digit for digit
+    assert zz.sigma_pb == 2.283700e-03 and zz.sigma_err_pb == 3.839514e-05
+    assert jj.sigma_pb == 6.996707e08 and jj.sigma_err_pb == 4.219275e06
+
+
+def test_real_madgraph_cross_sections():
+    # IDWTUP -4: the mean event weight; MadGraph's unweighted events all carry the integrated
+    # weight it prints in <MGGenerationInfo> (0.0022837 pb and 699670670.0 pb)
+    sigma, err = cross_section(ZZ)
+    assert sigma == pytest.approx(0.0022837, rel=1e-12)
+    # identical weights have no spread: the error is MadGraph's integration error from <init>
+    assert err == pytest.approx(3.839514e-05, rel=1e-12)
+    sigma, err = cross_section(JJ)
+    assert sigma == pytest.approx(6.9967067e8, rel=1e-12)
+    assert sigma == pytest.approx(6.9967e8, rel=1e-5)
+    assert err == pytest.approx(4.219275e06, rel=1e-12)
+
+
+def test_every_zz_event_showered_in_file_order(zz_full):
+    assert len(zz_full.particles) == 100
+    assert zz_full.n_tried == zz_full.n_accepted == 100
+    assert zz_full.info["failed_events"] == []
+    assert zz_full.sigma_pb == pytest.approx(0.0022837, rel=1e-12)
+    np.testing.assert_allclose(zz_full.weights, np.full(100, 0.0022837), rtol=1e-12)
+    assert zz_full.info["beam_energy_gev"] == (6500.0, 6500.0)
+    assert zz_full.info["generator_version"] == "3.5.2"
+    assert set(ak.fields(zz_full.particles)) == {"pid", "status", "px", "py", "pz", "e", "mass"}
+    assert ak.all(zz_full.particles.status > 0)
+    # showered, hadronised: hundreds of final-state particles, mostly hadrons and photons
+    assert ak.mean(ak.num(zz_full.particles)) > 100
+    assert ak.sum(abs(zz_full.particles.pid) == 211) > 1000
+    # showered event i is LHE event i: its Z -> nu nu pair mass is the file's
+    lhe_m = _lhe_nunu_masses(ZZ)
+    matched = _matches(_showered_nunu_masses(zz_full.particles), lhe_m)
+    assert matched.all()
+    assert not _matches(_showered_nunu_masses(zz_full.particles), np.roll(lhe_m, 1)).any()
+
+
+def test_zz_fat_jet_mass_peaks_at_the_z(zz_full):
+    fatjets = reconstruct(zz_full.particles, TruthDetector())["FatJet"]
+    lead = ak.firsts(fatjets)
+    mass = ak.to_numpy(ak.drop_none(lead.mass))
+    assert len(mass) >= 90  # htjmin 400: nearly every event has a boosted Z -> qq fat jet
+    assert 80.0 < np.median(mass) < 105.0
+    counts, edges = np.histogram(mass, bins=np.arange(0.0, 210.0, 10.0))
+    assert 70.0 <= edges[np.argmax(counts)] < 110.0
+    assert np.mean((mass > 70) & (mass < 110)) > 0.5
+
+
+def test_jj_to_end_of_file_every_event_showered():
+    # n_events beyond the end is clamped: events 700..999 of the 1000, and not one more
+    chunk = shower(JJ, 500, seed=SEED, first_event=700)
+    assert len(chunk.particles) == 300 == len(chunk.weights)
+    assert chunk.n_tried == chunk.n_accepted == 300
+    assert chunk.info["n_events_file"] == 1000
+    assert chunk.sigma_pb == pytest.approx(6.9967067e8, rel=1e-12)
+    np.testing.assert_allclose(chunk.weights, 6.9967067e8, rtol=1e-12)
+    # complete, hadronised events: all final-state particles together carry the beams' 13 TeV
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(chunk.particles.e, axis=1)), 13000.0, rtol=1e-6)
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(chunk.particles.px, axis=1)), 0.0, atol=1e-3)
+    assert ak.all(ak.num(chunk.particles) > 20)
+
+
+# ---------------------------------------------------------------------------------- chunking
+
+
+def test_chunks_cover_each_event_once(zz_full, zz_chunks):
+    first, second = zz_chunks
+    assert len(first.particles) == 50 and len(second.particles) == 50
+    assert first.n_tried + second.n_tried == read_header(ZZ).n_events
+    assert (first.info["first_event"], second.info["first_event"]) == (0, 50)
+    # same seed, same first events: the first chunk is exactly the first half of the full run
+    assert ak.to_list(first.particles) == ak.to_list(zz_full.particles[:50])
+    # the second chunk holds other events: LHE events 50..99, matched through m(nu nu)
+    lhe_m = _lhe_nunu_masses(ZZ)
+    assert _matches(_showered_nunu_masses(second.particles), lhe_m[50:]).all()
+    assert not _matches(_showered_nunu_masses(second.particles), lhe_m[:50]).any()
+    assert ak.to_list(second.particles.px[:5]) != ak.to_list(first.particles.px[:5])
+
+
+def test_chunks_of_a_weighted_file_keep_order_and_sign():
+    # each event has its own weight, and shower() checks Pythia's weight of every showered
+    # event against the file's, so equal weights here mean the chunks showered the right events
+    head = shower(NLO, 4, seed=SEED)
+    tail = shower(NLO, seed=SEED, first_event=4)
+    np.testing.assert_array_equal(np.concatenate([head.weights, tail.weights]), NLO_NOMINAL)
+    assert (len(head.particles), len(tail.particles)) == (4, 2)
+    past_end = shower(NLO, 3, seed=SEED, first_event=6)
+    assert len(past_end.particles) == 0 and len(past_end.weights) == 0
+    assert ak.fields(past_end.particles) == ak.fields(head.particles)
+    with pytest.raises(ValueError, match="negative"):
+        shower(NLO, seed=SEED, first_event=-1)
+
+
+# ------------------------------------------------------------------------------- hand files
+
+
+def test_ppbar_tevatron_header_and_sigma():
+    h = read_header(PPBAR)
+    assert h.beam_pdg == (2212, -2212)
+    assert h.beam_energy_gev == (980.0, 980.0)
+    assert h.sqrt_s_gev == pytest.approx(1960.0)
+    assert h.idwtup == -3
+    assert [(p.xsec_pb, p.xerr_pb, p.lprup) for p in h.processes] == [(250.0, 3.0, 1), (50.0, 4.0, 2)]
+    assert h.n_events == 5
+    assert h.generator_name is None and h.generator_version is None and h.weight_ids == ()
+    # IDWTUP +-3: sum of every <init> process line, errors in quadrature (3-4-5)
+    assert (h.sigma_pb, h.sigma_err_pb) == (300.0, 5.0)
+    assert cross_section(PPBAR) == (300.0, 5.0)
+
+
+def test_ppbar_showered_at_1960_gev_with_signed_unit_weights():
+    chunk = shower(PPBAR, seed=SEED)
+    # IDWTUP -3: generator weight is the sign of XWGTUP; event 4 is negative
+    np.testing.assert_array_equal(chunk.weights, [1.0, 1.0, 1.0, -1.0, 1.0])
+    assert (chunk.sigma_pb, chunk.sigma_err_pb) == (300.0, 5.0)
+    # Pythia took the beams from the file: every event's final state carries 1960 GeV, pz = 0
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(chunk.particles.e, axis=1)), 1960.0, rtol=1e-6)
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(chunk.particles.pz, axis=1)), 0.0, atol=1e-3)
+    # net charge of p pbar is zero
+    charge = {211: 1, 321: 1, 2212: 1, 11: -1, 13: -1, 15: -1}
+    q = sum(ak.to_numpy(ak.sum(np.sign(chunk.particles.pid) * (abs(chunk.particles.pid) == k), axis=1)) * c
+            for k, c in charge.items())
+    np.testing.assert_array_equal(q, 0)
+
+
+def test_idwtup4_mean_rule_and_lhef3_nominal_weight():
+    h = read_header(NLO)
+    assert h.idwtup == -4 and h.lhe_version == "3.0"
+    assert (h.generator_name, h.generator_version) == ("HandWrittenNLO", "0.1")
+    assert h.weight_ids == ("1001", "1002", "2001")
+    assert (h.sigma_pb, h.sigma_err_pb) == (0.8, 0.05)  # <init> facts, not the events' cross section
+    # the file really is LHEF 3 with per-event <rwgt> weights that differ from the nominal one
+    events = list(pylhe.LHEFile.fromfile(NLO).events)
+    assert [e.weights["1001"] for e in events] == list(2 * NLO_NOMINAL)
+    sigma, err = cross_section(NLO)
+    # mean of the nominal XWGTUP, not the <init> 0.8 and not the first variation's 1.5
+    assert sigma == pytest.approx(0.75, rel=1e-12)
+    assert err == pytest.approx(np.std(NLO_NOMINAL, ddof=1) / math.sqrt(6), rel=1e-12)
+
+
+def test_negative_weights_survive_the_shower():
+    chunk = shower(NLO, seed=SEED)
+    np.testing.assert_array_equal(chunk.weights, NLO_NOMINAL)
+    assert (chunk.weights < 0).sum() == 2
+    assert chunk.sigma_pb == pytest.approx(0.75)
+    assert np.mean(chunk.weights) == pytest.approx(chunk.sigma_pb)
+    assert chunk.info["weight_ids"] == ["1001", "1002", "2001"]
+
+
+def test_same_seed_same_particles_other_seed_other_particles():
+    a = shower(PPBAR, seed=11)
+    b = shower(PPBAR, seed=11)
+    c = shower(PPBAR, seed=12)
+    assert ak.to_list(a.particles) == ak.to_list(b.particles)
+    assert ak.to_list(a.particles.px) != ak.to_list(c.particles.px)
+
+
+def test_path_with_spaces(tmp_path):
+    # Pythia keeps only "/a" of "Beams:LHEF = /a b/c.lhe" or "/a=b/c.lhe"; shower() symlinks around it
+    spaced = tmp_path / "dir with spaces" / "p pbar=1960.lhe"
+    spaced.parent.mkdir()
+    shutil.copy(PPBAR, spaced)
+    assert read_header(spaced).beam_pdg == (2212, -2212)
+    chunk = shower(spaced, seed=11)
+    assert ak.to_list(chunk.particles) == ak.to_list(shower(PPBAR, seed=11).particles)
+    assert chunk.info["lhe_path"] == str(spaced)
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+def test_garbage_is_a_value_error_naming_the_file():
+    for reader in (read_header, cross_section, lambda p: shower(p, seed=1)):
+        with pytest.raises(ValueError, match="garbage.lhe"):
+            reader(GARBAGE)
+
+
+def test_truncated_files_are_value_errors(tmp_path):
+    data = ZZ.read_bytes()
+    cut_gz = tmp_path / "cut.lhe.gz"
+    cut_gz.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.lhe.gz"):
+        read_header(cut_gz)
+    # a plain file cut after a complete event: pylhe alone would just report fewer events
+    text = gzip.decompress(data).decode()
+    cut = tmp_path / "cut after event.lhe"
+    cut.write_text(text[: text.index("</event>", len(text) // 2) + len("</event>\n")])
+    with pytest.raises(ValueError, match="cut after event.lhe"):
+        cross_section(cut)
+    with pytest.raises(FileNotFoundError):
+        read_header(tmp_path / "missing.lhe")
+
+
+def test_lost_init_line_and_unsupported_idwtup(tmp_path):
+    text = PPBAR.read_text()
+    # pylhe drops a process line that is directly followed by </init>; NPRUP catches it
+    squeezed = tmp_path / "squeezed.lhe"
+    squeezed.write_text(text.replace(" 2\n</init>", " 2</init>"))
+    with pytest.raises(ValueError, match="NPRUP"):
+        read_header(squeezed)
+    # IDWTUP 1: Pythia would unweight the events itself; not a file this path accepts
+    strategy1 = tmp_path / "idwtup1.lhe"
+    strategy1.write_text(text.replace("247000 247000 -3 2", "247000 247000 1 2"))
+    assert read_header(strategy1).idwtup == 1
+    with pytest.raises(ValueError, match="IDWTUP"):
+        cross_section(strategy1)
+
+
+def test_failed_pythia_event_is_reported_not_dropped(tmp_path):
+    # event 2 (0-based) gets an anti-colour no other parton carries: Pythia cannot shower it
+    lines = PPBAR.read_text().split("\n")
+    starts = [i for i, line in enumerate(lines) if line == "<event>"]
+    antiquark = starts[2] + 3
+    assert " 501 " in lines[antiquark]
+    lines[antiquark] = lines[antiquark].replace("    0  501 ", "    0  777 ")
+    broken = tmp_path / "broken.lhe"
+    broken.write_text("\n".join(lines))
+    with pytest.raises(RuntimeError, match=r"failed to shower 1 LHE event.*\[2\]"):
+        shower(broken, seed=SEED)
+    chunk = shower(broken, seed=SEED, max_failed=1)
+    assert chunk.info["failed_events"] == [2]
+    assert (chunk.n_tried, chunk.n_accepted, len(chunk.particles)) == (5, 4, 4)
+    np.testing.assert_array_equal(chunk.weights, [1.0, 1.0, -1.0, 1.0])  # events 0, 1, 3, 4
+
+
+def test_reserved_settings_are_refused():
+    for line in ("Beams:LHEF = other.lhe", "Random:seed = 3", "Beams:nSkipLHEFatInit = 2"):
+        with pytest.raises(ValueError, match=line.split("=")[0].strip()):
+            shower(PPBAR, seed=1, extra_settings=[line])
+    with pytest.raises(ValueError, match="NoSuch:thing"):
+        shower(PPBAR, seed=1, extra_settings=["NoSuch:thing = on"])
