@@ -17,5 +17,5 @@ with to_log_file(snakemake.log[0]) as log:
     write_json(snakemake.output.metrics, {"model": name, **result.metrics})
     write_table(snakemake.output.scores, test.frame(score=scores))
     plots.roc({name: (result.signal_efficiency, result.background_efficiency, result.metrics["auc"])}, snakemake.output.roc)
-    plots.score_distributions(scores, test.w, test.process, snakemake.output.distribution)
+    plots.score_distributions(scores, test.w, test.process, test.y, snakemake.output.distribution)
     log.info("metrics: %s", result.metrics)

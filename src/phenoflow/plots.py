@@ -46,23 +46,37 @@ def roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: str | 
 
 
 def score_distributions(
-    scores: np.ndarray, weights: np.ndarray, processes: np.ndarray, path: str | os.PathLike, edges: Sequence[float] | None = None
+    scores: np.ndarray,
+    weights: np.ndarray,
+    processes: np.ndarray,
+    labels: np.ndarray,
+    path: str | os.PathLike,
+    edges: Sequence[float] | None = None,
 ) -> None:
-    """Stacked weighted score histograms of the backgrounds with each signal overlaid, log scale.
+    """Weighted score histograms (expected events, log scale): backgrounds stacked, each signal
+    (label 1) overlaid as a line so that it stays visible under a large background.
 
     ``edges`` (optional) are drawn as vertical lines, e.g. the bins of the binning stage.
     """
     bins = np.linspace(0, 1, 41)
     fig, ax = plt.subplots(figsize=(8, 7))
     names = list(dict.fromkeys(processes))
-    hists = [np.histogram(scores[processes == n], bins=bins, weights=weights[processes == n])[0] for n in names]
-    mplhep.histplot(hists, bins, stack=True, histtype="fill", label=names, ax=ax, alpha=0.6)
+    signal = {n for n in names if np.all(labels[processes == n] == 1)}
+
+    def hist(name: str) -> np.ndarray:
+        return np.histogram(scores[processes == name], bins=bins, weights=weights[processes == name])[0]
+
+    backgrounds = sorted((n for n in names if n not in signal), key=lambda n: weights[processes == n].sum())
+    if backgrounds:
+        mplhep.histplot([hist(n) for n in backgrounds], bins, stack=True, histtype="fill", label=backgrounds, ax=ax, alpha=0.7)
+    for name in sorted(signal):
+        mplhep.histplot(hist(name), bins, histtype="step", linewidth=2.5, color="black", label=f"{name} (signal)", ax=ax)
     ax.set_yscale("log")
     ax.set_xlabel("Classifier score")
-    ax.set_ylabel("Expected events")
+    ax.set_ylabel("Expected events per bin")
     if edges is not None:
         for e in edges[1:-1]:
-            ax.axvline(e, color="black", linestyle="--", linewidth=1)
+            ax.axvline(e, color="grey", linestyle="--", linewidth=1)
     ax.legend()
     _save(fig, path)
 

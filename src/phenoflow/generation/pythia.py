@@ -150,7 +150,8 @@ def generate(
         weights.append(ak.to_numpy(batch.info.weights[:, 0]))
         n_done += len(batch)
         rate = n_generated / (time.perf_counter() - start)
-        log.info("generated %d / %d events (%d tried by the filter), %.1f events/s", n_done, n_events, n_generated, rate)
+        kept = f" (kept by the decay filter out of {n_generated})" if decay_filter is not None else ""
+        log.info("generated %d / %d events%s, %.1f events/s", n_done, n_events, kept, rate)
 
     info = pythia.infoPython()
     eff = n_done / n_generated if n_generated else 1.0
