@@ -59,3 +59,53 @@ def test_every_conda_directive_points_to_an_existing_env():
             assert (smk.parent / match.group(1)).resolve().is_file(), f"{smk.name}: {match.group(1)} missing"
             found += 1
     assert found >= 8
+
+
+def _rules() -> list[tuple[str, Path, Path]]:
+    """(rule name, script, conda env) for every rule with a script."""
+    out = []
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.MULTILINE)[1:]:
+            name = block.split(":", 1)[0].strip()
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
+            env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
+            if script:
+                assert env, f"{smk.name}: rule {name} has a script but no conda env"
+                out.append((name, (smk.parent / script.group(1)).resolve(), (smk.parent / env.group(1)).resolve()))
+    return out
+
+
+def _distributions_imported_by(script: Path) -> set[str]:
+    """Third-party distributions loaded when the script's imports run in a clean interpreter."""
+    import ast
+    import json
+    import subprocess
+    import sys
+
+    imports = []
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Import):
+            imports += [f"import {a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imports.append(f"from {node.module} import {', '.join(a.name for a in node.names)}")
+    probe = "\n".join(
+        [
+            "import sys",
+            "startup = set(sys.modules)",  # e.g. setuptools' .pth hook, not the script's doing
+            *imports,
+            "import json, importlib.metadata as m",
+            "dists = m.packages_distributions()",
+            "top = {name.split('.')[0] for name in set(sys.modules) - startup}",
+            "print(json.dumps(sorted({d for t in top for d in dists.get(t, [])})))",
+        ]
+    )
+    env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    return {_norm(d) for d in json.loads(out.stdout.strip().splitlines()[-1])} - {"phenoflow"}
+
+
+@pytest.mark.parametrize("rule,script,env", _rules(), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_package_a_script_imports_is_in_its_env(rule, script, env):
+    pinned = set(pip_pins(env))
+    missing = _distributions_imported_by(script) - pinned
+    assert not missing, f"rule {rule}: {script.name} imports {sorted(missing)}, not in {env.name}"

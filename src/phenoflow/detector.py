@@ -18,7 +18,7 @@ import fastjet
 import numpy as np
 import vector
 
-from phenoflow.arrays import isin
+from phenoflow.arrays import isin, momenta
 
 vector.register_awkward()
 
@@ -54,14 +54,6 @@ class TruthDetector:
         )
 
 
-def momenta(particles: ak.Array) -> ak.Array:
-    """Momentum4D view (px, py, pz, E in GeV) of records with fields px, py, pz, e."""
-    return ak.zip(
-        {"px": particles.px, "py": particles.py, "pz": particles.pz, "E": particles.e},
-        with_name="Momentum4D",
-    )
-
-
 def visible(particles: ak.Array, eta_max: float) -> ak.Array:
     """Final-state particles the detector sees: not invisible, within |eta| < eta_max."""
     p4 = momenta(particles)
@@ -75,11 +67,7 @@ def cluster(particles: ak.Array, spec: JetSpec) -> ak.Array:
     ``particles``: events × var records with px, py, pz, e. Clustering runs over all events in
     one fastjet call (no Python event loop).
     """
-    inputs = ak.zip(
-        {"px": particles.px, "py": particles.py, "pz": particles.pz, "E": particles.e},
-        with_name="Momentum4D",
-    )
-    sequence = fastjet.ClusterSequence(inputs, fastjet.JetDefinition(fastjet.antikt_algorithm, spec.radius))
+    sequence = fastjet.ClusterSequence(momenta(particles), fastjet.JetDefinition(fastjet.antikt_algorithm, spec.radius))
     jets = sequence.inclusive_jets(min_pt=spec.pt_min)
     jets = ak.zip({"px": jets.px, "py": jets.py, "pz": jets.pz, "E": jets.E}, with_name="Momentum4D")
     jets = jets[abs(jets.eta) < spec.eta_max]

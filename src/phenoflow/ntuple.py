@@ -15,6 +15,7 @@ import numpy as np
 import uproot
 import vector
 
+from phenoflow.arrays import momenta
 from phenoflow.io import atomic_path
 
 vector.register_awkward()
@@ -58,7 +59,7 @@ def delphes_branches(
     """
     n = len(weights)
     particles = objects["Particle"]
-    p4 = ak.zip({"px": particles.px, "py": particles.py, "pz": particles.pz, "E": particles.e}, with_name="Momentum4D")
+    p4 = momenta(particles)
     met = objects["MissingET"]
     return {
         "Event": ak.zip(

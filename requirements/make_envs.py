@@ -1,0 +1,86 @@
+"""Write envs/*.yaml: each rule family's direct packages plus their whole dependency closure,
+pinned to the versions in requirements/run.txt, so a conda env installs exactly what the tests
+ran with. Run it with the project's venv after changing the lock or a family's packages:
+
+    .venv/bin/python requirements/make_envs.py
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import distribution
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Direct third-party packages of each rule family: what its scripts and their phenoflow modules
+#: import, plus the optional packages those libraries import when present (cloudpickle, rich,
+#: psutil, charset-normalizer), so that the env holds exactly what the tests ran with.
+FAMILIES = {
+    "generate": ["pythia8mc", "fastjet", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
+    "analysis": ["uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
+                 "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
+    "ml": ["xgboost", "scikit-learn", "uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
+           "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
+}  # fmt: skip
+PYTHON = "3.11.7"
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock() -> dict[str, tuple[str, str]]:
+    """Normalised name -> (name as written, version) from requirements/run.txt."""
+    pins = {}
+    for line in (REPO / "requirements" / "run.txt").read_text().splitlines():
+        name, sep, version = line.partition("==")
+        if sep:
+            pins[norm(name)] = (name, version)
+    return pins
+
+
+def closure(names: list[str]) -> set[str]:
+    """The packages and everything they require (no extras), normalised names."""
+    seen: set[str] = set()
+    todo = [norm(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in distribution(name).requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(norm(req.name))
+    return seen
+
+
+def main() -> None:
+    pins = lock()
+    pip_version = distribution("pip").version
+    for family, direct in FAMILIES.items():
+        names = sorted(closure(direct))
+        missing = [n for n in names if n not in pins]
+        if missing:
+            raise SystemExit(f"{family}: {missing} are not in requirements/run.txt")
+        lines = [
+            f"# Conda env for the {family} rules, written by requirements/make_envs.py: its direct",
+            f"# packages ({', '.join(direct)}) and all they require, pinned as in requirements/run.txt.",
+            f"name: phenoflow-{family}",
+            "channels:",
+            "  - conda-forge",
+            "dependencies:",
+            f"  - python={PYTHON}",
+            f"  - pip={pip_version}",
+            "  - pip:",
+            *[f"      - {pins[n][0]}=={pins[n][1]}" for n in names],
+        ]
+        (REPO / "envs" / f"{family}.yaml").write_text("\n".join(lines) + "\n")
+        print(f"envs/{family}.yaml: {len(direct)} direct, {len(names)} pinned")
+
+
+if __name__ == "__main__":
+    main()
