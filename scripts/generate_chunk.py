@@ -3,18 +3,14 @@
 import math
 
 from phenoflow.detector import TruthDetector, reconstruct
-from phenoflow.generation.pythia import DecayFilter, generate, pythia_settings
+from phenoflow.generation import generate_chunk
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
 from phenoflow.ntuple import delphes_branches, write_ntuple
 
 p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:
-    dfilter = p.generator.get("decay_filter")
-    if dfilter:
-        dfilter = DecayFilter(dfilter["mother"], tuple(tuple(c) for c in dfilter["channels"]))
-    settings = pythia_settings(p.generator["pythia"], p.sqrt_s, p.seed)
-    chunk = generate(settings, p.n_events, dfilter)
+    chunk, settings = generate_chunk(p.generator, p.n_events, p.first_event, p.seed, p.sqrt_s)
     objects = reconstruct(chunk.particles, TruthDetector.from_config(p.detector))
     write_ntuple(
         snakemake.output.ntuple,

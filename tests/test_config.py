@@ -15,7 +15,8 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
-def test_shipped_configs_are_valid():
+def test_shipped_configs_are_valid(monkeypatch):
+    monkeypatch.chdir(REPO)  # file paths in a config are relative to the working directory
     check_config(DEFAULT, SCHEMA)
     check_config(yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text()), SCHEMA)
 
@@ -49,6 +50,9 @@ BAD = [
     ("no signal", _set("processes.zz_qqvv.role", "background"), r"processes: need at least one signal"),
     ("bad pythia line", _set("processes.qcd.pythia", ["HardQCD:all"]), r"processes\.qcd\.pythia\[0\]: 'HardQCD:all' does not match"),
     ("zero chunk size", _set("generation.events_per_chunk", 0), r"generation\.events_per_chunk: 0 is less than the minimum"),
+    ("missing LHE file", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "nope.lhe"}}),
+     r"processes\.qcd\.lhe\.file: no such file 'nope\.lhe'"),
+    ("pythia and lhe at once", _set("processes.qcd.lhe", {"file": "x.lhe"}), r"processes\.qcd: .*not valid under any"),
     ("bad binning method", _set("binning.methods", ["magic"]), r"binning\.methods\[0\]: 'magic' is not one of"),
 ]
 

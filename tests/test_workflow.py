@@ -28,6 +28,9 @@ def copy_repo(dest: Path) -> Path:
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
     shutil.copy(TINY, dest / "config" / "config.yaml")
+    lhe = "tests/data/lhe/pp_zz_jjvv.lhe.gz"  # the real MadGraph file of the LHE process
+    (dest / lhe).parent.mkdir(parents=True)
+    shutil.copy(REPO / lhe, dest / lhe)
     return dest
 
 
@@ -64,7 +67,7 @@ def tiny(tmp_path_factory) -> Path:
 def test_dry_run_on_empty_results(tmp_path):
     workdir = copy_repo(tmp_path)
     jobs = planned_jobs(workdir)
-    assert jobs["generate_chunk"] == 6 and jobs["all"] == 1
+    assert jobs["generate_chunk"] == 7 and jobs["all"] == 1  # 3 Pythia processes x 2 chunks + 1 LHE chunk
 
 
 def test_every_output_present(tiny):
@@ -81,8 +84,8 @@ def test_every_output_present(tiny):
         "results/binning/bdt/significance.png",
     ):
         assert (tiny / path).stat().st_size > 0, path
-    for process in ("zz_qqvv", "zvv_jets", "qcd"):
-        assert len(list((tiny / "results/generate" / process).glob("chunk*.root"))) == 2
+    for process, chunks in (("zz_qqvv", 2), ("zvv_jets", 2), ("qcd", 2), ("zz_madgraph", 1)):
+        assert len(list((tiny / "results/generate" / process).glob("chunk*.root"))) == chunks
         assert (tiny / f"logs/generate/{process}/chunk0.log").exists()
 
 
@@ -98,6 +101,12 @@ def test_weights_of_each_process_sum_to_sigma_times_lumi(tiny):
         assert summary["n_events"] == config["processes"][process]["events"]
         kept = features.loc[features.process == process, "weight"].sum()
         assert kept == pytest.approx(rows["yield"].iloc[-1], rel=1e-9)
+
+
+def test_lhe_process_keeps_madgraph_cross_section(tiny):
+    summary = json.loads((tiny / "results/generate/zz_madgraph/summary.json").read_text())
+    assert summary["sigma_pb"] == pytest.approx(0.0022837, rel=1e-12)
+    assert summary["n_events"] == 100 and summary["sum_weights"] == pytest.approx(100 * 0.0022837)
 
 
 def test_bdt_separates_signal_from_background(tiny):

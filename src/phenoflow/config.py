@@ -32,6 +32,9 @@ def schema_errors(config: dict, schema_path: str | os.PathLike) -> list[str]:
 def semantic_errors(config: dict) -> list[str]:
     """Problems a schema cannot express: roles, expressions, split fractions."""
     errors = []
+    for name, process in config["processes"].items():
+        if "lhe" in process and not os.path.isfile(process["lhe"]["file"]):
+            errors.append(f"processes.{name}.lhe.file: no such file '{process['lhe']['file']}'")
     roles = {p.get("role") for p in config["processes"].values()}
     if not {"signal", "background"} <= roles:
         errors.append("processes: need at least one signal and one background process")

@@ -65,7 +65,9 @@ def delphes_branches(
         "Event": ak.zip(
             {
                 "Number": _one_per_event(np.arange(first_event, first_event + n, dtype=np.int64)),
-                "Weight": _one_per_event(np.asarray(weights, dtype=np.float32)),
+                # float64 (Delphes uses float32): the sum of the stored weights must equal the
+                # sum the cross-section bookkeeping uses, to the last digit
+                "Weight": _one_per_event(np.asarray(weights, dtype=np.float64)),
                 "CrossSection": _one_per_event(np.full(n, sigma_pb, dtype=np.float32)),
                 "CrossSectionError": _one_per_event(np.full(n, sigma_err_pb, dtype=np.float32)),
             }

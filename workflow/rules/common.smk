@@ -31,10 +31,21 @@ def chunk_seed(wildcards):
     return derive_seed(config["seed"], "generate", wildcards.process, int(wildcards.chunk))
 
 
+def chunk_first_event(wildcards):
+    """Index of the chunk's first event (used to read an LHE file in chunks)."""
+    return int(wildcards.chunk) * config["generation"]["events_per_chunk"]
+
+
 def generator_settings(wildcards):
     """Only the generator part of a process, so that changing its event count keeps old chunks."""
     process = config["processes"][wildcards.process]
-    return {"pythia": process["pythia"], "decay_filter": process.get("decay_filter")}
+    return {key: process[key] for key in ("pythia", "decay_filter", "lhe") if key in process}
+
+
+def generator_inputs(wildcards):
+    """The LHE file of an LHE process (so that a changed file reruns its chunks), else nothing."""
+    process = config["processes"][wildcards.process]
+    return [process["lhe"]["file"]] if "lhe" in process else []
 
 
 def chunk_files(kind):

@@ -1,11 +1,15 @@
 rule generate_chunk:
-    """Generate one chunk of a process with Pythia8 and write its Delphes-layout ntuple."""
+    """Generate one chunk of a process (Pythia8, or an LHE file showered by Pythia8) and write
+    its Delphes-layout ntuple."""
+    input:
+        generator_inputs,
     output:
         ntuple="results/generate/{process}/chunk{chunk}.root",
         summary="results/generate/{process}/chunk{chunk}.json",
     params:
         generator=generator_settings,
         n_events=chunk_events,
+        first_event=chunk_first_event,
         seed=chunk_seed,
         sqrt_s=config["collider"]["sqrt_s_gev"],
         detector=config["detector"],

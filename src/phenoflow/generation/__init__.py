@@ -1,1 +1,44 @@
-"""Event generation: Pythia8 (default) and, in later stages, MadGraph/LHE backends."""
+"""Event generation backends and the dispatch from a configured process to one chunk of events.
+
+A process is either Pythia8 settings (``pythia``, optionally a ``decay_filter``) or an LHE file
+(``lhe``) showered with Pythia8. Both return a :class:`~phenoflow.generation.pythia.GeneratedChunk`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from phenoflow.generation.pythia import DecayFilter, GeneratedChunk, generate, pythia_settings
+
+log = logging.getLogger("phenoflow.generation")
+
+
+def generate_chunk(
+    process: dict, n_events: int, first_event: int, seed: int, sqrt_s_gev: float
+) -> tuple[GeneratedChunk, list[str]]:
+    """Generate chunk events ``first_event`` .. ``first_event + n_events - 1`` of a configured process.
+
+    ``process`` is the generator part of a process's config (``pythia`` and ``decay_filter``, or
+    ``lhe``). Returns the chunk and the Pythia settings that describe it (for the record). For an
+    LHE file the beams come from the file; a different ``sqrt_s_gev`` is logged as a warning.
+    """
+    if "lhe" in process:
+        from phenoflow.generation.lhe import read_header, shower
+
+        lhe = process["lhe"]
+        header = read_header(lhe["file"])
+        if abs(header.sqrt_s_gev - sqrt_s_gev) > 1e-6 * sqrt_s_gev:
+            log.warning("%s: sqrt(s) = %g GeV, not the configured %g GeV", lhe["file"], header.sqrt_s_gev, sqrt_s_gev)
+        extra = list(lhe.get("pythia", []))
+        chunk = shower(lhe["file"], n_events, seed=seed, extra_settings=extra, first_event=first_event)
+        if chunk.n_accepted != n_events:
+            raise ValueError(
+                f"{lhe['file']}: has {header.n_events} events, fewer than the {first_event + n_events} this "
+                "process asks for; lower its 'events'"
+            )
+        return chunk, [f"Beams:LHEF = {lhe['file']}", f"Beams:nSkipLHEFatInit = {first_event}", *extra]
+    dfilter = process.get("decay_filter")
+    if dfilter:
+        dfilter = DecayFilter(dfilter["mother"], tuple(tuple(c) for c in dfilter["channels"]))
+    settings = pythia_settings(process["pythia"], sqrt_s_gev, seed)
+    return generate(settings, n_events, dfilter), settings
