@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import awkward as ak
 import numpy as np
 import pytest
 import vector
+
+sys.path.insert(0, str(Path(__file__).parent))
+from workflow_helpers import copy_repo, snakemake  # noqa: E402
 
 vector.register_awkward()
 
@@ -41,3 +47,11 @@ def events() -> ak.Array:
         met=[(200.0, -2.0), (10.0, 0.0), (0.0, 0.0)],
         ht=[200.0, 50.0, 0.0],
     )
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> Path:
+    """The workflow run locally on the tiny config (once per test session)."""
+    workdir = copy_repo(tmp_path_factory.mktemp("tiny"))
+    snakemake(workdir, "--cores", "2")
+    return workdir
