@@ -23,6 +23,13 @@ def test_dry_run_on_empty_results(tmp_path):
     assert jobs["generate_chunk"] == 7 and jobs["all"] == 1  # 3 Pythia processes x 2 chunks + 1 LHE chunk
 
 
+@pytest.mark.parametrize("profile", ["slurm", "htcondor"])
+def test_cluster_profiles_load_and_plan_every_job(tmp_path, profile):
+    workdir = copy_repo(tmp_path)
+    jobs = planned_jobs(workdir, "--workflow-profile", f"workflow/profiles/{profile}")
+    assert jobs["generate_chunk"] == 7 and jobs["train_bdt"] == 1 and jobs["all"] == 1
+
+
 def test_every_output_present(tiny):
     for path in (
         "results/config.yaml",

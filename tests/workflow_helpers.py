@@ -33,9 +33,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-def planned_jobs(workdir: Path) -> dict[str, int]:
-    """Rule -> number of jobs a dry run would execute."""
-    out = snakemake(workdir, "-n").stdout
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule -> number of jobs a dry run (with extra ``args``) would execute."""
+    out = snakemake(workdir, "-n", *args).stdout
     if "Nothing to be done" in out:
         return {}
     table = out.split("Job stats:", 1)[1].split("total", 1)[0]
