@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from phenoflow import selection
+from phenoflow import observables, selection
 
 
 class ConfigError(ValueError):
@@ -24,7 +25,7 @@ def _key(path) -> str:
 
 def schema_errors(config: dict, schema_path: str | os.PathLike) -> list[str]:
     """JSON-schema problems of ``config`` as ``key.path: message`` lines, sorted."""
-    schema = yaml.safe_load(open(schema_path))
+    schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     return sorted(f"{_key(e.absolute_path)}: {e.message}" for e in validator.iter_errors(config))
 
@@ -45,9 +46,9 @@ def semantic_errors(config: dict) -> list[str]:
             errors.append(str(err))
     for i, name in enumerate(config["features"]["names"]):
         try:
-            selection.parse(f"{name} == {name}", where=f"features.names[{i}]")
-        except selection.SelectionError as err:
-            errors.append(str(err))
+            observables.check(name)
+        except KeyError as err:
+            errors.append(f"features.names[{i}]: {err.args[0]}")
     total = sum(config["split"]["fractions"].values())
     if abs(total - 1) > 1e-9:
         errors.append(f"split.fractions: must sum to 1, got {total:g}")

@@ -23,18 +23,18 @@ def generate_chunk(
     LHE file the beams come from the file; a different ``sqrt_s_gev`` is logged as a warning.
     """
     if "lhe" in process:
-        from phenoflow.generation.lhe import read_header, shower
+        from phenoflow.generation.lhe import shower
 
         lhe = process["lhe"]
-        header = read_header(lhe["file"])
-        if abs(header.sqrt_s_gev - sqrt_s_gev) > 1e-6 * sqrt_s_gev:
-            log.warning("%s: sqrt(s) = %g GeV, not the configured %g GeV", lhe["file"], header.sqrt_s_gev, sqrt_s_gev)
         extra = list(lhe.get("pythia", []))
         chunk = shower(lhe["file"], n_events, seed=seed, extra_settings=extra, first_event=first_event)
+        file_sqrt_s = chunk.info["sqrt_s_gev"]
+        if abs(file_sqrt_s - sqrt_s_gev) > 1e-6 * sqrt_s_gev:
+            log.warning("%s: sqrt(s) = %g GeV, not the configured %g GeV", lhe["file"], file_sqrt_s, sqrt_s_gev)
         if chunk.n_accepted != n_events:
             raise ValueError(
-                f"{lhe['file']}: has {header.n_events} events, fewer than the {first_event + n_events} this "
-                "process asks for; lower its 'events'"
+                f"{lhe['file']}: has {chunk.info['n_events_file']} events, fewer than the "
+                f"{first_event + n_events} this process asks for; lower its 'events'"
             )
         return chunk, [f"Beams:LHEF = {lhe['file']}", f"Beams:nSkipLHEFatInit = {first_event}", *extra]
     dfilter = process.get("decay_filter")

@@ -10,8 +10,9 @@ Cross-section rule (by the weighting strategy IDWTUP of the ``<init>`` block):
   process cross sections, its error their errors added in quadrature. The generator weight of an
   event is the sign of its XWGTUP (±1).
 * IDWTUP = ±4: events carry weights in pb. sigma is the mean event weight over all events of the
-  file, its error the standard error of that mean. The generator weight of an event is its
-  XWGTUP in pb, sign included (NLO files have negative weights).
+  file; its error is the larger of the standard error of that mean and the ``<init>`` error
+  (equal-weight files, as MadGraph writes them, have no spread to measure). The generator weight
+  of an event is its XWGTUP in pb, sign included (NLO files have negative weights).
 
 In LHEF 3 files with weight groups (``<initrwgt>``, per-event ``<rwgt>``) the nominal weight is
 the event's XWGTUP; the variations are listed in :attr:`LHEHeader.weight_ids` but not used.
