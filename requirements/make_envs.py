@@ -19,12 +19,20 @@ REPO = Path(__file__).resolve().parents[1]
 #: import, plus the optional packages those libraries import when present (cloudpickle, rich,
 #: psutil, charset-normalizer), so that the env holds exactly what the tests ran with.
 FAMILIES = {
-    "generate": ["pythia8mc", "fastjet", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
+    "generate": ["pythia8mc", "fastjet", "particle", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
     "analysis": ["uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
                  "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
     "ml": ["xgboost", "scikit-learn", "uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
            "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
+    "madgraph": ["uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
 }  # fmt: skip
+#: Conda-forge packages a family needs beyond Python ones (no pip counterpart, so no lock pin):
+#: MadGraph5_aMC@NLO with its Pythia8 interface, Pythia8 and Delphes with ROOT. They fit together:
+#: mg5amcnlo-pythia8-interface 1.3.0 is built for pythia8 8.311 and 8.312 only, delphes 3.5.0 has
+#: builds for root 6.34.4 made against pythia8 8.312, and mg5amcnlo 3.5.7 needs Python <= 3.11.
+CONDA_ONLY = {
+    "madgraph": ["mg5amcnlo=3.5.7", "mg5amcnlo-pythia8-interface=1.3.0", "pythia8=8.312", "delphes=3.5.0", "root=6.34.4"],
+}
 PYTHON = "3.11.7"
 
 
@@ -69,12 +77,14 @@ def main() -> None:
         lines = [
             f"# Conda env for the {family} rules, written by requirements/make_envs.py: its direct",
             f"# packages ({', '.join(direct)}) and all they require, pinned as in requirements/run.txt.",
+            *([f"# From conda-forge without a pip counterpart: {', '.join(CONDA_ONLY[family])}."] if family in CONDA_ONLY else []),
             f"name: phenoflow-{family}",
             "channels:",
             "  - conda-forge",
             "dependencies:",
             f"  - python={PYTHON}",
             f"  - pip={pip_version}",
+            *[f"  - {package}" for package in CONDA_ONLY.get(family, [])],
             "  - pip:",
             *[f"      - {pins[n][0]}=={pins[n][1]}" for n in names],
         ]

@@ -1,8 +1,9 @@
-"""Generate one chunk with Pythia8 and write its Delphes-layout ntuple (rule generate_chunk)."""
+"""Generate one chunk, simulate the detector and write its Delphes-layout ntuple (rule generate_chunk)."""
 
 import math
 
-from phenoflow.detector import TruthDetector, reconstruct
+from phenoflow.card import load_card
+from phenoflow.detector import simulate
 from phenoflow.generation import generate_chunk
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
@@ -11,10 +12,10 @@ from phenoflow.ntuple import delphes_branches, write_ntuple
 p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:
     chunk, settings = generate_chunk(p.generator, p.n_events, p.first_event, p.seed, p.sqrt_s)
-    objects = reconstruct(chunk.particles, TruthDetector.from_config(p.detector))
+    objects = simulate(chunk.particles, load_card(snakemake.input.card), p.detector_seed)
     write_ntuple(
         snakemake.output.ntuple,
-        delphes_branches(objects, chunk.weights, chunk.sigma_pb, chunk.sigma_err_pb),
+        delphes_branches(objects, chunk.weights, chunk.sigma_pb, chunk.sigma_err_pb, p.first_event),
     )
     write_json(
         snakemake.output.summary,
@@ -22,6 +23,8 @@ with to_log_file(snakemake.log[0]) as log:
             "process": snakemake.wildcards.process,
             "chunk": int(snakemake.wildcards.chunk),
             "seed": p.seed,
+            "detector_seed": p.detector_seed,
+            "detector_card": snakemake.input.card,
             "n_events": chunk.n_accepted,
             "n_tried": chunk.n_tried,
             "sum_weights": math.fsum(chunk.weights),

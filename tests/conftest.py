@@ -16,21 +16,30 @@ from workflow_helpers import copy_repo, snakemake  # noqa: E402
 vector.register_awkward()
 
 
-def make_events(jets: list[list[tuple]], fatjets: list[list[tuple]], met: list[tuple], ht=None, weight=None) -> ak.Array:
-    """Analysis records from (pt, eta, phi, mass) tuples per event and (met, phi) per event."""
+def make_events(
+    jets: list[list[tuple]], fatjets: list[list[tuple]], met: list[tuple], ht=None, weight=None, electrons=None, muons=None
+) -> ak.Array:
+    """Analysis records from (pt, eta, phi, mass) tuples per event and (met, phi) per event;
+    electrons and muons as (pt, eta, phi, charge) tuples (none by default), no photons."""
 
-    def coll(rows, btag=False):
-        fields = {k: [[j[i] for j in ev] for ev in rows] for i, k in enumerate(("pt", "eta", "phi", "mass"))}
-        if btag:
-            fields["btag"] = [[0 for _ in ev] for ev in rows]
-        return ak.zip({k: ak.Array(v, with_name=None) for k, v in fields.items()}, with_name="Momentum4D")
+    def coll(rows, extra=None):
+        names = ("pt", "eta", "phi", "mass" if extra is None else extra)
+        fields = {k: ak.Array([[j[i] for j in ev] for ev in rows], with_name=None) for i, k in enumerate(names)}
+        if extra == "btag":
+            fields["mass"], fields["btag"] = fields["btag"], ak.zeros_like(fields["pt"], dtype=np.int32)
+        elif extra is not None:
+            fields["mass"] = ak.zeros_like(fields["pt"])
+        return ak.zip(fields, with_name="Momentum4D")
 
     n = len(met)
     return ak.zip(
         {
             "weight": np.ones(n) if weight is None else np.asarray(weight),
-            "jet": coll(jets, btag=True),
+            "jet": coll(jets, "btag"),
             "fatjet": coll(fatjets),
+            "electron": coll(electrons or [[] for _ in met], "charge"),
+            "muon": coll(muons or [[] for _ in met], "charge"),
+            "photon": coll([[] for _ in met]),
             "met": ak.zip({"pt": [m[0] for m in met], "phi": [m[1] for m in met]}, with_name="Momentum2D"),
             "ht": np.zeros(n) if ht is None else np.asarray(ht),
         },

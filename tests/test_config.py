@@ -45,7 +45,7 @@ BAD = [
     ("missing key", _set("seed", _DELETE), r"'seed' is a required property"),
     ("bad process name", _set("processes.q c d", DEFAULT["processes"]["qcd"]), r"processes: 'q c d' does not match"),
     ("bad selection", _set("selection.cuts", ["fatjet0.pt >"]), r"selection\.cuts\[0\]: cannot parse"),
-    ("unknown observable", _set("features.names", ["muon0.pt"]), r"features\.names\[0\].*muon0"),
+    ("unknown observable", _set("features.names", ["tau0.pt"]), r"features\.names\[0\].*tau0"),
     ("split sum", _set("split.fractions", {"train": 0.5, "val": 0.5, "test": 0.5}), r"split\.fractions: must sum to 1"),
     ("no signal", _set("processes.zz_qqvv.role", "background"), r"processes: need at least one signal"),
     ("bad pythia line", _set("processes.qcd.pythia", ["HardQCD:all"]), r"processes\.qcd\.pythia\[0\]: 'HardQCD:all' does not match"),
@@ -54,6 +54,11 @@ BAD = [
      r"processes\.qcd\.lhe\.file: no such file 'nope\.lhe'"),
     ("pythia and lhe at once", _set("processes.qcd.lhe", {"file": "x.lhe"}), r"processes\.qcd: .*not valid under any"),
     ("bad binning method", _set("binning.methods", ["magic"]), r"binning\.methods\[0\]: 'magic' is not one of"),
+    ("missing detector card", _set("detector.card", "config/cards/nope.yaml"), r"detector\.card: detector card config/cards/nope\.yaml: cannot read"),
+    ("madgraph run_card injection", _set("processes.qcd", {"role": "background", "events": 5, "madgraph": {
+        "process": ["generate p p > j j"], "run_card": {"ptj": "20; shell rm -rf /"}}}), r"processes\.qcd\.madgraph\.run_card\.ptj"),
+    ("missing MadGraph Delphes card", _set("processes.qcd", {"role": "background", "events": 5, "madgraph": {
+        "process": ["generate p p > j j"], "delphes_card": "cards/none.tcl"}}), r"processes\.qcd\.madgraph\.delphes_card: no such file"),
 ]
 
 

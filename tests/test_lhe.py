@@ -17,7 +17,8 @@ import numpy as np
 import pylhe
 import pytest
 
-from phenoflow.detector import TruthDetector, reconstruct
+from phenoflow.card import load_card
+from phenoflow.detector import simulate
 from phenoflow.generation.lhe import LHEHeader, cross_section, read_header, shower
 
 DATA = Path(__file__).parent / "data" / "lhe"
@@ -40,6 +41,11 @@ def _lhe_nunu_masses(path: Path) -> np.ndarray:
         e, px, py, pz = (sum(getattr(p, k) for p in nus) for k in ("e", "px", "py", "pz"))
         masses.append(math.sqrt(max(e * e - px * px - py * py - pz * pz, 0.0)))
     return np.array(masses)
+
+
+def _final(particles: ak.Array) -> ak.Array:
+    """The final-state particles of a chunk (without the heavy quarks kept for jet flavour)."""
+    return particles[particles.status > 0]
 
 
 def _showered_nunu_masses(particles: ak.Array) -> ak.Array:
@@ -119,7 +125,9 @@ def test_every_zz_event_showered_in_file_order(zz_full):
     assert zz_full.info["beam_energy_gev"] == (6500.0, 6500.0)
     assert zz_full.info["generator_version"] == "3.5.2"
     assert set(ak.fields(zz_full.particles)) == {"pid", "status", "px", "py", "pz", "e", "mass"}
-    assert ak.all(zz_full.particles.status > 0)
+    # final-state particles, plus the b and c quarks of the record (negative status) for jet flavour
+    quarks = zz_full.particles[zz_full.particles.status < 0]
+    assert ak.all((abs(quarks.pid) == 4) | (abs(quarks.pid) == 5))
     # showered, hadronised: hundreds of final-state particles, mostly hadrons and photons
     assert ak.mean(ak.num(zz_full.particles)) > 100
     assert ak.sum(abs(zz_full.particles.pid) == 211) > 1000
@@ -131,7 +139,8 @@ def test_every_zz_event_showered_in_file_order(zz_full):
 
 
 def test_zz_fat_jet_mass_peaks_at_the_z(zz_full):
-    fatjets = reconstruct(zz_full.particles, TruthDetector())["FatJet"]
+    card = load_card(Path(__file__).resolve().parents[1] / "config" / "cards" / "cms.yaml")
+    fatjets = simulate(zz_full.particles, card, seed=1)["FatJet"]
     lead = ak.firsts(fatjets)
     mass = ak.to_numpy(ak.drop_none(lead.mass))
     assert len(mass) >= 90  # htjmin 400: nearly every event has a boosted Z -> qq fat jet
@@ -150,8 +159,8 @@ def test_jj_to_end_of_file_every_event_showered():
     assert chunk.sigma_pb == pytest.approx(6.9967067e8, rel=1e-12)
     np.testing.assert_allclose(chunk.weights, 6.9967067e8, rtol=1e-12)
     # complete, hadronised events: all final-state particles together carry the beams' 13 TeV
-    np.testing.assert_allclose(ak.to_numpy(ak.sum(chunk.particles.e, axis=1)), 13000.0, rtol=1e-6)
-    np.testing.assert_allclose(ak.to_numpy(ak.sum(chunk.particles.px, axis=1)), 0.0, atol=1e-3)
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(_final(chunk.particles).e, axis=1)), 13000.0, rtol=1e-6)
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(_final(chunk.particles).px, axis=1)), 0.0, atol=1e-3)
     assert ak.all(ak.num(chunk.particles) > 20)
 
 
@@ -209,8 +218,8 @@ def test_ppbar_showered_at_1960_gev_with_signed_unit_weights():
     np.testing.assert_array_equal(chunk.weights, [1.0, 1.0, 1.0, -1.0, 1.0])
     assert (chunk.sigma_pb, chunk.sigma_err_pb) == (300.0, 5.0)
     # Pythia took the beams from the file: every event's final state carries 1960 GeV, pz = 0
-    np.testing.assert_allclose(ak.to_numpy(ak.sum(chunk.particles.e, axis=1)), 1960.0, rtol=1e-6)
-    np.testing.assert_allclose(ak.to_numpy(ak.sum(chunk.particles.pz, axis=1)), 0.0, atol=1e-3)
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(_final(chunk.particles).e, axis=1)), 1960.0, rtol=1e-6)
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(_final(chunk.particles).pz, axis=1)), 0.0, atol=1e-3)
     # net charge of p pbar is zero
     charge = {211: 1, 321: 1, 2212: 1, 11: -1, 13: -1, 15: -1}
     q = sum(ak.to_numpy(ak.sum(np.sign(chunk.particles.pid) * (abs(chunk.particles.pid) == k), axis=1)) * c

@@ -37,7 +37,27 @@ def test_delta_phi_with_met(events):
     assert observable(events, "fatjet0,met.delta_phi")[0] == pytest.approx(3.0, abs=1e-6)  # 1.0 - (-2.0)
 
 
-@pytest.mark.parametrize("name", ["jet0.foo", "muon0.pt", "jet0", "jet0,met.mass", "jet0,jet1,jet2.delta_r"])
+@pytest.mark.parametrize("name", ["jet0.foo", "tau0.pt", "fatjet0.charge", "jet0", "jet0,met.mass", "jet0,jet1,jet2.delta_r"])
 def test_bad_names_raise(events, name):
     with pytest.raises(KeyError, match="observable"):
         observable(events, name)
+
+
+def test_leptons_and_multiplicities():
+    from conftest import make_events
+
+    events = make_events(
+        jets=[[(60.0, 0.0, 0.0, 0.0)], []],
+        fatjets=[[], []],
+        met=[(0.0, 0.0), (0.0, 0.0)],
+        electrons=[[(40.0, 0.5, 0.3, -1), (20.0, -1.0, 2.0, 1)], []],
+        muons=[[], [(30.0, 0.1, -3.0, 1)]],
+    )
+    np.testing.assert_array_equal(observable(events, "n_leptons"), [2, 1])
+    np.testing.assert_array_equal(observable(events, "n_electrons"), [2, 0])
+    np.testing.assert_array_equal(observable(events, "electron0.charge", fill=0), [-1, 0])
+    np.testing.assert_array_equal(observable(events, "n_bjets"), [0, 0])
+    # two massless electrons: m^2 = 2 pT1 pT2 (cosh(d_eta) - cos(d_phi))
+    expected = np.sqrt(2 * 40 * 20 * (np.cosh(1.5) - np.cos(1.7)))
+    assert observable(events, "electron0,electron1.mass")[0] == pytest.approx(expected, rel=1e-6)
+    assert observable(events, "jet0,electron0.delta_r")[0] == pytest.approx(np.hypot(0.5, 0.3))

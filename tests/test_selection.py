@@ -39,5 +39,5 @@ def test_syntax_error_names_key():
 
 
 def test_unknown_observable_names_key():
-    with pytest.raises(SelectionError, match=r"selection\.cuts\[0\].*muon0"):
-        parse("muon0.pt > 20", where="selection.cuts[0]")
+    with pytest.raises(SelectionError, match=r"selection\.cuts\[0\].*tau0"):
+        parse("tau0.pt > 20", where="selection.cuts[0]")

@@ -1,9 +1,12 @@
+from pathlib import Path
+
 import awkward as ak
 import numpy as np
 import pytest
 
 from phenoflow.crosssection import merge_chunks
-from phenoflow.detector import TruthDetector, reconstruct
+from phenoflow.card import load_card
+from phenoflow.detector import simulate
 from phenoflow.ntuple import delphes_branches, read_events, write_ntuple
 from phenoflow.skim import EmptySelectionError, physical_weights, skim
 
@@ -42,14 +45,18 @@ def _toy_particles(n: int, seed: int) -> ak.Array:
     e = np.sqrt(px**2 + py**2 + pz**2)
     counts = np.full(n, 21)
     f = lambda a: ak.unflatten(a.ravel(), counts)  # noqa: E731
-    return ak.zip({"pid": f(pid), "px": f(px), "py": f(py), "pz": f(pz), "e": f(e), "mass": f(np.zeros_like(e))})
+    status = np.ones_like(pid)
+    return ak.zip({"pid": f(pid), "status": f(status), "px": f(px), "py": f(py), "pz": f(pz), "e": f(e), "mass": f(np.zeros_like(e))})
+
+
+CARD = Path(__file__).resolve().parents[1] / "config" / "cards" / "cms.yaml"
 
 
 @pytest.fixture
 def ntuples(tmp_path):
     paths = []
     for i in range(2):
-        objects = reconstruct(_toy_particles(50, i), TruthDetector())
+        objects = simulate(_toy_particles(50, i), load_card(CARD), seed=i)
         path = tmp_path / f"chunk{i}.root"
         write_ntuple(path, delphes_branches(objects, np.ones(50), 2.0, 0.1))
         paths.append(path)
@@ -60,12 +67,14 @@ def test_ntuple_roundtrip_and_delphes_names(ntuples):
     import uproot
 
     keys = uproot.open(ntuples[0])["Delphes"].keys()
-    for name in ("Event.Weight", "Event.CrossSection", "Jet.PT", "Jet_size", "FatJet.Mass", "MissingET.MET", "ScalarHT.HT", "Particle.PID"):
+    for name in ("Event.Weight", "Event.CrossSection", "Jet.PT", "Jet.BTag", "Jet.Flavor", "Jet_size", "FatJet.Mass",
+                 "GenJet.PT", "Electron.Charge", "Muon.IsolationVar", "Photon.E", "EFlowTrack.PID", "EFlowPhoton.ET",
+                 "EFlowNeutralHadron.Eta", "MissingET.MET", "GenMissingET.MET", "ScalarHT.HT"):  # fmt: skip
         assert name in keys
     events = read_events(ntuples)
     assert len(events) == 100
     assert ak.all(events.jet.pt[:, :-1] >= events.jet.pt[:, 1:])  # pT ordered
-    assert "Particle_size" in keys and ak.all(uproot.open(ntuples[0])["Delphes"]["Particle.PID"].array() != 12)
+    assert "EFlowTrack_size" in keys and ak.all(abs(uproot.open(ntuples[0])["Delphes"]["EFlowTrack.PID"].array()) == 211)
 
 
 def test_skim_weights_sum_to_sigma_lumi_and_cutflow(ntuples):

@@ -10,6 +10,7 @@ import jsonschema
 import yaml
 
 from phenoflow import observables, selection
+from phenoflow.card import CardError, load_card
 
 
 class ConfigError(ValueError):
@@ -31,11 +32,18 @@ def schema_errors(config: dict, schema_path: str | os.PathLike) -> list[str]:
 
 
 def semantic_errors(config: dict) -> list[str]:
-    """Problems a schema cannot express: roles, expressions, split fractions."""
+    """Problems a schema cannot express: files, the detector card, roles, expressions, split fractions."""
     errors = []
     for name, process in config["processes"].items():
         if "lhe" in process and not os.path.isfile(process["lhe"]["file"]):
             errors.append(f"processes.{name}.lhe.file: no such file '{process['lhe']['file']}'")
+        card = process.get("madgraph", {}).get("delphes_card")
+        if card is not None and not os.path.isfile(card):
+            errors.append(f"processes.{name}.madgraph.delphes_card: no such file '{card}'")
+    try:
+        load_card(config["detector"]["card"])
+    except CardError as err:
+        errors.append(f"detector.card: {err}")
     roles = {p.get("role") for p in config["processes"].values()}
     if not {"signal", "background"} <= roles:
         errors.append("processes: need at least one signal and one background process")

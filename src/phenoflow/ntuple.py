@@ -15,18 +15,24 @@ import numpy as np
 import uproot
 import vector
 
-from phenoflow.arrays import momenta
 from phenoflow.io import atomic_path
 
 vector.register_awkward()
 
 TREE = "Delphes"
 
+#: Per collection: the Delphes branch fields the analysis reads and the record field each becomes.
+READ_FIELDS = {
+    "Jet": {"PT": "pt", "Eta": "eta", "Phi": "phi", "Mass": "mass", "BTag": "btag"},
+    "FatJet": {"PT": "pt", "Eta": "eta", "Phi": "phi", "Mass": "mass"},
+    "Electron": {"PT": "pt", "Eta": "eta", "Phi": "phi", "Charge": "charge"},
+    "Muon": {"PT": "pt", "Eta": "eta", "Phi": "phi", "Charge": "charge"},
+    "Photon": {"PT": "pt", "Eta": "eta", "Phi": "phi"},
+}
 #: Branches the analysis reads from any Delphes-layout file.
 READ_BRANCHES = (
     "Event.Weight",
-    "Jet.PT", "Jet.Eta", "Jet.Phi", "Jet.Mass", "Jet.BTag",
-    "FatJet.PT", "FatJet.Eta", "FatJet.Phi", "FatJet.Mass",
+    *(f"{name}.{field}" for name, fields in READ_FIELDS.items() for field in fields),
     "MissingET.MET", "MissingET.Phi",
     "ScalarHT.HT",
 )  # fmt: skip
@@ -37,30 +43,48 @@ def _one_per_event(values: np.ndarray) -> ak.Array:
     return ak.unflatten(values, np.ones(len(values), dtype=np.int64))
 
 
-def _jets(p4: ak.Array, btag: ak.Array | None = None) -> ak.Array:
-    fields = {
-        "PT": ak.values_astype(p4.pt, np.float32),
-        "Eta": ak.values_astype(p4.eta, np.float32),
-        "Phi": ak.values_astype(p4.phi, np.float32),
-        "Mass": ak.values_astype(p4.mass, np.float32),
-    }
-    if btag is not None:
-        fields["BTag"] = ak.values_astype(btag, np.int32)
-    return ak.zip(fields)
+def _f32(values: ak.Array) -> ak.Array:
+    return ak.values_astype(values, np.float32)
+
+
+def _i32(values: ak.Array) -> ak.Array:
+    return ak.values_astype(values, np.int32)
+
+
+def _kinematics(p4: ak.Array, pt_name: str = "PT", **extra: ak.Array) -> ak.Array:
+    """Delphes fields of a jagged Momentum4D collection: PT (or ET), Eta, Phi, Mass/E, extras."""
+    fields = {pt_name: _f32(p4.pt), "Eta": _f32(p4.eta), "Phi": _f32(p4.phi)}
+    if pt_name == "PT":
+        fields["Mass"] = _f32(p4.mass)
+    else:
+        fields["E"] = _f32(p4.E)
+    return ak.zip({**fields, **extra})
+
+
+def _met(met: ak.Array) -> ak.Array:
+    n = len(met)
+    return ak.zip(
+        {
+            "MET": _one_per_event(ak.to_numpy(met.rho).astype(np.float32)),
+            "Eta": _one_per_event(np.zeros(n, dtype=np.float32)),
+            "Phi": _one_per_event(ak.to_numpy(met.phi).astype(np.float32)),
+        }
+    )
 
 
 def delphes_branches(
     objects: dict[str, ak.Array], weights: np.ndarray, sigma_pb: float, sigma_err_pb: float, first_event: int = 0
 ) -> dict[str, ak.Array]:
-    """Map detector-level objects (see :func:`phenoflow.detector.reconstruct`) to Delphes branches.
+    """Map detector-level objects (see :func:`phenoflow.detector.simulate`) to Delphes branches.
 
     ``weights``: generator weight per event; ``sigma_pb``, ``sigma_err_pb``: the chunk's cross
     section and error (pb), written to every event as Delphes' ``Event.CrossSection`` does.
+    Field names and types follow Delphes' classes (``Jet.BTag``, ``Electron.Charge``,
+    ``EFlowPhoton.ET``, ...); kinematics are float32 as in Delphes.
     """
     n = len(weights)
-    particles = objects["Particle"]
-    p4 = momenta(particles)
-    met = objects["MissingET"]
+    jets = objects["Jet"]
+    photons = objects["Photon"]
     return {
         "Event": ak.zip(
             {
@@ -72,33 +96,36 @@ def delphes_branches(
                 "CrossSectionError": _one_per_event(np.full(n, sigma_err_pb, dtype=np.float32)),
             }
         ),
-        "Jet": _jets(objects["Jet"], ak.zeros_like(objects["Jet"].px, dtype=np.int32)),
-        "FatJet": _jets(objects["FatJet"]),
-        "MissingET": ak.zip(
+        "Jet": _kinematics(jets, BTag=_i32(jets.btag), Flavor=_i32(jets.flavor)),
+        "FatJet": _kinematics(objects["FatJet"]),
+        "GenJet": _kinematics(objects["GenJet"]),
+        **{
+            name: _kinematics(objects[name], Charge=_i32(objects[name].charge), IsolationVar=_f32(objects[name].isolation))
+            for name in ("Electron", "Muon")
+        },
+        "Photon": ak.zip({"PT": _f32(photons.pt), "Eta": _f32(photons.eta), "Phi": _f32(photons.phi),
+                          "E": _f32(photons.E), "IsolationVar": _f32(photons.isolation)}),  # fmt: skip
+        "EFlowTrack": ak.zip(
             {
-                "MET": _one_per_event(ak.to_numpy(met.rho).astype(np.float32)),
-                "Eta": _one_per_event(np.zeros(n, dtype=np.float32)),
-                "Phi": _one_per_event(ak.to_numpy(met.phi).astype(np.float32)),
+                "PID": _i32(objects["EFlowTrack"].pid),
+                "Charge": _i32(objects["EFlowTrack"].charge),
+                "PT": _f32(objects["EFlowTrack"].pt),
+                "Eta": _f32(objects["EFlowTrack"].eta),
+                "Phi": _f32(objects["EFlowTrack"].phi),
             }
         ),
-        "ScalarHT": ak.zip({"HT": _one_per_event(ak.to_numpy(objects["ScalarHT"]).astype(np.float32))}),
-        "Particle": ak.zip(
-            {
-                "PID": ak.values_astype(particles.pid, np.int32),
-                "Status": ak.values_astype(ak.ones_like(particles.pid), np.int32),
-                "PT": ak.values_astype(p4.pt, np.float32),
-                "Eta": ak.values_astype(p4.eta, np.float32),
-                "Phi": ak.values_astype(p4.phi, np.float32),
-                "Mass": ak.values_astype(particles.mass, np.float32),
-            }
-        ),
+        "EFlowPhoton": _kinematics(objects["EFlowPhoton"], "ET"),
+        "EFlowNeutralHadron": _kinematics(objects["EFlowNeutralHadron"], "ET"),
+        "MissingET": _met(objects["MissingET"]),
+        "GenMissingET": _met(objects["GenMissingET"]),
+        "ScalarHT": ak.zip({"HT": _one_per_event(np.asarray(objects["ScalarHT"], dtype=np.float32))}),
     }
 
 
 def write_ntuple(path: str | os.PathLike, branches: dict[str, ak.Array]) -> None:
     """Write Delphes-layout branches to a ROOT file atomically (``Jet.PT`` naming, ``Jet_size`` counters)."""
     with atomic_path(path) as tmp:
-        with uproot.recreate(tmp, compression=uproot.ZLIB(4)) as out:
+        with uproot.recreate(tmp, compression=uproot.ZSTD(1)) as out:
             out.mktree(
                 TREE,
                 branches,
@@ -109,24 +136,19 @@ def write_ntuple(path: str | os.PathLike, branches: dict[str, ak.Array]) -> None
 
 
 def _events_from_arrays(arrays: ak.Array) -> ak.Array:
-    """Analysis record per event from raw Delphes branches: weight, jet, fatjet, met, ht."""
+    """Analysis record per event from raw Delphes branches: weight, jet, fatjet, electron, muon,
+    photon (Momentum4D; leptons and photons massless), met (Momentum2D), ht."""
 
-    def jets(name: str, with_btag: bool) -> ak.Array:
-        fields = {
-            "pt": arrays[f"{name}.PT"],
-            "eta": arrays[f"{name}.Eta"],
-            "phi": arrays[f"{name}.Phi"],
-            "mass": arrays[f"{name}.Mass"],
-        }
-        if with_btag:
-            fields["btag"] = arrays[f"{name}.BTag"]
+    def collection(name: str) -> ak.Array:
+        fields = {field: arrays[f"{name}.{branch}"] for branch, field in READ_FIELDS[name].items()}
+        if "mass" not in fields:
+            fields["mass"] = ak.zeros_like(fields["pt"])
         return ak.zip(fields, with_name="Momentum4D")
 
     return ak.zip(
         {
             "weight": ak.values_astype(arrays["Event.Weight"][:, 0], np.float64),
-            "jet": jets("Jet", True),
-            "fatjet": jets("FatJet", False),
+            **{name.lower(): collection(name) for name in READ_FIELDS},
             "met": ak.zip({"pt": arrays["MissingET.MET"][:, 0], "phi": arrays["MissingET.Phi"][:, 0]}, with_name="Momentum2D"),
             "ht": arrays["ScalarHT.HT"][:, 0],
         },
@@ -145,7 +167,8 @@ def iterate_events(paths: Sequence[str | os.PathLike], step_size: str | int = "1
 
 
 def read_events(paths: Sequence[str | os.PathLike]) -> ak.Array:
-    """All events of the files as records: ``weight`` (generator weight), ``jet``/``fatjet``
-    (Momentum4D, pT-ordered, GeV), ``met`` (Momentum2D, GeV), ``ht`` (GeV)."""
+    """All events of the files as records: ``weight`` (generator weight), ``jet``, ``fatjet``,
+    ``electron``, ``muon``, ``photon`` (Momentum4D, pT-ordered, GeV), ``met`` (Momentum2D,
+    GeV), ``ht`` (GeV)."""
     chunks = list(iterate_events(paths))
     return ak.concatenate(chunks) if chunks else ak.Array([])

@@ -2,9 +2,11 @@
 
 Syntax (all momenta GeV, angles rad):
 
-- ``met``, ``met.phi``, ``ht``, ``n_jets``, ``n_fatjets``
-- ``<collection><index>.<quantity>``: e.g. ``fatjet0.mass``, ``jet1.pt``; collections ``jet``,
-  ``fatjet``; quantities ``pt eta phi mass e px py pz`` (and ``btag`` for jets)
+- ``met``, ``met.phi``, ``ht``; multiplicities ``n_jets``, ``n_fatjets``, ``n_bjets`` (b-tagged
+  jets), ``n_electrons``, ``n_muons``, ``n_leptons`` (electrons + muons), ``n_photons``
+- ``<collection><index>.<quantity>``: e.g. ``fatjet0.mass``, ``jet1.pt``, ``electron0.pt``;
+  collections ``jet``, ``fatjet``, ``electron``, ``muon``, ``photon``; quantities
+  ``pt eta phi mass e px py pz``, ``btag`` for jets and ``charge`` for electrons and muons
 - ``<object>,<object>.<pair quantity>``: e.g. ``jet0,jet1.delta_r``, ``fatjet0,met.delta_phi``;
   pair quantities ``delta_r delta_phi delta_eta mass pt`` (``met`` only with ``delta_phi``)
 
@@ -22,10 +24,11 @@ import vector
 
 vector.register_awkward()
 
-COLLECTIONS = {"jet": "jet", "fatjet": "fatjet"}
-QUANTITIES = ("pt", "eta", "phi", "mass", "e", "px", "py", "pz", "btag")
+#: Collections of the analysis events and the fields each has beyond pt, eta, phi, mass.
+COLLECTIONS = {"jet": ("btag",), "fatjet": (), "electron": ("charge",), "muon": ("charge",), "photon": ()}
+QUANTITIES = ("pt", "eta", "phi", "mass", "e", "px", "py", "pz", "btag", "charge")
 PAIR_QUANTITIES = ("delta_r", "delta_phi", "delta_eta", "mass", "pt")
-_OBJECT = re.compile(r"^(jet|fatjet)(\d+)$")
+_OBJECT = re.compile(r"^(jet|fatjet|electron|muon|photon)(\d+)$")
 
 
 def delta_phi(phi1: np.ndarray | ak.Array, phi2: np.ndarray | ak.Array) -> np.ndarray | ak.Array:
@@ -43,16 +46,16 @@ def _object(events: ak.Array, name: str) -> ak.Array:
         return events.met
     match = _OBJECT.match(name)
     if not match:
-        raise KeyError(f"unknown object '{name}' (expected met, jetN or fatjetN)")
-    collection, index = events[COLLECTIONS[match.group(1)]], int(match.group(2))
+        raise KeyError(f"unknown object '{name}' (expected met or one of {', '.join(f'{c}N' for c in COLLECTIONS)})")
+    collection, index = events[match.group(1)], int(match.group(2))
     return ak.pad_none(collection, index + 1, axis=1)[:, index]
 
 
 def _quantity(obj: ak.Array, quantity: str, name: str) -> ak.Array:
-    if quantity == "btag":
-        if "btag" not in obj.fields:
-            raise KeyError(f"'{name}' has no b-tag")
-        return obj.btag
+    if quantity in ("btag", "charge"):
+        if quantity not in obj.fields:
+            raise KeyError(f"'{name}' has no {quantity}")
+        return obj[quantity]
     if quantity not in QUANTITIES:
         raise KeyError(f"unknown quantity '{quantity}' (expected one of {', '.join(QUANTITIES)})")
     return {"pt": obj.pt, "eta": obj.eta, "phi": obj.phi, "mass": obj.mass, "e": obj.E,
@@ -90,6 +93,11 @@ def observable(events: ak.Array, name: str, fill: float = np.nan) -> np.ndarray:
         "ht": lambda: events.ht,
         "n_jets": lambda: ak.num(events.jet),
         "n_fatjets": lambda: ak.num(events.fatjet),
+        "n_bjets": lambda: ak.sum(events.jet.btag != 0, axis=1),
+        "n_electrons": lambda: ak.num(events.electron),
+        "n_muons": lambda: ak.num(events.muon),
+        "n_leptons": lambda: ak.num(events.electron) + ak.num(events.muon),
+        "n_photons": lambda: ak.num(events.photon),
     }
     try:
         if name in scalars:
@@ -104,18 +112,17 @@ def observable(events: ak.Array, name: str, fill: float = np.nan) -> np.ndarray:
         raise KeyError(f"observable '{name}': {err.args[0]}") from None
 
 
+def empty_events() -> ak.Array:
+    """One event with every collection empty, in the layout of :func:`phenoflow.ntuple.read_events`."""
+    none = ak.Array([[]], with_name=None)
+    fields = {
+        name: ak.zip({k: none for k in ("pt", "eta", "phi", "mass", *extra)}, with_name="Momentum4D")
+        for name, extra in COLLECTIONS.items()
+    }
+    met = ak.zip({"pt": np.zeros(1), "phi": np.zeros(1)}, with_name="Momentum2D")
+    return ak.zip({**fields, "met": met, "ht": np.zeros(1)}, depth_limit=1)
+
+
 def check(name: str) -> None:
     """Raise ``KeyError`` if ``name`` is not valid observable syntax (without any events)."""
-    empty = ak.Array(
-        [{"jet": [], "fatjet": [], "met": {"pt": 0.0, "phi": 0.0}, "ht": 0.0}],
-    )
-    empty = ak.zip(
-        {
-            "jet": ak.zip({"pt": empty.jet, "eta": empty.jet, "phi": empty.jet, "mass": empty.jet, "btag": empty.jet}, with_name="Momentum4D"),
-            "fatjet": ak.zip({"pt": empty.fatjet, "eta": empty.fatjet, "phi": empty.fatjet, "mass": empty.fatjet}, with_name="Momentum4D"),
-            "met": ak.zip({"pt": empty.met.pt, "phi": empty.met.phi}, with_name="Momentum2D"),
-            "ht": empty.ht,
-        },
-        depth_limit=1,
-    )
-    observable(empty, name)
+    observable(empty_events(), name)

@@ -9,19 +9,17 @@ comparisons, ``and``/``or``/``not``, arithmetic (+ - * /), numbers, ``abs()`` an
 from __future__ import annotations
 
 import ast
-import operator
 import re
 from dataclasses import dataclass
 
 import awkward as ak
 import numpy as np
 
+from phenoflow.expression import COMPARISONS, evaluate
 from phenoflow.observables import check, observable
 
 _PAIR = re.compile(r"\b([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)+)\.([A-Za-z_]\w*)")
-_COMPARE = {ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Lt: operator.lt, ast.LtE: operator.le,
-            ast.Eq: operator.eq, ast.NotEq: operator.ne}  # fmt: skip
-_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 
 
 class SelectionError(ValueError):
@@ -40,7 +38,7 @@ class Cut:
         """Boolean mask of shape (n_events,); events with a missing object fail comparisons."""
         values = {alias: observable(events, name) for alias, name in self.observables.items()}
         with np.errstate(invalid="ignore", divide="ignore"):
-            result = _evaluate(self.tree.body, values)
+            result = evaluate(self.tree.body, values)
         return np.broadcast_to(np.asarray(result, dtype=bool), (len(events),)).copy()
 
 
@@ -81,42 +79,14 @@ def _rewrite(node: ast.AST, aliases: dict[str, str], observables: dict[str, str]
         return ast.BoolOp(op=node.op, values=[_rewrite(v, aliases, observables) for v in node.values])
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
         return ast.UnaryOp(op=node.op, operand=_rewrite(node.operand, aliases, observables))
-    if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+    if isinstance(node, ast.Compare) and all(type(op) in COMPARISONS for op in node.ops):
         return ast.Compare(
             left=_rewrite(node.left, aliases, observables),
             ops=node.ops,
             comparators=[_rewrite(c, aliases, observables) for c in node.comparators],
         )
-    if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, _ARITH):
         return ast.BinOp(left=_rewrite(node.left, aliases, observables), op=node.op, right=_rewrite(node.right, aliases, observables))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "abs" and len(node.args) == 1 and not node.keywords:
         return ast.Call(func=node.func, args=[_rewrite(node.args[0], aliases, observables)], keywords=[])
     raise SelectionError(f"'{ast.unparse(node)}' is not allowed (only comparisons, and/or/not, + - * /, abs() and observables)")
-
-
-def _evaluate(node: ast.AST, values: dict[str, np.ndarray]):
-    if isinstance(node, ast.Name):
-        return values[node.id]
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.BoolOp):
-        combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-        result = _evaluate(node.values[0], values)
-        for v in node.values[1:]:
-            result = combine(result, _evaluate(v, values))
-        return result
-    if isinstance(node, ast.UnaryOp):
-        operand = _evaluate(node.operand, values)
-        return np.logical_not(operand) if isinstance(node.op, ast.Not) else (-operand if isinstance(node.op, ast.USub) else operand)
-    if isinstance(node, ast.Compare):
-        left, result = _evaluate(node.left, values), True
-        for op, comparator in zip(node.ops, node.comparators):
-            right = _evaluate(comparator, values)
-            result = np.logical_and(result, _COMPARE[type(op)](left, right))
-            left = right
-        return result
-    if isinstance(node, ast.BinOp):
-        return _ARITH[type(node.op)](_evaluate(node.left, values), _evaluate(node.right, values))
-    if isinstance(node, ast.Call):
-        return np.abs(_evaluate(node.args[0], values))
-    raise SelectionError(f"cannot evaluate '{ast.unparse(node)}'")

@@ -5,7 +5,14 @@ import math
 from phenoflow.seeds import derive_seed
 
 PROCESSES = sorted(config["processes"])
+MADGRAPH_PROCESSES = sorted(p for p in PROCESSES if "madgraph" in config["processes"][p])
+PYTHIA_PROCESSES = sorted(set(PROCESSES) - set(MADGRAPH_PROCESSES))
 MODELS = sorted(config["classifiers"])
+
+
+def one_of(names):
+    """Wildcard regex matching exactly these names (none: a regex that never matches)."""
+    return "|".join(names) if names else "(?!)"
 
 
 wildcard_constraints:
@@ -31,6 +38,11 @@ def chunk_seed(wildcards):
     return derive_seed(config["seed"], "generate", wildcards.process, int(wildcards.chunk))
 
 
+def chunk_detector_seed(wildcards):
+    """Seed of the detector simulation of one chunk (independent of the generator's)."""
+    return derive_seed(config["seed"], "detector", wildcards.process, int(wildcards.chunk))
+
+
 def chunk_first_event(wildcards):
     """Index of the chunk's first event (used to read an LHE file in chunks)."""
     return int(wildcards.chunk) * config["generation"]["events_per_chunk"]
@@ -39,13 +51,16 @@ def chunk_first_event(wildcards):
 def generator_settings(wildcards):
     """Only the generator part of a process, so that changing its event count keeps old chunks."""
     process = config["processes"][wildcards.process]
-    return {key: process[key] for key in ("pythia", "decay_filter", "lhe") if key in process}
+    return {key: process[key] for key in ("pythia", "decay_filter", "lhe", "madgraph") if key in process}
 
 
 def generator_inputs(wildcards):
-    """The LHE file of an LHE process (so that a changed file reruns its chunks), else nothing."""
+    """Files a process's generator reads (an LHE file, a MadGraph process's own Delphes card),
+    so that changing one reruns its chunks."""
     process = config["processes"][wildcards.process]
-    return [process["lhe"]["file"]] if "lhe" in process else []
+    if "lhe" in process:
+        return [process["lhe"]["file"]]
+    return [process["madgraph"]["delphes_card"]] if "delphes_card" in process.get("madgraph", {}) else []
 
 
 def chunk_files(kind):

@@ -1,18 +1,21 @@
 rule generate_chunk:
-    """Generate one chunk of a process (Pythia8, or an LHE file showered by Pythia8) and write
-    its Delphes-layout ntuple."""
+    """Generate one chunk of a process (Pythia8, or an LHE file showered by Pythia8), pass it
+    through the fast detector simulation and write its Delphes-layout ntuple."""
     input:
-        generator_inputs,
+        card=config["detector"]["card"],
+        generator=generator_inputs,
     output:
         ntuple="results/generate/{process}/chunk{chunk}.root",
         summary="results/generate/{process}/chunk{chunk}.json",
+    wildcard_constraints:
+        process=one_of(PYTHIA_PROCESSES),
     params:
         generator=generator_settings,
         n_events=chunk_events,
         first_event=chunk_first_event,
         seed=chunk_seed,
+        detector_seed=chunk_detector_seed,
         sqrt_s=config["collider"]["sqrt_s_gev"],
-        detector=config["detector"],
     log:
         "logs/generate/{process}/chunk{chunk}.log",
     benchmark:
@@ -25,6 +28,36 @@ rule generate_chunk:
         "../../envs/generate.yaml"
     script:
         "../../scripts/generate_chunk.py"
+
+
+rule generate_madgraph_chunk:
+    """Generate one chunk of a MadGraph process: MadGraph5_aMC@NLO, showered by Pythia8 and
+    passed through Delphes by MadGraph itself (docs/madgraph.md); the Delphes ROOT file is the
+    chunk's ntuple."""
+    input:
+        generator_inputs,
+    output:
+        ntuple="results/generate/{process}/chunk{chunk}.root",
+        summary="results/generate/{process}/chunk{chunk}.json",
+    wildcard_constraints:
+        process=one_of(MADGRAPH_PROCESSES),
+    params:
+        generator=generator_settings,
+        n_events=chunk_events,
+        seed=chunk_seed,
+        sqrt_s=config["collider"]["sqrt_s_gev"],
+    log:
+        "logs/generate/{process}/chunk{chunk}.log",
+    benchmark:
+        "benchmarks/generate/{process}/chunk{chunk}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../../envs/madgraph.yaml"
+    script:
+        "../../scripts/generate_madgraph_chunk.py"
 
 
 rule merge_process:

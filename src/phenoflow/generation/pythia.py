@@ -58,7 +58,7 @@ class DecayFilter:
 
 @dataclass
 class GeneratedChunk:
-    """Final-state particles of one chunk and the generator's bookkeeping.
+    """Particles of one chunk (see :func:`final_state_records`) and the generator's bookkeeping.
 
     ``particles``: events × var records with fields pid, status, px, py, pz, e, mass (GeV).
     ``weights``: generator event weights, shape (n_events,). ``sigma_pb``/``sigma_err_pb``: the
@@ -76,10 +76,12 @@ class GeneratedChunk:
 
 
 def final_state_records(prt: ak.Array) -> ak.Array:
-    """Final-state particles (status > 0) of a Pythia ``nextBatch`` record, in the layout of
-    :func:`generate`: fields pid, status, px, py, pz, e, mass (GeV).
+    """The particles the detector simulation needs from a Pythia ``nextBatch`` record: the
+    final state (status > 0) and the b and c quarks of the whole record (status < 0, for jet
+    flavour), in the layout of :func:`generate`: fields pid, status, px, py, pz, e, mass (GeV).
     """
-    final = prt[prt.status > 0]
+    heavy = (abs(prt.id) == 4) | (abs(prt.id) == 5)
+    final = prt[(prt.status > 0) | ((prt.status < 0) & heavy)]
     return ak.zip(
         {
             "pid": final.id,
@@ -121,8 +123,8 @@ def generate(
 ) -> GeneratedChunk:
     """Run Pythia8 until ``n_events`` events (passing ``decay_filter``) are collected.
 
-    Only final-state particles are kept. The cross section is Pythia's ``sigmaGen`` times the
-    filter efficiency; its error adds Pythia's error and the binomial error of the efficiency in
+    Final-state particles and heavy-flavour quarks are kept (:func:`final_state_records`). The
+    cross section is Pythia's ``sigmaGen`` times the filter efficiency; its error adds Pythia's error and the binomial error of the efficiency in
     quadrature. Progress (events done / total, rate) goes to the ``phenoflow`` log.
     """
     import pythia8mc
