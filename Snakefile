@@ -29,6 +29,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/skim.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/images.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/binning.smk"
@@ -43,4 +44,5 @@ rule all:
         expand("results/evaluation/{model}/metrics.json", model=MODELS),
         expand("results/evaluation/{model}/roc.png", model=MODELS),
         expand("results/binning/{model}/table.csv", model=MODELS),
+        ["results/features/images.yaml"] if "images" in config else [],
     default_target: True

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: psutil, charset-normalizer), so that the env holds exactly what the tests ran with.
 FAMILIES = {
     "generate": ["pythia8mc", "fastjet", "particle", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
-    "analysis": ["uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
+    "analysis": ["uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
                  "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
     "ml": ["xgboost", "scikit-learn", "uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
            "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],

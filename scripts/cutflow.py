@@ -1,11 +1,13 @@
-"""Concatenate the per-process cutflows (rule cutflow)."""
+"""Concatenate the per-process cutflows and plot them (rule cutflow)."""
 
 import pandas as pd
 
+from phenoflow import plots
 from phenoflow.io import atomic_path
 from phenoflow.logs import to_log_file
 
 with to_log_file(snakemake.log[0]):
     table = pd.concat([pd.read_csv(f) for f in snakemake.input], ignore_index=True)
-    with atomic_path(snakemake.output[0]) as tmp:
+    with atomic_path(snakemake.output.table) as tmp:
         table.to_csv(tmp, index=False)
+    plots.cutflow(table, snakemake.output.plot)

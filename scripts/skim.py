@@ -4,6 +4,7 @@ import awkward as ak
 
 from phenoflow.io import atomic_path, read_json
 from phenoflow.logs import to_log_file
+from phenoflow.observables import Substructure
 from phenoflow.skim import skim
 
 p = snakemake.params
@@ -17,6 +18,8 @@ with to_log_file(snakemake.log[0]) as log:
         luminosity_fb=p.luminosity_fb,
         process=snakemake.wildcards.process,
         allow_empty=p.allow_empty,
+        constituents=p.constituents,
+        settings=Substructure.from_config(p.substructure),
     )
     with atomic_path(snakemake.output.events) as tmp:
         ak.to_parquet(events, tmp)

@@ -92,3 +92,18 @@ def test_missing_et_tracks_the_neutrinos(tiny):
     assert np.corrcoef(met[boosted], true[boosted])[0, 1] > 0.9
     d_phi = (phi - true_phi + np.pi) % (2 * np.pi) - np.pi
     assert np.median(np.abs(d_phi[boosted])) < 0.1
+
+
+def test_substructure_tells_the_two_prong_z_from_qcd(tiny):
+    import pandas as pd
+
+    table = pd.read_parquet(tiny / "results" / "features" / "features.parquet")
+    signal, qcd = (table[table["process"] == p] for p in ("zz_qqvv", "qcd"))
+    assert np.median(signal["fatjet0.tau21"]) < np.median(qcd["fatjet0.tau21"]) - 0.2
+    groomed = signal["fatjet0.msoftdrop"].to_numpy()
+    counts, edges = np.histogram(groomed, bins=np.arange(40.0, 150.0, 10.0))
+    mode = edges[np.argmax(counts)] + 5.0
+    assert groomed[np.abs(groomed - mode) < 15.0].mean() == pytest.approx(Z_MASS, rel=0.10)
+    # grooming removes soft wide-angle radiation: QCD jets lose much more mass than the Z
+    ratio = lambda t: np.median(t["fatjet0.msoftdrop"] / t["fatjet0.mass"])  # noqa: E731
+    assert ratio(signal) > ratio(qcd) + 0.2

@@ -5,10 +5,21 @@ floor((d + 1.6) / w), so d = 0 → 16 (the central pixel), d = ±0.1 → 17 / 15
 """
 
 import awkward as ak
+import fastjet
 import numpy as np
 import pytest
 
-from phenoflow.images import ImageSpec, average_image, flip_eta, jet_images, kt_subjets, normalise, pixelise
+from phenoflow.images import (
+    ImageSpec,
+    average_image,
+    flip_eta,
+    jet_images,
+    kt_subjet_definition,
+    kt_subjets,
+    normalise,
+    pixelise,
+    write_jet_images,
+)
 
 C = 16  # central pixel of the 33 × 33 grid
 
@@ -127,6 +138,14 @@ def test_flip_puts_harder_half_at_positive_eta():
     np.testing.assert_array_equal(flip_eta(plain), flipped)
 
 
+def test_flip_leaves_ties_alone():
+    # equal halves, not mirror images: -0.5 → row 11, +0.4 → floor(2.0 / w) = 20
+    events = constituents([[(10.0, -0.5, 0.0), (10.0, 0.4, 0.0)]])
+    image = jet_images(events, np.zeros(1), np.zeros(1), ImageSpec(flip=True))
+    assert pixels(image[0]) == {(11, C): 10.0, (20, C): 10.0}
+    np.testing.assert_array_equal(flip_eta(image), image)
+
+
 RAW = {(C, C): 15.0, (21, 12): 30.0}  # 10 + 5 GeV share the central pixel; (0.5, -0.4) → (21, 12)
 
 
@@ -205,3 +224,134 @@ def test_normalise_rejects_unknown_method_and_spec_validates():
         ImageSpec(centre="leading")
     with pytest.raises(ValueError):
         ImageSpec(n_eta=0)
+
+
+def random_jets(n_events: int, seed: int = 3) -> tuple[ak.Array, np.ndarray, np.ndarray]:
+    """n_events two-prong-like jets with axes over the whole plane (phi = ±pi crossed), some empty."""
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(12, n_events)
+    counts[::17] = 0  # events without constituents
+    n = counts.sum()
+    event = np.repeat(np.arange(n_events), counts)
+    axis_eta, axis_phi = rng.uniform(-2, 2, n_events), rng.uniform(-np.pi, np.pi, n_events)
+    prong = rng.random(n) < 0.3
+    offset = rng.normal(0, 0.15, (2, n)) + prong * rng.uniform(-0.8, 0.8, (2, n_events))[:, event]
+    phi = (axis_phi[event] + offset[1] + np.pi) % (2 * np.pi) - np.pi
+    pt, eta = rng.exponential(10, n) + 0.5, axis_eta[event] + offset[0]
+    events = ak.unflatten(ak.zip({"pt": pt, "eta": eta, "phi": phi}), counts)
+    axis_eta[5] = np.nan  # an event without a jet
+    return events, axis_eta, axis_phi
+
+
+FULL = ImageSpec(centre="leading_subjet", rotate=True, flip=True, normalise="max")
+
+
+@pytest.mark.parametrize("centre", ["centroid", "leading_subjet"])
+@pytest.mark.parametrize("axis_phi", [0.3, np.pi - 0.05])
+def test_pt_inside_window_is_conserved_with_rotation(centre, axis_phi):
+    # constituents within 0.5 of the axis: any centre is within 0.5, so all stay within 1.0 < 1.6 of it
+    rng = np.random.default_rng(5)
+    pt, r, angle = rng.exponential(10, 40), rng.uniform(0, 0.5, 40), rng.uniform(-np.pi, np.pi, 40)
+    phi = (axis_phi + r * np.sin(angle) + np.pi) % (2 * np.pi) - np.pi  # crosses phi = pi for the second axis
+    events = constituents([list(zip(pt, 0.4 + r * np.cos(angle), phi))])
+    spec = ImageSpec(centre=centre, rotate=True, flip=True)
+    image = jet_images(events, np.array([0.4]), np.array([axis_phi]), spec)[0]
+    assert image.sum(dtype=np.float64) == pytest.approx(pt.sum(), rel=1e-6)
+    assert np.count_nonzero(image) > 10
+
+
+def test_phi_outside_minus_pi_pi_is_wrapped():
+    events, axis_eta, axis_phi = random_jets(60)
+    shifted = ak.zip({"pt": events.pt, "eta": events.eta, "phi": events.phi + 2 * np.pi})  # phi in [pi, 3 pi)
+    for spec in (ImageSpec(), FULL):
+        expected = jet_images(events, axis_eta, axis_phi, spec)
+        np.testing.assert_allclose(jet_images(shifted, axis_eta, axis_phi - 2 * np.pi, spec), expected, atol=1e-4)
+
+
+def test_rotation_to_principal_axis_needs_no_subjets():
+    # along the diagonal, harder at (+0.1, +0.1): the principal axis turns that end straight down
+    events = constituents([[(30.0, 0.0, 0.0), (20.0, 0.1, 0.1), (10.0, -0.1, -0.1)]])
+    spec = ImageSpec(rotate=True, rotate_to="principal_axis")
+    assert not spec.uses_subjets and ImageSpec(rotate=True).uses_subjets
+    image = jet_images(events, np.zeros(1), np.zeros(1), spec)[0]
+    # 0.1414 from the centre: floor((1.6 -+ 0.1414) / w) = 15 and 17
+    assert pixels(image) == pytest.approx({(C, C): 30.0, (C, 15): 20.0, (C, 17): 10.0})
+    with pytest.raises(ValueError):
+        ImageSpec(rotate_to="subjet")
+
+
+@pytest.mark.parametrize("method", ["none", "max", "log", "l1"])
+@pytest.mark.parametrize("centre", ["axis", "centroid", "leading_subjet"])
+def test_flip_and_normalisation_match_the_dense_functions(method, centre):
+    # jet_images flips and normalises touched pixels only; the public functions work on whole images
+    events, axis_eta, axis_phi = random_jets(1100)  # more than two blocks of events
+    plain = jet_images(events, axis_eta, axis_phi, ImageSpec(centre=centre, rotate=True))
+    spec = ImageSpec(centre=centre, rotate=True, flip=True, normalise=method)
+    np.testing.assert_array_equal(jet_images(events, axis_eta, axis_phi, spec), normalise(flip_eta(plain), method))
+
+
+def test_blocks_and_fastjet_batches_do_not_change_the_images(monkeypatch):
+    events, axis_eta, axis_phi = random_jets(300)
+    expected = jet_images(events, axis_eta, axis_phi, FULL)
+    monkeypatch.setattr("phenoflow.images._BLOCK_EVENTS", 7)
+    monkeypatch.setattr("phenoflow.images._CLUSTER_EVENTS", 20)
+    np.testing.assert_array_equal(jet_images(events, axis_eta, axis_phi, FULL), expected)
+    assert expected[::17].sum() == 0 and expected[5].sum() == 0 and expected.any()
+
+
+def test_jet_images_into_given_array():
+    events, axis_eta, axis_phi = random_jets(50)
+    expected = jet_images(events, axis_eta, axis_phi, FULL)
+    out = np.full((50, 33, 33), 7.0, dtype=np.float32)  # stale content must be cleared
+    assert jet_images(events, axis_eta, axis_phi, FULL, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError):
+        jet_images(events, axis_eta, axis_phi, FULL, out=np.zeros((50, 33, 33)))  # float64
+
+
+@pytest.mark.parametrize("spec", [ImageSpec(), FULL], ids=["axis", "full"])
+def test_write_jet_images_streams_the_same_images_to_npy(tmp_path, spec):
+    events, axis_eta, axis_phi = random_jets(230)
+    bounds = [0, 100, 100, 170, 230]  # uneven chunks, one of them empty
+    chunks = ((events[a:b], axis_eta[a:b], ak.Array(axis_phi[a:b])) for a, b in zip(bounds[:-1], bounds[1:]))
+    path = tmp_path / "images.npy"
+    assert write_jet_images(path, chunks, spec, batch_events=64) == (230, 33, 33)
+    written = np.load(path, mmap_mode="r")
+    assert written.dtype == np.float32 and written.shape == (230, 33, 33)
+    np.testing.assert_array_equal(written, jet_images(events, axis_eta, axis_phi, spec))
+
+
+def test_write_jet_images_without_events(tmp_path):
+    path = tmp_path / "empty.npy"
+    assert write_jet_images(path, iter(()), ImageSpec(n_eta=4, n_phi=5)) == (0, 4, 5)
+    assert np.load(path).shape == (0, 4, 5)
+
+
+def test_kt_subjet_definition_reclusters_like_the_kt_algorithm():
+    events, _, _ = random_jets(200)
+    events = events[ak.num(events) > 0]
+    massless = {"pt": events.pt, "eta": events.eta, "phi": events.phi, "mass": ak.zeros_like(events.pt)}
+    momenta = ak.zip(massless, with_name="Momentum4D")
+    momenta = ak.zip({"px": momenta.px, "py": momenta.py, "pz": momenta.pz, "E": momenta.E}, with_name="Momentum4D")
+    plain = fastjet.ClusterSequence(momenta, fastjet.JetDefinition(fastjet.kt_algorithm, 0.3)).inclusive_jets()
+    ours = fastjet.ClusterSequence(momenta, kt_subjet_definition(0.3, 12)).inclusive_jets()
+    assert ak.all(ak.num(plain) == ak.num(ours))
+    np.testing.assert_array_equal(ak.flatten(plain.px).to_numpy(), ak.flatten(ours.px).to_numpy())
+    hardest = kt_subjets(events, 0.3)
+    expected = plain[ak.argsort(plain.pt, axis=1, ascending=False)][:, :2]
+    np.testing.assert_allclose(ak.flatten(hardest.pt).to_numpy(), ak.flatten(expected.pt).to_numpy(), rtol=1e-12)
+
+
+def test_any_jagged_layout_gives_the_same_images():
+    # a boolean selection leaves a ListArray over float32 fields (the generic path); packed: the buffer path
+    events, axis_eta, axis_phi = random_jets(120)
+    keep = np.arange(120) % 3 != 0
+    selected = ak.zip({field: ak.values_astype(events[field], np.float32) for field in ("pt", "eta", "phi")})[keep]
+    packed = ak.to_packed(selected)
+    assert isinstance(packed.layout, ak.contents.ListOffsetArray)
+    assert not isinstance(selected.layout, ak.contents.ListOffsetArray)
+    expected = jet_images(packed, axis_eta[keep], axis_phi[keep], FULL)
+    np.testing.assert_array_equal(jet_images(selected, axis_eta[keep], axis_phi[keep], FULL), expected)
+    window = slice(10, 30)  # a slice keeps the offsets of the whole array
+    sliced = jet_images(packed[window], axis_eta[keep][window], axis_phi[keep][window], FULL)
+    np.testing.assert_array_equal(sliced, expected[window])

@@ -61,3 +61,47 @@ def test_leptons_and_multiplicities():
     expected = np.sqrt(2 * 40 * 20 * (np.cosh(1.5) - np.cos(1.7)))
     assert observable(events, "electron0,electron1.mass")[0] == pytest.approx(expected, rel=1e-6)
     assert observable(events, "jet0,electron0.delta_r")[0] == pytest.approx(np.hypot(0.5, 0.3))
+
+
+def test_fat_jet_substructure_from_eflow_constituents():
+    """A two-prong fat jet at phi = pi (its prongs straddle +-pi), EFlow objects elsewhere."""
+    import awkward as ak
+
+    from phenoflow.observables import Substructure, constituents
+
+    prongs = [(100.0, 0.0, np.pi - 0.2), (50.0, 0.0, -np.pi + 0.2)]  # delta R = 0.4 across phi = pi
+    far = [(30.0, 1.5, 0.0)]
+    eflow = ak.zip(
+        {
+            "pt": [[p[0] for p in prongs + far], [], [p[0] for p in far]],
+            "eta": [[p[1] for p in prongs + far], [], [p[1] for p in far]],
+            "phi": [[p[2] for p in prongs + far], [], [p[2] for p in far]],
+            "mass": [[0.0, 0.0, 0.0], [], [0.0]],
+        },
+        with_name="Momentum4D",
+    )
+    from conftest import make_events
+
+    events = make_events(jets=[[], [], []], fatjets=[[(150.0, 0.0, np.pi - 0.07, 20.0)], [], []], met=[(0, 0)] * 3)
+    events = ak.with_field(events, eflow, "eflow")
+    jet = ak.pad_none(events.fatjet, 1)[:, 0]
+    assert ak.to_list(ak.num(constituents(events, jet, 0.8))) == [2, 0, 0]
+    # tau_1 about the kT axis (the E-scheme sum of the prongs); tau_2 = 0 for two prongs
+    taus = observable(events, "fatjet0.tau21", fill=-1.0)
+    assert taus[0] == pytest.approx(0.0, abs=1e-12) and list(taus[1:]) == [-1.0, -1.0]
+    assert observable(events, "fatjet0.tau1")[0] > 0
+    # both prongs survive soft drop (z = 1/3 > 0.1): the groomed mass is the pair's mass
+    pair = np.sqrt(2 * 100 * 50 * (1 - np.cos(0.4)))
+    assert observable(events, "fatjet0.msoftdrop")[0] == pytest.approx(pair, rel=1e-6)
+    # with z_cut 0.4 the 50 GeV prong is groomed away: a single massless constituent remains
+    hard = Substructure(z_cut=0.4)
+    assert observable(events, "fatjet0.msoftdrop", settings=hard)[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_substructure_names():
+    from phenoflow.observables import check, needs_constituents
+
+    assert needs_constituents(["met > 100", "fatjet0.tau21 < 0.5"]) and not needs_constituents(["fatjet0.mass"])
+    check("fatjet1.msoftdrop")
+    with pytest.raises(KeyError, match="fat jets only"):
+        check("jet0.tau21")

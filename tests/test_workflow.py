@@ -5,9 +5,11 @@ One real run (about a minute on 2 cores), then dry runs that prove what Snakemak
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -35,6 +37,7 @@ def test_every_output_present(tiny):
         "results/config.yaml",
         "results/skim/cutflow.csv",
         "results/features/features.parquet",
+        "results/features/features.yaml",
         "results/features/split.json",
         "results/models/bdt/model.json",
         "results/evaluation/bdt/metrics.json",
@@ -47,6 +50,41 @@ def test_every_output_present(tiny):
     for process, chunks in (("zz_qqvv", 2), ("zvv_jets", 2), ("qcd", 2), ("zz_madgraph", 1)):
         assert len(list((tiny / "results/generate" / process).glob("chunk*.root"))) == chunks
         assert (tiny / f"logs/generate/{process}/chunk0.log").exists()
+
+
+def test_feature_table_metadata_records_provenance(tiny):
+
+    meta = yaml.safe_load((tiny / "results/features/features.yaml").read_text())
+    table = pd.read_parquet(tiny / "results/features/features.parquet")
+    config = yaml.safe_load((tiny / "config/config.yaml").read_text())
+    assert meta["rows"] == len(table) and meta["features"] == config["features"]["names"]
+    assert list(meta["columns"]) == list(table.columns)
+    assert meta["luminosity_fb"] == config["luminosity_fb"] and meta["selection"] == config["selection"]["cuts"]
+    text = json.dumps(meta["config"], sort_keys=True, separators=(",", ":"), default=str)
+    assert meta["config_hash"] == hashlib.sha256(text.encode()).hexdigest()
+    skim = tiny / "results/skim/qcd.parquet"
+    assert meta["inputs"]["results/skim/qcd.parquet"] == hashlib.sha256(skim.read_bytes()).hexdigest()
+    for name, process in meta["processes"].items():
+        rows = table[table["process"] == name]
+        assert process["selected_events"] == len(rows) and process["role"] == config["processes"][name]["role"]
+        assert process["expected_events"] == pytest.approx(rows["weight"].sum())
+    assert {"numpy", "awkward", "uproot", "snakemake"} <= set(meta["packages"])
+    assert meta["started"] <= meta["finished"]
+
+
+def test_jet_images_align_with_the_feature_table(tiny):
+    images = np.load(tiny / "results/features/images.npy", mmap_mode="r")
+    table = pd.read_parquet(tiny / "results/features/features.parquet")
+    meta = yaml.safe_load((tiny / "results/features/images.yaml").read_text())
+    assert images.shape == (len(table), 33, 33) == tuple(meta["shape"]) and images.dtype == np.float32
+    for name, process in meta["processes"].items():
+        start, stop = process["rows"]
+        assert set(table["process"].iloc[start:stop]) == {name}
+    # pixels hold the pT of the fat jet's constituents inside the window: about the jet's pT
+    total = images.sum(axis=(1, 2))
+    ratio = total / table["fatjet0.pt"].to_numpy()
+    assert np.all(total > 0) and 0.8 < np.median(ratio) < 1.1
+    assert (tiny / "results/features/average_images.png").stat().st_size > 0
 
 
 def test_weights_of_each_process_sum_to_sigma_times_lumi(tiny):
@@ -105,7 +143,7 @@ def test_more_events_rerun_from_generation(tiny):
 def test_report_holds_plots_and_tables(tiny):
     snakemake(tiny, "--report", "report.html")
     html = (tiny / "report.html").read_text(errors="replace")
-    for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png"):
+    for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png", "cutflow.png", "average_images.png"):
         assert name in html, name
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.io import atomic_path, read_json
-from phenoflow.observables import observable
+from phenoflow.observables import Substructure, observable
 
 #: Columns of a feature table that are not features.
 META_COLUMNS = ("process", "label", "weight")
@@ -19,21 +19,108 @@ SPLITS = ("train", "val", "test")
 
 
 def feature_table(
-    events: Mapping[str, ak.Array], labels: Mapping[str, int], features: Sequence[str], fill: float
+    events: Mapping[str, ak.Array],
+    labels: Mapping[str, int],
+    features: Sequence[str],
+    fill: float,
+    settings: Substructure = Substructure(),
 ) -> pd.DataFrame:
     """One row per event of every process: process, label, physical weight, then the features.
 
     ``events``: skimmed events per process (with ``weight_phys``); ``labels``: class per process
-    (1 signal, 0 background); ``fill``: the value of a feature whose object is missing.
+    (1 signal, 0 background); ``fill``: the value of a feature whose object is missing;
+    ``settings``: how substructure features are computed.
     """
     frames = []
     for process, ev in events.items():
         columns = {"process": process, "label": labels[process], "weight": ak.to_numpy(ev.weight_phys)}
-        columns.update({name: observable(ev, name, fill) for name in features})
+        columns.update({name: observable(ev, name, fill, settings) for name in features})
         frames.append(pd.DataFrame(columns, index=pd.RangeIndex(len(ev))))
     table = pd.concat(frames, ignore_index=True)
     table["process"] = table["process"].astype("category")
     return table
+
+
+def feature_metadata(
+    table: pd.DataFrame,
+    features: Sequence[str],
+    summaries: Mapping[str, dict],
+    config_part: Mapping,
+    started: str,
+    inputs: Sequence[str | os.PathLike],
+) -> dict:
+    """The YAML metadata of a feature table: what each column is, per process its role, label,
+    cross section (pb) and expected events, the luminosity and selection, and the provenance
+    (config part and hash, input hashes, package versions, seed, times)."""
+    from phenoflow.provenance import record
+
+    processes = {}
+    for name, summary in summaries.items():
+        rows = table["process"] == name
+        processes[name] = {
+            "role": config_part["processes"][name]["role"],
+            "label": int(table.loc[rows, "label"].iloc[0]) if rows.any() else None,
+            "sigma_pb": summary["sigma_pb"],
+            "sigma_err_pb": summary["sigma_err_pb"],
+            "generated_events": summary["n_events"],
+            "selected_events": int(rows.sum()),
+            "expected_events": float(table.loc[rows, "weight"].sum()),
+        }
+    return record(
+        config_part,
+        started,
+        inputs,
+        kind="feature table",
+        rows=len(table),
+        columns={
+            "process": "process name",
+            "label": "target: 1 signal, 0 background",
+            "weight": f"physical weight: expected events at {config_part['luminosity_fb']} fb^-1 (sigma L w / sum w)",
+            **{name: "feature (observable syntax of config/README.md)" for name in features},
+        },
+        features=list(features),
+        processes=processes,
+        luminosity_fb=config_part["luminosity_fb"],
+        selection=list(config_part["selection"]["cuts"]),
+        seed=config_part["seed"],
+    )
+
+
+def image_metadata(
+    table: pd.DataFrame,
+    shape: tuple[int, int, int],
+    spec: Mapping,
+    config_part: Mapping,
+    started: str,
+    inputs: Sequence[str | os.PathLike],
+) -> dict:
+    """The YAML metadata of a jet-image array: its layout, the preprocessing, the rows of each
+    process (row i is row i of the feature table, which holds the label and weight), the
+    luminosity and selection, and the provenance."""
+    from phenoflow.provenance import record
+
+    processes, start = {}, 0
+    for name in table["process"].cat.categories if hasattr(table["process"], "cat") else table["process"].unique():
+        rows = int((table["process"] == name).sum())
+        processes[str(name)] = {"rows": [start, start + rows], "role": config_part["processes"][name]["role"]}
+        start += rows
+    return record(
+        config_part,
+        started,
+        inputs,
+        kind="jet images",
+        file="images.npy (numpy, memory-mappable: np.load(path, mmap_mode='r'))",
+        shape=list(shape),
+        dtype="float32",
+        axes=["event (row of features.parquet)", "eta (increasing)", "phi (increasing)"],
+        pixel="pT (GeV) of the leading fat jet's EFlow constituents, after the preprocessing",
+        preprocessing=dict(spec),
+        labels_and_weights="columns label and weight of features.parquet, same rows",
+        processes=processes,
+        luminosity_fb=config_part["luminosity_fb"],
+        selection=list(config_part["selection"]["cuts"]),
+        seed=config_part["seed"],
+    )
 
 
 def write_table(path: str | os.PathLike, table: pd.DataFrame) -> None:

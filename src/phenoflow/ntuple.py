@@ -29,6 +29,10 @@ READ_FIELDS = {
     "Muon": {"PT": "pt", "Eta": "eta", "Phi": "phi", "Charge": "charge"},
     "Photon": {"PT": "pt", "Eta": "eta", "Phi": "phi"},
 }
+#: The EFlow collections (Delphes' particle-flow objects) and the name of their pT field; together
+#: they are the constituents of jets for substructure and images.
+EFLOW = {"EFlowTrack": "PT", "EFlowPhoton": "ET", "EFlowNeutralHadron": "ET"}
+EFLOW_BRANCHES = tuple(f"{name}.{field}" for name, pt in EFLOW.items() for field in (pt, "Eta", "Phi"))
 #: Branches the analysis reads from any Delphes-layout file.
 READ_BRANCHES = (
     "Event.Weight",
@@ -135,9 +139,20 @@ def write_ntuple(path: str | os.PathLike, branches: dict[str, ak.Array]) -> None
             )
 
 
-def _events_from_arrays(arrays: ak.Array) -> ak.Array:
+def _eflow(arrays: ak.Array) -> ak.Array:
+    """All EFlow objects of each event as massless Momentum4D (tracks, photons, neutral hadrons)."""
+    parts = [
+        ak.zip({"pt": arrays[f"{name}.{pt}"], "eta": arrays[f"{name}.Eta"], "phi": arrays[f"{name}.Phi"]})
+        for name, pt in EFLOW.items()
+    ]
+    merged = ak.concatenate(parts, axis=1)
+    return ak.zip({"pt": merged.pt, "eta": merged.eta, "phi": merged.phi, "mass": ak.zeros_like(merged.pt)}, with_name="Momentum4D")
+
+
+def _events_from_arrays(arrays: ak.Array, constituents: bool = False) -> ak.Array:
     """Analysis record per event from raw Delphes branches: weight, jet, fatjet, electron, muon,
-    photon (Momentum4D; leptons and photons massless), met (Momentum2D), ht."""
+    photon (Momentum4D; leptons and photons massless), met (Momentum2D), ht, and with
+    ``constituents`` the EFlow objects ``eflow``."""
 
     def collection(name: str) -> ak.Array:
         fields = {field: arrays[f"{name}.{branch}"] for branch, field in READ_FIELDS[name].items()}
@@ -151,24 +166,29 @@ def _events_from_arrays(arrays: ak.Array) -> ak.Array:
             **{name.lower(): collection(name) for name in READ_FIELDS},
             "met": ak.zip({"pt": arrays["MissingET.MET"][:, 0], "phi": arrays["MissingET.Phi"][:, 0]}, with_name="Momentum2D"),
             "ht": arrays["ScalarHT.HT"][:, 0],
+            **({"eflow": _eflow(arrays)} if constituents else {}),
         },
         depth_limit=1,
     )
 
 
-def iterate_events(paths: Sequence[str | os.PathLike], step_size: str | int = "100 MB") -> Iterator[ak.Array]:
-    """Yield analysis records (see :func:`read_events`) in bounded chunks from Delphes-layout files."""
+def iterate_events(
+    paths: Sequence[str | os.PathLike], step_size: str | int = "100 MB", constituents: bool = False
+) -> Iterator[ak.Array]:
+    """Yield analysis records (see :func:`read_events`) in bounded chunks from Delphes-layout files;
+    with ``constituents`` they also carry the EFlow objects (``eflow``)."""
     files = [f"{p}:{TREE}" for p in paths]
+    branches = [*READ_BRANCHES, *(EFLOW_BRANCHES if constituents else ())]
     try:
-        for arrays in uproot.iterate(files, filter_name=list(READ_BRANCHES), step_size=step_size, library="ak"):
-            yield _events_from_arrays(arrays)
+        for arrays in uproot.iterate(files, filter_name=branches, step_size=step_size, library="ak"):
+            yield _events_from_arrays(arrays, constituents)
     except (OSError, ValueError, uproot.exceptions.KeyInFileError) as err:
         raise ValueError(f"cannot read Delphes-layout tree from {', '.join(map(str, paths))}: {err}") from err
 
 
-def read_events(paths: Sequence[str | os.PathLike]) -> ak.Array:
+def read_events(paths: Sequence[str | os.PathLike], constituents: bool = False) -> ak.Array:
     """All events of the files as records: ``weight`` (generator weight), ``jet``, ``fatjet``,
     ``electron``, ``muon``, ``photon`` (Momentum4D, pT-ordered, GeV), ``met`` (Momentum2D,
-    GeV), ``ht`` (GeV)."""
-    chunks = list(iterate_events(paths))
+    GeV), ``ht`` (GeV), and with ``constituents`` ``eflow`` (massless Momentum4D, GeV)."""
+    chunks = list(iterate_events(paths, constituents=constituents))
     return ak.concatenate(chunks) if chunks else ak.Array([])

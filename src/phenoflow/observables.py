@@ -7,6 +7,11 @@ Syntax (all momenta GeV, angles rad):
 - ``<collection><index>.<quantity>``: e.g. ``fatjet0.mass``, ``jet1.pt``, ``electron0.pt``;
   collections ``jet``, ``fatjet``, ``electron``, ``muon``, ``photon``; quantities
   ``pt eta phi mass e px py pz``, ``btag`` for jets and ``charge`` for electrons and muons
+- substructure of fat jets: ``fatjet0.tau1`` .. ``tau3``, ``tau21``, ``tau32`` (N-subjettiness)
+  and ``fatjet0.msoftdrop`` (soft-drop mass, GeV), computed from the constituents: the EFlow
+  objects within ``Substructure.radius`` of the jet axis (one code path for our files and real
+  Delphes files, whose constituent references uproot cannot follow); see
+  :mod:`phenoflow.substructure`
 - ``<object>,<object>.<pair quantity>``: e.g. ``jet0,jet1.delta_r``, ``fatjet0,met.delta_phi``;
   pair quantities ``delta_r delta_phi delta_eta mass pt`` (``met`` only with ``delta_phi``)
 
@@ -17,6 +22,8 @@ Every function is vectorised over events; the result is a float64 array of shape
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Iterable
 
 import awkward as ak
 import numpy as np
@@ -28,6 +35,32 @@ vector.register_awkward()
 COLLECTIONS = {"jet": ("btag",), "fatjet": (), "electron": ("charge",), "muon": ("charge",), "photon": ()}
 QUANTITIES = ("pt", "eta", "phi", "mass", "e", "px", "py", "pz", "btag", "charge")
 PAIR_QUANTITIES = ("delta_r", "delta_phi", "delta_eta", "mass", "pt")
+SUBSTRUCTURE = ("tau1", "tau2", "tau3", "tau21", "tau32", "msoftdrop")
+
+
+@dataclass(frozen=True)
+class Substructure:
+    """How fat-jet substructure is computed (the config's ``substructure`` block).
+
+    ``radius``: constituents are EFlow objects within this ΔR of the jet axis, and the R0 of
+    N-subjettiness; ``beta``: N-subjettiness angular exponent; ``z_cut``, ``softdrop_beta``:
+    the soft-drop condition.
+    """
+
+    radius: float = 0.8
+    beta: float = 1.0
+    z_cut: float = 0.1
+    softdrop_beta: float = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "Substructure":
+        softdrop = cfg.get("softdrop", {})
+        return cls(cfg.get("radius", 0.8), cfg.get("nsubjettiness_beta", 1.0), softdrop.get("z_cut", 0.1), softdrop.get("beta", 0.0))
+
+
+def needs_constituents(names: Iterable[str]) -> bool:
+    """Whether any of the observables (or selection expressions) uses fat-jet substructure."""
+    return any(re.search(rf"\.({'|'.join(SUBSTRUCTURE)})\b", name) for name in names)
 _OBJECT = re.compile(r"^(jet|fatjet|electron|muon|photon)(\d+)$")
 
 
@@ -49,6 +82,31 @@ def _object(events: ak.Array, name: str) -> ak.Array:
         raise KeyError(f"unknown object '{name}' (expected met or one of {', '.join(f'{c}N' for c in COLLECTIONS)})")
     collection, index = events[match.group(1)], int(match.group(2))
     return ak.pad_none(collection, index + 1, axis=1)[:, index]
+
+
+def constituents(events: ak.Array, jet: ak.Array, radius: float) -> ak.Array:
+    """EFlow objects of each event within ``radius`` of the jet axis (none where the jet is missing)."""
+    eflow = events.eflow
+    eta = ak.fill_none(jet.eta, np.nan)
+    phi = ak.fill_none(jet.phi, np.nan)
+    near = np.hypot(eflow.eta - eta, delta_phi(eflow.phi, phi)) < radius
+    return eflow[near]
+
+
+def _substructure(events: ak.Array, jet: ak.Array, quantity: str, name: str, settings: Substructure) -> np.ndarray:
+    from phenoflow import substructure
+
+    if not name.startswith("fatjet"):
+        raise KeyError(f"'{name}': substructure is computed for fat jets only")
+    if "eflow" not in events.fields:
+        raise KeyError(f"'{name}' needs the EFlow constituents, which these events do not carry")
+    parts = substructure.cartesian(constituents(events, jet, settings.radius))
+    if quantity == "msoftdrop":
+        return substructure.softdrop_mass(parts, settings.z_cut, settings.softdrop_beta, settings.radius)
+    taus = substructure.nsubjettiness(parts, 3, settings.beta, settings.radius)
+    if quantity.startswith("tau") and len(quantity) == 4:
+        return taus[:, int(quantity[3]) - 1]
+    return substructure.ratios(taus)[quantity]
 
 
 def _quantity(obj: ak.Array, quantity: str, name: str) -> ak.Array:
@@ -80,9 +138,10 @@ def _pair(events: ak.Array, names: list[str], quantity: str) -> ak.Array:
     raise KeyError(f"unknown pair quantity '{quantity}' (expected one of {', '.join(PAIR_QUANTITIES)})")
 
 
-def observable(events: ak.Array, name: str, fill: float = np.nan) -> np.ndarray:
+def observable(events: ak.Array, name: str, fill: float = np.nan, settings: Substructure = Substructure()) -> np.ndarray:
     """Evaluate the observable ``name`` for every event; ``fill`` where an object is missing.
 
+    ``settings`` say how substructure observables are computed.
     Raises ``KeyError`` with the offending part of ``name`` if it is not valid syntax.
     """
     name = name.strip()
@@ -106,7 +165,13 @@ def observable(events: ak.Array, name: str, fill: float = np.nan) -> np.ndarray:
         if not objects:
             raise KeyError(f"'{name}' has no quantity (write e.g. '{name}.pt')")
         names = objects.split(",")
-        values = _pair(events, names, quantity) if len(names) > 1 else _quantity(_object(events, names[0]), quantity, name)
+        if len(names) > 1:
+            values = _pair(events, names, quantity)
+        elif quantity in SUBSTRUCTURE:
+            values = _substructure(events, _object(events, names[0]), quantity, names[0], settings)
+            return np.where(np.isnan(values), fill, values)
+        else:
+            values = _quantity(_object(events, names[0]), quantity, name)
         return _to_numpy(values, fill)
     except KeyError as err:
         raise KeyError(f"observable '{name}': {err.args[0]}") from None
@@ -119,6 +184,7 @@ def empty_events() -> ak.Array:
         name: ak.zip({k: none for k in ("pt", "eta", "phi", "mass", *extra)}, with_name="Momentum4D")
         for name, extra in COLLECTIONS.items()
     }
+    fields["eflow"] = ak.zip({k: none for k in ("pt", "eta", "phi", "mass")}, with_name="Momentum4D")
     met = ak.zip({"pt": np.zeros(1), "phi": np.zeros(1)}, with_name="Momentum2D")
     return ak.zip({**fields, "met": met, "ht": np.zeros(1)}, depth_limit=1)
 

@@ -90,3 +90,47 @@ def significance_vs_bins(table: Mapping[str, tuple[Sequence[int], Sequence[float
     ax.set_ylabel(r"$Z = \sqrt{\sum_k Z_{A,k}^2}$")
     ax.legend()
     _save(fig, path)
+
+
+def average_images(
+    images: Mapping[str, np.ndarray], extent: tuple[float, float, float, float], path: str | os.PathLike
+) -> None:
+    """Side-by-side average jet images (n_eta × n_phi each, e.g. signal and background), log colour.
+
+    ``extent``: (eta_min, eta_max, phi_min, phi_max) of the window, in the image's own frame.
+    """
+    from matplotlib.colors import LogNorm
+
+    fig, axes = plt.subplots(1, len(images), figsize=(6.5 * len(images) + 1.5, 6.5), squeeze=False, layout="constrained")
+    positive = [img[img > 0] for img in images.values() if np.any(img > 0)]
+    low = min(v.min() for v in positive) if positive else 1e-3
+    high = max(v.max() for v in positive) if positive else 1.0
+    norm = LogNorm(vmin=max(low, high * 1e-6), vmax=high)
+    for ax, (title, image) in zip(axes[0], images.items()):
+        shown = ax.imshow(np.where(image > 0, image, np.nan).T, origin="lower", extent=extent, aspect="equal", norm=norm, cmap="viridis")
+        ax.set_xlabel("$\\Delta\\eta$ (jet frame)")
+        ax.set_ylabel("$\\Delta\\phi$ (jet frame)")
+        ax.set_title(title)
+    fig.colorbar(shown, ax=axes[0].tolist(), label="mean pixel $p_T$ [GeV]")
+    _save(fig, path)
+
+
+def cutflow(table, path: str | os.PathLike) -> None:
+    """Cutflow per process: expected events (log scale, MC error bars) and raw MC events per step.
+
+    ``table``: rows with columns process, step, events, yield, yield_error (as the skim writes).
+    """
+    steps = list(dict.fromkeys(table["step"]))
+    x = np.arange(len(steps))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 9), sharex=True, layout="constrained")
+    for process, rows in table.groupby("process", sort=False):
+        rows = rows.set_index("step").loc[steps]
+        top.errorbar(x, rows["yield"], yerr=rows["yield_error"], marker="o", capsize=3, label=str(process))
+        bottom.plot(x, rows["events"], marker="o", label=str(process))
+    top.set_yscale("log")
+    top.set_ylabel("expected events")
+    top.legend(fontsize="small")
+    bottom.set_yscale("log")
+    bottom.set_ylabel("MC events")
+    bottom.set_xticks(x, steps, rotation=30, ha="right", fontsize="small")
+    _save(fig, path)

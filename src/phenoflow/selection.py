@@ -16,7 +16,7 @@ import awkward as ak
 import numpy as np
 
 from phenoflow.expression import COMPARISONS, evaluate
-from phenoflow.observables import check, observable
+from phenoflow.observables import Substructure, check, observable
 
 _PAIR = re.compile(r"\b([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)+)\.([A-Za-z_]\w*)")
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div)
@@ -34,9 +34,9 @@ class Cut:
     tree: ast.Expression
     observables: dict[str, str]
 
-    def mask(self, events: ak.Array) -> np.ndarray:
+    def mask(self, events: ak.Array, settings: Substructure = Substructure()) -> np.ndarray:
         """Boolean mask of shape (n_events,); events with a missing object fail comparisons."""
-        values = {alias: observable(events, name) for alias, name in self.observables.items()}
+        values = {alias: observable(events, name, settings=settings) for alias, name in self.observables.items()}
         with np.errstate(invalid="ignore", divide="ignore"):
             result = evaluate(self.tree.body, values)
         return np.broadcast_to(np.asarray(result, dtype=bool), (len(events),)).copy()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.ntuple import iterate_events
+from phenoflow.observables import Substructure
 from phenoflow.selection import parse
 
 PB_INV_PER_FB_INV = 1000.0
@@ -37,25 +38,28 @@ def skim(
     luminosity_fb: float,
     process: str,
     allow_empty: bool = False,
+    constituents: bool = False,
+    settings: Substructure = Substructure(),
 ) -> tuple[ak.Array, pd.DataFrame]:
     """Apply ``cuts`` in order to the process's chunk files; return kept events and the cutflow.
 
     The events gain a field ``weight_phys`` (expected events at ``luminosity_fb``). The cutflow
     has one row per step (``all events`` first) with raw counts, weighted yields and their MC
-    errors sqrt(sum w^2). Files are read in bounded chunks.
+    errors sqrt(sum w^2). Files are read in bounded chunks. With ``constituents`` the events keep
+    their EFlow objects (for substructure and images); ``settings`` are used by substructure cuts.
     """
     parsed = [parse(c, where=f"selection.cuts[{i}]") for i, c in enumerate(cuts)]
     raw = np.zeros(len(parsed) + 1, dtype=np.int64)
     yields = np.zeros(len(parsed) + 1)
     sumw2 = np.zeros(len(parsed) + 1)
     kept = []
-    for events in iterate_events(paths):
+    for events in iterate_events(paths, constituents=constituents):
         w = physical_weights(ak.to_numpy(events.weight), sigma_pb, sum_gen_weights, luminosity_fb)
         events = ak.with_field(events, w, "weight_phys")
         keep = np.ones(len(events), dtype=bool)
         for step in range(len(parsed) + 1):
             if step:
-                keep &= parsed[step - 1].mask(events)
+                keep &= parsed[step - 1].mask(events, settings)
             raw[step] += keep.sum()
             yields[step] += w[keep].sum()
             sumw2[step] += (w[keep] ** 2).sum()

@@ -2,6 +2,7 @@
 
 import math
 
+from phenoflow.observables import needs_constituents
 from phenoflow.seeds import derive_seed
 
 PROCESSES = sorted(config["processes"])
@@ -70,3 +71,21 @@ def chunk_files(kind):
         return [f"results/generate/{wildcards.process}/chunk{i}.{kind}" for i in range(n_chunks(wildcards.process))]
 
     return files
+
+
+def keep_constituents():
+    """Whether skimmed events keep their EFlow objects: for jet images, or if a cut or feature
+    uses substructure."""
+    return "images" in config or needs_constituents([*config["selection"]["cuts"], *config["features"]["names"]])
+
+
+#: The config keys each dataset depends on (recorded, with their hash, in its metadata).
+PROVENANCE_KEYS = {
+    "features": ("seed", "luminosity_fb", "collider", "generation", "processes", "detector", "selection", "substructure", "features"),
+    "images": ("seed", "luminosity_fb", "collider", "generation", "processes", "detector", "selection", "substructure", "images"),
+}
+
+
+def provenance_config(kind):
+    """The part of the config a dataset of ``kind`` depends on."""
+    return {key: config[key] for key in PROVENANCE_KEYS[kind] if key in config}

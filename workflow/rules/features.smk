@@ -1,14 +1,18 @@
 rule features:
     """Compute the configured observables of every skimmed event into one feature table."""
     input:
-        expand("results/skim/{process}.parquet", process=PROCESSES),
+        events=expand("results/skim/{process}.parquet", process=PROCESSES),
+        summaries=expand("results/generate/{process}/summary.json", process=PROCESSES),
     output:
-        "results/features/features.parquet",
+        table="results/features/features.parquet",
+        metadata="results/features/features.yaml",
     params:
         processes=PROCESSES,
+        provenance=lambda w: provenance_config("features"),
         labels={p: int(config["processes"][p]["role"] == "signal") for p in PROCESSES},
         names=config["features"]["names"],
         fill_value=config["features"]["fill_value"],
+        substructure=config["substructure"],
     log:
         "logs/features.log",
     benchmark:

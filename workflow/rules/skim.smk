@@ -9,6 +9,8 @@ rule skim:
     params:
         cuts=config["selection"]["cuts"],
         allow_empty=config["selection"]["allow_empty"],
+        constituents=keep_constituents(),
+        substructure=config["substructure"],
         luminosity_fb=config["luminosity_fb"],
     log:
         "logs/skim/{process}.log",
@@ -28,9 +30,14 @@ rule cutflow:
     input:
         expand("results/skim/{process}.cutflow.csv", process=PROCESSES),
     output:
-        report(
+        table=report(
             "results/skim/cutflow.csv",
             caption="../report/cutflow.rst",
+            category="Selection",
+        ),
+        plot=report(
+            "results/skim/cutflow.png",
+            caption="../report/cutflow_plot.rst",
             category="Selection",
         ),
     log:

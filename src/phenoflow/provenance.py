@@ -1,0 +1,67 @@
+"""Provenance of results: which config part made them, with which packages, from which inputs.
+
+Every dataset and result directory gets a small YAML record beside it: the config part that
+affected it and its hash, the hashes of its input files, package versions, seeds and the start
+and end time (UTC) of the job. The times make records the only outputs that differ between two
+runs of the same config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Iterable, Mapping
+
+#: Packages whose versions every record lists.
+PACKAGES = ("phenoflow", "numpy", "awkward", "uproot", "vector", "fastjet", "pythia8mc", "pandas", "pyarrow",
+            "scikit-learn", "xgboost", "tensorflow", "snakemake")  # fmt: skip
+
+
+def config_hash(part: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a config part, independent of key order."""
+    text = json.dumps(part, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_hash(path: str | os.PathLike, block: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that are installed (others are left out)."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def now() -> str:
+    """The current time, UTC, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def record(
+    config_part: Mapping[str, Any], started: str, inputs: Iterable[str | os.PathLike] = (), **fields: Any
+) -> dict:
+    """A provenance record: the given fields, the config part and its hash, input hashes,
+    package versions, and the job's start (``started``, from :func:`now`) and end (now)."""
+    return {
+        **fields,
+        "started": started,
+        "finished": now(),
+        "config_hash": config_hash(config_part),
+        "config": dict(config_part),
+        "inputs": {str(p): file_hash(p) for p in inputs},
+        "packages": package_versions(),
+    }

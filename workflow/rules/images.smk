@@ -1,0 +1,30 @@
+rule images:
+    """Jet images of each skimmed event's leading fat jet (its EFlow constituents), row by row
+    aligned with the feature table, and the average signal and background image."""
+    input:
+        events=expand("results/skim/{process}.parquet", process=PROCESSES),
+        table="results/features/features.parquet",
+    output:
+        images="results/features/images.npy",
+        metadata="results/features/images.yaml",
+        average=report(
+            "results/features/average_images.png",
+            caption="../report/average_images.rst",
+            category="Datasets",
+        ),
+    params:
+        processes=PROCESSES,
+        spec=config.get("images", {}),
+        radius=config["substructure"]["radius"],
+        provenance=lambda w: provenance_config("images"),
+    log:
+        "logs/images.log",
+    benchmark:
+        "benchmarks/images.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/images.py"
