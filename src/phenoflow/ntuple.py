@@ -141,12 +141,13 @@ def write_ntuple(path: str | os.PathLike, branches: dict[str, ak.Array]) -> None
 
 def _eflow(arrays: ak.Array) -> ak.Array:
     """All EFlow objects of each event as massless Momentum4D (tracks, photons, neutral hadrons)."""
-    parts = [
-        ak.zip({"pt": arrays[f"{name}.{pt}"], "eta": arrays[f"{name}.Eta"], "phi": arrays[f"{name}.Phi"]})
-        for name, pt in EFLOW.items()
-    ]
-    merged = ak.concatenate(parts, axis=1)
-    return ak.zip({"pt": merged.pt, "eta": merged.eta, "phi": merged.phi, "mass": ak.zeros_like(merged.pt)}, with_name="Momentum4D")
+
+    def joined(field: str) -> ak.Array:
+        parts = [arrays[f"{name}.{pt if field == 'PT' else field}"] for name, pt in EFLOW.items()]
+        return ak.to_packed(ak.concatenate(parts, axis=1))
+
+    pt = joined("PT")
+    return ak.zip({"pt": pt, "eta": joined("Eta"), "phi": joined("Phi"), "mass": ak.zeros_like(pt)}, with_name="Momentum4D")
 
 
 def _events_from_arrays(arrays: ak.Array, constituents: bool = False) -> ak.Array:

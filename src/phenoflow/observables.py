@@ -116,8 +116,7 @@ def _quantity(obj: ak.Array, quantity: str, name: str) -> ak.Array:
         return obj[quantity]
     if quantity not in QUANTITIES:
         raise KeyError(f"unknown quantity '{quantity}' (expected one of {', '.join(QUANTITIES)})")
-    return {"pt": obj.pt, "eta": obj.eta, "phi": obj.phi, "mass": obj.mass, "e": obj.E,
-            "px": obj.px, "py": obj.py, "pz": obj.pz}[quantity]  # fmt: skip
+    return getattr(obj, "E" if quantity == "e" else quantity)  # only the one asked for
 
 
 def _pair(events: ak.Array, names: list[str], quantity: str) -> ak.Array:

@@ -63,7 +63,7 @@ def skim(
             raw[step] += keep.sum()
             yields[step] += w[keep].sum()
             sumw2[step] += (w[keep] ** 2).sum()
-        kept.append(events[keep])
+        kept.append(ak.to_packed(events[keep]))  # drop the references to the whole chunk
     cutflow = pd.DataFrame(
         {
             "process": process,
