@@ -22,7 +22,7 @@ FAMILIES = {
     "generate": ["pythia8mc", "fastjet", "particle", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
     "analysis": ["uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
                  "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
-    "ml": ["xgboost", "scikit-learn", "uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
+    "ml": ["xgboost", "tensorflow", "keras", "scikit-learn", "uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
            "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
     "madgraph": ["uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
 }  # fmt: skip
@@ -66,8 +66,14 @@ def closure(names: list[str]) -> set[str]:
     return seen
 
 
+#: Packaging tools some packages require at run time (tensorflow: setuptools, wheel); pip's lock
+#: file leaves them out, so they are pinned at the versions installed in the venv.
+TOOLS = ("setuptools", "wheel")
+
+
 def main() -> None:
     pins = lock()
+    pins.update({tool: (tool, distribution(tool).version) for tool in TOOLS})
     pip_version = distribution("pip").version
     for family, direct in FAMILIES.items():
         names = sorted(closure(direct))

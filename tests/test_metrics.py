@@ -47,3 +47,232 @@ def test_weighted_auc_matches_sklearn_and_hand_value():
     # pairs (sig, bkg) weighted: sig 0.35 beats bkg 0.1 (w 1*1), loses to 0.4 (1*2); sig 0.8 beats both (1*1 + 1*2)
     assert weighted_auc(scores, weights, labels) == pytest.approx((1 + 3) / (2 * 3))
     assert weighted_auc(scores, weights, labels) == pytest.approx(roc_auc_score(labels, scores, sample_weight=weights))
+
+
+# --- Weighted metrics for comparing classifiers ---
+
+from scipy.stats import ks_2samp  # noqa: E402
+from sklearn.metrics import accuracy_score, roc_curve  # noqa: E402
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix  # noqa: E402
+
+from phenoflow.metrics import (  # noqa: E402
+    background_rejection,
+    binary_confusion,
+    confusion_matrix,
+    effective_sample_size,
+    ks_test,
+    one_vs_rest_auc,
+    project_to_binary,
+    weighted_accuracy,
+)
+
+
+def _binary_sample(n=400, seed=3):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0, 1)
+    weights = rng.exponential(1.0, n)
+    return scores, weights, labels
+
+
+def test_weighted_accuracy_hand_case():
+    scores = np.array([0.9, 0.6, 0.4, 0.2])
+    labels = np.array([1, 0, 1, 0])
+    weights = np.array([1.0, 2.0, 3.0, 4.0])
+    # correct: 0.9 (sig kept, w 1) and 0.2 (bkg rejected, w 4): 5 / 10
+    assert weighted_accuracy(scores, weights, labels) == pytest.approx(0.5)
+    # at threshold 0.3 the signal at 0.4 is kept as well: (1 + 3 + 4) / 10
+    assert weighted_accuracy(scores, weights, labels, threshold=0.3) == pytest.approx(0.8)
+    # score == threshold counts as signal
+    assert weighted_accuracy(scores, weights, labels, threshold=0.4) == pytest.approx(0.8)
+
+
+def test_weighted_accuracy_matches_sklearn():
+    scores, weights, labels = _binary_sample()
+    expected = accuracy_score(labels, (scores >= 0.5).astype(int), sample_weight=weights)
+    assert weighted_accuracy(scores, weights, labels) == pytest.approx(expected, rel=1e-12)
+
+
+def test_weighted_accuracy_with_negative_weight():
+    scores, labels = np.array([0.9, 0.1, 0.8]), np.array([1, 0, 0])
+    weights = np.array([2.0, 1.0, -0.5])  # the misclassified event has negative weight
+    assert weighted_accuracy(scores, weights, labels) == pytest.approx(3.0 / 2.5)
+
+
+# Six events by hand, sorted by score:
+#   score  0.9  0.8  0.7  0.65  0.6  0.2
+#   label  S    B    S    B     S    B
+#   weight 1    1    2    2     1    5      -> total S = 4, B = 8
+# cut >= 0.9: eps_S 1/4; >= 0.8: 1/4 (b 1); >= 0.7: 3/4 (b 1); >= 0.65: 3/4 (b 3); >= 0.6: 1 (b 3)
+_SIX = (
+    np.array([0.9, 0.8, 0.7, 0.65, 0.6, 0.2]),
+    np.array([1.0, 1.0, 2.0, 2.0, 1.0, 5.0]),
+    np.array([1, 0, 1, 0, 1, 0]),
+)
+
+
+def test_background_rejection_six_events_by_hand():
+    scores, weights, labels = _SIX
+    # R50: first cut reaching eps_S >= 0.5 is >= 0.7 with b = 1 -> eps_B = 1/8
+    assert background_rejection(scores, weights, labels, 0.5) == pytest.approx(8.0)
+    # exactly on a step (3/4) the step is taken, not the next one
+    assert background_rejection(scores, weights, labels, 0.75) == pytest.approx(8.0)
+    # R99 needs all the signal: cut >= 0.6 with b = 3 -> 8/3
+    assert background_rejection(scores, weights, labels, 0.99) == pytest.approx(8.0 / 3.0)
+    # eps_S = 1/4 is reached before any background is kept -> infinite rejection
+    assert background_rejection(scores, weights, labels, 0.2) == np.inf
+
+
+def test_background_rejection_with_negative_background_weight():
+    scores, weights, labels = _SIX
+    weights = weights.copy()
+    weights[1] = -0.5  # background at 0.8 now negative: B = 6.5, b(>= 0.7) = -0.5 -> eps_B < 0
+    assert background_rejection(scores, weights, labels, 0.5) == np.inf
+    # R99 at cut >= 0.6: b = -0.5 + 2 = 1.5 -> 6.5 / 1.5
+    assert background_rejection(scores, weights, labels, 0.99) == pytest.approx(6.5 / 1.5)
+
+
+def test_background_rejection_float_rounding_reaches_target():
+    # 0.1 + 0.2 != 0.3 in floating point; the target 0.3/0.6 = 0.5 must still be reached at the second cut
+    scores = np.array([0.9, 0.8, 0.7, 0.5, 0.1])
+    labels = np.array([1, 1, 1, 0, 0])
+    weights = np.array([0.1, 0.2, 0.3, 1.0, 1.0])
+    assert background_rejection(scores, weights, labels, 0.5) == np.inf
+
+
+def test_background_rejection_matches_step_on_sklearn_roc():
+    scores, weights, labels = _binary_sample()
+    fpr, tpr, _ = roc_curve(labels, scores, sample_weight=weights, drop_intermediate=False)
+    for target in (0.3, 0.5, 0.9, 0.99):
+        i = np.flatnonzero(tpr >= target)[0]
+        assert background_rejection(scores, weights, labels, target) == pytest.approx(1.0 / fpr[i], rel=1e-12)
+
+
+def test_background_rejection_rejects_bad_input():
+    scores, weights, labels = _SIX
+    with pytest.raises(ValueError):
+        background_rejection(scores, weights, labels, 0.0)
+    with pytest.raises(ValueError):
+        background_rejection(scores, weights, np.zeros(6), 0.5)  # no signal
+
+
+def test_confusion_matrix_matches_sklearn():
+    rng = np.random.default_rng(5)
+    true, predicted = rng.integers(0, 5, 300), rng.integers(0, 5, 300)
+    weights = rng.exponential(1.0, 300)
+    ours = confusion_matrix(predicted, true, weights, 5)
+    expected = sk_confusion_matrix(true, predicted, sample_weight=weights, labels=range(5))
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+
+
+def test_confusion_matrix_hand_case_rows_true():
+    true = np.array([0, 0, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 0, 2])
+    weights = np.array([1.0, 2.0, 3.0, -1.0, 4.0])
+    expected = np.array([[1.0, 2.0, 0.0], [0.0, 3.0, 0.0], [-1.0, 0.0, 4.0]])
+    np.testing.assert_array_equal(confusion_matrix(predicted, true, weights, 3), expected)
+    with pytest.raises(ValueError):
+        confusion_matrix(predicted, true, weights, 2)
+
+
+def test_project_to_binary_hand_case():
+    # classes g, q (background) and W, Z, t (signal), rows true, columns predicted
+    m = np.arange(25, dtype=float).reshape(5, 5)
+    projected = project_to_binary(m, signal_classes=[2, 3, 4])
+    tn = m[:2, :2].sum()  # 0 + 1 + 5 + 6
+    fp = m[:2, 2:].sum()
+    fn = m[2:, :2].sum()
+    tp = m[2:, 2:].sum()
+    np.testing.assert_array_equal(projected, [[tn, fp], [fn, tp]])
+    assert (tn, fp, fn, tp) == (12.0, 33.0, 93.0, 162.0)  # e.g. fn = (10+11) + (15+16) + (20+21)
+    assert projected.sum() == m.sum()
+
+
+def test_binary_confusion_matches_sklearn_and_projection():
+    scores, weights, labels = _binary_sample()
+    ours = binary_confusion(scores, weights, labels, threshold=0.5)
+    expected = sk_confusion_matrix(labels, (scores >= 0.5).astype(int), sample_weight=weights, labels=[0, 1])
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    # a 3-class split (two background classes) projects onto the same 2x2
+    true3 = np.where(labels == 1, 2, np.arange(len(labels)) % 2)
+    pred3 = np.where(scores >= 0.5, 2, 0)
+    np.testing.assert_allclose(project_to_binary(confusion_matrix(pred3, true3, weights, 3), [2]), ours, rtol=1e-12)
+    # accuracy is the weighted diagonal
+    assert np.trace(ours) / ours.sum() == pytest.approx(weighted_accuracy(scores, weights, labels))
+
+
+def test_one_vs_rest_auc_matches_sklearn():
+    rng = np.random.default_rng(11)
+    n, k = 500, 4
+    labels = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[labels]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    weights = rng.exponential(1.0, n)
+    ours = one_vs_rest_auc(probabilities, weights, labels)
+    assert len(ours) == k
+    for c in range(k):
+        expected = roc_auc_score(labels == c, probabilities[:, c], sample_weight=weights)
+        assert ours[c] == pytest.approx(expected, rel=1e-12)
+
+
+def test_one_vs_rest_auc_ties_negative_weights_and_missing_class():
+    # class 0 against the rest with column 0; pairs by hand
+    probabilities = np.array([[0.8, 0.2, 0.0], [0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.1, 0.9, 0.0]])
+    labels = np.array([0, 0, 1, 1])
+    weights = np.array([1.0, 2.0, 3.0, -1.0])
+    # signal (class 0): 0.8 (w1), 0.5 (w2); rest: 0.5 (w3), 0.1 (w-1)
+    # 0.8 beats both: 1*(3-1) = 2; 0.5 ties 0.5: 0.5*2*3 = 3, beats 0.1: 2*(-1) = -2 -> 3 / (3 * 2)
+    auc = one_vs_rest_auc(probabilities, weights, labels)
+    assert auc[0] == pytest.approx(3.0 / 6.0)
+    assert np.isnan(auc[2])  # class 2 has no events
+
+
+def test_effective_sample_size():
+    assert effective_sample_size(np.ones(7)) == pytest.approx(7.0)
+    assert effective_sample_size(np.array([1.0, 3.0])) == pytest.approx(16.0 / 10.0)
+
+
+def test_ks_test_equals_scipy_for_unit_weights():
+    rng = np.random.default_rng(2)
+    # above 10000 events per sample scipy's default (auto) mode is the asymptotic one
+    a, b = rng.normal(0, 1, 12000), rng.normal(0.02, 1, 10500)
+    statistic, p = ks_test(a, np.ones_like(a), b, np.ones_like(b))
+    expected = ks_2samp(a, b)
+    assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert p == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+def test_ks_test_equals_scipy_asymptotic_with_ties_small_samples():
+    a = np.array([0.1, 0.2, 0.2, 0.4, 0.9])
+    b = np.array([0.2, 0.3, 0.5, 0.5, 0.7, 0.8])
+    statistic, p = ks_test(a, np.ones(5), b, np.ones(6))
+    expected = ks_2samp(a, b, method="asymp")
+    assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert p == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+def test_ks_test_integer_weights_equal_repeated_events():
+    # weight 2 is the same distribution as the event listed twice; only the sample size differs
+    a, wa = np.array([0.1, 0.5, 0.7]), np.array([2.0, 1.0, 1.0])
+    b = np.array([0.2, 0.3, 0.6, 0.9])
+    statistic, _ = ks_test(a, wa, b, np.ones(4))
+    assert statistic == pytest.approx(ks_2samp(np.r_[0.1, a], b).statistic)
+    # by hand: at 0.1 F_a = 1/2, F_b = 0 -> D = 1/2
+    assert statistic == pytest.approx(0.5)
+
+
+def test_ks_test_identical_samples_and_weights_scale_free():
+    rng = np.random.default_rng(4)
+    x, w = rng.random(200), rng.exponential(1.0, 200)
+    statistic, p = ks_test(x, w, x, w)
+    assert statistic == 0.0 and p == pytest.approx(1.0)
+    # overall normalisation of either sample's weights does not matter
+    y, v = rng.random(300), rng.exponential(1.0, 300)
+    assert ks_test(x, w, y, v) == pytest.approx(ks_test(x, 7.0 * w, y, 0.01 * v))
+
+
+def test_ks_test_detects_a_shift():
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(0, 1, 2000), rng.normal(0.3, 1, 2000)
+    _, p = ks_test(a, rng.exponential(1.0, 2000), b, rng.exponential(1.0, 2000))
+    assert p < 1e-6

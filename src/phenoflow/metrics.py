@@ -69,3 +69,201 @@ def weighted_roc(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray) ->
 def weighted_auc(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> float:
     """Area under the weighted ROC curve."""
     return float(roc_auc_score(labels, scores, sample_weight=weights))
+
+
+# --- Weighted metrics for comparing classifiers ---------------------------------------------------
+#
+# Conventions shared by the functions below: ``labels`` are 1 for signal and anything else for
+# background (as above); a binary decision keeps an event as signal when ``score >= threshold``;
+# weights may be negative (NLO generators), so sums are never assumed positive and every
+# efficiency is a ratio of signed sums.
+
+
+def _as_1d(name: str, values, n: int | None = None) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or (n is not None and len(array) != n):
+        raise ValueError(f"{name}: expected shape ({'n' if n is None else n},), got {array.shape}")
+    return array
+
+
+def _positive_total(name: str, total: float) -> float:
+    if not total > 0:
+        raise ValueError(f"the summed weight of {name} is {total}; it must be positive")
+    return float(total)
+
+
+def weighted_accuracy(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> float:
+    """Weighted fraction of events classified correctly, signal meaning ``score >= threshold``.
+
+    Shapes (n,). Equal to scikit-learn's ``accuracy_score`` with ``sample_weight``; the summed
+    weight must be positive.
+    """
+    scores = _as_1d("scores", scores)
+    weights, labels = _as_1d("weights", weights, len(scores)), np.asarray(labels)
+    correct = (scores >= threshold) == (labels == 1)
+    return float(np.sum(weights[correct]) / _positive_total("all events", weights.sum()))
+
+
+def _cumulative_at_cuts(scores: np.ndarray, weights: np.ndarray, is_signal: np.ndarray):
+    """Signal and background weight kept by each distinct cut ``score >= t``, tightest cut first.
+
+    Returns (thresholds, s, b), each of shape (number of distinct scores,).
+    """
+    order = np.argsort(-scores, kind="stable")
+    sc, w, y = scores[order], weights[order], is_signal[order]
+    s = np.cumsum(np.where(y, w, 0.0))
+    b = np.cumsum(np.where(y, 0.0, w))
+    last = np.r_[sc[1:] != sc[:-1], True]  # tied scores are kept or dropped together
+    return sc[last], s[last], b[last]
+
+
+def background_rejection(
+    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, signal_efficiency: float
+) -> float:
+    """Background rejection 1/eps_B at a working point of signal efficiency ``signal_efficiency``.
+
+    R50 is ``signal_efficiency=0.5``, R99 ``0.99``. No interpolation: the cuts ``score >= t`` are
+    scanned from the tightest to the loosest, and the working point is the first (tightest) cut
+    whose weighted signal efficiency reaches the target (up to a relative rounding tolerance of
+    1e-9). This is the conservative step choice: the efficiency achieved is at least the one
+    asked for and eps_B is that of a real cut, never an interpolated one. Since the loosest cut
+    keeps everything (eps_S = 1), every target in (0, 1] is reached.
+
+    Returns ``inf`` where the working point keeps no background (eps_B <= 0, which negative
+    weights can also produce). Shapes (n,); both summed signal and background weights must be
+    positive.
+    """
+    if not 0 < signal_efficiency <= 1:
+        raise ValueError(f"signal_efficiency must be in (0, 1], got {signal_efficiency}")
+    scores = _as_1d("scores", scores)
+    weights = _as_1d("weights", weights, len(scores))
+    is_signal = np.asarray(labels) == 1
+    total_s = _positive_total("signal", weights[is_signal].sum())
+    total_b = _positive_total("background", weights[~is_signal].sum())
+    _, s, b = _cumulative_at_cuts(scores, weights, is_signal)
+    tolerance = 1e-9 * np.abs(weights[is_signal]).sum()
+    reached = np.flatnonzero(s >= signal_efficiency * total_s - tolerance)
+    eps_b = b[reached[0]] / total_b
+    return float(1.0 / eps_b) if eps_b > 0 else float("inf")
+
+
+def confusion_matrix(predicted: np.ndarray, true: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
+    """Weighted confusion matrix, shape (n_classes, n_classes): rows true class, columns predicted.
+
+    ``predicted`` and ``true`` are integer class indices in [0, n_classes), shape (n,); entry
+    [i, j] is the summed weight of events of true class i predicted as j. Equal to scikit-learn's
+    ``confusion_matrix(true, predicted, sample_weight=weights, labels=range(n_classes))``.
+    """
+    predicted, true = np.asarray(predicted), np.asarray(true)
+    weights = _as_1d("weights", weights, len(true))
+    if predicted.shape != true.shape:
+        raise ValueError(f"predicted {predicted.shape} and true {true.shape} differ in shape")
+    for name, classes in (("predicted", predicted), ("true", true)):
+        if classes.size and (classes.min() < 0 or classes.max() >= n_classes):
+            raise ValueError(f"{name} classes must lie in [0, {n_classes}), got [{classes.min()}, {classes.max()}]")
+    cells = true.astype(np.int64) * n_classes + predicted.astype(np.int64)
+    return np.bincount(cells, weights=weights, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def project_to_binary(matrix: np.ndarray, signal_classes) -> np.ndarray:
+    """Project a k×k confusion matrix (rows true, columns predicted) onto signal vs background.
+
+    ``signal_classes``: the class indices that count as signal; all others are background. The
+    result keeps the convention of :func:`confusion_matrix` with class 0 background and 1 signal,
+    ``[[TN, FP], [FN, TP]]`` (scikit-learn's layout for binary labels). A signal event predicted
+    as another signal class counts as a true positive: only the signal/background decision
+    matters. (Note the layout differs from the tutorial's ``[[TP, FP], [FN, TN]]``, which has the
+    predicted class in rows; and that projecting the arg-max matrix is a different decision from
+    cutting on the summed signal probabilities, for which use :func:`binary_confusion`.)
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    k = matrix.shape[0]
+    if matrix.shape != (k, k):
+        raise ValueError(f"expected a square matrix, got shape {matrix.shape}")
+    signal = np.zeros(k, dtype=bool)
+    signal[np.asarray(list(signal_classes), dtype=np.int64)] = True
+    groups = (~signal, signal)  # index 0 background, 1 signal
+    return np.array([[matrix[np.ix_(rows, cols)].sum() for cols in groups] for rows in groups])
+
+
+def binary_confusion(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Weighted 2×2 confusion matrix ``[[TN, FP], [FN, TP]]`` of the cut ``score >= threshold``.
+
+    Rows true (0 background, 1 signal), columns predicted, as :func:`project_to_binary`.
+    Shapes (n,).
+    """
+    scores = _as_1d("scores", scores)
+    predicted = (scores >= threshold).astype(np.int64)
+    return confusion_matrix(predicted, (np.asarray(labels) == 1).astype(np.int64), weights, 2)
+
+
+def _pairwise_auc(scores: np.ndarray, weights: np.ndarray, is_signal: np.ndarray) -> float:
+    """Weighted AUC as the weighted fraction of (signal, background) pairs ordered correctly.
+
+    Ties count one half. This equals the trapezoidal area under the weighted ROC curve, and
+    unlike scikit-learn it stays defined when negative weights make the curve non-monotonic.
+    NaN when either class has summed weight zero.
+    """
+    total_s, total_b = weights[is_signal].sum(), weights[~is_signal].sum()
+    if total_s == 0 or total_b == 0:
+        return float("nan")
+    values, group = np.unique(scores, return_inverse=True)
+    s = np.bincount(group, weights=np.where(is_signal, weights, 0.0), minlength=len(values))
+    b = np.bincount(group, weights=np.where(is_signal, 0.0, weights), minlength=len(values))
+    b_below = np.cumsum(b) - b
+    return float(np.sum(s * (b_below + 0.5 * b)) / (total_s * total_b))
+
+
+def one_vs_rest_auc(probabilities: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> list[float]:
+    """Weighted AUC of each class against all others, using that class's probability column.
+
+    ``probabilities`` (n, k), ``weights`` (n,), ``labels`` integer classes in [0, k), (n,).
+    Returns k values; a class with no events (or only events) in ``labels`` gives NaN. Equal to
+    scikit-learn's ``roc_auc_score(labels == c, probabilities[:, c], sample_weight=weights)`` for
+    non-negative weights, and defined for negative ones too.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2:
+        raise ValueError(f"probabilities: expected shape (n, k), got {probabilities.shape}")
+    n, k = probabilities.shape
+    weights, labels = _as_1d("weights", weights, n), np.asarray(labels)
+    return [_pairwise_auc(probabilities[:, c], weights, labels == c) for c in range(k)]
+
+
+def _weighted_cdf(scores: np.ndarray, weights: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Weighted empirical CDF, P(score <= x), evaluated at the points ``at``."""
+    order = np.argsort(scores, kind="stable")
+    cumulative = np.r_[0.0, np.cumsum(weights[order])]
+    return cumulative[np.searchsorted(scores[order], at, side="right")] / weights.sum()
+
+
+def effective_sample_size(weights: np.ndarray) -> float:
+    """Kish's effective number of events (sum w)^2 / sum w^2; n for unit weights."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return float(weights.sum() ** 2 / np.sum(weights**2))
+
+
+def ks_test(
+    train_scores: np.ndarray, train_weights: np.ndarray, test_scores: np.ndarray, test_weights: np.ndarray
+) -> tuple[float, float]:
+    """Weighted two-sample Kolmogorov-Smirnov test: (statistic D, two-sided p-value).
+
+    D is the largest distance between the two weighted empirical CDFs, taken over every score in
+    either sample. The p-value is that of the Kolmogorov distribution for two samples of
+    effective sizes n_a, n_b = (sum w)^2 / sum w^2 (scipy's ``kstwo`` with n = round(n_a n_b /
+    (n_a + n_b))), which is exactly ``scipy.stats.ks_2samp(..., method="asymp")`` for unit
+    weights. With non-uniform weights the p-value is approximate, and meaningful only for
+    samples large enough for the asymptotic distribution. Shapes (n_train,), (n_test,); each
+    sample's summed weight must be positive.
+    """
+    from scipy.stats import kstwo
+
+    a, b = _as_1d("train_scores", train_scores), _as_1d("test_scores", test_scores)
+    wa, wb = _as_1d("train_weights", train_weights, len(a)), _as_1d("test_weights", test_weights, len(b))
+    _positive_total("the training sample", wa.sum())
+    _positive_total("the test sample", wb.sum())
+    points = np.unique(np.r_[a, b])
+    statistic = float(np.max(np.abs(_weighted_cdf(a, wa, points) - _weighted_cdf(b, wb, points))))
+    n_a, n_b = effective_sample_size(wa), effective_sample_size(wb)
+    n = max(1.0, float(np.round(n_a * n_b / (n_a + n_b))))
+    return statistic, float(np.clip(kstwo.sf(statistic, n), 0.0, 1.0))

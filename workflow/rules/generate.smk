@@ -21,6 +21,7 @@ rule generate_chunk:
     benchmark:
         "benchmarks/generate/{process}/chunk{chunk}.tsv"
     threads: 1
+    retries: 1  # a chunk lost to a node failure or a killed process is run once more, alone
     resources:
         mem_mb=2000,
         runtime=60,
@@ -51,6 +52,7 @@ rule generate_madgraph_chunk:
     benchmark:
         "benchmarks/generate/{process}/chunk{chunk}.tsv"
     threads: 1
+    retries: 1
     resources:
         mem_mb=4000,
         runtime=240,

@@ -1,0 +1,127 @@
+"""The table comparing classifiers: one row per method, written as CSV and as Markdown.
+
+The CSV keeps full precision (``inf`` for an unbounded rejection, empty for a missing value);
+the Markdown is for reading: AUC and accuracy to 4 decimals, significances to 2, rejections,
+times to 3 significant digits, ``∞`` for an infinite and ``—`` for a missing value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable
+
+import pandas as pd
+
+from phenoflow.io import atomic_path
+
+COLUMNS = ("method", "accuracy", "auc", "z_max", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters")
+
+_HEADERS = {
+    "method": "Method",
+    "accuracy": "Accuracy",
+    "auc": "AUC",
+    "z_max": "Z_max",
+    "s_over_sqrt_b": "s/√b",
+    "r50": "R50",
+    "r99": "R99",
+    "training_time_s": "Training time [s]",
+    "n_parameters": "Parameters",
+}
+
+
+def comparison_table(rows: list[dict]) -> pd.DataFrame:
+    """One row per method, in the order given, with the columns of :data:`COLUMNS`.
+
+    Each dict needs ``method``; any other column may be left out (a cut-and-count has no
+    training time, say) and becomes missing. Unknown keys are an error, so that a misspelt
+    metric is not silently dropped. ``n_parameters`` is an integer column (nullable), all other
+    metric columns are floats.
+    """
+    for i, row in enumerate(rows):
+        unknown = set(row) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"row {i}: unknown columns {sorted(unknown)}; expected some of {list(COLUMNS)}")
+        if "method" not in row:
+            raise ValueError(f"row {i}: no method name")
+    table = pd.DataFrame([{c: row.get(c) for c in COLUMNS} for row in rows], columns=list(COLUMNS))
+    table["method"] = table["method"].astype(str)
+    for column in COLUMNS[1:-1]:
+        table[column] = pd.to_numeric(table[column], errors="raise").astype("float64")
+    table["n_parameters"] = pd.to_numeric(table["n_parameters"], errors="raise").astype("Int64")
+    return table
+
+
+def _missing(x) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
+def _fixed(decimals: int) -> Callable[[float], str]:
+    return lambda x: f"{x:.{decimals}f}"
+
+
+def _significant(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits without an exponent (86.0158 -> 86.0, 1234 -> 1230)."""
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    if not -4 <= magnitude < 9:
+        return f"{x:.{digits - 1}e}"
+    rounded = round(x, digits - 1 - magnitude)
+    # Rounding may carry into the next decade (999.6 -> 1000): recount the decimals.
+    magnitude = math.floor(math.log10(abs(rounded)))
+    return f"{rounded:.{max(0, digits - 1 - magnitude)}f}"
+
+
+_FORMATS: dict[str, Callable] = {
+    "accuracy": _fixed(4),
+    "auc": _fixed(4),
+    "z_max": _fixed(2),
+    "s_over_sqrt_b": _fixed(2),
+    "r50": _significant,
+    "r99": _significant,
+    "training_time_s": _significant,
+    "n_parameters": lambda x: f"{int(x)}",
+}
+
+
+def format_value(column: str, value) -> str:
+    """The Markdown text of one cell: ``∞`` for infinities, ``—`` for missing values."""
+    if column == "method":
+        return str(value)
+    if _missing(value):
+        return "—"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return _FORMATS[column](value)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    cells = pd.DataFrame({_HEADERS[c]: [format_value(c, v) for v in table[c]] for c in COLUMNS})
+    align = ["left"] + ["right"] * (len(COLUMNS) - 1)
+    try:
+        import tabulate  # noqa: F401  (pandas' to_markdown needs it)
+    except ImportError:
+        return _pipe_table(list(cells.columns), cells.values.tolist(), align)
+    # disable_numparse keeps the formatted strings exactly (tabulate would reformat "2.00" as "2").
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
+
+
+def _pipe_table(headers: list[str], rows: list[list[str]], align: list[str]) -> str:
+    """A GitHub-flavoured Markdown pipe table, columns padded to a common width."""
+    widths = [max(3, len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        padded = (c.ljust(w) if a == "left" else c.rjust(w) for c, w, a in zip(cells, widths, align))
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) if a == "left" else "-" * (w + 1) + ":" for w, a in zip(widths, align)) + "|"
+    return "\n".join([line(headers), rule, *map(line, rows)]) + "\n"
+
+
+def write_comparison(table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike) -> None:
+    """Write the table as CSV (full precision) and as a Markdown table, each atomically."""
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(markdown_path) as tmp:
+        tmp.write_text(_markdown(table), encoding="utf-8")

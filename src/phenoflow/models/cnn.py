@@ -1,0 +1,114 @@
+"""Convolutional neural network (Keras 3, TensorFlow backend) on jet images.
+
+Training, early stopping, saving and loading are those of :class:`~phenoflow.models.mlp.KerasClassifier`.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from phenoflow.models.mlp import KerasClassifier  # noqa: E402
+
+#: Per-image normalisations of :class:`ImageNormalisation` (as in :func:`phenoflow.images.normalise`).
+NORMALISATIONS: tuple[str, ...] = ("none", "max", "log", "l1")
+
+
+@keras.saving.register_keras_serializable(package="phenoflow")
+class ImageNormalisation(keras.layers.Layer):
+    """Per-image normalisation of a batch of images (batch, h, w) -> (batch, h, w, 1).
+
+    ``method``: ``"none"``; ``"max"``: divide by the image's largest pixel; ``"log"``: log(1 + x);
+    ``"l1"``: divide by the image's pixel sum. All-zero images stay zero. Being a layer, it is
+    saved with the model, so a loaded model takes the raw images.
+    """
+
+    def __init__(self, method: str = "max", **kwargs):
+        super().__init__(**kwargs)
+        if method not in NORMALISATIONS:
+            raise ValueError(f"unknown image normalisation '{method}' (expected one of {', '.join(NORMALISATIONS)})")
+        self.method = method
+
+    def call(self, images):
+        ops = keras.ops
+        if self.method == "log":
+            images = ops.log1p(images)
+        elif self.method in ("max", "l1"):
+            reduce = ops.max if self.method == "max" else ops.sum
+            scale = reduce(images, axis=(1, 2), keepdims=True)
+            images = ops.where(scale > 0, images / ops.where(scale > 0, scale, 1), 0)
+        return ops.expand_dims(images, -1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "method": self.method}
+
+
+class CNN(KerasClassifier):
+    """Convolutional network on images ``x`` of shape (n, h, w) (e.g. the 33 × 33 jet images).
+
+    Each image is normalised by :class:`ImageNormalisation` with ``normalise`` (inside the model);
+    then, for each entry of ``filters``, a ReLU convolution with that many filters of
+    ``kernel_size`` × ``kernel_size`` pixels ("same" padding) and a ``pool_size`` max pooling;
+    then a dense ReLU layer of ``dense`` units, dropout of rate ``dropout`` and the output layer.
+    Adam with ``learning_rate``, ``batch_size`` images per step, at most ``epochs`` epochs, early
+    stopping after ``patience`` epochs without a better validation AUC.
+    """
+
+    name = "cnn"
+    defaults = {
+        "filters": [16, 32],
+        "kernel_size": 3,
+        "pool_size": 2,
+        "dense": 64,
+        "dropout": 0.25,
+        "normalise": "max",
+        "learning_rate": 1e-3,
+        "batch_size": 128,
+        "epochs": 50,
+        "patience": 5,
+    }
+
+    def __init__(self, seed: int, threads: int = 1, **hyper):
+        super().__init__(seed, threads, **hyper)
+        if self.hyper["normalise"] not in NORMALISATIONS:
+            expected = ", ".join(NORMALISATIONS)
+            raise ValueError(f"unknown normalise '{self.hyper['normalise']}' (expected one of {expected})")
+
+    def _inputs(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3:
+            raise ValueError(f"{self.name}: images must have shape (n, h, w), got {x.shape}")
+        return x
+
+    def _build(self, x: np.ndarray, n_classes: int) -> keras.Model:
+        inputs = keras.Input(shape=x.shape[1:], name="images")
+        hidden = ImageNormalisation(self.hyper["normalise"], name="normalise")(inputs)
+        for i, filters in enumerate(self.hyper["filters"]):
+            conv = keras.layers.Conv2D(
+                filters,
+                self.hyper["kernel_size"],
+                padding="same",
+                activation="relu",
+                data_format="channels_last",
+                kernel_initializer=keras.initializers.HeNormal(seed=self._layer_seed(i)),
+                name=f"conv_{i}",
+            )
+            pool = keras.layers.MaxPooling2D(self.hyper["pool_size"], data_format="channels_last", name=f"pool_{i}")
+            hidden = pool(conv(hidden))
+        hidden = keras.layers.Flatten(name="flatten")(hidden)
+        n_conv = len(self.hyper["filters"])
+        init = keras.initializers.HeNormal(seed=self._layer_seed(n_conv))
+        dense = keras.layers.Dense(self.hyper["dense"], activation="relu", kernel_initializer=init, name="dense")
+        hidden = dense(hidden)
+        if self.hyper["dropout"] > 0:
+            seed = self._layer_seed(n_conv + 1)
+            hidden = keras.layers.Dropout(self.hyper["dropout"], seed=seed, name="dropout")(hidden)
+        outputs = self._head(hidden, n_classes, n_conv + 2)
+        return keras.Model(inputs, outputs, name=self.name)

@@ -1,0 +1,387 @@
+"""Cut-and-count: rectangular cuts on the input variables chosen to maximise the Asimov significance.
+
+Two topologies:
+
+- ``"parallel"``: each variable's cut is chosen on the original (unselected) training sample, on its
+  own; the selection is the AND of the cuts that improve Z on their own.
+- ``"sequential"``: greedy; each step adds the (variable, cut) that maximises Z on what the previous
+  cuts left, until Z stops improving.
+
+Weights must be physical weights (expected events at the full luminosity): Z_A(s, b) depends on the
+absolute yields, so class-balanced training weights would give a meaningless optimum.
+
+A cut keeps a closed interval of one variable, ``low <= x <= high``: ``">"`` keeps ``x >= value``,
+``"<"`` keeps ``x <= value``, ``"window"`` keeps ``low <= x <= high``. Candidate values are weighted
+quantiles of the signal (so each candidate is a signal value and the cut keeps it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+
+from phenoflow.io import read_json, write_json
+from phenoflow.metrics import asimov_significance
+
+_FORMAT = "phenoflow.cuts/1"
+
+
+class Cut(NamedTuple):
+    """Keep events with ``low <= x[:, variable] <= high``; an open side is -inf or +inf.
+
+    Unpacks as a ``(variable, low, high)`` triple, the form :func:`phenoflow.plots.cut_values` takes.
+    """
+
+    variable: int
+    low: float = -math.inf
+    high: float = math.inf
+
+    @property
+    def direction(self) -> str:
+        """``">"`` (lower bound only), ``"<"`` (upper bound only) or ``"window"`` (both)."""
+        if math.isinf(self.high):
+            return ">"
+        if math.isinf(self.low):
+            return "<"
+        return "window"
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """The finite cut values: one for ``">"`` and ``"<"``, (low, high) for a window."""
+        return tuple(v for v in (self.low, self.high) if not math.isinf(v))
+
+    def keep(self, x: np.ndarray) -> np.ndarray:
+        """Boolean mask (n,) of the rows of ``x`` (n, f) that pass this cut."""
+        column = x[:, self.variable]
+        return (column >= self.low) & (column <= self.high)
+
+    def describe(self, feature_names: Sequence[str] | None = None) -> str:
+        name = feature_names[self.variable] if feature_names else f"x[{self.variable}]"
+        if self.direction == ">":
+            return f"{name} >= {self.low:.6g}"
+        if self.direction == "<":
+            return f"{name} <= {self.high:.6g}"
+        return f"{self.low:.6g} <= {name} <= {self.high:.6g}"
+
+    def as_dict(self, feature_names: Sequence[str] | None = None) -> dict:
+        """JSON form (no infinities): variable, feature, direction and values."""
+        return {
+            "variable": int(self.variable),
+            "feature": feature_names[self.variable] if feature_names else None,
+            "direction": self.direction,
+            "values": [float(v) for v in self.values],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Cut":
+        v, values = int(d["variable"]), [float(x) for x in d["values"]]
+        if d["direction"] == ">":
+            return cls(v, low=values[0])
+        if d["direction"] == "<":
+            return cls(v, high=values[0])
+        if d["direction"] == "window":
+            return cls(v, low=values[0], high=values[1])
+        raise ValueError(f"unknown cut direction {d['direction']!r}")
+
+
+class _Candidate(NamedTuple):
+    significance: float
+    cut: Cut
+    s: float
+    b: float
+
+
+class CutAndCount:
+    """Rectangular cuts maximising the weighted Asimov significance Z_A (see the module docstring).
+
+    ``topology``: ``"parallel"`` or ``"sequential"``. ``n_thresholds``: number of weighted signal
+    quantiles (levels 0, 1/(n-1), ..., 1) tried per variable and direction. ``min_background``: a
+    cut is allowed only if the selection keeps at least this many expected background events (so Z
+    cannot blow up on an empty background; with negative weights a sum <= 0 is never allowed).
+    ``two_sided``: also try windows (both bounds at once) per variable. ``tolerance``: a cut must
+    raise Z by more than this fraction of the current Z. ``feature_names``: optional, for readable
+    JSON and plots.
+
+    Sequential rule: each variable is cut at most once per direction (a ``">"`` and a ``"<"`` may
+    both be chosen, which makes a window; a window uses both directions); there is no tightening
+    of an existing cut. The thresholds are re-computed on the signal that the earlier cuts left.
+
+    Parallel rule: a variable gets its best cut (on the full training sample) only if that cut alone
+    improves Z; the cuts are ANDed in order of decreasing Z, and a cut that would take the combined
+    selection below ``min_background`` is dropped (with a warning).
+
+    The algorithm is deterministic: ``seed`` and ``threads`` are accepted for the common model API
+    and not used.
+    """
+
+    name = "cuts"
+
+    def __init__(
+        self,
+        seed: int,
+        threads: int = 1,
+        topology: str = "sequential",
+        n_thresholds: int = 100,
+        min_background: float = 1.0,
+        two_sided: bool = False,
+        tolerance: float = 1e-3,
+        feature_names: Sequence[str] | None = None,
+    ):
+        if topology not in ("parallel", "sequential"):
+            raise ValueError(f"topology must be 'parallel' or 'sequential', not {topology!r}")
+        if n_thresholds < 2:
+            raise ValueError(f"n_thresholds must be at least 2, not {n_thresholds}")
+        self.seed = seed
+        self.threads = threads
+        self.topology = topology
+        self.n_thresholds = int(n_thresholds)
+        self.min_background = float(min_background)
+        self.two_sided = bool(two_sided)
+        self.tolerance = float(tolerance)
+        self.feature_names = list(feature_names) if feature_names is not None else None
+        #: The chosen cuts, in the order they were chosen; the selection is their AND.
+        self.cuts: list[Cut] = []
+        #: Number of input variables seen by :meth:`fit` (None before fitting).
+        self.n_features: int | None = None
+        #: Z_A of the training sample without any cut.
+        self.baseline_significance: float | None = None
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of cut values (one per one-sided cut, two per window)."""
+        return sum(len(c.values) for c in self.cuts)
+
+    # -- training ---------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        validation: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> pd.DataFrame:
+        """Choose the cuts on (x, y, w), shapes (n, f), (n,), (n,); w in expected events.
+
+        Returns the history, one row per chosen cut in order: step, variable, feature, direction,
+        value (NaN for a window), low, high (the kept interval), chosen_significance (the Z that
+        chose the cut: alone on the full sample for parallel, after the earlier cuts for
+        sequential), and the signal, background and Z_A after this and all earlier cuts on the
+        training and (if given, with its own physical weights) validation samples.
+        """
+        x, y, w = _check(x, y, w)
+        if self.feature_names is not None and len(self.feature_names) != x.shape[1]:
+            raise ValueError(f"{len(self.feature_names)} feature names for {x.shape[1]} variables")
+        self.n_features = x.shape[1]
+        signal = y == 1
+        s0, b0 = float(w[signal].sum()), float(w[~signal].sum())
+        if not self._allowed(b0):
+            raise ValueError(f"training background {b0:.4g} is below min_background = {self.min_background}")
+        self.baseline_significance = float(asimov_significance(s0, b0))
+
+        if self.topology == "sequential":
+            chosen = self._fit_sequential(x, signal, w)
+        else:
+            chosen = self._fit_parallel(x, signal, w)
+        self.cuts = [c.cut for c in chosen]
+        return self._history(chosen, x, y, w, validation)
+
+    def _fit_sequential(self, x: np.ndarray, signal: np.ndarray, w: np.ndarray) -> list[_Candidate]:
+        mask = np.ones(len(w), dtype=bool)
+        z = self.baseline_significance
+        used: set[tuple[int, str]] = set()
+        chosen = []
+        while True:
+            best = None
+            xm, sm, wm = x[mask], signal[mask], w[mask]
+            for v in range(x.shape[1]):
+                directions = {d for d in (">", "<") if (v, d) not in used}
+                candidate = self._best_cut(xm[:, v], sm, wm, v, directions)
+                if candidate is not None and (best is None or candidate.significance > best.significance):
+                    best = candidate
+            if best is None or not best.significance > z * (1 + self.tolerance):
+                return chosen
+            chosen.append(best)
+            z = best.significance
+            mask &= best.cut.keep(x)
+            if not math.isinf(best.cut.low):
+                used.add((best.cut.variable, ">"))
+            if not math.isinf(best.cut.high):
+                used.add((best.cut.variable, "<"))
+
+    def _fit_parallel(self, x: np.ndarray, signal: np.ndarray, w: np.ndarray) -> list[_Candidate]:
+        z0 = self.baseline_significance
+        best = [self._best_cut(x[:, v], signal, w, v, {">", "<"}) for v in range(x.shape[1])]
+        improving = [c for c in best if c is not None and c.significance > z0 * (1 + self.tolerance)]
+        improving.sort(key=lambda c: -c.significance)  # stable: ties keep variable order
+        chosen, mask = [], np.ones(len(w), dtype=bool)
+        for c in improving:
+            trial = mask & c.cut.keep(x)
+            if not self._allowed(w[trial & ~signal].sum()):
+                warnings.warn(f"parallel cuts: dropped {c.cut.describe(self.feature_names)}: the AND would keep "
+                              f"less than min_background = {self.min_background} background events")
+                continue
+            chosen.append(c)
+            mask = trial
+        return chosen
+
+    def _best_cut(
+        self, column: np.ndarray, signal: np.ndarray, w: np.ndarray, variable: int, directions: set[str]
+    ) -> _Candidate | None:
+        """Best allowed cut on one variable among the given one-sided directions (and a window if
+        ``two_sided`` and both directions are available), or None if no cut is allowed."""
+        grid = _weighted_quantiles(column[signal], np.abs(w[signal]), self.n_thresholds)
+        if grid.size == 0 or not directions:
+            return None
+        # Yields with x < t and x <= t for each grid value t, per class.
+        lt, le = {}, {}
+        for label, sel in (("s", signal), ("b", ~signal)):
+            # x < grid[k] (x <= grid[k]) exactly when k >= the number of grid values <= x (< x).
+            lt[label] = _cumulative(np.searchsorted(grid, column[sel], side="right"), w[sel], grid.size)
+            le[label] = _cumulative(np.searchsorted(grid, column[sel], side="left"), w[sel], grid.size)
+        total = {label: float(w[sel].sum()) for label, sel in (("s", signal), ("b", ~signal))}
+
+        candidates = []  # (s, b, low, high) arrays per family
+        inf = np.full(grid.size, np.inf)
+        if ">" in directions:
+            candidates.append((total["s"] - lt["s"], total["b"] - lt["b"], grid, inf))
+        if "<" in directions:
+            candidates.append((le["s"], le["b"], -inf, grid))
+        if self.two_sided and directions == {">", "<"} and grid.size > 1:
+            i, j = np.triu_indices(grid.size, k=1)
+            candidates.append((le["s"][j] - lt["s"][i], le["b"][j] - lt["b"][i], grid[i], grid[j]))
+        s, b, low, high = (np.concatenate(parts) for parts in zip(*candidates))
+        allowed = self._allowed(b)
+        if not allowed.any():
+            return None
+        z = np.where(allowed, asimov_significance(s, np.where(allowed, b, 1.0)), -np.inf)
+        k = int(np.argmax(z))
+        return _Candidate(float(z[k]), Cut(variable, float(low[k]), float(high[k])), float(s[k]), float(b[k]))
+
+    def _allowed(self, b: np.ndarray | float) -> np.ndarray | bool:
+        """Whether a selection keeping background ``b`` is allowed: b > 0 and b >= min_background
+        up to rounding (a relative 1e-9, so that sums in a different order agree)."""
+        return (b > 0) & (b >= self.min_background * (1 - 1e-9))
+
+    def _history(self, chosen, x, y, w, validation) -> pd.DataFrame:
+        rows = []
+        mask = np.ones(len(w), dtype=bool)
+        if validation is not None:
+            xv, yv, wv = _check(*validation)
+            mask_v = np.ones(len(wv), dtype=bool)
+        for step, c in enumerate(chosen):
+            mask &= c.cut.keep(x)
+            s, b = float(w[mask & (y == 1)].sum()), float(w[mask & (y == 0)].sum())
+            row = {
+                "step": step,
+                "variable": c.cut.variable,
+                "feature": self.feature_names[c.cut.variable] if self.feature_names else None,
+                "direction": c.cut.direction,
+                "value": c.cut.values[0] if len(c.cut.values) == 1 else math.nan,
+                "low": c.cut.low,
+                "high": c.cut.high,
+                "chosen_significance": c.significance,
+                "train_signal": s,
+                "train_background": b,
+                "train_significance": float(asimov_significance(s, b)),
+                "val_signal": math.nan,
+                "val_background": math.nan,
+                "val_significance": math.nan,
+            }
+            if validation is not None:
+                mask_v &= c.cut.keep(xv)
+                sv, bv = float(wv[mask_v & (yv == 1)].sum()), float(wv[mask_v & (yv == 0)].sum())
+                row.update(val_signal=sv, val_background=bv, val_significance=float(asimov_significance(sv, bv)))
+            rows.append(row)
+        columns = ["step", "variable", "feature", "direction", "value", "low", "high", "chosen_significance",
+                   "train_signal", "train_background", "train_significance", "val_signal", "val_background",
+                   "val_significance"]
+        return pd.DataFrame(rows, columns=columns)
+
+    # -- inference and persistence ----------------------------------------------------------------
+
+    def select(self, x: np.ndarray) -> np.ndarray:
+        """Boolean mask (n,): True for the rows of ``x`` (n, f) that pass all cuts."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or (self.n_features is not None and x.shape[1] != self.n_features):
+            raise ValueError(f"expected x of shape (n, {self.n_features}), got {x.shape}")
+        mask = np.ones(len(x), dtype=bool)
+        for cut in self.cuts:
+            mask &= cut.keep(x)
+        return mask
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """1.0 for rows passing all cuts, else 0.0; shape (n,).
+
+        Not a probability: a cut-and-count has a single working point, so a ROC curve built from
+        this score has just that point (plus the trivial end points).
+        """
+        return self.select(x).astype(np.float64)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the settings and cuts as JSON (atomically)."""
+        write_json(
+            path,
+            {
+                "format": _FORMAT,
+                "settings": {
+                    "seed": self.seed,
+                    "threads": self.threads,
+                    "topology": self.topology,
+                    "n_thresholds": self.n_thresholds,
+                    "min_background": self.min_background,
+                    "two_sided": self.two_sided,
+                    "tolerance": self.tolerance,
+                    "feature_names": self.feature_names,
+                },
+                "n_features": self.n_features,
+                "baseline_significance": self.baseline_significance,
+                "cuts": [c.as_dict(self.feature_names) for c in self.cuts],
+            },
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CutAndCount":
+        """Load a model saved by :meth:`save`."""
+        data = read_json(path)
+        if data.get("format") != _FORMAT:
+            raise ValueError(f"{path}: not a cut-and-count model (format {data.get('format')!r})")
+        model = cls(**data["settings"])
+        model.n_features = data["n_features"]
+        model.baseline_significance = data["baseline_significance"]
+        model.cuts = [Cut.from_dict(d) for d in data["cuts"]]
+        return model
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Distinct values at the weighted quantile levels 0, 1/(n-1), ..., 1 (inverse CDF, no
+    interpolation: each is one of ``values``). Weights must be >= 0; empty if they sum to 0."""
+    keep = weights > 0
+    values, weights = values[keep], weights[keep]
+    if values.size == 0:
+        return np.empty(0)
+    order = np.argsort(values, kind="stable")
+    values, cdf = values[order], np.cumsum(weights[order])
+    cdf /= cdf[-1]
+    index = np.searchsorted(cdf, np.linspace(0.0, 1.0, n), side="left")
+    return np.unique(values[np.minimum(index, values.size - 1)])
+
+
+def _cumulative(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """c[k] = sum of ``weights`` with ``index <= k``, for k = 0 .. n-1."""
+    return np.cumsum(np.bincount(index, weights, n + 1))[:n]
+
+
+def _check(x, y, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x, y, w = np.asarray(x, dtype=np.float64), np.asarray(y), np.asarray(w, dtype=np.float64)
+    if x.ndim != 2 or y.shape != (len(x),) or w.shape != (len(x),):
+        raise ValueError(f"expected shapes (n, f), (n,), (n,); got {x.shape}, {y.shape}, {w.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 1 (signal) or 0 (background)")
+    if not np.isfinite(x).all():
+        raise ValueError("x has non-finite values")
+    return x, y, w

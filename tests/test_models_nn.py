@@ -1,0 +1,181 @@
+"""The Keras classifiers (MLP on features, CNN on images) on small synthetic datasets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from phenoflow.metrics import weighted_auc
+from phenoflow.models.cnn import CNN
+from phenoflow.models.mlp import MLP, configure_tensorflow, weighted_auc_score
+
+FAST_MLP = {"hidden": [32, 32], "epochs": 60, "patience": 3, "batch_size": 128, "learning_rate": 3e-3}
+
+
+def blobs(rng: np.random.Generator, n: int, n_classes: int = 2, shift: float = 1.5, n_features: int = 4):
+    """``n`` rows of Gaussian blobs: class c has mean c * shift in every feature; unit weights."""
+    y = rng.integers(0, n_classes, n)
+    x = rng.normal(size=(n, n_features)) + shift * y[:, None]
+    return x, y, np.ones(n)
+
+
+@pytest.fixture(scope="module")
+def binary():
+    """Train, validation and test splits (1280, 400, 400 rows) of two 4-feature blobs."""
+    rng = np.random.default_rng(11)
+    return {split: blobs(rng, n) for split, n in (("train", 1280), ("val", 400), ("test", 400))}
+
+
+@pytest.fixture(scope="module")
+def fitted(binary):
+    """An MLP trained on ``binary`` with seed 7, and its history."""
+    model = MLP(seed=7, **FAST_MLP)
+    history = model.fit(*binary["train"], validation=binary["val"])
+    return model, history
+
+
+def test_mlp_separates_blobs(binary, fitted):
+    model, _ = fitted
+    x, y, w = binary["test"]
+    proba = model.predict_proba(x)
+    assert proba.shape == (len(x),)
+    assert weighted_auc(proba, w, y) > 0.9
+    # (4 features + 1) * 32 + (32 + 1) * 32 + (32 + 1) * 1
+    assert model.n_parameters == 160 + 1056 + 33
+
+
+def test_mlp_same_seed_same_predictions(binary, fitted):
+    model, history = fitted
+    again = MLP(seed=7, **FAST_MLP)
+    history_again = again.fit(*binary["train"], validation=binary["val"])
+    x = binary["test"][0]
+    np.testing.assert_array_equal(again.predict_proba(x), model.predict_proba(x))
+    np.testing.assert_array_equal(history_again.to_numpy(), history.to_numpy())
+
+
+def test_mlp_save_load_round_trip(binary, fitted, tmp_path):
+    model, _ = fitted
+    path = tmp_path / "models" / "mlp.keras"
+    model.save(path)
+    assert [p.name for p in path.parent.iterdir()] == ["mlp.keras"]  # no temporary file left behind
+    loaded = MLP.load(path)
+    x = binary["test"][0]
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    assert loaded.hyper == model.hyper and loaded.seed == 7 and loaded.n_parameters == model.n_parameters
+    assert loaded.best_epoch == model.best_epoch
+
+
+def test_mlp_standardisation_from_training_data_only(binary, fitted):
+    model, _ = fitted
+    mean, variance = model.standardisation
+    x_train, x_val = binary["train"][0], binary["val"][0]
+    np.testing.assert_allclose(mean, x_train.mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(variance, x_train.var(axis=0), rtol=1e-4)
+    assert np.abs(mean - x_val.mean(axis=0)).max() > 1e-2
+    assert np.abs(mean - np.concatenate([x_train, x_val]).mean(axis=0)).max() > 1e-3
+
+
+def test_mlp_early_stopping_keeps_best_epoch(binary, fitted):
+    model, history = fitted
+    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "val_auc"]
+    assert history["epoch"].tolist() == list(range(1, len(history) + 1))
+    assert len(history) < FAST_MLP["epochs"]
+    best = int(history["val_auc"].to_numpy().argmax()) + 1
+    assert model.best_epoch == best
+    assert len(history) == best + FAST_MLP["patience"]
+    assert history.notna().all().all()
+    # the restored weights are those of the best epoch
+    x, y, w = binary["val"]
+    assert weighted_auc_score(y, model.predict_proba(x), w) == pytest.approx(history["val_auc"].max(), abs=1e-12)
+
+
+def test_mlp_multiclass_softmax():
+    rng = np.random.default_rng(5)
+    train, val, test = (blobs(rng, n, n_classes=3, shift=2.0) for n in (900, 300, 300))
+    model = MLP(seed=1, hidden=[16], epochs=8, patience=8, learning_rate=1e-2)
+    history = model.fit(*train, validation=val)
+    proba = model.predict_proba(test[0])
+    assert proba.shape == (300, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert (proba.argmax(axis=1) == test[1]).mean() > 0.7
+    assert history["val_auc"].iloc[-1] > 0.8
+
+
+def test_mlp_sample_weights_shift_predictions(binary, fitted):
+    model, _ = fitted
+    x, y, w = binary["train"]
+    heavy_signal = MLP(seed=7, **{**FAST_MLP, "epochs": 8})
+    heavy_signal.fit(x, y, np.where(y == 1, 100.0, 1.0) * w, validation=binary["val"])
+    x_test = binary["test"][0]
+    assert heavy_signal.predict_proba(x_test).mean() > model.predict_proba(x_test).mean() + 0.1
+
+
+def jet_images(rng: np.random.Generator, n: int, size: int = 16):
+    """``n`` images of ``size`` x ``size`` pixels: background (label 0) one Gaussian blob near the
+    centre, signal (label 1) also a second, softer blob 4 to 6 pixels away; random overall scale
+    (10 to 1000) and soft noise. Returns images, labels and unit weights."""
+    y = rng.integers(0, 2, n)
+    grid = np.arange(size) - (size - 1) / 2
+    eta, phi = np.meshgrid(grid, grid, indexing="ij")
+
+    def blob(centre_eta, centre_phi, width):
+        distance2 = (eta - centre_eta[:, None, None]) ** 2 + (phi - centre_phi[:, None, None]) ** 2
+        return np.exp(-distance2 / (2 * width**2))
+
+    images = blob(rng.normal(0, 0.5, n), rng.normal(0, 0.5, n), 1.2)
+    angle, distance = rng.uniform(0, 2 * np.pi, n), rng.uniform(4, 6, n)
+    second = rng.uniform(0.3, 0.7, n)[:, None, None] * blob(distance * np.cos(angle), distance * np.sin(angle), 1.0)
+    images = images + y[:, None, None] * second + rng.exponential(0.02, images.shape)
+    images *= rng.uniform(10, 1000, n)[:, None, None]
+    return images.astype(np.float32), y, np.ones(n)
+
+
+def test_cnn_separates_two_prong_images_and_round_trips(tmp_path):
+    rng = np.random.default_rng(3)
+    train, val, test = (jet_images(rng, n) for n in (640, 200, 200))
+    model = CNN(seed=2, filters=[8, 16], dense=32, epochs=5, patience=5, batch_size=64, normalise="max")
+    history = model.fit(*train, validation=val)
+    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "val_auc"]
+    proba = model.predict_proba(test[0])
+    assert proba.shape == (200,)
+    assert weighted_auc(proba, test[2], test[1]) > 0.85
+
+    path = tmp_path / "cnn.keras"
+    model.save(path)
+    loaded = CNN.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(test[0]), proba)
+    assert loaded.hyper["normalise"] == "max" and loaded.n_parameters == model.n_parameters
+    with pytest.raises(ValueError, match="not 'mlp'"):
+        MLP.load(path)
+
+
+@pytest.mark.parametrize("method", ["none", "max", "log", "l1"])
+def test_image_normalisation_layer(method):
+    from phenoflow.images import normalise
+    from phenoflow.models.cnn import ImageNormalisation
+
+    images = np.random.default_rng(0).exponential(5.0, (3, 5, 4)).astype(np.float32)
+    images[1] = 0.0  # an empty image stays empty
+    out = np.asarray(ImageNormalisation(method)(images))
+    assert out.shape == (3, 5, 4, 1)
+    np.testing.assert_allclose(out[..., 0], normalise(images, method), rtol=1e-6)
+
+
+def test_configuration_errors(tmp_path):
+    with pytest.raises(TypeError, match="hiden"):
+        MLP(seed=0, hiden=[8])
+    with pytest.raises(ValueError, match="normalise"):
+        CNN(seed=0, normalise="sqrt")
+    model = MLP(seed=0)
+    with pytest.raises(RuntimeError):
+        model.predict_proba(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=".keras"):
+        model.save(tmp_path / "mlp.h5")
+    x = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="classes"):
+        model.fit(x, np.array([0, 0, 2, 2]), np.ones(4), validation=(x, np.array([0, 1, 2, 2]), np.ones(4)))
+
+
+def test_configure_tensorflow_twice_with_other_threads():
+    configure_tensorflow(seed=1, threads=1)
+    configure_tensorflow(seed=1, threads=2)  # TensorFlow is running: logs a warning, does not raise
