@@ -43,6 +43,7 @@ rule all:
         "results/skim/cutflow.csv",
         expand("results/evaluation/{model}/metrics.json", model=MODELS),
         expand("results/evaluation/{model}/roc.png", model=MODELS),
-        expand("results/binning/{model}/table.csv", model=MODELS),
+        "results/evaluation/comparison.csv",
+        expand("results/binning/{model}/table.csv", model=BINNED_MODELS),
         ["results/features/images.yaml"] if "images" in config else [],
     default_target: True

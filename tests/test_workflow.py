@@ -119,13 +119,35 @@ def test_second_run_does_nothing(tiny):
     assert planned_jobs(tiny) == {}
 
 
-def test_training_parameter_reruns_only_downstream_of_training(tiny):
-    edit_config(tiny, lambda c: c["classifiers"]["bdt"].update(max_depth=2))
+@pytest.mark.parametrize("model, key, value", [("bdt", "max_depth", 2), ("mlp", "epochs", 4)])
+def test_one_models_parameter_reruns_that_model_only(tiny, model, key, value):
+    edit_config(tiny, lambda c: c["classifiers"][model].update({key: value}))
     try:
         # the config record changes too (it is the config), but nothing upstream of training
-        assert planned_jobs(tiny) == {"train_bdt": 1, "evaluate": 1, "binning": 1, "config_record": 1, "all": 1}
+        # and no other model
+        expected = {f"train_{model}": 1, "evaluate": 1, "binning": 1, "compare": 1, "config_record": 1, "all": 1}
+        assert planned_jobs(tiny) == expected
     finally:
         shutil.copy(TINY, tiny / "config" / "config.yaml")
+
+
+def test_every_method_is_compared_on_the_same_test_events(tiny):
+    table = pd.read_csv(tiny / "results/evaluation/comparison.csv")
+    assert list(table["method"]) == ["bdt", "cnn", "cuts", "mlp"]
+    assert list(table.columns) == ["method", "accuracy", "auc", "z_max", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters"]
+    assert (table["n_parameters"] > 0).all() and (table["training_time_s"] > 0).all()
+    markdown = (tiny / "results/evaluation/comparison.md").read_text()
+    assert markdown.count("\n") == 6 and "R50" in markdown
+    scores = {m: pd.read_parquet(tiny / f"results/evaluation/{m}/scores.parquet") for m in table["method"]}
+    reference = scores["bdt"][["process", "label", "weight"]]
+    for frame in scores.values():
+        pd.testing.assert_frame_equal(frame[["process", "label", "weight"]], reference)
+    assert set(scores["cuts"]["score"]) <= {0.0, 1.0}  # a cut-and-count passes or fails
+    cuts = json.loads((tiny / "results/models/cuts/model.json").read_text())
+    assert cuts["cuts"], "the cut-and-count chose no cut"
+    for model in table["method"]:
+        for plot in ("overtraining.png", "history.png"):
+            assert (tiny / f"results/evaluation/{model}/{plot}").stat().st_size > 0
 
 
 def test_more_events_rerun_from_generation(tiny):
@@ -136,14 +158,15 @@ def test_more_events_rerun_from_generation(tiny):
         shutil.copy(TINY, tiny / "config" / "config.yaml")
     # one new chunk; the existing chunks stay valid, everything downstream reruns
     assert jobs["generate_chunk"] == 1
-    for rule in ("merge_process", "skim", "features", "split", "train_bdt", "evaluate", "binning"):
+    for rule in ("merge_process", "skim", "features", "split", "train_bdt", "train_mlp", "evaluate", "binning", "compare"):
         assert jobs.get(rule, 0) >= 1, rule
 
 
 def test_report_holds_plots_and_tables(tiny):
     snakemake(tiny, "--report", "report.html")
     html = (tiny / "report.html").read_text(errors="replace")
-    for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png", "cutflow.png", "average_images.png"):
+    for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png", "cutflow.png", "average_images.png",
+                 "comparison.csv", "roc_comparison.png", "overtraining.png"):
         assert name in html, name
 
 

@@ -30,6 +30,22 @@ _HEADERS = {
 }
 
 
+def comparison_row(metrics: dict, training: dict) -> dict:
+    """One row of the table from a model's evaluation metrics and its training record."""
+    best = metrics["max_significance"]
+    return {
+        "method": metrics["model"],
+        "accuracy": metrics["accuracy"],
+        "auc": metrics["auc"],
+        "z_max": best["significance"],
+        "s_over_sqrt_b": best["s_over_sqrt_b"],
+        "r50": metrics["r50"],
+        "r99": metrics["r99"],
+        "training_time_s": training["training_time_s"],
+        "n_parameters": training["n_parameters"],
+    }
+
+
 def comparison_table(rows: list[dict]) -> pd.DataFrame:
     """One row per method, in the order given, with the columns of :data:`COLUMNS`.
 

@@ -57,6 +57,8 @@ def semantic_errors(config: dict) -> list[str]:
             observables.check(name)
         except KeyError as err:
             errors.append(f"features.names[{i}]: {err.args[0]}")
+    if "cnn" in config["classifiers"] and "images" not in config:
+        errors.append("classifiers.cnn: the CNN trains on jet images; add an images block")
     total = sum(config["split"]["fractions"].values())
     if abs(total - 1) > 1e-9:
         errors.append(f"split.fractions: must sum to 1, got {total:g}")

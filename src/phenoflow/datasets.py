@@ -205,9 +205,12 @@ def load_split_arrays(
     features: Sequence[str],
     splits: Sequence[str],
     balance: str | None = None,
+    images_path: str | os.PathLike | None = None,
 ) -> list[SplitArrays]:
     """Arrays of the requested ``splits`` from the feature table and the saved split indices.
 
+    With ``images_path`` (the jet images, rows aligned with the table) ``x`` holds the images
+    (n, n_eta, n_phi) instead of the features.
     With ``balance`` = ``"class"`` the weights are class-balanced, with ``"process"`` also
     balanced between the processes of a class (for training and early stopping); with ``None``
     they are physical weights scaled to the full luminosity (for evaluation).
@@ -217,6 +220,9 @@ def load_split_arrays(
     if missing:
         raise KeyError(f"{features_path}: features {missing} not in the table; rerun the features rule")
     indices = read_json(split_path)["indices"]
+    images = np.load(images_path, mmap_mode="r") if images_path is not None else None
+    if images is not None and len(images) != len(table):
+        raise ValueError(f"{images_path}: {len(images)} images for {len(table)} feature rows; rerun the images rule")
     out = []
     for split in splits:
         rows = np.asarray(indices[split], dtype=np.int64)
@@ -229,5 +235,6 @@ def load_split_arrays(
             w = balanced_weights(sub["weight"].to_numpy(), y, process if balance == "process" else None)
         else:
             raise ValueError(f"unknown training weighting '{balance}' (expected 'class' or 'process')")
-        out.append(SplitArrays(sub[list(features)].to_numpy(np.float64), y, w, process))
+        x = np.asarray(images[rows], dtype=np.float32) if images is not None else sub[list(features)].to_numpy(np.float64)
+        out.append(SplitArrays(x, y, w, process))
     return out

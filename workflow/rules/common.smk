@@ -9,6 +9,8 @@ PROCESSES = sorted(config["processes"])
 MADGRAPH_PROCESSES = sorted(p for p in PROCESSES if "madgraph" in config["processes"][p])
 PYTHIA_PROCESSES = sorted(set(PROCESSES) - set(MADGRAPH_PROCESSES))
 MODELS = sorted(config["classifiers"])
+#: Models whose score is binned (a cut-and-count has a pass/fail score, nothing to bin).
+BINNED_MODELS = [m for m in MODELS if m != "cuts"]
 
 
 def one_of(names):
@@ -89,3 +91,31 @@ PROVENANCE_KEYS = {
 def provenance_config(kind):
     """The part of the config a dataset of ``kind`` depends on."""
     return {key: config[key] for key in PROVENANCE_KEYS[kind] if key in config}
+
+
+#: The file each kind of model is saved to (Keras insists on the .keras suffix).
+MODEL_FILES = {"bdt": "model.json", "cuts": "model.json", "mlp": "model.keras", "cnn": "model.keras"}
+
+
+def model_file(model):
+    """Path of the trained model ``model``."""
+    return f"results/models/{model}/{MODEL_FILES[model]}"
+
+
+def training_inputs(model):
+    """Inputs of a model's training and evaluation: features, split, and images for the CNN."""
+    inputs = {"features": "results/features/features.parquet", "split": "results/features/split.json"}
+    if model == "cnn":
+        inputs["images"] = "results/features/images.npy"
+    return inputs
+
+
+def evaluation_inputs(wildcards):
+    """Inputs of rule evaluate for the model wildcard."""
+    model = wildcards.model
+    return {
+        **training_inputs(model),
+        "model": model_file(model),
+        "history": f"results/models/{model}/history.csv",
+        "training": f"results/models/{model}/training.json",
+    }

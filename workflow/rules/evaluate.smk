@@ -1,9 +1,7 @@
 rule evaluate:
     """Score the test split and compute weighted metrics at the full luminosity."""
     input:
-        model="results/models/{model}/model.json",
-        features="results/features/features.parquet",
-        split="results/features/split.json",
+        unpack(evaluation_inputs),
     output:
         metrics=report(
             "results/evaluation/{model}/metrics.json",
@@ -24,6 +22,18 @@ rule evaluate:
             category="Classifiers",
             subcategory="{model}",
         ),
+        overtraining=report(
+            "results/evaluation/{model}/overtraining.png",
+            caption="../report/overtraining.rst",
+            category="Classifiers",
+            subcategory="{model}",
+        ),
+        history=report(
+            "results/evaluation/{model}/history.png",
+            caption="../report/history.rst",
+            category="Classifiers",
+            subcategory="{model}",
+        ),
     params:
         features=config["features"]["names"],
         min_background=config["evaluation"]["min_background"],
@@ -33,3 +43,33 @@ rule evaluate:
         "../../envs/ml.yaml"
     script:
         "../../scripts/evaluate.py"
+
+
+rule compare:
+    """Compare every classifier on the same test events: one table and one ROC figure."""
+    input:
+        metrics=expand("results/evaluation/{model}/metrics.json", model=MODELS),
+        scores=expand("results/evaluation/{model}/scores.parquet", model=MODELS),
+        training=expand("results/models/{model}/training.json", model=MODELS),
+    output:
+        table=report(
+            "results/evaluation/comparison.csv",
+            caption="../report/comparison.rst",
+            category="Classifiers",
+            subcategory="comparison",
+        ),
+        markdown="results/evaluation/comparison.md",
+        roc=report(
+            "results/evaluation/roc_comparison.png",
+            caption="../report/roc_comparison.rst",
+            category="Classifiers",
+            subcategory="comparison",
+        ),
+    params:
+        models=MODELS,
+    log:
+        "logs/compare.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/compare.py"

@@ -1,25 +1,31 @@
-rule train_bdt:
-    """Train the gradient-boosted trees with class-balanced weights and early stopping."""
-    input:
-        features="results/features/features.parquet",
-        split="results/features/split.json",
-    output:
-        model="results/models/bdt/model.json",
-        history="results/models/bdt/history.csv",
-    params:
-        hyper=config["classifiers"]["bdt"],
-        features=config["features"]["names"],
-        balance=config["training_weights"],
-        seed=derive_seed(config["seed"], "train", "bdt"),
-    log:
-        "logs/train/bdt.log",
-    benchmark:
-        "benchmarks/train/bdt.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        "../../envs/ml.yaml"
-    script:
-        "../../scripts/train_bdt.py"
+# One training rule per configured model (train_bdt, train_mlp, ...), so that changing one
+# model's parameters reruns that model only.
+for _model in MODELS:
+
+    rule:
+        name:
+            f"train_{_model}"
+        input:
+            **training_inputs(_model),
+        output:
+            model=model_file(_model),
+            history=f"results/models/{_model}/history.csv",
+            training=f"results/models/{_model}/training.json",
+        params:
+            model=_model,
+            hyper=config["classifiers"][_model],
+            features=config["features"]["names"],
+            balance=config["training_weights"],
+            seed=derive_seed(config["seed"], "train", _model),
+        log:
+            f"logs/train/{_model}.log",
+        benchmark:
+            f"benchmarks/train/{_model}.tsv"
+        threads: 2
+        resources:
+            mem_mb=6000,
+            runtime=120,
+        conda:
+            "../../envs/ml.yaml"
+        script:
+            "../../scripts/train.py"

@@ -46,6 +46,11 @@ class BDT:
             }
         )
 
+    @property
+    def n_parameters(self) -> int:
+        """Number of tree nodes (split thresholds and leaf values) of the trained model."""
+        return int(len(self.model.get_booster().trees_to_dataframe()))
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Signal probability per row, shape (n,)."""
         return self.model.predict_proba(x)[:, 1]
