@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 
 import numpy as np
@@ -30,6 +31,26 @@ def test_cluster_profiles_load_and_plan_every_job(tmp_path, profile):
     workdir = copy_repo(tmp_path)
     jobs = planned_jobs(workdir, "--workflow-profile", f"workflow/profiles/{profile}")
     assert jobs["generate_chunk"] == 7 and jobs["train_bdt"] == 1 and jobs["all"] == 1
+
+
+def test_htcondor_jobs_carry_the_memory_and_time_its_plugin_reads(tmp_path):
+    """The HTCondor plugin reads htcondor_request_mem_mb and allowed_execute_duration (s), not
+    mem_mb and runtime (min): every planned job must carry both, and they must agree."""
+    workdir = copy_repo(tmp_path)
+    out = snakemake(workdir, "-n", "--workflow-profile", "workflow/profiles/htcondor").stdout
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.MULTILINE)
+    assert len(jobs) >= 30
+    checked = 0
+    for rule, text in jobs:
+        if rule == "all":
+            continue
+        resources = dict(item.split("=", 1) for item in text.split(", "))
+        assert resources["htcondor_request_mem_mb"] == resources["mem_mb"], rule
+        assert int(resources["allowed_execute_duration"]) == 60 * int(resources["runtime"]), rule
+        checked += 1
+    assert checked >= 30
+    generate = next(text for rule, text in jobs if rule == "generate_chunk")
+    assert "mem_mb=2000" in generate and "runtime=60" in generate
 
 
 def test_every_output_present(tiny):

@@ -24,6 +24,13 @@ wildcard_constraints:
     model="|".join(MODELS),
 
 
+def job_resources(mem_mb, runtime=30):
+    """A job's memory (MB) and time limit (minutes) for every executor: Snakemake's mem_mb and
+    runtime (local, SLURM), and the same as htcondor_request_mem_mb and allowed_execute_duration
+    (seconds) for the HTCondor plugin, which reads neither mem_mb nor runtime."""
+    return {"mem_mb": mem_mb, "runtime": runtime, "htcondor_request_mem_mb": mem_mb, "allowed_execute_duration": 60 * runtime}
+
+
 def n_chunks(process):
     """Number of generation chunks of a process."""
     return math.ceil(config["processes"][process]["events"] / config["generation"]["events_per_chunk"])

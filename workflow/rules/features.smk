@@ -18,7 +18,7 @@ rule features:
     benchmark:
         "benchmarks/features.tsv"
     resources:
-        mem_mb=4000,
+        **job_resources(4000),
     conda:
         "../../envs/analysis.yaml"
     script:

@@ -23,8 +23,7 @@ rule generate_chunk:
     threads: 1
     retries: 1  # a chunk lost to a node failure or a killed process is run once more, alone
     resources:
-        mem_mb=2000,
-        runtime=60,
+        **job_resources(2000, 60),
     conda:
         "../../envs/generate.yaml"
     script:
@@ -54,8 +53,7 @@ rule generate_madgraph_chunk:
     threads: 1
     retries: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **job_resources(4000, 240),
     conda:
         "../../envs/madgraph.yaml"
     script:

@@ -22,8 +22,7 @@ rule images:
     benchmark:
         "benchmarks/images.tsv"
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(4000, 60),
     conda:
         "../../envs/analysis.yaml"
     script:

@@ -17,8 +17,7 @@ rule skim:
     benchmark:
         "benchmarks/skim/{process}.tsv"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **job_resources(4000, 30),
     conda:
         "../../envs/analysis.yaml"
     script:

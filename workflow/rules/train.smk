@@ -23,8 +23,7 @@ for _model in MODELS:
             f"benchmarks/train/{_model}.tsv"
         threads: 2
         resources:
-            mem_mb=6000,
-            runtime=120,
+            **job_resources(6000, 120),
         conda:
             "../../envs/ml.yaml"
         script:
