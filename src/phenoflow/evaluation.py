@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phenoflow.metrics import background_rejection, binary_confusion, ks_test, max_significance, weighted_auc, weighted_roc
+from phenoflow.metrics import (
+    background_rejection,
+    binary_confusion,
+    ks_test,
+    max_significance,
+    weighted_accuracy,
+    weighted_auc,
+    weighted_roc,
+)
 
 
 @dataclass
@@ -28,10 +36,9 @@ def evaluate(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, min_ba
     """
     tpr, fpr, _ = weighted_roc(scores, weights, labels)
     best = max_significance(scores, weights, labels, min_background)
-    accuracy = float(np.sum(weights * ((scores >= 0.5) == (labels == 1))) / np.sum(weights))
     metrics = {
         "auc": weighted_auc(scores, weights, labels),
-        "accuracy": accuracy,
+        "accuracy": weighted_accuracy(scores, weights, labels, 0.5),
         "max_significance": best.as_dict(),
         "r50": background_rejection(scores, weights, labels, 0.5),
         "r99": background_rejection(scores, weights, labels, 0.99),
