@@ -17,7 +17,9 @@ with to_log_file(snakemake.log[0]) as log:
     names = {"feature_names": list(p.features)} if p.model == "cuts" else {}
     model = model_class(p.model)(seed=p.seed, threads=snakemake.threads, **p.hyper, **names)
     start = time.perf_counter()
-    history = model.fit(train.x, train.y, train.w, validation=(val.x, val.y, val.w))
+    # the cut-and-count separates signal from background; the others learn every class
+    target, val_target = (train.y, val.y) if p.model == "cuts" else (train.target, val.target)
+    history = model.fit(train.x, target, train.w, validation=(val.x, val_target, val.w))
     seconds = time.perf_counter() - start
     model.save(snakemake.output.model)
     with atomic_path(snakemake.output.history) as tmp:

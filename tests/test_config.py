@@ -53,6 +53,8 @@ BAD = [
     ("missing LHE file", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "nope.lhe"}}),
      r"processes\.qcd\.lhe\.file: no such file 'nope\.lhe'"),
     ("pythia and lhe at once", _set("processes.qcd.lhe", {"file": "x.lhe"}), r"processes\.qcd: .*not valid under any"),
+    ("class mixing roles", _set("processes.qcd.class", "signal"), r"processes\.qcd\.class: 'signal' is the name of the other role"),
+    ("bad class name", _set("processes.qcd.class", "q c d"), r"processes\.qcd\.class: 'q c d' does not match"),
     ("bad binning method", _set("binning.methods", ["magic"]), r"binning\.methods\[0\]: 'magic' is not one of"),
     ("missing detector card", _set("detector.card", "config/cards/nope.yaml"), r"detector\.card: detector card config/cards/nope\.yaml: cannot read"),
     ("madgraph run_card injection", _set("processes.qcd", {"role": "background", "events": 5, "madgraph": {

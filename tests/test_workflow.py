@@ -167,8 +167,44 @@ def test_every_method_is_compared_on_the_same_test_events(tiny):
     cuts = json.loads((tiny / "results/models/cuts/model.json").read_text())
     assert cuts["cuts"], "the cut-and-count chose no cut"
     for model in table["method"]:
-        for plot in ("overtraining.png", "history.png"):
+        for plot in ("overtraining.png", "history.png", "confusion.png"):
             assert (tiny / f"results/evaluation/{model}/{plot}").stat().st_size > 0
+
+
+def test_background_classes_make_the_classifiers_multiclass(tiny, tmp_path):
+    """Giving the two backgrounds their own classes reruns from the features on: the BDT and the
+    MLP learn a softmax over three classes, evaluated per class and projected onto signal vs
+    background."""
+    workdir = tmp_path / "multiclass"
+    shutil.copytree(tiny, workdir, symlinks=True)
+
+    def classes(c):
+        c["processes"]["zvv_jets"]["class"] = "zjets"
+        c["processes"]["qcd"]["class"] = "qcd"
+
+    edit_config(workdir, classes)
+    jobs = planned_jobs(workdir)
+    assert "generate_chunk" not in jobs and "skim" not in jobs and jobs["features"] == 1 and jobs["train_bdt"] == 1
+    targets = [f"results/evaluation/{m}/metrics.json" for m in ("bdt", "mlp")]
+    snakemake(workdir, "--cores", "2", *targets)
+    table = pd.read_parquet(workdir / "results/features/features.parquet")
+    assert dict(table.groupby("process", observed=True)["class"].first()) == {"qcd": 1, "zvv_jets": 0, "zz_madgraph": 2, "zz_qqvv": 2}
+    for model in ("bdt", "mlp"):
+        metrics = json.loads((workdir / f"results/evaluation/{model}/metrics.json").read_text())
+        multi = metrics["multiclass"]
+        assert multi["classes"] == ["zjets", "qcd", "signal"]
+        if model == "bdt":  # the tiny MLP trains for 5 epochs only
+            assert all(auc > 0.8 for auc in multi["one_vs_rest_auc"].values()), multi["one_vs_rest_auc"]
+            assert metrics["auc"] > 0.8
+        scores = pd.read_parquet(workdir / f"results/evaluation/{model}/scores.parquet")
+        proba = scores[["p_zjets", "p_qcd", "p_signal"]].to_numpy()
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(scores["score"], scores["p_signal"])
+        matrix = np.array(multi["confusion_argmax"])
+        per_class = scores.groupby("class")["weight"].sum().to_numpy()
+        np.testing.assert_allclose(matrix.sum(axis=1), per_class, rtol=1e-9)
+        binary = np.array(multi["confusion_argmax_binary"])
+        assert binary.sum() == pytest.approx(matrix.sum())
 
 
 def test_more_events_rerun_from_generation(tiny):

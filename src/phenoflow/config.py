@@ -10,6 +10,7 @@ import jsonschema
 import yaml
 
 from phenoflow import observables, selection
+from phenoflow.classes import class_errors
 from phenoflow.card import CardError, load_card
 
 
@@ -47,6 +48,7 @@ def semantic_errors(config: dict) -> list[str]:
     roles = {p.get("role") for p in config["processes"].values()}
     if not {"signal", "background"} <= roles:
         errors.append("processes: need at least one signal and one background process")
+    errors += class_errors(config["processes"])
     for i, cut in enumerate(config["selection"]["cuts"]):
         try:
             selection.parse(cut, where=f"selection.cuts[{i}]")

@@ -10,30 +10,38 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 
+from phenoflow.classes import Classes
 from phenoflow.io import atomic_path, read_json
 from phenoflow.observables import Substructure, observable
 
 #: Columns of a feature table that are not features.
-META_COLUMNS = ("process", "label", "weight")
+META_COLUMNS = ("process", "label", "class", "weight")
 SPLITS = ("train", "val", "test")
 
 
 def feature_table(
     events: Mapping[str, ak.Array],
-    labels: Mapping[str, int],
+    classes: Classes,
     features: Sequence[str],
     fill: float,
     settings: Substructure = Substructure(),
 ) -> pd.DataFrame:
-    """One row per event of every process: process, label, physical weight, then the features.
+    """One row per event of every process: process, label, class, physical weight, then the features.
 
-    ``events``: skimmed events per process (with ``weight_phys``); ``labels``: class per process
-    (1 signal, 0 background); ``fill``: the value of a feature whose object is missing;
-    ``settings``: how substructure features are computed.
+    ``events``: skimmed events per process (with ``weight_phys``); ``classes``: the classes of
+    the processes (``label`` is 1 for signal classes, 0 for background; ``class`` the class
+    index); ``fill``: the value of a feature whose object is missing; ``settings``: how
+    substructure features are computed.
     """
     frames = []
     for process, ev in events.items():
-        columns = {"process": process, "label": labels[process], "weight": ak.to_numpy(ev.weight_phys)}
+        index = classes.of_process[process]
+        columns = {
+            "process": process,
+            "label": int(classes.is_signal[index]),
+            "class": index,
+            "weight": ak.to_numpy(ev.weight_phys),
+        }
         columns.update({name: observable(ev, name, fill, settings) for name in features})
         frames.append(pd.DataFrame(columns, index=pd.RangeIndex(len(ev))))
     table = pd.concat(frames, ignore_index=True)
@@ -44,14 +52,15 @@ def feature_table(
 def feature_metadata(
     table: pd.DataFrame,
     features: Sequence[str],
+    classes: Sequence[str],
     summaries: Mapping[str, dict],
     config_part: Mapping,
     started: str,
     inputs: Sequence[str | os.PathLike],
 ) -> dict:
-    """The YAML metadata of a feature table: what each column is, per process its role, label,
-    cross section (pb) and expected events, the luminosity and selection, and the provenance
-    (config part and hash, input hashes, package versions, seed, times)."""
+    """The YAML metadata of a feature table: what each column is, the class names (by index), per
+    process its role, label, class, cross section (pb) and expected events, the luminosity and
+    selection, and the provenance (config part and hash, input hashes, package versions, seed, times)."""
     from phenoflow.provenance import record
 
     processes = {}
@@ -60,6 +69,7 @@ def feature_metadata(
         processes[name] = {
             "role": config_part["processes"][name]["role"],
             "label": int(table.loc[rows, "label"].iloc[0]) if rows.any() else None,
+            "class": int(table.loc[rows, "class"].iloc[0]) if rows.any() else None,
             "sigma_pb": summary["sigma_pb"],
             "sigma_err_pb": summary["sigma_err_pb"],
             "generated_events": summary["n_events"],
@@ -74,11 +84,13 @@ def feature_metadata(
         rows=len(table),
         columns={
             "process": "process name",
-            "label": "target: 1 signal, 0 background",
+            "label": "1 signal, 0 background",
+            "class": "target class: index into classes",
             "weight": f"physical weight: expected events at {config_part['luminosity_fb']} fb^-1 (sigma L w / sum w)",
             **{name: "feature (observable syntax of config/README.md)" for name in features},
         },
         features=list(features),
+        classes=list(classes),
         processes=processes,
         luminosity_fb=config_part["luminosity_fb"],
         selection=list(config_part["selection"]["cuts"]),
@@ -185,18 +197,21 @@ def balanced_weights(weights: np.ndarray, labels: np.ndarray, processes: np.ndar
 
 @dataclass
 class SplitArrays:
-    """The rows of one split as arrays: features ``x`` (n, f), labels ``y`` (n,), weights ``w`` (n,),
-    and ``process`` names (n,). ``w`` are balanced training weights for training splits and
-    physical weights scaled to the full luminosity otherwise."""
+    """The rows of one split as arrays: features ``x`` (n, f), labels ``y`` (n,; 1 signal, 0
+    background), weights ``w`` (n,), ``process`` names (n,) and target classes ``target`` (n,;
+    equal to ``y`` with one class per role). ``w`` are balanced training weights for training
+    splits and physical weights scaled to the full luminosity otherwise."""
 
     x: np.ndarray
     y: np.ndarray
     w: np.ndarray
     process: np.ndarray
+    target: np.ndarray
 
     def frame(self, **columns: np.ndarray) -> pd.DataFrame:
-        """Table of process, label, weight and any extra per-row ``columns`` (e.g. score)."""
-        return pd.DataFrame({"process": self.process, "label": self.y, "weight": self.w, **columns})
+        """Table of process, label, class, weight and any extra per-row ``columns`` (e.g. score)."""
+        frame = {"process": self.process, "label": self.y, "class": self.target, "weight": self.w}
+        return pd.DataFrame({**frame, **columns})
 
 
 def load_split_arrays(
@@ -211,14 +226,15 @@ def load_split_arrays(
 
     With ``images_path`` (the jet images, rows aligned with the table) ``x`` holds the images
     (n, n_eta, n_phi) instead of the features.
-    With ``balance`` = ``"class"`` the weights are class-balanced, with ``"process"`` also
-    balanced between the processes of a class (for training and early stopping); with ``None``
-    they are physical weights scaled to the full luminosity (for evaluation).
+    With ``balance`` = ``"class"`` the weights are balanced between the target classes (each
+    sums to the same total), with ``"process"`` also between the processes of a class (for
+    training and early stopping); with ``None`` they are physical weights scaled to the full
+    luminosity (for evaluation).
     """
     table = pd.read_parquet(features_path)
-    missing = [f for f in features if f not in table.columns]
+    missing = [f for f in (*features, "class") if f not in table.columns]
     if missing:
-        raise KeyError(f"{features_path}: features {missing} not in the table; rerun the features rule")
+        raise KeyError(f"{features_path}: columns {missing} not in the table; rerun the features rule")
     indices = read_json(split_path)["indices"]
     images = np.load(images_path, mmap_mode="r") if images_path is not None else None
     if images is not None and len(images) != len(table):
@@ -227,14 +243,14 @@ def load_split_arrays(
     for split in splits:
         rows = np.asarray(indices[split], dtype=np.int64)
         sub = table.iloc[rows]
-        y = sub["label"].to_numpy()
+        y, target = sub["label"].to_numpy(), sub["class"].to_numpy()
         process = sub["process"].astype(str).to_numpy()
         if balance is None:
             w = full_luminosity_weights(table, rows)
         elif balance in ("class", "process"):
-            w = balanced_weights(sub["weight"].to_numpy(), y, process if balance == "process" else None)
+            w = balanced_weights(sub["weight"].to_numpy(), target, process if balance == "process" else None)
         else:
             raise ValueError(f"unknown training weighting '{balance}' (expected 'class' or 'process')")
         x = np.asarray(images[rows], dtype=np.float32) if images is not None else sub[list(features)].to_numpy(np.float64)
-        out.append(SplitArrays(x, y, w, process))
+        out.append(SplitArrays(x, y, w, process, target))
     return out

@@ -1,20 +1,49 @@
-"""Evaluate one classifier's test scores: weighted ROC, AUC, accuracy and the best threshold."""
+"""Evaluate one classifier's test scores: weighted ROC, AUC, accuracy and the best threshold;
+for multi-class classifiers also per-class one-vs-rest AUCs and the k×k confusion matrix."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
+from phenoflow.classes import Classes
 from phenoflow.metrics import (
     background_rejection,
     binary_confusion,
+    confusion_matrix,
     ks_test,
+    one_vs_rest_auc,
+    project_to_binary,
     max_significance,
     weighted_accuracy,
     weighted_auc,
     weighted_roc,
 )
+
+
+def signal_score(proba: np.ndarray, signal_classes: Sequence[int]) -> np.ndarray:
+    """The signal-vs-background score, shape (n,): ``proba`` itself for a binary classifier
+    (shape (n,)), else the summed probability of the signal classes of ``proba`` (n, k)."""
+    proba = np.asarray(proba)
+    if proba.ndim == 1:
+        return proba
+    return proba[:, list(signal_classes)].sum(axis=1)
+
+
+def multiclass_metrics(proba: np.ndarray, weights: np.ndarray, targets: np.ndarray, classes: Classes) -> dict:
+    """Multi-class metrics of class probabilities ``proba`` (n, k) for true classes ``targets`` (n,)
+    with expected-event ``weights`` (n,): per class its one-vs-rest AUC, the weighted k×k
+    confusion matrix of the most probable class (rows true, columns predicted, expected events)
+    and its projection onto signal vs background ([[TN, FP], [FN, TP]])."""
+    matrix = confusion_matrix(np.argmax(proba, axis=1), targets, weights, classes.n)
+    return {
+        "classes": list(classes.names),
+        "one_vs_rest_auc": dict(zip(classes.names, one_vs_rest_auc(proba, weights, targets))),
+        "confusion_argmax": matrix.tolist(),
+        "confusion_argmax_binary": project_to_binary(matrix, classes.signal_indices).tolist(),
+    }
 
 
 @dataclass
@@ -52,8 +81,8 @@ def evaluate(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, min_ba
 
 @dataclass
 class Overtraining:
-    """Per class ("signal", "background"): (scores, weights) on the training and test splits, and
-    the weighted Kolmogorov-Smirnov p-value of each pair."""
+    """Per class name: (scores, weights) on the training and test splits, and the weighted
+    Kolmogorov-Smirnov p-value of each pair."""
 
     train: dict
     test: dict
@@ -61,13 +90,18 @@ class Overtraining:
 
 
 def overtraining(
-    train_scores: np.ndarray, train_weights: np.ndarray, train_labels: np.ndarray,
-    test_scores: np.ndarray, test_weights: np.ndarray, test_labels: np.ndarray,
+    train_scores: np.ndarray, train_weights: np.ndarray, train_classes: np.ndarray,
+    test_scores: np.ndarray, test_weights: np.ndarray, test_classes: np.ndarray,
+    names: Sequence[str] = ("background", "signal"),
 ) -> Overtraining:  # fmt: skip
-    """Compare a classifier's score distributions on the training and test splits, per class."""
+    """Compare a classifier's score distributions on the training and test splits, per class.
+
+    ``*_classes`` are class indices (n,) into ``names`` (default: the binary labels 0
+    background, 1 signal); scores and weights have shape (n,).
+    """
     train, test, p_values = {}, {}, {}
-    for name, label in (("signal", 1), ("background", 0)):
-        a, b = train_labels == label, test_labels == label
+    for index, name in enumerate(names):
+        a, b = train_classes == index, test_classes == index
         train[name] = (train_scores[a], train_weights[a])
         test[name] = (test_scores[b], test_weights[b])
         p_values[name] = float(ks_test(train_scores[a], train_weights[a], test_scores[b], test_weights[b])[1])

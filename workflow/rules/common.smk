@@ -2,12 +2,15 @@
 
 import math
 
+from phenoflow.classes import classes_from_config
 from phenoflow.observables import needs_constituents
 from phenoflow.seeds import derive_seed
 
 PROCESSES = sorted(config["processes"])
 MADGRAPH_PROCESSES = sorted(p for p in PROCESSES if "madgraph" in config["processes"][p])
 PYTHIA_PROCESSES = sorted(set(PROCESSES) - set(MADGRAPH_PROCESSES))
+#: The classes the classifiers learn (one per role, or the processes' `class` keys).
+CLASSES = classes_from_config(config["processes"])
 MODELS = sorted(config["classifiers"])
 #: Models whose score is binned (a cut-and-count has a pass/fail score, nothing to bin).
 BINNED_MODELS = [m for m in MODELS if m != "cuts"]

@@ -34,8 +34,15 @@ rule evaluate:
             category="Classifiers",
             subcategory="{model}",
         ),
+        confusion=report(
+            "results/evaluation/{model}/confusion.png",
+            caption="../report/confusion.rst",
+            category="Classifiers",
+            subcategory="{model}",
+        ),
     params:
         features=config["features"]["names"],
+        classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
     log:
         "logs/evaluate/{model}.log",

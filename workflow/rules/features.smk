@@ -9,7 +9,7 @@ rule features:
     params:
         processes=PROCESSES,
         provenance=lambda w: provenance_config("features"),
-        labels={p: int(config["processes"][p]["role"] == "signal") for p in PROCESSES},
+        classes=CLASSES.as_dict(),
         names=config["features"]["names"],
         fill_value=config["features"]["fill_value"],
         substructure=config["substructure"],

@@ -1,4 +1,5 @@
-"""Gradient-boosted decision trees (xgboost, hist method) for signal vs background."""
+"""Gradient-boosted decision trees (xgboost, hist method): signal vs background, or a softmax
+over several classes (integer labels 0..k-1)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,28 @@ class BDT:
 
     ``hyper`` are xgboost parameters from the config (e.g. n_estimators, max_depth,
     learning_rate, early_stopping_rounds); ``seed`` fixes its randomness; training uses
-    ``threads`` CPU threads.
+    ``threads`` CPU threads. With labels 0/1 it learns the signal (class 1) probability; with
+    labels 0..k-1, k > 2, a softmax over the k classes (xgboost's multi:softprob), early stopping
+    on the multi-class log-loss.
     """
 
     name = "bdt"
 
     def __init__(self, seed: int, threads: int = 1, **hyper):
         self.hyper = dict(hyper)
-        self.model = xgb.XGBClassifier(
-            tree_method="hist", random_state=seed, n_jobs=threads, eval_metric="logloss", **hyper
+        self.seed, self.threads = seed, threads
+        self.model = self._classifier(2)
+
+    def _classifier(self, n_classes: int) -> xgb.XGBClassifier:
+        metric = "logloss" if n_classes == 2 else "mlogloss"
+        return xgb.XGBClassifier(
+            tree_method="hist", random_state=self.seed, n_jobs=self.threads, eval_metric=metric, **self.hyper
         )
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes the model was trained on (2 before training)."""
+        return int(getattr(self.model, "n_classes_", 2))
 
     def fit(
         self,
@@ -34,15 +47,19 @@ class BDT:
         w: np.ndarray,
         validation: tuple[np.ndarray, np.ndarray, np.ndarray],
     ) -> pd.DataFrame:
-        """Train on (x, y, w) with shapes (n, f), (n,), (n,); returns the per-round history."""
+        """Train on (x, y, w) with shapes (n, f), (n,), (n,); returns the per-round history
+        (iteration, train_loss, val_loss: weighted log-loss, multi-class log-loss for k > 2)."""
         xv, yv, wv = validation
+        n_classes = max(2, int(max(np.max(y), np.max(yv))) + 1)
+        self.model = self._classifier(n_classes)
         self.model.fit(x, y, sample_weight=w, eval_set=[(x, y), (xv, yv)], sample_weight_eval_set=[w, wv], verbose=False)
         result = self.model.evals_result()
+        metric = self.model.get_params()["eval_metric"]
         return pd.DataFrame(
             {
-                "iteration": np.arange(len(result["validation_0"]["logloss"])),
-                "train_loss": result["validation_0"]["logloss"],
-                "val_loss": result["validation_1"]["logloss"],
+                "iteration": np.arange(len(result["validation_0"][metric])),
+                "train_loss": result["validation_0"][metric],
+                "val_loss": result["validation_1"][metric],
             }
         )
 
@@ -52,8 +69,9 @@ class BDT:
         return int(len(self.model.get_booster().trees_to_dataframe()))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Signal probability per row, shape (n,)."""
-        return self.model.predict_proba(x)[:, 1]
+        """Signal probability per row, shape (n,), for a binary model; class probabilities (n, k) otherwise."""
+        proba = self.model.predict_proba(x)
+        return proba[:, 1] if self.n_classes == 2 else proba
 
     def save(self, path: str | os.PathLike) -> None:
         """Save in xgboost's JSON format (atomically)."""
