@@ -6,7 +6,9 @@ from phenoflow import plots
 from phenoflow.binning import evaluate_binning
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
+from phenoflow.provenance import now, write_record
 
+started = now()
 p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:
     scores = pd.read_parquet(snakemake.input[0])
@@ -24,4 +26,5 @@ with to_log_file(snakemake.log[0]) as log:
         {m: (g["n_bins_requested"].tolist(), g["significance"].tolist()) for m, g in table.groupby("method")},
         snakemake.output.plot,
     )
+    write_record(snakemake.output.provenance, p.provenance, started, snakemake.input, kind="binning")
     log.info("binning:\n%s", table.to_string(index=False))

@@ -7,7 +7,9 @@ from phenoflow.comparison import comparison_row, comparison_table, write_compari
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
 from phenoflow.metrics import weighted_roc
+from phenoflow.provenance import now, write_record
 
+started = now()
 p = snakemake.params
 out = snakemake.output
 with to_log_file(snakemake.log[0]) as log:
@@ -21,4 +23,5 @@ with to_log_file(snakemake.log[0]) as log:
     table = comparison_table(rows)
     write_comparison(table, out.table, out.markdown)
     plots.roc_comparison(curves, out.roc)
+    write_record(out.provenance, p.provenance, started, inputs, kind="classifier comparison")
     log.info("comparison:\n%s", table.to_string(index=False))

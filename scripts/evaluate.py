@@ -11,7 +11,9 @@ from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
 from phenoflow.metrics import binary_confusion
 from phenoflow.models import load_model
+from phenoflow.provenance import now, write_record
 
+started = now()
 p = snakemake.params
 name = snakemake.wildcards.model
 inputs = snakemake.input
@@ -46,4 +48,5 @@ with to_log_file(snakemake.log[0]) as log:
         plots.cut_values(train.x, train.y, train.w, model.cuts, out.history, feature_names=p.features)
     else:
         plots.training_history(pd.read_csv(inputs.history), out.history)
+    write_record(out.provenance, p.provenance, started, inputs, kind="classifier evaluation")
     log.info("metrics: %s; KS p-values %s", metrics, check.p_values)

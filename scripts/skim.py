@@ -5,8 +5,10 @@ import awkward as ak
 from phenoflow.io import atomic_path, read_json
 from phenoflow.logs import to_log_file
 from phenoflow.observables import Substructure
+from phenoflow.provenance import now, write_record
 from phenoflow.skim import skim
 
+started = now()
 p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:
     summary = read_json(snakemake.input.summary)
@@ -25,4 +27,5 @@ with to_log_file(snakemake.log[0]) as log:
         ak.to_parquet(events, tmp)
     with atomic_path(snakemake.output.cutflow) as tmp:
         cutflow.to_csv(tmp, index=False)
+    write_record(snakemake.output.provenance, p.provenance, started, snakemake.input, kind="skimmed events")
     log.info("cutflow:\n%s", cutflow.to_string(index=False))

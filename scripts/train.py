@@ -6,7 +6,9 @@ from phenoflow.datasets import load_split_arrays
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.models import model_class
+from phenoflow.provenance import now, write_record
 
+started = now()
 p = snakemake.params
 inputs = snakemake.input
 with to_log_file(snakemake.log[0]) as log:
@@ -27,4 +29,5 @@ with to_log_file(snakemake.log[0]) as log:
     record = {"model": p.model, "training_time_s": seconds, "n_parameters": int(model.n_parameters),
               "n_train": len(train.y), "n_val": len(val.y), "seed": p.seed}  # fmt: skip
     write_json(snakemake.output.training, record)
+    write_record(snakemake.output.provenance, p.provenance, started, inputs, kind="trained model", seed=p.seed)
     log.info("trained %s in %.1f s: %s", p.model, seconds, record)

@@ -93,6 +93,32 @@ def test_feature_table_metadata_records_provenance(tiny):
     assert meta["started"] <= meta["finished"]
 
 
+def test_every_result_directory_has_a_provenance_record(tiny):
+    """Each directory under results/ holds the record of the jobs that wrote it: the config part
+    that affected them and its hash, input hashes, package versions, seeds and times."""
+    results = tiny / "results"
+    directories = sorted({p.parent for p in results.rglob("*") if p.is_file()} - {results})
+    assert len(directories) >= 12
+    config = yaml.safe_load((tiny / "config/config.yaml").read_text())
+    for directory in directories:
+        datasets = [directory / name for name in ("features.yaml", "images.yaml") if (directory / name).exists()]
+        records = sorted(directory.glob("*provenance.yaml")) + datasets
+        assert records, f"no provenance record in {directory.relative_to(tiny)}"
+        for path in records:
+            record = yaml.safe_load(path.read_text())
+            text = json.dumps(record["config"], sort_keys=True, separators=(",", ":"), default=str)
+            assert record["config_hash"] == hashlib.sha256(text.encode()).hexdigest(), path
+            assert record["config"]["seed"] == config["seed"] and record["started"] <= record["finished"]
+            assert record["inputs"] and {"numpy", "snakemake"} <= set(record["packages"]), path
+            for name, digest in record["inputs"].items():
+                assert hashlib.sha256((tiny / name).read_bytes()).hexdigest() == digest, (path, name)
+    bdt = yaml.safe_load((results / "models/bdt/provenance.yaml").read_text())
+    assert bdt["config"]["classifiers"] == {"bdt": config["classifiers"]["bdt"]}  # no other model's settings
+    assert bdt["seed"] > 0 and bdt["kind"] == "trained model"
+    generate = yaml.safe_load((results / "generate/qcd/provenance.yaml").read_text())
+    assert list(generate["config"]["processes"]) == ["qcd"] and set(generate["seeds"]) == {"chunk0", "chunk1"}
+
+
 def test_jet_images_align_with_the_feature_table(tiny):
     images = np.load(tiny / "results/features/images.npy", mmap_mode="r")
     table = pd.read_parquet(tiny / "results/features/features.parquet")

@@ -65,3 +65,16 @@ def record(
         "inputs": {str(p): file_hash(p) for p in inputs},
         "packages": package_versions(),
     }
+
+
+def write_record(
+    path: str | os.PathLike,
+    config_part: Mapping[str, Any],
+    started: str,
+    inputs: Iterable[str | os.PathLike] = (),
+    **fields: Any,
+) -> None:
+    """Write the :func:`record` of a job (its ``fields`` first, e.g. kind and seeds) as YAML, atomically."""
+    from phenoflow.io import write_yaml
+
+    write_yaml(path, record(config_part, started, inputs, **fields))

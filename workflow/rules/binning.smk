@@ -16,7 +16,9 @@ rule binning:
             category="Binning",
             subcategory="{model}",
         ),
+        provenance="results/binning/{model}/provenance.yaml",
     params:
+        provenance=lambda w: provenance_config("binning", model=w.model),
         methods=config["binning"]["methods"],
         n_bins=config["binning"]["n_bins"],
         min_background=config["binning"]["min_background"],

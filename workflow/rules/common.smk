@@ -91,16 +91,40 @@ def keep_constituents():
     return "images" in config or needs_constituents([*config["selection"]["cuts"], *config["features"]["names"]])
 
 
-#: The config keys each dataset depends on (recorded, with their hash, in its metadata).
+#: The config keys the events of every process depend on, up to the skim.
+EVENT_KEYS = ("seed", "luminosity_fb", "collider", "generation", "processes", "detector", "selection", "substructure")
+#: The config keys each stage's results depend on (dotted keys name one entry of a block),
+#: recorded with their hash in the stage's provenance record.
 PROVENANCE_KEYS = {
-    "features": ("seed", "luminosity_fb", "collider", "generation", "processes", "detector", "selection", "substructure", "features"),
-    "images": ("seed", "luminosity_fb", "collider", "generation", "processes", "detector", "selection", "substructure", "images"),
+    "cutflow": EVENT_KEYS,
+    "features": (*EVENT_KEYS, "features"),
+    "images": (*EVENT_KEYS, "images"),
+    "split": (*EVENT_KEYS, "features", "split"),
+    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation"),
 }
 
 
-def provenance_config(kind):
-    """The part of the config a dataset of ``kind`` depends on."""
-    return {key: config[key] for key in PROVENANCE_KEYS[kind] if key in config}
+def provenance_config(kind, model=None, process=None):
+    """The part of the config the results of ``kind`` depend on: a dataset, a stage, a model's
+    stage ("train", "evaluate", "binning" with ``model``) or a process's ("generate", "skim")."""
+    if process is not None:
+        keys = ("seed", "collider", "generation", "detector", f"processes.{process}")
+        keys += ("luminosity_fb", "selection", "substructure") if kind == "skim" else ()
+    elif model is not None:
+        inputs = ("images",) if model == "cnn" else ()
+        keys = (*EVENT_KEYS, "features", *inputs, "split", "training_weights", f"classifiers.{model}")
+        keys += {"train": (), "evaluate": ("evaluation",), "binning": ("evaluation", "binning")}[kind]
+    else:
+        keys = PROVENANCE_KEYS[kind]
+    part = {}
+    for key in keys:
+        *parents, last = key.split(".")
+        source, target = config, part
+        for name in parents:
+            source, target = source[name], target.setdefault(name, {})
+        if last in source:
+            target[last] = source[last]
+    return part
 
 
 #: The file each kind of model is saved to (Keras insists on the .keras suffix).

@@ -40,7 +40,9 @@ rule evaluate:
             category="Classifiers",
             subcategory="{model}",
         ),
+        provenance="results/evaluation/{model}/provenance.yaml",
     params:
+        provenance=lambda w: provenance_config("evaluate", model=w.model),
         features=config["features"]["names"],
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
@@ -72,7 +74,9 @@ rule compare:
             category="Classifiers",
             subcategory="comparison",
         ),
+        provenance="results/evaluation/comparison.provenance.yaml",
     params:
+        provenance=lambda w: provenance_config("compare"),
         models=MODELS,
     log:
         "logs/compare.log",

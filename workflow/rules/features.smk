@@ -30,8 +30,10 @@ rule split:
     input:
         "results/features/features.parquet",
     output:
-        "results/features/split.json",
+        split="results/features/split.json",
+        provenance="results/features/split.provenance.yaml",
     params:
+        provenance=lambda w: provenance_config("split"),
         fractions=config["split"]["fractions"],
         seed=derive_seed(config["seed"], "split"),
     log:

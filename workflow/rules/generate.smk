@@ -65,9 +65,11 @@ rule merge_process:
     input:
         chunk_files("json"),
     output:
-        "results/generate/{process}/summary.json",
+        summary="results/generate/{process}/summary.json",
+        provenance="results/generate/{process}/provenance.yaml",
     params:
         cross_section=lambda w: config["processes"][w.process].get("cross_section", {}),
+        provenance=lambda w: provenance_config("generate", process=w.process),
     log:
         "logs/merge_process/{process}.log",
     conda:

@@ -6,7 +6,9 @@ rule skim:
     output:
         events="results/skim/{process}.parquet",
         cutflow="results/skim/{process}.cutflow.csv",
+        provenance="results/skim/{process}.provenance.yaml",
     params:
+        provenance=lambda w: provenance_config("skim", process=w.process),
         cuts=config["selection"]["cuts"],
         allow_empty=config["selection"]["allow_empty"],
         constituents=keep_constituents(),
@@ -39,6 +41,9 @@ rule cutflow:
             caption="../report/cutflow_plot.rst",
             category="Selection",
         ),
+        provenance="results/skim/cutflow.provenance.yaml",
+    params:
+        provenance=lambda w: provenance_config("cutflow"),
     log:
         "logs/cutflow.log",
     conda:

@@ -11,7 +11,9 @@ for _model in MODELS:
             model=model_file(_model),
             history=f"results/models/{_model}/history.csv",
             training=f"results/models/{_model}/training.json",
+            provenance=f"results/models/{_model}/provenance.yaml",
         params:
+            provenance=provenance_config("train", model=_model),
             model=_model,
             hyper=config["classifiers"][_model],
             features=config["features"]["names"],
