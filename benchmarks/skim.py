@@ -1,6 +1,6 @@
 """Benchmark the skim: events/s against a raw uproot read of the same branches (goal >= 0.8), and memory.
 
-Run: .venv/bin/python benchmarks/skim.py [--events 2000] [--copies 10] [--regenerate]
+Run: .venv/bin/python benchmarks/skim.py [--events 2000] [--copies 10] [--repeat 5] [--regenerate] [--no-memory]
 Input: a zvv_jets chunk of config/config.yaml (Pythia8 + detector card), a Delphes-layout ROOT file cached
 in /tmp/phenoflow-bench-skim/ (~30 s to make; --regenerate rebuilds it), listed --copies times. Below
 a ratio of 0.8, a cProfile of skim() names what costs most beyond uproot's reading. Memory: peak RSS
@@ -18,9 +18,7 @@ import pstats
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import awkward as ak
 import numpy as np
@@ -31,6 +29,7 @@ import phenoflow
 from phenoflow.ntuple import EFLOW_BRANCHES, READ_BRANCHES, TREE, delphes_branches, iterate_events, write_ntuple
 from phenoflow.selection import parse
 from phenoflow.skim import physical_weights, skim
+from timing import best_times
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path("/tmp/phenoflow-bench-skim")
@@ -86,17 +85,6 @@ def stream(paths: list[Path], constituents: bool) -> int:
     return n_kept
 
 
-def best_of_3(*functions: Callable[[], object]) -> list[float]:
-    """Shortest wall time (s) of each function over three rounds, the functions taking turns."""
-    times: list[list[float]] = [[] for _ in functions]
-    for _ in range(3):
-        for function, spent in zip(functions, times):
-            start = time.perf_counter()
-            function()
-            spent.append(time.perf_counter() - start)
-    return [min(spent) for spent in times]
-
-
 def memory_run(path: Path, copies: int, constituents: bool, full: bool) -> dict:
     """Peak RSS (MB, ru_maxrss) after imports, and after streaming (or the full skim) of ``copies`` x the file."""
     paths, norm = [path] * copies, bookkeeping(path, copies)
@@ -135,6 +123,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000, help="events in the cached input file")
     parser.add_argument("--copies", type=int, default=10, help="times the file is listed (timing, 10x memory)")
     parser.add_argument("--regenerate", action="store_true", help="regenerate the cached input file")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of the timing, skim and raw read taking turns")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     parser.add_argument("--memory-run", nargs=3, type=int, help=argparse.SUPPRESS)  # copies constituents full
     args = parser.parse_args()
     path = input_file(args.events, args.regenerate)
@@ -146,14 +136,19 @@ def main() -> None:
     paths, per_file = [path] * args.copies, uproot.open(f"{path}:{TREE}").num_entries
     n, norm = args.copies * per_file, bookkeeping(path, args.copies)
     print(f"input {path} ({path.stat().st_size / 2**20:.1f} MB, {per_file} events) listed {args.copies} times:"
-          f" {n} events; cuts {CUTS}; step_size {STEP_SIZE!r}; best of 3, skim and raw read taking turns")  # fmt: skip
+          f" {n} events; cuts {CUTS}; step_size {STEP_SIZE!r}; best of {args.repeat}, skim and raw read taking"
+          " turns")  # fmt: skip
     for constituents in (False, True):
-        t_skim, t_raw = best_of_3(lambda: run_skim(paths, constituents, norm), lambda: raw_read(paths, constituents))
+        (t_skim, _), (t_raw, _) = best_times(
+            lambda: run_skim(paths, constituents, norm), lambda: raw_read(paths, constituents), repeat=args.repeat
+        )
         print(f"{'with' if constituents else 'no  '} constituents: skim {n / t_skim:7,.0f} events/s, raw uproot.iterate"
               f" {n / t_raw:7,.0f} events/s, skim / raw {t_raw / t_skim:.2f}  (goal >= 0.8)")  # fmt: skip
         if t_raw / t_skim < 0.8:
             print("\n".join(f"  {line}" for line in extra_costs(paths, constituents, norm)))
 
+    if args.no_memory:
+        return
     print("peak RSS (ru_maxrss), each in a fresh process (in brackets: after imports); streaming = iterate_events"
           " + cut masks, kept events dropped; full skim() returns the kept events (awkward nbytes, and packed):")
     for constituents, full in ((0, 0), (1, 0), (0, 1), (1, 1)):

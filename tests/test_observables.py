@@ -105,3 +105,22 @@ def test_substructure_names():
     check("fatjet1.msoftdrop")
     with pytest.raises(KeyError, match="fat jets only"):
         check("jet0.tau21")
+
+
+def test_object_quantities_agree_on_any_layout(events):
+    """Indexed objects are read from the list offsets where the layout has them, else through awkward:
+    both agree with padding and indexing in awkward, also for sliced, strided and option-type events."""
+    import awkward as ak
+
+    def reference(sample, collection, index, quantity, fill):
+        obj = ak.pad_none(sample[collection], index + 1, axis=1)[:, index]
+        values = getattr(obj, "E" if quantity == "e" else quantity)
+        return np.asarray(ak.to_numpy(ak.fill_none(values, fill)), dtype=np.float64)
+
+    padded = ak.with_field(events, ak.pad_none(events.jet, 2), "jet")  # None inside the lists
+    for sample in (events, events[1:], events[::2], padded):
+        for collection, index in (("jet", 0), ("jet", 1), ("fatjet", 0)):
+            for quantity in ("pt", "eta", "phi", "mass", "e", "px", "pz"):
+                values = observable(sample, f"{collection}{index}.{quantity}", fill=-1.0)
+                np.testing.assert_array_equal(values, reference(sample, collection, index, quantity, -1.0))
+        np.testing.assert_array_equal(observable(sample, "n_jets"), ak.to_numpy(ak.num(sample.jet, axis=1)))

@@ -31,8 +31,9 @@ increasing with the index. Momenta in GeV, angles in radians.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import BinaryIO, Literal
 
 import awkward as ak
@@ -171,7 +172,7 @@ def pixelise(deta: ak.Array, dphi: ak.Array, pt: ak.Array, spec: ImageSpec = Ima
     for start, stop in _blocks(len(images), _BLOCK_EVENTS):
         first, last = offsets[start], offsets[stop]
         block = _Events(counts[start:stop])
-        x_block, y_block, weights_block = x[first:last], y[first:last], weights[first:last]
+        x_block, y_block, weights_block = x[first:last].copy(), y[first:last].copy(), weights[first:last]
         _accumulate(images[start:stop], scratch, block, x_block, y_block, weights_block, pixels_only, zeroed=True)
     return images
 
@@ -471,15 +472,24 @@ class _Events:
     """Per-event sums, maxima and broadcasts over flat entries grouped by event (event 0's first).
 
     ``counts`` (n,): entries per event. Sums go through ``np.add.reduceat`` over the contiguous
-    ranges of the non-empty events, about four times faster than ``np.bincount`` over an event index.
+    ranges of the non-empty events, about four times faster than ``np.bincount`` over an event index;
+    those ranges are found on the first sum or maximum (pixelisation alone needs only broadcasts).
     """
 
     def __init__(self, counts: np.ndarray) -> None:
         self.counts = counts
-        self.filled = counts > 0
-        starts = np.zeros(len(counts), dtype=np.intp)
-        np.cumsum(counts[:-1], out=starts[1:])
-        self.starts = starts[self.filled]
+
+    @cached_property
+    def filled(self) -> np.ndarray:
+        """Whether each event has entries, shape (n,)."""
+        return self.counts > 0
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """Index of the first entry of each non-empty event."""
+        starts = np.zeros(len(self.counts), dtype=np.intp)
+        np.cumsum(self.counts[:-1], out=starts[1:])
+        return starts[self.filled]
 
     def sum(self, values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
         """Per-event sum of flat ``values``, shape (n,); 0 for an empty event."""
@@ -501,22 +511,11 @@ class _Events:
 
 
 class _Scratch:
-    """Reused per-block buffers, zero between uses: float64 pixel ``sums`` and integer ``owners``.
-
-    Both cover the pixels of blocks of up to ``n_events`` events; ``owners`` is allocated when needed.
-    """
+    """A reused float64 pixel accumulator ``sums``, zero between uses, for blocks of up to
+    ``n_events`` events."""
 
     def __init__(self, n_events: int, spec: ImageSpec) -> None:
-        self.size = n_events * spec.n_eta * spec.n_phi
-        self.sums = np.zeros(self.size)
-        self._owners: np.ndarray | None = None
-
-    @property
-    def owners(self) -> np.ndarray:
-        """Integer scratch of one slot per pixel, to find each touched pixel's last writer."""
-        if self._owners is None:
-            self._owners = np.zeros(self.size, dtype=np.intp)
-        return self._owners
+        self.sums = np.zeros(n_events * spec.n_eta * spec.n_phi)
 
 
 def _fill(
@@ -542,6 +541,7 @@ def _fill(
     x = eta - block.broadcast(axis_eta)
     y = _wrap_difference(phi - block.broadcast(axis_phi))
 
+    total = None
     centre_x = centre_y = np.zeros(len(out))
     if spec.centre == "centroid":
         total = block.sum(pt)
@@ -562,12 +562,21 @@ def _fill(
             has_second = np.hypot(second_x, second_y) > _DEGENERATE  # False for NaN
             direction = np.arctan2(second_y, second_x)
         if not has_second.all():
-            direction = np.where(has_second, direction, _principal_axis(block, x, y, pt))
+            direction = np.where(has_second, direction, _principal_axis(block, x, y, pt, total))
         angle = np.where(np.isfinite(direction), -np.pi / 2 - direction, 0.0)
-        cos, sin = block.broadcast(np.cos(angle)), block.broadcast(np.sin(angle))
-        x, y = x * cos - y * sin, x * sin + y * cos
+        _rotate(x, y, block.broadcast(np.cos(angle)), block.broadcast(np.sin(angle)))
 
     _accumulate(out, scratch, block, x, y, pt, spec, zeroed)
+
+
+def _rotate(x: np.ndarray, y: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> None:
+    """(x, y) → (x cos - y sin, x sin + y cos) entry by entry, in place (``sin`` is overwritten)."""
+    x_sin = x * sin
+    x *= cos
+    sin *= y
+    x -= sin
+    y *= cos
+    y += x_sin
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -575,24 +584,41 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=denominator > 0)
 
 
-def _principal_axis(block: _Events, x: np.ndarray, y: np.ndarray, pt: np.ndarray) -> np.ndarray:
+def _principal_axis(
+    block: _Events, x: np.ndarray, y: np.ndarray, pt: np.ndarray, total: np.ndarray | None = None
+) -> np.ndarray:
     """Per-event oriented angle (rad) of the major axis of the pT-weighted covariance of (x, y).
 
     Oriented towards the side with the larger pT-weighted signed square distance from the centre;
-    NaN where the distribution is isotropic (e.g. a single constituent) or empty.
+    NaN where the distribution is isotropic (e.g. a single constituent) or empty. ``total``: the
+    per-event pT sums if already known.
     """
-    total = block.sum(pt)
+    if total is None:
+        total = block.sum(pt)
     dx = x - block.broadcast(_ratio(block.sum(pt * x), total))
     dy = y - block.broadcast(_ratio(block.sum(pt * y), total))
     var_x = _ratio(block.sum(pt * (dx * dx)), total)
     var_y = _ratio(block.sum(pt * (dy * dy)), total)
     cov_xy = _ratio(block.sum(pt * (dx * dy)), total)
     angle = 0.5 * np.arctan2(2 * cov_xy, var_x - var_y)
-    projection = x * block.broadcast(np.cos(angle)) + y * block.broadcast(np.sin(angle))
+    projection = x * block.broadcast(np.cos(angle))
+    projection += y * block.broadcast(np.sin(angle))
     signed_spread = block.sum(pt * projection * np.abs(projection))
     angle = np.where(signed_spread < 0, angle + np.pi, angle)
     isotropic = ~(np.hypot(2 * cov_xy, var_x - var_y) > _DEGENERATE)
     return np.where(isotropic, np.nan, angle)
+
+
+def _pixel_index(coordinate: np.ndarray, half_width: float, width: float) -> np.ndarray:
+    """``floor((coordinate + half_width) / width)`` as intp, computed in place in ``coordinate``.
+
+    NaN and huge values become INT_MIN, which is outside any image when read as unsigned.
+    """
+    coordinate += half_width
+    coordinate /= width
+    np.floor(coordinate, out=coordinate)
+    with np.errstate(invalid="ignore"):
+        return coordinate.astype(np.intp)
 
 
 def _accumulate(
@@ -607,62 +633,79 @@ def _accumulate(
 ) -> None:
     """Overwrite ``out`` (n, n_eta, n_phi) float32 with the pixelised, flipped and normalised images.
 
-    ``x`` (eta), ``y`` (phi) and ``pt`` (GeV): flat entries grouped by event as in ``block``.
-    Pixel i in eta is ``floor((x + half_width_eta) / width_eta)``, kept if 0 <= i < n_eta, likewise
-    in phi; NaN is dropped. The pixel sums are accumulated in float64, in entry order, in
-    ``scratch.sums``; everything after that (the flip decision from each half's float32 pixels
-    summed in float64, the normalisation) works on the touched pixels only, never on the whole
-    (mostly empty) image, and gives the same values as :func:`flip_eta` and :func:`normalise` on
-    the dense images. ``zeroed``: ``out`` is all zero already and is not cleared again.
+    ``x`` (eta), ``y`` (phi) and ``pt`` (GeV): flat entries grouped by event as in ``block``; ``x``
+    and ``y`` are used as scratch and overwritten. Pixel i in eta is ``floor((x + half_width_eta) /
+    width_eta)``, kept if 0 <= i < n_eta, likewise in phi; NaN is dropped. The pixel sums are
+    accumulated in float64, in entry order, in ``scratch.sums``; everything after that (the flip
+    decision from each half's float32 pixels summed in float64, the normalisation) works on the
+    touched pixels only, never on the whole (mostly empty) image, and gives the same values as
+    :func:`flip_eta` and :func:`normalise` on the dense images. ``zeroed``: ``out`` is all zero
+    already and is not cleared again.
     """
     width_eta, width_phi = spec.pixel_size
     n_pixels = spec.n_eta * spec.n_phi
-    u = x + spec.half_width_eta
-    u /= width_eta
-    v = y + spec.half_width_phi
-    v /= width_phi
-    np.floor(u, out=u)
-    np.floor(v, out=v)
-    with np.errstate(invalid="ignore"):  # NaN and huge values become INT_MIN: outside as unsigned
-        i_eta = u.astype(np.intp)
-        i_phi = v.astype(np.intp)
+    i_eta = _pixel_index(x, spec.half_width_eta, width_eta)
+    i_phi = _pixel_index(y, spec.half_width_phi, width_phi)
     inside = i_eta.view(np.uintp) < spec.n_eta
     inside &= i_phi.view(np.uintp) < spec.n_phi
     index = i_eta * spec.n_phi
     index += i_phi
     index += block.broadcast(np.arange(0, len(out) * n_pixels, n_pixels))
     index = index[inside]
-    np.add.at(scratch.sums, index, pt[inside])
-    values = scratch.sums[index].astype(np.float32)
-    scratch.sums[index] = 0.0
+    sums = scratch.sums
+    np.add.at(sums, index, pt[inside])
+    values = np.take(sums, index).astype(np.float32)
+    if spec.flip or spec.normalise == "l1":
+        # each pixel once: at the entry that wrote last to its slot (any one of them will do); the
+        # slots are the accumulator's, still in cache, before they are cleared
+        entry = np.arange(len(index), dtype=np.float64)
+        sums[index] = entry
+        last = np.take(sums, index) == entry
+        values64 = values.astype(np.float64)
+        select = _selector(values64)
+    sums[index] = 0.0
 
     if spec.flip or spec.normalise != "none":
-        touched = _Events(block.sum(inside, dtype=np.intp))
-    if spec.flip or spec.normalise == "l1":
-        # each pixel once: the entry that wrote last to its owner slot (any one of them will do)
-        entry = np.arange(len(index))
-        scratch.owners[index] = entry
-        pixel_values = np.where(scratch.owners[index] == entry, values.astype(np.float64), 0.0)
+        # event e's entries have indices in [e n_pixels, (e + 1) n_pixels): its touched pixels start
+        # where the index first reaches e n_pixels
+        bounds = np.searchsorted(index, np.arange(0, (len(out) + 1) * n_pixels, n_pixels))
+        touched = _Events(np.diff(bounds))
     if spec.flip:
-        i_eta = i_eta[inside]
-        half = spec.n_eta // 2
-        lower = touched.sum(np.where(i_eta < half, pixel_values, 0.0))
-        upper = touched.sum(np.where(i_eta >= spec.n_eta - half, pixel_values, 0.0))
-        index += touched.broadcast(lower > upper) * ((spec.n_eta - 1 - 2 * i_eta) * spec.n_phi)  # row i -> n - 1 - i
+        row, half = i_eta[inside], spec.n_eta // 2
+        lower = touched.sum(select(last & (row < half)))
+        upper = touched.sum(select(last & (row >= spec.n_eta - half)))
+        to_mirror_row = (spec.n_eta - 1 - 2 * np.arange(spec.n_eta)) * spec.n_phi  # row i -> n - 1 - i
+        np.add(index, np.take(to_mirror_row, row), out=index, where=touched.broadcast(lower > upper))
     if spec.normalise == "log":
         np.log1p(values, out=values)
     elif spec.normalise in ("max", "l1"):
         if spec.normalise == "max":
             scale = touched.max(values, initial=0.0)
         else:
-            scale = touched.sum(pixel_values).astype(np.float32)
-        scale = touched.broadcast(scale)
-        values = np.divide(values, scale, out=np.zeros_like(values), where=scale > 0)
+            scale = touched.sum(select(last)).astype(np.float32)
+        if np.all(scale[touched.filled] > 0):  # the usual case: no image to leave all zero
+            values /= touched.broadcast(scale)
+        else:
+            scale = touched.broadcast(scale)
+            values = np.divide(values, scale, out=np.zeros_like(values), where=scale > 0)
 
     pixels = out.reshape(-1)
     if not zeroed:
         pixels.fill(0.0)
     pixels[index] = values
+
+
+def _selector(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A function of a boolean mask giving ``np.where(mask, values, 0.0)`` (float ``values``).
+
+    For finite values that is ``values * mask``, five times faster than ``np.where`` with an
+    irregular mask; it differs only in the sign of zeros, which leaves every sum of them the same
+    except an all-zero one, whose comparisons and positivity are the same too. NaN or infinite
+    values (where the product would be NaN) go through ``np.where``.
+    """
+    if np.isfinite(values).all():
+        return lambda mask: values * mask
+    return lambda mask: np.where(mask, values, 0.0)
 
 
 def _flip_in_place(images: np.ndarray) -> None:

@@ -36,6 +36,8 @@ COLLECTIONS = {"jet": ("btag",), "fatjet": (), "electron": ("charge",), "muon": 
 QUANTITIES = ("pt", "eta", "phi", "mass", "e", "px", "py", "pz", "btag", "charge")
 PAIR_QUANTITIES = ("delta_r", "delta_phi", "delta_eta", "mass", "pt")
 SUBSTRUCTURE = ("tau1", "tau2", "tau3", "tau21", "tau32", "msoftdrop")
+#: Quantities that are vector coordinates, read from the field of that name where records store it.
+_STORED = ("pt", "eta", "phi", "mass")
 
 
 @dataclass(frozen=True)
@@ -69,19 +71,54 @@ def delta_phi(phi1: np.ndarray | ak.Array, phi2: np.ndarray | ak.Array) -> np.nd
     return (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
 
 
-def _to_numpy(values: ak.Array, fill: float) -> np.ndarray:
-    return np.asarray(ak.to_numpy(ak.fill_none(values, fill)), dtype=np.float64)
+def _to_numpy(values: ak.Array | np.ndarray, fill: float) -> np.ndarray:
+    """Flat ``values`` as float64, None → ``fill`` (``ak.fill_none`` only where there can be a None)."""
+    if isinstance(values, ak.Array) and values.layout.is_option:
+        values = ak.fill_none(values, fill)
+    return np.asarray(ak.to_numpy(values) if isinstance(values, ak.Array) else values, dtype=np.float64)
+
+
+def _counts(collection: ak.Array) -> np.ndarray:
+    """Objects per event, shape (n_events,), int64: the differences of the list offsets where the
+    layout has them (the usual one), else ``ak.num``."""
+    layout = collection.layout
+    if isinstance(layout, ak.contents.ListOffsetArray):
+        return np.diff(np.asarray(layout.offsets.data, dtype=np.int64))
+    return np.asarray(ak.to_numpy(ak.num(collection, axis=1)), dtype=np.int64)
+
+
+def _nth(values: ak.Array, index: int, fill: float) -> np.ndarray:
+    """Entry ``index`` of each event's list in jagged ``values``, ``fill`` where the list is too short
+    (or the entry None); float64 (n_events,). The numpy equivalent of ``ak.pad_none(values, index
+    + 1)[:, index]``, without awkward's per-call overhead: the entries are flattened once (no copy for
+    the usual layout) and picked at each event's start + ``index``."""
+    counts = _counts(values)
+    layout = values.layout
+    if isinstance(layout, ak.contents.ListOffsetArray) and isinstance(layout.content, ak.contents.NumpyArray):
+        flat, starts = layout.content.data, np.asarray(layout.offsets.data[:-1], dtype=np.int64)
+    else:
+        flat, starts = ak.flatten(values, axis=1), np.cumsum(counts) - counts
+    present = counts > index
+    result = np.full(len(counts), fill, dtype=np.float64)
+    result[present] = _to_numpy(flat[starts[present] + index], fill)
+    return result
 
 
 def _object(events: ak.Array, name: str) -> ak.Array:
     """The ``name``-th object per event (option type: None where missing)."""
     if name == "met":
         return events.met
+    match = _object_match(name)
+    collection, index = events[match.group(1)], int(match.group(2))
+    return ak.pad_none(collection, index + 1, axis=1)[:, index]
+
+
+def _object_match(name: str) -> re.Match:
+    """``name`` split into collection and index, e.g. ``fatjet0``; ``KeyError`` if it is no such name."""
     match = _OBJECT.match(name)
     if not match:
         raise KeyError(f"unknown object '{name}' (expected met or one of {', '.join(f'{c}N' for c in COLLECTIONS)})")
-    collection, index = events[match.group(1)], int(match.group(2))
-    return ak.pad_none(collection, index + 1, axis=1)[:, index]
+    return match
 
 
 def constituents(events: ak.Array, jet: ak.Array, radius: float) -> ak.Array:
@@ -116,6 +153,8 @@ def _quantity(obj: ak.Array, quantity: str, name: str) -> ak.Array:
         return obj[quantity]
     if quantity not in QUANTITIES:
         raise KeyError(f"unknown quantity '{quantity}' (expected one of {', '.join(QUANTITIES)})")
+    if quantity in _STORED and quantity in obj.fields:  # vector returns a stored coordinate unchanged
+        return obj[quantity]
     return getattr(obj, "E" if quantity == "e" else quantity)  # only the one asked for
 
 
@@ -145,17 +184,17 @@ def observable(events: ak.Array, name: str, fill: float = np.nan, settings: Subs
     """
     name = name.strip()
     scalars = {
-        "met": lambda: events.met.pt,
-        "met.pt": lambda: events.met.pt,
-        "met.phi": lambda: events.met.phi,
+        "met": lambda: _quantity(events.met, "pt", name),
+        "met.pt": lambda: _quantity(events.met, "pt", name),
+        "met.phi": lambda: _quantity(events.met, "phi", name),
         "ht": lambda: events.ht,
-        "n_jets": lambda: ak.num(events.jet),
-        "n_fatjets": lambda: ak.num(events.fatjet),
+        "n_jets": lambda: _counts(events.jet),
+        "n_fatjets": lambda: _counts(events.fatjet),
         "n_bjets": lambda: ak.sum(events.jet.btag != 0, axis=1),
-        "n_electrons": lambda: ak.num(events.electron),
-        "n_muons": lambda: ak.num(events.muon),
-        "n_leptons": lambda: ak.num(events.electron) + ak.num(events.muon),
-        "n_photons": lambda: ak.num(events.photon),
+        "n_electrons": lambda: _counts(events.electron),
+        "n_muons": lambda: _counts(events.muon),
+        "n_leptons": lambda: _counts(events.electron) + _counts(events.muon),
+        "n_photons": lambda: _counts(events.photon),
     }
     try:
         if name in scalars:
@@ -169,8 +208,11 @@ def observable(events: ak.Array, name: str, fill: float = np.nan, settings: Subs
         elif quantity in SUBSTRUCTURE:
             values = _substructure(events, _object(events, names[0]), quantity, names[0], settings)
             return np.where(np.isnan(values), fill, values)
+        elif names[0] != "met":  # the index-th object of a collection
+            match = _object_match(names[0])
+            return _nth(_quantity(events[match.group(1)], quantity, name), int(match.group(2)), fill)
         else:
-            values = _quantity(_object(events, names[0]), quantity, name)
+            values = _quantity(events.met, quantity, name)
         return _to_numpy(values, fill)
     except KeyError as err:
         raise KeyError(f"observable '{name}': {err.args[0]}") from None

@@ -30,6 +30,37 @@ def physical_weights(gen_weights: np.ndarray, sigma_pb: float, sum_gen_weights: 
     return np.asarray(gen_weights, dtype=np.float64) * (sigma_pb * PB_INV_PER_FB_INV * luminosity_fb / sum_gen_weights)
 
 
+def _kept_events(events: ak.Array, keep: np.ndarray) -> ak.Array:
+    """``ak.to_packed(events[keep])`` for a boolean mask ``keep`` of shape (len(events),): the kept
+    events in buffers of their own, with the same layout, parameters and behaviours.
+
+    Records, list offsets and numpy arrays (the layout of the events read from ntuples) are packed
+    by numpy, node by node, without awkward's per-node overhead; any other node goes through awkward.
+    """
+    layout = _kept_layout(events.layout, np.asarray(keep, dtype=bool))
+    return ak.Array(layout, behavior=events.behavior, attrs=events.attrs)
+
+
+def _kept_layout(layout: ak.contents.Content, keep: np.ndarray) -> ak.contents.Content:
+    """The entries of ``layout`` where ``keep`` (bool, one per entry), packed."""
+    if isinstance(layout, ak.contents.NumpyArray):
+        return ak.contents.NumpyArray(layout.data[keep], parameters=layout.parameters)
+    if isinstance(layout, ak.contents.RecordArray):
+        contents = [_kept_layout(content[: layout.length], keep) for content in layout.contents]
+        fields = None if layout.is_tuple else layout.fields
+        return ak.contents.RecordArray(contents, fields, length=int(keep.sum()), parameters=layout.parameters)
+    if isinstance(layout, ak.contents.ListOffsetArray):
+        offsets = np.asarray(layout.offsets.data, dtype=np.int64)
+        counts = np.diff(offsets)
+        kept_offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(counts[keep], out=kept_offsets[1:])
+        content = layout.content[offsets[0] : offsets[-1]]  # the entries the lists use, in order
+        return ak.contents.ListOffsetArray(
+            ak.index.Index64(kept_offsets), _kept_layout(content, np.repeat(keep, counts)), parameters=layout.parameters
+        )
+    return ak.to_packed(ak.Array(layout)[keep]).layout
+
+
 def skim(
     paths: Sequence[str | os.PathLike],
     cuts: Sequence[str],
@@ -63,7 +94,7 @@ def skim(
             raw[step] += keep.sum()
             yields[step] += w[keep].sum()
             sumw2[step] += (w[keep] ** 2).sum()
-        kept.append(ak.to_packed(events[keep]))  # drop the references to the whole chunk
+        kept.append(_kept_events(events, keep))  # drop the references to the whole chunk
     cutflow = pd.DataFrame(
         {
             "process": process,
