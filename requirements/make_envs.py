@@ -22,7 +22,7 @@ FAMILIES = {
     "generate": ["pythia8mc", "fastjet", "particle", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
     "analysis": ["uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
                  "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
-    "ml": ["xgboost", "tensorflow", "keras", "scikit-learn", "uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
+    "ml": ["xgboost", "tensorflow", "keras", "tensorflow-probability", "tf-keras", "hist", "scikit-learn", "uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
            "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
     "madgraph": ["uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
 }  # fmt: skip

@@ -2,29 +2,27 @@
 
 import pandas as pd
 
-from phenoflow import plots
-from phenoflow.binning import evaluate_binning
+from phenoflow import binning_plots
+from phenoflow.binning_study import run_binnings
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record
 
 started = now()
 p = snakemake.params
+out = snakemake.output
 with to_log_file(snakemake.log[0]) as log:
     scores = pd.read_parquet(snakemake.input[0])
-    args = (scores["score"].to_numpy(), scores["weight"].to_numpy(), scores["label"].to_numpy())
-    results = [
-        evaluate_binning(m, *args, n_bins=k, min_background=p.min_background, max_rel_uncertainty=p.max_rel_uncertainty)
-        for m in p.methods
-        for k in p.n_bins
-    ]
-    write_json(snakemake.output.results, results)
-    table = pd.DataFrame(results)[["method", "n_bins_requested", "n_bins", "significance"]]
-    with atomic_path(snakemake.output.table) as tmp:
+    rows = run_binnings(scores, p.methods, p.n_bins, p.min_background, p.max_rel_uncertainty, p.gmm, p.seed, out.plots)
+    write_json(out.results, rows)
+    table = pd.DataFrame(rows)[["method", "n_bins_requested", "n_bins", "significance"]]
+    with atomic_path(out.table) as tmp:
         table.to_csv(tmp, index=False)
-    plots.significance_vs_bins(
-        {m: (g["n_bins_requested"].tolist(), g["significance"].tolist()) for m, g in table.groupby("method")},
-        snakemake.output.plot,
+    binning_plots.significance_vs_bins(
+        {m: (g["n_bins_requested"].tolist(), g["significance"].tolist()) for m, g in table.groupby("method")}, out.plot
     )
-    write_record(snakemake.output.provenance, p.provenance, started, snakemake.input, kind="binning")
+    write_record(out.provenance, p.provenance, started, snakemake.input, kind="binning", seed=p.seed)
+    for row in rows:
+        for note in row["notes"] + row.get("gmm", {}).get("warnings", []):
+            log.warning("%s, K = %d: %s", row["method"], row["n_bins_requested"], note)
     log.info("binning:\n%s", table.to_string(index=False))

@@ -33,3 +33,36 @@ def test_empty_background_bins_never_give_inf():
     out = evaluate_binning("equidistant", scores, np.ones(1100), labels, n_bins=10, min_background=1.0)
     assert np.isfinite(out["significance"]) and out["n_bins"] < 10
     assert min(out["b"]) >= 1.0
+
+
+def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
+    """The binning stage on a small toy: a row per method x K, every row obeying the rule, the
+    mixture's extra record, and the plots."""
+    import pandas as pd
+
+    from phenoflow.binning_study import gmm_arguments, run_binnings
+    from phenoflow.toys import gato_toy
+
+    toy = gato_toy(n_signal=4000, n_background=12000, seed=3)
+    scores = pd.DataFrame(
+        {"score": toy["scores"], "weight": toy["weights"], "label": toy["labels"], "process": [f"p{i}" for i in toy["process"]]}
+    )
+    settings = {"steps": 150, "restarts": 2, "temperature": [0.3, 0.02], "schedule": "cosine"}
+    assert gmm_arguments(settings) == {
+        "n_steps": 150, "n_restarts": 2, "temperature": (0.3, 0.02),
+        "temperature_schedule": "cosine", "learning_rate_schedule": "cosine",
+    }  # fmt: skip
+    rows = run_binnings(scores, ["equidistant", "quantile", "optimal", "gmm"], [2, 4], 20.0, 0.3, settings, 7, tmp_path)
+    assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
+        (m, k) for m in ("equidistant", "quantile", "optimal", "gmm") for k in (2, 4)
+    ]
+    for row in rows:
+        b, err = np.array(row["b"]), np.array(row["b_error"])
+        assert np.all(b >= 20.0) and np.all(err / b <= 0.3 + 1e-12), row["method"]
+        assert row["n_bins"] == len(row["edges"]) - 1 <= row["n_bins_requested"]
+    by = {(r["method"], r["n_bins_requested"]): r["significance"] for r in rows}
+    assert by["gmm", 4] > by["equidistant", 4] and by["gmm", 4] >= 0.95 * by["optimal", 4]
+    assert rows[-1]["gmm"]["n_effective_components"] <= 4 and len(rows[-1]["gmm"]["background_bias_soft_vs_hard"]) == 4
+    names = {p.name for p in tmp_path.iterdir()}
+    for name in ("gmm_history_K4.png", "gmm_components_K2.png", "stack_optimal_K4_log.png", "stack_gmm_K4_linear.png"):
+        assert name in names, name

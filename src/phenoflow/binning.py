@@ -2,7 +2,10 @@
 
 Binning methods are registered in :data:`METHODS` by name, each a function
 ``(scores, weights, labels, n_bins, **options) -> edges`` returning increasing edges over
-[0, 1]. The Gaussian-mixture optimiser plugs in here as another method.
+[0, 1]: equal-width bins, equal signal per bin, the exact optimum by dynamic programming
+(:mod:`phenoflow.optimal_binning`) and the Gaussian mixture (:mod:`phenoflow.gmm_binning`).
+Every method's bins are then judged by the same rule and the same yield function
+(:func:`evaluate_edges`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,18 @@ def equidistant(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_b
     return np.linspace(0.0, 1.0, n_bins + 1)
 
 
+def gmm(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int, **options) -> np.ndarray:
+    """Edges of the Gaussian-mixture binning with ``n_bins`` components (imports TensorFlow)."""
+    from phenoflow.gmm_binning import gmm_edges
+
+    return gmm_edges(scores, weights, labels, n_bins, **options)
+
+
 METHODS: dict[str, EdgesFn] = {
     "equidistant": equidistant,
     "quantile": equal_signal_quantile_edges,
     "optimal": optimal_edges,
+    "gmm": gmm,
 }
 
 
@@ -64,8 +75,9 @@ def combined_significance(s: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.sum(asimov_significance(s, b) ** 2)))
 
 
-def evaluate_binning(
+def evaluate_edges(
     method: str,
+    edges: np.ndarray,
     scores: np.ndarray,
     weights: np.ndarray,
     labels: np.ndarray,
@@ -73,21 +85,18 @@ def evaluate_binning(
     min_background: float,
     max_rel_uncertainty: float = np.inf,
 ) -> dict:
-    """Edges from ``method``, bins merged to b >= min_background, then yields and combined Z.
+    """Judge one binning by the common rule: bins are merged until each has b > 0, b >=
+    ``min_background`` and a background MC uncertainty sqrt(sum w^2)/b <= ``max_rel_uncertainty``
+    (:func:`phenoflow.gmm_binning.apply_rule_1d`); then yields and combined Z from the events.
 
-    ``min_background`` and ``max_rel_uncertainty`` (sqrt(sum w^2)/b of the background per bin)
-    are constraints for methods that optimise edges (``optimal``); every method's bins are then
-    merged until each has at least ``min_background`` expected background events.
+    ``edges``: the method's edges for ``n_bins`` requested bins; events (n,) with ``labels`` 1
+    signal, 0 background. Returns a JSON-ready row: method, bins requested and kept, edges,
+    per-bin s, b and background MC error, the significance and notes on merged bins.
     """
-    if method not in METHODS:
-        raise KeyError(f"binning method '{method}' is not one of {', '.join(METHODS)}")
-    edges = METHODS[method](
-        scores, weights, labels, n_bins, min_background=min_background, max_rel_uncertainty=max_rel_uncertainty
-    )
-    yields = binned_yields(scores, weights, labels, edges)
-    merged = merge_low_background(edges, yields["b"], min_background)
-    if len(merged) != len(edges):
-        yields = binned_yields(scores, weights, labels, merged)
+    from phenoflow.gmm_binning import apply_rule_1d
+
+    merged, notes = apply_rule_1d(edges, scores, weights, labels, min_background, max_rel_uncertainty)
+    yields = binned_yields(scores, weights, labels, merged)
     return {
         "method": method,
         "n_bins_requested": n_bins,
@@ -97,4 +106,26 @@ def evaluate_binning(
         "b": yields["b"].tolist(),
         "b_error": np.sqrt(yields["b_sumw2"]).tolist(),
         "significance": combined_significance(yields["s"], yields["b"]),
+        "notes": list(notes),
     }
+
+
+def evaluate_binning(
+    method: str,
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    n_bins: int,
+    min_background: float,
+    max_rel_uncertainty: float = np.inf,
+    **options,
+) -> dict:
+    """Edges from ``method`` (a key of :data:`METHODS`; ``options`` such as ``seed`` pass to it),
+    judged by :func:`evaluate_edges`. Methods that optimise edges (``optimal``, ``gmm``) obey
+    ``min_background`` and ``max_rel_uncertainty`` themselves; the others are merged to obey them."""
+    if method not in METHODS:
+        raise KeyError(f"binning method '{method}' is not one of {', '.join(METHODS)}")
+    edges = METHODS[method](
+        scores, weights, labels, n_bins, min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, **options
+    )
+    return evaluate_edges(method, edges, scores, weights, labels, n_bins, min_background, max_rel_uncertainty)

@@ -81,17 +81,6 @@ def score_distributions(
     _save(fig, path)
 
 
-def significance_vs_bins(table: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: str | os.PathLike) -> None:
-    """Combined significance against the number of bins, one line per binning method."""
-    fig, ax = plt.subplots(figsize=(8, 6))
-    for method, (k, z) in table.items():
-        ax.plot(k, z, marker="o", label=method)
-    ax.set_xlabel("Number of bins")
-    ax.set_ylabel(r"$Z = \sqrt{\sum_k Z_{A,k}^2}$")
-    ax.legend()
-    _save(fig, path)
-
-
 def average_images(
     images: Mapping[str, np.ndarray], extent: tuple[float, float, float, float], path: str | os.PathLike
 ) -> None:

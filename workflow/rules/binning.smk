@@ -1,5 +1,5 @@
 rule binning:
-    """Bin the test scores with each configured method and number of bins; combined significance."""
+    """Bin the test scores with each configured method and number of bins, judged by one rule."""
     input:
         "results/evaluation/{model}/scores.parquet",
     output:
@@ -16,6 +16,13 @@ rule binning:
             category="Binning",
             subcategory="{model}",
         ),
+        plots=report(
+            directory("results/binning/{model}/plots"),
+            patterns=["{name}.png"],
+            caption="../report/binning_plots.rst",
+            category="Binning",
+            subcategory="{model}",
+        ),
         provenance="results/binning/{model}/provenance.yaml",
     params:
         provenance=lambda w: provenance_config("binning", model=w.model),
@@ -23,9 +30,14 @@ rule binning:
         n_bins=config["binning"]["n_bins"],
         min_background=config["binning"]["min_background"],
         max_rel_uncertainty=config["binning"]["max_rel_uncertainty"],
+        gmm=config["binning"]["gmm"],
+        seed=lambda w: derive_seed(config["seed"], "binning", w.model),
     log:
         "logs/binning/{model}.log",
+    threads: 2
+    resources:
+        **job_resources(4000, 60),
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/ml.yaml"
     script:
         "../../scripts/binning.py"

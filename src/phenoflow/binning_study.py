@@ -1,0 +1,109 @@
+"""Every configured binning method and number of bins on one classifier's test scores, with
+their plots: the binning stage of the workflow.
+
+Each method's edges are judged by the same rule and yield function
+(:func:`phenoflow.binning.evaluate_edges`); the Gaussian mixture also yields its training history
+and components. Plots go into one directory: per method, the stacked backgrounds with the
+signal overlaid for its largest K (linear and log); per K, the mixture's history and components.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from phenoflow import binning_plots
+from phenoflow.binning import evaluate_binning, evaluate_edges
+from phenoflow.gmm_binning import bin_index, yields_with_errors
+
+#: Keys of the config's binning.gmm block and the fit_gmm_binning arguments they set.
+GMM_OPTIONS = {
+    "steps": "n_steps",
+    "restarts": "n_restarts",
+    "fine_bins": "n_fine",
+    "temperature": "temperature",
+    "learning_rate": "learning_rate",
+    "schedule": ("temperature_schedule", "learning_rate_schedule"),
+    "penalty": ("penalty_background", "penalty_uncertainty"),
+}
+
+
+def gmm_arguments(settings: Mapping) -> dict:
+    """fit_gmm_binning keyword arguments from the config's binning.gmm block."""
+    out = {}
+    for key, value in settings.items():
+        target = GMM_OPTIONS[key]
+        for name in (target,) if isinstance(target, str) else target:
+            out[name] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path) -> None:
+    """Stacked background processes and the signal per bin of ``row``'s edges, linear and log."""
+    edges = np.asarray(row["edges"])
+    process = scores["process"].astype(str).to_numpy()
+    names = sorted(set(process))
+    groups = yields_with_errors(
+        bin_index(scores["score"].to_numpy(), edges), scores["weight"].to_numpy(), np.searchsorted(names, process), len(edges) - 1
+    )
+    is_signal = scores.groupby(process)["label"].first()
+    backgrounds = {n: groups[i][0] for i, n in enumerate(names) if i in groups and not is_signal[n]}
+    signals = {n: groups[i][0] for i, n in enumerate(names) if i in groups and is_signal[n]}
+    error = np.sqrt(sum(groups[i][1] ** 2 for i, n in enumerate(names) if i in groups and not is_signal[n]))
+    for log in (False, True):
+        suffix = "log" if log else "linear"
+        # bins by number: optimised bins crowd near score 1
+        binning_plots.binned_stack(None, backgrounds, signals, f"{path_stem}_{suffix}.png", background_error=error, log=log)
+
+
+def run_binnings(
+    scores: pd.DataFrame,
+    methods: Sequence[str],
+    n_bins: Sequence[int],
+    min_background: float,
+    max_rel_uncertainty: float,
+    gmm_settings: Mapping,
+    seed: int,
+    plot_dir: str | os.PathLike,
+) -> list[dict]:
+    """Rows of :func:`phenoflow.binning.evaluate_edges` for every method x K, and the plots.
+
+    ``scores``: the evaluation's test table (score, weight, label, process). The mixture gets
+    ``seed`` and the options of ``gmm_settings`` (config keys of :data:`GMM_OPTIONS`); its rows add
+    the number of effective components, the per-component background bias soft vs hard, the
+    restarts' significances, its warnings and wall time.
+    """
+    from phenoflow.gmm_binning import fit_gmm_binning
+
+    plot_dir = Path(plot_dir)
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    x, w, y = (scores[c].to_numpy() for c in ("score", "weight", "label"))
+    rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty}
+    rows = []
+    for method in methods:
+        for k in n_bins:
+            if method != "gmm":
+                rows.append(evaluate_binning(method, x, w, y, k, **rule))
+                continue
+            fit = fit_gmm_binning(x, w, y, k, seed=seed, **rule, **gmm_arguments(gmm_settings))
+            row = evaluate_edges("gmm", fit.edges, x, w, y, k, **rule)
+            row["gmm"] = {
+                "n_effective_components": fit.n_effective,
+                "background_bias_soft_vs_hard": fit.component_bias.tolist(),
+                "restart_significance": np.asarray(fit.restart_significance).tolist(),
+                "warnings": list(fit.warnings),
+                "wall_time_s": fit.wall_time,
+            }
+            rows.append(row)
+            binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png")
+            lo = float(np.quantile(x[y == 1], 0.01)) if np.any(y == 1) else 0.0
+            binning_plots.mixture_components_1d(
+                x, w, y == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
+                plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0),
+            )  # fmt: skip
+        _stack_plots(rows[-1], scores, plot_dir / f"stack_{method}_K{rows[-1]['n_bins_requested']}")
+    return rows

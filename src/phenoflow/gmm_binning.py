@@ -1,0 +1,1022 @@
+"""Bins of classifier outputs optimised by a Gaussian mixture (GATO-style), in TensorFlow Probability.
+
+The score space (1-D scores in [lo, hi], or softmax vectors on the simplex in their C-1 free
+coordinates, see :mod:`phenoflow.simplex`) is partitioned by a mixture of K Gaussians: an event
+belongs to the component k maximising log N(x | mu_k, Sigma_k) + log pi_k. Training replaces this
+hard assignment by gamma_k = softmax_k((log N + log pi) / T), which makes the per-component yields
+and with them the combined Asimov significance Z = sqrt(sum_k Z_A(s_k, b_k)^2) differentiable;
+the temperature T is annealed towards a hard assignment while Adam maximises Z.
+
+Design choices:
+
+* Cost independent of the event count. Events are first summed into fine cells: in 1-D
+  ``n_fine`` bins at quantiles of the MC-event count of the scores (so resolution sits where the
+  events, and with them the MC knowledge of the yields, are; the GATO toy puts most of its
+  significance in the last 0.01 of the score, which equal-width bins would not resolve); in n-D
+  the populated cells of a grid of ``n_fine`` divisions per free coordinate. The loss sees only
+  per-cell sums: signal yield per signal, background yield and background sum of w^2.
+* The mixture is evaluated at one point per cell, the centroid of its MC events, rather than
+  integrated over the cell (the 1-D CDF alternative). The T -> 0 limit of the soft assignment is
+  then exactly the hard argmax rule at that point, so soft and hard yields differ only in the
+  cells a boundary cuts; bin-integrated masses pi_k (Phi_k(e_j+1) - Phi_k(e_j)) would instead be
+  maximised by a different component than the density near a boundary (a bias that survives
+  T -> 0), need log-differences of CDFs that underflow in the tails, and have no cheap n-D form.
+* Parameters: mixture logits; means through a sigmoid onto [lo, hi] (1-D) or a softmax onto the
+  simplex (n-D, C-1 free logits against a fixed 0); scales through ``tfp.bijectors.FillScaleTriL``
+  (softplus diagonal; a 1x1 factor, i.e. a positive width, in 1-D). The Gaussian log-density is
+  written out with a triangular solve, since ``tfd.MultivariateNormalTriL.log_prob`` broadcasts
+  the scales over all cells and is an order of magnitude slower here.
+* Everything runs in one compiled ``tf.function`` holding a ``tf.while_loop`` over the steps, with
+  Adam written out (Kingma & Ba, default betas); the temperature and the learning rate are
+  ``tf.Variable``s assigned at every step from their schedules, so annealing reaches the compiled
+  graph. The compiled loop is memoised per (dimension, mean map, combination) and serves fits of
+  any size; it computes in float32 (twice as fast as float64 here, and ample for per-cell sums and
+  Z), while every reported number is recomputed in float64 from the events. ``n_restarts``
+  independent starts are trained side by side as a batch dimension (1-D: edges at signal
+  quantiles, from equal-signal ones to increasingly top-heavy ones; n-D: means at random
+  populated cells), all from a numpy Generator seeded by ``seed``; the start with the best hard
+  significance under the rule wins. Same seed, same inputs -> identical result.
+* Constraints ``min_background`` (b_k) and ``max_rel_uncertainty`` (sqrt(sum w^2)_k / b_k of the
+  background) enter the loss as squared hinge penalties, relative to Z and with a safety
+  ``margin``: loss = -Z + stop_gradient(Z) (lambda_b sum_k relu(1 - b_k/(min_b (1+margin)))^2 +
+  lambda_u sum_k relu(r_k (1+margin)/max_r - 1)^2). The hard result is then checked against the
+  same rule and bins that break it are merged (1-D: :func:`phenoflow.binning.merge_low_background`
+  for the background floor, then :func:`merge_bins`; n-D: :func:`merge_bins` with touching bins).
+* Several signals: Z_i per signal with the other signals counted as background, combined by
+  ``combination``: "quadrature" sqrt(sum Z_i^2), "geometric_mean", or "minimum" (a smooth
+  minimum -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i, in the loss; the exact one in
+  results). The MC-uncertainty constraint concerns the true background only.
+* Results come from the hard assignment evaluated on the events themselves. In 1-D the bins are
+  the intervals between the points where the argmax changes (found exactly from the pairwise
+  quadratic equations), usable with :func:`phenoflow.binning.binned_yields`; in n-D a
+  :class:`BinMap` assigns any score vector to a bin.
+
+TensorFlow is imported only when a mixture is trained.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from phenoflow import simplex
+from phenoflow.binning import merge_low_background
+from phenoflow.metrics import asimov_significance
+
+COMBINATIONS = ("quadrature", "geometric_mean", "minimum")
+SCHEDULES = ("constant", "cosine", "exponential")
+_SCALE_FLOOR = 1e-9  # smallest Gaussian width (score units)
+_B_FLOOR = 1e-12  # background floor inside the loss (expected events), keeps Z_A finite as b -> 0
+_TINY = np.finfo(np.float64).tiny
+
+
+# --- schedules and significances ------------------------------------------------------------------
+
+
+def schedule(kind: str, start: float, end: float, n_steps: int) -> np.ndarray:
+    """Values at steps 0 .. n_steps-1 going from ``start`` to ``end``, shape (n_steps,).
+
+    "constant": ``start`` throughout; "cosine": half a cosine from start to end; "exponential":
+    geometric interpolation (start and end must be positive).
+    """
+    t = np.arange(n_steps) / max(n_steps - 1, 1)
+    if kind == "constant":
+        return np.full(n_steps, float(start))
+    if kind == "cosine":
+        return end + (start - end) * 0.5 * (1.0 + np.cos(np.pi * t))
+    if kind == "exponential":
+        if start <= 0 or end <= 0:
+            raise ValueError(f"an exponential schedule needs positive start and end, got {start}, {end}")
+        return start * (end / start) ** t
+    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got '{kind}'")
+
+
+def signal_significances(s: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Combined Asimov Z of each signal over the bins, shape (n_signals,).
+
+    ``s``: signal yields (n_signals, n_bins); ``b``: background yields (n_bins,). Signal i sees
+    b + the other signals as its background: Z_i = sqrt(sum_k Z_A(s_ik, b_k + sum_{j!=i} s_jk)^2).
+    NaN if some bin has no background at all for a signal (merge bins first).
+    """
+    s = np.atleast_2d(np.asarray(s, dtype=np.float64))
+    b = np.asarray(b, dtype=np.float64)
+    others = b[None, :] + s.sum(axis=0, keepdims=True) - s
+    return np.sqrt(np.sum(asimov_significance(s, others) ** 2, axis=1))
+
+
+def combine_significances(z: np.ndarray, combination: str = "quadrature") -> float:
+    """Combine per-signal significances ``z`` (n_signals,): "quadrature" sqrt(sum z^2),
+    "geometric_mean" (prod z)^(1/n) or "minimum" (exact)."""
+    z = np.asarray(z, dtype=np.float64)
+    if combination == "quadrature":
+        return float(np.sqrt(np.sum(z**2)))
+    if combination == "geometric_mean":
+        return float(np.exp(np.mean(np.log(z)))) if np.all(z > 0) else 0.0
+    if combination == "minimum":
+        return float(np.min(z))
+    raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
+
+
+def differentiable_significance(s, b, combination: str = "quadrature"):
+    """Differentiable combined significance of soft yields (TensorFlow tensors).
+
+    ``s``: signal yields (..., n_signals, n_bins); ``b``: background yields (..., n_bins).
+    Returns (Z (...,), Z_i (..., n_signals)), Z_i as in :func:`signal_significances`; float32 or
+    float64. Safe as b -> 0: the background of each bin is floored at 1e-12 events, so values and
+    gradients stay finite. "minimum" is smooth here: -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i
+    (below the exact minimum by at most tau ln n_signals).
+    """
+    import tensorflow as tf
+
+    others = tf.maximum(b[..., None, :] + tf.reduce_sum(s, axis=-2, keepdims=True) - s, _B_FLOOR)
+    sp = tf.maximum(s, 0.0)
+    za2 = tf.maximum(2.0 * ((sp + others) * tf.math.log1p(sp / others) - sp), 0.0)
+    z_sig = tf.sqrt(tf.reduce_sum(za2, axis=-1) + 1e-30)
+    if combination == "quadrature":
+        z = tf.sqrt(tf.reduce_sum(z_sig**2, axis=-1))
+    elif combination == "geometric_mean":
+        z = tf.exp(tf.reduce_mean(tf.math.log(z_sig), axis=-1))
+    elif combination == "minimum":
+        tau = 0.02 * tf.stop_gradient(tf.reduce_mean(z_sig, axis=-1, keepdims=True)) + 1e-12
+        z = -tau[..., 0] * tf.reduce_logsumexp(-z_sig / tau, axis=-1)
+    else:
+        raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
+    return z, z_sig
+
+
+# --- yields -----------------------------------------------------------------------------------------
+
+
+def bin_index(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each 1-D score for increasing ``edges`` (n_bins + 1,), shape (n,), -1 outside.
+
+    Bins are [e_i, e_i+1) with the last closed, exactly as :func:`numpy.histogram`.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    n_bins = len(edges) - 1
+    idx = np.searchsorted(edges, scores, side="right") - 1
+    idx[scores == edges[-1]] = n_bins - 1
+    idx[~((scores >= edges[0]) & (scores <= edges[-1]))] = -1
+    return idx
+
+
+def yields_with_errors(
+    bins: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per-bin yield and MC uncertainty sqrt(sum w^2) of every process group, with ``hist``.
+
+    ``bins``: bin index of each event in [0, n_bins) (others, e.g. -1, are skipped), ``weights``
+    (expected events) and integer group ``labels``: shape (n,). Returns label -> (yields,
+    errors), each shape (n_bins,), for every label present.
+    """
+    import hist
+
+    bins, labels = np.asarray(bins), np.asarray(labels).astype(np.int64)
+    groups = sorted(int(g) for g in np.unique(labels))
+    h = hist.Hist(
+        hist.axis.Integer(0, n_bins, underflow=False, overflow=False),
+        hist.axis.IntCategory(groups),
+        storage=hist.storage.Weight(),
+    )
+    ok = (bins >= 0) & (bins < n_bins)
+    h.fill(bins[ok], labels[ok], weight=np.asarray(weights, dtype=np.float64)[ok])
+    values, variances = h.values(), h.variances()
+    return {g: (values[:, i].copy(), np.sqrt(variances[:, i])) for i, g in enumerate(groups)}
+
+
+@dataclass(frozen=True)
+class BinYields:
+    """Yields of a set of bins: signal (n_signals, n_bins), background, background sum of w^2 and
+    MC events (n_bins,)."""
+
+    s: np.ndarray
+    b: np.ndarray
+    b_sumw2: np.ndarray
+    count: np.ndarray
+
+    def merged(self, groups: np.ndarray, n_groups: int) -> "BinYields":
+        """Yields of the bins merged by ``groups`` (new bin of each old bin, (n_bins,))."""
+
+        def add(x: np.ndarray) -> np.ndarray:
+            return np.stack([np.bincount(groups, weights=r, minlength=n_groups) for r in np.atleast_2d(x)])
+
+        return BinYields(add(self.s), add(self.b)[0], add(self.b_sumw2)[0], add(self.count)[0])
+
+    def take(self, index: np.ndarray) -> "BinYields":
+        """The bins ``index`` only."""
+        return BinYields(self.s[:, index], self.b[index], self.b_sumw2[index], self.count[index])
+
+    def significance(self, combination: str) -> float:
+        """Combined Z; -inf if some bin has no background."""
+        if not np.all(self.b > 0):
+            return -np.inf
+        return combine_significances(signal_significances(self.s, self.b), combination)
+
+
+def _group_sums(
+    cell: np.ndarray, weights: np.ndarray, labels: np.ndarray, signal_labels: Sequence[int], m: int
+) -> BinYields:
+    """Sums per cell (index in [0, m), -1 skipped) of each signal, the background, its w^2, MC events."""
+    ok = cell >= 0
+    c, w, lab = cell[ok], weights[ok], labels[ok]
+    is_sig = np.isin(lab, signal_labels)
+    s = np.stack([np.bincount(c, weights=np.where(lab == g, w, 0.0), minlength=m) for g in signal_labels])
+    b = np.bincount(c, weights=np.where(is_sig, 0.0, w), minlength=m)
+    w2 = np.bincount(c, weights=np.where(is_sig, 0.0, w**2), minlength=m)
+    return BinYields(s, b, w2, np.bincount(c, minlength=m).astype(np.float64))
+
+
+class _SortedEvents:
+    """1-D events sorted once, so that the yields of any edges cost O(n_bins log n)."""
+
+    def __init__(self, scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, signal_labels: Sequence[int]):
+        order = np.argsort(scores, kind="stable")
+        self.x = scores[order]
+        w, lab = weights[order], labels[order]
+        is_sig = np.isin(lab, signal_labels)
+        cols = [np.where(lab == g, w, 0.0) for g in signal_labels]
+        cols += [np.where(is_sig, 0.0, w), np.where(is_sig, 0.0, w**2), np.ones_like(w)]
+        self.cum = np.concatenate([np.zeros((len(cols), 1)), np.cumsum(np.stack(cols), axis=1)], axis=1)
+        self.n_sig = len(signal_labels)
+
+    def yields(self, edges: np.ndarray) -> BinYields:
+        """Yields in the bins of ``edges`` with :func:`numpy.histogram`'s conventions."""
+        pos = np.searchsorted(self.x, edges, side="left")
+        pos[-1] = np.searchsorted(self.x, edges[-1], side="right")
+        d = np.diff(self.cum[:, pos], axis=1)
+        return BinYields(d[: self.n_sig], d[self.n_sig], d[self.n_sig + 1], d[self.n_sig + 2])
+
+
+# --- merging -----------------------------------------------------------------------------------------
+
+
+def _bin_objective(y: BinYields) -> np.ndarray:
+    """sum_i Z_A(s_i, b + other signals)^2 of each bin; 0 where a bin has no background."""
+    ok = y.b > 0
+    others = np.where(ok, y.b, 1.0)[None, :] + y.s.sum(axis=0, keepdims=True) - y.s
+    return np.where(ok, np.sum(asimov_significance(y.s, others) ** 2, axis=0), 0.0)
+
+
+def _violations(y: BinYields, min_background: float, max_rel_uncertainty: float) -> np.ndarray:
+    """Bins breaking the rule: b <= 0, b < min_background or sqrt(sum w^2)/b > max_rel_uncertainty."""
+    bad = (y.b <= 0) | (y.b < min_background)
+    if np.isfinite(max_rel_uncertainty):
+        bad |= np.sqrt(np.clip(y.b_sumw2, 0, None)) > max_rel_uncertainty * np.where(y.b > 0, y.b, 0.0)
+    return bad
+
+
+def merge_bins(
+    y: BinYields, adjacency: np.ndarray, min_background: float = 0.0, max_rel_uncertainty: float = np.inf
+) -> tuple[np.ndarray, int]:
+    """Merge bins until every bin has b > 0, b >= ``min_background`` and relative background MC
+    uncertainty <= ``max_rel_uncertainty`` (or a single bin is left).
+
+    Greedy: the offending bin with the smallest background joins, among the bins it touches
+    (``adjacency``, (n_bins, n_bins) bool; all bins if it touches none), the one for which the
+    merged bin has the largest sum_i Z_A^2 minus that of the partner, i.e. the merge losing the
+    least significance. Returns the new bin of each old bin (n_bins,), numbered 0.. in order of
+    first appearance, and the number of new bins.
+    """
+    n = len(y.b)
+    groups = np.arange(n)
+    adj = np.asarray(adjacency, dtype=bool).copy()
+    cur, alive = y, np.ones(n, dtype=bool)
+    while alive.sum() > 1:
+        bad = _violations(cur, min_background, max_rel_uncertainty) & alive
+        if not bad.any():
+            break
+        i = int(np.flatnonzero(bad)[np.argmin(cur.b[bad])])
+        partners = np.flatnonzero(adj[i] & alive)
+        partners = partners[partners != i]
+        if partners.size == 0:
+            partners = np.flatnonzero(alive & (np.arange(n) != i))
+        trial = [cur.merged(np.where(np.arange(n) == i, j, np.arange(n)), n) for j in partners]
+        gain = [_bin_objective(t)[j] - _bin_objective(cur)[j] for t, j in zip(trial, partners)]
+        j = int(partners[int(np.argmax(gain))])
+        groups[groups == i] = j
+        cur, alive[i] = trial[int(np.argmax(gain))], False
+        adj[j] |= adj[i]
+        adj[:, j] |= adj[:, i]
+        adj[i], adj[:, i] = False, False
+    _, new = np.unique(groups, return_inverse=True)
+    first = {}
+    for g in new:
+        first.setdefault(int(g), len(first))
+    new = np.array([first[int(g)] for g in new], dtype=np.int64)
+    return new, len(first)
+
+
+def _chain(n: int) -> np.ndarray:
+    """Adjacency of consecutive 1-D bins."""
+    return np.eye(n, k=1, dtype=bool) | np.eye(n, k=-1, dtype=bool)
+
+
+# --- fine cells, mixtures ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FineCells:
+    """Events summed into fine cells: ``points`` (m, d) MC-event centroid of each cell in the
+    mixture coordinates, ``yields`` per cell, and ``cell`` (n,) of every event (-1 outside)."""
+
+    points: np.ndarray
+    yields: BinYields
+    cell: np.ndarray
+
+
+def fine_cells(
+    x: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    signal_labels: Sequence[int],
+    n_fine: int,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> FineCells:
+    """Sum events into fine cells. ``x``: 1-D scores (n,) -> ``n_fine`` bins over [lo, hi] at
+    quantiles of the MC-event count (ties merged, events outside skipped); free simplex
+    coordinates (n, d) -> populated cells of a grid of ``n_fine`` divisions per axis."""
+    if x.ndim == 1:
+        inside = (x >= lo) & (x <= hi)
+        if not inside.any():
+            raise ValueError(f"no event has a score in [{lo}, {hi}]")
+        q = np.quantile(x[inside], np.linspace(0.0, 1.0, n_fine + 1))
+        cell = bin_index(x, np.unique(np.r_[lo, q, hi]))
+        _, cell[inside] = np.unique(cell[inside], return_inverse=True)  # populated bins only
+        m = int(cell.max()) + 1
+        pts = x[:, None]
+    else:
+        cell, m = simplex.grid_cells(x, n_fine)
+        pts = x
+    ok = cell >= 0
+    n = np.bincount(cell[ok], minlength=m)
+    centroid = np.stack([np.bincount(cell[ok], weights=p, minlength=m) for p in pts[ok].T], axis=1) / n[:, None]
+    return FineCells(centroid, _group_sums(cell, weights, labels, signal_labels, m), cell)
+
+
+def log_joint(
+    x: np.ndarray, log_weights: np.ndarray, means: np.ndarray, scale_tril: np.ndarray, chunk: int = 1 << 16
+) -> np.ndarray:
+    """log pi_k + log N(x | mu_k, L_k L_k^T) for points ``x`` (n, d): shape (n, K).
+
+    ``log_weights`` (K,), ``means`` (K, d), ``scale_tril`` (K, d, d) lower-triangular.
+    """
+    inv = np.linalg.inv(scale_tril)
+    d = means.shape[1]
+    const = (
+        log_weights
+        - np.log(np.abs(np.diagonal(scale_tril, axis1=1, axis2=2))).sum(axis=1)
+        - 0.5 * d * np.log(2 * np.pi)
+    )
+    out = np.empty((len(x), len(log_weights)))
+    for a in range(0, len(x), chunk):
+        z = np.einsum("kij,nkj->nki", inv, x[a : a + chunk, None, :] - means[None])
+        out[a : a + chunk] = const - 0.5 * np.sum(z**2, axis=2)
+    return out
+
+
+def argmax_intervals(
+    log_weights: np.ndarray, means: np.ndarray, sigmas: np.ndarray, lo: float, hi: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where argmax_k (log pi_k + log N(x | mu_k, sigma_k)) changes on [lo, hi] (1-D).
+
+    ``log_weights``, ``means``, ``sigmas``: (K,). Returns edges (n + 1,) from lo to hi and the
+    winning component of each interval (n,). Change points are roots of the pairwise
+    quadratics, solved in the standardised coordinate of the narrower component.
+    """
+    c = log_weights - np.log(sigmas)
+    j, k = np.triu_indices(len(means), 1)
+    swap = sigmas[j] < sigmas[k]  # k: the narrower of the pair
+    j, k = np.where(swap, k, j), np.where(swap, j, k)
+    r = sigmas[k] / sigmas[j]
+    u = (means[k] - means[j]) / sigmas[j]
+    # q_j - q_k at x = mu_k + sigma_k t:  0.5 (1 - r^2) t^2 - u r t + (c_j - c_k - u^2 / 2)
+    qa, qb, qc = 0.5 * (1 - r**2), -u * r, c[j] - c[k] - 0.5 * u**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disc = qb**2 - 4 * qa * qc
+        sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        q = -0.5 * (qb + np.where(qb >= 0, 1.0, -1.0) * sq)
+        t = np.concatenate([np.where(qa > 1e-12, q / qa, -qc / qb), np.where(qa > 1e-12, qc / q, np.nan)])
+    x = np.tile(means[k], 2) + np.tile(sigmas[k], 2) * t
+    pts = np.unique(np.r_[lo, x[np.isfinite(x) & (x > lo) & (x < hi)], hi])
+    mids = 0.5 * (pts[:-1] + pts[1:])
+    owner = np.argmax(c[None, :] - 0.5 * ((mids[:, None] - means[None, :]) / sigmas[None, :]) ** 2, axis=1)
+    change = np.r_[True, owner[1:] != owner[:-1]]
+    return np.r_[pts[:-1][change], hi], owner[change]
+
+
+@dataclass(frozen=True)
+class _Init:
+    log_weights: np.ndarray  # (R, K)
+    means: np.ndarray  # (R, K, d)
+    scale_tril: np.ndarray  # (R, K, d, d)
+
+
+def _init_1d(
+    rng: np.random.Generator, x: np.ndarray, w: np.ndarray, k: int, n_restarts: int, lo: float, hi: float
+) -> _Init:
+    """Starting edges at signal quantiles: the signal fraction above edge j is (1 - u_j)^p, p
+    spread from 1 (restart 0: equal-signal quantiles, u_j = j/K) to 3 over the restarts (purest
+    bins increasingly narrow, as significance-optimal bins tend to be), u_j jittered by a
+    Dirichlet(10) partition for restarts >= 1. Each set of edges becomes a mixture whose argmax
+    intervals are exactly those edges (mean at the centre, sigma the half width, pi
+    proportional to sigma)."""
+    order = np.argsort(x, kind="stable")
+    xs, cw = x[order], np.maximum.accumulate(np.cumsum(w[order]) / w.sum())  # monotone even with w < 0
+    out = []
+    for r in range(n_restarts):
+        u = np.arange(1, k) / k if r == 0 else np.cumsum(rng.dirichlet(np.full(k, 10.0)))[:-1]
+        p = 1.0 + 2.0 * r / max(n_restarts - 1, 1)
+        frac = 1.0 - (1.0 - u) ** p
+        edges = np.unique(np.r_[lo, np.interp(frac, cw, xs), hi])
+        while len(edges) - 1 < k:  # ties: split the widest bins
+            i = int(np.argmax(np.diff(edges)))
+            edges = np.insert(edges, i + 1, 0.5 * (edges[i] + edges[i + 1]))
+        half = np.maximum(0.5 * np.diff(edges), 10 * _SCALE_FLOOR)
+        out.append((np.log(half), 0.5 * (edges[:-1] + edges[1:]), half))
+    lw, mu, sig = (np.stack(v) for v in zip(*out))
+    return _Init(lw - np.log(np.exp(lw).sum(axis=1, keepdims=True)), mu[..., None], sig[..., None, None])
+
+
+def _init_simplex(rng: np.random.Generator, cells: FineCells, k: int, n_restarts: int) -> _Init:
+    """Means at K distinct populated cells drawn with probability half by signal yield, half by
+    MC events; isotropic widths of half the linear size of a simplex share 1/K; equal weights."""
+    d = cells.points.shape[1]
+    p = 0.5 * cells.yields.s.sum(axis=0) / cells.yields.s.sum() + 0.5 * cells.yields.count / cells.yields.count.sum()
+    p = np.clip(p, 0, None) / np.clip(p, 0, None).sum()
+    n_pick = min(k, int(np.count_nonzero(p)))
+    sigma = 0.5 * (1.0 / (np.prod(np.arange(1, d + 1)) * k)) ** (1.0 / d)
+    means = []
+    for _ in range(n_restarts):
+        pick = rng.choice(len(p), size=n_pick, replace=False, p=p)
+        extra = rng.dirichlet(np.ones(d + 1), size=k - n_pick)[:, :d]
+        means.append(np.concatenate([cells.points[pick], extra]))
+    tril = np.broadcast_to(sigma * np.eye(d), (n_restarts, k, d, d)).copy()
+    return _Init(np.full((n_restarts, k), -np.log(k)), np.stack(means), tril)
+
+
+# --- training -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Trained:
+    log_weights: np.ndarray  # (R, K)
+    means: np.ndarray  # (R, K, d)
+    scale_tril: np.ndarray  # (R, K, d, d)
+    history: dict[str, np.ndarray]  # name -> (n_steps, R) or (n_steps,)
+
+
+_ADAM = (0.9, 0.999, 1e-8)  # beta_1, beta_2, epsilon (Kingma & Ba defaults)
+
+
+@functools.lru_cache(maxsize=None)
+def _trainer(dim: int, interval: bool, combination: str) -> Callable:
+    """The compiled training loop for mixtures in ``dim`` coordinates (1-D interval means if
+    ``interval``, simplex means otherwise). Memoised so that fits of any size share one trace
+    (shapes are relaxed after the first retrace); it holds no data, only compiled code."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    real = tf.float32  # twice as fast as float64 on CPU; results are recomputed in float64 from the events
+    fill = tfp.bijectors.FillScaleTriL(
+        diag_bijector=tfp.bijectors.Softplus(), diag_shift=tf.constant(_SCALE_FLOOR, real)
+    )
+    beta1, beta2, eps = _ADAM
+
+    def parameters(logits, mean_raw, scale_raw, lo, hi):
+        if interval:
+            means = lo + (hi - lo) * tf.sigmoid(mean_raw)
+        else:
+            full = tf.concat([mean_raw, tf.zeros_like(mean_raw[..., :1])], axis=-1)
+            means = tf.nn.softmax(full, axis=-1)[..., :-1]
+        return tf.nn.log_softmax(logits, axis=-1), means, fill.forward(scale_raw)
+
+    def objective(params, data, temperature, rule):
+        x_t, cell_sums, occupancy, lo, hi = data
+        min_b, max_rel, lam_b, lam_u, margin = rule
+        log_w, means, tril = parameters(*params, lo, hi)
+        # log N at every cell, (R, K, m); tfd.MultivariateNormalTriL.log_prob would broadcast the
+        # scales over the cells (an order of magnitude slower), so the density is written out.
+        if dim == 1:
+            z2 = ((x_t - means) / tril[..., 0]) ** 2
+        else:
+            z2 = tf.reduce_sum(
+                tf.linalg.triangular_solve(tril, x_t[None, None] - means[..., None], lower=True) ** 2, axis=-2
+            )
+        log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(tril)), axis=-1)
+        log_n = -0.5 * z2 - log_det[..., None] - 0.5 * dim * np.log(2 * np.pi)
+        gamma = tf.nn.softmax((log_n + log_w[..., None]) / temperature, axis=1)  # (R, K, m)
+        sums = tf.linalg.matmul(gamma, cell_sums)  # (R, K, n_sig + 2)
+        s, b, w2 = tf.transpose(sums[..., :-2], [0, 2, 1]), sums[..., -2], sums[..., -1]
+        z, _ = differentiable_significance(s, b, combination)
+        short = tf.nn.relu(1.0 - b / (min_b * (1.0 + margin)))
+        rel = tf.sqrt(tf.maximum(w2, 1e-30)) / tf.maximum(b, _B_FLOOR)  # finite gradients as w2 -> 0
+        over = tf.nn.relu(rel * (1.0 + margin) / max_rel - 1.0)
+        penalty = lam_b * tf.reduce_sum(short**2, axis=-1) + lam_u * tf.reduce_sum(over**2, axis=-1)
+        loss = -z + tf.stop_gradient(z) * penalty
+        sharp = tf.linalg.matvec(tf.reduce_max(gamma, axis=1), occupancy)
+        return loss, z, sharp
+
+    @tf.function(reduce_retracing=True)
+    def train(params, data, rule, temperature, learning_rate, temperatures, learning_rates):
+        n_steps = tf.shape(temperatures)[0]
+        arrays = tuple(tf.TensorArray(real, size=n_steps) for _ in range(5))
+        zeros = tuple(tf.zeros_like(p) for p in params)
+
+        def body(i, params, m1, m2, arrays):
+            temperature.assign(temperatures[i])
+            learning_rate.assign(learning_rates[i])
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                loss, z, sharp = objective(params, data, temperature, rule)
+                total = tf.reduce_sum(loss)  # restarts are independent: their gradients separate
+            grads = tape.gradient(total, params)
+            t = tf.cast(i + 1, real)
+            m1 = tuple(beta1 * m + (1 - beta1) * g for m, g in zip(m1, grads))
+            m2 = tuple(beta2 * v + (1 - beta2) * g**2 for v, g in zip(m2, grads))
+            step = learning_rate * tf.sqrt(1 - beta2**t) / (1 - beta1**t)
+            params = tuple(p - step * m / (tf.sqrt(v) + eps) for p, m, v in zip(params, m1, m2))
+            values = (loss, z, sharp, temperature.read_value(), learning_rate.read_value())
+            return i + 1, params, m1, m2, tuple(a.write(i, v) for a, v in zip(arrays, values))
+
+        _, params, _, _, arrays = tf.while_loop(
+            lambda i, *_: i < n_steps, body, (tf.constant(0), tuple(params), zeros, zeros, arrays)
+        )
+        return params, tuple(a.stack() for a in arrays)
+
+    def run(init: _Init, data, rule, temperatures, learning_rates, lo, hi):
+        if interval:
+            frac = np.clip((init.means - lo) / (hi - lo), 1e-12, 1 - 1e-12)
+            mean_raw = np.log(frac) - np.log1p(-frac)
+        else:
+            mu = np.clip(init.means, 1e-9, None)
+            mean_raw = np.log(mu) - np.log(np.clip(1.0 - mu.sum(axis=-1, keepdims=True), 1e-9, None))
+        params = (
+            tf.constant(init.log_weights, real),
+            tf.constant(mean_raw, real),
+            fill.inverse(tf.constant(init.scale_tril, real)),
+        )
+        temperature = tf.Variable(temperatures[0], dtype=real, trainable=False, name="temperature")
+        learning_rate = tf.Variable(learning_rates[0], dtype=real, trainable=False, name="learning_rate")
+        data = tuple(tf.constant(v, real) for v in (*data, lo, hi))
+        rule = tuple(tf.constant(v, real) for v in rule)
+        params, history = train(
+            params,
+            data,
+            rule,
+            temperature,
+            learning_rate,
+            tf.constant(temperatures, real),
+            tf.constant(learning_rates, real),
+        )
+        return [v.numpy() for v in parameters(*params, data[-2], data[-1])], [h.numpy() for h in history]
+
+    return run
+
+
+def _train(
+    cells: FineCells,
+    init: _Init,
+    *,
+    interval: tuple[float, float] | None,
+    combination: str,
+    min_background: float,
+    max_rel_uncertainty: float,
+    penalty_background: float,
+    penalty_uncertainty: float,
+    margin: float,
+    temperatures: np.ndarray,
+    learning_rates: np.ndarray,
+) -> _Trained:
+    """Adam on all restarts at once in one compiled tf.while_loop over len(temperatures) steps.
+
+    ``interval``: (lo, hi) for 1-D means lo + (hi - lo) sigmoid(raw); None for the simplex
+    (softmax of [raw, 0] without its last entry). Scales through FillScaleTriL (softplus
+    diagonal). The temperature and the learning rate are tf.Variables assigned at every step.
+    History: loss, Z_soft and sharpness (mean max gamma over MC events) per step and restart;
+    temperature and learning rate per step as read back from their variables.
+    """
+    d = cells.points.shape[1]
+    y = cells.yields
+    data = (cells.points.T, np.column_stack([y.s.T, y.b, y.b_sumw2]), y.count / y.count.sum())
+    use_b = min_background > 0 and penalty_background > 0
+    use_u = bool(np.isfinite(max_rel_uncertainty)) and penalty_uncertainty > 0
+    rule = (
+        min_background if use_b else 1.0,
+        max_rel_uncertainty if use_u else 1.0,
+        penalty_background if use_b else 0.0,
+        penalty_uncertainty if use_u else 0.0,
+        margin,
+    )
+    lo, hi = interval if interval is not None else (0.0, 1.0)
+    run = _trainer(d, interval is not None, combination)
+    (log_w, means, tril), hist = run(init, data, rule, temperatures, learning_rates, lo, hi)
+    names = ("loss", "z_soft", "sharpness", "temperature", "learning_rate")
+    return _Trained(log_w, means, tril, dict(zip(names, hist)))
+
+
+# --- results ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BinMap:
+    """Hard bins of a trained mixture. Call with scores ((n,) in 1-D, (n, C) softmax vectors) to
+    get bin indices (n,); 1-D scores outside the edges get -1.
+
+    1-D: ``edges`` decide. n-D: argmax over the components that received events
+    (``log_weights`` (K',), ``means`` (K', d), ``scale_tril`` (K', d, d)), then
+    ``component_bin`` (K',) after merging.
+    """
+
+    log_weights: np.ndarray
+    means: np.ndarray
+    scale_tril: np.ndarray
+    component_bin: np.ndarray
+    edges: np.ndarray | None = None
+
+    def components(self, scores: np.ndarray) -> np.ndarray:
+        """Winning (kept) component of each score vector (n,) (n-D only)."""
+        return np.argmax(
+            log_joint(simplex.free_coordinates(scores), self.log_weights, self.means, self.scale_tril), axis=1
+        )
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        if self.edges is not None:
+            return bin_index(scores, self.edges)
+        return self.component_bin[self.components(scores)]
+
+
+@dataclass
+class GMMBinningResult:
+    """Everything a fit produced. Yields are expected events; arrays per bin have n_bins entries,
+    per component K, history arrays one entry per training step.
+
+    ``component_soft`` / ``component_hard``: BinYields per component, soft (gamma at the final
+    temperature, on the fine cells) and hard (argmax, on the events); ``component_bias`` (K,):
+    (hard - soft) / max(hard, soft) of the background, 0 where both vanish. ``group_yields``:
+    process label -> (yields, MC errors) per final bin (from :func:`yields_with_errors`).
+    ``image``: bin index on a pixel grid over the triangle (C = 3 only, NaN outside).
+    """
+
+    n_components: int
+    n_effective: int
+    n_bins: int
+    edges: np.ndarray | None
+    bin_map: BinMap
+    signal_labels: tuple[int, ...]
+    combination: str
+    significance: float
+    signal_significance: np.ndarray
+    bins: BinYields
+    group_yields: dict[int, tuple[np.ndarray, np.ndarray]]
+    means: np.ndarray
+    scale_tril: np.ndarray
+    weights: np.ndarray
+    component_soft: BinYields
+    component_hard: BinYields
+    component_bin: np.ndarray
+    history: dict[str, np.ndarray]
+    restart_significance: np.ndarray
+    chosen_restart: int
+    warnings: list[str]
+    wall_time: float
+    image: np.ndarray | None = None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def component_bias(self) -> np.ndarray:
+        """(hard - soft) / max(|hard|, |soft|) of each component's background, (K,); 0 if both are 0."""
+        hard, soft = self.component_hard.b, self.component_soft.b
+        scale = np.maximum(np.abs(hard), np.abs(soft))
+        return np.where(scale > 0, (hard - soft) / np.where(scale > 0, scale, 1.0), 0.0)
+
+
+def _soft_yields(
+    cells: FineCells, log_w: np.ndarray, means: np.ndarray, tril: np.ndarray, temperature: float
+) -> BinYields:
+    """Per-component soft yields on the fine cells at ``temperature`` (numpy, float64)."""
+    a = log_joint(cells.points, log_w, means, tril) / temperature
+    gamma = np.exp(a - a.max(axis=1, keepdims=True))
+    gamma /= gamma.sum(axis=1, keepdims=True)
+    y = cells.yields
+    return BinYields(y.s @ gamma, y.b @ gamma, y.b_sumw2 @ gamma, y.count @ gamma)
+
+
+def _rule_note(n_before: int, n_after: int, min_background: float, max_rel_uncertainty: float, how: str) -> list[str]:
+    if n_after == n_before:
+        return []
+    rule = f"b > 0, b >= {min_background:g}" + (
+        f", rel. MC uncertainty <= {max_rel_uncertainty:g}" if np.isfinite(max_rel_uncertainty) else ""
+    )
+    k = n_before - n_after
+    return [f"{k} bin{'s' * (k > 1)} merged {how}for {rule}: {n_before} -> {n_after} bins"]
+
+
+def _merge_edges(
+    edges: np.ndarray, events: _SortedEvents, min_background: float, max_rel_uncertainty: float, max_bins: int
+) -> tuple[np.ndarray, list[str]]:
+    """Apply the rule to 1-D bins: at most ``max_bins`` bins (adjacent pairs losing the least
+    sum Z_A^2 merged; a component can own two intervals), then b >= max(min_background, > 0)
+    by merge_low_background, then :func:`merge_bins` for what is left (relative uncertainty).
+    Returns the edges and notes on what was merged."""
+    notes = []
+    n0 = len(edges) - 1
+    while len(edges) - 1 > max_bins:
+        y = events.yields(edges)
+        obj = _bin_objective(y)
+        pairs = BinYields(
+            y.s[:, :-1] + y.s[:, 1:], y.b[:-1] + y.b[1:], y.b_sumw2[:-1] + y.b_sumw2[1:], y.count[:-1] + y.count[1:]
+        )
+        edges = np.delete(edges, int(np.argmax(_bin_objective(pairs) - obj[:-1] - obj[1:])) + 1)
+    if len(edges) - 1 < n0:
+        notes.append(f"{n0} argmax intervals for at most {max_bins} bins: adjacent intervals merged")
+    n1 = len(edges) - 1
+    edges = merge_low_background(edges, events.yields(edges).b, max(min_background, _TINY))
+    y = events.yields(edges)
+    groups, _ = merge_bins(y, _chain(len(y.b)), min_background, max_rel_uncertainty)
+    edges = np.r_[edges[0], edges[1:-1][np.diff(groups) != 0], edges[-1]]
+    return edges, notes + _rule_note(n1, len(edges) - 1, min_background, max_rel_uncertainty, "")
+
+
+def apply_rule_1d(
+    edges: np.ndarray,
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    signal_labels: Sequence[int] = (1,),
+) -> tuple[np.ndarray, list[str]]:
+    """Merge 1-D bins of any method until every bin has b > 0, b >= ``min_background`` and
+    relative background MC uncertainty <= ``max_rel_uncertainty``, exactly as the mixture's hard
+    bins are merged. ``edges`` (n_bins + 1,); events (n,). Returns new edges and notes."""
+    events = _SortedEvents(
+        np.asarray(scores, np.float64), np.asarray(weights, np.float64), np.asarray(labels), tuple(signal_labels)
+    )
+    return _merge_edges(
+        np.asarray(edges, np.float64), events, min_background, max_rel_uncertainty, max_bins=len(edges) - 1
+    )
+
+
+class _Hard(NamedTuple):
+    """The hard result of one trained mixture."""
+
+    bin_map: BinMap
+    edges: np.ndarray | None
+    component_hard: BinYields  # per component, on the events
+    component_bin: np.ndarray  # (K,) final bin, -1 without events
+    n_effective: int
+    notes: list[str]
+    image: np.ndarray | None
+
+
+def _hard_1d(log_w, means, tril, events: _SortedEvents, k: int, lo: float, hi: float, rule: dict) -> _Hard:
+    """Argmax intervals on [lo, hi], yields on the events, bins merged under the rule."""
+    edges0, owner = argmax_intervals(log_w, means[:, 0], tril[:, 0, 0], lo, hi)
+    component_hard = events.yields(edges0).merged(owner, k)
+    edges, notes = _merge_edges(edges0, events, max_bins=k, **rule)
+    component_bin = np.full(k, -1)
+    component_bin[owner] = bin_index(0.5 * (edges0[:-1] + edges0[1:]), edges)  # of its last interval
+    component_bin[component_hard.count == 0] = -1
+    n_effective = int(np.count_nonzero(component_hard.count))
+    return _Hard(
+        BinMap(log_w, means, tril, component_bin, edges), edges, component_hard, component_bin, n_effective, notes, None
+    )
+
+
+def _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, k: int, rule: dict) -> _Hard:
+    """Argmax over components on the events; empty components dropped; bins merged into
+    touching bins (C = 3, from a pixel image) or any bins (C > 3) under the rule."""
+    component_hard = _group_sums(np.argmax(log_joint(x, log_w, means, tril), axis=1), weights, labels, signal_labels, k)
+    kept = np.flatnonzero(component_hard.count > 0)
+    n_eff = len(kept)
+    if x.shape[1] == 2:
+        adjacency = simplex.region_adjacency(
+            simplex.bin_image(BinMap(log_w[kept], means[kept], tril[kept], np.arange(n_eff))), n_eff
+        )
+    else:
+        adjacency = np.ones((n_eff, n_eff), dtype=bool)
+    groups, n_new = merge_bins(component_hard.take(kept), adjacency, **rule)
+    bin_map = BinMap(log_w[kept], means[kept], tril[kept], groups)
+    component_bin = np.full(k, -1)
+    component_bin[kept] = groups
+    notes = _rule_note(n_eff, n_new, rule["min_background"], rule["max_rel_uncertainty"], "into touching bins ")
+    image = simplex.bin_image(bin_map) if x.shape[1] == 2 else None
+    return _Hard(bin_map, None, component_hard, component_bin, n_eff, notes, image)
+
+
+def evaluate_bin_map(
+    bin_function: Callable[[np.ndarray], np.ndarray],
+    n_bins: int,
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    signal_labels: Sequence[int] = (1,),
+    combination: str = "quadrature",
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+) -> dict:
+    """Bins of an n-D map merged under the rule, as for the mixture (touching bins from a pixel
+    image for C = 3, any bins otherwise). ``scores`` (n, C); ``bin_function`` gives bins in
+    [0, n_bins). Returns {"n_bins", "significance", "signal_significance", "bins" (BinYields),
+    "groups" (new bin of each old bin)}."""
+    scores = np.asarray(scores, dtype=np.float64)
+    idx = np.asarray(bin_function(scores))
+    y = _group_sums(idx, np.asarray(weights, dtype=np.float64), np.asarray(labels), tuple(signal_labels), n_bins)
+    if scores.shape[1] == 3:
+        adjacency = simplex.region_adjacency(simplex.bin_image(bin_function), n_bins)
+    else:
+        adjacency = np.ones((n_bins, n_bins), dtype=bool)
+    groups, n_new = merge_bins(y, adjacency, min_background, max_rel_uncertainty)
+    merged = y.merged(groups, n_new)
+    z = signal_significances(merged.s, merged.b)
+    return {
+        "n_bins": n_new,
+        "significance": combine_significances(z, combination),
+        "signal_significance": z,
+        "bins": merged,
+        "groups": groups,
+    }
+
+
+def fit_gmm_binning(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    n_components: int,
+    *,
+    signal_labels: Sequence[int] = (1,),
+    combination: str = "quadrature",
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    penalty_background: float = 20.0,
+    penalty_uncertainty: float = 20.0,
+    margin: float = 0.02,
+    n_steps: int = 600,
+    temperature: tuple[float, float] = (0.3, 0.01),
+    temperature_schedule: str = "cosine",
+    learning_rate: tuple[float, float] = (0.03, 0.001),
+    learning_rate_schedule: str = "cosine",
+    n_restarts: int | None = None,
+    n_fine: int | None = None,
+    score_range: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+) -> GMMBinningResult:
+    """Optimise K = ``n_components`` bins of classifier outputs with a Gaussian mixture.
+
+    ``scores``: (n,) 1-D scores in ``score_range``, or (n, C) softmax vectors; ``weights`` (n,)
+    expected events; ``labels`` (n,) integer process groups, those in ``signal_labels`` being
+    signals and all others background. ``min_background`` (events) and
+    ``max_rel_uncertainty`` are the per-bin rule, ``penalty_*`` the weights of its penalties
+    (0 switches a penalty off; the rule is still applied to the hard bins). ``temperature`` and
+    ``learning_rate``: (start, end) of their schedules (one of :data:`SCHEDULES`) over
+    ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side (default 8 in 1-D, 4 in
+    n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 1000) or grid
+    divisions per free coordinate (n-D, default 100). See the module docstring for the method.
+    """
+    start = time.perf_counter()
+    if combination not in COMBINATIONS:
+        raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
+    one_d = np.ndim(scores) == 1
+    n_restarts = n_restarts or (8 if one_d else 4)
+    if n_components < 1 or n_restarts < 1 or n_steps < 1:
+        raise ValueError("n_components, n_restarts and n_steps must be at least 1")
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    signal_labels = tuple(int(g) for g in signal_labels)
+    is_sig = np.isin(labels, signal_labels)
+    if not is_sig.any() or is_sig.all():
+        raise ValueError("need both signal (labels in signal_labels) and background events")
+    if weights[~is_sig].sum() <= 0:
+        raise ValueError("the total background yield must be positive")
+    lo, hi = score_range
+    x = scores if one_d else simplex.free_coordinates(scores)
+    cells = fine_cells(x, weights, labels, signal_labels, n_fine or (1000 if one_d else 100), lo, hi)
+    rng = np.random.default_rng(seed)
+    if one_d:
+        sig = is_sig & (scores >= lo) & (scores <= hi)
+        init = _init_1d(rng, scores[sig], weights[sig], n_components, n_restarts, lo, hi)
+    else:
+        init = _init_simplex(rng, cells, n_components, n_restarts)
+    temps = schedule(temperature_schedule, *temperature, n_steps)
+    trained = _train(
+        cells,
+        init,
+        interval=(lo, hi) if one_d else None,
+        combination=combination,
+        min_background=min_background,
+        max_rel_uncertainty=max_rel_uncertainty,
+        penalty_background=penalty_background,
+        penalty_uncertainty=penalty_uncertainty,
+        margin=margin,
+        temperatures=temps,
+        learning_rates=schedule(learning_rate_schedule, *learning_rate, n_steps),
+    )
+    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
+    events = _SortedEvents(scores, weights, labels, signal_labels) if one_d else None
+
+    def restart_significance(r: int) -> float:
+        """Hard Z of restart r under the rule: 1-D on the events, n-D on the fine cells."""
+        params = trained.log_weights[r], trained.means[r], trained.scale_tril[r]
+        if one_d:
+            return events.yields(_hard_1d(*params, events, n_components, lo, hi, rule).edges).significance(combination)
+        y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
+        groups, n_new = merge_bins(y, np.ones((n_components, n_components), dtype=bool), **rule)
+        return y.merged(groups, n_new).significance(combination)
+
+    per_restart = np.array([restart_significance(r) for r in range(n_restarts)])
+    best = int(np.argmax(per_restart))
+    log_w, means, tril = trained.log_weights[best], trained.means[best], trained.scale_tril[best]
+    if one_d:
+        hard = _hard_1d(log_w, means, tril, events, n_components, lo, hi, rule)
+    else:
+        hard = _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, n_components, rule)
+    final = hard.bin_map(scores)
+    n_bins = len(hard.edges) - 1 if one_d else int(hard.component_bin.max()) + 1
+    bins = _group_sums(final, weights, labels, signal_labels, n_bins)
+    if not np.all(bins.b > 0):  # cannot happen after merging while the total background is positive
+        raise ValueError("a final bin has no background")
+    z_sig = signal_significances(bins.s, bins.b)
+    notes = (
+        [f"K={n_components} requested, {hard.n_effective} effective bins (components without events dropped)"]
+        if hard.n_effective < n_components
+        else []
+    )
+    settings = dict(
+        rule,
+        penalty_background=penalty_background,
+        penalty_uncertainty=penalty_uncertainty,
+        margin=margin,
+        n_steps=n_steps,
+        temperature=tuple(temperature),
+        temperature_schedule=temperature_schedule,
+        learning_rate=tuple(learning_rate),
+        learning_rate_schedule=learning_rate_schedule,
+        n_restarts=n_restarts,
+        n_fine_cells=len(cells.points),
+        seed=seed,
+    )
+    return GMMBinningResult(
+        n_components=n_components,
+        n_effective=hard.n_effective,
+        n_bins=n_bins,
+        edges=hard.edges,
+        bin_map=hard.bin_map,
+        signal_labels=signal_labels,
+        combination=combination,
+        significance=combine_significances(z_sig, combination),
+        signal_significance=z_sig,
+        bins=bins,
+        group_yields=yields_with_errors(final, weights, labels, n_bins),
+        means=means,
+        scale_tril=tril,
+        weights=np.exp(log_w),
+        component_soft=_soft_yields(cells, log_w, means, tril, float(temps[-1])),
+        component_hard=hard.component_hard,
+        component_bin=hard.component_bin,
+        history={k: (v[:, best] if v.ndim == 2 else v) for k, v in trained.history.items()},
+        restart_significance=per_restart,
+        chosen_restart=best,
+        warnings=notes + hard.notes,
+        wall_time=time.perf_counter() - start,
+        image=hard.image,
+        settings=settings,
+    )
+
+
+def gmm_edges(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    n_bins: int,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    seed: int = 0,
+    **options,
+) -> np.ndarray:
+    """Edges over [0, 1] of the Gaussian-mixture binning with K = ``n_bins`` (METHODS convention).
+
+    ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
+    Returns increasing edges, shape (n_bins_found + 1,), n_bins_found <= ``n_bins``, every bin
+    satisfying the rule. Keyword options of :func:`fit_gmm_binning` pass through; others are
+    ignored.
+    """
+    accepted = set(inspect.signature(fit_gmm_binning).parameters) - {"n_components", "signal_labels", "score_range"}
+    passed = {k: v for k, v in options.items() if k in accepted}
+    result = fit_gmm_binning(
+        scores,
+        weights,
+        labels,
+        n_bins,
+        min_background=min_background,
+        max_rel_uncertainty=max_rel_uncertainty,
+        seed=seed,
+        **passed,
+    )
+    return result.edges

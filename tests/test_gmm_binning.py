@@ -1,0 +1,337 @@
+"""Gaussian-mixture bin optimisation: annealing, determinism, optimality, yields, rules, n-D."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from phenoflow.binning import binned_yields, combined_significance
+from phenoflow.gmm_binning import (
+    GMMBinningResult,
+    argmax_intervals,
+    combine_significances,
+    differentiable_significance,
+    evaluate_bin_map,
+    fit_gmm_binning,
+    gmm_edges,
+    schedule,
+    signal_significances,
+    yields_with_errors,
+)
+from phenoflow.optimal_binning import fine_histograms, optimal_partition
+from phenoflow.simplex import ArgmaxQuantileMap, RegularGridMap, free_coordinates
+
+FAST = dict(n_steps=250, n_restarts=3, n_fine=300)
+ANNEALED = dict(temperature_schedule="exponential", n_steps=250, n_restarts=1, n_fine=300)
+
+
+def beta_toy(n_signal: int = 2000, n_background: int = 6000, seed: int = 1):
+    """Signal ~ Beta(5, 2), background ~ Beta(2, 5); weights vary by +-50% around a total of 30
+    signal and 1000 background events."""
+    rng = np.random.default_rng(seed)
+    scores = np.r_[rng.beta(5, 2, n_signal), rng.beta(2, 5, n_background)]
+    labels = np.r_[np.ones(n_signal, int), np.zeros(n_background, int)]
+    weights = rng.uniform(0.5, 1.5, len(scores)) * np.where(labels == 1, 30 / n_signal, 1000 / n_background)
+    return scores, weights, labels
+
+
+def simplex_toy(seed: int = 2):
+    """Softmax scores (signal A, signal B, background) of a 3-class toy: label 0 background,
+    1 signal A, 2 signal B; each class's own logit raised by 1.5 over N(0, 1) noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1, 2], [6000, 1000, 1000])
+    logits = rng.normal(0.0, 1.0, (len(labels), 3))
+    logits[np.arange(len(labels)), np.array([2, 0, 1])[labels]] += 1.5
+    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    weights = np.choose(labels, [2000 / 6000, 20 / 1000, 15 / 1000])
+    return scores, weights, labels
+
+
+def finite_everywhere(result: GMMBinningResult) -> bool:
+    arrays = [result.bins.s, result.bins.b, result.bins.b_sumw2, result.signal_significance, result.component_bias]
+    arrays += [v for pair in result.group_yields.values() for v in pair]
+    return bool(np.isfinite(result.significance) and all(np.all(np.isfinite(a)) for a in arrays))
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return beta_toy()
+
+
+@pytest.fixture(scope="module")
+def annealed(toy):
+    """K = 4 from a soft start (T: 10 -> 0.01) under a background floor of 20 events; one start,
+    so that the history is that of the equal-signal-quantile initialisation."""
+    return fit_gmm_binning(*toy, 4, min_background=20.0, temperature=(10.0, 0.01), seed=3, **ANNEALED)
+
+
+def test_schedules():
+    assert np.allclose(schedule("constant", 2.0, 0.1, 4), 2.0)
+    assert np.allclose(schedule("cosine", 1.0, 0.0, 3), [1.0, 0.5, 0.0])
+    assert np.allclose(schedule("exponential", 1.0, 0.01, 3), [1.0, 0.1, 0.01])
+    with pytest.raises(ValueError):
+        schedule("linear", 1.0, 0.0, 3)
+
+
+def test_annealing_sharpens_the_soft_assignment(annealed):
+    h = annealed.history
+    # the temperature variable read back inside the compiled loop follows the schedule
+    assert np.allclose(h["temperature"], schedule("exponential", 10.0, 0.01, ANNEALED["n_steps"]))
+    assert np.allclose(h["learning_rate"], schedule("cosine", 0.03, 0.001, ANNEALED["n_steps"]))
+    assert h["sharpness"][0] < 0.8
+    assert h["sharpness"][-1] > 0.99
+    assert np.mean(h["sharpness"][-20:]) > np.mean(h["sharpness"][:20]) + 0.15
+    assert len(h["loss"]) == len(h["z_soft"]) == ANNEALED["n_steps"]
+
+
+def test_same_seed_gives_identical_boundaries(toy, annealed):
+    fit_gmm_binning(*toy, 5, seed=3, **FAST)  # another shape in between: the loop is retraced for any size
+    again = fit_gmm_binning(*toy, 4, min_background=20.0, temperature=(10.0, 0.01), seed=3, **ANNEALED)
+    assert np.array_equal(again.edges, annealed.edges)
+    assert np.array_equal(again.history["loss"], annealed.history["loss"])
+    assert np.array_equal(again.means, annealed.means)
+
+
+def test_near_the_dp_optimum_on_an_easy_toy(toy):
+    scores, weights, labels = toy
+    result = fit_gmm_binning(scores, weights, labels, 4, min_background=5.0, seed=0, n_fine=300)
+    s, b, w2, _ = fine_histograms(scores, weights, labels, 300)
+    optimum = math.sqrt(optimal_partition(s, b, w2, 4, min_background=5.0).objective)
+    assert result.significance >= 0.97 * optimum
+    assert result.n_bins <= 4
+    y = binned_yields(scores, weights, labels, result.edges)
+    assert np.all(y["b"] >= 5.0)
+    assert result.significance == pytest.approx(combined_significance(y["s"], y["b"]), rel=1e-12)
+
+
+def test_soft_yields_sum_to_the_totals(toy, annealed):
+    _, weights, labels = toy
+    soft, hard = annealed.component_soft, annealed.component_hard
+    for comp in (soft, hard):
+        assert comp.s.sum() == pytest.approx(weights[labels == 1].sum(), rel=1e-10)
+        assert comp.b.sum() == pytest.approx(weights[labels == 0].sum(), rel=1e-10)
+        assert comp.b_sumw2.sum() == pytest.approx(np.sum(weights[labels == 0] ** 2), rel=1e-10)
+    # at T = 0.01 the soft yields are close to the hard ones (the bias)
+    assert np.sum(np.abs(hard.b - soft.b)) < 0.02 * hard.b.sum()
+    assert np.all(np.abs(annealed.component_bias) <= 1.0)
+
+
+def test_hard_yields_equal_numpy_histograms(toy, annealed):
+    scores, weights, labels = toy
+    edges = annealed.edges
+    assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0)
+    y = binned_yields(scores, weights, labels, edges)
+    assert np.allclose(annealed.bins.s[0], y["s"], rtol=1e-12)
+    assert np.allclose(annealed.bins.b, y["b"], rtol=1e-12)
+    assert np.allclose(annealed.bins.b_sumw2, y["b_sumw2"], rtol=1e-12)
+    for label, (values, errors) in annealed.group_yields.items():
+        sel = labels == label
+        assert np.allclose(values, np.histogram(scores[sel], edges, weights=weights[sel])[0])
+        assert np.allclose(errors, np.sqrt(np.histogram(scores[sel], edges, weights=weights[sel] ** 2)[0]))
+    assert np.array_equal(annealed.bin_map(scores), np.digitize(scores, edges[1:-1]))
+
+
+def test_argmax_intervals_match_a_dense_scan():
+    rng = np.random.default_rng(5)
+    log_w = np.log(rng.dirichlet(np.ones(6)))
+    means, sigmas = rng.uniform(0, 1, 6), rng.uniform(0.01, 0.3, 6)
+    edges, owner = argmax_intervals(log_w, means, sigmas, 0.0, 1.0)
+    x = np.linspace(0, 1, 200_001)
+    dense = np.argmax(log_w - np.log(sigmas) - 0.5 * ((x[:, None] - means) / sigmas) ** 2, axis=1)
+    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(owner) - 1)
+    near_edge = (
+        np.min(np.abs(x[:, None] - edges[None, 1:-1]), axis=1) < 1e-5 if len(edges) > 2 else np.zeros_like(x, bool)
+    )
+    assert np.array_equal(owner[idx][~near_edge], dense[~near_edge])
+
+
+def test_no_background_region_is_merged_with_a_warning():
+    rng = np.random.default_rng(7)
+    scores = np.r_[rng.uniform(0.3, 1.0, 1500), rng.uniform(0.0, 0.5, 3000)]
+    labels = np.r_[np.ones(1500, int), np.zeros(3000, int)]
+    weights = np.where(labels == 1, 0.01, 0.5)
+    result = fit_gmm_binning(scores, weights, labels, 3, seed=0, **FAST)  # no constraint: b -> 0 is attractive
+    assert finite_everywhere(result)
+    assert np.all(result.bins.b > 0)
+    assert any("merged" in w for w in result.warnings)
+    assert np.all(np.isfinite(result.history["loss"])) and np.all(np.isfinite(result.history["z_soft"]))
+
+
+def test_too_many_components_give_fewer_bins_and_a_warning():
+    rng = np.random.default_rng(8)
+    levels = np.array([0.1, 0.4, 0.7, 0.95])
+    scores = rng.choice(levels, 4000, p=[0.4, 0.3, 0.2, 0.1])
+    labels = (rng.random(4000) < np.interp(scores, levels, [0.05, 0.2, 0.5, 0.8])).astype(int)
+    weights = np.where(labels == 1, 0.01, 0.2)
+    result = fit_gmm_binning(scores, weights, labels, 8, seed=0, **FAST)
+    assert result.n_effective <= 4 and result.n_bins <= 4
+    assert any(w.startswith("K=8 requested") for w in result.warnings)
+    assert finite_everywhere(result)
+
+
+def test_signal_significances_and_combinations_by_hand():
+    s = np.array([[4.0, 1.0], [1.0, 3.0]])  # two signals, two bins
+    b = np.array([10.0, 5.0])
+
+    def za(si, bi):
+        return math.sqrt(2 * ((si + bi) * math.log(1 + si / bi) - si))
+
+    z1 = math.sqrt(za(4, 11) ** 2 + za(1, 8) ** 2)  # signal 1 sees b + signal 2
+    z2 = math.sqrt(za(1, 14) ** 2 + za(3, 6) ** 2)
+    z = signal_significances(s, b)
+    assert z == pytest.approx([z1, z2], rel=1e-12)
+    assert combine_significances(z, "quadrature") == pytest.approx(math.hypot(z1, z2), rel=1e-12)
+    assert combine_significances(z, "geometric_mean") == pytest.approx(math.sqrt(z1 * z2), rel=1e-12)
+    assert combine_significances(z, "minimum") == pytest.approx(min(z1, z2), rel=1e-12)
+    # one signal: the usual combined Asimov significance
+    assert combine_significances(signal_significances(s[:1], b)) == pytest.approx(
+        math.hypot(za(4, 10), za(1, 5)), rel=1e-12
+    )
+    assert signal_significances(s[:1], b)[0] == pytest.approx(combined_significance(s[0], b), rel=1e-12)
+
+    import tensorflow as tf
+
+    for rule, expected in (
+        ("quadrature", math.hypot(z1, z2)),
+        ("geometric_mean", math.sqrt(z1 * z2)),
+        ("minimum", min(z1, z2)),
+    ):
+        zt, zi = differentiable_significance(tf.constant(s), tf.constant(b), rule)
+        assert zi.numpy() == pytest.approx([z1, z2], rel=1e-10)
+        tol = 0.02 * np.mean([z1, z2]) * math.log(2) if rule == "minimum" else 1e-10 * expected
+        assert expected - tol <= float(zt) <= expected + 1e-10
+
+
+def test_differentiable_significance_is_finite_without_background():
+    import tensorflow as tf
+
+    s = tf.Variable([[2.0, 0.0, 1.0]], dtype=tf.float64)
+    b = tf.Variable([0.0, 0.0, 3.0], dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        z, _ = differentiable_significance(s, b)
+    grads = tape.gradient(z, [s, b])
+    assert np.isfinite(float(z))
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_yields_with_hist_match_numpy():
+    rng = np.random.default_rng(9)
+    bins = rng.integers(-1, 5, 500)
+    weights = rng.normal(1.0, 0.5, 500)
+    labels = rng.integers(0, 3, 500)
+    got = yields_with_errors(bins, weights, labels, 5)
+    assert sorted(got) == [0, 1, 2]
+    for label, (values, errors) in got.items():
+        sel = (labels == label) & (bins >= 0)
+        assert np.allclose(values, np.bincount(bins[sel], weights=weights[sel], minlength=5))
+        assert np.allclose(errors, np.sqrt(np.bincount(bins[sel], weights=weights[sel] ** 2, minlength=5)))
+
+
+def test_gmm_edges_follow_the_methods_convention(toy):
+    scores, weights, labels = toy
+    edges = gmm_edges(
+        scores, weights, labels, 3, min_background=50.0, max_rel_uncertainty=0.1, seed=1, unknown_option=1, **FAST
+    )
+    assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0) and len(edges) <= 4
+    y = binned_yields(scores, weights, labels, edges)
+    assert np.all(y["b"] >= 50.0) and np.all(np.sqrt(y["b_sumw2"]) <= 0.1 * y["b"])
+
+
+def test_several_signals_in_one_dimension(toy):
+    scores, weights, labels = toy
+    labels = labels.copy()
+    labels[(labels == 1) & (scores < 0.7)] = 2  # a second, softer signal
+    result = fit_gmm_binning(scores, weights, labels, 3, signal_labels=(1, 2), combination="minimum", seed=0, **FAST)
+    assert result.signal_significance.shape == (2,)
+    assert result.significance == pytest.approx(result.signal_significance.min())
+    assert result.bins.s.shape == (2, result.n_bins)
+
+
+@pytest.fixture(scope="module")
+def simplex_fit():
+    scores, weights, labels = simplex_toy()
+    fit = fit_gmm_binning(
+        scores,
+        weights,
+        labels,
+        5,
+        signal_labels=(1, 2),
+        min_background=10.0,
+        seed=0,
+        n_steps=150,
+        n_restarts=2,
+        n_fine=40,
+    )
+    return (scores, weights, labels), fit
+
+
+def test_simplex_mixture_assigns_every_event(simplex_fit):
+    (scores, weights, labels), result = simplex_fit
+    bins = result.bin_map(scores)
+    assert bins.shape == (len(scores),) and bins.min() >= 0 and bins.max() < result.n_bins
+    assert np.unique(bins).size == result.n_bins
+    assert result.bins.b.sum() == pytest.approx(weights[labels == 0].sum())
+    assert result.bins.s.sum() == pytest.approx(weights[labels != 0].sum())
+    assert np.all(result.bins.b >= 10.0)
+    assert result.image.shape == (200, 200)
+    assert np.isnan(result.image[-1, -1]) and np.isfinite(result.image[0, 0])
+    assert finite_everywhere(result)
+    # the n-D baselines on the same events
+    for bin_map in (RegularGridMap.for_bins(3, 5), ArgmaxQuantileMap.fit(scores, 5)):
+        assigned = bin_map(scores)
+        assert assigned.min() >= 0 and assigned.max() < bin_map.n_bins
+        out = evaluate_bin_map(bin_map, bin_map.n_bins, scores, weights, labels, (1, 2), min_background=10.0)
+        assert np.all(out["bins"].b >= 10.0) and np.isfinite(out["significance"])
+    assert (
+        result.significance
+        > evaluate_bin_map(RegularGridMap.for_bins(3, 5), 3, scores, weights, labels, (1, 2), min_background=10.0)[
+            "significance"
+        ]
+    )
+
+
+def test_regular_grid_cells_cover_the_simplex():
+    grid = RegularGridMap.for_bins(3, 10)
+    assert grid.m == 4 and grid.n_bins == 10
+    corners = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    assert np.all((grid(corners) >= 0) & (grid(corners) < 10))
+    with pytest.raises(ValueError):
+        free_coordinates(np.array([[0.5, 0.6, 0.1]]))
+
+
+def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
+    from phenoflow import binning_plots
+
+    scores, weights, labels = toy
+    edges = annealed.edges
+    written = [
+        binning_plots.binned_stack(
+            edges,
+            {"background": annealed.bins.b},
+            {"signal": annealed.bins.s[0]},
+            tmp_path / "stack.png",
+            background_error=np.sqrt(annealed.bins.b_sumw2),
+            log=True,
+            signal_scale=10.0,
+        ),
+        binning_plots.binned_stack(None, {"b": annealed.bins.b}, {"s": annealed.bins.s[0]}, tmp_path / "stack_lin.png"),
+        binning_plots.significance_vs_bins({"GMM": ([2, 4], [1.0, 1.2])}, tmp_path / "z.png"),
+        binning_plots.training_history(annealed.history, tmp_path / "history.png"),
+        binning_plots.mixture_components_1d(
+            scores,
+            weights,
+            labels == 1,
+            annealed.weights,
+            annealed.means[:, 0],
+            annealed.scale_tril[:, 0, 0],
+            edges,
+            tmp_path / "components.png",
+        ),
+        binning_plots.simplex_bin_map(simplex_fit[1].image, tmp_path / "simplex.png", points=simplex_fit[0][0][:200]),
+    ]
+    for png, pdf in written:
+        assert png.suffix == ".png" and pdf.suffix == ".pdf"
+        assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+    assert not list(tmp_path.glob(".*.tmp"))
