@@ -242,15 +242,16 @@ def _events_from_arrays(arrays: ak.Array, constituents: bool = False) -> ak.Arra
 def iterate_events(
     paths: Sequence[str | os.PathLike], step_size: str | int = "100 MB", constituents: bool = False
 ) -> Iterator[ak.Array]:
-    """Yield analysis records (see :func:`read_events`) in bounded chunks from Delphes-layout files;
-    with ``constituents`` they also carry the EFlow objects (``eflow``)."""
-    files = [f"{p}:{TREE}" for p in paths]
+    """Yield analysis records (see :func:`read_events`) in bounded chunks from Delphes-layout files,
+    file after file; with ``constituents`` they also carry the EFlow objects (``eflow``). A file
+    that cannot be read is a ValueError naming it."""
     branches = [*READ_BRANCHES, *(EFLOW_BRANCHES if constituents else ())]
-    try:
-        for arrays in uproot.iterate(files, filter_name=branches, step_size=step_size, library="ak"):
-            yield _events_from_arrays(arrays, constituents)
-    except (OSError, ValueError, uproot.exceptions.KeyInFileError) as err:
-        raise ValueError(f"cannot read Delphes-layout tree from {', '.join(map(str, paths))}: {err}") from err
+    for path in paths:  # one file at a time, so that an error names the file at fault
+        try:
+            for arrays in uproot.iterate(f"{path}:{TREE}", filter_name=branches, step_size=step_size, library="ak"):
+                yield _events_from_arrays(arrays, constituents)
+        except (OSError, ValueError, uproot.exceptions.KeyInFileError) as err:
+            raise ValueError(f"cannot read Delphes-layout tree from {path}: {err}") from err
 
 
 def read_events(paths: Sequence[str | os.PathLike], constituents: bool = False) -> ak.Array:
