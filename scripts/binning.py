@@ -3,7 +3,8 @@
 import pandas as pd
 
 from phenoflow import binning_plots
-from phenoflow.binning_study import run_binnings
+from phenoflow.binning_study import run_binnings, run_simplex_binnings
+from phenoflow.classes import Classes
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record
@@ -13,13 +14,19 @@ p = snakemake.params
 out = snakemake.output
 with to_log_file(snakemake.log[0]) as log:
     scores = pd.read_parquet(snakemake.input[0])
-    rows = run_binnings(scores, p.methods, p.n_bins, p.min_background, p.max_rel_uncertainty, p.gmm, p.seed, out.plots)
+    rule = (p.min_background, p.max_rel_uncertainty)
+    rows = run_binnings(scores, p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots)
+    classes = Classes.from_dict(p.classes)
+    if f"p_{classes.names[0]}" in scores:  # a softmax over several classes: bin the simplex too
+        args = (classes.names, classes.signal_indices, p.methods, p.n_bins, *rule, p.combination, p.gmm, p.seed)
+        rows += run_simplex_binnings(scores, *args, out.plots)
     write_json(out.results, rows)
-    table = pd.DataFrame(rows)[["method", "n_bins_requested", "n_bins", "significance"]]
+    table = pd.DataFrame(rows)[["space", "method", "n_bins_requested", "n_bins", "significance"]]
     with atomic_path(out.table) as tmp:
         table.to_csv(tmp, index=False)
     binning_plots.significance_vs_bins(
-        {m: (g["n_bins_requested"].tolist(), g["significance"].tolist()) for m, g in table.groupby("method")}, out.plot
+        {f"{m} ({space})": (g["n_bins_requested"].tolist(), g["significance"].tolist())
+         for (space, m), g in table.groupby(["space", "method"], sort=False)}, out.plot
     )
     write_record(out.provenance, p.provenance, started, snakemake.input, kind="binning", seed=p.seed)
     for row in rows:

@@ -66,3 +66,33 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
     names = {p.name for p in tmp_path.iterdir()}
     for name in ("gmm_history_K4.png", "gmm_components_K2.png", "stack_optimal_K4_log.png", "stack_gmm_K4_linear.png"):
         assert name in names, name
+
+
+def test_softmax_vectors_binned_on_the_simplex(tmp_path):
+    """Three classes, two of them signals: grid, argmax-quantile and mixture bin maps, merged by
+    the rule, with Z per signal combined; the mixture's bin map drawn."""
+    import pandas as pd
+
+    from phenoflow.binning_study import run_simplex_binnings
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    target = np.repeat([0, 1, 2], n)
+    logits = rng.normal(size=(3 * n, 3)) + 2.5 * np.eye(3)[target]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    weight = np.where(target == 0, 10.0, 0.05)
+    scores = pd.DataFrame({"weight": weight, "class": target, **{f"p_{c}": proba[:, i] for i, c in enumerate("bxy")}})
+    settings = {"steps": 150, "restarts": 2}
+    rows = run_simplex_binnings(scores, ["b", "x", "y"], [1, 2], ["equidistant", "quantile", "optimal", "gmm"], [3, 6],
+                                5.0, 0.5, "quadrature", settings, 1, tmp_path)  # fmt: skip
+    assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
+        ("equidistant", 3), ("equidistant", 6), ("quantile", 3), ("quantile", 6), ("gmm", 3), ("gmm", 6)
+    ]  # no exact optimum on the simplex
+    for row in rows:
+        assert row["space"] == "simplex" and np.all(np.array(row["b"]) >= 5.0)
+        zi = np.array(row["signal_significance"])
+        assert zi.shape == (2,) and row["significance"] == pytest.approx(np.sqrt(np.sum(zi**2)))
+        assert np.array(row["s"]).shape == (2, row["n_bins"])
+    assert (tmp_path / "simplex_gmm_K6.png").stat().st_size > 0
+    by = {(r["method"], r["n_bins_requested"]): r["significance"] for r in rows}
+    assert by["gmm", 6] > by["equidistant", 6]

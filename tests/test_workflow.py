@@ -211,7 +211,7 @@ def test_background_classes_make_the_classifiers_multiclass(tiny, tmp_path):
     edit_config(workdir, classes)
     jobs = planned_jobs(workdir)
     assert "generate_chunk" not in jobs and "skim" not in jobs and jobs["features"] == 1 and jobs["train_bdt"] == 1
-    targets = [f"results/evaluation/{m}/metrics.json" for m in ("bdt", "mlp")]
+    targets = [f"results/evaluation/{m}/metrics.json" for m in ("bdt", "mlp")] + ["results/binning/bdt/table.csv"]
     snakemake(workdir, "--cores", "2", *targets)
     table = pd.read_parquet(workdir / "results/features/features.parquet")
     assert dict(table.groupby("process", observed=True)["class"].first()) == {"qcd": 1, "zvv_jets": 0, "zz_madgraph": 2, "zz_qqvv": 2}
@@ -231,6 +231,12 @@ def test_background_classes_make_the_classifiers_multiclass(tiny, tmp_path):
         np.testing.assert_allclose(matrix.sum(axis=1), per_class, rtol=1e-9)
         binary = np.array(multi["confusion_argmax_binary"])
         assert binary.sum() == pytest.approx(matrix.sum())
+    # the BDT's softmax vectors are binned on the simplex as well as its signal score
+    table = pd.read_csv(workdir / "results/binning/bdt/table.csv")
+    assert set(table["space"]) == {"score", "simplex"}
+    assert set(table.loc[table["space"] == "simplex", "method"]) == {"equidistant", "quantile", "gmm"}
+    assert (table["significance"] > 0).all()
+    assert (workdir / "results/binning/bdt/plots/simplex_gmm_K4.png").stat().st_size > 0
 
 
 def test_more_events_rerun_from_generation(tiny):

@@ -5,6 +5,11 @@ Each method's edges are judged by the same rule and yield function
 (:func:`phenoflow.binning.evaluate_edges`); the Gaussian mixture also yields its training history
 and components. Plots go into one directory: per method, the stacked backgrounds with the
 signal overlaid for its largest K (linear and log); per K, the mixture's history and components.
+
+A multi-class classifier's softmax vectors are also binned on the simplex
+(:func:`run_simplex_binnings`): the mixture in the C-1 free coordinates, a regular grid
+("equidistant") and argmax regions cut at class-score quantiles ("quantile"); no exact optimum
+exists there. Several signal classes count as several signals, combined as configured.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import pandas as pd
 
 from phenoflow import binning_plots
 from phenoflow.binning import evaluate_binning, evaluate_edges
-from phenoflow.gmm_binning import bin_index, yields_with_errors
+from phenoflow.gmm_binning import bin_index, evaluate_bin_map, yields_with_errors
+from phenoflow.simplex import ArgmaxQuantileMap, RegularGridMap
 
 #: Keys of the config's binning.gmm block and the fit_gmm_binning arguments they set.
 GMM_OPTIONS = {
@@ -106,4 +112,56 @@ def run_binnings(
                 plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0),
             )  # fmt: skip
         _stack_plots(rows[-1], scores, plot_dir / f"stack_{method}_K{rows[-1]['n_bins_requested']}")
+    for row in rows:
+        row["space"] = "score"
+    return rows
+
+
+def run_simplex_binnings(
+    scores: pd.DataFrame,
+    class_names: Sequence[str],
+    signal_classes: Sequence[int],
+    methods: Sequence[str],
+    n_bins: Sequence[int],
+    min_background: float,
+    max_rel_uncertainty: float,
+    combination: str,
+    gmm_settings: Mapping,
+    seed: int,
+    plot_dir: str | os.PathLike,
+) -> list[dict]:
+    """Rows for the softmax vectors (columns ``p_<class>`` of ``scores``, class index in
+    ``class``) binned on the simplex by every method that has an n-D form, each K; every bin map
+    merged by the same rule (touching bins) and Z combined over the signal classes by
+    ``combination``. For 3 classes the mixture's bin map is drawn per K."""
+    from phenoflow.gmm_binning import fit_gmm_binning
+
+    plot_dir = Path(plot_dir)
+    proba = scores[[f"p_{c}" for c in class_names]].to_numpy(np.float64)
+    w, labels = scores["weight"].to_numpy(), scores["class"].to_numpy()
+    rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty}
+    common = {"signal_labels": tuple(signal_classes), "combination": combination, **rule}
+    rows = []
+    for method in methods:
+        for k in n_bins:
+            notes = []
+            if method == "gmm":
+                fit = fit_gmm_binning(proba, w, labels, k, seed=seed, **common, **gmm_arguments(gmm_settings))
+                n_kept, z, zi, bins, notes = fit.n_bins, fit.significance, fit.signal_significance, fit.bins, list(fit.warnings)
+                if fit.image is not None:
+                    binning_plots.simplex_bin_map(fit.image, plot_dir / f"simplex_gmm_K{k}.png", class_names=class_names)
+            elif method in ("equidistant", "quantile"):
+                if method == "quantile" and k < len(class_names):
+                    continue  # the argmax baseline needs a bin per class
+                fn = RegularGridMap.for_bins(len(class_names), k) if method == "equidistant" else ArgmaxQuantileMap.fit(proba, k)
+                r = evaluate_bin_map(fn, fn.n_bins, proba, w, labels, **common)
+                n_kept, z, zi, bins = r["n_bins"], r["significance"], r["signal_significance"], r["bins"]
+            else:
+                continue  # no exact optimum on the simplex
+            rows.append({
+                "space": "simplex", "method": method, "n_bins_requested": k, "n_bins": int(n_kept),
+                "significance": float(z), "signal_significance": np.asarray(zi).tolist(),
+                "s": np.asarray(bins.s).tolist(), "b": bins.b.tolist(), "b_error": np.sqrt(bins.b_sumw2).tolist(),
+                "notes": notes,
+            })  # fmt: skip
     return rows

@@ -31,6 +31,8 @@ rule binning:
         min_background=config["binning"]["min_background"],
         max_rel_uncertainty=config["binning"]["max_rel_uncertainty"],
         gmm=config["binning"]["gmm"],
+        classes=CLASSES.as_dict(),
+        combination=config["binning"]["combination"],
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
     log:
         "logs/binning/{model}.log",
