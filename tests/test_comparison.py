@@ -112,6 +112,12 @@ def test_roc_comparison(tmp_path, suffix):
     path = tmp_path / f"roc.{suffix}"
     plots.roc_comparison(curves, path)
     assert _written(path)
+    if suffix == "png":  # every PNG plot comes with a PDF beside it, equal bytes for equal figures
+        pdf = path.with_suffix(".pdf")
+        assert pdf.read_bytes()[:4] == b"%PDF"
+        first = pdf.read_bytes()
+        plots.roc_comparison(curves, path)
+        assert pdf.read_bytes() == first
 
 
 def test_roc_comparison_axis_labels_and_marker(tmp_path, monkeypatch):

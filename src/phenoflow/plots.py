@@ -19,12 +19,17 @@ from phenoflow.io import atomic_path  # noqa: E402
 
 plt.style.use(mplhep.style.ROOT)
 # Fixed metadata so that equal figures are equal files.
-_SAVE = {"metadata": {"Software": None}, "dpi": 100}
+_SAVE = {"dpi": 100}
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1], **_SAVE)
+    """Write the figure to ``path`` (format from its suffix) and, for a PNG, also as PDF beside it."""
+    paths = [str(path)] + ([str(path)[:-4] + ".pdf"] if str(path).endswith(".png") else [])
+    for target in paths:
+        kind = target.rsplit(".", 1)[-1]
+        metadata = {"Software": None} if kind == "png" else {"Creator": None, "Producer": None, "CreationDate": None}
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=kind, metadata=metadata, **_SAVE)
     plt.close(fig)
 
 
