@@ -25,9 +25,11 @@ array with every page touched (the kernel zeroes ~87 MB for 20 000 images); that
 ``np.add.at`` of every constituent's pT into its pixel, the pixels computed beforehand (a floor for
 pipeline 1); the fastjet reclustering alone (a floor for pipeline 3).
 
-The loops compute the same quantities in the same order, so the images must agree (pixelisation
-exactly; with preprocessing up to float32 rounding and ulp-level differences of numpy and ``math``
-trigonometry); the script prints how many pixels differ and by how much. It does not assert timings.
+The loops compute the same quantities in the same order, in float64, so the images must agree up
+to float32 rounding: the vectorised side sums pixels in float32 (~1e-7 of a pixel), with pixelisation
+only in float32 coordinates too (a constituent within ~1e-6 rad of a pixel edge may land in the
+neighbouring pixel), and with preprocessing ulp-level differences of numpy and ``math`` trigonometry;
+the script prints how many pixels differ and by how much. It does not assert timings.
 
 Memory: ``write_jet_images`` streams C-jet chunks, generated on the fly, of the full preprocessing
 (pipeline 3) into a ``.npy`` file for N (1×) and 10 N (10×) jets, each in a fresh subprocess, and

@@ -12,14 +12,20 @@ The image of each event is built in the jet's own frame, in this order:
 6. normalisation: none, by the maximum pixel, log(1 + x), or by the total (L1).
 
 Everything is vectorised over events, without a Python loop over jets or constituents: the jagged
-constituents are flattened once into numpy arrays, and blocks of 512 events go through all the steps
-together, so that a block's per-constituent temporaries stay in the CPU cache. Per-event quantities
-are ``np.add.reduceat`` sums over each event's contiguous constituents, broadcast back with
-``np.repeat``; a block's pixels are accumulated in float64 with one ``np.add.at`` over the flat
+constituents are flattened once into numpy arrays, and blocks of 1024 events go through all the
+steps together, so that a block's per-constituent temporaries stay in the CPU cache. Per-event
+quantities are ``np.add.reduceat`` sums over each event's contiguous constituents, broadcast back
+with ``np.repeat``; a block's pixels are accumulated in float32 with one ``np.add.at`` over the flat
 (event, pixel) index, and the flip and the normalisation then work on the touched pixels only (a
 33 × 33 image has ~20 times more pixels than a jet has constituents). Subjets come from one
 multi-event fastjet call per 4096 events. The blocks bound memory and keep data in cache; they do
-not change the result.
+not change the result, which is deterministic (the same input gives the same bytes).
+
+Precision: centroids, covariances and rotations are computed in float64; the pixel sums in float32
+(the images' type), so a pixel differs from its float64 sum by float32 rounding (~1e-7 of the
+image's pT sum); without centring on anything but the axis and without rotation, the relative
+coordinates are float32 too (~2e-7 rad), which can move a constituent within ~1e-6 rad of a pixel
+edge to the neighbouring pixel.
 
 :func:`write_jet_images` streams chunks of events (e.g. the row groups of a file) into a ``.npy``
 file, with memory bounded by one chunk whatever the number of events.
@@ -53,10 +59,11 @@ NORMALISATIONS: tuple[str, ...] = ("none", "max", "log", "l1")
 _TWO_PI = 2 * np.pi
 #: Below this (rad or rad^2) a direction is undefined and the image is left unrotated.
 _DEGENERATE = 1e-12
-#: Events per block: the block's per-constituent float64 temporaries (~200 kB each at 50
-#: constituents per event) stay in cache; the float64 pixel accumulator is 4.5 MB (33 x 33 pixels).
-#: Measured optimum (256 to 1024 are within 10%); smaller blocks pay numpy's per-call overhead.
-_BLOCK_EVENTS = 512
+#: Events per block: the block's per-constituent float64 temporaries (~400 kB each at 50
+#: constituents per event) stay in cache; the float32 pixel scratch is 4.5 MB (33 x 33 pixels).
+#: Measured optimum (centroid, principal axis, flip, max: 1024 ~8% faster than 512, 2048 no faster);
+#: smaller blocks pay numpy's per-call overhead.
+_BLOCK_EVENTS = 1024
 #: Events per fastjet call; fastjet keeps the cluster sequence of every event of a call until it returns.
 _CLUSTER_EVENTS = 4096
 #: Mean constituents per event up to which fastjet's N2Plain strategy beats its automatic choice.
@@ -395,13 +402,17 @@ def _in_phi_range(phi: np.ndarray) -> np.ndarray:
 
 
 def _wrap_difference(delta: np.ndarray) -> np.ndarray:
-    """Wrap to [-pi, pi), in place, a difference (rad) of two azimuths in [-pi, pi]; returns it.
+    """Wrap to [-pi, pi), in place, a difference (rad) of two azimuths; returns it.
 
-    Such a difference needs at most one shift by 2 pi, done branch-free by subtracting 2 pi times a
-    boolean (a quarter of the time of ``np.remainder``; NaN stays NaN).
+    ``delta - 2 pi floor(delta / 2 pi + 1/2)``: four arithmetic passes, four times faster than
+    shifting by 2 pi times a boolean (numpy's bool-to-float casts are slow). Values within an ulp
+    of +-pi may land an ulp below -pi; NaN stays NaN.
     """
-    delta -= _TWO_PI * (delta >= np.pi)
-    delta += _TWO_PI * (delta < -np.pi)
+    turns = delta * (1 / _TWO_PI)
+    turns += 0.5
+    np.floor(turns, out=turns)
+    turns *= _TWO_PI
+    delta -= turns
     return delta
 
 
@@ -511,11 +522,12 @@ class _Events:
 
 
 class _Scratch:
-    """A reused float64 pixel accumulator ``sums``, zero between uses, for blocks of up to
-    ``n_events`` events."""
+    """Reused pixel arrays for blocks of up to ``n_events`` events: the float32 accumulator ``sums``,
+    zero between uses, and (for L1 normalisation) int32 ``marks``, read only where just written."""
 
     def __init__(self, n_events: int, spec: ImageSpec) -> None:
-        self.sums = np.zeros(n_events * spec.n_eta * spec.n_phi)
+        self.sums = np.zeros(n_events * spec.n_eta * spec.n_phi, dtype=np.float32)
+        self.marks = np.empty(n_events * spec.n_eta * spec.n_phi if spec.normalise == "l1" else 0, dtype=np.int32)
 
 
 def _fill(
@@ -538,20 +550,37 @@ def _fill(
     first, last = flat.offsets[events.start], flat.offsets[events.stop]
     pt, eta, phi = flat.pt[first:last], flat.eta[first:last], flat.phi[first:last]
     block = _Events(flat.counts[events])
+    if spec.centre == "axis" and not spec.rotate:
+        # pixelisation alone: float32 coordinates (~2e-7 rad) are plenty, and each pass twice as fast
+        x = eta.astype(np.float32)
+        x -= block.broadcast(axis_eta.astype(np.float32))
+        y = phi.astype(np.float32)
+        y -= block.broadcast(axis_phi.astype(np.float32))
+        _accumulate(out, scratch, block, x, _wrap_difference(y), pt, spec, zeroed)
+        return
     x = eta - block.broadcast(axis_eta)
     y = _wrap_difference(phi - block.broadcast(axis_phi))
 
-    total = None
+    total = moments = None
     centre_x = centre_y = np.zeros(len(out))
     if spec.centre == "centroid":
         total = block.sum(pt)
-        centre_x, centre_y = _ratio(block.sum(pt * x), total), _ratio(block.sum(pt * y), total)
+        if spec.rotate:  # the covariance for the principal axis comes from the same products
+            moments = _moments(block, x, y, pt, total)
+            centre_x, centre_y = moments[:2]
+        else:
+            centre_x, centre_y = _ratio(block.sum(pt * x), total), _ratio(block.sum(pt * y), total)
     elif spec.centre == "leading_subjet":
         centre_x, centre_y = subjet_eta[:, 0] - axis_eta, _wrap_difference(subjet_phi[:, 0] - axis_phi)
     if spec.centre != "axis":
         x -= block.broadcast(centre_x)
         y -= block.broadcast(centre_y)
-        _wrap_difference(y)
+        if len(y) and y.min() >= -np.pi and y.max() < np.pi:  # False with NaN
+            if moments is not None:  # translated by the centroid: same covariance, zero mean
+                moments = (np.zeros(len(out)), np.zeros(len(out)), *moments[2:])
+        else:
+            _wrap_difference(y)
+            moments = None  # a wrapped y changes the covariance
 
     if spec.rotate:
         direction = np.full(len(out), np.nan)
@@ -562,7 +591,7 @@ def _fill(
             has_second = np.hypot(second_x, second_y) > _DEGENERATE  # False for NaN
             direction = np.arctan2(second_y, second_x)
         if not has_second.all():
-            direction = np.where(has_second, direction, _principal_axis(block, x, y, pt, total))
+            direction = np.where(has_second, direction, _principal_axis(block, x, y, pt, total, moments))
         angle = np.where(np.isfinite(direction), -np.pi / 2 - direction, 0.0)
         _rotate(x, y, block.broadcast(np.cos(angle)), block.broadcast(np.sin(angle)))
 
@@ -584,41 +613,65 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=denominator > 0)
 
 
+def _moments(
+    block: _Events, x: np.ndarray, y: np.ndarray, pt: np.ndarray, total: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Per-event pT-weighted means and (co)variances of (x, y): mean_x, mean_y, var_x, var_y, cov_xy, each (n,).
+
+    ``total``: the per-event pT sums. The second moments are the raw ones minus the products of
+    the means: x and y are O(1) rad, so float64 loses nothing that matters. NaN where total is 0.
+    """
+    pt_x, pt_y = pt * x, pt * y
+    mean_x, mean_y = _ratio(block.sum(pt_x), total), _ratio(block.sum(pt_y), total)
+    var_x = _ratio(block.sum(np.multiply(pt_x, x)), total) - mean_x * mean_x
+    cov_xy = _ratio(block.sum(np.multiply(pt_x, y, out=pt_x)), total) - mean_x * mean_y
+    var_y = _ratio(block.sum(np.multiply(pt_y, y, out=pt_y)), total) - mean_y * mean_y
+    return mean_x, mean_y, var_x, var_y, cov_xy
+
+
 def _principal_axis(
-    block: _Events, x: np.ndarray, y: np.ndarray, pt: np.ndarray, total: np.ndarray | None = None
+    block: _Events,
+    x: np.ndarray,
+    y: np.ndarray,
+    pt: np.ndarray,
+    total: np.ndarray | None = None,
+    moments: tuple[np.ndarray, ...] | None = None,
 ) -> np.ndarray:
     """Per-event oriented angle (rad) of the major axis of the pT-weighted covariance of (x, y).
 
     Oriented towards the side with the larger pT-weighted signed square distance from the centre;
     NaN where the distribution is isotropic (e.g. a single constituent) or empty. ``total``: the
-    per-event pT sums if already known.
+    per-event pT sums, ``moments``: :func:`_moments` of (x, y), if already known.
     """
-    if total is None:
-        total = block.sum(pt)
-    dx = x - block.broadcast(_ratio(block.sum(pt * x), total))
-    dy = y - block.broadcast(_ratio(block.sum(pt * y), total))
-    var_x = _ratio(block.sum(pt * (dx * dx)), total)
-    var_y = _ratio(block.sum(pt * (dy * dy)), total)
-    cov_xy = _ratio(block.sum(pt * (dx * dy)), total)
+    if moments is None:
+        moments = _moments(block, x, y, pt, block.sum(pt) if total is None else total)
+    _, _, var_x, var_y, cov_xy = moments
     angle = 0.5 * np.arctan2(2 * cov_xy, var_x - var_y)
     projection = x * block.broadcast(np.cos(angle))
     projection += y * block.broadcast(np.sin(angle))
-    signed_spread = block.sum(pt * projection * np.abs(projection))
+    spread = np.abs(projection)
+    spread *= projection
+    spread *= pt
+    signed_spread = block.sum(spread)
     angle = np.where(signed_spread < 0, angle + np.pi, angle)
     isotropic = ~(np.hypot(2 * cov_xy, var_x - var_y) > _DEGENERATE)
     return np.where(isotropic, np.nan, angle)
 
 
 def _pixel_index(coordinate: np.ndarray, half_width: float, width: float) -> np.ndarray:
-    """``floor((coordinate + half_width) / width)`` as intp, computed in place in ``coordinate``.
+    """``floor((coordinate + half_width) / width)``, as int32, where that is 0 or more; -1 or less elsewhere.
 
-    NaN and huge values become INT_MIN, which is outside any image when read as unsigned.
+    ``coordinate`` is used as scratch. The window's coordinates are shifted up by one pixel, so
+    that truncation (a plain cast, much faster to int32 than to int64) is the floor there, and back
+    down as integers; NaN and values beyond the int32 range become INT_MIN (then INT_MAX), which
+    is outside any image.
     """
-    coordinate += half_width
-    coordinate /= width
-    np.floor(coordinate, out=coordinate)
+    coordinate *= 1.0 / width
+    coordinate += half_width / width + 1.0
     with np.errstate(invalid="ignore"):
-        return coordinate.astype(np.intp)
+        index = coordinate.astype(np.int32)
+    index -= 1
+    return index
 
 
 def _accumulate(
@@ -633,66 +686,95 @@ def _accumulate(
 ) -> None:
     """Overwrite ``out`` (n, n_eta, n_phi) float32 with the pixelised, flipped and normalised images.
 
-    ``x`` (eta), ``y`` (phi) and ``pt`` (GeV): flat entries grouped by event as in ``block``; ``x``
-    and ``y`` are used as scratch and overwritten. Pixel i in eta is ``floor((x + half_width_eta) /
-    width_eta)``, kept if 0 <= i < n_eta, likewise in phi; NaN is dropped. The pixel sums are
-    accumulated in float64, in entry order, in ``scratch.sums``; everything after that (the flip
-    decision from each half's float32 pixels summed in float64, the normalisation) works on the
-    touched pixels only, never on the whole (mostly empty) image, and gives the same values as
-    :func:`flip_eta` and :func:`normalise` on the dense images. ``zeroed``: ``out`` is all zero
-    already and is not cleared again.
+    ``x`` (eta), ``y`` (phi) and ``pt`` (GeV, >= 0): flat entries grouped by event as in ``block``;
+    ``x`` and ``y`` are used as scratch and overwritten. Pixel i in eta is ``floor((x +
+    half_width_eta) / width_eta)``, kept if 0 <= i < n_eta, likewise in phi; NaN is dropped. The pT
+    of the kept entries, rounded to float32, is summed in float32, in entry order (one
+    ``np.add.at``); the dropped entries are not removed (a boolean selection costs more than all
+    the rest) but add zero to the nearest pixel of their event's image. The flip and the
+    normalisation then read back, and rewrite, the touched pixels only, never the whole (mostly
+    empty) image, and give the same values as :func:`flip_eta` and :func:`normalise` on the dense
+    images. ``zeroed``: ``out`` is all zero already and is not cleared first.
     """
-    width_eta, width_phi = spec.pixel_size
     n_pixels = spec.n_eta * spec.n_phi
-    i_eta = _pixel_index(x, spec.half_width_eta, width_eta)
-    i_phi = _pixel_index(y, spec.half_width_phi, width_phi)
-    inside = i_eta.view(np.uintp) < spec.n_eta
-    inside &= i_phi.view(np.uintp) < spec.n_phi
-    index = i_eta * spec.n_phi
-    index += i_phi
+    row = _pixel_index(x, spec.half_width_eta, spec.pixel_size[0])
+    column = _pixel_index(y, spec.half_width_phi, spec.pixel_size[1])
+    inside = row.view(np.uint32) < spec.n_eta
+    inside &= column.view(np.uint32) < spec.n_phi
+    np.clip(row, 0, spec.n_eta - 1, out=row)
+    np.clip(column, 0, spec.n_phi - 1, out=column)
+    weights = _selector(pt.astype(np.float32))(inside)
+    in_image = row * spec.n_phi  # < n_pixels, int32
+    in_image += column
+    index = in_image.astype(np.intp)  # intp: numpy's fast path for take, put and add.at
     index += block.broadcast(np.arange(0, len(out) * n_pixels, n_pixels))
-    index = index[inside]
-    sums = scratch.sums
-    np.add.at(sums, index, pt[inside])
-    values = np.take(sums, index).astype(np.float32)
-    if spec.flip or spec.normalise == "l1":
-        # each pixel once: at the entry that wrote last to its slot (any one of them will do); the
-        # slots are the accumulator's, still in cache, before they are cleared
-        entry = np.arange(len(index), dtype=np.float64)
-        sums[index] = entry
-        last = np.take(sums, index) == entry
-        values64 = values.astype(np.float64)
-        select = _selector(values64)
-    sums[index] = 0.0
+    pixels = out.reshape(-1)
+    if not zeroed:
+        pixels.fill(0.0)
+    if not (spec.flip or spec.normalise != "none"):
+        np.add.at(pixels, index, weights)
+        return
 
-    if spec.flip or spec.normalise != "none":
-        # event e's entries have indices in [e n_pixels, (e + 1) n_pixels): its touched pixels start
-        # where the index first reaches e n_pixels
-        bounds = np.searchsorted(index, np.arange(0, (len(out) + 1) * n_pixels, n_pixels))
-        touched = _Events(np.diff(bounds))
-    if spec.flip:
-        row, half = i_eta[inside], spec.n_eta // 2
-        lower = touched.sum(select(last & (row < half)))
-        upper = touched.sum(select(last & (row >= spec.n_eta - half)))
+    # the flip and normalisation read the sums back: from a cache-resident scratch
+    sums = scratch.sums[: len(out) * n_pixels]
+    np.add.at(sums, index, weights)
+    values = np.take(sums, index)
+    largest = block.max(values, initial=0.0) if spec.normalise == "max" else None
+    swap = spec.flip and _harder_lower_half(sums.reshape(out.shape), block, row, weights, largest)
+    sums[index] = 0.0
+    if np.any(swap):
         to_mirror_row = (spec.n_eta - 1 - 2 * np.arange(spec.n_eta)) * spec.n_phi  # row i -> n - 1 - i
-        np.add(index, np.take(to_mirror_row, row), out=index, where=touched.broadcast(lower > upper))
+        shift = np.take(to_mirror_row, row)
+        shift *= block.broadcast(swap.astype(np.intp))  # integer product: faster than a masked add
+        index += shift
     if spec.normalise == "log":
         np.log1p(values, out=values)
     elif spec.normalise in ("max", "l1"):
         if spec.normalise == "max":
-            scale = touched.max(values, initial=0.0)
+            scale = largest
         else:
-            scale = touched.sum(select(last)).astype(np.float32)
-        if np.all(scale[touched.filled] > 0):  # the usual case: no image to leave all zero
-            values /= touched.broadcast(scale)
+            # each pixel once: at the entry that wrote last to its slot (any one of them will do)
+            entry = np.arange(len(index), dtype=np.int32)  # < 2**31 entries per block
+            marks = scratch.marks
+            marks[index] = entry
+            last = np.take(marks, index) == entry
+            scale = block.sum(_selector(values.astype(np.float64))(last)).astype(np.float32)
+        if np.all(scale[block.filled] > 0):  # the usual case: no image to leave all zero
+            values /= block.broadcast(scale)
         else:
-            scale = touched.broadcast(scale)
+            scale = block.broadcast(scale)
             values = np.divide(values, scale, out=np.zeros_like(values), where=scale > 0)
-
-    pixels = out.reshape(-1)
-    if not zeroed:
-        pixels.fill(0.0)
     pixels[index] = values
+
+
+def _harder_lower_half(
+    images: np.ndarray, block: _Events, row: np.ndarray, weights: np.ndarray, largest: np.ndarray | None = None
+) -> np.ndarray:
+    """Whether each image's lower eta half has the larger pT sum, as decided by :func:`flip_eta`; (n,) bool.
+
+    ``images`` (n, n_eta, n_phi): the float32 pixel sums of ``weights`` (float32 pT >= 0, flat,
+    grouped by event as in ``block``, in eta rows ``row``); ``largest``: each image's largest
+    pixel, if known. The difference of the halves' sums of weights, in float64, differs from that
+    of their float32 pixel sums by less than 2**-24 per float32 addition times the pixel sum, at
+    most count**2 2**-24 times the largest pixel for count entries (the float64 roundings are far
+    smaller); only where the difference is within four times that bound, or NaN, are the pixels
+    summed, as :func:`flip_eta` does.
+    """
+    n_eta = images.shape[1]
+    half = n_eta // 2
+    side = np.zeros(n_eta, dtype=np.float32)  # +1 in the lower half, -1 in the upper one
+    side[:half], side[n_eta - half :] = 1.0, -1.0
+    signed = np.take(side, row)
+    signed *= weights
+    difference = block.sum(signed)
+    if largest is None:
+        largest = block.max(weights, initial=0.0)
+    close = ~(np.abs(difference) > np.square(block.counts, dtype=np.float64) * 2.0**-22 * largest)
+    swap = difference > 0
+    if close.any():
+        lower = images[close, :half].sum(axis=(1, 2), dtype=np.float64)
+        swap[close] = lower > images[close, n_eta - half :].sum(axis=(1, 2), dtype=np.float64)
+    return swap
 
 
 def _selector(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
