@@ -14,6 +14,7 @@ exists there. Several signal classes count as several signals, combined as confi
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -25,6 +26,8 @@ from phenoflow import binning_plots
 from phenoflow.binning import evaluate_binning, evaluate_edges
 from phenoflow.gmm_binning import bin_index, evaluate_bin_map, yields_with_errors
 from phenoflow.simplex import ArgmaxQuantileMap, RegularGridMap
+
+log = logging.getLogger(__name__)
 
 #: Keys of the config's binning.gmm block and the fit_gmm_binning arguments they set.
 GMM_OPTIONS = {
@@ -81,7 +84,8 @@ def run_binnings(
     ``scores``: the evaluation's test table (score, weight, label, process). The mixture gets
     ``seed`` and the options of ``gmm_settings`` (config keys of :data:`GMM_OPTIONS`); its rows add
     the number of effective components, the per-component background bias soft vs hard, the
-    restarts' significances, its warnings and wall time.
+    restarts' significances and its warnings (its wall time is logged, so that equal inputs give
+    equal files).
     """
     from phenoflow.gmm_binning import fit_gmm_binning
 
@@ -102,8 +106,8 @@ def run_binnings(
                 "background_bias_soft_vs_hard": fit.component_bias.tolist(),
                 "restart_significance": np.asarray(fit.restart_significance).tolist(),
                 "warnings": list(fit.warnings),
-                "wall_time_s": fit.wall_time,
             }
+            log.info("gmm, K = %d: trained in %.1f s", k, fit.wall_time)
             rows.append(row)
             binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png")
             lo = float(np.quantile(x[y == 1], 0.01)) if np.any(y == 1) else 0.0

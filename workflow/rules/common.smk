@@ -107,9 +107,11 @@ PROVENANCE_KEYS = {
 def provenance_config(kind, model=None, process=None):
     """The part of the config the results of ``kind`` depend on: a dataset, a stage, a model's
     stage ("train", "evaluate", "binning" with ``model``) or a process's ("generate", "skim")."""
-    if process is not None:
-        keys = ("seed", "collider", "generation", "detector", f"processes.{process}")
+    if process is not None:  # a process's events do not depend on its role, class or title
+        keys = ("seed", "collider", "generation", "detector")
         keys += ("luminosity_fb", "selection", "substructure") if kind == "skim" else ()
+        events = {k: v for k, v in config["processes"][process].items() if k not in ("role", "class", "title")}
+        return {**{k: config[k] for k in keys if k in config}, "processes": {process: events}}
     elif model is not None:
         inputs = ("images",) if model == "cnn" else ()
         keys = (*EVENT_KEYS, "features", *inputs, "split", "training_weights", f"classifiers.{model}")
