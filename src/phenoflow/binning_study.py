@@ -60,9 +60,10 @@ def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path) -> None:
         bin_index(scores["score"].to_numpy(), edges), scores["weight"].to_numpy(), np.searchsorted(names, process), len(edges) - 1
     )
     is_signal = scores.groupby(process)["label"].first()
-    backgrounds = {n: groups[i][0] for i, n in enumerate(names) if i in groups and not is_signal[n]}
-    signals = {n: groups[i][0] for i, n in enumerate(names) if i in groups and is_signal[n]}
-    error = np.sqrt(sum(groups[i][1] ** 2 for i, n in enumerate(names) if i in groups and not is_signal[n]))
+    present = [(names[i], values, errors) for i, (values, errors) in sorted(groups.items())]
+    backgrounds = {n: values for n, values, _ in present if not is_signal[n]}
+    signals = {n: values for n, values, _ in present if is_signal[n]}
+    error = np.sqrt(sum(errors**2 for n, _, errors in present if not is_signal[n]))
     for log in (False, True):
         suffix = "log" if log else "linear"
         # bins by number: optimised bins crowd near score 1
@@ -97,10 +98,11 @@ def run_binnings(
     for method in methods:
         for k in n_bins:
             if method != "gmm":
-                rows.append(evaluate_binning(method, x, w, y, k, **rule))
+                rows.append({**evaluate_binning(method, x, w, y, k, **rule), "space": "score"})
                 continue
             fit = fit_gmm_binning(x, w, y, k, seed=seed, **rule, **gmm_arguments(gmm_settings))
             row = evaluate_edges("gmm", fit.edges, x, w, y, k, **rule)
+            row["space"] = "score"
             row["gmm"] = {
                 "n_effective_components": fit.n_effective,
                 "background_bias_soft_vs_hard": fit.component_bias.tolist(),
@@ -116,8 +118,6 @@ def run_binnings(
                 plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0),
             )  # fmt: skip
         _stack_plots(rows[-1], scores, plot_dir / f"stack_{method}_K{rows[-1]['n_bins_requested']}")
-    for row in rows:
-        row["space"] = "score"
     return rows
 
 
