@@ -3,7 +3,10 @@
 Installs Debian's slurm-wlm and munge when missing (root with apt-get only), writes
 /etc/slurm/slurm.conf (jobs' srun reads the standard location) unless a config not written
 here is already there, starts munged, slurmctld and slurmd without systemd, and stops exactly
-the daemons it started, by pid.
+the daemons it started, by pid, then removes the config again: a config naming a controller
+that no longer runs makes every ``scontrol`` call (the SLURM executor plugin runs one each time
+Snakemake starts) wait ~10 s for it. Daemons an interrupted earlier test run left behind are
+found through the config it left and stopped first.
 """
 
 from __future__ import annotations
@@ -78,8 +81,10 @@ class LocalSlurm:
 
     def start(self) -> None:
         ensure_installed()
-        if CONF.exists() and MARKER not in CONF.read_text():
-            raise Unavailable(f"{CONF} belongs to a real SLURM installation; not touching it")
+        if CONF.exists():
+            if MARKER not in CONF.read_text():
+                raise Unavailable(f"{CONF} belongs to a real SLURM installation; not touching it")
+            _stop_leftovers(CONF.read_text())
         for sub in ("ctld", "spool"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         CONF.parent.mkdir(parents=True, exist_ok=True)
@@ -118,9 +123,36 @@ class LocalSlurm:
         return [int(line.split("JobId=")[1].split()[0]) for line in log.splitlines() if "_job_complete" in line and " done" in line]
 
     def stop(self) -> None:
-        for pid in reversed(self.pids):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        _terminate(reversed(self.pids))
         self.pids.clear()
+        if CONF.exists() and f"StateSaveLocation={self.state}/ctld" in CONF.read_text():
+            CONF.unlink()
+
+
+def _terminate(pids) -> None:
+    """SIGTERM each pid, then wait (up to 30 s) until they are gone, so their ports are free."""
+    pids = list(pids)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _stop_leftovers(conf: str) -> None:
+    """Stop slurmctld/slurmd of an earlier test run that never stopped them, by the pid files its
+    config names (only pids that still are those daemons)."""
+    settings = dict(line.split("=", 1) for line in conf.splitlines() if "=" in line and not line.startswith("#"))
+    pids = []
+    for key, daemon in (("SlurmdPidFile", "slurmd"), ("SlurmctldPidFile", "slurmctld")):
+        try:
+            pid = int(Path(settings[key]).read_text())
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (KeyError, OSError, ValueError):
+            continue
+        if comm == daemon:
+            pids.append(pid)
+    _terminate(pids)
