@@ -11,7 +11,9 @@ from phenoflow.ntuple import delphes_branches, write_ntuple
 
 p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:
-    chunk, settings = generate_chunk(p.generator, p.n_events, p.first_event, p.seed, p.sqrt_s)
+    # an LHE process's chunks share one read of the file (rule scan_lhe)
+    lhe_scan = (snakemake.input.lhe_header, snakemake.input.lhe_weights) if snakemake.input.get("lhe_header") else None
+    chunk, settings = generate_chunk(p.generator, p.n_events, p.first_event, p.seed, p.sqrt_s, lhe_scan)
     objects = simulate(chunk.particles, load_card(snakemake.input.card), p.detector_seed)
     write_ntuple(
         snakemake.output.ntuple,

@@ -7,7 +7,7 @@ from phenoflow.provenance import now, write_record
 
 started = now()
 with to_log_file(snakemake.log[0]) as log:
-    chunks = [read_json(f) for f in snakemake.input]
+    chunks = [read_json(f) for f in snakemake.input.chunks]
     summary = merge_chunks(chunks, snakemake.params.cross_section)
     write_json(snakemake.output.summary, {"process": snakemake.wildcards.process, **summary})
     seeds = {f"chunk{c['chunk']}": {"generator": c["seed"], "detector": c.get("detector_seed")} for c in chunks}

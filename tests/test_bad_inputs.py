@@ -126,19 +126,21 @@ def test_the_error_of_a_truncated_ntuple_names_that_chunk_only(truncated_run):
     [gzip.compress(b"<LesHouchesEvents>\nthis is no event record\n" * 200), b"\x00\x8b not even gzip \xff" * 200],
     ids=["gzipped-text", "not-gzip"],
 )
-def test_a_garbage_lhe_file_fails_its_generation_naming_the_file(tiny, tmp_path, garbage):
+def test_a_garbage_lhe_file_fails_its_scan_once_naming_the_file(tiny, tmp_path, garbage):
     workdir = _copy_finished(tiny, tmp_path / "work")
-    (workdir / LHE).write_bytes(garbage)  # newer than the chunk, so the chunk is generated again
+    (workdir / LHE).write_bytes(garbage)  # newer than the scan, so the file is read again
     before = _hashes(workdir)
     proc = snakemake(workdir, "--cores", "2", check=False)
     out = _output(proc)
     assert proc.returncode != 0
-    # the one failing job (tried twice: the rule's retries cannot tell bad input from a lost node)
-    ((rule, outputs),) = set(_failed_jobs(out))
-    assert rule == "generate_chunk" and "results/generate/zz_madgraph/chunk0.root" in outputs
+    # one failing job, run once: the scan, which has no retries (the chunks keep theirs for lost
+    # nodes); no chunk started
+    ((rule, outputs),) = _failed_jobs(out)
+    assert rule == "scan_lhe" and "results/generate/zz_madgraph/lhe.json" in outputs
+    assert "Trying to restart job" not in out and "rule generate_chunk" not in out
     (message,) = {message for message in _value_errors(out) if LHE in message}
     assert message.startswith(f"{LHE}: not a valid LHE file ("), message
-    assert f"{LHE}: not a valid LHE file" in (workdir / "logs/generate/zz_madgraph/chunk0.log").read_text()
+    assert f"{LHE}: not a valid LHE file" in (workdir / "logs/generate/zz_madgraph/scan_lhe.log").read_text()
     # no partial chunk; everything else kept as it was
     after = _hashes(workdir)
     assert not set(outputs) & set(after)

@@ -204,16 +204,19 @@ def test_generation_merge_and_skim_submitted_with_their_rules_resources(tiny, tm
     workdir = copy_repo(tmp_path / "work")
     submits, log = _run_through_fake_htcondor(workdir, tmp_path, "results/skim/zz_madgraph.parquet")
     rules = _by_rule(submits)
-    assert {rule: len(jobs) for rule, jobs in rules.items()} == {"generate_chunk": 1, "merge_process": 1, "skim": 1}
-    assert log.count("submitted to HTCondor Cluster ID") == 3
+    expected_jobs = {"scan_lhe": 1, "generate_chunk": 1, "merge_process": 1, "skim": 1}
+    assert {rule: len(jobs) for rule, jobs in rules.items()} == expected_jobs
+    assert log.count("submitted to HTCondor Cluster ID") == 4
     for submit in submits:
         _check_common(submit, workdir)
-    (generate,), (merge,), (skim,) = rules["generate_chunk"], rules["merge_process"], rules["skim"]
+    (scan,), (generate,), (merge,), (skim,) = (rules[rule] for rule in expected_jobs)
+    assert "--target-jobs scan_lhe:process=zz_madgraph " in scan["arguments"]
     assert "--target-jobs generate_chunk:process=zz_madgraph,chunk=0 " in generate["arguments"]
     assert "--target-jobs merge_process:process=zz_madgraph " in merge["arguments"]
     assert "--target-jobs skim:process=zz_madgraph " in skim["arguments"]
-    # job_resources(2000, 60), (4000, 30) and the profile's default-resources for merge_process
+    # job_resources(2000, 30), (2000, 60), (4000, 30) and the profile's default-resources for merge_process
     expected = {
+        "scan_lhe": ("1", "2000MB", 1800),
         "generate_chunk": ("1", "2000MB", 3600),
         "merge_process": ("1", "2000MB", 1800),
         "skim": ("1", "4000MB", 1800),
@@ -247,3 +250,4 @@ def test_training_asks_for_its_two_cores_and_six_gigabytes(tiny, tmp_path):
     assert train["allowed_execute_duration"] == 7200
     model = "results/models/bdt/model.json"
     assert (workdir / model).read_bytes() == (tiny / model).read_bytes()
+

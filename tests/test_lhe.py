@@ -8,6 +8,7 @@ two-core machine, so the 1000-event pp_jj file is showered only from event 700 t
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import shutil
 from pathlib import Path
@@ -19,7 +20,8 @@ import pytest
 
 from phenoflow.card import load_card
 from phenoflow.detector import simulate
-from phenoflow.generation.lhe import LHEHeader, cross_section, read_header, shower
+from phenoflow.generation import generate_chunk
+from phenoflow.generation.lhe import LHEHeader, cross_section, read_header, read_scan, shower, write_scan
 
 DATA = Path(__file__).parent / "data" / "lhe"
 ZZ = DATA / "pp_zz_jjvv.lhe.gz"
@@ -333,3 +335,52 @@ def test_reserved_settings_are_refused():
             shower(PPBAR, seed=1, extra_settings=[line])
     with pytest.raises(ValueError, match="NoSuch:thing"):
         shower(PPBAR, seed=1, extra_settings=["NoSuch:thing = on"])
+
+
+# ------------------------------------------------------------------------ one scan per file
+
+
+def test_a_scan_keeps_header_sigma_and_weights_exactly(tmp_path):
+    header_json, weights_npy = tmp_path / "lhe.json", tmp_path / "lhe_weights.npy"
+    assert write_scan(NLO, header_json, weights_npy) == read_header(NLO)
+    header, xwgtup = read_scan(header_json, weights_npy)
+    assert header == read_header(NLO)  # every field, tuples and processes included
+    np.testing.assert_array_equal(xwgtup, NLO_NOMINAL)
+    assert xwgtup.dtype == np.float64
+    facts = json.loads(header_json.read_text())
+    assert (facts["sigma_pb"], facts["sigma_err_pb"]) == cross_section(NLO)
+    # a weights file of another length is refused, naming it
+    np.save(weights_npy, NLO_NOMINAL[:-1])
+    with pytest.raises(ValueError, match="lhe_weights.npy"):
+        read_scan(header_json, weights_npy)
+
+
+def test_a_bad_file_leaves_no_scan(tmp_path):
+    header_json, weights_npy = tmp_path / "lhe.json", tmp_path / "lhe_weights.npy"
+    with pytest.raises(ValueError, match="garbage.lhe"):
+        write_scan(GARBAGE, header_json, weights_npy)
+    strategy1 = tmp_path / "idwtup1.lhe"
+    strategy1.write_text(PPBAR.read_text().replace("247000 247000 -3 2", "247000 247000 1 2"))
+    with pytest.raises(ValueError, match="IDWTUP"):
+        write_scan(strategy1, header_json, weights_npy)
+    assert list(tmp_path.iterdir()) == [strategy1]
+
+
+def test_showering_with_the_scan_equals_showering_without(tmp_path):
+    scan = (tmp_path / "lhe.json", tmp_path / "lhe_weights.npy")
+    write_scan(NLO, *scan)
+    alone = shower(NLO, 3, seed=SEED, first_event=2)
+    with_scan = shower(NLO, 3, seed=SEED, first_event=2, scanned=read_scan(*scan))
+    assert ak.to_list(with_scan.particles) == ak.to_list(alone.particles)
+    np.testing.assert_array_equal(with_scan.weights, alone.weights)
+    assert (with_scan.sigma_pb, with_scan.sigma_err_pb, with_scan.info) == (alone.sigma_pb, alone.sigma_err_pb, alone.info)
+    with pytest.raises(ValueError, match="another file"):
+        shower(PPBAR, 1, seed=SEED, scanned=read_scan(*scan))
+
+
+def test_too_few_events_fail_before_showering(tmp_path):
+    scan = (str(tmp_path / "lhe.json"), str(tmp_path / "lhe_weights.npy"))
+    write_scan(NLO, *scan)
+    process = {"lhe": {"file": str(NLO)}}
+    with pytest.raises(ValueError, match=r"has 6 events, fewer than the 8 this process asks for"):
+        generate_chunk(process, 4, 4, SEED, 13000.0, lhe_scan=scan)

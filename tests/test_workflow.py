@@ -118,6 +118,9 @@ def test_every_result_directory_has_a_provenance_record(tiny):
     assert bdt["seed"] > 0 and bdt["kind"] == "trained model"
     generate = yaml.safe_load((results / "generate/qcd/provenance.yaml").read_text())
     assert list(generate["config"]["processes"]) == ["qcd"] and set(generate["seeds"]) == {"chunk0", "chunk1"}
+    lhe = yaml.safe_load((results / "generate/zz_madgraph/provenance.yaml").read_text())
+    lhe_file = config["processes"]["zz_madgraph"]["lhe"]["file"]
+    assert set(lhe["inputs"]) == {"results/generate/zz_madgraph/chunk0.json", "results/generate/zz_madgraph/lhe.json", lhe_file}
 
 
 def test_jet_images_align_with_the_feature_table(tiny):

@@ -9,6 +9,8 @@ from phenoflow.seeds import derive_seed
 PROCESSES = sorted(config["processes"])
 MADGRAPH_PROCESSES = sorted(p for p in PROCESSES if "madgraph" in config["processes"][p])
 PYTHIA_PROCESSES = sorted(set(PROCESSES) - set(MADGRAPH_PROCESSES))
+#: Processes that shower an LHE file with Pythia8 (a subset of PYTHIA_PROCESSES).
+LHE_PROCESSES = sorted(p for p in PROCESSES if "lhe" in config["processes"][p])
 #: The classes the classifiers learn (one per role, or the processes' `class` keys).
 CLASSES = classes_from_config(config["processes"])
 MODELS = sorted(config["classifiers"])
@@ -67,13 +69,29 @@ def generator_settings(wildcards):
     return {key: process[key] for key in ("pythia", "decay_filter", "lhe", "madgraph") if key in process}
 
 
-def generator_inputs(wildcards):
-    """Files a process's generator reads (an LHE file, a MadGraph process's own Delphes card),
-    so that changing one reruns its chunks."""
+def lhe_inputs(wildcards):
+    """An LHE process's file and its scan (rule scan_lhe), so that changing the file reruns its
+    chunks; nothing for a Pythia process."""
     process = config["processes"][wildcards.process]
-    if "lhe" in process:
-        return [process["lhe"]["file"]]
-    return [process["madgraph"]["delphes_card"]] if "delphes_card" in process.get("madgraph", {}) else []
+    if "lhe" not in process:
+        return {}
+    scan = f"results/generate/{wildcards.process}/lhe"
+    return {"lhe": process["lhe"]["file"], "lhe_header": f"{scan}.json", "lhe_weights": f"{scan}_weights.npy"}
+
+
+def generator_files(wildcards):
+    """The files a process's chunks were generated from: an LHE file and its scan, or a MadGraph
+    process's own Delphes card (none for Pythia8 settings)."""
+    if "madgraph" in config["processes"][wildcards.process]:
+        return madgraph_inputs(wildcards)
+    lhe = lhe_inputs(wildcards)
+    return [lhe["lhe"], lhe["lhe_header"]] if lhe else []
+
+
+def madgraph_inputs(wildcards):
+    """A MadGraph process's own Delphes card, if it has one, so that changing it reruns its chunks."""
+    madgraph = config["processes"][wildcards.process]["madgraph"]
+    return [madgraph["delphes_card"]] if "delphes_card" in madgraph else []
 
 
 def chunk_files(kind):

@@ -1,9 +1,32 @@
+rule scan_lhe:
+    """Read an LHE process's file once: check that it is a complete LHE file, and keep its header,
+    the cross section of its events and every event's weight for the chunks, which then shower
+    only their own events. A bad file fails here, once (no retries), naming the file."""
+    input:
+        lhe=lambda w: config["processes"][w.process]["lhe"]["file"],
+    output:
+        header="results/generate/{process}/lhe.json",
+        weights="results/generate/{process}/lhe_weights.npy",
+    wildcard_constraints:
+        process=one_of(LHE_PROCESSES),
+    log:
+        "logs/generate/{process}/scan_lhe.log",
+    benchmark:
+        "benchmarks/generate/{process}/scan_lhe.tsv"
+    resources:
+        **job_resources(2000, 30),
+    conda:
+        "../../envs/generate.yaml"
+    script:
+        "../../scripts/scan_lhe.py"
+
+
 rule generate_chunk:
     """Generate one chunk of a process (Pythia8, or an LHE file showered by Pythia8), pass it
     through the fast detector simulation and write its Delphes-layout ntuple."""
     input:
+        unpack(lhe_inputs),
         card=config["detector"]["card"],
-        generator=generator_inputs,
     output:
         ntuple="results/generate/{process}/chunk{chunk}.root",
         summary="results/generate/{process}/chunk{chunk}.json",
@@ -35,7 +58,7 @@ rule generate_madgraph_chunk:
     passed through Delphes by MadGraph itself (docs/madgraph.md); the Delphes ROOT file is the
     chunk's ntuple."""
     input:
-        generator_inputs,
+        madgraph_inputs,
     output:
         ntuple="results/generate/{process}/chunk{chunk}.root",
         summary="results/generate/{process}/chunk{chunk}.json",
@@ -61,9 +84,11 @@ rule generate_madgraph_chunk:
 
 
 rule merge_process:
-    """Combine the chunks' cross sections and event counts into one summary per process."""
+    """Combine the chunks' cross sections and event counts into one summary per process; its
+    provenance record hashes the chunks and the files the generator read."""
     input:
-        chunk_files("json"),
+        chunks=chunk_files("json"),
+        generator_files=generator_files,
     output:
         summary="results/generate/{process}/summary.json",
         provenance="results/generate/{process}/provenance.yaml",

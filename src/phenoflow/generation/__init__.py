@@ -14,20 +14,33 @@ log = logging.getLogger("phenoflow.generation")
 
 
 def generate_chunk(
-    process: dict, n_events: int, first_event: int, seed: int, sqrt_s_gev: float
+    process: dict,
+    n_events: int,
+    first_event: int,
+    seed: int,
+    sqrt_s_gev: float,
+    lhe_scan: tuple[str, str] | None = None,
 ) -> tuple[GeneratedChunk, list[str]]:
     """Generate chunk events ``first_event`` .. ``first_event + n_events - 1`` of a configured process.
 
     ``process`` is the generator part of a process's config (``pythia`` and ``decay_filter``, or
     ``lhe``). Returns the chunk and the Pythia settings that describe it (for the record). For an
     LHE file the beams come from the file; a different ``sqrt_s_gev`` is logged as a warning.
+    ``lhe_scan`` (header JSON, weights ``.npy`` of :func:`~phenoflow.generation.lhe.write_scan`)
+    spares reading the whole LHE file, and a file with too few events fails before showering.
     """
     if "lhe" in process:
-        from phenoflow.generation.lhe import shower
+        from phenoflow.generation.lhe import read_scan, shower
 
         lhe = process["lhe"]
         extra = list(lhe.get("pythia", []))
-        chunk = shower(lhe["file"], n_events, seed=seed, extra_settings=extra, first_event=first_event)
+        scanned = read_scan(*lhe_scan) if lhe_scan else None
+        if scanned is not None and scanned[0].n_events < first_event + n_events:
+            raise ValueError(
+                f"{lhe['file']}: has {scanned[0].n_events} events, fewer than the "
+                f"{first_event + n_events} this process asks for; lower its 'events'"
+            )
+        chunk = shower(lhe["file"], n_events, seed=seed, extra_settings=extra, first_event=first_event, scanned=scanned)
         file_sqrt_s = chunk.info["sqrt_s_gev"]
         if abs(file_sqrt_s - sqrt_s_gev) > 1e-6 * sqrt_s_gev:
             log.warning("%s: sqrt(s) = %g GeV, not the configured %g GeV", lhe["file"], file_sqrt_s, sqrt_s_gev)

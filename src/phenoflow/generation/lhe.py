@@ -42,6 +42,7 @@ import numpy as np
 import pylhe
 
 from phenoflow.generation.pythia import GeneratedChunk, final_state_records
+from phenoflow.io import atomic_path, read_json, write_json
 from phenoflow.seeds import MAX_PYTHIA_SEED
 
 log = logging.getLogger("phenoflow.generation")
@@ -229,6 +230,38 @@ def cross_section(path: str | os.PathLike) -> tuple[float, float]:
     return sigma, err
 
 
+def write_scan(path: str | os.PathLike, header_json: str | os.PathLike, weights_npy: str | os.PathLike) -> LHEHeader:
+    """Read an LHE file once and keep what its chunks need: the header facts with the cross
+    section of its events (pb, by the module's rule) as JSON, and every event's XWGTUP (pb for
+    IDWTUP ±4) as a float64 array of shape (n_events,) in ``.npy``.
+
+    Raises ValueError naming the file if it is not a complete LHE file or its IDWTUP is not
+    supported; then neither output is written.
+    """
+    header, xwgtup = _scan(path)
+    sigma, sigma_err, _ = _sigma_and_weights(header, xwgtup)
+    with atomic_path(weights_npy) as tmp, open(tmp, "wb") as out:
+        np.save(out, xwgtup.astype(np.float64))
+    write_json(header_json, {"header": dataclasses.asdict(header), "sigma_pb": sigma, "sigma_err_pb": sigma_err})
+    return header
+
+
+def read_scan(header_json: str | os.PathLike, weights_npy: str | os.PathLike) -> tuple[LHEHeader, np.ndarray]:
+    """The header and event weights :func:`write_scan` kept, as :func:`shower` takes them."""
+    facts = read_json(header_json)["header"]
+    header = LHEHeader(
+        **{
+            **facts,
+            **{key: tuple(facts[key]) for key in ("beam_pdg", "beam_energy_gev", "pdf_set", "weight_ids")},
+            "processes": tuple(LHEProcess(**pr) for pr in facts["processes"]),
+        }
+    )
+    xwgtup = np.load(weights_npy)
+    if xwgtup.shape != (header.n_events,):
+        raise ValueError(f"{weights_npy}: holds {xwgtup.shape} weights for the {header.n_events} events of {header.path}")
+    return header, xwgtup
+
+
 def _empty_particles() -> ak.Array:
     """A chunk of zero events with the record layout of :func:`final_state_records`."""
     fields = {k: np.zeros(0, dtype=np.int32) for k in ("pid", "status")}
@@ -265,6 +298,7 @@ def shower(
     first_event: int = 0,
     batch_size: int = 200,
     max_failed: int = 0,
+    scanned: tuple[LHEHeader, np.ndarray] | None = None,
 ) -> GeneratedChunk:
     """Shower and hadronise the events of an LHE file with Pythia8; keep final-state particles.
 
@@ -279,7 +313,8 @@ def shower(
     LHEF and seed settings are reserved. As a guard against showering other events than the
     file's, Pythia's nominal weight of each event must match the file's (sign for IDWTUP ±3, pb
     value for ±4), else RuntimeError; settings that change Pythia's event weight (e.g. merging)
-    are therefore not supported here.
+    are therefore not supported here. ``scanned`` (from :func:`read_scan`) saves reading the
+    whole file again for every chunk.
     """
     import pythia8mc
 
@@ -293,7 +328,9 @@ def shower(
         raise ValueError(f"first_event ({first_event}) and n_events ({n_events}) must not be negative")
 
     lhe = Path(path)
-    header, xwgtup = _scan(lhe)
+    header, xwgtup = _scan(lhe) if scanned is None else scanned
+    if header.path != str(lhe):
+        raise ValueError(f"{lhe}: the scan given is of another file, {header.path}")
     sigma, sigma_err, gen_weights = _sigma_and_weights(header, xwgtup)
     available = max(header.n_events - first_event, 0)
     n_todo = available if n_events is None else min(n_events, available)
