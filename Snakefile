@@ -25,6 +25,19 @@ check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.ya
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+onstart:
+    # The HTCondor plugin passes each job's arguments unquoted: refuse paths it would break
+    # before the first submission (the local and SLURM executors quote them).
+    if workflow.executor_plugin.name == "htcondor":
+        from phenoflow.config import htcondor_path_errors, input_paths
+
+        where = {"working directory": os.getcwd(), "Snakefile": workflow.main_snakefile}
+        where.update({f"configfile {i}": str(f) for i, f in enumerate(workflow.overwrite_configfiles)})
+        errors = htcondor_path_errors({**where, **input_paths(config)})
+        if errors:
+            raise WorkflowError("cannot run through HTCondor:\n  " + "\n  ".join(errors))
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/skim.smk"

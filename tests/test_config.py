@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from phenoflow.config import ConfigError, check_config
+from phenoflow.config import ConfigError, check_config, htcondor_path_errors, input_paths
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -70,3 +70,18 @@ def test_malformed_config_names_the_key(edit, pattern):
     edit(config)
     with pytest.raises(ConfigError, match=pattern):
         check_config(config, SCHEMA)
+
+
+def test_input_paths_and_the_paths_htcondor_cannot_pass():
+    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
+    config["processes"]["zz_madgraph"]["lhe"]["file"] = "data/my run/$(x).lhe"
+    paths = input_paths(config)
+    assert paths["detector.card"] == config["detector"]["card"]
+    assert paths["processes.zz_madgraph.lhe.file"] == "data/my run/$(x).lhe"
+    where = {"working directory": "/home/a b", "Snakefile": "/home/ab/Snakefile", "quote": "/x/it's", "tab": "/x\ty", **paths}
+    errors = htcondor_path_errors(where)
+    assert [e.split(":")[0] for e in errors] == ["working directory", "quote", "tab", "processes.zz_madgraph.lhe.file"]
+    assert errors[0] == (
+        "working directory: '/home/a b' contains whitespace, a quote or '$', which the HTCondor executor cannot pass to its jobs"
+    )
+    assert htcondor_path_errors({"dollar": "/x/$HOME"}) and not htcondor_path_errors({"plain": "/x/a-b_c.d+e@f"})

@@ -251,3 +251,19 @@ def test_training_asks_for_its_two_cores_and_six_gigabytes(tiny, tmp_path):
     model = "results/models/bdt/model.json"
     assert (workdir / model).read_bytes() == (tiny / model).read_bytes()
 
+
+def test_a_working_directory_htcondor_would_split_is_refused_before_any_submission(tmp_path):
+    (tmp_path / "my work").mkdir()
+    workdir = copy_repo(tmp_path / "my work")
+    fake = tmp_path / "fake_bindings"
+    (fake / "htcondor2").mkdir(parents=True)
+    (fake / "htcondor2" / "__init__.py").write_text(FAKE_HTCONDOR2)
+    record = tmp_path / "submits.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(fake), "FAKE_HTCONDOR_RECORD": str(record)}
+    cmd = [*SNAKEMAKE, "--workflow-profile", "workflow/profiles/htcondor", "results/skim/zz_madgraph.parquet"]
+    proc = subprocess.run(cmd, check=False, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"working directory: '{workdir}' contains whitespace" in log, log[-3000:]
+    assert f"Snakefile: '{workdir / 'Snakefile'}' contains whitespace" in log
+    assert not record.exists() and not (workdir / "results").exists()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import jsonschema
 import yaml
@@ -65,6 +66,33 @@ def semantic_errors(config: dict) -> list[str]:
     if abs(total - 1) > 1e-9:
         errors.append(f"split.fractions: must sum to 1, got {total:g}")
     return errors
+
+
+#: What the HTCondor executor plugin cannot pass in a job's arguments: it drops the shell quotes
+#: Snakemake puts around them, so HTCondor splits a path at whitespace and expands ``$(...)`` as
+#: one of its own submit macros.
+_HTCONDOR_UNSAFE = re.compile(r"[\s'\"$]")
+
+
+def input_paths(config: dict[str, Any]) -> dict[str, str]:
+    """Every file the config names, by its key: the detector card, LHE files, Delphes cards."""
+    paths = {"detector.card": str(config["detector"]["card"])}
+    for name, process in config["processes"].items():
+        if "lhe" in process:
+            paths[f"processes.{name}.lhe.file"] = str(process["lhe"]["file"])
+        if "delphes_card" in process.get("madgraph", {}):
+            paths[f"processes.{name}.madgraph.delphes_card"] = str(process["madgraph"]["delphes_card"])
+    return paths
+
+
+def htcondor_path_errors(paths: Mapping[str, str]) -> list[str]:
+    """``what: problem`` for each path the HTCondor executor plugin would break (whitespace,
+    quotes or ``$``), with ``paths`` mapping a description (config key, "working directory") to it."""
+    return [
+        f"{what}: '{path}' contains whitespace, a quote or '$', which the HTCondor executor cannot pass to its jobs"
+        for what, path in paths.items()
+        if _HTCONDOR_UNSAFE.search(path)
+    ]
 
 
 def check_config(config: dict[str, Any], schema_path: str | os.PathLike) -> None:
