@@ -16,13 +16,15 @@ from packaging.requirements import Requirement
 REPO = Path(__file__).resolve().parents[1]
 
 #: Direct third-party packages of each rule family: what its scripts and their phenoflow modules
-#: import, plus the optional packages those libraries import when present (cloudpickle, rich,
-#: psutil, charset-normalizer), so that the env holds exactly what the tests ran with.
+#: import, also inside functions (tests/test_envs.py follows those imports: fastjet in "ml" is
+#: reached through phenoflow.datasets -> observables -> substructure), plus the optional packages
+#: those libraries import when present (cloudpickle, rich, psutil, charset-normalizer), so that
+#: the env holds exactly what the tests ran with.
 FAMILIES = {
-    "generate": ["pythia8mc", "fastjet", "particle", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
-    "analysis": ["uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
+    "generate": ["pythia8mc", "pylhe", "fastjet", "particle", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
+    "analysis": ["uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "tabulate", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
                  "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
-    "ml": ["xgboost", "tensorflow", "keras", "tensorflow-probability", "tf-keras", "hist", "scikit-learn", "uproot", "awkward", "vector", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
+    "ml": ["xgboost", "tensorflow", "keras", "tensorflow-probability", "tf-keras", "hist", "scikit-learn", "uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
            "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
     "madgraph": ["uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
 }  # fmt: skip

@@ -75,24 +75,59 @@ def _rules() -> list[tuple[str, Path, Path]]:
     return out
 
 
+#: Run in the probe after the script's imports: the phenoflow modules the script names, and those
+#: they name in turn, may import more inside functions (e.g. pythia8mc, pylhe for an LHE chunk),
+#: which the script may call: import those too. Packages loaded only as parents are not followed.
+_LAZY_IMPORTS = """
+import ast, importlib, importlib.util
+todo, done = list(NAMED), set()
+while todo:
+    name = todo.pop()
+    if name in done or name.split('.')[0] != 'phenoflow':
+        continue
+    done.add(name)
+    for node in ast.walk(ast.parse(open(importlib.import_module(name).__file__).read())):
+        if isinstance(node, ast.Import):
+            named = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            named = [node.module]
+            for a in node.names:  # 'from phenoflow import binning_plots' names a module
+                try:
+                    if importlib.util.find_spec(node.module + '.' + a.name):
+                        named.append(node.module + '.' + a.name)
+                except ModuleNotFoundError:
+                    pass
+        else:
+            continue
+        for module in named:
+            importlib.import_module(module)
+            todo.append(module)
+"""
+
+
 def _distributions_imported_by(script: Path) -> set[str]:
-    """Third-party distributions loaded when the script's imports run in a clean interpreter."""
+    """Third-party distributions loaded when the script's imports run in a clean interpreter,
+    including those the phenoflow modules it loads import inside functions."""
     import ast
     import json
     import subprocess
     import sys
 
-    imports = []
+    imports, named = [], []
     for node in ast.walk(ast.parse(script.read_text())):
         if isinstance(node, ast.Import):
             imports += [f"import {a.name}" for a in node.names]
+            named += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             imports.append(f"from {node.module} import {', '.join(a.name for a in node.names)}")
+            named += [node.module, *(f"{node.module}.{a.name}" for a in node.names if node.module == "phenoflow")]
     probe = "\n".join(
         [
             "import sys",
             "startup = set(sys.modules)",  # e.g. setuptools' .pth hook, not the script's doing
             *imports,
+            f"NAMED = {named!r}",
+            _LAZY_IMPORTS,
             "import json, importlib.metadata as m",
             "dists = m.packages_distributions()",
             "top = {name.split('.')[0] for name in set(sys.modules) - startup}",
