@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from phenoflow.bin_rule import apply_rule_1d, bin_index, yields_with_errors
 from phenoflow.binning import binned_yields, combined_significance, equidistant
-from phenoflow.gmm_binning import apply_rule_1d, fine_cells, fit_gmm_binning
+from phenoflow.gmm_binning import fine_cells, fit_gmm_binning
 from phenoflow.optimal_binning import equal_signal_quantile_edges, fine_histograms, optimal_partition
 from phenoflow.toys import gato_toy
 
@@ -109,7 +110,6 @@ def run(
 def draw(result, data: dict, folder: Path, name: str) -> None:
     """Stacked yields, history and components of one fit."""
     from phenoflow import binning_plots
-    from phenoflow.gmm_binning import bin_index, yields_with_errors
     from phenoflow.toys import GATO_PROCESSES
 
     scores, weights, process = data["scores"], data["weights"], data["process"]

@@ -87,13 +87,13 @@ def evaluate_edges(
 ) -> dict:
     """Judge one binning by the common rule: bins are merged until each has b > 0, b >=
     ``min_background`` and a background MC uncertainty sqrt(sum w^2)/b <= ``max_rel_uncertainty``
-    (:func:`phenoflow.gmm_binning.apply_rule_1d`); then yields and combined Z from the events.
+    (:func:`phenoflow.bin_rule.apply_rule_1d`); then yields and combined Z from the events.
 
     ``edges``: the method's edges for ``n_bins`` requested bins; events (n,) with ``labels`` 1
     signal, 0 background. Returns a JSON-ready row: method, bins requested and kept, edges,
     per-bin s, b and background MC error, the significance and notes on merged bins.
     """
-    from phenoflow.gmm_binning import apply_rule_1d
+    from phenoflow.bin_rule import apply_rule_1d  # bin_rule imports this module
 
     merged, notes = apply_rule_1d(edges, scores, weights, labels, min_background, max_rel_uncertainty)
     yields = binned_yields(scores, weights, labels, merged)

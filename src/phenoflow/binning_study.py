@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from phenoflow import binning_plots
+from phenoflow.bin_rule import bin_index, evaluate_bin_map, yields_with_errors
 from phenoflow.binning import evaluate_binning, evaluate_edges
-from phenoflow.gmm_binning import bin_index, evaluate_bin_map, yields_with_errors
 from phenoflow.simplex import ArgmaxQuantileMap, RegularGridMap
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,10 @@ coordinates, see :mod:`phenoflow.simplex`) is partitioned by a mixture of K Gaus
 belongs to the component k maximising log N(x | mu_k, Sigma_k) + log pi_k. Training replaces this
 hard assignment by gamma_k = softmax_k((log N + log pi) / T), which makes the per-component yields
 and with them the combined Asimov significance Z = sqrt(sum_k Z_A(s_k, b_k)^2) differentiable;
-the temperature T is annealed towards a hard assignment while Adam maximises Z.
+the temperature T is annealed towards a hard assignment while Adam maximises Z. The bins are
+judged like every other method's, by :mod:`phenoflow.bin_rule` (significances, yields, merging
+under the rule); this module adds the mixture and its training with a differentiable
+significance.
 
 Design choices:
 
@@ -41,11 +44,13 @@ Design choices:
   ``margin``: loss = -Z + stop_gradient(Z) (lambda_b sum_k relu(1 - b_k/(min_b (1+margin)))^2 +
   lambda_u sum_k relu(r_k (1+margin)/max_r - 1)^2). The hard result is then checked against the
   same rule and bins that break it are merged (1-D: :func:`phenoflow.binning.merge_low_background`
-  for the background floor, then :func:`merge_bins`; n-D: :func:`merge_bins` with touching bins).
+  for the background floor, then :func:`phenoflow.bin_rule.merge_bins`, as in
+  :func:`phenoflow.bin_rule.apply_rule_1d`; n-D: :func:`phenoflow.bin_rule.merge_bins` with
+  touching bins).
 * Several signals: Z_i per signal with the other signals counted as background, combined by
-  ``combination``: "quadrature" sqrt(sum Z_i^2), "geometric_mean", or "minimum" (a smooth
-  minimum -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i, in the loss; the exact one in
-  results). The MC-uncertainty constraint concerns the true background only.
+  ``combination`` (:data:`phenoflow.bin_rule.COMBINATIONS`); "minimum" is a smooth minimum
+  -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i, in the loss and the exact one in results.
+  The MC-uncertainty constraint concerns the true background only.
 * Results come from the hard assignment evaluated on the events themselves. In 1-D the bins are
   the intervals between the points where the argmax changes (found exactly from the pairwise
   quadratic equations), usable with :func:`phenoflow.binning.binned_yields`; in n-D a
@@ -65,17 +70,26 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from phenoflow import simplex
-from phenoflow.binning import merge_low_background
-from phenoflow.metrics import asimov_significance
+from phenoflow.bin_rule import (
+    COMBINATIONS,
+    BinYields,
+    SortedEvents,
+    bin_index,
+    combine_significances,
+    group_sums,
+    merge_bins,
+    merge_edges,
+    rule_note,
+    signal_significances,
+    yields_with_errors,
+)
 
-COMBINATIONS = ("quadrature", "geometric_mean", "minimum")
 SCHEDULES = ("constant", "cosine", "exponential")
 _SCALE_FLOOR = 1e-9  # smallest Gaussian width (score units)
 _B_FLOOR = 1e-12  # background floor inside the loss (expected events), keeps Z_A finite as b -> 0
-_TINY = np.finfo(np.float64).tiny
 
 
-# --- schedules and significances ------------------------------------------------------------------
+# --- schedules and the differentiable significance ------------------------------------------------
 
 
 def schedule(kind: str, start: float, end: float, n_steps: int) -> np.ndarray:
@@ -96,40 +110,14 @@ def schedule(kind: str, start: float, end: float, n_steps: int) -> np.ndarray:
     raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got '{kind}'")
 
 
-def signal_significances(s: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Combined Asimov Z of each signal over the bins, shape (n_signals,).
-
-    ``s``: signal yields (n_signals, n_bins); ``b``: background yields (n_bins,). Signal i sees
-    b + the other signals as its background: Z_i = sqrt(sum_k Z_A(s_ik, b_k + sum_{j!=i} s_jk)^2).
-    NaN if some bin has no background at all for a signal (merge bins first).
-    """
-    s = np.atleast_2d(np.asarray(s, dtype=np.float64))
-    b = np.asarray(b, dtype=np.float64)
-    others = b[None, :] + s.sum(axis=0, keepdims=True) - s
-    return np.sqrt(np.sum(asimov_significance(s, others) ** 2, axis=1))
-
-
-def combine_significances(z: np.ndarray, combination: str = "quadrature") -> float:
-    """Combine per-signal significances ``z`` (n_signals,): "quadrature" sqrt(sum z^2),
-    "geometric_mean" (prod z)^(1/n) or "minimum" (exact)."""
-    z = np.asarray(z, dtype=np.float64)
-    if combination == "quadrature":
-        return float(np.sqrt(np.sum(z**2)))
-    if combination == "geometric_mean":
-        return float(np.exp(np.mean(np.log(z)))) if np.all(z > 0) else 0.0
-    if combination == "minimum":
-        return float(np.min(z))
-    raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
-
-
 def differentiable_significance(s, b, combination: str = "quadrature"):
     """Differentiable combined significance of soft yields (TensorFlow tensors).
 
     ``s``: signal yields (..., n_signals, n_bins); ``b``: background yields (..., n_bins).
-    Returns (Z (...,), Z_i (..., n_signals)), Z_i as in :func:`signal_significances`; float32 or
-    float64. Safe as b -> 0: the background of each bin is floored at 1e-12 events, so values and
-    gradients stay finite. "minimum" is smooth here: -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i
-    (below the exact minimum by at most tau ln n_signals).
+    Returns (Z (...,), Z_i (..., n_signals)), Z_i as in :func:`phenoflow.bin_rule.signal_significances`;
+    float32 or float64. Safe as b -> 0: the background of each bin is floored at 1e-12 events, so
+    values and gradients stay finite. "minimum" is smooth here: -tau logsumexp(-Z_i / tau), tau = 2%
+    of the mean Z_i (below the exact minimum by at most tau ln n_signals).
     """
     import tensorflow as tf
 
@@ -148,175 +136,6 @@ def differentiable_significance(s, b, combination: str = "quadrature"):
         raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
     return z, z_sig
 
-
-# --- yields -----------------------------------------------------------------------------------------
-
-
-def bin_index(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin of each 1-D score for increasing ``edges`` (n_bins + 1,), shape (n,), -1 outside.
-
-    Bins are [e_i, e_i+1) with the last closed, exactly as :func:`numpy.histogram`.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    n_bins = len(edges) - 1
-    idx = np.searchsorted(edges, scores, side="right") - 1
-    idx[scores == edges[-1]] = n_bins - 1
-    idx[~((scores >= edges[0]) & (scores <= edges[-1]))] = -1
-    return idx
-
-
-def yields_with_errors(
-    bins: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per-bin yield and MC uncertainty sqrt(sum w^2) of every process group, with ``hist``.
-
-    ``bins``: bin index of each event in [0, n_bins) (others, e.g. -1, are skipped), ``weights``
-    (expected events) and integer group ``labels``: shape (n,). Returns label -> (yields,
-    errors), each shape (n_bins,), for every label present.
-    """
-    import hist
-
-    bins, labels = np.asarray(bins), np.asarray(labels).astype(np.int64)
-    groups = sorted(int(g) for g in np.unique(labels))
-    h = hist.Hist(
-        hist.axis.Integer(0, n_bins, underflow=False, overflow=False),
-        hist.axis.IntCategory(groups),
-        storage=hist.storage.Weight(),
-    )
-    ok = (bins >= 0) & (bins < n_bins)
-    h.fill(bins[ok], labels[ok], weight=np.asarray(weights, dtype=np.float64)[ok])
-    values, variances = h.values(), h.variances()
-    return {g: (values[:, i].copy(), np.sqrt(variances[:, i])) for i, g in enumerate(groups)}
-
-
-@dataclass(frozen=True)
-class BinYields:
-    """Yields of a set of bins: signal (n_signals, n_bins), background, background sum of w^2 and
-    MC events (n_bins,)."""
-
-    s: np.ndarray
-    b: np.ndarray
-    b_sumw2: np.ndarray
-    count: np.ndarray
-
-    def merged(self, groups: np.ndarray, n_groups: int) -> "BinYields":
-        """Yields of the bins merged by ``groups`` (new bin of each old bin, (n_bins,))."""
-
-        def add(x: np.ndarray) -> np.ndarray:
-            return np.stack([np.bincount(groups, weights=r, minlength=n_groups) for r in np.atleast_2d(x)])
-
-        return BinYields(add(self.s), add(self.b)[0], add(self.b_sumw2)[0], add(self.count)[0])
-
-    def take(self, index: np.ndarray) -> "BinYields":
-        """The bins ``index`` only."""
-        return BinYields(self.s[:, index], self.b[index], self.b_sumw2[index], self.count[index])
-
-    def significance(self, combination: str) -> float:
-        """Combined Z; -inf if some bin has no background."""
-        if not np.all(self.b > 0):
-            return -np.inf
-        return combine_significances(signal_significances(self.s, self.b), combination)
-
-
-def _group_sums(
-    cell: np.ndarray, weights: np.ndarray, labels: np.ndarray, signal_labels: Sequence[int], m: int
-) -> BinYields:
-    """Sums per cell (index in [0, m), -1 skipped) of each signal, the background, its w^2, MC events."""
-    ok = cell >= 0
-    c, w, lab = cell[ok], weights[ok], labels[ok]
-    is_sig = np.isin(lab, signal_labels)
-    s = np.stack([np.bincount(c, weights=np.where(lab == g, w, 0.0), minlength=m) for g in signal_labels])
-    b = np.bincount(c, weights=np.where(is_sig, 0.0, w), minlength=m)
-    w2 = np.bincount(c, weights=np.where(is_sig, 0.0, w**2), minlength=m)
-    return BinYields(s, b, w2, np.bincount(c, minlength=m).astype(np.float64))
-
-
-class _SortedEvents:
-    """1-D events sorted once, so that the yields of any edges cost O(n_bins log n)."""
-
-    def __init__(self, scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, signal_labels: Sequence[int]):
-        order = np.argsort(scores, kind="stable")
-        self.x = scores[order]
-        w, lab = weights[order], labels[order]
-        is_sig = np.isin(lab, signal_labels)
-        cols = [np.where(lab == g, w, 0.0) for g in signal_labels]
-        cols += [np.where(is_sig, 0.0, w), np.where(is_sig, 0.0, w**2), np.ones_like(w)]
-        self.cum = np.concatenate([np.zeros((len(cols), 1)), np.cumsum(np.stack(cols), axis=1)], axis=1)
-        self.n_sig = len(signal_labels)
-
-    def yields(self, edges: np.ndarray) -> BinYields:
-        """Yields in the bins of ``edges`` with :func:`numpy.histogram`'s conventions."""
-        pos = np.searchsorted(self.x, edges, side="left")
-        pos[-1] = np.searchsorted(self.x, edges[-1], side="right")
-        d = np.diff(self.cum[:, pos], axis=1)
-        return BinYields(d[: self.n_sig], d[self.n_sig], d[self.n_sig + 1], d[self.n_sig + 2])
-
-
-# --- merging -----------------------------------------------------------------------------------------
-
-
-def _bin_objective(y: BinYields) -> np.ndarray:
-    """sum_i Z_A(s_i, b + other signals)^2 of each bin; 0 where a bin has no background."""
-    ok = y.b > 0
-    others = np.where(ok, y.b, 1.0)[None, :] + y.s.sum(axis=0, keepdims=True) - y.s
-    return np.where(ok, np.sum(asimov_significance(y.s, others) ** 2, axis=0), 0.0)
-
-
-def _violations(y: BinYields, min_background: float, max_rel_uncertainty: float) -> np.ndarray:
-    """Bins breaking the rule: b <= 0, b < min_background or sqrt(sum w^2)/b > max_rel_uncertainty."""
-    bad = (y.b <= 0) | (y.b < min_background)
-    if np.isfinite(max_rel_uncertainty):
-        bad |= np.sqrt(np.clip(y.b_sumw2, 0, None)) > max_rel_uncertainty * np.where(y.b > 0, y.b, 0.0)
-    return bad
-
-
-def merge_bins(
-    y: BinYields, adjacency: np.ndarray, min_background: float = 0.0, max_rel_uncertainty: float = np.inf
-) -> tuple[np.ndarray, int]:
-    """Merge bins until every bin has b > 0, b >= ``min_background`` and relative background MC
-    uncertainty <= ``max_rel_uncertainty`` (or a single bin is left).
-
-    Greedy: the offending bin with the smallest background joins, among the bins it touches
-    (``adjacency``, (n_bins, n_bins) bool; all bins if it touches none), the one for which the
-    merged bin has the largest sum_i Z_A^2 minus that of the partner, i.e. the merge losing the
-    least significance. Returns the new bin of each old bin (n_bins,), numbered 0.. in order of
-    first appearance, and the number of new bins.
-    """
-    n = len(y.b)
-    groups = np.arange(n)
-    adj = np.asarray(adjacency, dtype=bool).copy()
-    cur, alive = y, np.ones(n, dtype=bool)
-    while alive.sum() > 1:
-        bad = _violations(cur, min_background, max_rel_uncertainty) & alive
-        if not bad.any():
-            break
-        i = int(np.flatnonzero(bad)[np.argmin(cur.b[bad])])
-        partners = np.flatnonzero(adj[i] & alive)
-        partners = partners[partners != i]
-        if partners.size == 0:
-            partners = np.flatnonzero(alive & (np.arange(n) != i))
-        trial = [cur.merged(np.where(np.arange(n) == i, j, np.arange(n)), n) for j in partners]
-        gain = [_bin_objective(t)[j] - _bin_objective(cur)[j] for t, j in zip(trial, partners)]
-        j = int(partners[int(np.argmax(gain))])
-        groups[groups == i] = j
-        cur, alive[i] = trial[int(np.argmax(gain))], False
-        adj[j] |= adj[i]
-        adj[:, j] |= adj[:, i]
-        adj[i], adj[:, i] = False, False
-    _, new = np.unique(groups, return_inverse=True)
-    first = {}
-    for g in new:
-        first.setdefault(int(g), len(first))
-    new = np.array([first[int(g)] for g in new], dtype=np.int64)
-    return new, len(first)
-
-
-def _chain(n: int) -> np.ndarray:
-    """Adjacency of consecutive 1-D bins."""
-    return np.eye(n, k=1, dtype=bool) | np.eye(n, k=-1, dtype=bool)
-
-
-# --- fine cells, mixtures ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -356,7 +175,7 @@ def fine_cells(
     ok = cell >= 0
     n = np.bincount(cell[ok], minlength=m)
     centroid = np.stack([np.bincount(cell[ok], weights=p, minlength=m) for p in pts[ok].T], axis=1) / n[:, None]
-    return FineCells(centroid, _group_sums(cell, weights, labels, signal_labels, m), cell)
+    return FineCells(centroid, group_sums(cell, weights, labels, signal_labels, m), cell)
 
 
 def log_joint(
@@ -659,7 +478,7 @@ class GMMBinningResult:
     ``component_soft`` / ``component_hard``: BinYields per component, soft (gamma at the final
     temperature, on the fine cells) and hard (argmax, on the events); ``component_bias`` (K,):
     (hard - soft) / max(hard, soft) of the background, 0 where both vanish. ``group_yields``:
-    process label -> (yields, MC errors) per final bin (from :func:`yields_with_errors`).
+    process label -> (yields, MC errors) per final bin (from :func:`phenoflow.bin_rule.yields_with_errors`).
     ``image``: bin index on a pixel grid over the triangle (C = 3 only, NaN outside).
     """
 
@@ -707,62 +526,6 @@ def _soft_yields(
     return BinYields(y.s @ gamma, y.b @ gamma, y.b_sumw2 @ gamma, y.count @ gamma)
 
 
-def _rule_note(n_before: int, n_after: int, min_background: float, max_rel_uncertainty: float, how: str) -> list[str]:
-    if n_after == n_before:
-        return []
-    rule = f"b > 0, b >= {min_background:g}" + (
-        f", rel. MC uncertainty <= {max_rel_uncertainty:g}" if np.isfinite(max_rel_uncertainty) else ""
-    )
-    k = n_before - n_after
-    return [f"{k} bin{'s' * (k > 1)} merged {how}for {rule}: {n_before} -> {n_after} bins"]
-
-
-def _merge_edges(
-    edges: np.ndarray, events: _SortedEvents, min_background: float, max_rel_uncertainty: float, max_bins: int
-) -> tuple[np.ndarray, list[str]]:
-    """Apply the rule to 1-D bins: at most ``max_bins`` bins (adjacent pairs losing the least
-    sum Z_A^2 merged; a component can own two intervals), then b >= max(min_background, > 0)
-    by merge_low_background, then :func:`merge_bins` for what is left (relative uncertainty).
-    Returns the edges and notes on what was merged."""
-    notes = []
-    n0 = len(edges) - 1
-    while len(edges) - 1 > max_bins:
-        y = events.yields(edges)
-        obj = _bin_objective(y)
-        pairs = BinYields(
-            y.s[:, :-1] + y.s[:, 1:], y.b[:-1] + y.b[1:], y.b_sumw2[:-1] + y.b_sumw2[1:], y.count[:-1] + y.count[1:]
-        )
-        edges = np.delete(edges, int(np.argmax(_bin_objective(pairs) - obj[:-1] - obj[1:])) + 1)
-    if len(edges) - 1 < n0:
-        notes.append(f"{n0} argmax intervals for at most {max_bins} bins: adjacent intervals merged")
-    n1 = len(edges) - 1
-    edges = merge_low_background(edges, events.yields(edges).b, max(min_background, _TINY))
-    y = events.yields(edges)
-    groups, _ = merge_bins(y, _chain(len(y.b)), min_background, max_rel_uncertainty)
-    edges = np.r_[edges[0], edges[1:-1][np.diff(groups) != 0], edges[-1]]
-    return edges, notes + _rule_note(n1, len(edges) - 1, min_background, max_rel_uncertainty, "")
-
-
-def apply_rule_1d(
-    edges: np.ndarray,
-    scores: np.ndarray,
-    weights: np.ndarray,
-    labels: np.ndarray,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    signal_labels: Sequence[int] = (1,),
-) -> tuple[np.ndarray, list[str]]:
-    """Merge 1-D bins of any method until every bin has b > 0, b >= ``min_background`` and
-    relative background MC uncertainty <= ``max_rel_uncertainty``, exactly as the mixture's hard
-    bins are merged. ``edges`` (n_bins + 1,); events (n,). Returns new edges and notes."""
-    events = _SortedEvents(
-        np.asarray(scores, np.float64), np.asarray(weights, np.float64), np.asarray(labels), tuple(signal_labels)
-    )
-    return _merge_edges(
-        np.asarray(edges, np.float64), events, min_background, max_rel_uncertainty, max_bins=len(edges) - 1
-    )
-
-
 class _Hard(NamedTuple):
     """The hard result of one trained mixture."""
 
@@ -775,11 +538,11 @@ class _Hard(NamedTuple):
     image: np.ndarray | None
 
 
-def _hard_1d(log_w, means, tril, events: _SortedEvents, k: int, lo: float, hi: float, rule: dict) -> _Hard:
+def _hard_1d(log_w, means, tril, events: SortedEvents, k: int, lo: float, hi: float, rule: dict) -> _Hard:
     """Argmax intervals on [lo, hi], yields on the events, bins merged under the rule."""
     edges0, owner = argmax_intervals(log_w, means[:, 0], tril[:, 0, 0], lo, hi)
     component_hard = events.yields(edges0).merged(owner, k)
-    edges, notes = _merge_edges(edges0, events, max_bins=k, **rule)
+    edges, notes = merge_edges(edges0, events, max_bins=k, **rule)
     component_bin = np.full(k, -1)
     component_bin[owner] = bin_index(0.5 * (edges0[:-1] + edges0[1:]), edges)  # of its last interval
     component_bin[component_hard.count == 0] = -1
@@ -792,7 +555,7 @@ def _hard_1d(log_w, means, tril, events: _SortedEvents, k: int, lo: float, hi: f
 def _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, k: int, rule: dict) -> _Hard:
     """Argmax over components on the events; empty components dropped; bins merged into
     touching bins (C = 3, from a pixel image) or any bins (C > 3) under the rule."""
-    component_hard = _group_sums(np.argmax(log_joint(x, log_w, means, tril), axis=1), weights, labels, signal_labels, k)
+    component_hard = group_sums(np.argmax(log_joint(x, log_w, means, tril), axis=1), weights, labels, signal_labels, k)
     kept = np.flatnonzero(component_hard.count > 0)
     n_eff = len(kept)
     if x.shape[1] == 2:
@@ -805,43 +568,9 @@ def _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, k: int,
     bin_map = BinMap(log_w[kept], means[kept], tril[kept], groups)
     component_bin = np.full(k, -1)
     component_bin[kept] = groups
-    notes = _rule_note(n_eff, n_new, rule["min_background"], rule["max_rel_uncertainty"], "into touching bins ")
+    notes = rule_note(n_eff, n_new, rule["min_background"], rule["max_rel_uncertainty"], "into touching bins ")
     image = simplex.bin_image(bin_map) if x.shape[1] == 2 else None
     return _Hard(bin_map, None, component_hard, component_bin, n_eff, notes, image)
-
-
-def evaluate_bin_map(
-    bin_function: Callable[[np.ndarray], np.ndarray],
-    n_bins: int,
-    scores: np.ndarray,
-    weights: np.ndarray,
-    labels: np.ndarray,
-    signal_labels: Sequence[int] = (1,),
-    combination: str = "quadrature",
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-) -> dict:
-    """Bins of an n-D map merged under the rule, as for the mixture (touching bins from a pixel
-    image for C = 3, any bins otherwise). ``scores`` (n, C); ``bin_function`` gives bins in
-    [0, n_bins). Returns {"n_bins", "significance", "signal_significance", "bins" (BinYields),
-    "groups" (new bin of each old bin)}."""
-    scores = np.asarray(scores, dtype=np.float64)
-    idx = np.asarray(bin_function(scores))
-    y = _group_sums(idx, np.asarray(weights, dtype=np.float64), np.asarray(labels), tuple(signal_labels), n_bins)
-    if scores.shape[1] == 3:
-        adjacency = simplex.region_adjacency(simplex.bin_image(bin_function), n_bins)
-    else:
-        adjacency = np.ones((n_bins, n_bins), dtype=bool)
-    groups, n_new = merge_bins(y, adjacency, min_background, max_rel_uncertainty)
-    merged = y.merged(groups, n_new)
-    z = signal_significances(merged.s, merged.b)
-    return {
-        "n_bins": n_new,
-        "significance": combine_significances(z, combination),
-        "signal_significance": z,
-        "bins": merged,
-        "groups": groups,
-    }
 
 
 def fit_gmm_binning(
@@ -919,7 +648,7 @@ def fit_gmm_binning(
         learning_rates=schedule(learning_rate_schedule, *learning_rate, n_steps),
     )
     rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
-    events = _SortedEvents(scores, weights, labels, signal_labels) if one_d else None
+    events = SortedEvents(scores, weights, labels, signal_labels) if one_d else None
 
     def restart_significance(r: int) -> float:
         """Hard Z of restart r under the rule: 1-D on the events, n-D on the fine cells."""
@@ -939,7 +668,7 @@ def fit_gmm_binning(
         hard = _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, n_components, rule)
     final = hard.bin_map(scores)
     n_bins = len(hard.edges) - 1 if one_d else int(hard.component_bin.max()) + 1
-    bins = _group_sums(final, weights, labels, signal_labels, n_bins)
+    bins = group_sums(final, weights, labels, signal_labels, n_bins)
     if not np.all(bins.b > 0):  # cannot happen after merging while the total background is positive
         raise ValueError("a final bin has no background")
     z_sig = signal_significances(bins.s, bins.b)
