@@ -5,6 +5,7 @@ import pandas as pd
 from phenoflow import binning_plots
 from phenoflow.binning_study import run_binnings, run_simplex_binnings
 from phenoflow.classes import Classes
+from phenoflow.gmm_binning import use_tensorflow_threads
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record
@@ -13,6 +14,8 @@ started = now()
 p = snakemake.params
 out = snakemake.output
 with to_log_file(snakemake.log[0]) as log:
+    if "gmm" in p.methods:
+        use_tensorflow_threads(snakemake.threads)
     scores = pd.read_parquet(snakemake.input[0])
     rule = (p.min_background, p.max_rel_uncertainty)
     rows = run_binnings(scores, p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots)

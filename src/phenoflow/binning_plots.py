@@ -1,5 +1,6 @@
-"""Figures of bin optimisation in a CMS-like mplhep style: stacked yields per bin, Z against the
-number of bins, training history, the 1-D mixture components and the 2-D simplex bin map.
+"""Figures of bin optimisation in mplhep's CMS style (fonts and ticks; no experiment label, these
+are not an experiment's results): stacked yields per bin, Z against the number of bins, training
+history, the 1-D mixture components and the 2-D simplex bin map.
 
 Every function draws one figure and writes it twice, as PNG and as PDF beside it (the suffix of
 ``path`` is replaced), each atomically; it returns the two paths. The style is applied per figure
@@ -35,10 +36,6 @@ def _save(fig: plt.Figure, path: str | os.PathLike) -> tuple[Path, Path]:
         written.append(target)
     plt.close(fig)
     return written[0], written[1]
-
-
-def _label(ax: plt.Axes) -> None:
-    mplhep.cms.text("Simulation", ax=ax)
 
 
 def binned_stack(
@@ -94,7 +91,6 @@ def binned_stack(
             ax.set_ylim(0, 1.35 * max(total.max(), 1e-9))
         ax.set_xlim(bins[0], bins[-1])
         ax.legend(fontsize="small", ncols=2)
-        _label(ax)
         return _save(fig, path)
 
 
@@ -110,7 +106,6 @@ def significance_vs_bins(
         ax.set_xlabel("Number of bins K")
         ax.set_ylabel(ylabel or r"$Z = (\sum_k Z_{A,k}^2)^{1/2}$")
         ax.legend()
-        _label(ax)
         return _save(fig, path)
 
 
@@ -121,7 +116,9 @@ def training_history(history: Mapping[str, np.ndarray], path: str | os.PathLike)
     learning_rate; each (n_steps,))."""
     steps = np.arange(len(history["loss"]))
     with plt.style.context(_STYLE):
-        fig, (loss, z, rates) = plt.subplots(3, 1, figsize=(10, 12), sharex=True, layout="constrained")
+        # fixed margins: a layout engine would double the drawing time of this figure
+        fig, (loss, z, rates) = plt.subplots(3, 1, figsize=(10, 12), sharex=True)
+        fig.subplots_adjust(left=0.14, right=0.97, top=0.98, bottom=0.075, hspace=0.06)
         loss.plot(steps, history["loss"])
         loss.set_ylabel("Loss")
         z.plot(steps, history["z_soft"], color="C1")
@@ -131,7 +128,6 @@ def training_history(history: Mapping[str, np.ndarray], path: str | os.PathLike)
         rates.set_yscale("log")
         rates.set_xlabel("Step")
         rates.legend()
-        _label(loss)
         return _save(fig, path)
 
 
@@ -181,7 +177,6 @@ def mixture_components_1d(
                 ax.axvline(e, color="black", linestyle="--", linewidth=1)
         ax.set_xlim(*xlim)
         ax.legend(loc="upper left")
-        _label(ax)
         return _save(fig, path)
 
 
@@ -218,5 +213,4 @@ def simplex_bin_map(
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         fig.colorbar(shown, ax=ax, label="Bin", ticks=np.arange(n_bins) if n_bins <= 20 else None)
-        _label(ax)
         return _save(fig, path)

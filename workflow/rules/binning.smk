@@ -36,7 +36,7 @@ rule binning:
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
     log:
         "logs/binning/{model}.log",
-    threads: 2
+    threads: 1  # the mixture's fits are many small TensorFlow ops: a second thread does not help
     resources:
         **job_resources(4000, 60),
     conda:

@@ -48,6 +48,12 @@ def chunk_events(wildcards):
     return min(per_chunk, total - int(wildcards.chunk) * per_chunk)
 
 
+def chunk_priority(wildcards):
+    """Start the chunks of decay-filtered processes first: they generate several events per kept
+    one, and the longest jobs started last would end the generation alone."""
+    return 1 if "decay_filter" in config["processes"][wildcards.process] else 0
+
+
 def chunk_seed(wildcards):
     """Pythia seed of one chunk, derived from the global seed, process and chunk index."""
     return derive_seed(config["seed"], "generate", wildcards.process, int(wildcards.chunk))

@@ -45,6 +45,7 @@ rule generate_chunk:
         "benchmarks/generate/{process}/chunk{chunk}.tsv"
     threads: 1
     retries: 1  # a chunk lost to a node failure or a killed process is run once more, alone
+    priority: chunk_priority
     resources:
         **job_resources(2000, 60),
     conda:

@@ -24,6 +24,9 @@ for _model in MODELS:
         benchmark:
             f"benchmarks/train/{_model}.tsv"
         threads: 2
+        # every model trains before any evaluation or binning starts: those run side by side on
+        # one thread each, while a training waiting behind them would hold back its whole branch
+        priority: 1
         resources:
             **job_resources(6000, 120),
         conda:
