@@ -1,6 +1,8 @@
 """Faults: a workflow killed with SIGKILL resumes to the same results (after ``--unlock``), and
-a generation job killed with SIGKILL is retried on its own. Both compare with the uninterrupted
-tiny run."""
+a generation job killed with SIGKILL is retried on its own. Both start from empty results and
+compare with the uninterrupted tiny run: ntuple arrays and features, and for the killed workflow
+also the jet images and the BDT's scores, so that two runs from scratch are compared even where
+the SLURM test (which compares every file) is skipped."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from workflow_helpers import SNAKEMAKE, copy_repo, snakemake
 
 pytestmark = pytest.mark.workflow
 TARGET = "results/features/features.parquet"
+#: What the killed workflow is run to: features, images and the BDT's test scores.
+TARGETS = (TARGET, "results/features/images.npy", "results/evaluation/bdt/scores.parquet")
 
 
 def _start(workdir: Path, *args: str) -> subprocess.Popen:
@@ -53,8 +57,12 @@ def _job_pids(workdir: Path, script: str) -> list[int]:
     return pids
 
 
-def _same_results(workdir: Path, reference: Path) -> None:
-    pd.testing.assert_frame_equal(pd.read_parquet(workdir / TARGET), pd.read_parquet(reference / TARGET))
+def _same_results(workdir: Path, reference: Path, targets: tuple[str, ...] = (TARGET,)) -> None:
+    for target in targets:
+        if target.endswith(".parquet"):
+            pd.testing.assert_frame_equal(pd.read_parquet(workdir / target), pd.read_parquet(reference / target))
+        else:
+            assert (workdir / target).read_bytes() == (reference / target).read_bytes(), target
     for ntuple in sorted((reference / "results" / "generate").glob("*/chunk*.root")):
         ours = uproot.open(workdir / ntuple.relative_to(reference))["Delphes"].arrays()
         theirs = uproot.open(ntuple)["Delphes"].arrays()
@@ -63,7 +71,7 @@ def _same_results(workdir: Path, reference: Path) -> None:
 
 def test_sigkill_of_the_workflow_then_the_same_command_again(tiny, tmp_path):
     workdir = copy_repo(tmp_path)
-    run = _start(workdir, "--cores", "2", TARGET)
+    run = _start(workdir, "--cores", "2", *TARGETS)
     # kill everything once the first chunk is written and others are still running
     _wait_for(lambda: any((workdir / "results" / "generate").glob("*/chunk*.json")), "a first generation chunk")
     os.killpg(run.pid, signal.SIGKILL)
@@ -71,12 +79,12 @@ def test_sigkill_of_the_workflow_then_the_same_command_again(tiny, tmp_path):
     assert not (workdir / TARGET).exists()
     # Snakemake cannot tell a killed run's lock from a live one: it asks for --unlock, after
     # which the default profile's rerun-incomplete redoes the jobs the kill interrupted
-    locked = snakemake(workdir, "--cores", "2", TARGET, check=False)
+    locked = snakemake(workdir, "--cores", "2", *TARGETS, check=False)
     assert locked.returncode != 0 and "--unlock" in locked.stderr
     snakemake(workdir, "--unlock")
-    again = snakemake(workdir, "--cores", "2", TARGET, check=False)
+    again = snakemake(workdir, "--cores", "2", *TARGETS, check=False)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    _same_results(workdir, tiny)
+    _same_results(workdir, tiny, TARGETS)
 
 
 def test_a_killed_generation_job_is_retried_alone(tiny, tmp_path):
