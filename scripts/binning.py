@@ -5,10 +5,10 @@ import pandas as pd
 from phenoflow import binning_plots
 from phenoflow.binning_study import run_binnings, run_simplex_binnings
 from phenoflow.classes import Classes
-from phenoflow.gmm_binning import use_tensorflow_threads
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record
+from phenoflow.tf_threads import use_tensorflow_threads
 
 started = now()
 p = snakemake.params

@@ -36,12 +36,9 @@ def schema_errors(config: dict, schema_path: str | os.PathLike) -> list[str]:
 def semantic_errors(config: dict) -> list[str]:
     """Problems a schema cannot express: files, the detector card, roles, expressions, split fractions."""
     errors = []
-    for name, process in config["processes"].items():
-        if "lhe" in process and not os.path.isfile(process["lhe"]["file"]):
-            errors.append(f"processes.{name}.lhe.file: no such file '{process['lhe']['file']}'")
-        card = process.get("madgraph", {}).get("delphes_card")
-        if card is not None and not os.path.isfile(card):
-            errors.append(f"processes.{name}.madgraph.delphes_card: no such file '{card}'")
+    for key, path in input_paths(config).items():
+        if key != "detector.card" and not os.path.isfile(path):  # the card is checked by loading it
+            errors.append(f"{key}: no such file '{path}'")
     try:
         load_card(config["detector"]["card"])
     except CardError as err:

@@ -293,16 +293,6 @@ class _Trained:
 _ADAM = (0.9, 0.999, 1e-8)  # beta_1, beta_2, epsilon (Kingma & Ba defaults)
 
 
-def use_tensorflow_threads(threads: int) -> None:
-    """Run TensorFlow's ops on ``threads`` CPU threads; call before the first fit (TensorFlow fixes
-    its thread pools when it runs its first op). The fits give the same bins for any count: each
-    is a few thousand small ops, so more threads do not make them faster."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
 @functools.lru_cache(maxsize=None)
 def _trainer(dim: int, interval: bool, combination: str) -> Callable:
     """The compiled training loop for mixtures in ``dim`` coordinates (1-D interval means if

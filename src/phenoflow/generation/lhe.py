@@ -241,7 +241,7 @@ def write_scan(path: str | os.PathLike, header_json: str | os.PathLike, weights_
     header, xwgtup = _scan(path)
     sigma, sigma_err, _ = _sigma_and_weights(header, xwgtup)
     with atomic_path(weights_npy) as tmp, open(tmp, "wb") as out:
-        np.save(out, xwgtup.astype(np.float64))
+        np.save(out, xwgtup)
     write_json(header_json, {"header": dataclasses.asdict(header), "sigma_pb": sigma, "sigma_err_pb": sigma_err})
     return header
 

@@ -9,7 +9,6 @@ the signal (class 1) probability, shape (n,); with k > 2 the softmax, shape (n, 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import zipfile
 from pathlib import Path
@@ -23,8 +22,7 @@ import tensorflow as tf  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from phenoflow.io import atomic_path  # noqa: E402
-
-log = logging.getLogger(__name__)
+from phenoflow.tf_threads import use_tensorflow_threads  # noqa: E402
 
 #: Rows per batch when predicting (fixed, so that predictions never depend on the caller).
 PREDICT_BATCH = 4096
@@ -42,19 +40,7 @@ def configure_tensorflow(seed: int, threads: int = 1) -> None:
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(f"the neural networks need Keras's TensorFlow backend, not {keras.backend.backend()}")
     tf.config.experimental.enable_op_determinism()
-    for kind in ("intra_op", "inter_op"):
-        current = getattr(tf.config.threading, f"get_{kind}_parallelism_threads")()
-        if current == threads:
-            continue
-        try:
-            getattr(tf.config.threading, f"set_{kind}_parallelism_threads")(threads)
-        except RuntimeError:
-            log.warning(
-                "TensorFlow already runs with %s %s threads (0 = its default); keeping them instead of %d",
-                current,
-                kind,
-                threads,
-            )
+    use_tensorflow_threads(threads)
     keras.utils.set_random_seed(seed)
 
 
