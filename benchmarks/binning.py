@@ -3,19 +3,19 @@
 Run: ``.venv/bin/python benchmarks/binning.py [--signal N] [--background M] [--seed S]
 [--min-background B] [--max-rel-uncertainty R] [--plots DIR]``
 
-On :func:`phenoflow.toys.gato_toy` (100 000 signal + 300 000 background events by default), for
+On :func:`phenoflow.binning.toys.gato_toy` (100 000 signal + 300 000 background events by default), for
 K = 3, 5, 10, 20 bins, under the rule "every bin has at least B expected background events and a
 relative MC uncertainty sqrt(sum w^2)/b of the background of at most R" (defaults B = 5, R = 0.2,
 the thresholds of the GATO example), this prints:
 
 * equidistant and equal-signal-quantile bins, merged until the rule holds;
-* the exact optimum of :func:`phenoflow.optimal_binning.optimal_partition` under the rule on
+* the exact optimum of :func:`phenoflow.binning.optimal.optimal_partition` under the rule on
   three fine binnings: 200 equal bins (the default ``n_fine`` of ``optimal_edges``), 2000 equal
   bins, and the 1000 MC-event-quantile cells the mixture itself sees. Finer fine bins can only
   give a higher optimum, but the quantile cells resolve the last per mille of the score, where
   the significance of this toy sits. The reference is the best of the three, so the ratio is
   against the strongest optimum computed, not the default one;
-* the mixture (:func:`phenoflow.gmm_binning.fit_gmm_binning`, defaults, seed 0) with the rule's
+* the mixture (:func:`phenoflow.binning.gmm.fit_gmm_binning`, defaults, seed 0) with the rule's
   penalties, its hard bins checked and merged under the same rule, the ratio to the reference
   and its wall time per K. The time covers everything inside the fit: fine binning of all
   events, training, choosing among the restarts, the hard result. TensorFlow's import and the
@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from phenoflow.bin_rule import apply_rule_1d, bin_index, yields_with_errors
-from phenoflow.binning import binned_yields, combined_significance, equidistant
-from phenoflow.gmm_binning import fine_cells, fit_gmm_binning
-from phenoflow.optimal_binning import equal_signal_quantile_edges, fine_histograms, optimal_partition
-from phenoflow.toys import gato_toy
+from phenoflow.binning.rule import apply_rule_1d, bin_index, yields_with_errors
+from phenoflow.binning.methods import binned_yields, combined_significance, equidistant
+from phenoflow.binning.gmm import fine_cells, fit_gmm_binning
+from phenoflow.binning.optimal import equal_signal_quantile_edges, fine_histograms, optimal_partition
+from phenoflow.binning.toys import gato_toy
 
 K_VALUES = (3, 5, 10, 20)
 DP_FINE = (200, 2000)
@@ -109,8 +109,8 @@ def run(
 
 def draw(result, data: dict, folder: Path, name: str) -> None:
     """Stacked yields, history and components of one fit."""
-    from phenoflow import binning_plots
-    from phenoflow.toys import GATO_PROCESSES
+    from phenoflow.binning import plots as binning_plots
+    from phenoflow.binning.toys import GATO_PROCESSES
 
     scores, weights, process = data["scores"], data["weights"], data["process"]
     groups = yields_with_errors(bin_index(scores, result.edges), weights, process, result.n_bins)
@@ -212,7 +212,7 @@ def main() -> None:
     free = run(data, 0.0, np.inf, False, args.plots, "unconstrained")
     print_table(free, "Unconstrained (DP: only b > 0 per bin; GMM: no penalties, bins with b = 0 merged)")
     if args.plots is not None:
-        from phenoflow import binning_plots
+        from phenoflow.binning import plots as binning_plots
 
         table = {
             m: (list(K_VALUES), [rule[k][key] for k in K_VALUES])

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from phenoflow.card import load_card
-from phenoflow.detector import simulate
+from phenoflow.detector.card import load_card
+from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
-from phenoflow.ntuple import delphes_branches, write_ntuple
+from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 
 REPO = Path(__file__).resolve().parents[1]
 

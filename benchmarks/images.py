@@ -55,7 +55,7 @@ import awkward as ak
 import fastjet
 import numpy as np
 
-from phenoflow.images import ImageSpec, jet_images, kt_subjet_definition, kt_subjets, write_jet_images
+from phenoflow.features.images import ImageSpec, jet_images, kt_subjet_definition, kt_subjets, write_jet_images
 from timing import best_time, best_times
 
 PIXELS_ONLY = ImageSpec()

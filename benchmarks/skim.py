@@ -26,9 +26,9 @@ import uproot
 import yaml
 
 import phenoflow
-from phenoflow.ntuple import EFLOW_BRANCHES, READ_BRANCHES, TREE, delphes_branches, iterate_events, write_ntuple
-from phenoflow.selection import parse
-from phenoflow.skim import physical_weights, skim
+from phenoflow.detector.ntuple import EFLOW_BRANCHES, READ_BRANCHES, TREE, delphes_branches, iterate_events, write_ntuple
+from phenoflow.events.selection import parse
+from phenoflow.events.skim import physical_weights, skim
 from timing import best_times
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,8 +43,8 @@ def input_file(n_events: int, regenerate: bool) -> Path:
     path = CACHE / f"zvv_jets_{n_events}.root"
     if path.exists() and not regenerate:
         return path
-    from phenoflow.card import load_card  # generation and detector only here: lighter memory runs
-    from phenoflow.detector import simulate
+    from phenoflow.detector.card import load_card  # generation and detector only here: lighter memory runs
+    from phenoflow.detector.simulation import simulate
     from phenoflow.generation import generate_chunk
 
     process = {k: v for k, v in CONFIG["processes"]["zvv_jets"].items() if k in ("pythia", "decay_filter", "lhe")}

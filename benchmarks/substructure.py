@@ -29,7 +29,7 @@ import awkward as ak
 import fastjet
 import numpy as np
 
-from phenoflow.substructure import cartesian, nsubjettiness, ratios, softdrop_mass
+from phenoflow.events.substructure import cartesian, nsubjettiness, ratios, softdrop_mass
 from timing import best_time
 
 

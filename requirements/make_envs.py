@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Direct third-party packages of each rule family: what its scripts and their phenoflow modules
 #: import, also inside functions (tests/test_envs.py follows those imports: fastjet in "ml" is
-#: reached through phenoflow.datasets -> observables -> substructure), plus the optional packages
+#: reached through phenoflow.features.datasets -> observables -> substructure), plus the optional packages
 #: those libraries import when present (cloudpickle, rich, psutil, charset-normalizer), so that
 #: the env holds exactly what the tests ran with.
 FAMILIES = {

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from phenoflow import binning_plots
-from phenoflow.binning_study import run_binnings, run_simplex_binnings
-from phenoflow.classes import Classes
+from phenoflow.binning import plots as binning_plots
+from phenoflow.binning.study import run_binnings, run_simplex_binnings
+from phenoflow.features.classes import Classes
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record

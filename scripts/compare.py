@@ -2,11 +2,11 @@
 
 import pandas as pd
 
-from phenoflow import plots
-from phenoflow.comparison import comparison_row, comparison_table, write_comparison
+from phenoflow.evaluation import plots
+from phenoflow.evaluation.comparison import comparison_row, comparison_table, write_comparison
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
-from phenoflow.metrics import weighted_roc
+from phenoflow.evaluation.metrics import weighted_roc
 from phenoflow.provenance import now, write_record
 
 started = now()

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from phenoflow import plots
+from phenoflow.evaluation import plots
 from phenoflow.io import atomic_path
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record

@@ -3,13 +3,13 @@
 import numpy as np
 import pandas as pd
 
-from phenoflow import plots
-from phenoflow.classes import Classes
-from phenoflow.datasets import load_split_arrays, write_table
-from phenoflow.evaluation import evaluate, multiclass_metrics, overtraining, signal_score
+from phenoflow.evaluation import plots
+from phenoflow.features.classes import Classes
+from phenoflow.features.datasets import load_split_arrays, write_table
+from phenoflow.evaluation.scores import evaluate, multiclass_metrics, overtraining, signal_score
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
-from phenoflow.metrics import binary_confusion
+from phenoflow.evaluation.metrics import binary_confusion
 from phenoflow.models import load_model
 from phenoflow.provenance import now, write_record
 

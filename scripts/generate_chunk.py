@@ -2,12 +2,12 @@
 
 import math
 
-from phenoflow.card import load_card
-from phenoflow.detector import simulate
+from phenoflow.detector.card import load_card
+from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
-from phenoflow.ntuple import delphes_branches, write_ntuple
+from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 
 p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:

@@ -4,9 +4,9 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 
-from phenoflow import plots
-from phenoflow.datasets import image_metadata
-from phenoflow.images import average_image, leading_fatjet_inputs, spec_from_config, write_jet_images
+from phenoflow.evaluation import plots
+from phenoflow.features.datasets import image_metadata
+from phenoflow.features.images import average_image, leading_fatjet_inputs, spec_from_config, write_jet_images
 from phenoflow.io import atomic_path, write_yaml
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now

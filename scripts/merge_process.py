@@ -1,6 +1,6 @@
 """Merge the chunk summaries of a process into its cross section and counts (rule merge_process)."""
 
-from phenoflow.crosssection import merge_chunks
+from phenoflow.generation.crosssection import merge_chunks
 from phenoflow.io import read_json, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record

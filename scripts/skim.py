@@ -4,9 +4,9 @@ import awkward as ak
 
 from phenoflow.io import atomic_path, read_json
 from phenoflow.logs import to_log_file
-from phenoflow.observables import Substructure
+from phenoflow.events.observables import Substructure
 from phenoflow.provenance import now, write_record
-from phenoflow.skim import skim
+from phenoflow.events.skim import skim
 
 started = now()
 p = snakemake.params

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from phenoflow.datasets import split_indices
+from phenoflow.features.datasets import split_indices
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record

@@ -2,7 +2,7 @@
 
 import time
 
-from phenoflow.datasets import load_split_arrays
+from phenoflow.features.datasets import load_split_arrays
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.models import model_class

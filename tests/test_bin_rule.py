@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from phenoflow.bin_rule import combine_significances, signal_significances, yields_with_errors
-from phenoflow.binning import combined_significance
+from phenoflow.binning.rule import combine_significances, signal_significances, yields_with_errors
+from phenoflow.binning.methods import combined_significance
 
 
 def test_signal_significances_and_combinations_by_hand():

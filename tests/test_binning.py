@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from phenoflow.binning import binned_yields, combined_significance, evaluate_binning, merge_low_background
-from phenoflow.metrics import asimov_significance
+from phenoflow.binning.methods import binned_yields, combined_significance, evaluate_binning, merge_low_background
+from phenoflow.evaluation.metrics import asimov_significance
 
 
 def test_binned_yields_and_combination():
@@ -40,8 +40,8 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
     mixture's extra record, and the plots."""
     import pandas as pd
 
-    from phenoflow.binning_study import gmm_arguments, run_binnings
-    from phenoflow.toys import gato_toy
+    from phenoflow.binning.study import gmm_arguments, run_binnings
+    from phenoflow.binning.toys import gato_toy
 
     toy = gato_toy(n_signal=4000, n_background=12000, seed=3)
     scores = pd.DataFrame(
@@ -73,7 +73,7 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     the rule, with Z per signal combined; the mixture's bin map drawn."""
     import pandas as pd
 
-    from phenoflow.binning_study import run_simplex_binnings
+    from phenoflow.binning.study import run_simplex_binnings
 
     rng = np.random.default_rng(5)
     n = 3000

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenoflow import plots
-from phenoflow.comparison import COLUMNS, comparison_table, format_value, write_comparison
+from phenoflow.evaluation import plots
+from phenoflow.evaluation.comparison import COLUMNS, comparison_table, format_value, write_comparison
 
 ROWS = [
     {"method": "cnc_parallel", "accuracy": 0.765086, "auc": 0.743599, "z_max": 34.742661, "r50": 4.256874, "r99": 1.0},

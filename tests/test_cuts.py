@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from phenoflow import plots
-from phenoflow.metrics import asimov_significance
+from phenoflow.evaluation import plots
+from phenoflow.evaluation.metrics import asimov_significance
 from phenoflow.models.cuts import Cut, CutAndCount
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenoflow.datasets import balanced_weights, full_luminosity_weights, split_indices
+from phenoflow.features.datasets import balanced_weights, full_luminosity_weights, split_indices
 
 
 def test_split_is_disjoint_complete_stratified_and_seeded():

@@ -6,8 +6,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from phenoflow.card import load_card
-from phenoflow.detector import calorimeter_position, lognormal, simulate, tower_geometry, tower_index
+from phenoflow.detector.card import load_card
+from phenoflow.detector.simulation import calorimeter_position, lognormal, simulate, tower_geometry, tower_index
 
 CARD = load_card(Path(__file__).resolve().parents[1] / "config" / "cards" / "cms.yaml")
 

@@ -16,7 +16,7 @@ import pytest
 import uproot
 import vector
 
-from phenoflow.card import load_card
+from phenoflow.detector.card import load_card
 
 vector.register_awkward()
 Z_MASS = 91.19  # GeV

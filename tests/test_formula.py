@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import yaml
 
-from phenoflow.card import CardError, load_card, parse_card
-from phenoflow.formula import FormulaError, compile_formula
+from phenoflow.detector.card import CardError, load_card, parse_card
+from phenoflow.detector.formula import FormulaError, compile_formula
 
 CARD = Path(__file__).resolve().parents[1] / "config" / "cards" / "cms.yaml"
 

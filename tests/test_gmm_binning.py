@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from phenoflow.bin_rule import combine_significances, evaluate_bin_map, signal_significances
-from phenoflow.binning import binned_yields, combined_significance
-from phenoflow.gmm_binning import (
+from phenoflow.binning.rule import combine_significances, evaluate_bin_map, signal_significances
+from phenoflow.binning.methods import binned_yields, combined_significance
+from phenoflow.binning.gmm import (
     GMMBinningResult,
     argmax_intervals,
     differentiable_significance,
@@ -17,8 +17,8 @@ from phenoflow.gmm_binning import (
     gmm_edges,
     schedule,
 )
-from phenoflow.optimal_binning import fine_histograms, optimal_partition
-from phenoflow.simplex import ArgmaxQuantileMap, RegularGridMap, free_coordinates
+from phenoflow.binning.optimal import fine_histograms, optimal_partition
+from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap, free_coordinates
 
 FAST = dict(n_steps=250, n_restarts=3, n_fine=300)
 ANNEALED = dict(temperature_schedule="exponential", n_steps=250, n_restarts=1, n_fine=300)
@@ -269,7 +269,7 @@ def test_regular_grid_cells_cover_the_simplex():
 
 
 def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
-    from phenoflow import binning_plots
+    from phenoflow.binning import plots as binning_plots
 
     scores, weights, labels = toy
     edges = annealed.edges

@@ -9,7 +9,7 @@ import fastjet
 import numpy as np
 import pytest
 
-from phenoflow.images import (
+from phenoflow.features.images import (
     ImageSpec,
     average_image,
     flip_eta,
@@ -293,8 +293,8 @@ def test_flip_and_normalisation_match_the_dense_functions(method, centre):
 def test_blocks_and_fastjet_batches_do_not_change_the_images(monkeypatch):
     events, axis_eta, axis_phi = random_jets(300)
     expected = jet_images(events, axis_eta, axis_phi, FULL)
-    monkeypatch.setattr("phenoflow.images._BLOCK_EVENTS", 7)
-    monkeypatch.setattr("phenoflow.images._CLUSTER_EVENTS", 20)
+    monkeypatch.setattr("phenoflow.features.images._BLOCK_EVENTS", 7)
+    monkeypatch.setattr("phenoflow.features.images._CLUSTER_EVENTS", 20)
     np.testing.assert_array_equal(jet_images(events, axis_eta, axis_phi, FULL), expected)
     assert expected[::17].sum() == 0 and expected[5].sum() == 0 and expected.any()
 

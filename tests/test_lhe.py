@@ -18,8 +18,8 @@ import numpy as np
 import pylhe
 import pytest
 
-from phenoflow.card import load_card
-from phenoflow.detector import simulate
+from phenoflow.detector.card import load_card
+from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
 from phenoflow.generation.lhe import LHEHeader, cross_section, read_header, read_scan, shower, write_scan
 

@@ -33,7 +33,7 @@ from phenoflow.generation.madgraph import (
     generate_chunk,
     read_banner,
 )
-from phenoflow.ntuple import read_events
+from phenoflow.detector.ntuple import read_events
 from phenoflow.seeds import derive_seed
 
 REPO = Path(__file__).resolve().parents[1]

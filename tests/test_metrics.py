@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from phenoflow.metrics import asimov_significance, max_significance, weighted_auc
+from phenoflow.evaluation.metrics import asimov_significance, max_significance, weighted_auc
 
 
 def test_asimov_hand_value():
@@ -55,7 +55,7 @@ from scipy.stats import ks_2samp  # noqa: E402
 from sklearn.metrics import accuracy_score, roc_curve  # noqa: E402
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix  # noqa: E402
 
-from phenoflow.metrics import (  # noqa: E402
+from phenoflow.evaluation.metrics import (  # noqa: E402
     background_rejection,
     binary_confusion,
     confusion_matrix,

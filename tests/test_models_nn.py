@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phenoflow.metrics import weighted_auc
+from phenoflow.evaluation.metrics import weighted_auc
 from phenoflow.models.cnn import CNN
 from phenoflow.models.mlp import MLP, configure_tensorflow, weighted_auc_score
 
@@ -151,7 +151,7 @@ def test_cnn_separates_two_prong_images_and_round_trips(tmp_path):
 
 @pytest.mark.parametrize("method", ["none", "max", "log", "l1"])
 def test_image_normalisation_layer(method):
-    from phenoflow.images import normalise
+    from phenoflow.features.images import normalise
     from phenoflow.models.cnn import ImageNormalisation
 
     images = np.random.default_rng(0).exponential(5.0, (3, 5, 4)).astype(np.float32)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from phenoflow.observables import delta_phi, observable
+from phenoflow.events.observables import delta_phi, observable
 
 
 def test_delta_phi_wraps_to_half_open_interval():
@@ -67,7 +67,7 @@ def test_fat_jet_substructure_from_eflow_constituents():
     """A two-prong fat jet at phi = pi (its prongs straddle +-pi), EFlow objects elsewhere."""
     import awkward as ak
 
-    from phenoflow.observables import Substructure, constituents
+    from phenoflow.events.observables import Substructure, constituents
 
     prongs = [(100.0, 0.0, np.pi - 0.2), (50.0, 0.0, -np.pi + 0.2)]  # delta R = 0.4 across phi = pi
     far = [(30.0, 1.5, 0.0)]
@@ -99,7 +99,7 @@ def test_fat_jet_substructure_from_eflow_constituents():
 
 
 def test_substructure_names():
-    from phenoflow.observables import check, needs_constituents
+    from phenoflow.events.observables import check, needs_constituents
 
     assert needs_constituents(["met > 100", "fatjet0.tau21 < 0.5"]) and not needs_constituents(["fatjet0.mass"])
     check("fatjet1.msoftdrop")

@@ -3,15 +3,15 @@ import itertools
 import numpy as np
 import pytest
 
-from phenoflow.binning import binned_yields, equidistant, merge_low_background
-from phenoflow.metrics import asimov_significance
-from phenoflow.optimal_binning import (
+from phenoflow.binning.methods import binned_yields, equidistant, merge_low_background
+from phenoflow.evaluation.metrics import asimov_significance
+from phenoflow.binning.optimal import (
     equal_signal_quantile_edges,
     fine_histograms,
     optimal_edges,
     optimal_partition,
 )
-from phenoflow.toys import GATO_PROCESSES, gato_toy
+from phenoflow.binning.toys import GATO_PROCESSES, gato_toy
 
 
 def brute_force(s, b, w2, n_bins, min_background=0.0, max_rel_uncertainty=np.inf):

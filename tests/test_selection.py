@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from phenoflow.selection import SelectionError, parse
+from phenoflow.events.selection import SelectionError, parse
 
 
 def test_cuts_evaluate(events):

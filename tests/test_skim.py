@@ -4,11 +4,11 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from phenoflow.crosssection import merge_chunks
-from phenoflow.card import load_card
-from phenoflow.detector import simulate
-from phenoflow.ntuple import delphes_branches, read_events, write_ntuple
-from phenoflow.skim import EmptySelectionError, physical_weights, skim
+from phenoflow.generation.crosssection import merge_chunks
+from phenoflow.detector.card import load_card
+from phenoflow.detector.simulation import simulate
+from phenoflow.detector.ntuple import delphes_branches, read_events, write_ntuple
+from phenoflow.events.skim import EmptySelectionError, physical_weights, skim
 
 
 def test_physical_weights_hand_value():
@@ -105,7 +105,7 @@ def test_records_from_buffers_equal_ak_zip_of_the_branches(ntuples):
     """The reader assembles the records from uproot's buffers: the same as ak.zip of the raw branches."""
     import uproot
 
-    from phenoflow.ntuple import EFLOW, EFLOW_BRANCHES, READ_BRANCHES, READ_FIELDS, TREE
+    from phenoflow.detector.ntuple import EFLOW, EFLOW_BRANCHES, READ_BRANCHES, READ_FIELDS, TREE
 
     arrays = uproot.open(f"{ntuples[0]}:{TREE}").arrays([*READ_BRANCHES, *EFLOW_BRANCHES])
 
@@ -138,7 +138,7 @@ def test_records_from_buffers_equal_ak_zip_of_the_branches(ntuples):
 
 
 def test_kept_events_equal_packed_masked_events(ntuples):
-    from phenoflow.skim import _kept_events
+    from phenoflow.events.skim import _kept_events
 
     events = read_events(ntuples, constituents=True)
     keep = np.arange(len(events)) % 3 != 1

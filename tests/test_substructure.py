@@ -19,7 +19,7 @@ import fastjet
 import numpy as np
 import pytest
 
-from phenoflow.substructure import cartesian, nsubjettiness, ratios, softdrop_mass
+from phenoflow.events.substructure import cartesian, nsubjettiness, ratios, softdrop_mass
 
 
 def jets(rows: list[list[tuple[float, float, float]]]) -> ak.Array:

@@ -10,9 +10,9 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
-from phenoflow import observables, selection
-from phenoflow.classes import class_errors
-from phenoflow.card import CardError, load_card
+from phenoflow.events import observables, selection
+from phenoflow.features.classes import class_errors
+from phenoflow.detector.card import CardError, load_card
 
 
 class ConfigError(ValueError):

@@ -2,8 +2,8 @@
 
 import math
 
-from phenoflow.classes import classes_from_config
-from phenoflow.observables import needs_constituents
+from phenoflow.features.classes import classes_from_config
+from phenoflow.events.observables import needs_constituents
 from phenoflow.seeds import derive_seed
 
 PROCESSES = sorted(config["processes"])

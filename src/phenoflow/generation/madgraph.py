@@ -389,7 +389,7 @@ def _read_weights(path: Path) -> np.ndarray:
     """
     import uproot
 
-    from phenoflow.ntuple import READ_BRANCHES, TREE, iterate_events
+    from phenoflow.detector.ntuple import READ_BRANCHES, TREE, iterate_events
 
     try:
         with uproot.open(path) as handle:

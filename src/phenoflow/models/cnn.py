@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 
 from phenoflow.models.mlp import KerasClassifier  # noqa: E402
 
-#: Per-image normalisations of :class:`ImageNormalisation` (as in :func:`phenoflow.images.normalise`).
+#: Per-image normalisations of :class:`ImageNormalisation` (as in :func:`phenoflow.features.images.normalise`).
 NORMALISATIONS: tuple[str, ...] = ("none", "max", "log", "l1")
 
 

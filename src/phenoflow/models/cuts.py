@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.io import read_json, write_json
-from phenoflow.metrics import asimov_significance
+from phenoflow.evaluation.metrics import asimov_significance
 
 _FORMAT = "phenoflow.cuts/1"
 
@@ -34,7 +34,7 @@ _FORMAT = "phenoflow.cuts/1"
 class Cut(NamedTuple):
     """Keep events with ``low <= x[:, variable] <= high``; an open side is -inf or +inf.
 
-    Unpacks as a ``(variable, low, high)`` triple, the form :func:`phenoflow.plots.cut_values` takes.
+    Unpacks as a ``(variable, low, high)`` triple, the form :func:`phenoflow.evaluation.plots.cut_values` takes.
     """
 
     variable: int

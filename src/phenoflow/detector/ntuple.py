@@ -79,7 +79,7 @@ def _met(met: ak.Array) -> ak.Array:
 def delphes_branches(
     objects: dict[str, ak.Array], weights: np.ndarray, sigma_pb: float, sigma_err_pb: float, first_event: int = 0
 ) -> dict[str, ak.Array]:
-    """Map detector-level objects (see :func:`phenoflow.detector.simulate`) to Delphes branches.
+    """Map detector-level objects (see :func:`phenoflow.detector.simulation.simulate`) to Delphes branches.
 
     ``weights``: generator weight per event; ``sigma_pb``, ``sigma_err_pb``: the chunk's cross
     section and error (pb), written to every event as Delphes' ``Event.CrossSection`` does.

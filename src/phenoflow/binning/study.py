@@ -2,7 +2,7 @@
 their plots: the binning stage of the workflow.
 
 Each method's edges are judged by the same rule and yield function
-(:func:`phenoflow.binning.evaluate_edges`); the Gaussian mixture also yields its training history
+(:func:`phenoflow.binning.methods.evaluate_edges`); the Gaussian mixture also yields its training history
 and components. Plots go into one directory: per method, the stacked backgrounds with the
 signal overlaid for its largest K (linear and log); per K, the mixture's history and components.
 
@@ -22,10 +22,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from phenoflow import binning_plots
-from phenoflow.bin_rule import bin_index, evaluate_bin_map, yields_with_errors
-from phenoflow.binning import evaluate_binning, evaluate_edges
-from phenoflow.simplex import ArgmaxQuantileMap, RegularGridMap
+from phenoflow.binning import plots as binning_plots
+from phenoflow.binning.rule import bin_index, evaluate_bin_map, yields_with_errors
+from phenoflow.binning.methods import evaluate_binning, evaluate_edges
+from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def run_binnings(
     seed: int,
     plot_dir: str | os.PathLike,
 ) -> list[dict]:
-    """Rows of :func:`phenoflow.binning.evaluate_edges` for every method x K, and the plots.
+    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K, and the plots.
 
     ``scores``: the evaluation's test table (score, weight, label, process). The mixture gets
     ``seed`` and the options of ``gmm_settings`` (config keys of :data:`GMM_OPTIONS`); its rows add
@@ -88,7 +88,7 @@ def run_binnings(
     restarts' significances and its warnings (its wall time is logged, so that equal inputs give
     equal files).
     """
-    from phenoflow.gmm_binning import fit_gmm_binning
+    from phenoflow.binning.gmm import fit_gmm_binning
 
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +138,7 @@ def run_simplex_binnings(
     ``class``) binned on the simplex by every method that has an n-D form, each K; every bin map
     merged by the same rule (touching bins) and Z combined over the signal classes by
     ``combination``. For 3 classes the mixture's bin map is drawn per K."""
-    from phenoflow.gmm_binning import fit_gmm_binning
+    from phenoflow.binning.gmm import fit_gmm_binning
 
     plot_dir = Path(plot_dir)
     proba = scores[[f"p_{c}" for c in class_names]].to_numpy(np.float64)

@@ -1,12 +1,12 @@
 """Bins of classifier outputs optimised by a Gaussian mixture (GATO-style), in TensorFlow Probability.
 
 The score space (1-D scores in [lo, hi], or softmax vectors on the simplex in their C-1 free
-coordinates, see :mod:`phenoflow.simplex`) is partitioned by a mixture of K Gaussians: an event
+coordinates, see :mod:`phenoflow.binning.simplex`) is partitioned by a mixture of K Gaussians: an event
 belongs to the component k maximising log N(x | mu_k, Sigma_k) + log pi_k. Training replaces this
 hard assignment by gamma_k = softmax_k((log N + log pi) / T), which makes the per-component yields
 and with them the combined Asimov significance Z = sqrt(sum_k Z_A(s_k, b_k)^2) differentiable;
 the temperature T is annealed towards a hard assignment while Adam maximises Z. The bins are
-judged like every other method's, by :mod:`phenoflow.bin_rule` (significances, yields, merging
+judged like every other method's, by :mod:`phenoflow.binning.rule` (significances, yields, merging
 under the rule); this module adds the mixture and its training with a differentiable
 significance.
 
@@ -43,17 +43,17 @@ Design choices:
   background) enter the loss as squared hinge penalties, relative to Z and with a safety
   ``margin``: loss = -Z + stop_gradient(Z) (lambda_b sum_k relu(1 - b_k/(min_b (1+margin)))^2 +
   lambda_u sum_k relu(r_k (1+margin)/max_r - 1)^2). The hard result is then checked against the
-  same rule and bins that break it are merged (1-D: :func:`phenoflow.binning.merge_low_background`
-  for the background floor, then :func:`phenoflow.bin_rule.merge_bins`, as in
-  :func:`phenoflow.bin_rule.apply_rule_1d`; n-D: :func:`phenoflow.bin_rule.merge_bins` with
+  same rule and bins that break it are merged (1-D: :func:`phenoflow.binning.methods.merge_low_background`
+  for the background floor, then :func:`phenoflow.binning.rule.merge_bins`, as in
+  :func:`phenoflow.binning.rule.apply_rule_1d`; n-D: :func:`phenoflow.binning.rule.merge_bins` with
   touching bins).
 * Several signals: Z_i per signal with the other signals counted as background, combined by
-  ``combination`` (:data:`phenoflow.bin_rule.COMBINATIONS`); "minimum" is a smooth minimum
+  ``combination`` (:data:`phenoflow.binning.rule.COMBINATIONS`); "minimum" is a smooth minimum
   -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i, in the loss and the exact one in results.
   The MC-uncertainty constraint concerns the true background only.
 * Results come from the hard assignment evaluated on the events themselves. In 1-D the bins are
   the intervals between the points where the argmax changes (found exactly from the pairwise
-  quadratic equations), usable with :func:`phenoflow.binning.binned_yields`; in n-D a
+  quadratic equations), usable with :func:`phenoflow.binning.methods.binned_yields`; in n-D a
   :class:`BinMap` assigns any score vector to a bin.
 
 TensorFlow is imported only when a mixture is trained.
@@ -69,8 +69,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from phenoflow import simplex
-from phenoflow.bin_rule import (
+from phenoflow.binning import simplex
+from phenoflow.binning.rule import (
     COMBINATIONS,
     BinYields,
     SortedEvents,
@@ -114,7 +114,7 @@ def differentiable_significance(s, b, combination: str = "quadrature"):
     """Differentiable combined significance of soft yields (TensorFlow tensors).
 
     ``s``: signal yields (..., n_signals, n_bins); ``b``: background yields (..., n_bins).
-    Returns (Z (...,), Z_i (..., n_signals)), Z_i as in :func:`phenoflow.bin_rule.signal_significances`;
+    Returns (Z (...,), Z_i (..., n_signals)), Z_i as in :func:`phenoflow.binning.rule.signal_significances`;
     float32 or float64. Safe as b -> 0: the background of each bin is floored at 1e-12 events, so
     values and gradients stay finite. "minimum" is smooth here: -tau logsumexp(-Z_i / tau), tau = 2%
     of the mean Z_i (below the exact minimum by at most tau ln n_signals).
@@ -478,7 +478,7 @@ class GMMBinningResult:
     ``component_soft`` / ``component_hard``: BinYields per component, soft (gamma at the final
     temperature, on the fine cells) and hard (argmax, on the events); ``component_bias`` (K,):
     (hard - soft) / max(hard, soft) of the background, 0 where both vanish. ``group_yields``:
-    process label -> (yields, MC errors) per final bin (from :func:`phenoflow.bin_rule.yields_with_errors`).
+    process label -> (yields, MC errors) per final bin (from :func:`phenoflow.binning.rule.yields_with_errors`).
     ``image``: bin index on a pixel grid over the triangle (C = 3 only, NaN outside).
     """
 

@@ -14,9 +14,9 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 
-from phenoflow.ntuple import iterate_events
-from phenoflow.observables import Substructure
-from phenoflow.selection import parse
+from phenoflow.detector.ntuple import iterate_events
+from phenoflow.events.observables import Substructure
+from phenoflow.events.selection import parse
 
 PB_INV_PER_FB_INV = 1000.0
 

@@ -8,8 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from phenoflow.classes import Classes
-from phenoflow.metrics import (
+from phenoflow.features.classes import Classes
+from phenoflow.evaluation.metrics import (
     background_rejection,
     binary_confusion,
     confusion_matrix,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from phenoflow.formula import Formula, FormulaError, compile_formula
+from phenoflow.detector.formula import Formula, FormulaError, compile_formula
 
 
 class CardError(ValueError):

@@ -112,7 +112,7 @@ def significance_vs_bins(
 def training_history(history: Mapping[str, np.ndarray], path: str | os.PathLike) -> tuple[Path, Path]:
     """Loss, soft significance, and temperature with learning rate (log scale) against the
     training step, in three panels; ``history`` as in
-    :class:`phenoflow.gmm_binning.GMMBinningResult` (keys loss, z_soft, temperature,
+    :class:`phenoflow.binning.gmm.GMMBinningResult` (keys loss, z_soft, temperature,
     learning_rate; each (n_steps,))."""
     steps = np.arange(len(history["loss"]))
     with plt.style.context(_STYLE):
@@ -188,7 +188,7 @@ def simplex_bin_map(
     points: np.ndarray | None = None,
 ) -> tuple[Path, Path]:
     """Bins over the 3-class simplex: ``image`` (n, n) of bin indices on the free coordinates
-    (from :func:`phenoflow.simplex.bin_image`; NaN outside the triangle), coloured by bin, with
+    (from :func:`phenoflow.binning.simplex.bin_image`; NaN outside the triangle), coloured by bin, with
     the triangle's edges and optionally a sample of softmax ``points`` (p, 3) on top."""
     n_bins = int(np.nanmax(image)) + 1 if np.isfinite(image).any() else 1
     with plt.style.context(_STYLE):

@@ -849,8 +849,8 @@ def spec_from_config(cfg: dict) -> ImageSpec:
 def leading_fatjet_inputs(events: ak.Array, radius: float) -> tuple[ak.Array, np.ndarray, np.ndarray]:
     """``(constituents, axis_eta, axis_phi)`` of each event's leading fat jet, as taken by
     :func:`jet_images`: the EFlow objects within ``radius`` of its axis (events need ``eflow``;
-    see :func:`phenoflow.observables.constituents`). Events without a fat jet get NaN axes."""
-    from phenoflow.observables import constituents
+    see :func:`phenoflow.events.observables.constituents`). Events without a fat jet get NaN axes."""
+    from phenoflow.events.observables import constituents
 
     lead = ak.pad_none(events.fatjet, 1, axis=1)[:, 0]
     parts = constituents(events, lead, radius)

@@ -1,4 +1,4 @@
-"""Fast detector simulation modelled on Delphes, driven by a detector card (:mod:`phenoflow.card`).
+"""Fast detector simulation modelled on Delphes, driven by a detector card (:mod:`phenoflow.detector.card`).
 
 From the generator's stable particles of a chunk of events to Delphes' reconstructed objects,
 in the order of Delphes' CMS execution path (docs/detector.md has the details):
@@ -31,7 +31,7 @@ import numpy as np
 import vector
 from particle.pdgid import charge as pdg_charge
 
-from phenoflow.card import Calorimeter, DetectorCard, Identified, JetSpec, Propagator, TowerGrid
+from phenoflow.detector.card import Calorimeter, DetectorCard, Identified, JetSpec, Propagator, TowerGrid
 
 vector.register_awkward()
 

@@ -3,7 +3,7 @@
 Binning methods are registered in :data:`METHODS` by name, each a function
 ``(scores, weights, labels, n_bins, **options) -> edges`` returning increasing edges over
 [0, 1]: equal-width bins, equal signal per bin, the exact optimum by dynamic programming
-(:mod:`phenoflow.optimal_binning`) and the Gaussian mixture (:mod:`phenoflow.gmm_binning`).
+(:mod:`phenoflow.binning.optimal`) and the Gaussian mixture (:mod:`phenoflow.binning.gmm`).
 Every method's bins are then judged by the same rule and the same yield function
 (:func:`evaluate_edges`).
 """
@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from phenoflow.metrics import asimov_significance
-from phenoflow.optimal_binning import equal_signal_quantile_edges, optimal_edges
+from phenoflow.evaluation.metrics import asimov_significance
+from phenoflow.binning.optimal import equal_signal_quantile_edges, optimal_edges
 
 EdgesFn = Callable[..., np.ndarray]
 
@@ -27,7 +27,7 @@ def equidistant(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_b
 
 def gmm(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int, **options) -> np.ndarray:
     """Edges of the Gaussian-mixture binning with ``n_bins`` components (imports TensorFlow)."""
-    from phenoflow.gmm_binning import gmm_edges
+    from phenoflow.binning.gmm import gmm_edges
 
     return gmm_edges(scores, weights, labels, n_bins, **options)
 
@@ -87,13 +87,13 @@ def evaluate_edges(
 ) -> dict:
     """Judge one binning by the common rule: bins are merged until each has b > 0, b >=
     ``min_background`` and a background MC uncertainty sqrt(sum w^2)/b <= ``max_rel_uncertainty``
-    (:func:`phenoflow.bin_rule.apply_rule_1d`); then yields and combined Z from the events.
+    (:func:`phenoflow.binning.rule.apply_rule_1d`); then yields and combined Z from the events.
 
     ``edges``: the method's edges for ``n_bins`` requested bins; events (n,) with ``labels`` 1
     signal, 0 background. Returns a JSON-ready row: method, bins requested and kept, edges,
     per-bin s, b and background MC error, the significance and notes on merged bins.
     """
-    from phenoflow.bin_rule import apply_rule_1d  # bin_rule imports this module
+    from phenoflow.binning.rule import apply_rule_1d  # bin_rule imports this module
 
     merged, notes = apply_rule_1d(edges, scores, weights, labels, min_background, max_rel_uncertainty)
     yields = binned_yields(scores, weights, labels, merged)

@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from phenoflow import simplex
-from phenoflow.binning import merge_low_background
-from phenoflow.metrics import asimov_significance
+from phenoflow.binning import simplex
+from phenoflow.binning.methods import merge_low_background
+from phenoflow.evaluation.metrics import asimov_significance
 
 COMBINATIONS = ("quadrature", "geometric_mean", "minimum")
 _TINY = np.finfo(np.float64).tiny

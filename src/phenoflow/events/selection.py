@@ -3,7 +3,7 @@
 
 Expressions are parsed with :mod:`ast` and evaluated by a small interpreter that knows only
 comparisons, ``and``/``or``/``not``, arithmetic (+ - * /), numbers, ``abs()`` and observables
-(:mod:`phenoflow.observables`); nothing is passed to ``eval``.
+(:mod:`phenoflow.events.observables`); nothing is passed to ``eval``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import awkward as ak
 import numpy as np
 
 from phenoflow.expression import COMPARISONS, evaluate
-from phenoflow.observables import Substructure, check, observable
+from phenoflow.events.observables import Substructure, check, observable
 
 _PAIR = re.compile(r"\b([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)+)\.([A-Za-z_]\w*)")
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div)

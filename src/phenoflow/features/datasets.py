@@ -10,9 +10,9 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 
-from phenoflow.classes import Classes
+from phenoflow.features.classes import Classes
 from phenoflow.io import atomic_path, read_json
-from phenoflow.observables import Substructure, observable
+from phenoflow.events.observables import Substructure, observable
 
 #: Columns of a feature table that are not features.
 META_COLUMNS = ("process", "label", "class", "weight")

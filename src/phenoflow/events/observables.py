@@ -11,7 +11,7 @@ Syntax (all momenta GeV, angles rad):
   and ``fatjet0.msoftdrop`` (soft-drop mass, GeV), computed from the constituents: the EFlow
   objects within ``Substructure.radius`` of the jet axis (one code path for our files and real
   Delphes files, whose constituent references uproot cannot follow); see
-  :mod:`phenoflow.substructure`
+  :mod:`phenoflow.events.substructure`
 - ``<object>,<object>.<pair quantity>``: e.g. ``jet0,jet1.delta_r``, ``fatjet0,met.delta_phi``;
   pair quantities ``delta_r delta_phi delta_eta mass pt`` (``met`` only with ``delta_phi``)
 
@@ -131,7 +131,7 @@ def constituents(events: ak.Array, jet: ak.Array, radius: float) -> ak.Array:
 
 
 def _substructure(events: ak.Array, jet: ak.Array, quantity: str, name: str, settings: Substructure) -> np.ndarray:
-    from phenoflow import substructure
+    from phenoflow.events import substructure
 
     if not name.startswith("fatjet"):
         raise KeyError(f"'{name}': substructure is computed for fat jets only")
@@ -219,7 +219,7 @@ def observable(events: ak.Array, name: str, fill: float = np.nan, settings: Subs
 
 
 def empty_events() -> ak.Array:
-    """One event with every collection empty, in the layout of :func:`phenoflow.ntuple.read_events`."""
+    """One event with every collection empty, in the layout of :func:`phenoflow.detector.ntuple.read_events`."""
     none = ak.Array([[]], with_name=None)
     fields = {
         name: ak.zip({k: none for k in ("pt", "eta", "phi", "mass", *extra)}, with_name="Momentum4D")

@@ -3,12 +3,12 @@ equal-signal-quantile baseline.
 
 The score is first histogrammed into ``n_fine`` equal-width fine bins over [lo, hi]. A binning
 is a contiguous partition of the fine bins; its objective is sum_k Z_A(s_k, b_k)^2, whose square
-root is the combined significance of :func:`phenoflow.binning.combined_significance`. The
+root is the combined significance of :func:`phenoflow.binning.methods.combined_significance`. The
 partition into at most ``n_bins`` bins that maximises it, subject to per-bin background
 constraints, is found exactly by dynamic programming over the fine edges.
 
 :func:`optimal_edges` and :func:`equal_signal_quantile_edges` follow the signature convention of
-:data:`phenoflow.binning.METHODS`: ``(scores, weights, labels, n_bins, **options) -> edges``.
+:data:`phenoflow.binning.methods.METHODS`: ``(scores, weights, labels, n_bins, **options) -> edges``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from phenoflow.metrics import asimov_significance
+from phenoflow.evaluation.metrics import asimov_significance
 
 
 class Partition(NamedTuple):
@@ -36,7 +36,7 @@ def fine_histograms(
     ``scores``, ``weights`` (expected events) and ``labels`` (1 signal, 0 background) have shape
     (n,). Returns signal yields s, background yields b and background sum of w^2, each shape
     (n_fine,), and the fine edges, shape (n_fine + 1,). Bins are [e_i, e_{i+1}) with the last one
-    closed, as in :func:`numpy.histogram` (and :func:`phenoflow.binning.binned_yields`); scores
+    closed, as in :func:`numpy.histogram` (and :func:`phenoflow.binning.methods.binned_yields`); scores
     outside [lo, hi] are not counted.
     """
     if n_fine < 1:

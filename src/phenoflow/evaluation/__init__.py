@@ -1,0 +1,1 @@
+"""Weighted metrics, the evaluation of one classifier, the comparison of all and their plots."""

@@ -1,0 +1,1 @@
+"""Events after the detector: observables, substructure, selection and the skim."""

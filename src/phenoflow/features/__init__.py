@@ -1,0 +1,1 @@
+"""Feature tables, process classes and jet images: the classifiers' inputs."""
