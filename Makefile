@@ -27,4 +27,4 @@ lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
 
 clean:
-	rm -rf results logs .snakemake benchmarks/generate benchmarks/skim benchmarks/train benchmarks/features.tsv
+	rm -rf results .snakemake

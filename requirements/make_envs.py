@@ -1,4 +1,4 @@
-"""Write envs/*.yaml: each rule family's direct packages plus their whole dependency closure,
+"""Write workflow/envs/*.yaml: each rule family's direct packages plus their whole dependency closure,
 pinned to the versions in requirements/run.txt, so a conda env installs exactly what the tests
 ran with. Run it with the project's venv after changing the lock or a family's packages:
 
@@ -96,8 +96,8 @@ def main() -> None:
             "  - pip:",
             *[f"      - {pins[n][0]}=={pins[n][1]}" for n in names],
         ]
-        (REPO / "envs" / f"{family}.yaml").write_text("\n".join(lines) + "\n")
-        print(f"envs/{family}.yaml: {len(direct)} direct, {len(names)} pinned")
+        (REPO / "workflow" / "envs" / f"{family}.yaml").write_text("\n".join(lines) + "\n")
+        print(f"workflow/envs/{family}.yaml: {len(direct)} direct, {len(names)} pinned")
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_a_truncated_ntuple_fails_its_skim_once_naming_the_file(truncated_run):
     assert rule == "skim" and "results/skim/qcd.parquet" in outputs
     (message,) = _value_errors(out)
     assert TRUNCATED in message, message
-    assert TRUNCATED in (workdir / "logs/skim/qcd.log").read_text()
+    assert TRUNCATED in (workdir / "results/logs/skim/qcd.log").read_text()
     assert "rule generate_chunk" not in out  # the broken input is reported, not regenerated
 
 
@@ -140,7 +140,7 @@ def test_a_garbage_lhe_file_fails_its_scan_once_naming_the_file(tiny, tmp_path, 
     assert "Trying to restart job" not in out and "rule generate_chunk" not in out
     (message,) = {message for message in _value_errors(out) if LHE in message}
     assert message.startswith(f"{LHE}: not a valid LHE file ("), message
-    assert f"{LHE}: not a valid LHE file" in (workdir / "logs/generate/zz_madgraph/scan_lhe.log").read_text()
+    assert f"{LHE}: not a valid LHE file" in (workdir / "results/logs/generate/zz_madgraph/scan_lhe.log").read_text()
     # no partial chunk; everything else kept as it was
     after = _hashes(workdir)
     assert not set(outputs) & set(after)

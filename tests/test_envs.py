@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-ENVS = sorted((REPO / "envs").glob("*.yaml"))
+ENVS = sorted((REPO / "workflow" / "envs").glob("*.yaml"))
 
 
 def _norm(name: str) -> str:

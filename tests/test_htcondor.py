@@ -182,7 +182,7 @@ def _check_common(submit: dict, workdir: Path) -> None:
     assert os.path.normpath(submit["executable"]) == os.path.normpath(sys.executable)
     args = submit["arguments"].split()
     assert args[:2] == ["-m", "snakemake"], submit["arguments"]
-    assert args[args.index("--snakefile") + 1] == str(workdir / "Snakefile")
+    assert args[args.index("--snakefile") + 1] == str(workdir / "workflow" / "Snakefile")
     assert args[args.index("--target-jobs") + 1].startswith(f"{rule}:")
     assert args[args.index("--allowed-rules") + 1] == rule
     assert args[args.index("--mode") + 1] == "remote"
@@ -265,5 +265,5 @@ def test_a_working_directory_htcondor_would_split_is_refused_before_any_submissi
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert f"working directory: '{workdir}' contains whitespace" in log, log[-3000:]
-    assert f"Snakefile: '{workdir / 'Snakefile'}' contains whitespace" in log
+    assert f"Snakefile: '{workdir / 'workflow' / 'Snakefile'}' contains whitespace" in log
     assert not record.exists() and not (workdir / "results").exists()

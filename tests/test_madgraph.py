@@ -38,7 +38,7 @@ from phenoflow.seeds import derive_seed
 
 REPO = Path(__file__).resolve().parents[1]
 BANNER = REPO / "tests/data/madgraph/run_01_tag_1_banner.txt"
-SCRIPT = REPO / "scripts/generate_madgraph_chunk.py"
+SCRIPT = REPO / "workflow/scripts/generate_madgraph_chunk.py"
 KEY = "processes.zz.madgraph"
 SIGMA_PB, SIGMA_ERR_PB = 2.283700e-03, 3.839514e-05  # the banner's <init> process line
 
@@ -369,7 +369,7 @@ def test_missing_executables_are_named(tmp_path, monkeypatch):
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    everything = r"needs mg5_aMC, DelphesHepMC2 on PATH.*envs/madgraph\.yaml.*--sdm conda"
+    everything = r"needs mg5_aMC, DelphesHepMC2 on PATH.*workflow/envs/madgraph\.yaml.*--sdm conda"
     with pytest.raises(FileNotFoundError, match=everything):
         generate_chunk(ZZ, 5, 1, 13000.0, tmp_path / "work", tmp_path / "log", key=KEY)
     _executable(empty / "mg5_aMC", "#!/bin/sh\nexit 0\n")

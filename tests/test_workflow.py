@@ -70,7 +70,7 @@ def test_every_output_present(tiny):
         assert (tiny / path).stat().st_size > 0, path
     for process, chunks in (("zz_qqvv", 2), ("zvv_jets", 2), ("qcd", 2), ("zz_madgraph", 1)):
         assert len(list((tiny / "results/generate" / process).glob("chunk*.root"))) == chunks
-        assert (tiny / f"logs/generate/{process}/chunk0.log").exists()
+        assert (tiny / f"results/logs/generate/{process}/chunk0.log").exists()
 
 
 def test_feature_table_metadata_records_provenance(tiny):

@@ -24,7 +24,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def copy_repo(dest: Path) -> Path:
-    for name in ("Snakefile", "workflow", "profiles", "scripts", "src", "config", "envs"):
+    for name in ("workflow", "src", "config"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
     shutil.copy(TINY, dest / "config" / "config.yaml")

@@ -1,8 +1,10 @@
 """phenoflow: a reproducible collider-phenomenology workflow library.
 
-Each module holds one idea: generation (Pythia8), detector-level objects, the Delphes-layout
-ntuple format, skimming, observables, datasets, models, metrics, binning and plots. The Snakemake
-rules in ``workflow/rules`` call these through the thin scripts in ``scripts/``.
+One package per stage, each module one idea: ``generation`` (Pythia8, LHE, MadGraph), ``detector``
+(the fast simulation and the Delphes-layout ntuples), ``events`` (observables, selection, skim),
+``features`` (feature tables, classes, jet images), ``models``, ``evaluation`` (metrics and
+plots), ``binning``. The Snakemake rules in ``workflow/rules`` call these through the thin
+scripts in ``workflow/scripts/``.
 """
 
 __version__ = "0.1.0"

@@ -35,11 +35,11 @@ rule binning:
         combination=config["binning"]["combination"],
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
     log:
-        "logs/binning/{model}.log",
+        "results/logs/binning/{model}.log",
     threads: 1  # the mixture's fits are many small TensorFlow ops: a second thread does not help
     resources:
         **job_resources(4000, 60),
     conda:
-        "../../envs/ml.yaml"
+        "../envs/ml.yaml"
     script:
-        "../../scripts/binning.py"
+        "../scripts/binning.py"

@@ -47,11 +47,11 @@ rule evaluate:
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
     log:
-        "logs/evaluate/{model}.log",
+        "results/logs/evaluate/{model}.log",
     conda:
-        "../../envs/ml.yaml"
+        "../envs/ml.yaml"
     script:
-        "../../scripts/evaluate.py"
+        "../scripts/evaluate.py"
 
 
 rule compare:
@@ -79,8 +79,8 @@ rule compare:
         provenance=lambda w: provenance_config("compare"),
         models=MODELS,
     log:
-        "logs/compare.log",
+        "results/logs/compare.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     script:
-        "../../scripts/compare.py"
+        "../scripts/compare.py"

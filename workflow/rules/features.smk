@@ -14,15 +14,15 @@ rule features:
         fill_value=config["features"]["fill_value"],
         substructure=config["substructure"],
     log:
-        "logs/features.log",
+        "results/logs/features.log",
     benchmark:
-        "benchmarks/features.tsv"
+        "results/benchmarks/features.tsv"
     resources:
         **job_resources(4000),
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     script:
-        "../../scripts/features.py"
+        "../scripts/features.py"
 
 
 rule split:
@@ -37,8 +37,8 @@ rule split:
         fractions=config["split"]["fractions"],
         seed=derive_seed(config["seed"], "split"),
     log:
-        "logs/split.log",
+        "results/logs/split.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     script:
-        "../../scripts/split.py"
+        "../scripts/split.py"

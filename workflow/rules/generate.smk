@@ -10,15 +10,15 @@ rule scan_lhe:
     wildcard_constraints:
         process=one_of(LHE_PROCESSES),
     log:
-        "logs/generate/{process}/scan_lhe.log",
+        "results/logs/generate/{process}/scan_lhe.log",
     benchmark:
-        "benchmarks/generate/{process}/scan_lhe.tsv"
+        "results/benchmarks/generate/{process}/scan_lhe.tsv"
     resources:
         **job_resources(2000, 30),
     conda:
-        "../../envs/generate.yaml"
+        "../envs/generate.yaml"
     script:
-        "../../scripts/scan_lhe.py"
+        "../scripts/scan_lhe.py"
 
 
 rule generate_chunk:
@@ -40,18 +40,18 @@ rule generate_chunk:
         detector_seed=chunk_detector_seed,
         sqrt_s=config["collider"]["sqrt_s_gev"],
     log:
-        "logs/generate/{process}/chunk{chunk}.log",
+        "results/logs/generate/{process}/chunk{chunk}.log",
     benchmark:
-        "benchmarks/generate/{process}/chunk{chunk}.tsv"
+        "results/benchmarks/generate/{process}/chunk{chunk}.tsv"
     threads: 1
     retries: 1  # a chunk lost to a node failure or a killed process is run once more, alone
     priority: chunk_priority
     resources:
         **job_resources(2000, 60),
     conda:
-        "../../envs/generate.yaml"
+        "../envs/generate.yaml"
     script:
-        "../../scripts/generate_chunk.py"
+        "../scripts/generate_chunk.py"
 
 
 rule generate_madgraph_chunk:
@@ -71,17 +71,17 @@ rule generate_madgraph_chunk:
         seed=chunk_seed,
         sqrt_s=config["collider"]["sqrt_s_gev"],
     log:
-        "logs/generate/{process}/chunk{chunk}.log",
+        "results/logs/generate/{process}/chunk{chunk}.log",
     benchmark:
-        "benchmarks/generate/{process}/chunk{chunk}.tsv"
+        "results/benchmarks/generate/{process}/chunk{chunk}.tsv"
     threads: 1
     retries: 1
     resources:
         **job_resources(4000, 240),
     conda:
-        "../../envs/madgraph.yaml"
+        "../envs/madgraph.yaml"
     script:
-        "../../scripts/generate_madgraph_chunk.py"
+        "../scripts/generate_madgraph_chunk.py"
 
 
 rule merge_process:
@@ -97,8 +97,8 @@ rule merge_process:
         cross_section=lambda w: config["processes"][w.process].get("cross_section", {}),
         provenance=lambda w: provenance_config("generate", process=w.process),
     log:
-        "logs/merge_process/{process}.log",
+        "results/logs/merge_process/{process}.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     script:
-        "../../scripts/merge_process.py"
+        "../scripts/merge_process.py"

@@ -18,12 +18,12 @@ rule images:
         radius=config["substructure"]["radius"],
         provenance=lambda w: provenance_config("images"),
     log:
-        "logs/images.log",
+        "results/logs/images.log",
     benchmark:
-        "benchmarks/images.tsv"
+        "results/benchmarks/images.tsv"
     resources:
         **job_resources(4000, 60),
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     script:
-        "../../scripts/images.py"
+        "../scripts/images.py"

@@ -9,8 +9,8 @@ rule config_record:
     params:
         config=config,
     log:
-        "logs/config_record.log",
+        "results/logs/config_record.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     script:
-        "../../scripts/config_record.py"
+        "../scripts/config_record.py"

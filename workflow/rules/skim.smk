@@ -15,15 +15,15 @@ rule skim:
         substructure=config["substructure"],
         luminosity_fb=config["luminosity_fb"],
     log:
-        "logs/skim/{process}.log",
+        "results/logs/skim/{process}.log",
     benchmark:
-        "benchmarks/skim/{process}.tsv"
+        "results/benchmarks/skim/{process}.tsv"
     resources:
         **job_resources(4000, 30),
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     script:
-        "../../scripts/skim.py"
+        "../scripts/skim.py"
 
 
 rule cutflow:
@@ -45,8 +45,8 @@ rule cutflow:
     params:
         provenance=lambda w: provenance_config("cutflow"),
     log:
-        "logs/cutflow.log",
+        "results/logs/cutflow.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     script:
-        "../../scripts/cutflow.py"
+        "../scripts/cutflow.py"

@@ -20,9 +20,9 @@ for _model in MODELS:
             balance=config["training_weights"],
             seed=derive_seed(config["seed"], "train", _model),
         log:
-            f"logs/train/{_model}.log",
+            f"results/logs/train/{_model}.log",
         benchmark:
-            f"benchmarks/train/{_model}.tsv"
+            f"results/benchmarks/train/{_model}.tsv"
         threads: 2
         # every model trains before any evaluation or binning starts: those run side by side on
         # one thread each, while a training waiting behind them would hold back its whole branch
@@ -30,6 +30,6 @@ for _model in MODELS:
         resources:
             **job_resources(6000, 120),
         conda:
-            "../../envs/ml.yaml"
+            "../envs/ml.yaml"
         script:
-            "../../scripts/train.py"
+            "../scripts/train.py"

@@ -35,7 +35,7 @@ log = logging.getLogger("phenoflow.generation")
 MG5_EXE = "mg5_aMC"
 DELPHES_EXE = "DelphesHepMC2"
 DELPHES_STDHEP_EXE = "DelphesSTDHEP"
-ENV_FILE = "envs/madgraph.yaml"
+ENV_FILE = "workflow/envs/madgraph.yaml"
 
 #: Names MadGraph gives the first run of a fresh process directory.
 RUN_NAME = "run_01"
