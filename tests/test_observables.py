@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from phenoflow.events.observables import delta_phi, observable
+from phenoflow.events.observables import observable
+from phenoflow.kinematics import delta_phi
 
 
 def test_delta_phi_wraps_to_half_open_interval():

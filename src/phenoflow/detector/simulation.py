@@ -32,6 +32,7 @@ import vector
 from particle.pdgid import charge as pdg_charge
 
 from phenoflow.detector.card import Calorimeter, DetectorCard, Identified, JetSpec, Propagator, TowerGrid
+from phenoflow.kinematics import wrap_phi
 
 vector.register_awkward()
 
@@ -61,11 +62,6 @@ class Flat:
     @property
     def energy(self) -> np.ndarray:
         return np.sqrt((self.pt * np.cosh(self.eta)) ** 2 + self.mass**2)
-
-
-def wrap_phi(phi: np.ndarray) -> np.ndarray:
-    """Angles wrapped to [-pi, pi)."""
-    return (phi + np.pi) % (2 * np.pi) - np.pi
 
 
 def lognormal(rng: np.random.Generator, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:

@@ -29,6 +29,8 @@ import awkward as ak
 import numpy as np
 import vector
 
+from phenoflow.kinematics import delta_phi
+
 vector.register_awkward()
 
 #: Collections of the analysis events and the fields each has beyond pt, eta, phi, mass.
@@ -64,11 +66,6 @@ def needs_constituents(names: Iterable[str]) -> bool:
     """Whether any of the observables (or selection expressions) uses fat-jet substructure."""
     return any(re.search(rf"\.({'|'.join(SUBSTRUCTURE)})\b", name) for name in names)
 _OBJECT = re.compile(r"^(jet|fatjet|electron|muon|photon)(\d+)$")
-
-
-def delta_phi(phi1: np.ndarray | ak.Array, phi2: np.ndarray | ak.Array) -> np.ndarray | ak.Array:
-    """Azimuthal difference phi1 - phi2 wrapped to [-pi, pi). Any broadcastable shapes; radians."""
-    return (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
 
 
 def _to_numpy(values: ak.Array | np.ndarray, fill: float) -> np.ndarray:

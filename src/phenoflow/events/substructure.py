@@ -36,7 +36,7 @@ import awkward as ak
 import fastjet
 import numpy as np
 
-from phenoflow.events.observables import delta_phi
+from phenoflow.kinematics import delta_phi
 
 #: FastJet's largest jet radius: with it C/A and kT never merge with the beam before each other.
 _R_MAX = 1000.0

@@ -47,6 +47,8 @@ import fastjet
 import numpy as np
 import vector
 
+from phenoflow.kinematics import wrap_phi, wrap_phi_in_place
+
 vector.register_awkward()
 
 Centre = Literal["axis", "centroid", "leading_subjet"]
@@ -56,7 +58,6 @@ CENTRES: tuple[str, ...] = ("axis", "centroid", "leading_subjet")
 ROTATE_TO: tuple[str, ...] = ("second_subjet", "principal_axis")
 NORMALISATIONS: tuple[str, ...] = ("none", "max", "log", "l1")
 
-_TWO_PI = 2 * np.pi
 #: Below this (rad or rad^2) a direction is undefined and the image is left unrotated.
 _DEGENERATE = 1e-12
 #: Events per block: the block's per-constituent float64 temporaries (~400 kB each at 50
@@ -398,22 +399,7 @@ def _in_phi_range(phi: np.ndarray) -> np.ndarray:
     """``phi`` (rad) itself if all in [-pi, pi], else a copy wrapped to [-pi, pi) (NaN stays NaN)."""
     if phi.size == 0 or (phi.min() >= -np.pi and phi.max() <= np.pi):  # False with NaN
         return phi
-    return np.remainder(phi + np.pi, _TWO_PI) - np.pi
-
-
-def _wrap_difference(delta: np.ndarray) -> np.ndarray:
-    """Wrap to [-pi, pi), in place, a difference (rad) of two azimuths; returns it.
-
-    ``delta - 2 pi floor(delta / 2 pi + 1/2)``: four arithmetic passes, four times faster than
-    shifting by 2 pi times a boolean (numpy's bool-to-float casts are slow). Values within an ulp
-    of +-pi may land an ulp below -pi; NaN stays NaN.
-    """
-    turns = delta * (1 / _TWO_PI)
-    turns += 0.5
-    np.floor(turns, out=turns)
-    turns *= _TWO_PI
-    delta -= turns
-    return delta
+    return wrap_phi(phi)
 
 
 def _cluster_kt(flat: _Flat, radius: float) -> tuple[np.ndarray, ...]:
@@ -556,10 +542,10 @@ def _fill(
         x -= block.broadcast(axis_eta.astype(np.float32))
         y = phi.astype(np.float32)
         y -= block.broadcast(axis_phi.astype(np.float32))
-        _accumulate(out, scratch, block, x, _wrap_difference(y), pt, spec, zeroed)
+        _accumulate(out, scratch, block, x, wrap_phi_in_place(y), pt, spec, zeroed)
         return
     x = eta - block.broadcast(axis_eta)
-    y = _wrap_difference(phi - block.broadcast(axis_phi))
+    y = wrap_phi_in_place(phi - block.broadcast(axis_phi))
 
     total = moments = None
     centre_x = centre_y = np.zeros(len(out))
@@ -571,7 +557,7 @@ def _fill(
         else:
             centre_x, centre_y = _ratio(block.sum(pt * x), total), _ratio(block.sum(pt * y), total)
     elif spec.centre == "leading_subjet":
-        centre_x, centre_y = subjet_eta[:, 0] - axis_eta, _wrap_difference(subjet_phi[:, 0] - axis_phi)
+        centre_x, centre_y = subjet_eta[:, 0] - axis_eta, wrap_phi_in_place(subjet_phi[:, 0] - axis_phi)
     if spec.centre != "axis":
         x -= block.broadcast(centre_x)
         y -= block.broadcast(centre_y)
@@ -579,7 +565,7 @@ def _fill(
             if moments is not None:  # translated by the centroid: same covariance, zero mean
                 moments = (np.zeros(len(out)), np.zeros(len(out)), *moments[2:])
         else:
-            _wrap_difference(y)
+            wrap_phi_in_place(y)
             moments = None  # a wrapped y changes the covariance
 
     if spec.rotate:
@@ -587,7 +573,7 @@ def _fill(
         has_second = np.zeros(len(out), dtype=bool)
         if spec.rotate_to == "second_subjet":
             second_x = subjet_eta[:, 1] - axis_eta - centre_x
-            second_y = _wrap_difference(_wrap_difference(subjet_phi[:, 1] - axis_phi) - centre_y)
+            second_y = wrap_phi_in_place(wrap_phi_in_place(subjet_phi[:, 1] - axis_phi) - centre_y)
             has_second = np.hypot(second_x, second_y) > _DEGENERATE  # False for NaN
             direction = np.arctan2(second_y, second_x)
         if not has_second.all():
