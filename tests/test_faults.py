@@ -101,4 +101,8 @@ def test_a_killed_generation_job_is_retried_alone(tiny, tmp_path):
     n_chunks = len(list((tiny / "results" / "generate").glob("*/chunk*.root")))
     assert len(re.findall(r"^(?:local)?rule generate_chunk:$", output, re.MULTILINE)) == n_chunks + 1  # starts
     assert output.count("(Rule: generate_chunk)") == n_chunks  # completions
+    # the retry asks for twice the memory (the first attempt may have died of running out)
+    starts = re.findall(r"^(?:local)?rule generate_chunk:\n(?:    .*\n)*?    resources: (.*)$", output, re.MULTILINE)
+    memory = sorted(int(re.search(r"\bmem_mb=(\d+)", text)[1]) for text in starts)
+    assert memory == [2000] * n_chunks + [4000], memory
     _same_results(workdir, tiny)

@@ -1,8 +1,9 @@
 """Provenance of results: which config part made them, with which packages, from which inputs.
 
 Every dataset and result directory gets a small YAML record beside it: the config part that
-affected it and its hash, the hashes of its input files, package versions, seeds and the start
-and end time (UTC) of the job. The times make records the only outputs that differ between two
+affected it and its hash, the hashes of its input files, package versions, the Python version,
+the git commit of the workflow's source (and whether it had uncommitted changes), seeds and the
+start and end time (UTC) of the job. The times make records the only outputs that differ between two
 runs of the same config.
 """
 
@@ -11,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
+import subprocess
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 #: Packages whose versions every record lists.
@@ -46,6 +50,24 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
     return found
 
 
+#: The directory whose git checkout the records name: the one holding src/phenoflow.
+SOURCE = Path(__file__).resolve().parents[2]
+
+
+def git_state(directory: str | os.PathLike = SOURCE) -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of the git checkout holding ``directory`` (dirty: tracked
+    files changed since the commit), or None where there is none or no git command."""
+    try:
+        run = dict(cwd=directory, capture_output=True, text=True, timeout=30)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], **run)
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
 def now() -> str:
     """The current time, UTC, ISO 8601 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -55,7 +77,8 @@ def record(
     config_part: Mapping[str, Any], started: str, inputs: Iterable[str | os.PathLike] = (), **fields: Any
 ) -> dict:
     """A provenance record: the given fields, the config part and its hash, input hashes,
-    package versions, and the job's start (``started``, from :func:`now`) and end (now)."""
+    package versions, the Python version, the source's git state (:func:`git_state`) and the
+    job's start (``started``, from :func:`now`) and end (now)."""
     return {
         **fields,
         "started": started,
@@ -64,6 +87,8 @@ def record(
         "config": dict(config_part),
         "inputs": {str(p): file_hash(p) for p in inputs},
         "packages": package_versions(),
+        "python": platform.python_version(),
+        "git": git_state(),
     }
 
 

@@ -32,8 +32,13 @@ wildcard_constraints:
 def job_resources(mem_mb, runtime=30):
     """A job's memory (MB) and time limit (minutes) for every executor: Snakemake's mem_mb and
     runtime (local, SLURM), and the same as htcondor_request_mem_mb and allowed_execute_duration
-    (seconds) for the HTCondor plugin, which reads neither mem_mb nor runtime."""
-    return {"mem_mb": mem_mb, "runtime": runtime, "htcondor_request_mem_mb": mem_mb, "allowed_execute_duration": 60 * runtime}
+    (seconds) for the HTCondor plugin, which reads neither mem_mb nor runtime. The memory grows
+    with the attempt, so a job a cluster killed for its memory asks for more when retried."""
+
+    def memory(wildcards, attempt):
+        return mem_mb * attempt
+
+    return {"mem_mb": memory, "runtime": runtime, "htcondor_request_mem_mb": memory, "allowed_execute_duration": 60 * runtime}
 
 
 def n_chunks(process):
