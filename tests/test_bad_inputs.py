@@ -20,12 +20,12 @@ import awkward as ak
 import pandas as pd
 import pytest
 import uproot
-from workflow_helpers import copy_repo, edit_config, snakemake
+from workflow_helpers import NLO_LHE, copy_repo, edit_config, snakemake
 
 pytestmark = pytest.mark.workflow
 
 TRUNCATED = "results/generate/qcd/chunk1.root"
-LHE = "tests/data/lhe/pp_zz_jjvv.lhe.gz"  # the tiny config's LHE process zz_madgraph
+LHE = NLO_LHE  # the tiny config's LHE process zz_madgraph
 #: Shell syntax that would leave a file named PWNED behind if any of it were run by a shell.
 SHELL = "; touch PWNED; $(touch PWNED) `touch PWNED`"
 

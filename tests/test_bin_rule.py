@@ -43,3 +43,77 @@ def test_yields_with_hist_match_numpy():
         sel = (labels == label) & (bins >= 0)
         assert np.allclose(values, np.bincount(bins[sel], weights=weights[sel], minlength=5))
         assert np.allclose(errors, np.sqrt(np.bincount(bins[sel], weights=weights[sel] ** 2, minlength=5)))
+
+
+# --- signed (NLO) weights ---------------------------------------------------------------------------
+
+from phenoflow.binning.rule import BinYields, apply_rule_1d, merge_bins  # noqa: E402
+from phenoflow.binning.methods import binned_yields, evaluate_binning, merge_low_background  # noqa: E402
+
+
+def _za2(s: float, b: float) -> float:
+    return 2 * ((s + b) * math.log(1 + s / b) - s)
+
+
+def test_merge_bins_joins_a_negative_background_bin_to_the_best_neighbour():
+    # b of the middle bin is -1: it must go. With bin 0: s = 3, b = 3; with bin 2: s = 5, b = 1.
+    # Gains: Z^2(3, 3) - Z^2(1, 4) = 2.086 and Z^2(5, 1) - Z^2(3, 2) = 8.338: it joins bin 2.
+    y = BinYields(np.array([[1.0, 2.0, 3.0]]), np.array([4.0, -1.0, 2.0]), np.array([1.0, 1.0, 1.0]), np.ones(3))
+    assert _za2(5, 1) - _za2(3, 2) > _za2(3, 3) - _za2(1, 4)
+    chain = np.eye(3, k=1, dtype=bool) | np.eye(3, k=-1, dtype=bool)
+    groups, n = merge_bins(y, chain)
+    assert n == 2 and groups.tolist() == [0, 1, 1]
+    merged = y.merged(groups, n)
+    np.testing.assert_allclose(merged.s, [[1.0, 5.0]])
+    np.testing.assert_allclose(merged.b, [4.0, 1.0])
+    np.testing.assert_allclose(merged.b_sumw2, [1.0, 2.0])  # sums of w^2 stay positive
+
+
+def test_merge_low_background_with_negative_bins_by_hand():
+    # b (low to high) 2, -1, 3, -2.5, 1 with min 1: from the top, bin 4 alone has 1; bins 3..0
+    # then reach 1.5 only with bin 0, so they form one bin
+    edges = np.linspace(0, 1, 6)
+    out = merge_low_background(edges, np.array([2.0, -1.0, 3.0, -2.5, 1.0]), 1.0)
+    np.testing.assert_allclose(out, [0.0, 0.8, 1.0])
+
+
+def _nlo_sample(seed: int = 4, n: int = 4000):
+    """Scores, signed weights (a fifth negative) and labels of a simple 1-D toy."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.3).astype(int)
+    scores = np.clip(rng.beta(np.where(labels == 1, 5, 2), np.where(labels == 1, 2, 5)), 0, 1)
+    weights = np.where(labels == 1, 0.01, 0.2) * np.where(rng.random(n) < 0.2, -1.0, 1.0)
+    return scores, weights, labels
+
+
+@pytest.mark.parametrize("method", ["equidistant", "quantile", "optimal"])
+def test_every_binning_judges_signed_yields(method):
+    """With signed weights each kept bin has b >= min_background, and its s, b and MC error are
+    the signed sums (and sqrt(sum w^2)) of its events."""
+    scores, weights, labels = _nlo_sample()
+    row = evaluate_binning(method, scores, weights, labels, 10, min_background=2.0, max_rel_uncertainty=0.3)
+    edges = np.array(row["edges"])
+    expected = binned_yields(scores, weights, labels, edges)
+    np.testing.assert_allclose(row["s"], expected["s"], rtol=1e-12)
+    np.testing.assert_allclose(row["b"], expected["b"], rtol=1e-12)
+    np.testing.assert_allclose(np.square(row["b_error"]), expected["b_sumw2"], rtol=1e-12)
+    b, err = np.array(row["b"]), np.array(row["b_error"])
+    assert (b >= 2.0).all() and (err <= 0.3 * b + 1e-12).all()
+    assert row["significance"] == pytest.approx(math.sqrt(sum(_za2(s, b) for s, b in zip(row["s"], row["b"]))))
+    assert sum(row["b"]) == pytest.approx(weights[labels == 0].sum())  # the signed total is kept
+
+
+def test_rule_merges_a_bin_whose_signed_background_is_negative():
+    # background events: 0.1 (w 3), 0.4 (w -3), 0.45 (w 1), 0.8 (w 2); signal 0.9 (w 1)
+    scores = np.array([0.1, 0.4, 0.45, 0.8, 0.9])
+    weights = np.array([3.0, -3.0, 1.0, 2.0, 1.0])
+    labels = np.array([0, 0, 0, 0, 1])
+    # bins [0, .25) b = 3, [.25, .5) b = -2, [.5, 1] b = 2 (s = 1): closing bins from the top, the
+    # negative middle bin joins the lowest one (b = 1), and the top bin is kept
+    edges, notes = apply_rule_1d(np.array([0.0, 0.25, 0.5, 1.0]), scores, weights, labels, min_background=1e-9)
+    np.testing.assert_allclose(edges, [0.0, 0.5, 1.0])
+    yields = binned_yields(scores, weights, labels, edges)
+    np.testing.assert_allclose(yields["b"], [1.0, 2.0])
+    np.testing.assert_allclose(yields["s"], [0.0, 1.0])
+    np.testing.assert_allclose(yields["b_sumw2"], [19.0, 4.0])
+    assert notes == ["1 bin merged for b > 0, b >= 1e-09: 3 -> 2 bins"]

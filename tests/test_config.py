@@ -9,15 +9,17 @@ import pytest
 import yaml
 
 from phenoflow.config import ConfigError, check_config, htcondor_path_errors, input_paths
+from workflow_helpers import copy_repo
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
-def test_shipped_configs_are_valid(monkeypatch):
+def test_shipped_configs_are_valid(monkeypatch, tmp_path):
     monkeypatch.chdir(REPO)  # file paths in a config are relative to the working directory
     check_config(DEFAULT, SCHEMA)
+    monkeypatch.chdir(copy_repo(tmp_path))  # where the tiny config's NLO-like LHE file is written
     check_config(yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text()), SCHEMA)
 
 

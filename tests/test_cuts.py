@@ -270,6 +270,26 @@ def test_cut_leaving_negative_background_is_not_allowed():
     assert history["train_background"].iloc[-1] == pytest.approx(b)
 
 
+def test_objective_uses_signed_signal_yields():
+    # Signal: 1000 events of +0.02 on [0.5, 1] (density 40 per unit) and 500 of -0.02 on [0.75, 1]
+    # (density -40): the signed signal lives on [0.5, 0.75) only (s = 10 there, 0 above).
+    # Background uniform on [0, 1], B = 100. With x >= t, t in [0.5, 0.75]: s = 40 (0.75 - t),
+    # b = 100 (1 - t), and Z_A falls with t, so the first cut is x >= 0.5 (s = 10, b = 50); then
+    # x <= 0.75 keeps s = 10 with b = 25. With |w| the upper cut would never be chosen: the
+    # signal density doubles above 0.75.
+    signal = np.r_[lattice(1000, 0.5, 1.0), lattice(500, 0.75, 1.0)]
+    x, y, _ = sample(signal, lattice(2000, 0.0, 1.0), 1.0, 100.0)
+    w = np.r_[np.full(1000, 0.02), np.full(500, -0.02), np.full(2000, 0.05)]
+    model = CutAndCount(seed=0, topology="sequential", n_thresholds=200)
+    history = model.fit(x, y, w)
+    assert history["direction"].tolist() == [">", "<"]
+    assert model.cuts[0].low == pytest.approx(0.5, abs=0.005)
+    assert model.cuts[1].high == pytest.approx(0.75, abs=0.005)
+    assert history["train_signal"].iloc[-1] == pytest.approx(10.0, abs=0.1)
+    assert history["train_background"].iloc[-1] == pytest.approx(25.0, abs=0.5)
+    assert history["train_significance"].iloc[-1] == pytest.approx(asimov_significance(10.0, 25.0), rel=0.02)
+
+
 # -- (7) the figure ----------------------------------------------------------------------------------
 
 

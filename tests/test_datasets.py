@@ -43,3 +43,25 @@ def test_process_balanced_weights_give_equal_process_shares():
     assert w[:2].sum() == pytest.approx(2.5) and w[2:].sum() == pytest.approx(2.5)
     assert w[2] == pytest.approx(1.25) and w[3:].sum() == pytest.approx(1.25)
     assert w[4] / w[3] == pytest.approx(3.0)
+
+
+def test_full_luminosity_weights_keep_signs_and_restore_signed_yields():
+    # process a: +3 -1 +2 +1 (yield 5); rows 0, 1, 3 sum to 3 -> scale 5/3, signs kept
+    table = pd.DataFrame({"process": ["a"] * 4 + ["b"] * 2, "weight": [3.0, -1.0, 2.0, 1.0, 10.0, 30.0]})
+    w = full_luminosity_weights(table, np.array([0, 1, 3, 4]))
+    np.testing.assert_allclose(w, [5.0, -5.0 / 3.0, 5.0 / 3.0, 40.0])
+    assert w[:3].sum() == pytest.approx(5.0)
+
+
+def test_full_luminosity_weights_refuse_a_split_whose_signed_yield_is_not_positive():
+    table = pd.DataFrame({"process": ["a"] * 3 + ["b"], "weight": [3.0, -1.0, 2.0, 1.0]})
+    with pytest.raises(ValueError, match=r"a: -1 of 4 expected events"):
+        full_luminosity_weights(table, np.array([1, 3]))
+
+
+def test_balanced_weights_train_on_absolute_weights():
+    # NLO-like signal 2, -1, 1 -> |w| = 2, 1, 1 (sum 4); background 1, 3
+    labels = np.array([1, 1, 1, 0, 0])
+    w = balanced_weights(np.array([2.0, -1.0, 1.0, 1.0, 3.0]), labels, np.array(["s", "s", "s", "b", "b"]))
+    assert (w >= 0).all()
+    np.testing.assert_allclose(w, [2.5 * 2 / 4, 2.5 / 4, 2.5 / 4, 2.5 / 4, 2.5 * 3 / 4])

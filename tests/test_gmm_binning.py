@@ -302,3 +302,63 @@ def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
         assert png.suffix == ".png" and pdf.suffix == ".pdf"
         assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- signed (NLO) weights ---------------------------------------------------------------------------
+
+
+def test_rule_penalty_by_hand_including_negative_background():
+    import tensorflow as tf
+
+    from phenoflow.binning.gmm import rule_penalty
+
+    # min_b 2, max_rel 0.5, lambda_b 10, lambda_u 3, margin 0; bins b = 4, 1, -2 with w2 = 1, 0.04, 1
+    #   background hinge relu(1 - b / 2): 0, 0.5, 2  -> 10 (0.25 + 4) = 42.5
+    #   uncertainty relu(sqrt(w2) / (0.5 b) - 1): 1/2 - 1 -> 0; 0.2 / 0.5 - 1 -> 0; b floored at 1e-12 -> 2e12 - 1
+    b = tf.constant([[4.0, 1.0, -2.0]], tf.float64)
+    w2 = tf.constant([[1.0, 0.04, 1.0]], tf.float64)
+    rule = tuple(tf.constant(v, tf.float64) for v in (2.0, 0.5, 10.0, 3.0, 0.0))
+    value = rule_penalty(b, w2, rule).numpy()
+    assert value[0] == pytest.approx(42.5 + 3.0 * (2e12 - 1) ** 2, rel=1e-9)
+    # only the background hinge: its gradient pulls the negative bin up (d/db = -2 lambda_b relu / 2)
+    rule = tuple(tf.constant(v, tf.float64) for v in (2.0, 0.5, 10.0, 0.0, 0.0))
+    with tf.GradientTape() as tape:
+        tape.watch(b)
+        penalty = rule_penalty(b, w2, rule)
+    np.testing.assert_allclose(penalty.numpy(), [42.5])
+    np.testing.assert_allclose(tape.gradient(penalty, b).numpy(), [[0.0, -5.0, -20.0]])
+
+
+def test_soft_yields_keep_signed_weights_by_hand():
+    from phenoflow.binning.rule import BinYields
+    from phenoflow.binning.gmm import FineCells, _soft_yields
+
+    # two cells at 0.2 and 0.8; cell 1 has a negative background. Components at 0.2 and 0.8
+    # (width 0.1, equal weights) at T = 1: gamma of the near component is 1 / (1 + exp(-18))
+    cells = FineCells(
+        np.array([[0.2], [0.8]]),
+        BinYields(np.array([[1.0, -0.5]]), np.array([3.0, -1.0]), np.array([2.0, 1.0]), np.array([5.0, 4.0])),
+        np.array([0, 1]),
+    )
+    y = _soft_yields(cells, np.log([0.5, 0.5]), np.array([[0.2], [0.8]]), np.full((2, 1, 1), 0.1), 1.0)
+    g = 1.0 / (1.0 + math.exp(-18.0))
+    np.testing.assert_allclose(y.s, [[g - 0.5 * (1 - g), (1 - g) - 0.5 * g]], rtol=1e-12)
+    np.testing.assert_allclose(y.b, [3 * g - (1 - g), 3 * (1 - g) - g], rtol=1e-12)
+    np.testing.assert_allclose(y.b_sumw2, [2 * g + (1 - g), 2 * (1 - g) + g], rtol=1e-12)
+
+
+def test_gmm_with_negative_weights_obeys_the_rule_on_signed_yields(toy):
+    scores, weights, labels = toy
+    rng = np.random.default_rng(8)
+    signed = weights * np.where(rng.random(len(weights)) < 0.2, -1.0, 1.0)  # NLO-like: a fifth negative
+    result = fit_gmm_binning(scores, signed, labels, 4, min_background=5.0, max_rel_uncertainty=0.3, seed=1, **FAST)
+    assert finite_everywhere(result)
+    y = binned_yields(scores, signed, labels, result.edges)
+    np.testing.assert_allclose(result.bins.b, y["b"], rtol=1e-12)
+    np.testing.assert_allclose(result.bins.s[0], y["s"], rtol=1e-12)
+    assert np.all(y["b"] >= 5.0) and np.all(np.sqrt(y["b_sumw2"]) <= 0.3 * y["b"])
+    assert y["b"].sum() == pytest.approx(signed[labels == 0].sum(), rel=1e-12)
+    assert result.significance == pytest.approx(combined_significance(y["s"], y["b"]), rel=1e-12)
+    # the soft yields at the final temperature keep the signed totals
+    assert result.component_soft.b.sum() == pytest.approx(signed[labels == 0].sum(), rel=1e-9)
+    assert result.component_soft.s.sum() == pytest.approx(signed[labels == 1].sum(), rel=1e-9)

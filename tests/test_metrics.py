@@ -276,3 +276,120 @@ def test_ks_test_detects_a_shift():
     a, b = rng.normal(0, 1, 2000), rng.normal(0.3, 1, 2000)
     _, p = ks_test(a, rng.exponential(1.0, 2000), b, rng.exponential(1.0, 2000))
     assert p < 1e-6
+
+
+# --- Signed (NLO) weights: one AUC and ROC for the project, hand-computed values ---
+
+from phenoflow.evaluation.metrics import weighted_roc  # noqa: E402
+from phenoflow.models.mlp import weighted_auc_score  # noqa: E402
+
+
+def _signed_example():
+    """Signal 0.9 (w 2), 0.6 (w -1), 0.3 (w 1): S = 2; background 0.8 (w 3), 0.6 (w 1), 0.1 (w -1): B = 3."""
+    scores = np.array([0.9, 0.6, 0.3, 0.8, 0.6, 0.1])
+    labels = np.array([1, 1, 1, 0, 0, 0])
+    weights = np.array([2.0, -1.0, 1.0, 3.0, 1.0, -1.0])
+    return scores, weights, labels
+
+
+def test_weighted_auc_with_negative_weights_hand_value():
+    # pairs (signal, background) with signed weights, ties one half:
+    #   0.9 (w 2) beats all three: 2 (3 + 1 - 1) = 6
+    #   0.6 (w -1) ties 0.6 (w 1): -1 * 1 / 2 = -0.5; beats 0.1 (w -1): (-1)(-1) = 1
+    #   0.3 (w 1) beats 0.1 (w -1): -1
+    # AUC = (6 - 0.5 + 1 - 1) / (S B) = 5.5 / 6
+    scores, weights, labels = _signed_example()
+    assert weighted_auc(scores, weights, labels) == pytest.approx(11 / 12, rel=1e-12)
+    # the networks' early stopping uses the same definition
+    assert weighted_auc_score(labels, scores, weights) == pytest.approx(11 / 12, rel=1e-12)
+    # with |w| it would be another number: the sign matters
+    assert weighted_auc(scores, np.abs(weights), labels) != pytest.approx(11 / 12)
+
+
+def test_weighted_roc_with_negative_weights_hand_values_and_area():
+    # cuts score >= t, tightest first: t = 0.9, 0.8, 0.6, 0.3, 0.1
+    #   s = 2, 2, 1, 2, 2 (of S = 2);  b = 0, 3, 4, 4, 3 (of B = 3): eps_B passes 1 and comes back
+    scores, weights, labels = _signed_example()
+    eff_s, eff_b, thresholds = weighted_roc(scores, weights, labels)
+    np.testing.assert_allclose(eff_s, [0, 1, 1, 0.5, 1, 1])
+    np.testing.assert_allclose(eff_b, [0, 0, 1, 4 / 3, 4 / 3, 1])
+    np.testing.assert_array_equal(thresholds, [np.inf, 0.9, 0.8, 0.6, 0.3, 0.1])
+    # the AUC is exactly the trapezoidal area under this (folded) curve
+    area = np.sum(np.diff(eff_b) * 0.5 * (eff_s[1:] + eff_s[:-1]))
+    assert area == pytest.approx(weighted_auc(scores, weights, labels), rel=1e-12)
+
+
+def test_weighted_roc_and_auc_match_sklearn_for_positive_weights():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 400)
+    scores = np.round(rng.normal(labels, 1.0), 1)  # rounded: many ties
+    weights = rng.exponential(1.0, 400)
+    fpr, tpr, thr = roc_curve(labels, scores, sample_weight=weights, drop_intermediate=False)
+    eff_s, eff_b, thresholds = weighted_roc(scores, weights, labels)
+    np.testing.assert_allclose(eff_s, tpr, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(eff_b, fpr, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(thresholds[1:], thr[1:])
+    assert weighted_auc(scores, weights, labels) == pytest.approx(roc_auc_score(labels, scores, sample_weight=weights), rel=1e-12)
+
+
+def test_weighted_auc_and_roc_need_positive_class_totals():
+    scores, labels = np.array([0.9, 0.2, 0.5, 0.1]), np.array([1, 1, 0, 0])
+    with pytest.raises(ValueError, match="signal is -1.0"):
+        weighted_auc(scores, np.array([1.0, -2.0, 1.0, 1.0]), labels)
+    with pytest.raises(ValueError, match="background is 0.0"):
+        weighted_roc(scores, np.array([1.0, 1.0, 1.0, -1.0]), labels)
+
+
+def test_max_significance_with_negative_weights_hand_case():
+    # score, label, weight: 0.9 s 3; 0.8 b -0.5; 0.7 b 2; 0.6 s -1; 0.5 b 4
+    # cuts: >=0.9 s=3 b=0 (not allowed); >=0.8 s=3 b=-0.5 (b <= 0: not allowed); >=0.7 s=3 b=1.5;
+    #       >=0.6 s=2 b=1.5; >=0.5 s=2 b=5.5 -> the best is 0.7 with the signed b = 1.5 (|w| gives 2.5)
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    labels = np.array([1, 0, 0, 1, 0])
+    weights = np.array([3.0, -0.5, 2.0, -1.0, 4.0])
+    best = max_significance(scores, weights, labels, min_background=1.0)
+    assert best.threshold == 0.7 and best.s == 3.0 and best.b == 1.5
+    assert best.significance == pytest.approx(np.sqrt(2 * (4.5 * np.log(3.0) - 3.0)), rel=1e-12)
+    assert best.s_over_sqrt_b == pytest.approx(3 / np.sqrt(1.5))
+    # a negative background just above a large signal is never a working point
+    best = max_significance(scores, weights, labels, min_background=0.0)
+    assert best.b > 0
+
+
+def test_rejection_accuracy_and_confusion_with_negative_weights_hand_values():
+    # signal 0.9 (w 1), 0.8 (w -0.5), 0.7 (w 1.5): S = 2; background 0.85 (w 1), 0.6 (w 3): B = 4
+    scores = np.array([0.9, 0.8, 0.7, 0.85, 0.6])
+    labels = np.array([1, 1, 1, 0, 0])
+    weights = np.array([1.0, -0.5, 1.5, 1.0, 3.0])
+    # cuts: 0.9 s=1 b=0; 0.85 s=1 b=1; 0.8 s=0.5 b=1; 0.7 s=2 b=1; 0.6 s=2 b=4
+    assert background_rejection(scores, weights, labels, 0.5) == np.inf  # s >= 1 first at 0.9, b = 0
+    assert background_rejection(scores, weights, labels, 0.75) == pytest.approx(4.0)  # s >= 1.5 at 0.7: eps_B 1/4
+    assert background_rejection(scores, weights, labels, 0.99) == pytest.approx(4.0)
+    # at 0.75: signal kept 0.9, 0.8 (w 1 - 0.5), background 0.85 (w 1) kept; correct: 1 - 0.5 + 3 = 3.5 of 6
+    assert weighted_accuracy(scores, weights, labels, 0.75) == pytest.approx(3.5 / 6.0)
+    np.testing.assert_allclose(binary_confusion(scores, weights, labels, 0.75), [[3.0, 1.0], [1.5, 0.5]])
+
+
+def test_ks_test_with_negative_weights_hand_value():
+    from scipy.stats import kstwo
+
+    # a: 0.1 (w 1), 0.2 (w -0.5), 0.3 (w 1.5), sum 2; b: 0.15 (w 1), 0.25 (w 1), sum 2
+    # CDFs at 0.1, 0.15, 0.2, 0.25, 0.3: a 0.5, 0.5, 0.25, 0.25, 1; b 0, 0.5, 0.5, 1, 1 -> D = 0.75
+    # effective sizes 4 / 3.5 and 2 -> n = round(0.727) = 1
+    statistic, p = ks_test(np.array([0.1, 0.2, 0.3]), np.array([1.0, -0.5, 1.5]), np.array([0.15, 0.25]), np.ones(2))
+    assert statistic == pytest.approx(0.75)
+    assert p == pytest.approx(kstwo.sf(0.75, 1))
+    assert effective_sample_size(np.array([1.0, -0.5, 1.5])) == pytest.approx(4 / 3.5)
+
+
+def test_networks_early_stopping_auc_is_the_projects_one_over_classes():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 300)
+    logits = rng.normal(size=(300, 3)) + np.eye(3)[labels]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    weights = rng.exponential(1.0, 300) * np.where(rng.random(300) < 0.15, -1.0, 1.0)
+    expected = np.mean(one_vs_rest_auc(proba, weights, labels))
+    assert weighted_auc_score(labels, proba, weights) == pytest.approx(expected, rel=1e-12)
+    positive = np.abs(weights)
+    sk = roc_auc_score(labels, proba, sample_weight=positive, multi_class="ovr", labels=[0, 1, 2])
+    assert weighted_auc_score(labels, proba, positive) == pytest.approx(sk, rel=1e-12)

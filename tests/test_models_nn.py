@@ -179,3 +179,25 @@ def test_configuration_errors(tmp_path):
 def test_configure_tensorflow_twice_with_other_threads():
     configure_tensorflow(seed=1, threads=1)
     configure_tensorflow(seed=1, threads=2)  # TensorFlow is running: logs a warning, does not raise
+
+
+@pytest.mark.parametrize("name", ["mlp", "bdt"])
+def test_training_refuses_signed_weights_and_learns_from_balanced_absolute_ones(binary, name):
+    """NLO-like training data (a fifth of the weights negative): fit refuses the signed weights
+    with a message saying what to do, trains on balanced |w|, and the result is judged with
+    the signed weights."""
+    from phenoflow.features.datasets import balanced_weights
+    from phenoflow.models import model_class
+
+    rng = np.random.default_rng(2)
+    (x, y, w), (xv, yv, wv), (xt, yt, wt) = (
+        (a, b, c * np.where(rng.random(len(c)) < 0.2, -1.0, 1.0)) for a, b, c in (binary[s] for s in ("train", "val", "test"))
+    )
+    hyper = FAST_MLP if name == "mlp" else {"n_estimators": 20, "max_depth": 2}
+    model = model_class(name)(seed=3, **hyper)
+    with pytest.raises(ValueError, match=rf"{name}: training weights must be finite and non-negative.*\|w\|"):
+        model.fit(x, y, w, validation=(xv, yv, np.abs(wv)))
+    with pytest.raises(ValueError, match="validation weights"):
+        model.fit(x, y, np.abs(w), validation=(xv, yv, wv))
+    model.fit(x, y, balanced_weights(w, y), validation=(xv, yv, balanced_weights(wv, yv)))
+    assert weighted_auc(model.predict_proba(xt), wt, yt) > 0.9

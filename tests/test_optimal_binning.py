@@ -196,3 +196,34 @@ def test_gato_toy():
         np.testing.assert_array_equal(toy[k], again[k])
     other = gato_toy(n_signal=2_000, n_background=6_000, seed=8)
     assert not np.array_equal(toy["scores"], other["scores"])
+
+
+# --- signed (NLO) weights ---------------------------------------------------------------------------
+
+
+def test_dp_with_a_negative_background_fine_bin_by_hand():
+    # fine bins: s = 1, 2, 0.5; b = 2, -1, 3. Allowed bins (b > 0, b >= 0.5): [0], [2], [0,1]
+    # (s 3, b 1), [1,2] (s 2.5, b 2), [0..2] (s 3.5, b 4); [1] alone has b = -1.
+    # Z^2: {[0],[1,2]} 0.433 + 2.298 = 2.731; {[0,1],[2]} 5.090 + 0.079 = 5.170; {all} 2.429
+    s, b, w2 = np.array([1.0, 2.0, 0.5]), np.array([2.0, -1.0, 3.0]), np.array([1.0, 1.0, 1.0])
+    part = optimal_partition(s, b, w2, n_bins=2, min_background=0.5)
+    assert part.indices.tolist() == [0, 2, 3]
+    expected = asimov_significance(3.0, 1.0) ** 2 + asimov_significance(0.5, 3.0) ** 2
+    assert part.objective == pytest.approx(expected, rel=1e-12)
+    assert part.objective == pytest.approx(5.1695, abs=1e-4)
+    # with |w| the first pair would have b = 3: Z^2(3, 3) + Z^2(0.5, 3) = 2.397, not the physical value
+    assert optimal_partition(s, np.abs(b), w2, n_bins=2, min_background=0.5).objective == pytest.approx(2.3968, abs=1e-4)
+
+
+def test_equal_signal_quantiles_with_negative_weights():
+    # signal 0.1 .. 0.5 with weights 1, 1, -1, 1, 2: cumulative 1, 2, 1, 2, 4 (total 4). Half of
+    # it is first reached at 0.2, so the edge lies midway to 0.3; each bin then holds 2.
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    weights = np.array([1.0, 1.0, -1.0, 1.0, 2.0, 5.0])
+    labels = np.array([1, 1, 1, 1, 1, 0])
+    edges = equal_signal_quantile_edges(scores, weights, labels, 2)
+    np.testing.assert_allclose(edges, [0.0, 0.25, 1.0])
+    s, _ = np.histogram(scores[:5], bins=edges, weights=weights[:5])
+    np.testing.assert_allclose(s, [2.0, 2.0])
+    with pytest.raises(ValueError, match="positive total signal"):
+        equal_signal_quantile_edges(scores, -weights, labels, 2)

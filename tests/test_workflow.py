@@ -17,7 +17,7 @@ import yaml
 
 pytestmark = pytest.mark.workflow
 
-from workflow_helpers import TINY, copy_repo, edit_config, planned_jobs, snakemake
+from workflow_helpers import MADGRAPH_LHE, REPO, TINY, copy_repo, edit_config, planned_jobs, snakemake, write_nlo_lhe
 
 
 def test_dry_run_on_empty_results(tmp_path):
@@ -153,9 +153,36 @@ def test_weights_of_each_process_sum_to_sigma_times_lumi(tiny):
 
 
 def test_lhe_process_keeps_madgraph_cross_section(tiny):
+    """The LHE process is the real MadGraph file (every XWGTUP 2.2837e-3 pb) with 20 of its 100
+    events negated (NLO-like, IDWTUP -4): sigma is the mean signed weight, 60/100 of it."""
+    weights = write_nlo_lhe(REPO / MADGRAPH_LHE, tiny / "check.lhe.gz")
+    assert sum(w < 0 for w in weights) == 20 and set(np.abs(weights)) == {0.0022837}
     summary = json.loads((tiny / "results/generate/zz_madgraph/summary.json").read_text())
-    assert summary["sigma_pb"] == pytest.approx(0.0022837, rel=1e-12)
-    assert summary["n_events"] == 100 and summary["sum_weights"] == pytest.approx(100 * 0.0022837)
+    assert summary["sigma_pb"] == pytest.approx(0.6 * 0.0022837, rel=1e-12)
+    assert summary["n_events"] == 100 and summary["sum_weights"] == pytest.approx(60 * 0.0022837, rel=1e-12)
+    scan = json.loads((tiny / "results/generate/zz_madgraph/lhe.json").read_text())
+    assert scan["header"]["idwtup"] == -4 and scan["sigma_pb"] == pytest.approx(0.6 * 0.0022837, rel=1e-12)
+
+
+def test_negative_weights_run_end_to_end(tiny):
+    """The NLO-like process's negative weights reach the ntuples, the skim, the features and
+    every evaluation with their sign, and the evaluation's yields are the signed sums."""
+    import uproot
+
+    generated = uproot.open(tiny / "results/generate/zz_madgraph/chunk0.root")["Delphes"]["Event.Weight"].array()
+    generated = np.asarray(generated, dtype=np.float64).ravel()
+    assert (generated < 0).sum() == 20 and generated.sum() == pytest.approx(60 * 0.0022837, rel=1e-9)
+    features = pd.read_parquet(tiny / "results/features/features.parquet")
+    mine = features[features.process == "zz_madgraph"]
+    assert (mine["weight"] < 0).any() and (mine["weight"] > 0).any()
+    for model in ("bdt", "mlp", "cnn", "cuts"):
+        scores = pd.read_parquet(tiny / f"results/evaluation/{model}/scores.parquet")
+        metrics = json.loads((tiny / f"results/evaluation/{model}/metrics.json").read_text())
+        assert (scores["weight"] < 0).any()
+        assert metrics["signal_yield"] == pytest.approx(scores.loc[scores.label == 1, "weight"].sum(), rel=1e-12)
+        assert np.isfinite(metrics["auc"])
+    table = pd.read_csv(tiny / "results/binning/bdt/table.csv")
+    assert (table["significance"] > 0).all()
 
 
 def test_bdt_separates_signal_from_background(tiny):

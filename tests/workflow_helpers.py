@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 import subprocess
@@ -23,14 +24,54 @@ TINY = REPO / "tests" / "data" / "tiny_config.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
+#: The real MadGraph file (100 events, IDWTUP = -4, every XWGTUP +2.2837e-3 pb) ...
+MADGRAPH_LHE = "tests/data/lhe/pp_zz_jjvv.lhe.gz"
+#: ... and the NLO-like copy of it that the tiny config's LHE process showers (written by
+#: :func:`copy_repo`): every fifth event (index 2, 7, 12, ...) has its weights negated.
+NLO_LHE = "tests/data/lhe/pp_zz_jjvv_nlo.lhe.gz"
+NEGATIVE_EVERY, NEGATIVE_FIRST = 5, 2
+
+
+def write_nlo_lhe(source: Path, dest: Path) -> list[float]:
+    """Write ``source`` (gzipped LHE, IDWTUP = +-4) as an NLO-like file: IDWTUP = -4, the nominal
+    XWGTUP and every <wgt> of events NEGATIVE_FIRST, NEGATIVE_FIRST + NEGATIVE_EVERY, ... negated,
+    and XSECUP set to the mean signed weight, as aMC@NLO writes it. Returns the signed XWGTUP
+    of every event (pb). Gzipped without a time stamp, so the bytes are reproducible."""
+    header, *events = gzip.decompress(source.read_bytes()).decode().split("<event>")
+    weights, out = [], []
+    for i, event in enumerate(events):
+        first, _, rest = event.lstrip("\n").partition("\n")  # NUP IDPRUP XWGTUP SCALUP AQEDUP AQCDUP
+        fields = first.split()
+        weight = float(fields[2])
+        if i % NEGATIVE_EVERY == NEGATIVE_FIRST:
+            weight = -weight
+            first = re.sub(r"^(\s*\S+\s+\S+\s+)\S+", lambda m: f"{m.group(1)}{weight:+.7e}", first)
+            negate = lambda m: f"{m.group(1)}{-float(m.group(2)):+.7e}{m.group(3)}"  # noqa: E731
+            rest = re.sub(r"(<wgt[^>]*>\s*)(\S+)(\s*</wgt>)", negate, rest)
+        weights.append(weight)
+        out.append(f"\n{first}\n{rest}")
+    init, _, after = header.partition("<init>\n")
+    beams, process, tail = after.split("\n", 2)
+    beams = beams.split()
+    assert abs(int(beams[8])) == 4, f"{source}: IDWTUP {beams[8]}, expected +-4"
+    beams[8] = "-4"
+    process = process.split()
+    process[0] = f"{sum(weights) / len(weights):.7e}"
+    header = f"{init}<init>\n{' '.join(beams)}\n{' '.join(process)}\n{tail}"
+    dest.write_bytes(gzip.compress((header + "".join(f"<event>{e}" for e in out)).encode(), mtime=0))
+    return weights
+
+
 def copy_repo(dest: Path) -> Path:
+    """Copy the workflow into ``dest`` with the tiny config, and write the NLO-like LHE file
+    (:data:`NLO_LHE`) that its LHE process showers, so every workflow test runs negative event
+    weights end to end."""
     for name in ("workflow", "src", "config"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
     shutil.copy(TINY, dest / "config" / "config.yaml")
-    lhe = "tests/data/lhe/pp_zz_jjvv.lhe.gz"  # the real MadGraph file of the LHE process
-    (dest / lhe).parent.mkdir(parents=True)
-    shutil.copy(REPO / lhe, dest / lhe)
+    (dest / NLO_LHE).parent.mkdir(parents=True)
+    write_nlo_lhe(REPO / MADGRAPH_LHE, dest / NLO_LHE)
     return dest
 
 

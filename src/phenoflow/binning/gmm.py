@@ -47,6 +47,11 @@ Design choices:
   for the background floor, then :func:`phenoflow.binning.rule.merge_bins`, as in
   :func:`phenoflow.binning.rule.apply_rule_1d`; n-D: :func:`phenoflow.binning.rule.merge_bins` with
   touching bins).
+* Signed event weights (NLO generators) enter every yield with their sign: cell sums, soft
+  yields (gamma-weighted sums of the cells) and hard yields; sums of w^2 are positive. A soft
+  bin whose background is <= 0 has its Z_A taken at the 1e-12 floor (large), and the penalties
+  push it back (:func:`rule_penalty`); a hard bin with b <= 0 is always merged by the rule. The
+  1-D starting edges use the running maximum of the signed signal distribution function.
 * Several signals: Z_i per signal with the other signals counted as background, combined by
   ``combination`` (:data:`phenoflow.binning.rule.COMBINATIONS`); "minimum" is a smooth minimum
   -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i, in the loss and the exact one in results.
@@ -136,6 +141,25 @@ def differentiable_significance(s, b, combination: str = "quadrature"):
         raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
     return z, z_sig
 
+
+
+def rule_penalty(b, w2, rule):
+    """Squared-hinge penalty of soft bins against the rule (TensorFlow tensors), shape (...,).
+
+    ``b``, ``w2``: background yield and sum of w^2 per bin (..., n_bins); ``rule`` = (min_b,
+    max_rel, lambda_b, lambda_u, margin). Returns lambda_b sum_k relu(1 - b_k / (min_b (1 +
+    margin)))^2 + lambda_u sum_k relu(sqrt(w2_k) (1 + margin) / (max_rel b_k) - 1)^2. With signed
+    weights a soft bin's b can be <= 0: the background hinge keeps growing (linearly in -b, so
+    with a gradient pulling b up); the uncertainty term takes b at its floor of 1e-12 events
+    there, i.e. is huge, and its gradient moves the bin's events elsewhere.
+    """
+    import tensorflow as tf
+
+    min_b, max_rel, lam_b, lam_u, margin = rule
+    short = tf.nn.relu(1.0 - b / (min_b * (1.0 + margin)))
+    rel = tf.sqrt(tf.maximum(w2, 1e-30)) / tf.maximum(b, _B_FLOOR)  # finite gradients as w2 -> 0
+    over = tf.nn.relu(rel * (1.0 + margin) / max_rel - 1.0)
+    return lam_b * tf.reduce_sum(short**2, axis=-1) + lam_u * tf.reduce_sum(over**2, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -317,7 +341,6 @@ def _trainer(dim: int, interval: bool, combination: str) -> Callable:
 
     def objective(params, data, temperature, rule):
         x_t, cell_sums, occupancy, lo, hi = data
-        min_b, max_rel, lam_b, lam_u, margin = rule
         log_w, means, tril = parameters(*params, lo, hi)
         # log N at every cell, (R, K, m); tfd.MultivariateNormalTriL.log_prob would broadcast the
         # scales over the cells (an order of magnitude slower), so the density is written out.
@@ -333,10 +356,7 @@ def _trainer(dim: int, interval: bool, combination: str) -> Callable:
         sums = tf.linalg.matmul(gamma, cell_sums)  # (R, K, n_sig + 2)
         s, b, w2 = tf.transpose(sums[..., :-2], [0, 2, 1]), sums[..., -2], sums[..., -1]
         z, _ = differentiable_significance(s, b, combination)
-        short = tf.nn.relu(1.0 - b / (min_b * (1.0 + margin)))
-        rel = tf.sqrt(tf.maximum(w2, 1e-30)) / tf.maximum(b, _B_FLOOR)  # finite gradients as w2 -> 0
-        over = tf.nn.relu(rel * (1.0 + margin) / max_rel - 1.0)
-        penalty = lam_b * tf.reduce_sum(short**2, axis=-1) + lam_u * tf.reduce_sum(over**2, axis=-1)
+        penalty = rule_penalty(b, w2, rule)
         loss = -z + tf.stop_gradient(z) * penalty
         sharp = tf.linalg.matvec(tf.reduce_max(gamma, axis=1), occupancy)
         return loss, z, sharp

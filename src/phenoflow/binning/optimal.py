@@ -162,6 +162,10 @@ def equal_signal_quantile_edges(
     yield is within one event weight of total / n_bins at each of its edges. First edge 0, last
     1; coinciding edges are dropped, so the result is strictly increasing with at most
     ``n_bins`` bins. Shape (n_bins_found + 1,).
+
+    Weights are signed: with negative weights the cumulative signal is not monotonic, and edge
+    k closes at the first event (in increasing score) where it reaches k / n_bins of the total,
+    which must be positive.
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
@@ -173,9 +177,12 @@ def equal_signal_quantile_edges(
     order = np.argsort(x, kind="stable")
     x, w = x[order], w[order]
     cum = np.cumsum(w)
+    if not cum[-1] > 0:
+        raise ValueError(f"equal_signal_quantile_edges needs a positive total signal, got {cum[-1]:g}")
     targets = cum[-1] * np.arange(1, n_bins) / n_bins
     # first event at which the cumulative signal reaches the target: it closes the lower bin
-    i = np.minimum(np.searchsorted(cum, targets, side="left"), x.size - 1)
+    # (the running maximum is monotonic, and first reaches a target where the signed sum does)
+    i = np.minimum(np.searchsorted(np.maximum.accumulate(cum), targets, side="left"), x.size - 1)
     above = x[np.minimum(i + 1, x.size - 1)]
     mid = 0.5 * (x[i] + above)
     inner = np.where(mid > x[i], mid, above)  # event i stays below the edge unless tied with i + 1

@@ -1,6 +1,10 @@
 """Weighted classifier metrics and the Asimov significance.
 
 Yields are expected event counts (physical weights, already scaled to the full luminosity).
+Weights are signed (NLO generators write negative event weights): every yield and efficiency
+is a ratio of signed sums, and the project's one weighted ROC curve and AUC
+(:func:`weighted_roc`, :func:`weighted_auc`) are computed here, without scikit-learn, whose
+``roc_curve`` refuses a non-monotonic cumulative weight.
 """
 
 from __future__ import annotations
@@ -8,7 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def asimov_significance(s: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
@@ -61,14 +64,34 @@ def max_significance(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray
 
 
 def weighted_roc(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(signal efficiency, background efficiency, thresholds) with physical weights."""
-    fpr, tpr, thresholds = roc_curve(labels, scores, sample_weight=weights)
-    return tpr, fpr, thresholds
+    """Weighted ROC curve: (signal efficiency, background efficiency, thresholds), each (m + 1,).
+
+    Point i > 0 is the cut ``score >= thresholds[i]`` over the m distinct scores, tightest first;
+    point 0 (threshold ``inf``) keeps nothing. Efficiencies are ratios of signed sums (``labels``
+    1 signal, else background; shapes (n,)), so with negative weights the curve need not be
+    monotonic and an efficiency may leave [0, 1]; both summed weights must be positive. Equal to
+    scikit-learn's ``roc_curve(..., drop_intermediate=False)`` for non-negative weights.
+    """
+    scores, weights, is_signal, total_s, total_b = _binary_inputs(scores, weights, labels)
+    thresholds, s, b = _cumulative_at_cuts(scores, weights, is_signal)
+    return np.r_[0.0, s / total_s], np.r_[0.0, b / total_b], np.r_[np.inf, thresholds]
 
 
 def weighted_auc(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the weighted ROC curve."""
-    return float(roc_auc_score(labels, scores, sample_weight=weights))
+    """Area under the weighted ROC curve, the project's one AUC (shapes (n,), ``labels`` 1 signal).
+
+    AUC = sum_ij w_i w_j ([x_i > x_j] + [x_i = x_j] / 2) / (S B) over signal events i and
+    background events j, S and B the summed signal and background weights: the probability that
+    a signal event scores above a background event, ties counting one half. It is exactly the
+    trapezoidal area under :func:`weighted_roc` (eps_B on the x axis), and it stays the right
+    estimator with signed weights, since it is bilinear in the weights: each signed pair counts
+    with its sign. (With negative weights the curve may fold back, and a tiny sample may give
+    a value outside [0, 1].) S and B must be positive (ValueError naming the class otherwise).
+    Equal to scikit-learn's ``roc_auc_score(labels, scores, sample_weight=weights)`` for
+    non-negative weights.
+    """
+    scores, weights, is_signal, _, _ = _binary_inputs(scores, weights, labels)
+    return _pairwise_auc(scores, weights, is_signal)
 
 
 # --- Weighted metrics for comparing classifiers ---------------------------------------------------
@@ -90,6 +113,16 @@ def _positive_total(name: str, total: float) -> float:
     if not total > 0:
         raise ValueError(f"the summed weight of {name} is {total}; it must be positive")
     return float(total)
+
+
+def _binary_inputs(scores, weights, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """(scores, weights, is_signal, S, B) as float arrays of shape (n,), with the signed summed
+    signal and background weights S and B, each of which must be positive."""
+    scores = _as_1d("scores", scores)
+    weights = _as_1d("weights", weights, len(scores))
+    is_signal = np.asarray(labels) == 1
+    total_s = _positive_total("signal", weights[is_signal].sum())
+    return scores, weights, is_signal, total_s, _positive_total("background", weights[~is_signal].sum())
 
 
 def weighted_accuracy(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> float:
@@ -135,11 +168,7 @@ def background_rejection(
     """
     if not 0 < signal_efficiency <= 1:
         raise ValueError(f"signal_efficiency must be in (0, 1], got {signal_efficiency}")
-    scores = _as_1d("scores", scores)
-    weights = _as_1d("weights", weights, len(scores))
-    is_signal = np.asarray(labels) == 1
-    total_s = _positive_total("signal", weights[is_signal].sum())
-    total_b = _positive_total("background", weights[~is_signal].sum())
+    scores, weights, is_signal, total_s, total_b = _binary_inputs(scores, weights, labels)
     _, s, b = _cumulative_at_cuts(scores, weights, is_signal)
     tolerance = 1e-9 * np.abs(weights[is_signal]).sum()
     reached = np.flatnonzero(s >= signal_efficiency * total_s - tolerance)
@@ -200,12 +229,11 @@ def binary_confusion(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray
 def _pairwise_auc(scores: np.ndarray, weights: np.ndarray, is_signal: np.ndarray) -> float:
     """Weighted AUC as the weighted fraction of (signal, background) pairs ordered correctly.
 
-    Ties count one half. This equals the trapezoidal area under the weighted ROC curve, and
-    unlike scikit-learn it stays defined when negative weights make the curve non-monotonic.
-    NaN when either class has summed weight zero.
+    Ties count one half. The definition of :func:`weighted_auc`; O(n log n) by summing the
+    weights per distinct score. NaN when either class's summed weight is <= 0 (signed weights).
     """
     total_s, total_b = weights[is_signal].sum(), weights[~is_signal].sum()
-    if total_s == 0 or total_b == 0:
+    if not (total_s > 0 and total_b > 0):
         return float("nan")
     values, group = np.unique(scores, return_inverse=True)
     s = np.bincount(group, weights=np.where(is_signal, weights, 0.0), minlength=len(values))
@@ -218,9 +246,10 @@ def one_vs_rest_auc(probabilities: np.ndarray, weights: np.ndarray, labels: np.n
     """Weighted AUC of each class against all others, using that class's probability column.
 
     ``probabilities`` (n, k), ``weights`` (n,), ``labels`` integer classes in [0, k), (n,).
-    Returns k values; a class with no events (or only events) in ``labels`` gives NaN. Equal to
-    scikit-learn's ``roc_auc_score(labels == c, probabilities[:, c], sample_weight=weights)`` for
-    non-negative weights, and defined for negative ones too.
+    Returns k values, each :func:`weighted_auc` of that class; a class (or the rest) whose summed
+    signed weight is <= 0, e.g. without events, gives NaN rather than stopping the other
+    classes' evaluation. Equal to scikit-learn's ``roc_auc_score(labels == c, probabilities[:, c],
+    sample_weight=weights)`` for non-negative weights, and defined for negative ones too.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2:

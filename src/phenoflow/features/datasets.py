@@ -165,23 +165,42 @@ def split_indices(processes: np.ndarray, fractions: Mapping[str, float], seed: i
 def full_luminosity_weights(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     """Physical weights of ``rows`` scaled so each process's yield equals its yield in the whole table.
 
-    This turns yields on one split into expected yields at the full luminosity.
+    This turns yields on one split into expected yields at the full luminosity. Weights are
+    signed (NLO generators): each process's scale is its signed total over its signed sum in
+    ``rows``, which must be a positive number; a split whose negative weights outweigh (or
+    equal) the positive ones of a process is an error naming the process (more events needed).
     """
     sub = table.iloc[rows]
     total = table.groupby("process", observed=True)["weight"].sum()
     part = sub.groupby("process", observed=True)["weight"].sum()
-    scale = (total / part).reindex(sub["process"]).to_numpy()
-    return sub["weight"].to_numpy() * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = total / part
+    bad = ratio[~(np.isfinite(ratio) & (ratio > 0))]
+    if len(bad):
+        detail = ", ".join(f"{p}: {part[p]:.4g} of {total[p]:.4g} expected events" for p in bad.index)
+        raise ValueError(f"the signed weights of a split sum to a yield of the wrong sign or zero ({detail}); "
+                         "generate more events of these processes")
+    return sub["weight"].to_numpy() * ratio.reindex(sub["process"]).to_numpy()
 
 
 def balanced_weights(weights: np.ndarray, labels: np.ndarray, processes: np.ndarray | None = None) -> np.ndarray:
-    """Training weights with each class summing to n_events / n_classes (shape as ``weights``).
+    """Non-negative training weights |w| with each class summing to n_events / n_classes (shape
+    as ``weights``).
 
     With ``processes``, each process also gets an equal share of its class's total, keeping its
     events' relative physical weights; otherwise a process with a huge cross section (QCD) would
     make the others invisible to the training.
+
+    Signed physical weights (NLO generators) enter as |w|, and the balancing is done on |w|: the
+    classifiers then learn from the |w|-weighted feature distributions. xgboost refuses negative
+    weights, and a signed loss can go unbounded below (a negative-weight event is best served by
+    an infinitely wrong prediction) and makes mini-batch gradients erratic. A classifier trained
+    on |w| differs from the signed optimum only where the negative weights shape the
+    distributions (NLO corrections of a few per cent), so it may be slightly suboptimal but is
+    never biased: every physical number (yields, metrics, significances, binnings) is computed
+    with the signed weights.
     """
-    weights = np.asarray(weights, dtype=np.float64)
+    weights = np.abs(np.asarray(weights, dtype=np.float64))
     out = np.empty_like(weights)
     classes = np.unique(labels)
     groups = labels if processes is None else np.char.add(labels.astype(str), "/" + np.asarray(processes, dtype=str))
@@ -199,8 +218,9 @@ def balanced_weights(weights: np.ndarray, labels: np.ndarray, processes: np.ndar
 class SplitArrays:
     """The rows of one split as arrays: features ``x`` (n, f), labels ``y`` (n,; 1 signal, 0
     background), weights ``w`` (n,), ``process`` names (n,) and target classes ``target`` (n,;
-    equal to ``y`` with one class per role). ``w`` are balanced training weights for training
-    splits and physical weights scaled to the full luminosity otherwise."""
+    equal to ``y`` with one class per role). ``w`` are balanced non-negative training weights
+    (from |w|) for training splits and signed physical weights scaled to the full luminosity
+    otherwise."""
 
     x: np.ndarray
     y: np.ndarray
@@ -228,8 +248,9 @@ def load_split_arrays(
     (n, n_eta, n_phi) instead of the features.
     With ``balance`` = ``"class"`` the weights are balanced between the target classes (each
     sums to the same total), with ``"process"`` also between the processes of a class (for
-    training and early stopping); with ``None`` they are physical weights scaled to the full
-    luminosity (for evaluation).
+    training and early stopping), both from |w| (:func:`balanced_weights`); with ``None`` they
+    are the signed physical weights scaled to the full luminosity (for evaluation and the
+    cut-and-count).
     """
     table = pd.read_parquet(features_path)
     missing = [f for f in (*features, "class") if f not in table.columns]

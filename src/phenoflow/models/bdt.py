@@ -48,8 +48,14 @@ class BDT:
         validation: tuple[np.ndarray, np.ndarray, np.ndarray],
     ) -> pd.DataFrame:
         """Train on (x, y, w) with shapes (n, f), (n,), (n,); returns the per-round history
-        (iteration, train_loss, val_loss: weighted log-loss, multi-class log-loss for k > 2)."""
+        (iteration, train_loss, val_loss: weighted log-loss, multi-class log-loss for k > 2).
+
+        ``w`` and the validation weights must be non-negative (xgboost refuses others): the
+        workflow trains on class-balanced |w| (:func:`phenoflow.features.datasets.balanced_weights`)."""
+        from phenoflow.models import check_training_weights
+
         xv, yv, wv = validation
+        check_training_weights(self.name, training=w, validation=wv)
         n_classes = max(2, int(max(np.max(y), np.max(yv))) + 1)
         self.model = self._classifier(n_classes)
         self.model.fit(x, y, sample_weight=w, eval_set=[(x, y), (xv, yv)], sample_weight_eval_set=[w, wv], verbose=False)

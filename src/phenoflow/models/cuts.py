@@ -8,7 +8,11 @@ Two topologies:
   cuts left, until Z stops improving.
 
 Weights must be physical weights (expected events at the full luminosity): Z_A(s, b) depends on the
-absolute yields, so class-balanced training weights would give a meaningless optimum.
+absolute yields, so class-balanced training weights would give a meaningless optimum. They are
+signed (NLO generators write negative weights), and s and b of every candidate selection are
+signed sums, so the objective is the physical Z_A; a selection whose b is <= 0 (or below
+``min_background``) is never allowed, and one whose s is <= 0 has Z_A = 0. Only the candidate cut
+values, weighted signal quantiles, use |w| (a quantile needs a monotonic distribution function).
 
 A cut keeps a closed interval of one variable, ``low <= x <= high``: ``">"`` keeps ``x >= value``,
 ``"<"`` keeps ``x <= value``, ``"window"`` keeps ``low <= x <= high``. Candidate values are weighted

@@ -19,9 +19,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-
 from phenoflow.io import atomic_path  # noqa: E402
+from phenoflow.evaluation.metrics import one_vs_rest_auc, weighted_auc  # noqa: E402
 from phenoflow.tf_threads import use_tensorflow_threads  # noqa: E402
 
 #: Rows per batch when predicting (fixed, so that predictions never depend on the caller).
@@ -48,11 +47,14 @@ def weighted_auc_score(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> float
     """Weighted ROC AUC of probabilities ``proba`` for integer labels ``y`` (n,) with weights ``w`` (n,).
 
     Binary: ``proba`` (n,) is the class-1 probability. Multi-class: ``proba`` (n, k) and the AUC is
-    the unweighted mean over classes of each class against the rest (weighted events).
+    the unweighted mean over classes of each class against the rest (weighted events). The
+    project's one AUC (:func:`phenoflow.evaluation.metrics.weighted_auc`, defined for signed weights); equal
+    to scikit-learn's ``roc_auc_score`` (``multi_class="ovr"``) for non-negative weights.
     """
+    proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim == 1:
-        return float(roc_auc_score(y, proba, sample_weight=w))
-    return float(roc_auc_score(y, proba, sample_weight=w, multi_class="ovr", labels=np.arange(proba.shape[1])))
+        return weighted_auc(proba, w, y)
+    return float(np.mean(one_vs_rest_auc(proba, w, y)))
 
 
 def weighted_cross_entropy(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> float:
@@ -149,10 +151,15 @@ class KerasClassifier:
 
         Returns one row per epoch: epoch (1-based), train_loss (weighted mean cross-entropy over
         the epoch's batches, with dropout), val_loss (weighted, without dropout) and val_auc. The
-        model keeps the weights of the epoch with the best val_auc (:attr:`best_epoch`).
+        model keeps the weights of the epoch with the best val_auc (:attr:`best_epoch`). The
+        weights must be non-negative (a signed loss is unbounded below): the workflow trains and
+        early-stops on class-balanced |w| (:func:`phenoflow.features.datasets.balanced_weights`).
         """
-        configure_tensorflow(self.seed, self.threads)
+        from phenoflow.models import check_training_weights
+
         xv, yv, wv = validation
+        check_training_weights(self.name, training=w, validation=wv)
+        configure_tensorflow(self.seed, self.threads)
         x, xv = self._inputs(x), self._inputs(xv)
         y, yv = np.asarray(y), np.asarray(yv)
         w, wv = np.asarray(w, dtype=np.float32), np.asarray(wv, dtype=np.float32)
