@@ -20,7 +20,7 @@ import awkward as ak
 import pandas as pd
 import pytest
 import uproot
-from workflow_helpers import NLO_LHE, copy_repo, edit_config, snakemake
+from workflow_helpers import NLO_LHE, copy_repo, edit_config, result_files, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -37,12 +37,8 @@ def _copy_finished(tiny: Path, dest: Path) -> Path:
 
 
 def _hashes(workdir: Path) -> dict[str, str]:
-    """sha256 of every file under results/, by path relative to ``workdir``."""
-    return {
-        str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((workdir / "results").rglob("*"))
-        if p.is_file()
-    }
+    """sha256 of every file under results/ (job logs and records aside), by path relative to ``workdir``."""
+    return {str(f): hashlib.sha256((workdir / f).read_bytes()).hexdigest() for f in sorted(result_files(workdir))}
 
 
 def _output(proc: subprocess.CompletedProcess) -> str:

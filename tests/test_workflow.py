@@ -17,7 +17,17 @@ import yaml
 
 pytestmark = pytest.mark.workflow
 
-from workflow_helpers import MADGRAPH_LHE, REPO, TINY, copy_repo, edit_config, planned_jobs, snakemake, write_nlo_lhe
+from workflow_helpers import (
+    MADGRAPH_LHE,
+    REPO,
+    TINY,
+    copy_repo,
+    edit_config,
+    planned_jobs,
+    result_files,
+    snakemake,
+    write_nlo_lhe,
+)
 
 
 def test_dry_run_on_empty_results(tmp_path):
@@ -97,8 +107,10 @@ def test_every_result_directory_has_a_provenance_record(tiny):
     """Each directory under results/ holds the record of the jobs that wrote it: the config part
     that affected them and its hash, input hashes, package versions, seeds and times."""
     results = tiny / "results"
-    # a directory output (results/binning/<model>/plots) is covered by its job's record one level up
-    directories = sorted({p.parent for p in results.rglob("*") if p.is_file() and p.parent.name != "plots"} - {results})
+    # a directory output (results/binning/<model>/plots) is covered by its job's record one level
+    # up; job logs and time/memory records (results/logs, results/benchmarks) are not results
+    files = [tiny / f for f in result_files(tiny)]
+    directories = sorted({p.parent for p in files if p.parent.name != "plots"} - {results})
     assert len(directories) >= 12
     config = yaml.safe_load((tiny / "config/config.yaml").read_text())
     for directory in directories:

@@ -98,16 +98,25 @@ def edit_config(workdir: Path, edit) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
+#: Job logs and time/memory records: written under results/ but not results of the analysis.
+JOB_RECORDS = ("results/logs", "results/benchmarks")
+
+
+def result_files(workdir: Path) -> set[Path]:
+    """Every file under ``workdir``/results, relative to ``workdir``, but the job records."""
+    files = {p.relative_to(workdir) for p in (workdir / "results").rglob("*") if p.is_file()}
+    return {f for f in files if not any(f.is_relative_to(d) for d in JOB_RECORDS)}
+
+
 def assert_same_results(ours: Path, reference: Path) -> list[str]:
     """Assert that two runs produced the same results: every file under results/ of either run
-    exists in both and is byte-identical, except ntuples (compared array by array: ROOT files
+    exists in both and is byte-identical (job logs and records aside), except ntuples (compared array by array: ROOT files
     carry a UUID and dates), the metadata records (compared without their times) and the
     :data:`VOLATILE` files. Returns the relative paths compared."""
     import awkward as ak
     import uproot
 
-    files = {p.relative_to(reference) for p in (reference / "results").rglob("*") if p.is_file()}
-    theirs = {p.relative_to(ours) for p in (ours / "results").rglob("*") if p.is_file()}
+    files, theirs = result_files(reference), result_files(ours)
     assert files == theirs, f"different result files: {sorted(files ^ theirs)}"
     compared = []
     for name in sorted(files):
