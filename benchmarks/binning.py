@@ -36,9 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from phenoflow.binning.rule import apply_rule_1d, bin_index, yields_with_errors
-from phenoflow.binning.methods import binned_yields, combined_significance, equidistant
+from phenoflow.binning.baselines import equidistant
+from phenoflow.binning.rule import binned_yields, combined_significance
 from phenoflow.binning.gmm import fine_cells, fit_gmm_binning
-from phenoflow.binning.optimal import equal_signal_quantile_edges, fine_histograms, optimal_partition
+from phenoflow.binning.baselines import equal_signal_quantile_edges
+from phenoflow.binning.optimal import fine_histograms, optimal_partition
 from phenoflow.binning.toys import gato_toy
 
 K_VALUES = (3, 5, 10, 20)

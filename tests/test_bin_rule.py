@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from phenoflow.binning.rule import combine_significances, signal_significances, yields_with_errors
-from phenoflow.binning.methods import combined_significance
+from phenoflow.binning.rule import combined_significance
 
 
 def test_signal_significances_and_combinations_by_hand():
@@ -48,7 +48,8 @@ def test_yields_with_hist_match_numpy():
 # --- signed (NLO) weights ---------------------------------------------------------------------------
 
 from phenoflow.binning.rule import BinYields, apply_rule_1d, merge_bins  # noqa: E402
-from phenoflow.binning.methods import binned_yields, evaluate_binning, merge_low_background  # noqa: E402
+from phenoflow.binning.methods import evaluate_binning  # noqa: E402
+from phenoflow.binning.rule import binned_yields, merge_low_background
 
 
 def _za2(s: float, b: float) -> float:

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from phenoflow.binning.methods import binned_yields, combined_significance, evaluate_binning, merge_low_background
+from phenoflow.binning.methods import evaluate_binning
+from phenoflow.binning.rule import binned_yields, combined_significance, merge_low_background
 from phenoflow.evaluation.metrics import asimov_significance
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from phenoflow.binning.rule import combine_significances, evaluate_bin_map, signal_significances
-from phenoflow.binning.methods import binned_yields, combined_significance
+from phenoflow.binning.rule import binned_yields, combined_significance
 from phenoflow.binning.gmm import (
     GMMBinningResult,
     argmax_intervals,

@@ -3,14 +3,11 @@ import itertools
 import numpy as np
 import pytest
 
-from phenoflow.binning.methods import binned_yields, equidistant, merge_low_background
+from phenoflow.binning.baselines import equidistant
+from phenoflow.binning.rule import binned_yields, merge_low_background
 from phenoflow.evaluation.metrics import asimov_significance
-from phenoflow.binning.optimal import (
-    equal_signal_quantile_edges,
-    fine_histograms,
-    optimal_edges,
-    optimal_partition,
-)
+from phenoflow.binning.baselines import equal_signal_quantile_edges
+from phenoflow.binning.optimal import fine_histograms, optimal_edges, optimal_partition
 from phenoflow.binning.toys import GATO_PROCESSES, gato_toy
 
 

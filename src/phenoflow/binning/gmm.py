@@ -43,7 +43,7 @@ Design choices:
   background) enter the loss as squared hinge penalties, relative to Z and with a safety
   ``margin``: loss = -Z + stop_gradient(Z) (lambda_b sum_k relu(1 - b_k/(min_b (1+margin)))^2 +
   lambda_u sum_k relu(r_k (1+margin)/max_r - 1)^2). The hard result is then checked against the
-  same rule and bins that break it are merged (1-D: :func:`phenoflow.binning.methods.merge_low_background`
+  same rule and bins that break it are merged (1-D: :func:`phenoflow.binning.rule.merge_low_background`
   for the background floor, then :func:`phenoflow.binning.rule.merge_bins`, as in
   :func:`phenoflow.binning.rule.apply_rule_1d`; n-D: :func:`phenoflow.binning.rule.merge_bins` with
   touching bins).
@@ -58,7 +58,7 @@ Design choices:
   The MC-uncertainty constraint concerns the true background only.
 * Results come from the hard assignment evaluated on the events themselves. In 1-D the bins are
   the intervals between the points where the argmax changes (found exactly from the pairwise
-  quadratic equations), usable with :func:`phenoflow.binning.methods.binned_yields`; in n-D a
+  quadratic equations), usable with :func:`phenoflow.binning.rule.binned_yields`; in n-D a
   :class:`BinMap` assigns any score vector to a bin.
 
 TensorFlow is imported only when a mixture is trained.

@@ -1,13 +1,12 @@
-"""Exactly optimal binning of a 1-D classifier score by dynamic programming, and an
-equal-signal-quantile baseline.
+"""Exactly optimal binning of a 1-D classifier score by dynamic programming.
 
 The score is first histogrammed into ``n_fine`` equal-width fine bins over [lo, hi]. A binning
 is a contiguous partition of the fine bins; its objective is sum_k Z_A(s_k, b_k)^2, whose square
-root is the combined significance of :func:`phenoflow.binning.methods.combined_significance`. The
+root is the combined significance of :func:`phenoflow.binning.rule.combined_significance`. The
 partition into at most ``n_bins`` bins that maximises it, subject to per-bin background
 constraints, is found exactly by dynamic programming over the fine edges.
 
-:func:`optimal_edges` and :func:`equal_signal_quantile_edges` follow the signature convention of
+:func:`optimal_edges` follows the signature convention of
 :data:`phenoflow.binning.methods.METHODS`: ``(scores, weights, labels, n_bins, **options) -> edges``.
 """
 
@@ -36,7 +35,7 @@ def fine_histograms(
     ``scores``, ``weights`` (expected events) and ``labels`` (1 signal, 0 background) have shape
     (n,). Returns signal yields s, background yields b and background sum of w^2, each shape
     (n_fine,), and the fine edges, shape (n_fine + 1,). Bins are [e_i, e_{i+1}) with the last one
-    closed, as in :func:`numpy.histogram` (and :func:`phenoflow.binning.methods.binned_yields`); scores
+    closed, as in :func:`numpy.histogram` (and :func:`phenoflow.binning.rule.binned_yields`); scores
     outside [lo, hi] are not counted.
     """
     if n_fine < 1:
@@ -152,39 +151,3 @@ def optimal_edges(
     return fine[part.indices]
 
 
-def equal_signal_quantile_edges(
-    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int, **_
-) -> np.ndarray:
-    """Edges over [0, 1] giving each bin the same weighted signal yield.
-
-    Inner edges are weighted quantiles k / n_bins of the signal score distribution, placed
-    midway between the last signal event below and the first one above, so each bin's signal
-    yield is within one event weight of total / n_bins at each of its edges. First edge 0, last
-    1; coinciding edges are dropped, so the result is strictly increasing with at most
-    ``n_bins`` bins. Shape (n_bins_found + 1,).
-
-    Weights are signed: with negative weights the cumulative signal is not monotonic, and edge
-    k closes at the first event (in increasing score) where it reaches k / n_bins of the total,
-    which must be positive.
-    """
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    is_sig = np.asarray(labels) == 1
-    x = np.asarray(scores, dtype=np.float64)[is_sig]
-    w = np.asarray(weights, dtype=np.float64)[is_sig]
-    if x.size == 0:
-        raise ValueError("equal_signal_quantile_edges needs at least one signal event")
-    order = np.argsort(x, kind="stable")
-    x, w = x[order], w[order]
-    cum = np.cumsum(w)
-    if not cum[-1] > 0:
-        raise ValueError(f"equal_signal_quantile_edges needs a positive total signal, got {cum[-1]:g}")
-    targets = cum[-1] * np.arange(1, n_bins) / n_bins
-    # first event at which the cumulative signal reaches the target: it closes the lower bin
-    # (the running maximum is monotonic, and first reaches a target where the signed sum does)
-    i = np.minimum(np.searchsorted(np.maximum.accumulate(cum), targets, side="left"), x.size - 1)
-    above = x[np.minimum(i + 1, x.size - 1)]
-    mid = 0.5 * (x[i] + above)
-    inner = np.where(mid > x[i], mid, above)  # event i stays below the edge unless tied with i + 1
-    inner = inner[(inner > 0.0) & (inner < 1.0)]
-    return np.unique(np.concatenate([[0.0], inner, [1.0]]))

@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from phenoflow.binning import simplex
-from phenoflow.binning.methods import merge_low_background
 from phenoflow.evaluation.metrics import asimov_significance
 
 COMBINATIONS = ("quadrature", "geometric_mean", "minimum")
@@ -313,3 +312,41 @@ def evaluate_bin_map(
         "bins": merged,
         "groups": groups,
     }
+
+
+# --- 1-D yields and merging, for every method -------------------------------------------------------
+
+
+def binned_yields(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-bin signal and background yields and background sum of w^2; each shape (n_bins,)."""
+    is_sig = labels == 1
+    s, _ = np.histogram(scores[is_sig], bins=edges, weights=weights[is_sig])
+    b, _ = np.histogram(scores[~is_sig], bins=edges, weights=weights[~is_sig])
+    b_w2, _ = np.histogram(scores[~is_sig], bins=edges, weights=weights[~is_sig] ** 2)
+    return {"s": s, "b": b, "b_sumw2": b_w2}
+
+
+def merge_low_background(edges: np.ndarray, b: np.ndarray, min_background: float) -> np.ndarray:
+    """Remove inner edges until every bin has b >= min_background.
+
+    Bins are closed from the highest score down; a remainder at the low end joins the bin
+    above it. Returns the new edges (possibly a single bin).
+    """
+    keep = [len(edges) - 1]
+    acc = 0.0
+    for i in range(len(b) - 1, -1, -1):
+        acc += b[i]
+        if acc >= min_background and i > 0:
+            keep.append(i)
+            acc = 0.0
+    if acc < min_background and len(keep) > 1:
+        keep.pop()
+    keep.append(0)
+    return edges[sorted(set(keep))]
+
+
+def combined_significance(s: np.ndarray, b: np.ndarray) -> float:
+    """sqrt(sum_k Z_A(s_k, b_k)^2) over bins; every bin must have b_k > 0."""
+    if np.any(b <= 0):
+        raise ValueError("combined_significance needs b > 0 in every bin; merge bins first")
+    return float(np.sqrt(np.sum(asimov_significance(s, b) ** 2)))

@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib
 import os
 
-import numpy as np
-
 from phenoflow.models.bdt import BDT
+from phenoflow.models.weights import check_training_weights
 
 #: Model classes by config name, as "module:class".
 MODELS = {
@@ -29,21 +28,6 @@ def model_class(name: str) -> type:
         raise KeyError(f"unknown model '{name}' (known: {', '.join(MODELS)})")
     module, _, cls = MODELS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
-
-
-def check_training_weights(name: str, **weights: np.ndarray) -> None:
-    """Raise ValueError if any of the named weight arrays has a negative (or non-finite) entry.
-
-    The BDT and the networks train on non-negative weights: signed physical weights (NLO
-    generators) enter as |w|, class-balanced by :func:`phenoflow.features.datasets.balanced_weights`.
-    """
-    for what, w in weights.items():
-        w = np.asarray(w, dtype=np.float64)
-        if w.size and not (np.isfinite(w).all() and w.min() >= 0):
-            raise ValueError(
-                f"{name}: {what} weights must be finite and non-negative (got minimum {w.min():.4g}); "
-                "train on |w| (phenoflow.features.datasets.balanced_weights)"
-            )
 
 
 def load_model(name: str, path: str | os.PathLike):

@@ -10,6 +10,7 @@ import pandas as pd
 import xgboost as xgb
 
 from phenoflow.io import atomic_path
+from phenoflow.models.weights import check_training_weights
 
 
 class BDT:
@@ -52,8 +53,6 @@ class BDT:
 
         ``w`` and the validation weights must be non-negative (xgboost refuses others): the
         workflow trains on class-balanced |w| (:func:`phenoflow.features.datasets.balanced_weights`)."""
-        from phenoflow.models import check_training_weights
-
         xv, yv, wv = validation
         check_training_weights(self.name, training=w, validation=wv)
         n_classes = max(2, int(max(np.max(y), np.max(yv))) + 1)

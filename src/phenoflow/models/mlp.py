@@ -19,8 +19,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from phenoflow.io import atomic_path  # noqa: E402
 from phenoflow.evaluation.metrics import one_vs_rest_auc, weighted_auc  # noqa: E402
+from phenoflow.io import atomic_path  # noqa: E402
+from phenoflow.models.weights import check_training_weights  # noqa: E402
 from phenoflow.tf_threads import use_tensorflow_threads  # noqa: E402
 
 #: Rows per batch when predicting (fixed, so that predictions never depend on the caller).
@@ -155,8 +156,6 @@ class KerasClassifier:
         weights must be non-negative (a signed loss is unbounded below): the workflow trains and
         early-stops on class-balanced |w| (:func:`phenoflow.features.datasets.balanced_weights`).
         """
-        from phenoflow.models import check_training_weights
-
         xv, yv, wv = validation
         check_training_weights(self.name, training=w, validation=wv)
         configure_tensorflow(self.seed, self.threads)
