@@ -3,6 +3,7 @@
 import math
 
 from phenoflow.classes import classes_from_config
+from phenoflow.config import beam_ids
 from phenoflow.observables import needs_constituents
 from phenoflow.seeds import derive_seed
 

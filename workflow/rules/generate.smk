@@ -39,8 +39,11 @@ rule generate_chunk:
         seed=chunk_seed,
         detector_seed=chunk_detector_seed,
         sqrt_s=config["collider"]["sqrt_s_gev"],
+        beams=beam_ids(config),
     log:
         "logs/generate/{process}/chunk{chunk}.log",
+        # what the first attempt failed on, if its input made it fail: the retry then fails at once
+        failure="logs/generate/{process}/chunk{chunk}.failure.json",
     benchmark:
         "benchmarks/generate/{process}/chunk{chunk}.tsv"
     threads: 1
@@ -48,6 +51,7 @@ rule generate_chunk:
     priority: chunk_priority
     resources:
         **job_resources(2000, 60),
+        attempt=lambda wildcards, attempt: attempt,  # Snakemake's attempt number, for the script
     conda:
         "../../envs/generate.yaml"
     script:

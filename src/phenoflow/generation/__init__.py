@@ -20,12 +20,15 @@ def generate_chunk(
     seed: int,
     sqrt_s_gev: float,
     lhe_scan: tuple[str, str] | None = None,
+    beams: tuple[int, int] = (2212, 2212),
 ) -> tuple[GeneratedChunk, list[str]]:
     """Generate chunk events ``first_event`` .. ``first_event + n_events - 1`` of a configured process.
 
     ``process`` is the generator part of a process's config (``pythia`` and ``decay_filter``, or
     ``lhe``). Returns the chunk and the Pythia settings that describe it (for the record). For an
-    LHE file the beams come from the file; a different ``sqrt_s_gev`` is logged as a warning.
+    Pythia process ``beams`` are the PDG ids of the two beams, each at ``sqrt_s_gev / 2`` (GeV).
+    For an LHE file the beams come from the file (the config check refuses a file whose beams are
+    not the collider's unless ``lhe.allow_beam_mismatch``); a different sqrt(s) is logged as a warning.
     ``lhe_scan`` (header JSON, weights ``.npy`` of :func:`~phenoflow.generation.lhe.write_scan`)
     spares reading the whole LHE file, and a file with too few events fails before showering.
     """
@@ -53,5 +56,5 @@ def generate_chunk(
     dfilter = process.get("decay_filter")
     if dfilter:
         dfilter = DecayFilter(dfilter["mother"], tuple(tuple(c) for c in dfilter["channels"]))
-    settings = pythia_settings(process["pythia"], sqrt_s_gev, seed)
+    settings = pythia_settings(process["pythia"], sqrt_s_gev, seed, tuple(beams))
     return generate(settings, n_events, dfilter), settings
