@@ -40,10 +40,11 @@ rule generate_chunk:
         detector_seed=chunk_detector_seed,
         sqrt_s=config["collider"]["sqrt_s_gev"],
         beams=beam_ids(config),
+        # what an attempt failed on if its input made it fail, for the retry to fail at once;
+        # not a log: Snakemake removes a job's logs before each attempt
+        failure_record="logs/generate/{process}/chunk{chunk}.failure.json",
     log:
         "logs/generate/{process}/chunk{chunk}.log",
-        # what the first attempt failed on, if its input made it fail: the retry then fails at once
-        failure="logs/generate/{process}/chunk{chunk}.failure.json",
     benchmark:
         "benchmarks/generate/{process}/chunk{chunk}.tsv"
     threads: 1

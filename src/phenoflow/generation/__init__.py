@@ -44,9 +44,12 @@ def generate_chunk(
                 f"{first_event + n_events} this process asks for; lower its 'events'"
             )
         chunk = shower(lhe["file"], n_events, seed=seed, extra_settings=extra, first_event=first_event, scanned=scanned)
-        file_sqrt_s = chunk.info["sqrt_s_gev"]
-        if abs(file_sqrt_s - sqrt_s_gev) > 1e-6 * sqrt_s_gev:
-            log.warning("%s: sqrt(s) = %g GeV, not the configured %g GeV", lhe["file"], file_sqrt_s, sqrt_s_gev)
+        file_sqrt_s, file_beams = chunk.info["sqrt_s_gev"], tuple(chunk.info["beam_pdg"])
+        if abs(file_sqrt_s - sqrt_s_gev) > 1e-6 * sqrt_s_gev or sorted(file_beams) != sorted(beams):
+            log.warning(
+                "%s: beams %s at sqrt(s) = %g GeV, not the configured %s at %g GeV (allowed by lhe.allow_beam_mismatch)",
+                lhe["file"], file_beams, file_sqrt_s, tuple(beams), sqrt_s_gev,
+            )
         if chunk.n_accepted != n_events:
             raise ValueError(
                 f"{lhe['file']}: has {chunk.info['n_events_file']} events, fewer than the "
