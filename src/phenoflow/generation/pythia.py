@@ -233,7 +233,9 @@ def generate(
 
     Final-state particles and heavy-flavour quarks are kept (:func:`final_state_records`). The
     cross section is Pythia's ``sigmaGen`` times the filter efficiency; its error adds Pythia's error and the binomial error of the efficiency in
-    quadrature. Progress (events done / total, rate) goes to the ``phenoflow`` log.
+    quadrature. Progress (events done / total, rate) goes to the ``phenoflow`` log, followed by
+    Pythia's ``stat()`` tables; ``info`` holds Pythia's message counts (:func:`pythia_statistics`).
+    A failed ``init()`` raises RuntimeError naming Pythia's aborts and errors.
     """
     import pythia8mc
 
