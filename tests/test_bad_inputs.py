@@ -1,7 +1,9 @@
 """Bad inputs at workflow level, in copies of the finished tiny run.
 
-A truncated ntuple and a garbage LHE file fail the one job that reads them, with an error that
-names the file; the failed job leaves no output behind and every other result is kept as it was.
+A truncated ntuple and a damaged LHE file fail the one job that reads them, once, with an error
+that names the file; the failed job leaves no output behind and every other result is kept as it
+was. An LHE file without a readable header is refused before any job. A chunk Pythia cannot
+initialise fails naming Pythia's errors, and its retry fails at once.
 Process names that look like shell are rejected before any job runs, naming the key; file
 paths with spaces, ``;``, backticks and ``$()`` are plain paths that work and never reach a
 shell (the library tests cover the same readers on their own: test_skim, test_lhe, test_config).
@@ -117,14 +119,31 @@ def test_the_error_of_a_truncated_ntuple_names_that_chunk_only(truncated_run):
 # --------------------------------------------------------------------------- garbage LHE
 
 
+def _cut_events(lhe: bytes) -> bytes:
+    """The gzipped LHE file cut in the middle of its events: header and <init> intact."""
+    text = gzip.decompress(lhe)
+    return gzip.compress(text[: text.index(b"<event>") + (len(text) - text.index(b"<event>")) // 2])
+
+
 @pytest.mark.parametrize(
     "garbage",
     [gzip.compress(b"<LesHouchesEvents>\nthis is no event record\n" * 200), b"\x00\x8b not even gzip \xff" * 200],
     ids=["gzipped-text", "not-gzip"],
 )
-def test_a_garbage_lhe_file_fails_its_scan_once_naming_the_file(tiny, tmp_path, garbage):
+def test_a_garbage_lhe_file_is_refused_before_any_job(tmp_path, garbage):
+    workdir = copy_repo(tmp_path)
+    (workdir / LHE).write_bytes(garbage)
+    proc = snakemake(workdir, "--cores", "1", check=False)
+    out = _output(proc)
+    assert proc.returncode != 0
+    assert f"processes.zz_madgraph.lhe.file: {LHE}: not a valid LHE file (" in out, out[-2000:]
+    assert "rule scan_lhe" not in out and not (workdir / "results").exists()
+
+
+def test_a_damaged_lhe_file_fails_its_scan_once_naming_the_file(tiny, tmp_path):
+    """Its header passes the config check (which reads no event); the scan finds the damage."""
     workdir = _copy_finished(tiny, tmp_path / "work")
-    (workdir / LHE).write_bytes(garbage)  # newer than the scan, so the file is read again
+    (workdir / LHE).write_bytes(_cut_events((workdir / LHE).read_bytes()))  # newer than the scan
     before = _hashes(workdir)
     proc = snakemake(workdir, "--cores", "2", check=False)
     out = _output(proc)
@@ -141,6 +160,32 @@ def test_a_garbage_lhe_file_fails_its_scan_once_naming_the_file(tiny, tmp_path, 
     after = _hashes(workdir)
     assert not set(outputs) & set(after)
     assert after == {path: digest for path, digest in before.items() if path not in outputs}
+
+
+# ------------------------------------------------------------- a chunk Pythia cannot generate
+
+
+def test_a_chunk_pythia_cannot_initialise_is_not_generated_again_by_its_retry(tmp_path):
+    """pTHatMin above sqrt(s)/2 passes every check but Pythia's init(): the chunk fails naming
+    Pythia's errors; its retry (kept for lost nodes) fails at once with the same message."""
+    workdir = copy_repo(tmp_path)
+    edit_config(workdir, lambda c: c["processes"]["qcd"].update(pythia=["HardQCD:all = on", "PhaseSpace:pTHatMin = 7000."]))
+    proc = snakemake(workdir, "--cores", "1", "results/generate/qcd/chunk0.json", check=False)
+    out = _output(proc)
+    assert proc.returncode != 0
+    assert out.count("Trying to restart job") == 1
+    # the error of each attempt (Snakemake prints it, and the failed job's log holding it too)
+    first, second = sorted(set(re.findall(r"^RuntimeError: (.*)$", out, re.MULTILINE)), key=len)
+    assert first.startswith("Pythia process: Pythia initialisation failed: ") and "vanishing cross sections" in first
+    assert second.startswith(f"{first} [attempt 2 not run: attempt 1 failed on the same input"), second
+    # Pythia ran once; the chunk's log (Snakemake removed attempt 1's) holds attempt 1's log with
+    # Pythia's messages and statistics, then the retry's error
+    log = (workdir / "results/logs/generate/qcd/chunk0.log").read_text()
+    assert log.count("the log of attempt 1, which failed:") == 1
+    assert log.count("-  PYTHIA Process Initialization") == 1 and log.count("-  PYTHIA Error and Warning Messages") == 1
+    assert "PYTHIA Error in ProcessLevel::init: all processes have vanishing cross sections" in log
+    assert log.rstrip().endswith(second)
+    assert not (workdir / "results/generate/qcd/chunk0.root").exists()
 
 
 # ------------------------------------------------------------------- names and paths vs. shell

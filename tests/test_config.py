@@ -49,7 +49,33 @@ BAD = [
     ("bad selection", _set("selection.cuts", ["fatjet0.pt >"]), r"selection\.cuts\[0\]: cannot parse"),
     ("unknown observable", _set("features.names", ["tau0.pt"]), r"features\.names\[0\].*tau0"),
     ("split sum", _set("split.fractions", {"train": 0.5, "val": 0.5, "test": 0.5}), r"split\.fractions: must sum to 1"),
-    ("no signal", _set("processes.zz_qqvv.role", "background"), r"processes: need at least one signal"),
+    ("no signal", _set("processes.zz_qqvv.role", "background"), r"processes: no signal process \(role: signal\)"),
+    ("no background", lambda c: [c["processes"].pop(p) for p in ("qcd", "zvv_jets")],
+     r"processes: no background process \(role: background\); the analysis needs at least one signal and one"),
+    ("reserved Pythia setting", _set("processes.qcd.pythia", ["HardQCD:all = on", "beams:eCM = 14000."]),
+     r"processes\.qcd\.pythia\[1\]: 'beams:eCM = 14000\.' is reserved: phenoflow sets the beams from the config's 'collider'"),
+    ("reserved Pythia seed", _set("processes.qcd.pythia", ["HardQCD:all = on", "Random:seed = 3"]),
+     r"processes\.qcd\.pythia\[1\]: 'Random:seed = 3' is reserved: phenoflow seeds every chunk from the config's 'seed'"),
+    ("unknown Pythia setting", _set("processes.qcd.pythia", ["HardQDC:all = on"]),
+     r"processes\.qcd\.pythia\[0\]: 'HardQDC:all = on': Pythia 8\.\d+ has no setting or particle property 'HardQDC:all'"),
+    ("unreadable Pythia value", _set("processes.qcd.pythia", ["PhaseSpace:pTHatMin = high"]),
+     r"processes\.qcd\.pythia\[0\]: .* cannot read this value of PhaseSpace:pTHatMin"),
+    ("unknown Pythia setting of an LHE shower", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {
+        "file": "tests/data/lhe/pp_jj.lhe.gz", "pythia": ["TimeShower:alphaSvalue = 0.12", "TimeShower:nope = 1"]}}),
+     r"processes\.qcd\.lhe\.pythia\[1\]: .*no setting or particle property 'TimeShower:nope'"),
+    ("LHE beams not the collider's", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {
+        "file": "tests/data/lhe/ppbar_1960_idwtup3.lhe"}}),
+     r"processes\.qcd\.lhe\.file: the file's beams are p pbar at 980 \+ 980 GeV \(sqrt\(s\) = 1960 GeV\), but "
+     r"collider is p p at sqrt\(s\) = 13000 GeV .*processes\.qcd\.lhe\.allow_beam_mismatch"),
+    ("LHE sqrt(s) not the collider's", lambda c: (c["collider"].update(sqrt_s_gev=14000.0), c["processes"].update(qcd={
+        "role": "background", "events": 5, "lhe": {"file": "tests/data/lhe/pp_jj.lhe.gz"}})),
+     r"processes\.qcd\.lhe\.file: the file's beams are p p at 6500 \+ 6500 GeV"),
+    ("garbage LHE header", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {
+        "file": "tests/data/lhe/garbage.lhe"}}), r"processes\.qcd\.lhe\.file: tests/data/lhe/garbage\.lhe: not a valid LHE file"),
+    ("MadGraph with antiprotons", lambda c: (c["collider"].update(beams=["p", "pbar"]), c["processes"].update(qcd={
+        "role": "background", "events": 5, "madgraph": {"process": ["generate p p~ > j j"]}})),
+     r"processes\.qcd\.madgraph: phenoflow runs MadGraph for p p beams only, but collider\.beams is p pbar"),
+    ("unknown beam particle", _set("collider.beams", ["p", "e-"]), r"collider\.beams\[1\]: 'e-' is not one of"),
     ("bad pythia line", _set("processes.qcd.pythia", ["HardQCD:all"]), r"processes\.qcd\.pythia\[0\]: 'HardQCD:all' does not match"),
     ("zero chunk size", _set("generation.events_per_chunk", 0), r"generation\.events_per_chunk: 0 is less than the minimum"),
     ("missing LHE file", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "nope.lhe"}}),
@@ -72,6 +98,46 @@ def test_malformed_config_names_the_key(edit, pattern):
     edit(config)
     with pytest.raises(ConfigError, match=pattern):
         check_config(config, SCHEMA)
+
+
+def _with_lhe(config: dict, path: str, **lhe) -> dict:
+    config = copy.deepcopy(config)
+    config["processes"]["qcd"] = {"role": "background", "events": 5, "lhe": {"file": path, **lhe}}
+    return config
+
+
+def test_lhe_beams_matching_the_collider_are_accepted(monkeypatch):
+    monkeypatch.chdir(REPO)
+    check_config(_with_lhe(DEFAULT, "tests/data/lhe/pp_jj.lhe.gz"), SCHEMA)
+    # the Tevatron file with a Tevatron collider, beams in either order
+    for beams in (["p", "pbar"], ["pbar", "p"]):
+        tevatron = _with_lhe(DEFAULT, "tests/data/lhe/ppbar_1960_idwtup3.lhe")
+        tevatron["collider"] = {"sqrt_s_gev": 1960.0, "beams": beams}
+        check_config(tevatron, SCHEMA)
+    # or explicitly allowed at the LHC
+    check_config(_with_lhe(DEFAULT, "tests/data/lhe/ppbar_1960_idwtup3.lhe", allow_beam_mismatch=True), SCHEMA)
+
+
+def test_lhe_beams_are_read_from_the_header_only(tmp_path, monkeypatch):
+    """Events that would fail the scan do not matter to the config check: it stops at </init>."""
+    good = (REPO / "tests/data/lhe/ppbar_1960_idwtup3.lhe").read_text()
+    broken = tmp_path / "broken_events.lhe"
+    broken.write_text(good[: good.index("</event>") + 20])  # cut inside the second event
+    config = _with_lhe(DEFAULT, str(broken))
+    config["collider"] = {"sqrt_s_gev": 1960.0, "beams": ["p", "pbar"]}
+    monkeypatch.chdir(REPO)
+    check_config(config, SCHEMA)
+
+
+def test_every_problem_of_every_process_is_listed(monkeypatch):
+    monkeypatch.chdir(REPO)
+    config = copy.deepcopy(DEFAULT)
+    config["processes"]["qcd"]["pythia"] += ["Beams:eCM = 1", "HardQCD:nope = on"]
+    config["processes"]["zvv_jets"]["pythia"] += ["Random:setSeed = off"]
+    with pytest.raises(ConfigError) as err:
+        check_config(config, SCHEMA)
+    keys = [line.split(":")[0].strip() for line in str(err.value).splitlines()[1:]]
+    assert keys == ["processes.zvv_jets.pythia[6]", "processes.qcd.pythia[2]", "processes.qcd.pythia[3]"]
 
 
 def test_input_paths_and_the_paths_htcondor_cannot_pass():

@@ -21,7 +21,7 @@ import pytest
 from phenoflow.detector.card import load_card
 from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
-from phenoflow.generation.lhe import LHEHeader, cross_section, read_header, read_scan, shower, write_scan
+from phenoflow.generation.lhe import LHEHeader, cross_section, read_beams, read_header, read_scan, shower, write_scan
 
 DATA = Path(__file__).parent / "data" / "lhe"
 ZZ = DATA / "pp_zz_jjvv.lhe.gz"
@@ -214,8 +214,22 @@ def test_ppbar_tevatron_header_and_sigma():
     assert cross_section(PPBAR) == (300.0, 5.0)
 
 
+def test_beams_from_the_init_block_alone(tmp_path):
+    assert read_beams(PPBAR) == ((2212, -2212), (980.0, 980.0))
+    assert read_beams(ZZ) == ((2212, 2212), (6500.0, 6500.0))
+    text = PPBAR.read_text()
+    cut = tmp_path / "cut.lhe"
+    cut.write_text(text[: text.index("</init>") + 8])  # header and <init>, no event
+    assert read_beams(cut) == read_beams(PPBAR)
+    cut.write_text(text[: text.index("</init>") - 40])
+    with pytest.raises(ValueError, match=f"{cut}: not a valid LHE file"):
+        read_beams(cut)
+
+
 def test_ppbar_showered_at_1960_gev_with_signed_unit_weights():
     chunk = shower(PPBAR, seed=SEED)
+    # Pythia's message counts (from its stat() table) are in the chunk's facts
+    assert chunk.info["pythia_errors_total"] == 0 and isinstance(chunk.info["pythia_messages"], dict)
     # IDWTUP -3: generator weight is the sign of XWGTUP; event 4 is negative
     np.testing.assert_array_equal(chunk.weights, [1.0, 1.0, 1.0, -1.0, 1.0])
     assert (chunk.sigma_pb, chunk.sigma_err_pb) == (300.0, 5.0)

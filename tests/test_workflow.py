@@ -83,6 +83,21 @@ def test_every_output_present(tiny):
         assert (tiny / f"results/logs/generate/{process}/chunk0.log").exists()
 
 
+def test_chunk_logs_hold_pythias_statistics_and_chunk_json_its_message_counts(tiny):
+    for process in ("zz_qqvv", "zvv_jets", "qcd", "zz_madgraph"):
+        log = (tiny / f"results/logs/generate/{process}/chunk0.log").read_text()
+        # Pythia's own output (C++ std::cout) reached the log, in order with phenoflow's lines
+        init, progress = log.index("-  PYTHIA Process Initialization"), log.index(" / ")
+        stat = log.index("-  PYTHIA Event and Cross Section Statistics")
+        assert init < progress < stat < log.index("-  PYTHIA Error and Warning Messages Statistics")
+        assert "PYTHIA Event Listing" not in log, process  # no event listings
+        chunk = json.loads((tiny / f"results/generate/{process}/chunk0.json").read_text())
+        assert isinstance(chunk["pythia_messages"], dict) and all(n > 0 for n in chunk["pythia_messages"].values())
+        assert chunk["pythia_errors_total"] == sum(
+            n for m, n in chunk["pythia_messages"].items() if m.startswith(("Abort", "Error"))
+        )
+
+
 def test_feature_table_metadata_records_provenance(tiny):
 
     meta = yaml.safe_load((tiny / "results/features/features.yaml").read_text())

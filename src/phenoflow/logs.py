@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import sys
@@ -34,3 +35,34 @@ def to_log_file(path: str | os.PathLike) -> Iterator[logging.Logger]:
             logger.removeHandler(handler)
             logging.getLogger("py.warnings").removeHandler(handler)
             sys.stdout.flush()
+
+
+def _flush_all() -> None:
+    """Flush Python's stdout and stderr and every C stdio stream (where C++ ``std::cout`` goes)."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.flush()
+    ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def redirect_native_output(target: str | os.PathLike | int) -> Iterator[None]:
+    """Send file descriptors 1 and 2 -- what compiled libraries such as Pythia print with
+    ``std::cout`` or ``printf`` -- to ``target`` (a path, appended to, or an open file descriptor)
+    inside the block, and restore them afterwards. Python's and C's buffers are flushed on the way
+    in and out, so the native lines stay in order with the log's own (line-flushed) records."""
+    _flush_all()
+    fd = target if isinstance(target, int) else os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    saved = (os.dup(1), os.dup(2))
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        _flush_all()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for copy in saved:
+            os.close(copy)
+        if not isinstance(target, int):
+            os.close(fd)

@@ -2,8 +2,9 @@
 
 import math
 
-from phenoflow.features.classes import classes_from_config
+from phenoflow.config import beam_ids
 from phenoflow.events.observables import needs_constituents
+from phenoflow.features.classes import classes_from_config
 from phenoflow.seeds import derive_seed
 
 PROCESSES = sorted(config["processes"])

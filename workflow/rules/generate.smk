@@ -39,6 +39,10 @@ rule generate_chunk:
         seed=chunk_seed,
         detector_seed=chunk_detector_seed,
         sqrt_s=config["collider"]["sqrt_s_gev"],
+        beams=beam_ids(config),
+        # what an attempt failed on if its input made it fail, for the retry to fail at once;
+        # not a log: Snakemake removes a job's logs before each attempt
+        failure_record="results/logs/generate/{process}/chunk{chunk}.failure.json",
     log:
         "results/logs/generate/{process}/chunk{chunk}.log",
     benchmark:
@@ -48,6 +52,7 @@ rule generate_chunk:
     priority: chunk_priority
     resources:
         **job_resources(2000, 60),
+        attempt=lambda wildcards, attempt: attempt,  # Snakemake's attempt number, for the script
     conda:
         "../envs/generate.yaml"
     script:

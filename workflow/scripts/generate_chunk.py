@@ -6,14 +6,17 @@ from phenoflow.detector.card import load_card
 from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
 from phenoflow.io import write_json
-from phenoflow.logs import to_log_file
 from phenoflow.detector.ntuple import delphes_branches, write_ntuple
+from phenoflow.logs import redirect_native_output, to_log_file
+from phenoflow.retry import not_repeated
 
 p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:
     # an LHE process's chunks share one read of the file (rule scan_lhe)
     lhe_scan = (snakemake.input.lhe_header, snakemake.input.lhe_weights) if snakemake.input.get("lhe_header") else None
-    chunk, settings = generate_chunk(p.generator, p.n_events, p.first_event, p.seed, p.sqrt_s, lhe_scan)
+    # Pythia prints (C++ std::cout) into this log; a retry does not repeat a failure on the input
+    with not_repeated(p.failure_record, snakemake.resources.attempt, snakemake.log[0]), redirect_native_output(snakemake.log[0]):
+        chunk, settings = generate_chunk(p.generator, p.n_events, p.first_event, p.seed, p.sqrt_s, lhe_scan, p.beams)
     objects = simulate(chunk.particles, load_card(snakemake.input.card), p.detector_seed)
     write_ntuple(
         snakemake.output.ntuple,

@@ -20,12 +20,15 @@ def generate_chunk(
     seed: int,
     sqrt_s_gev: float,
     lhe_scan: tuple[str, str] | None = None,
+    beams: tuple[int, int] = (2212, 2212),
 ) -> tuple[GeneratedChunk, list[str]]:
     """Generate chunk events ``first_event`` .. ``first_event + n_events - 1`` of a configured process.
 
     ``process`` is the generator part of a process's config (``pythia`` and ``decay_filter``, or
     ``lhe``). Returns the chunk and the Pythia settings that describe it (for the record). For an
-    LHE file the beams come from the file; a different ``sqrt_s_gev`` is logged as a warning.
+    Pythia process ``beams`` are the PDG ids of the two beams, each at ``sqrt_s_gev / 2`` (GeV).
+    For an LHE file the beams come from the file (the config check refuses a file whose beams are
+    not the collider's unless ``lhe.allow_beam_mismatch``); a different sqrt(s) is logged as a warning.
     ``lhe_scan`` (header JSON, weights ``.npy`` of :func:`~phenoflow.generation.lhe.write_scan`)
     spares reading the whole LHE file, and a file with too few events fails before showering.
     """
@@ -41,9 +44,12 @@ def generate_chunk(
                 f"{first_event + n_events} this process asks for; lower its 'events'"
             )
         chunk = shower(lhe["file"], n_events, seed=seed, extra_settings=extra, first_event=first_event, scanned=scanned)
-        file_sqrt_s = chunk.info["sqrt_s_gev"]
-        if abs(file_sqrt_s - sqrt_s_gev) > 1e-6 * sqrt_s_gev:
-            log.warning("%s: sqrt(s) = %g GeV, not the configured %g GeV", lhe["file"], file_sqrt_s, sqrt_s_gev)
+        file_sqrt_s, file_beams = chunk.info["sqrt_s_gev"], tuple(chunk.info["beam_pdg"])
+        if abs(file_sqrt_s - sqrt_s_gev) > 1e-6 * sqrt_s_gev or sorted(file_beams) != sorted(beams):
+            log.warning(
+                "%s: beams %s at sqrt(s) = %g GeV, not the configured %s at %g GeV (allowed by lhe.allow_beam_mismatch)",
+                lhe["file"], file_beams, file_sqrt_s, tuple(beams), sqrt_s_gev,
+            )
         if chunk.n_accepted != n_events:
             raise ValueError(
                 f"{lhe['file']}: has {chunk.info['n_events_file']} events, fewer than the "
@@ -53,5 +59,5 @@ def generate_chunk(
     dfilter = process.get("decay_filter")
     if dfilter:
         dfilter = DecayFilter(dfilter["mother"], tuple(tuple(c) for c in dfilter["channels"]))
-    settings = pythia_settings(process["pythia"], sqrt_s_gev, seed)
+    settings = pythia_settings(process["pythia"], sqrt_s_gev, seed, tuple(beams))
     return generate(settings, n_events, dfilter), settings

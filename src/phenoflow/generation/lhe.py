@@ -41,28 +41,23 @@ import awkward as ak
 import numpy as np
 import pylhe
 
-from phenoflow.generation.pythia import GeneratedChunk, final_state_records
+from phenoflow.generation.pythia import (
+    PRINT_SETTINGS,
+    GeneratedChunk,
+    final_state_records,
+    init_or_raise,
+    log_statistics,
+    reserved_reason,
+)
 from phenoflow.io import atomic_path, read_json, write_json
 from phenoflow.seeds import MAX_PYTHIA_SEED
 
 log = logging.getLogger("phenoflow.generation")
 
-#: Settings :func:`shower` sets itself; ``extra_settings`` may not override them.
-_RESERVED = (
-    "Beams:frameType",
-    "Beams:LHEF",
-    "Beams:nSkipLHEFatInit",
-    "Beams:eCM",
-    "Random:seed",
-    "Random:setSeed",
-    "Main:numberOfEvents",
-)
-
 _QUIET = (
-    "Print:quiet = on",
-    "Next:numberCount = 0",
+    *PRINT_SETTINGS,
     # Pythia reads the MadGraph param card from the LHE header (SLHA:readFrom = 2) and prints a
-    # SusyLesHouches banner to stdout even with Print:quiet; this silences it.
+    # SusyLesHouches banner into the log; this silences it.
     "SLHA:verbose = 0",
 )
 
@@ -198,6 +193,34 @@ def read_header(path: str | os.PathLike) -> LHEHeader:
     return _scan(path)[0]
 
 
+def read_beams(path: str | os.PathLike) -> tuple[tuple[int, int], tuple[float, float]]:
+    """The beams of an LHE file from its ``<init>`` block only, without reading the events:
+    (PDG ids IDBMUP, energies EBMUP in GeV). Cheap enough for a config check.
+
+    Raises ValueError naming the file if its header or ``<init>`` block cannot be read.
+    """
+    p = Path(path)
+    with open(p, "rb") as handle:
+        if handle.read(8) == _HDF5_MAGIC:
+            raise _invalid(p, "LHEH5/HDF5 input is not supported, only LHE XML (plain or gzip)")
+    lhef = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            lhef = pylhe.LHEFile.fromfile(p, with_attributes=False)  # reads up to </init>
+            info = lhef.init.initInfo
+            beams = ((int(info.beamA), int(info.beamB)), (float(info.energyA), float(info.energyB)))
+        except (ValueError, IndexError, KeyError, AttributeError, TypeError, EOFError, zlib.error,
+                gzip.BadGzipFile, ET.ParseError, UnicodeDecodeError) as exc:
+            parse = "; ".join(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
+            raise _invalid(p, f"{exc}{'; ' + parse if parse else ''}") from exc
+        finally:
+            events = getattr(lhef, "events", None)
+            if hasattr(events, "close"):
+                events.close()
+    return beams
+
+
 def _sigma_and_weights(header: LHEHeader, xwgtup: np.ndarray) -> tuple[float, float, np.ndarray]:
     """(sigma_pb, sigma_err_pb, generator weight per event) by the module's cross-section rule."""
     strategy = abs(header.idwtup)
@@ -319,9 +342,9 @@ def shower(
     import pythia8mc
 
     for line in extra_settings:
-        key = line.split("=")[0].strip()
-        if key in _RESERVED:
-            raise ValueError(f"Pythia setting '{key}' is set by phenoflow's LHE shower; remove it")
+        why = reserved_reason(line)  # Beams:* (frameType, LHEF, ...), Random:*, Main:numberOfEvents
+        if why:
+            raise ValueError(f"Pythia setting '{line}' is reserved: {why}")
     if not 1 <= seed <= MAX_PYTHIA_SEED:
         raise ValueError(f"seed {seed} outside Pythia's range [1, {MAX_PYTHIA_SEED}]")
     if first_event < 0 or (n_events is not None and n_events < 0):
@@ -350,6 +373,9 @@ def shower(
         "weight_ids": list(header.weight_ids),
         "first_event": first_event,
         "failed_events": [],
+        "pythia_messages": {},
+        "pythia_errors_total": 0,
+        "pythia_warnings_total": 0,
     }
     if n_todo == 0:
         log.info("%s: no events to shower from event %d (the file has %d)", lhe, first_event, header.n_events)
@@ -379,8 +405,7 @@ def shower(
         for line in settings:
             if not pythia.readString(line):
                 raise ValueError(f"Pythia rejected the setting '{line}'")
-        if not pythia.init():
-            raise RuntimeError(f"{lhe}: Pythia initialisation failed; see the log for Pythia's messages")
+        init_or_raise(pythia, str(lhe))
 
         batches, pythia_weights, failed = [], [], []
         n_read = 0
@@ -400,6 +425,7 @@ def shower(
             n_read += ask
             rate = n_read / (time.perf_counter() - start)
             log.info("%s: showered %d / %d LHE events, %.1f events/s", lhe.name, n_read, n_todo, rate)
+        info.update(log_statistics(pythia))
         pinfo = pythia.infoPython()
         # Pythia counts one try per LHE event read (after the skipped ones); any other number
         # means events were lost or read twice, and the chunk would not match the file.

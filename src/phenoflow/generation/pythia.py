@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -15,17 +17,32 @@ import awkward as ak
 import numpy as np
 
 from phenoflow.arrays import isin
+from phenoflow.logs import redirect_native_output
 
 log = logging.getLogger("phenoflow.generation")
 
 PB_PER_MB = 1.0e9
 
-#: Settings phenoflow always sets; a process may not override them.
-_RESERVED = ("Random:seed", "Random:setSeed", "Beams:eCM", "Main:numberOfEvents")
+#: Settings a process may not set, by namespace (the part before the first ":") or full name,
+#: lower case (Pythia's names are case-insensitive), with the reason the error gives.
+RESERVED = {
+    "beams": "phenoflow sets the beams from the config's 'collider' (an LHE process's from its "
+    "file); change collider.sqrt_s_gev or collider.beams instead",
+    "random": "phenoflow seeds every chunk from the config's 'seed' so that chunks are independent "
+    "and the run is reproducible; change seed instead",
+    "main:numberofevents": "the number of events is the process's 'events', split into chunks",
+}
 
-_QUIET = (
-    "Print:quiet = on",
+#: What Pythia prints into a chunk's log: no banner (``Pythia("", False)``), no event listings
+#: and no event counter (phenoflow logs its progress per batch); the initialisation (processes,
+#: changed settings and particle data), every message the first time it occurs and the final
+#: :func:`pythia_statistics` are kept.
+PRINT_SETTINGS = (
     "Next:numberCount = 0",
+    "Next:numberShowInfo = 0",
+    "Next:numberShowProcess = 0",
+    "Next:numberShowEvent = 0",
+    "Init:showMultipartonInteractions = off",
 )
 
 
@@ -96,23 +113,114 @@ def final_state_records(prt: ak.Array) -> ak.Array:
     )
 
 
-def pythia_settings(process: Sequence[str], sqrt_s: float, seed: int) -> list[str]:
+def pythia_settings(process: Sequence[str], sqrt_s: float, seed: int, beams: tuple[int, int] = (2212, 2212)) -> list[str]:
     """The full list of Pythia ``readString`` lines for one chunk.
 
-    ``process`` are the user's process lines; beam energy (GeV) and seed are set here and may
-    not appear in them.
+    ``process`` are the user's process lines; beams (PDG ids, centre-of-mass energy in GeV) and
+    seed are set here and may not appear in them (:data:`RESERVED`).
     """
     for line in process:
-        key = line.split("=")[0].strip()
-        if key in _RESERVED:
-            raise ValueError(f"Pythia setting '{key}' is set by phenoflow; remove it from the process")
+        why = reserved_reason(line)
+        if why:
+            raise ValueError(f"Pythia setting '{line}' is reserved: {why}")
     return [
+        f"Beams:idA = {beams[0]}",
+        f"Beams:idB = {beams[1]}",
         f"Beams:eCM = {sqrt_s}",
         "Random:setSeed = on",
         f"Random:seed = {seed}",
-        *_QUIET,
+        *PRINT_SETTINGS,
         *process,
     ]
+
+
+def reserved_reason(line: str) -> str | None:
+    """Why a process may not give the Pythia setting ``line`` ("Key:name = value"), or None."""
+    name = line.split("=")[0].strip().lower()
+    return RESERVED.get(name) or RESERVED.get(name.split(":")[0])
+
+
+class SettingsCheck:
+    """Reads Pythia settings into one Pythia object (no banner, never initialised) to find the
+    lines Pythia does not know or cannot read, at config time. Construct it once per check."""
+
+    def __init__(self) -> None:
+        import pythia8mc
+
+        self._pythia = pythia8mc.Pythia("", False)
+        self.version = f"{self._pythia.settings.parm('Pythia:versionNumber'):.3f}"
+
+    def _known_namespace(self, name: str) -> bool:
+        space = name.split(":")[0]
+        if space.isdigit():
+            return True  # particle data: Pythia says whether it knows the particle
+        settings = self._pythia.settings
+        maps = (settings.getFlagMap, settings.getModeMap, settings.getParmMap, settings.getWordMap)
+        return any(get(space + ":") for get in maps)
+
+    def problem(self, line: str, *, pythia_namespaces_only: bool = False) -> str | None:
+        """What is wrong with one ``readString`` line, or None. With ``pythia_namespaces_only``
+        (lines read by another program's Pythia interface, e.g. MadGraph's, which adds settings
+        of its own) a line whose namespace Pythia does not have at all is accepted."""
+        why = reserved_reason(line)
+        if why:
+            return f"'{line}' is reserved: {why}"
+        if self._pythia.readString(line, False):
+            return None
+        name = line.split("=")[0].strip()
+        if pythia_namespaces_only and not self._known_namespace(name):
+            return None
+        settings = self._pythia.settings
+        if any(test(name) for test in (settings.isFlag, settings.isMode, settings.isParm, settings.isWord)):
+            return f"'{line}': Pythia {self.version} cannot read this value of {name}"
+        return f"'{line}': Pythia {self.version} has no setting or particle property '{name}'"
+
+    def errors(self, key: str, lines: Sequence[str], *, pythia_namespaces_only: bool = False) -> list[str]:
+        """``key[i]: problem`` for every line of the list at config key ``key``."""
+        found = ((i, self.problem(line, pythia_namespaces_only=pythia_namespaces_only)) for i, line in enumerate(lines))
+        return [f"{key}[{i}]: {problem}" for i, problem in found if problem]
+
+
+_MESSAGE_ROW = re.compile(r"^ \|\s+(\d+)\s+((?:Abort|Error|Warning|Info|Report)\b.*?)\s*\|\s*$")
+
+
+def pythia_statistics(pythia) -> tuple[str, dict]:
+    """Call ``pythia.stat()`` and return its printed tables and the message counts from them:
+    ``{"pythia_messages": {message: times}, "pythia_errors_total": n, "pythia_warnings_total": n}``
+    (errors count aborts and errors). Pythia's Python API has no access to its message log, so
+    the counts are read from the ``stat()`` table, which is captured at the file-descriptor level."""
+    with tempfile.TemporaryFile("w+b") as capture:
+        with redirect_native_output(capture.fileno()):
+            pythia.stat()
+        capture.seek(0)
+        text = capture.read().decode(errors="replace")
+    messages: dict[str, int] = {}
+    table = text.split("Error and Warning Messages Statistics", 1)[-1]
+    for line in table.splitlines():
+        row = _MESSAGE_ROW.match(line)
+        if row:
+            messages[row[2]] = messages.get(row[2], 0) + int(row[1])
+    errors = sum(n for m, n in messages.items() if m.startswith(("Abort", "Error")))
+    warnings = sum(n for m, n in messages.items() if m.startswith("Warning"))
+    return text, {"pythia_messages": messages, "pythia_errors_total": errors, "pythia_warnings_total": warnings}
+
+
+def init_or_raise(pythia, what: str) -> None:
+    """``pythia.init()``; if it fails, RuntimeError naming ``what`` with Pythia's aborts and errors."""
+    if pythia.init():
+        return
+    text, counts = pythia_statistics(pythia)
+    log.error("Pythia statistics after the failed initialisation:\n%s", text)
+    reasons = [m for m in counts["pythia_messages"] if m.startswith(("Abort", "Error"))]
+    raise RuntimeError(f"{what}: Pythia initialisation failed: {'; '.join(reasons) or 'see the log'}")
+
+
+def log_statistics(pythia) -> dict:
+    """Log Pythia's ``stat()`` tables (cross sections per subprocess, messages) and return the
+    message counts of :func:`pythia_statistics`, for the chunk's JSON."""
+    text, counts = pythia_statistics(pythia)
+    log.info("Pythia statistics:\n%s", text.strip("\n"))
+    return counts
 
 
 def generate(
@@ -125,7 +233,9 @@ def generate(
 
     Final-state particles and heavy-flavour quarks are kept (:func:`final_state_records`). The
     cross section is Pythia's ``sigmaGen`` times the filter efficiency; its error adds Pythia's error and the binomial error of the efficiency in
-    quadrature. Progress (events done / total, rate) goes to the ``phenoflow`` log.
+    quadrature. Progress (events done / total, rate) goes to the ``phenoflow`` log, followed by
+    Pythia's ``stat()`` tables; ``info`` holds Pythia's message counts (:func:`pythia_statistics`).
+    A failed ``init()`` raises RuntimeError naming Pythia's aborts and errors.
     """
     import pythia8mc
 
@@ -133,8 +243,7 @@ def generate(
     for line in settings:
         if not pythia.readString(line):
             raise ValueError(f"Pythia rejected the setting '{line}'")
-    if not pythia.init():
-        raise RuntimeError("Pythia initialisation failed; see the log for Pythia's messages")
+    init_or_raise(pythia, "Pythia process")
 
     batches, weights = [], []
     n_done = n_generated = 0
@@ -155,6 +264,7 @@ def generate(
         kept = f" (kept by the decay filter out of {n_generated})" if decay_filter is not None else ""
         log.info("generated %d / %d events%s, %.1f events/s", n_done, n_events, kept, rate)
 
+    messages = log_statistics(pythia)
     info = pythia.infoPython()
     eff = n_done / n_generated if n_generated else 1.0
     sigma = info.sigmaGen() * PB_PER_MB
@@ -168,5 +278,5 @@ def generate(
         n_tried=int(info.nTried()),
         n_accepted=n_done,
         filter_efficiency=eff,
-        info={"n_generated": n_generated, "sigma_gen_pb": sigma, "sigma_gen_err_pb": info.sigmaErr() * PB_PER_MB},
+        info={"n_generated": n_generated, "sigma_gen_pb": sigma, "sigma_gen_err_pb": info.sigmaErr() * PB_PER_MB, **messages},
     )
