@@ -1,4 +1,4 @@
-"""phenoflow: generation -> skim -> features -> train -> evaluate -> binning -> report."""
+"""phenoflow: generation -> skim -> features -> train -> evaluate -> binning -> inference -> report."""
 
 import os
 import sys
@@ -46,6 +46,7 @@ include: "workflow/rules/images.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/binning.smk"
+include: "workflow/rules/inference.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -58,5 +59,6 @@ rule all:
         expand("results/evaluation/{model}/roc.png", model=MODELS),
         "results/evaluation/comparison.csv",
         expand("results/binning/{model}/table.csv", model=BINNED_MODELS),
+        expand("results/inference/{model}/table.csv", model=INFERENCE_MODELS),
         ["results/features/images.yaml"] if "images" in config else [],
     default_target: True
