@@ -152,3 +152,20 @@ def test_study_writes_workspaces_table_and_markdown(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv").fillna(""), table.fillna(""), check_dtype=False)
     markdown = (tmp_path / "t.md").read_text()
     assert "95 % CL limit on mu" in markdown and "1 multi-class (simplex) binnings are not included" in markdown
+
+
+def test_a_failed_fit_gives_a_row_without_results_and_says_why(tmp_path, monkeypatch):
+    import phenoflow.inference_study as study
+
+    def fail(spec, cl):
+        raise study.FitError("the profile fit at mu = 2 failed (Inequality constraints incompatible)")
+
+    monkeypatch.setattr(study, "expected_results", fail)
+    scores = pd.DataFrame({"score": [0.2, 0.8, 0.3, 0.9], "weight": [5.0, 1.0, 4.0, 2.0], "label": [0, 1, 0, 1], "process": ["b", "s", "b", "s"]})
+    rows = [{"method": "optimal", "n_bins_requested": 1, "edges": [0.0, 1.0]}]
+    table = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", luminosity_uncertainty=0.0, normalisation={},
+                          mc_statistics=True, cl=0.95, significance={})  # fmt: skip
+    assert table["limit_median"].isna().all() and table["z_discovery"].isna().all()
+    assert table.loc[0, "z_asimov"] == pytest.approx(asimov_significance(3.0, 9.0))
+    assert "no expected results: the profile fit at mu = 2 failed" in table.loc[0, "notes"]
+    assert (tmp_path / "ws.json").exists()

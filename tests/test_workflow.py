@@ -176,10 +176,13 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
     for model in ("bdt", "mlp"):
         table = pd.read_csv(tiny / f"results/inference/{model}/table.csv")
         assert list(zip(table["method"], table["n_bins_requested"])) == [(m, k) for m in ("optimal", "gmm") for k in (2, 4)]
-        numbers = table.drop(columns=["method", "notes"]).to_numpy(np.float64)
-        assert np.all(np.isfinite(numbers)) and (table["z_discovery"] > 0).all()
-        limits = table[["limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy()
-        assert np.all(np.diff(limits, axis=1) > 0) and np.all(limits > 0)
+        assert np.all(np.isfinite(table[["n_bins", "z_asimov", "z_cowan"]].to_numpy(np.float64)))
+        # expected results are finite with ordered bands, or absent with the reason in the notes
+        # (pyhf's fits can fail on the tiny run's bins of ~1e9 QCD events)
+        results = table[["z_discovery", "limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy(np.float64)
+        ok = np.all(np.isfinite(results), axis=1)
+        assert np.all(np.isnan(results[~ok])) and table.loc[~ok, "notes"].str.contains("no expected results").all()
+        assert np.all(results[ok, 0] > 0) and np.all(np.diff(results[ok, 1:], axis=1) > 0)
         binning = {(r["method"], r["n_bins_requested"]): r for r in json.loads((tiny / f"results/binning/{model}/binning.json").read_text())}
         for method, k in zip(table["method"], table["n_bins_requested"]):
             spec = json.loads((tiny / f"results/inference/{model}/workspace_{method}_K{k}.json").read_text())

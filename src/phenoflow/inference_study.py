@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from phenoflow.inference import binned_samples, expected_results, workspace_spec
+from phenoflow.inference import FitError, binned_samples, expected_results, workspace_spec
 from phenoflow.io import atomic_path, write_json
 from phenoflow.metrics import asimov_significance, asimov_significance_with_uncertainty, background_uncertainty
 
@@ -66,7 +66,11 @@ def run_inference(
         except ValueError as err:
             raise ValueError(f"binning {method}, K = {k}: {err}") from err
         write_json(workspace_path(method, k), spec)
-        result = expected_results(spec, cl)
+        try:
+            results = expected_results(spec, cl).as_dict()
+        except FitError as err:
+            log.warning("%s, K = %d: no expected results: %s", method, k, err)
+            results, notes = {key: np.nan for key in COLUMNS[5:-1]}, [*notes, f"no expected results: {err}"]
         s = np.sum([p.yields for p in samples if p.signal], axis=0)
         b = np.sum([p.yields for p in samples if not p.signal], axis=0)
         sumw2 = np.sum([p.sumw2 for p in samples if not p.signal], axis=0) if significance.get("mc_statistics") else 0.0
@@ -75,10 +79,10 @@ def run_inference(
             "method": method, "n_bins_requested": k, "n_bins": len(b),
             "z_asimov": float(np.sqrt(np.sum(asimov_significance(s, b) ** 2))),
             "z_cowan": float(np.sqrt(np.sum(asimov_significance_with_uncertainty(s, b, sigma_b) ** 2))),
-            **{key: value for key, value in result.as_dict().items() if key != "cl"},
+            **{key: results[key] for key in COLUMNS[5:-1]},
             "notes": "; ".join(notes),
         })  # fmt: skip
-        log.info("%s, K = %d: Z = %.3f, median limit mu < %.4g", method, k, result.significance, result.limits[2])
+        log.info("%s, K = %d: Z = %.3f, median limit mu < %.4g", method, k, results["z_discovery"], results["limit_median"])
     return pd.DataFrame(table, columns=COLUMNS)
 
 

@@ -33,6 +33,8 @@ rule inference:
         significance=config["significance"],
     log:
         "logs/inference/{model}.log",
+    benchmark:
+        "benchmarks/inference/{model}.tsv"
     threads: 1
     resources:
         **job_resources(2000, 60),
