@@ -27,6 +27,8 @@ FAMILIES = {
     "ml": ["xgboost", "tensorflow", "keras", "tensorflow-probability", "tf-keras", "hist", "scikit-learn", "uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
            "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
     "madgraph": ["uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
+    "inference": ["pyhf", "scipy", "scikit-learn", "numpy", "pandas", "tabulate", "pyarrow", "matplotlib", "mplhep", "pyyaml", "cloudpickle", "rich", "psutil",
+                  "charset-normalizer", "narwhals", "idna"],
 }  # fmt: skip
 #: Conda-forge packages a family needs beyond Python ones (no pip counterpart, so no lock pin):
 #: MadGraph5_aMC@NLO with its Pythia8 interface, Pythia8 and Delphes with ROOT. They fit together:

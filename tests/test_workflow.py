@@ -220,6 +220,38 @@ def test_bdt_separates_signal_from_background(tiny):
     assert (table["significance"] > 0).all()
 
 
+def test_inference_gives_a_valid_likelihood_per_binning(tiny):
+    """The tiny config asks for the BDT and the MLP (optimal and gmm binnings, every K): one pyhf
+    workspace each, whose yields are the binning's, and finite expected results."""
+    import pyhf
+
+    config = yaml.safe_load((tiny / "config/config.yaml").read_text())
+    assert not (tiny / "results/inference/cnn").exists()
+    for model in ("bdt", "mlp"):
+        table = pd.read_csv(tiny / f"results/inference/{model}/table.csv")
+        assert list(zip(table["method"], table["n_bins_requested"])) == [(m, k) for m in ("optimal", "gmm") for k in (2, 4)]
+        assert np.all(np.isfinite(table[["n_bins", "z_asimov", "z_cowan"]].to_numpy(np.float64)))
+        # expected results are finite with ordered bands, or absent with the reason in the notes
+        # (pyhf's fits can fail on the tiny run's bins of ~1e9 QCD events)
+        results = table[["z_discovery", "limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy(np.float64)
+        ok = np.all(np.isfinite(results), axis=1)
+        assert np.all(np.isnan(results[~ok])) and table.loc[~ok, "notes"].str.contains("no expected results").all()
+        assert np.all(results[ok, 0] > 0) and np.all(np.diff(results[ok, 1:], axis=1) > 0)
+        binning = {(r["method"], r["n_bins_requested"]): r for r in json.loads((tiny / f"results/binning/{model}/binning.json").read_text())}
+        for method, k in zip(table["method"], table["n_bins_requested"]):
+            spec = json.loads((tiny / f"results/inference/{model}/workspace_{method}_K{k}.json").read_text())
+            pyhf.schema.validate(spec, "workspace.json")
+            samples = {s["name"]: s for s in spec["channels"][0]["samples"]}
+            signal = [n for n, p in config["processes"].items() if p["role"] == "signal"]
+            np.testing.assert_allclose(np.sum([samples[n]["data"] for n in signal], axis=0), binning[(method, k)]["s"], rtol=1e-9)
+            np.testing.assert_allclose(np.sum([samples[n]["data"] for n in samples if n not in signal], axis=0), binning[(method, k)]["b"], rtol=1e-9)
+            assert {"name": "norm_qcd", "type": "normsys", "data": {"hi": 1.5, "lo": 0.5}} in samples["qcd"]["modifiers"]
+            assert all(any(m["type"] == "staterror" for m in s["modifiers"]) for s in samples.values())
+        assert "limit on mu" in (tiny / f"results/inference/{model}/table.md").read_text()
+        for suffix in (".png", ".pdf"):
+            assert (tiny / f"results/inference/{model}/limits{suffix}").stat().st_size > 0
+
+
 def test_second_run_does_nothing(tiny):
     assert planned_jobs(tiny) == {}
 
@@ -230,7 +262,7 @@ def test_one_models_parameter_reruns_that_model_only(tiny, model, key, value):
     try:
         # the config record changes too (it is the config), but nothing upstream of training
         # and no other model
-        expected = {f"train_{model}": 1, "evaluate": 1, "binning": 1, "compare": 1, "config_record": 1, "all": 1}
+        expected = {f"train_{model}": 1, "evaluate": 1, "binning": 1, "inference": 1, "compare": 1, "config_record": 1, "all": 1}
         assert planned_jobs(tiny) == expected
     finally:
         shutil.copy(TINY, tiny / "config" / "config.yaml")
@@ -305,7 +337,7 @@ def test_more_events_rerun_from_generation(tiny):
         shutil.copy(TINY, tiny / "config" / "config.yaml")
     # one new chunk; the existing chunks stay valid, everything downstream reruns
     assert jobs["generate_chunk"] == 1
-    for rule in ("merge_process", "skim", "features", "split", "train_bdt", "train_mlp", "evaluate", "binning", "compare"):
+    for rule in ("merge_process", "skim", "features", "split", "train_bdt", "train_mlp", "evaluate", "binning", "inference", "compare"):
         assert jobs.get(rule, 0) >= 1, rule
 
 
@@ -313,7 +345,7 @@ def test_report_holds_plots_and_tables(tiny):
     snakemake(tiny, "--report", "report.html")
     html = (tiny / "report.html").read_text(errors="replace")
     for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png", "cutflow.png", "average_images.png",
-                 "comparison.csv", "roc_comparison.png", "overtraining.png"):
+                 "comparison.csv", "roc_comparison.png", "overtraining.png", "limits.png"):
         assert name in html, name
 
 

@@ -68,6 +68,23 @@ def semantic_errors(config: dict) -> list[str]:
     total = sum(config["split"]["fractions"].values())
     if abs(total - 1) > 1e-9:
         errors.append(f"split.fractions: must sum to 1, got {total:g}")
+    return errors + _inference_errors(config)
+
+
+def _inference_errors(config: dict) -> list[str]:
+    """The inference block may only name binned classifiers, binnings and processes that exist."""
+    inference, binning = config.get("inference", {}), config["binning"]
+    known = {
+        "classifiers": (set(config["classifiers"]) - {"cuts"}, "binned classifiers (classifiers, not cuts)"),
+        "methods": (set(binning["methods"]), "binning.methods"),
+        "n_bins": (set(binning["n_bins"]), "binning.n_bins"),
+        "normalisation": (set(config["processes"]), "processes"),
+    }
+    errors = []
+    for key, (allowed, where) in known.items():
+        unknown = [x for x in inference.get(key, []) if x not in allowed]
+        if unknown:
+            errors.append(f"inference.{key}: {unknown} not among the {where}")
     return errors
 
 

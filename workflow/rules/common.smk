@@ -17,6 +17,13 @@ CLASSES = classes_from_config(config["processes"])
 MODELS = sorted(config["classifiers"])
 #: Models whose score is binned (a cut-and-count has a pass/fail score, nothing to bin).
 BINNED_MODELS = [m for m in MODELS if m != "cuts"]
+#: What the inference stage builds likelihoods for: by default every binned model, the optimised
+#: binning methods (optimal, gmm) among those that run, and every number of bins.
+INFERENCE_MODELS = sorted(config["inference"].get("classifiers", BINNED_MODELS))
+INFERENCE_METHODS = config["inference"].get(
+    "methods", [m for m in ("optimal", "gmm") if m in config["binning"]["methods"]] or config["binning"]["methods"]
+)
+INFERENCE_N_BINS = config["inference"].get("n_bins", config["binning"]["n_bins"])
 
 
 def one_of(names):
@@ -136,7 +143,7 @@ PROVENANCE_KEYS = {
 
 def provenance_config(kind, model=None, process=None):
     """The part of the config the results of ``kind`` depend on: a dataset, a stage, a model's
-    stage ("train", "evaluate", "binning" with ``model``) or a process's ("generate", "skim")."""
+    stage ("train", "evaluate", "binning", "inference" with ``model``) or a process's ("generate", "skim")."""
     if process is not None:  # a process's events do not depend on its role, class or title
         keys = ("seed", "collider", "generation", "detector")
         keys += ("luminosity_fb", "selection", "substructure") if kind == "skim" else ()
@@ -145,7 +152,12 @@ def provenance_config(kind, model=None, process=None):
     elif model is not None:
         inputs = ("images",) if model == "cnn" else ()
         keys = (*EVENT_KEYS, "features", *inputs, "split", "training_weights", f"classifiers.{model}")
-        keys += {"train": (), "evaluate": ("evaluation",), "binning": ("evaluation", "binning")}[kind]
+        keys += {
+            "train": (),
+            "evaluate": ("evaluation",),
+            "binning": ("evaluation", "binning"),
+            "inference": ("evaluation", "binning", "significance", "inference"),
+        }[kind]
     else:
         keys = PROVENANCE_KEYS[kind]
     part = {}

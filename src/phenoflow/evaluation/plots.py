@@ -317,3 +317,27 @@ def cut_values(
             ax.set_yscale("log")
         ax.legend(fontsize="small")
     _save(fig, path)
+
+
+def expected_limits(
+    limits: Mapping[str, tuple[Sequence[int], np.ndarray]], path: str | os.PathLike, *, cl: float = 0.95
+) -> None:
+    """Brazil plot: the expected upper limit on the signal strength mu against the number of bins
+    K, one panel per binning method, median dashed with the ±1σ (green) and ±2σ (yellow) bands.
+
+    ``limits``: method -> (K values (n,), limits (n, 5) at the -2, -1, 0, +1, +2 σ quantiles).
+    """
+    fig, axes = plt.subplots(1, len(limits), figsize=(7 * len(limits), 6.5), sharey=True, squeeze=False, layout="constrained")
+    for ax, (method, (k, values)) in zip(axes[0], limits.items()):
+        k, values = np.asarray(k), np.asarray(values, dtype=np.float64)
+        ax.fill_between(k, values[:, 0], values[:, 4], color="#ffcc00", label=r"expected $\pm 2\sigma$")
+        ax.fill_between(k, values[:, 1], values[:, 3], color="#00cc00", label=r"expected $\pm 1\sigma$")
+        ax.plot(k, values[:, 2], "k--", marker="o", label="expected median")
+        ax.axhline(1.0, color="red", linewidth=1, label=r"$\mu = 1$")
+        ax.set_title(method)
+        ax.set_xlabel("Number of bins K")
+        ax.set_xticks(k)
+    axes[0][0].set_ylabel(f"{100 * cl:g} % CL upper limit on $\\mu$ (CLs)")
+    axes[0][0].set_yscale("log")
+    axes[0][-1].legend()
+    _save(fig, path)

@@ -1,0 +1,1 @@
+"""Statistical inference on optimised binnings: HistFactory workspaces (pyhf), expected significances and limits."""

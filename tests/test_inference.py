@@ -1,0 +1,171 @@
+"""The HistFactory workspace of binned scores and its expected significance and CLs limits."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyhf
+import pytest
+from scipy.optimize import brentq
+from scipy.stats import norm
+
+from phenoflow.inference.likelihood import BinnedSample, band_targets, binned_samples, expected_results, workspace_spec
+from phenoflow.inference.study import COLUMNS, run_inference, select_rows, write_table
+from phenoflow.evaluation.metrics import asimov_significance
+
+
+def one_bin(s: float, b: float) -> list[BinnedSample]:
+    return [BinnedSample("sig", True, np.array([s]), np.array([0.0])), BinnedSample("bkg", False, np.array([b]), np.array([0.0]))]
+
+
+def test_one_bin_counting_experiment_by_hand():
+    """s = 10 over b = 100, no uncertainty: Z = Z_A = sqrt(2 (110 ln 1.1 - 10)) = 0.98399; the
+    expected CLs limit at quantile n solves sqrt(q_mu,A) = n + Phi^-1(1 - 0.05 Phi(n)) with the
+    background-only Asimov q_mu,A = 2 (mu s - b ln(1 + mu s / b)); median 1.96 -> mu < 2.0900."""
+    s, b = 10.0, 100.0
+    result = expected_results(workspace_spec(one_bin(s, b), mc_statistics=False))
+    assert result.significance == pytest.approx(asimov_significance(s, b), rel=1e-6)
+    assert result.significance == pytest.approx(0.983992, abs=1e-6)
+
+    def limit(n: float) -> float:
+        target = n + norm.isf(0.05 * norm.cdf(n))
+        return brentq(lambda mu: np.sqrt(2 * (mu * s - b * np.log1p(mu * s / b))) - target, 1e-6, 1e3, rtol=1e-12)
+
+    np.testing.assert_allclose(result.limits, [limit(n) for n in (-2, -1, 0, 1, 2)], rtol=1e-4)
+    assert result.limits[2] == pytest.approx(2.0900, abs=1e-4)
+    assert np.all(np.diff(result.limits) > 0)
+
+
+def test_limits_and_significance_equal_pyhfs_own_hypotest_route():
+    """Two bins with every kind of uncertainty, 90 % CL: the one-fit-per-mu solution equals
+    pyhf.infer.intervals.upper_limits.toms748_scan (root-finding on hypotest's expected CLs set)
+    and pyhf.infer.hypotest's q0 p-value."""
+    samples = [
+        BinnedSample("sig", True, np.array([10.0, 3.0]), np.array([1.0, 0.1])),
+        BinnedSample("zjets", False, np.array([100.0, 5.0]), np.array([30.0, 2.0])),
+        BinnedSample("qcd", False, np.array([40.0, 0.5]), np.array([100.0, 0.2])),
+    ]
+    spec = workspace_spec(samples, luminosity_uncertainty=0.017, normalisation={"zjets": 0.1, "qcd": 0.5})
+    ours = expected_results(spec, cl=0.9)
+    model = pyhf.Workspace(spec).model()
+    init = np.asarray(model.config.suggested_init())
+    init[model.config.poi_index] = 0.0
+    # (upper_limit of pyhf 0.7.6 does not pass its level on to toms748_scan: call that directly)
+    _, expected = pyhf.infer.intervals.upper_limits.toms748_scan(model.expected_data(init), model, 0.1, 5.0, level=0.1, rtol=1e-6)
+    np.testing.assert_allclose(ours.limits, expected, rtol=2e-4)
+    init[model.config.poi_index] = 1.0
+    p0 = pyhf.infer.hypotest(0.0, model.expected_data(init), model, test_stat="q0")
+    assert ours.significance == pytest.approx(norm.isf(float(p0)), rel=1e-4)
+    assert ours.cl == 0.9
+
+
+def test_band_targets_median_is_the_two_sided_five_percent_quantile():
+    assert band_targets(0.95)[2] == pytest.approx(1.959964, abs=1e-6)
+    assert np.all(np.diff(band_targets(0.95)) > 0)
+
+
+def test_workspace_is_valid_and_carries_the_configured_uncertainties():
+    samples = [
+        BinnedSample("zz", True, np.array([1.0, 4.0, 6.0]), np.array([0.01, 0.04, 0.06])),
+        BinnedSample("zjets", False, np.array([50.0, 10.0, 2.0]), np.array([4.0, 1.0, 0.25])),
+        BinnedSample("qcd", False, np.array([200.0, 5.0, 0.0]), np.array([900.0, 25.0, 0.0])),
+    ]
+    spec = workspace_spec(samples, luminosity_uncertainty=0.017, normalisation={"qcd": 0.5}, channel="bdt")
+    pyhf.schema.validate(json.loads(json.dumps(spec)), "workspace.json")  # as written to disk
+    model = pyhf.Workspace(spec).model()
+    assert model.config.poi_name == "mu"
+    by_sample = {s["name"]: {m["name"]: m for m in s["modifiers"]} for s in spec["channels"][0]["samples"]}
+    assert by_sample["zz"]["mu"]["type"] == "normfactor" and "mu" not in by_sample["qcd"]
+    assert all(by_sample[n]["lumi"]["type"] == "lumi" for n in by_sample)
+    assert by_sample["qcd"]["norm_qcd"] == {"name": "norm_qcd", "type": "normsys", "data": {"hi": 1.5, "lo": 0.5}}
+    assert "norm_zjets" not in by_sample["zjets"]
+    assert by_sample["qcd"]["staterror_bdt"]["data"] == [30.0, 5.0, 0.0]
+    parameters = {p["name"]: p for p in spec["measurements"][0]["config"]["parameters"]}
+    assert parameters["lumi"]["sigmas"] == [0.017] and parameters["lumi"]["auxdata"] == [1.0]
+    assert spec["observations"][0]["data"] == [250.0, 15.0, 2.0]  # background-only Asimov
+    # staterror: per-bin relative uncertainty sqrt(sum of the samples' sum w^2) / total yield
+    assert model.config.param_set("staterror_bdt").width() == pytest.approx(
+        [np.sqrt(904.01) / 251, np.sqrt(26.04) / 19, np.sqrt(0.31) / 8]
+    )
+    bare = workspace_spec(samples, mc_statistics=False)
+    assert {m["type"] for s in bare["channels"][0]["samples"] for m in s["modifiers"]} == {"normfactor"}
+
+
+def test_uncertainties_weaken_the_expected_result():
+    samples = [BinnedSample("sig", True, np.array([20.0]), np.array([4.0])), BinnedSample("bkg", False, np.array([100.0]), np.array([100.0]))]
+    bare = expected_results(workspace_spec(samples, mc_statistics=False))
+    full = expected_results(workspace_spec(samples, normalisation={"bkg": 0.2}))
+    assert full.significance < bare.significance and full.limits[2] > bare.limits[2]
+
+
+def test_negative_yields_are_floored_and_empty_bins_refused():
+    scores = np.array([0.1, 0.2, 0.6, 0.7, 0.8, 0.9])
+    weights = np.array([5.0, -2.0, 3.0, 1.0, -4.0, 2.0])
+    processes = np.array(["bkg", "bkg", "bkg", "sig", "sig", "sig"])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    samples, notes = binned_samples(scores, weights, processes, labels, [0.0, 0.5, 1.0])
+    bkg, sig = samples
+    np.testing.assert_allclose(bkg.yields, [3.0, 3.0])
+    np.testing.assert_allclose(bkg.sumw2, [29.0, 9.0])
+    np.testing.assert_allclose(sig.yields, [0.0, 0.0])  # 1 - 4 + 2 = -1, floored
+    np.testing.assert_allclose(sig.sumw2, [0.0, 21.0])
+    assert notes == ["sig: negative yield in bins [1] floored at 0"]
+    with pytest.raises(ValueError, match="signal samples have no positive yield"):
+        workspace_spec(samples)
+    no_background = [BinnedSample("sig", True, np.array([1.0, 2.0]), np.zeros(2)), BinnedSample("bkg", False, np.array([3.0, 0.0]), np.zeros(2))]
+    with pytest.raises(ValueError, match=r"bins \[1\] have no positive background"):
+        workspace_spec(no_background)
+    with pytest.raises(ValueError, match="processes not in the samples"):
+        workspace_spec(one_bin(1.0, 2.0), normalisation={"ttbar": 0.1})
+    with pytest.raises(ValueError, match="luminosity"):
+        workspace_spec(one_bin(1.0, 2.0), luminosity_uncertainty=1.0)
+
+
+def test_study_writes_workspaces_table_and_markdown(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 4000
+    label = rng.integers(0, 2, n)
+    scores = pd.DataFrame({
+        "score": np.clip(rng.normal(0.3 + 0.4 * label, 0.15), 0, 1),
+        "weight": np.where(label == 1, 0.05, 1.0),
+        "label": label,
+        "process": np.where(label == 1, "sig", np.where(rng.random(n) < 0.5, "zjets", "qcd")),
+    })  # fmt: skip
+    edges = {2: [0.0, 0.6, 1.0], 3: [0.0, 0.5, 0.7, 1.0]}
+    rows = [{"space": "score", "method": "optimal", "n_bins_requested": k, "edges": e} for k, e in edges.items()]
+    rows.append({"space": "simplex", "method": "gmm", "n_bins_requested": 3})
+    chosen, skipped = select_rows(rows, ["optimal"], [3, 2])
+    assert [r["n_bins_requested"] for r in chosen] == [3, 2] and skipped == 1
+    with pytest.raises(ValueError, match="no score binning for gmm, K = 2"):
+        select_rows(rows, ["gmm"], [2])
+    significance = {"relative_background_uncertainty": 0.1, "mc_statistics": True}
+    table = run_inference(scores, chosen, lambda m, k: tmp_path / f"{m}_K{k}.json", luminosity_uncertainty=0.02,
+                          normalisation={"qcd": 0.3}, mc_statistics=True, cl=0.95, significance=significance)  # fmt: skip
+    assert list(table.columns) == COLUMNS and len(table) == 2
+    assert np.all(np.isfinite(table.drop(columns=["method", "notes"]).to_numpy(np.float64)))
+    assert (table["z_cowan"] < table["z_asimov"]).all() and (table["z_discovery"] < table["z_asimov"]).all()
+    for _, row in table.iterrows():
+        spec = json.loads((tmp_path / f"optimal_K{row['n_bins_requested']}.json").read_text())
+        yields = np.sum([s["data"] for s in spec["channels"][0]["samples"] if s["name"] != "sig"], axis=0)
+        assert yields.sum() == pytest.approx(scores.loc[scores["label"] == 0, "weight"].sum())
+    write_table(table, tmp_path / "t.csv", tmp_path / "t.md", cl=0.95, n_skipped=skipped)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv").fillna(""), table.fillna(""), check_dtype=False)
+    markdown = (tmp_path / "t.md").read_text()
+    assert "95 % CL limit on mu" in markdown and "1 multi-class (simplex) binnings are not included" in markdown
+
+
+def test_a_failed_fit_gives_a_row_without_results_and_says_why(tmp_path, monkeypatch):
+    import phenoflow.inference.study as study
+
+    def fail(spec, cl):
+        raise study.FitError("the profile fit at mu = 2 failed (Inequality constraints incompatible)")
+
+    monkeypatch.setattr(study, "expected_results", fail)
+    scores = pd.DataFrame({"score": [0.2, 0.8, 0.3, 0.9], "weight": [5.0, 1.0, 4.0, 2.0], "label": [0, 1, 0, 1], "process": ["b", "s", "b", "s"]})
+    rows = [{"method": "optimal", "n_bins_requested": 1, "edges": [0.0, 1.0]}]
+    table = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", luminosity_uncertainty=0.0, normalisation={},
+                          mc_statistics=True, cl=0.95, significance={})  # fmt: skip
+    assert table["limit_median"].isna().all() and table["z_discovery"].isna().all()
+    assert table.loc[0, "z_asimov"] == pytest.approx(asimov_significance(3.0, 9.0))
+    assert "no expected results: the profile fit at mu = 2 failed" in table.loc[0, "notes"]
+    assert (tmp_path / "ws.json").exists()

@@ -1,0 +1,29 @@
+"""A likelihood per chosen binning of one classifier, its expected significance and limits (rule inference)."""
+
+import pandas as pd
+
+from phenoflow.evaluation import plots
+from phenoflow.inference.study import run_inference, select_rows, write_table
+from phenoflow.io import read_json
+from phenoflow.logs import to_log_file
+from phenoflow.provenance import now, write_record
+
+started = now()
+p = snakemake.params
+out = snakemake.output
+with to_log_file(snakemake.log[0]) as log:
+    rows, n_skipped = select_rows(read_json(snakemake.input.binning), p.methods, p.n_bins)
+    if n_skipped:
+        log.info("%d multi-class (simplex) binnings skipped: only 1-D score binnings get a likelihood", n_skipped)
+    paths = dict(zip([(m, k) for m in p.methods for k in p.n_bins], out.workspaces))
+    table = run_inference(
+        pd.read_parquet(snakemake.input.scores), rows, lambda m, k: paths[(m, k)],
+        luminosity_uncertainty=p.luminosity_uncertainty, normalisation=p.normalisation,
+        mc_statistics=p.mc_statistics, cl=p.cl, significance=p.significance,
+    )  # fmt: skip
+    write_table(table, out.table, out.markdown, cl=p.cl, n_skipped=n_skipped)
+    limits = {m: (g["n_bins_requested"].tolist(), g[["limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy())
+              for m, g in table.groupby("method", sort=False)}  # fmt: skip
+    plots.expected_limits(limits, out.plot, cl=p.cl)
+    write_record(out.provenance, p.provenance, started, snakemake.input, kind="inference")
+    log.info("inference:\n%s", table.drop(columns="notes").to_string(index=False))
