@@ -12,6 +12,7 @@ import yaml
 
 from phenoflow import observables, selection
 from phenoflow.classes import class_errors
+from phenoflow.generation.pythia import hand_set_bias
 from phenoflow.card import CardError, load_card
 
 
@@ -47,6 +48,13 @@ def semantic_errors(config: dict) -> list[str]:
     if not {"signal", "background"} <= roles:
         errors.append("processes: need at least one signal and one background process")
     errors += class_errors(config["processes"])
+    for name, process in config["processes"].items():
+        if process.get("bias"):
+            errors += [
+                f"processes.{name}.pythia[{i}]: sets '{process['pythia'][i].split('=')[0].strip()}' by hand; "
+                f"remove it, processes.{name}.bias sets Pythia's biased selection"
+                for i in hand_set_bias(process["pythia"])
+            ]
     for i, cut in enumerate(config["selection"]["cuts"]):
         try:
             selection.parse(cut, where=f"selection.cuts[{i}]")

@@ -1,14 +1,22 @@
 """Event generation backends and the dispatch from a configured process to one chunk of events.
 
-A process is either Pythia8 settings (``pythia``, optionally a ``decay_filter``) or an LHE file
-(``lhe``) showered with Pythia8. Both return a :class:`~phenoflow.generation.pythia.GeneratedChunk`.
+A process is either Pythia8 settings (``pythia``, optionally a ``bias`` towards high pT-hat and a
+``decay_filter``) or an LHE file (``lhe``) showered with Pythia8. Both return a
+:class:`~phenoflow.generation.pythia.GeneratedChunk`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from phenoflow.generation.pythia import DecayFilter, GeneratedChunk, generate, pythia_settings
+from phenoflow.generation.pythia import (
+    DecayFilter,
+    GeneratedChunk,
+    bias_settings,
+    generate,
+    hand_set_bias,
+    pythia_settings,
+)
 
 log = logging.getLogger("phenoflow.generation")
 
@@ -23,11 +31,12 @@ def generate_chunk(
 ) -> tuple[GeneratedChunk, list[str]]:
     """Generate chunk events ``first_event`` .. ``first_event + n_events - 1`` of a configured process.
 
-    ``process`` is the generator part of a process's config (``pythia`` and ``decay_filter``, or
-    ``lhe``). Returns the chunk and the Pythia settings that describe it (for the record). For an
-    LHE file the beams come from the file; a different ``sqrt_s_gev`` is logged as a warning.
-    ``lhe_scan`` (header JSON, weights ``.npy`` of :func:`~phenoflow.generation.lhe.write_scan`)
-    spares reading the whole LHE file, and a file with too few events fails before showering.
+    ``process`` is the generator part of a process's config (``pythia``, ``bias`` and
+    ``decay_filter``, or ``lhe``). Returns the chunk and the Pythia settings that describe it (for
+    the record). For an LHE file the beams come from the file; a different ``sqrt_s_gev`` is
+    logged as a warning. ``lhe_scan`` (header JSON, weights ``.npy`` of
+    :func:`~phenoflow.generation.lhe.write_scan`) spares reading the whole LHE file, and a file
+    with too few events fails before showering.
     """
     if "lhe" in process:
         from phenoflow.generation.lhe import read_scan, shower
@@ -53,5 +62,10 @@ def generate_chunk(
     dfilter = process.get("decay_filter")
     if dfilter:
         dfilter = DecayFilter(dfilter["mother"], tuple(tuple(c) for c in dfilter["channels"]))
-    settings = pythia_settings(process["pythia"], sqrt_s_gev, seed)
+    lines = list(process["pythia"])
+    if process.get("bias"):
+        if hand_set_bias(lines):
+            raise ValueError("a process with a 'bias' key may not set PhaseSpace:bias2Selection* in its 'pythia' lines")
+        lines += bias_settings(process["bias"])
+    settings = pythia_settings(lines, sqrt_s_gev, seed)
     return generate(settings, n_events, dfilter), settings
