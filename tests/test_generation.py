@@ -1,11 +1,28 @@
+import math
+from pathlib import Path
+
 import awkward as ak
 import numpy as np
 import pytest
 
 from phenoflow.arrays import isin
-from phenoflow.generation.pythia import DecayFilter, SettingsCheck, generate, pythia_settings, reserved_reason
+from phenoflow.detector.card import load_card
+from phenoflow.detector.ntuple import delphes_branches, write_ntuple
+from phenoflow.detector.simulation import simulate
+from phenoflow.generation import generate_chunk
+from phenoflow.generation.crosssection import merge_chunks
+from phenoflow.generation.pythia import (
+    DecayFilter,
+    SettingsCheck,
+    bias_settings,
+    generate,
+    hand_set_bias,
+    pythia_settings,
+    reserved_reason,
+)
 from phenoflow.logs import redirect_native_output, to_log_file
 from phenoflow.seeds import MAX_PYTHIA_SEED, derive_seed
+from phenoflow.events.skim import skim
 
 ZZ = [
     "WeakDoubleBoson:ffbar2gmZgmZ = on",
@@ -116,3 +133,110 @@ def test_same_seed_same_events_other_seed_other_events():
     assert ak.to_list(a.particles) == ak.to_list(b.particles)
     assert ak.to_list(a.particles.px) != ak.to_list(c.particles.px)
     np.testing.assert_array_equal(a.weights, np.ones(5))
+
+
+def test_decay_filter_tally_stops_at_the_last_kept_event(zz_chunk):
+    # the same seed without the filter replays the same events: the last of the first
+    # n_generated is the last kept one, so the efficiency's denominator counts no later event
+    n = zz_chunk.info["n_generated"]
+    assert zz_chunk.filter_efficiency == pytest.approx(30 / n)
+    replay = generate(pythia_settings(ZZ, 13000.0, 12345), n)
+    assert ak.to_list(replay.particles[-1].px) == ak.to_list(zz_chunk.particles[-1].px)
+
+
+# parton level without showers, MPI or primordial kT (fast): the two outgoing partons of the
+# 2 -> 2 process carry pT-hat, the beam remnants none
+PARTON_QCD = [
+    "HardQCD:all = on",
+    "PhaseSpace:pTHatMin = 100.",
+    "PartonLevel:ISR = off",
+    "PartonLevel:FSR = off",
+    "PartonLevel:MPI = off",
+    "BeamRemnants:primordialKT = off",
+    "HadronLevel:all = off",
+]
+BIAS = {"power": 4.0, "reference_pt": 100.0}
+
+
+def _pt_hat(chunk) -> np.ndarray:
+    """pT-hat (GeV) of parton-level events: the pT of the outgoing partons."""
+    pt_hat = ak.to_numpy(ak.max(np.hypot(chunk.particles.px, chunk.particles.py), axis=1))
+    assert not np.ma.is_masked(pt_hat) and pt_hat.min() >= 100.0
+    return np.asarray(pt_hat)
+
+
+def _sigma_above(chunk, cut: float) -> tuple[float, float, int]:
+    """Cross section (pb) of pT-hat > cut with its statistical error, and the MC events there."""
+    above = _pt_hat(chunk) > cut
+    w = chunk.weights
+    fraction = w[above].sum() / w.sum()
+    fraction_err = math.sqrt(np.sum(w[above] ** 2)) / w.sum()
+    sigma = chunk.sigma_pb * fraction
+    return sigma, math.hypot(chunk.sigma_err_pb * fraction, chunk.sigma_pb * fraction_err), int(above.sum())
+
+
+@pytest.fixture(scope="module")
+def qcd_unbiased_biased():
+    unbiased = generate(pythia_settings(PARTON_QCD, 13000.0, 101), 4000)
+    biased = generate(pythia_settings([*PARTON_QCD, *bias_settings(BIAS)], 13000.0, 202), 4000)
+    return unbiased, biased
+
+
+def test_biased_event_weight_is_the_inverse_bias_factor(qcd_unbiased_biased):
+    _, biased = qcd_unbiased_biased
+    # Pythia's info.weight() of each event reaches the chunk: (reference / pT-hat)^power
+    # (up to the outgoing heavy quarks' masses)
+    np.testing.assert_allclose(biased.weights, (100.0 / _pt_hat(biased)) ** 4, rtol=5e-3)
+
+
+@pytest.mark.parametrize("cut", [150.0, 300.0])
+def test_biased_and_unbiased_agree_above_a_cut(qcd_unbiased_biased, cut):
+    unbiased, biased = qcd_unbiased_biased
+    # sigmaGen is the unbiased cross section in both runs
+    assert biased.sigma_pb == pytest.approx(unbiased.sigma_pb, rel=5 * math.hypot(
+        unbiased.sigma_err_pb / unbiased.sigma_pb, biased.sigma_err_pb / biased.sigma_pb))  # fmt: skip
+    s_u, e_u, n_u = _sigma_above(unbiased, cut)
+    s_b, e_b, n_b = _sigma_above(biased, cut)
+    assert n_u >= 10  # the unbiased estimate means something
+    assert abs(s_b - s_u) < 3 * math.hypot(e_u, e_b)
+    # the biased sample populates the tail: more MC events and a smaller error there; deep in
+    # the tail (0.9 % of the cross section above 300 GeV) tens of times more events
+    assert n_b > 2 * n_u and e_b < e_u
+    if cut == 300.0:
+        assert n_b > 20 * n_u and e_b < e_u / 4
+
+
+def test_bias_key_sets_the_pythia_settings_and_refuses_hand_set_ones():
+    process = {"pythia": PARTON_QCD, "bias": BIAS}
+    chunk, settings = generate_chunk(process, 20, 0, 5, 13000.0)
+    assert settings[-3:] == bias_settings(BIAS) == [
+        "PhaseSpace:bias2Selection = on", "PhaseSpace:bias2SelectionPow = 4.0", "PhaseSpace:bias2SelectionRef = 100.0"]  # fmt: skip
+    assert not np.allclose(chunk.weights, 1.0)
+    assert hand_set_bias(["HardQCD:all = on", " phasespace:BIAS2SelectionPow = 3"]) == [1]
+    with pytest.raises(ValueError, match="bias2Selection"):
+        generate_chunk({"pythia": [*PARTON_QCD, "PhaseSpace:bias2Selection = on"], "bias": BIAS}, 5, 0, 5, 13000.0)
+
+
+CARD = Path(__file__).resolve().parents[1] / "config" / "cards" / "cms.yaml"
+
+
+def test_biased_weights_survive_chunk_merging_and_the_skim(tmp_path):
+    process = {"pythia": ["HardQCD:all = on", "PhaseSpace:pTHatMin = 100."], "bias": BIAS}
+    paths, summaries, gen_weights = [], [], []
+    for i in range(2):
+        chunk, _ = generate_chunk(process, 25, 25 * i, derive_seed(3, "qcd", i), 13000.0)
+        objects = simulate(chunk.particles, load_card(CARD), seed=i)
+        paths.append(tmp_path / f"chunk{i}.root")
+        write_ntuple(paths[-1], delphes_branches(objects, chunk.weights, chunk.sigma_pb, chunk.sigma_err_pb))
+        summaries.append({"sigma_pb": chunk.sigma_pb, "sigma_err_pb": chunk.sigma_err_pb, "n_tried": chunk.n_tried,
+                          "n_events": chunk.n_accepted, "sum_weights": math.fsum(chunk.weights)})  # fmt: skip
+        gen_weights.append(chunk.weights)
+    merged = merge_chunks(summaries)
+    events, cutflow = skim(paths, [], merged["sigma_pb"], merged["sum_weights"], 139.0, "qcd")
+    w = np.concatenate(gen_weights)
+    assert np.ptp(w) > 0.5 * w.max()  # truly weighted events
+    # every event keeps its own generator weight, and the weights of the process sum to sigma * L
+    np.testing.assert_allclose(ak.to_numpy(events.weight), w, rtol=0)
+    np.testing.assert_allclose(ak.to_numpy(events.weight_phys), merged["sigma_pb"] * 139.0e3 * w / w.sum(), rtol=1e-12)
+    assert ak.sum(events.weight_phys) == pytest.approx(merged["sigma_pb"] * 139.0e3, rel=1e-12)
+    assert cutflow["yield"].iloc[0] == pytest.approx(merged["sigma_pb"] * 139.0e3, rel=1e-12)

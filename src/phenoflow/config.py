@@ -10,9 +10,10 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from phenoflow.detector.card import CardError, load_card
 from phenoflow.events import observables, selection
 from phenoflow.features.classes import class_errors
-from phenoflow.detector.card import CardError, load_card
+from phenoflow.generation.pythia import hand_set_bias
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,13 @@ def semantic_errors(config: dict) -> list[str]:
     errors += class_errors(config["processes"])
     errors += pythia_errors(config)
     errors += beam_errors(config)
+    for name, process in config["processes"].items():
+        if process.get("bias"):
+            errors += [
+                f"processes.{name}.pythia[{i}]: sets '{process['pythia'][i].split('=')[0].strip()}' by hand; "
+                f"remove it, processes.{name}.bias sets Pythia's biased selection"
+                for i in hand_set_bias(process["pythia"])
+            ]
     for i, cut in enumerate(config["selection"]["cuts"]):
         try:
             selection.parse(cut, where=f"selection.cuts[{i}]")

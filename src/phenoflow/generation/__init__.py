@@ -1,14 +1,22 @@
 """Event generation backends and the dispatch from a configured process to one chunk of events.
 
-A process is either Pythia8 settings (``pythia``, optionally a ``decay_filter``) or an LHE file
-(``lhe``) showered with Pythia8. Both return a :class:`~phenoflow.generation.pythia.GeneratedChunk`.
+A process is either Pythia8 settings (``pythia``, optionally a ``bias`` towards high pT-hat and a
+``decay_filter``) or an LHE file (``lhe``) showered with Pythia8. Both return a
+:class:`~phenoflow.generation.pythia.GeneratedChunk`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from phenoflow.generation.pythia import DecayFilter, GeneratedChunk, generate, pythia_settings
+from phenoflow.generation.pythia import (
+    DecayFilter,
+    GeneratedChunk,
+    bias_settings,
+    generate,
+    hand_set_bias,
+    pythia_settings,
+)
 
 log = logging.getLogger("phenoflow.generation")
 
@@ -24,9 +32,10 @@ def generate_chunk(
 ) -> tuple[GeneratedChunk, list[str]]:
     """Generate chunk events ``first_event`` .. ``first_event + n_events - 1`` of a configured process.
 
-    ``process`` is the generator part of a process's config (``pythia`` and ``decay_filter``, or
-    ``lhe``). Returns the chunk and the Pythia settings that describe it (for the record). For an
-    Pythia process ``beams`` are the PDG ids of the two beams, each at ``sqrt_s_gev / 2`` (GeV).
+    ``process`` is the generator part of a process's config (``pythia``, ``bias`` and
+    ``decay_filter``, or ``lhe``). Returns the chunk and the Pythia settings that describe it (for
+    the record). For a Pythia process ``beams`` are the PDG ids of the two beams, each at
+    ``sqrt_s_gev / 2`` (GeV).
     For an LHE file the beams come from the file (the config check refuses a file whose beams are
     not the collider's unless ``lhe.allow_beam_mismatch``); a different sqrt(s) is logged as a warning.
     ``lhe_scan`` (header JSON, weights ``.npy`` of :func:`~phenoflow.generation.lhe.write_scan`)
@@ -59,5 +68,10 @@ def generate_chunk(
     dfilter = process.get("decay_filter")
     if dfilter:
         dfilter = DecayFilter(dfilter["mother"], tuple(tuple(c) for c in dfilter["channels"]))
-    settings = pythia_settings(process["pythia"], sqrt_s_gev, seed, tuple(beams))
+    lines = list(process["pythia"])
+    if process.get("bias"):
+        if hand_set_bias(lines):
+            raise ValueError("a process with a 'bias' key may not set PhaseSpace:bias2Selection* in its 'pythia' lines")
+        lines += bias_settings(process["bias"])
+    settings = pythia_settings(lines, sqrt_s_gev, seed, tuple(beams))
     return generate(settings, n_events, dfilter), settings

@@ -11,7 +11,7 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import awkward as ak
 import numpy as np
@@ -44,6 +44,31 @@ PRINT_SETTINGS = (
     "Next:numberShowEvent = 0",
     "Init:showMultipartonInteractions = off",
 )
+
+
+#: Pythia's biased 2 -> 2 selection, set by a process's ``bias`` key (:func:`bias_settings`).
+_BIAS_PREFIX = "phasespace:bias2selection"
+
+
+def bias_settings(bias: Mapping[str, float]) -> list[str]:
+    """Pythia lines that bias 2 -> 2 hard processes towards high pT-hat.
+
+    Phase-space points are selected with an extra factor (pTHat / reference_pt)^power (GeV) and
+    each event carries the compensating weight (reference_pt / pTHat)^power as its generator
+    weight (Pythia's ``info.weight()``); ``sigmaGen`` stays the unbiased cross section, so
+    sigma * w / sum(w) is each event's share of it. ``bias``: ``{"power": float, "reference_pt": GeV}``.
+    """
+    return [
+        "PhaseSpace:bias2Selection = on",
+        f"PhaseSpace:bias2SelectionPow = {float(bias['power'])!r}",
+        f"PhaseSpace:bias2SelectionRef = {float(bias['reference_pt'])!r}",
+    ]
+
+
+def hand_set_bias(process: Sequence[str]) -> list[int]:
+    """Indices of the ``process`` lines that set ``PhaseSpace:bias2Selection*`` themselves
+    (Pythia's setting names are case-insensitive)."""
+    return [i for i, line in enumerate(process) if line.split("=")[0].strip().lower().startswith(_BIAS_PREFIX)]
 
 
 @dataclass(frozen=True)
@@ -231,11 +256,14 @@ def generate(
 ) -> GeneratedChunk:
     """Run Pythia8 until ``n_events`` events (passing ``decay_filter``) are collected.
 
-    Final-state particles and heavy-flavour quarks are kept (:func:`final_state_records`). The
-    cross section is Pythia's ``sigmaGen`` times the filter efficiency; its error adds Pythia's error and the binomial error of the efficiency in
-    quadrature. Progress (events done / total, rate) goes to the ``phenoflow`` log, followed by
-    Pythia's ``stat()`` tables; ``info`` holds Pythia's message counts (:func:`pythia_statistics`).
-    A failed ``init()`` raises RuntimeError naming Pythia's aborts and errors.
+    Final-state particles and heavy-flavour quarks are kept (:func:`final_state_records`), with
+    Pythia's event weights (not 1 with a biased selection, :func:`bias_settings`). The cross
+    section is Pythia's ``sigmaGen`` times the filter efficiency, the kept fraction of the summed
+    weights of the events generated up to the last one kept; its error adds Pythia's error and
+    the efficiency's (binomial for unit weights) in quadrature. Progress (events done / total,
+    rate) goes to the ``phenoflow`` log, followed by Pythia's ``stat()`` tables; ``info`` holds
+    Pythia's message counts (:func:`pythia_statistics`). A failed ``init()`` raises RuntimeError
+    naming Pythia's aborts and errors.
     """
     import pythia8mc
 
@@ -247,29 +275,41 @@ def generate(
 
     batches, weights = [], []
     n_done = n_generated = 0
+    sum_w = sum_w_pass = sum_w2_pass = sum_w2_fail = 0.0  # generator weights before / after the filter
     start = time.perf_counter()
     while n_done < n_events:
-        ask = n_events - n_done
+        need = n_events - n_done
+        ask = need
         if decay_filter is not None and n_generated:
-            ask = math.ceil(1.1 * ask * n_generated / max(n_done, 1))
+            ask = math.ceil(1.1 * need * n_generated / max(n_done, 1))
         batch = pythia.nextBatch(min(ask, batch_size) if decay_filter is None else min(ask, 4 * batch_size))
-        n_generated += len(batch)
-        if decay_filter is not None:
-            batch = batch[decay_filter.passes(batch.prt)]
-        batch = batch[: n_events - n_done]
-        batches.append(final_state_records(batch.prt))
-        weights.append(ak.to_numpy(batch.info.weights[:, 0]))
-        n_done += len(batch)
+        keep = np.ones(len(batch), dtype=bool) if decay_filter is None else decay_filter.passes(batch.prt)
+        # the filter's tally stops at the last event kept: later ones were never offered to it
+        passing = np.flatnonzero(keep)
+        used = int(passing[need - 1]) + 1 if len(passing) >= need else len(batch)
+        batch, keep = batch[:used], keep[:used]
+        w = ak.to_numpy(batch.info.weights[:, 0])
+        n_generated += used
+        sum_w += math.fsum(w)
+        sum_w_pass += math.fsum(w[keep])
+        sum_w2_pass += math.fsum(w[keep] ** 2)
+        sum_w2_fail += math.fsum(w[~keep] ** 2)
+        batches.append(final_state_records(batch[keep].prt))
+        weights.append(w[keep])
+        n_done += int(keep.sum())
         rate = n_generated / (time.perf_counter() - start)
         kept = f" (kept by the decay filter out of {n_generated})" if decay_filter is not None else ""
         log.info("generated %d / %d events%s, %.1f events/s", n_done, n_events, kept, rate)
 
     messages = log_statistics(pythia)
     info = pythia.infoPython()
-    eff = n_done / n_generated if n_generated else 1.0
+    # the filter efficiency is the weighted fraction kept (the event count's with unit weights),
+    # with the variance of a ratio of weighted sums
+    eff = sum_w_pass / sum_w if sum_w else 1.0
+    eff_err = math.sqrt((1 - eff) ** 2 * sum_w2_pass + eff**2 * sum_w2_fail) / abs(sum_w) if sum_w else 0.0
     sigma = info.sigmaGen() * PB_PER_MB
     rel_err = info.sigmaErr() / info.sigmaGen() if info.sigmaGen() > 0 else 0.0
-    eff_rel_err = math.sqrt((1 - eff) / max(n_done, 1)) if eff < 1 else 0.0
+    eff_rel_err = eff_err / eff if 0 < eff < 1 else 0.0
     return GeneratedChunk(
         particles=ak.concatenate(batches) if batches else ak.Array([]),
         weights=np.concatenate(weights) if weights else np.zeros(0),
@@ -278,5 +318,11 @@ def generate(
         n_tried=int(info.nTried()),
         n_accepted=n_done,
         filter_efficiency=eff,
-        info={"n_generated": n_generated, "sigma_gen_pb": sigma, "sigma_gen_err_pb": info.sigmaErr() * PB_PER_MB, **messages},
+        info={
+            "n_generated": n_generated,
+            "sum_weights_generated": sum_w,
+            "sigma_gen_pb": sigma,
+            "sigma_gen_err_pb": info.sigmaErr() * PB_PER_MB,
+            **messages,
+        },
     )
