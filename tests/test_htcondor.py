@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -199,26 +200,26 @@ def _check_common(submit: dict, workdir: Path) -> None:
     assert "request_disk" not in submit
 
 
-def test_generation_merge_and_skim_submitted_with_their_rules_resources(tiny, tmp_path):
+def test_generation_and_skim_submitted_with_their_rules_resources_merge_runs_locally(tiny, tmp_path):
     (tmp_path / "work").mkdir()
     workdir = copy_repo(tmp_path / "work")
     submits, log = _run_through_fake_htcondor(workdir, tmp_path, "results/skim/zz_madgraph.parquet")
     rules = _by_rule(submits)
-    expected_jobs = {"scan_lhe": 1, "generate_chunk": 1, "merge_process": 1, "skim": 1}
+    # merge_process is a localrule: a few seconds of bookkeeping, run where Snakemake runs
+    expected_jobs = {"scan_lhe": 1, "generate_chunk": 1, "skim": 1}
     assert {rule: len(jobs) for rule, jobs in rules.items()} == expected_jobs
-    assert log.count("submitted to HTCondor Cluster ID") == 4
+    assert log.count("submitted to HTCondor Cluster ID") == 3
+    assert re.search(r"^localrule merge_process:$", log, re.MULTILINE)
     for submit in submits:
         _check_common(submit, workdir)
-    (scan,), (generate,), (merge,), (skim,) = (rules[rule] for rule in expected_jobs)
+    (scan,), (generate,), (skim,) = (rules[rule] for rule in expected_jobs)
     assert "--target-jobs scan_lhe:process=zz_madgraph " in scan["arguments"]
     assert "--target-jobs generate_chunk:process=zz_madgraph,chunk=0 " in generate["arguments"]
-    assert "--target-jobs merge_process:process=zz_madgraph " in merge["arguments"]
     assert "--target-jobs skim:process=zz_madgraph " in skim["arguments"]
-    # job_resources(2000, 30), (2000, 60), (4000, 30) and the profile's default-resources for merge_process
+    # job_resources(2000, 30), (2000, 60) and (4000, 30)
     expected = {
         "scan_lhe": ("1", "2000MB", 1800),
         "generate_chunk": ("1", "2000MB", 3600),
-        "merge_process": ("1", "2000MB", 1800),
         "skim": ("1", "4000MB", 1800),
     }
     for submit in submits:
