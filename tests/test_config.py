@@ -98,6 +98,19 @@ BAD = [
         "process": ["generate p p > j j"], "run_card": {"ptj": "20; shell rm -rf /"}}}), r"processes\.qcd\.madgraph\.run_card\.ptj"),
     ("missing MadGraph Delphes card", _set("processes.qcd", {"role": "background", "events": 5, "madgraph": {
         "process": ["generate p p > j j"], "delphes_card": "cards/none.tcl"}}), r"processes\.qcd\.madgraph\.delphes_card: no such file"),
+    # classifier instances
+    ("old shape: keyed by method", _set("classifiers.bdt", {"n_estimators": 10}),
+     r"classifiers\.bdt: no 'method' key: classifiers are named instances now.*add 'method: bdt' to it"),
+    ("no method, free name", _set("classifiers.mine", {"max_depth": 2}),
+     r"classifiers\.mine: no 'method' key.*add 'method: <one of bdt, cuts, mlp, cnn>'"),
+    ("unknown method", _set("classifiers.svm", {"method": "svm"}), r"classifiers\.svm\.method: 'svm' is not one of"),
+    ("another method's setting", _set("classifiers.cuts", {"method": "cuts", "max_depth": 3}),
+     r"classifiers\.cuts: .*'max_depth' was unexpected"),
+    ("unsafe instance name", _set("classifiers.bdt-2", {"method": "bdt"}), r"classifiers: 'bdt-2' does not match"),
+    ("feature not in features.names", _set("classifiers.cuts.features", ["met", "ht", "jet0.pt"]),
+     r"classifiers\.cuts\.features\[2\]: 'jet0\.pt' is not one of features\.names \(fatjet0\.pt, .*\)"),
+    ("empty features", _set("classifiers.mlp.features", []), r"classifiers\.mlp\.features: \[\] should be non-empty"),
+    ("CNN without images", _set("images", _DELETE), r"classifiers\.cnn: method cnn trains on jet images; add an images block"),
 ]
 
 
@@ -162,3 +175,42 @@ def test_input_paths_and_the_paths_htcondor_cannot_pass():
         "working directory: '/home/a b' contains whitespace, a quote or '$', which the HTCondor executor cannot pass to its jobs"
     )
     assert htcondor_path_errors({"dollar": "/x/$HOME"}) and not htcondor_path_errors({"plain": "/x/a-b_c.d+e@f"})
+
+
+# -- classifier instances -------------------------------------------------------------------------
+
+
+
+def test_an_old_style_classifiers_block_gets_one_migration_line_per_entry():
+    """The schema's own complaints about an entry without `method` are replaced by one line
+    saying how to migrate it; other problems are still listed."""
+    config = copy.deepcopy(DEFAULT)
+    for block in config["classifiers"].values():
+        del block["method"]
+    config["luminosity_fb"] = "lots"
+    with pytest.raises(ConfigError) as err:
+        check_config(config, SCHEMA)
+    lines = str(err.value).splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == [f"classifiers.{m}" for m in config["classifiers"]] + ["luminosity_fb"]
+    assert "add 'method: cnn' to it (classifiers: {cnn: {method: cnn, ...}})" in lines[3]
+
+
+def test_instances_of_one_method_with_their_own_features():
+    from phenoflow.models import classifiers
+
+    config = copy.deepcopy(DEFAULT)
+    config["classifiers"] = {
+        "cuts_parallel": {"method": "cuts", "topology": "parallel"},
+        "cuts_sequential": {"method": "cuts", "topology": "sequential", "features": ["met", "ht"]},
+        "cnn_log": {"method": "cnn", "normalise": "log", "features": ["met", "ht"]},
+        "cnn_max": {"method": "cnn", "normalise": "max"},
+    }
+    check_config(config, SCHEMA)
+    instances = classifiers(config)
+    assert list(instances) == ["cnn_log", "cnn_max", "cuts_parallel", "cuts_sequential"]
+    assert instances["cuts_parallel"].features == tuple(config["features"]["names"])  # all by default
+    assert instances["cuts_sequential"].features == ("met", "ht")
+    assert instances["cnn_max"].features == () and instances["cnn_max"].images  # the image alone by default
+    assert instances["cnn_log"].hyper == {"normalise": "log"}  # without method and features
+    assert instances["cnn_log"].model_file == "results/models/cnn_log/model.keras"
+    assert instances["cuts_parallel"].model_file == "results/models/cuts_parallel/model.json"

@@ -322,11 +322,11 @@ def test_api_checks():
 
 
 def test_every_registered_model_class_has_the_api():
-    from phenoflow.models import MODELS, model_class
+    from phenoflow.models import METHODS, describe, model_class
 
-    for name in MODELS:
+    for name in METHODS:
         cls = model_class(name)
-        assert cls.name == name
+        assert cls.name == name and cls.description is describe(name)
         for method in ("fit", "predict_proba", "save", "load"):
             assert callable(getattr(cls, method)), (name, method)
     with pytest.raises(KeyError, match="unknown model 'svm'"):

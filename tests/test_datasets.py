@@ -65,3 +65,27 @@ def test_balanced_weights_train_on_absolute_weights():
     w = balanced_weights(np.array([2.0, -1.0, 1.0, 1.0, 3.0]), labels, np.array(["s", "s", "s", "b", "b"]))
     assert (w >= 0).all()
     np.testing.assert_allclose(w, [2.5 * 2 / 4, 2.5 / 4, 2.5 / 4, 2.5 / 4, 2.5 * 3 / 4])
+
+
+def test_split_arrays_give_each_model_its_own_features_and_the_images_beside_them(tmp_path):
+    """A classifier instance reads only its features; with images its inputs are the images
+    alone (no features) or both, rows aligned."""
+    from phenoflow.features.datasets import load_split_arrays
+    from phenoflow.io import write_json
+
+    n = 10
+    table = pd.DataFrame({"process": ["s"] * 5 + ["b"] * 5, "label": [1] * 5 + [0] * 5, "class": [1] * 5 + [0] * 5,
+                          "weight": np.ones(n), "met": np.arange(n, dtype=float), "ht": 10.0 * np.arange(n)})  # fmt: skip
+    table.to_parquet(tmp_path / "features.parquet")
+    write_json(tmp_path / "split.json", {"indices": {"train": [0, 1, 5, 6], "val": [2, 7], "test": [3, 4, 8, 9]}})
+    images = np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 3, 3), np.float32)
+    np.save(tmp_path / "images.npy", images)
+    paths = (tmp_path / "features.parquet", tmp_path / "split.json")
+    (test,) = load_split_arrays(*paths, ["ht"], ["test"])
+    np.testing.assert_array_equal(test.inputs, [[30.0], [40.0], [80.0], [90.0]])
+    (test,) = load_split_arrays(*paths, [], ["test"], images_path=tmp_path / "images.npy")
+    assert test.x.shape == (4, 0) and test.inputs.shape == (4, 3, 3)
+    np.testing.assert_array_equal(test.inputs[:, 0, 0], [3, 4, 8, 9])
+    (test,) = load_split_arrays(*paths, ["met", "ht"], ["test"], images_path=tmp_path / "images.npy")
+    assert set(test.inputs) == {"images", "features"}
+    np.testing.assert_array_equal(test.inputs["features"][:, 0], test.inputs["images"][:, 0, 0])

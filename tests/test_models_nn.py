@@ -149,6 +149,73 @@ def test_cnn_separates_two_prong_images_and_round_trips(tmp_path):
         MLP.load(path)
 
 
+def image_and_feature_data(rng: np.random.Generator, n: int, size: int = 12):
+    """Images with no information (their labels are shuffled) beside two features: ``met`` on a
+    GeV scale that separates the classes, and noise. Returns ({"images", "features"}, y, w)."""
+    images, _, w = jet_images(rng, n, size)
+    y = rng.integers(0, 2, n)
+    features = np.c_[rng.normal(300.0 + 150.0 * y, 60.0), rng.normal(0.0, 1.0, n)]
+    return {"images": images, "features": features}, y, w
+
+
+@pytest.fixture(scope="module")
+def two_input():
+    """Train, validation and test sets of :func:`image_and_feature_data`, and a CNN with the
+    features as a second input trained on them with seed 5."""
+    rng = np.random.default_rng(8)
+    data = [image_and_feature_data(rng, n) for n in (640, 200, 200)]
+    model = CNN(seed=5, filters=[4], dense=16, feature_dense=8, epochs=6, patience=6, batch_size=64, normalise="max")
+    history = model.fit(*data[0], validation=data[1])
+    return data, model, history
+
+
+def test_cnn_with_features_beside_the_image_learns_from_them(two_input):
+    (train, _, test), model, history = two_input
+    assert {layer.name for layer in model.model.layers} >= {"images", "features", "standardise", "feature_dense", "concatenate"}
+    assert sorted(t.name for t in model.model.inputs) == ["features", "images"]
+    proba = model.predict_proba(test[0])
+    assert proba.shape == (200,) and len(history) >= 1
+    assert weighted_auc(proba, test[2], test[1]) > 0.85  # the images alone carry nothing here
+    mean, variance = model.standardisation  # from the training features only
+    np.testing.assert_allclose(mean, train[0]["features"].mean(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(variance, train[0]["features"].var(axis=0), rtol=1e-3)
+    with pytest.raises(ValueError, match=r"takes the inputs \['features', 'images'\], got one array"):
+        model.predict_proba(test[0]["images"])
+    with pytest.raises(ValueError, match="inputs are 'images' and optionally 'features'"):
+        model.predict_proba({"image": test[0]["images"]})
+
+
+def test_cnn_with_features_round_trips_through_one_keras_file(two_input, tmp_path):
+    (_, _, test), model, _ = two_input
+    path = tmp_path / "cnn.keras"
+    model.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.keras"]
+    loaded = CNN.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(test[0]), model.predict_proba(test[0]))
+    assert loaded.hyper == model.hyper and loaded.n_parameters == model.n_parameters
+    np.testing.assert_array_equal(loaded.standardisation[0], model.standardisation[0])
+
+
+def test_cnn_with_features_same_seed_same_predictions(two_input):
+    (train, val, test), model, history = two_input
+    again = CNN(seed=5, **model.hyper)
+    pd_history = again.fit(*train, validation=val)
+    np.testing.assert_array_equal(again.predict_proba(test[0]), model.predict_proba(test[0]))
+    np.testing.assert_array_equal(pd_history["val_auc"], history["val_auc"])
+    other = CNN(seed=6, **model.hyper)
+    other.fit(*train, validation=val)
+    assert not np.array_equal(other.predict_proba(test[0]), model.predict_proba(test[0]))
+
+
+def test_cnn_without_features_is_the_image_network():
+    """No features (f = 0) is the one-input network on the images."""
+    rng = np.random.default_rng(1)
+    x, y, w = image_and_feature_data(rng, 64)
+    model = CNN(seed=1, filters=[2], dense=4, epochs=1, patience=1, batch_size=32)
+    model.fit({"images": x["images"], "features": np.empty((64, 0))}, y, w, validation=(x["images"], y, w))
+    assert [t.name for t in model.model.inputs] == ["images"] and model.predict_proba(x["images"]).shape == (64,)
+
+
 @pytest.mark.parametrize("method", ["none", "max", "log", "l1"])
 def test_image_normalisation_layer(method):
     from phenoflow.features.images import normalise

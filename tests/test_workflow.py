@@ -256,25 +256,57 @@ def test_second_run_does_nothing(tiny):
     assert planned_jobs(tiny) == {}
 
 
-@pytest.mark.parametrize("model, key, value", [("bdt", "max_depth", 2), ("mlp", "epochs", 4)])
+@pytest.mark.parametrize(
+    "model, key, value",
+    [("bdt", "max_depth", 2), ("mlp", "epochs", 4), ("cuts_parallel", "n_thresholds", 50), ("cuts", "features", ["met", "ht"])],
+)
 def test_one_models_parameter_reruns_that_model_only(tiny, model, key, value):
+    """Also for one of two instances of the same method (cuts, cuts_parallel), and for an
+    instance's features; the cut-and-count's pass/fail score is not binned."""
     edit_config(tiny, lambda c: c["classifiers"][model].update({key: value}))
     try:
         # the config record changes too (it is the config), but nothing upstream of training
         # and no other model
         expected = {f"train_{model}": 1, "evaluate": 1, "binning": 1, "inference": 1, "compare": 1, "config_record": 1, "all": 1}
+        if model.startswith("cuts"):
+            del expected["binning"], expected["inference"]
         assert planned_jobs(tiny) == expected
     finally:
         shutil.copy(TINY, tiny / "config" / "config.yaml")
 
 
+def test_two_instances_of_one_method_train_with_their_own_settings_and_features(tiny):
+    """cuts and cuts_parallel are both cut-and-counts: each has its own rule, model, evaluation
+    and provenance, and sees only its own features; the CNN's record names the images, the
+    cut-and-count's (physical weights) not the training weights."""
+    config = yaml.safe_load((tiny / "config/config.yaml").read_text())
+    sequential = json.loads((tiny / "results/models/cuts/model.json").read_text())
+    parallel = json.loads((tiny / "results/models/cuts_parallel/model.json").read_text())
+    assert sequential["settings"]["topology"] == "sequential" and parallel["settings"]["topology"] == "parallel"
+    own = config["classifiers"]["cuts_parallel"]["features"]
+    assert sequential["settings"]["feature_names"] == config["features"]["names"]
+    assert parallel["settings"]["feature_names"] == own and parallel["n_features"] == len(own)
+    assert parallel["cuts"] and {c["feature"] for c in parallel["cuts"]} <= set(own)
+    training = json.loads((tiny / "results/models/cuts_parallel/training.json").read_text())
+    assert training["method"] == "cuts" and training["features"] == own and training["images"] is False
+    for name in ("cuts", "cuts_parallel"):
+        record = yaml.safe_load((tiny / f"results/evaluation/{name}/provenance.yaml").read_text())
+        assert list(record["config"]["classifiers"]) == [name]
+        assert "images" not in record["config"] and "training_weights" not in record["config"]
+        assert "results/features/images.npy" not in record["inputs"]
+        assert json.loads((tiny / f"results/evaluation/{name}/metrics.json").read_text())["method"] == "cuts"
+    cnn = yaml.safe_load((tiny / "results/models/cnn/provenance.yaml").read_text())
+    assert "images" in cnn["config"] and "training_weights" in cnn["config"] and "results/features/images.npy" in cnn["inputs"]
+    assert not (tiny / "results/binning/cuts_parallel").exists()  # a pass/fail score is not binned
+
+
 def test_every_method_is_compared_on_the_same_test_events(tiny):
     table = pd.read_csv(tiny / "results/evaluation/comparison.csv")
-    assert list(table["method"]) == ["bdt", "cnn", "cuts", "mlp"]
+    assert list(table["method"]) == ["bdt", "cnn", "cuts", "cuts_parallel", "mlp"]
     assert list(table.columns) == ["method", "accuracy", "auc", "z_max", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters"]
     assert (table["n_parameters"] > 0).all() and (table["training_time_s"] > 0).all()
     markdown = (tiny / "results/evaluation/comparison.md").read_text()
-    assert markdown.count("\n") == 6 and "R50" in markdown
+    assert markdown.count("\n") == 7 and "R50" in markdown
     scores = {m: pd.read_parquet(tiny / f"results/evaluation/{m}/scores.parquet") for m in table["method"]}
     reference = scores["bdt"][["process", "label", "weight"]]
     for frame in scores.values():

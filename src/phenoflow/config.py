@@ -14,6 +14,7 @@ from phenoflow.detector.card import CardError, load_card
 from phenoflow.events import observables, selection
 from phenoflow.features.classes import class_errors
 from phenoflow.generation.pythia import hand_set_bias
+from phenoflow.models.registry import DESCRIPTIONS, classifier_errors, migration_errors
 
 
 class ConfigError(ValueError):
@@ -27,6 +28,11 @@ def _key(path) -> str:
     return "".join(parts) or "(top level)"
 
 
+def _within(key: str, parents) -> bool:
+    """Whether the dotted ``key`` is one of ``parents`` or inside one of them."""
+    return any(key == p or key.startswith((f"{p}.", f"{p}[")) for p in parents)
+
+
 def schema_errors(config: dict, schema_path: str | os.PathLike) -> list[str]:
     """JSON-schema problems of ``config`` as ``key.path: message`` lines, sorted."""
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -35,7 +41,8 @@ def schema_errors(config: dict, schema_path: str | os.PathLike) -> list[str]:
 
 
 def semantic_errors(config: dict) -> list[str]:
-    """Problems a schema cannot express: files, the detector card, roles, expressions, split fractions."""
+    """Problems a schema cannot express: files, the detector card, roles, expressions, classifier
+    features and inputs, split fractions."""
     errors = []
     for key, path in input_paths(config).items():
         if key != "detector.card" and not os.path.isfile(path):  # the card is checked by loading it
@@ -71,8 +78,7 @@ def semantic_errors(config: dict) -> list[str]:
             observables.check(name)
         except KeyError as err:
             errors.append(f"features.names[{i}]: {err.args[0]}")
-    if "cnn" in config["classifiers"] and "images" not in config:
-        errors.append("classifiers.cnn: the CNN trains on jet images; add an images block")
+    errors += classifier_errors(config)
     total = sum(config["split"]["fractions"].values())
     if abs(total - 1) > 1e-9:
         errors.append(f"split.fractions: must sum to 1, got {total:g}")
@@ -82,8 +88,13 @@ def semantic_errors(config: dict) -> list[str]:
 def _inference_errors(config: dict) -> list[str]:
     """The inference block may only name binned classifiers, binnings and processes that exist."""
     inference, binning = config.get("inference", {}), config["binning"]
+    binned = {
+        name
+        for name, block in config["classifiers"].items()
+        if isinstance(block, dict) and block.get("method") in DESCRIPTIONS and DESCRIPTIONS[block["method"]].binnable
+    }
     known = {
-        "classifiers": (set(config["classifiers"]) - {"cuts"}, "binned classifiers (classifiers, not cuts)"),
+        "classifiers": (binned, "binned classifiers (a cut-and-count's pass/fail score is not binned)"),
         "methods": (set(binning["methods"]), "binning.methods"),
         "n_bins": (set(binning["n_bins"]), "binning.n_bins"),
         "normalisation": (set(config["processes"]), "processes"),
@@ -195,8 +206,13 @@ def htcondor_path_errors(paths: Mapping[str, str]) -> list[str]:
 
 
 def check_config(config: dict[str, Any], schema_path: str | os.PathLike) -> None:
-    """Raise :class:`ConfigError` listing every problem of ``config``; return if it is valid."""
-    errors = schema_errors(config, schema_path)
+    """Raise :class:`ConfigError` listing every problem of ``config``; return if it is valid.
+
+    A classifier of the old shape (keyed by its method, without ``method``) gets one message
+    saying how to migrate it instead of the schema's."""
+    old = migration_errors(config)
+    errors = [f"{key}: {message}" for key, message in old.items()]
+    errors += [e for e in schema_errors(config, schema_path) if not _within(e.split(": ", 1)[0], old)]
     if not errors:
         errors = semantic_errors(config)
     if errors:

@@ -5,6 +5,7 @@ import math
 from phenoflow.config import beam_ids
 from phenoflow.events.observables import needs_constituents
 from phenoflow.features.classes import classes_from_config
+from phenoflow.models import classifiers
 from phenoflow.seeds import derive_seed
 
 PROCESSES = sorted(config["processes"])
@@ -14,9 +15,11 @@ PYTHIA_PROCESSES = sorted(set(PROCESSES) - set(MADGRAPH_PROCESSES))
 LHE_PROCESSES = sorted(p for p in PROCESSES if "lhe" in config["processes"][p])
 #: The classes the classifiers learn (one per role, or the processes' `class` keys).
 CLASSES = classes_from_config(config["processes"])
-MODELS = sorted(config["classifiers"])
+#: The classifier instances by name (classifiers.<name>), each with its model's description.
+CLASSIFIERS = classifiers(config)
+MODELS = list(CLASSIFIERS)
 #: Models whose score is binned (a cut-and-count has a pass/fail score, nothing to bin).
-BINNED_MODELS = [m for m in MODELS if m != "cuts"]
+BINNED_MODELS = [m for m, c in CLASSIFIERS.items() if c.description.binnable]
 #: What the inference stage builds likelihoods for: by default every binned model, the optimised
 #: binning methods (optimal, gmm) among those that run, and every number of bins.
 INFERENCE_MODELS = sorted(config["inference"].get("classifiers", BINNED_MODELS))
@@ -149,9 +152,11 @@ def provenance_config(kind, model=None, process=None):
         keys += ("luminosity_fb", "selection", "substructure") if kind == "skim" else ()
         events = {k: v for k, v in config["processes"][process].items() if k not in ("role", "class", "title")}
         return {**{k: config[k] for k in keys if k in config}, "processes": {process: events}}
-    elif model is not None:
-        inputs = ("images",) if model == "cnn" else ()
-        keys = (*EVENT_KEYS, "features", *inputs, "split", "training_weights", f"classifiers.{model}")
+    elif model is not None:  # only the inputs and weights this classifier uses, and its own block
+        instance = CLASSIFIERS[model]
+        inputs = ("images",) if instance.images else ()
+        weights = () if instance.description.physical_weights else ("training_weights",)
+        keys = (*EVENT_KEYS, "features", *inputs, "split", *weights, f"classifiers.{model}")
         keys += {
             "train": (),
             "evaluate": ("evaluation",),
@@ -171,21 +176,19 @@ def provenance_config(kind, model=None, process=None):
     return part
 
 
-#: The file each kind of model is saved to (Keras insists on the .keras suffix).
-MODEL_FILES = {"bdt": "model.json", "cuts": "model.json", "mlp": "model.keras", "cnn": "model.keras"}
-
-
-def model_file(model):
-    """Path of the trained model ``model``."""
-    return f"results/models/{model}/{MODEL_FILES[model]}"
-
-
 def training_inputs(model):
-    """Inputs of a model's training and evaluation: features, split, and images for the CNN."""
+    """Inputs of a classifier's training and evaluation: features, split, and the jet images if
+    its model takes them."""
     inputs = {"features": "results/features/features.parquet", "split": "results/features/split.json"}
-    if model == "cnn":
+    if CLASSIFIERS[model].images:
         inputs["images"] = "results/features/images.npy"
     return inputs
+
+
+def training_balance(model):
+    """The training weights of a classifier: config's training_weights, or None (physical
+    weights) for a model that trains on those (the cut-and-count maximises Z_A)."""
+    return None if CLASSIFIERS[model].description.physical_weights else config["training_weights"]
 
 
 def evaluation_inputs(wildcards):
@@ -193,7 +196,7 @@ def evaluation_inputs(wildcards):
     model = wildcards.model
     return {
         **training_inputs(model),
-        "model": model_file(model),
+        "model": CLASSIFIERS[model].model_file,
         "history": f"results/models/{model}/history.csv",
         "training": f"results/models/{model}/training.json",
     }

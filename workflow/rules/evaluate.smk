@@ -43,7 +43,8 @@ rule evaluate:
         provenance="results/evaluation/{model}/provenance.yaml",
     params:
         provenance=lambda w: provenance_config("evaluate", model=w.model),
-        features=config["features"]["names"],
+        method=lambda w: CLASSIFIERS[w.model].method,
+        features=lambda w: list(CLASSIFIERS[w.model].features),
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
     log:

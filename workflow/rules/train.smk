@@ -1,6 +1,6 @@
-# One training rule per configured model (train_bdt, train_mlp, ...), so that changing one
-# model's parameters reruns that model only.
-for _model in MODELS:
+# One training rule per classifier instance (train_<name>), so that changing one instance's
+# settings reruns that instance only.
+for _model, _classifier in CLASSIFIERS.items():
 
     rule:
         name:
@@ -8,16 +8,17 @@ for _model in MODELS:
         input:
             **training_inputs(_model),
         output:
-            model=model_file(_model),
+            model=_classifier.model_file,
             history=f"results/models/{_model}/history.csv",
             training=f"results/models/{_model}/training.json",
             provenance=f"results/models/{_model}/provenance.yaml",
         params:
             provenance=provenance_config("train", model=_model),
             model=_model,
-            hyper=config["classifiers"][_model],
-            features=config["features"]["names"],
-            balance=config["training_weights"],
+            method=_classifier.method,
+            hyper=_classifier.hyper,
+            features=list(_classifier.features),
+            balance=training_balance(_model),
             seed=derive_seed(config["seed"], "train", _model),
         log:
             f"results/logs/train/{_model}.log",

@@ -10,7 +10,7 @@ from phenoflow.evaluation.scores import evaluate, multiclass_metrics, overtraini
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
 from phenoflow.evaluation.metrics import binary_confusion
-from phenoflow.models import load_model
+from phenoflow.models import describe, load_model
 from phenoflow.provenance import now, write_record
 
 started = now()
@@ -22,11 +22,11 @@ classes = Classes.from_dict(p.classes)
 with to_log_file(snakemake.log[0]) as log:
     images = inputs.images if "images" in inputs.keys() else None
     train, test = load_split_arrays(inputs.features, inputs.split, p.features, ("train", "test"), None, images)
-    model = load_model(name, inputs.model)
-    proba, train_proba = model.predict_proba(test.x), model.predict_proba(train.x)
+    model = load_model(p.method, inputs.model)
+    proba, train_proba = model.predict_proba(test.inputs), model.predict_proba(train.inputs)
     scores = signal_score(proba, classes.signal_indices)
     result = evaluate(scores, test.w, test.y, p.min_background)
-    metrics = {"model": name, **result.metrics}
+    metrics = {"model": name, "method": p.method, **result.metrics}
     columns = {"score": scores}
     if proba.ndim == 2:  # a softmax over the classes: per-class metrics and probabilities too
         metrics["multiclass"] = multiclass_metrics(proba, test.w, test.target, classes)
@@ -44,7 +44,7 @@ with to_log_file(snakemake.log[0]) as log:
     train_scores = signal_score(train_proba, classes.signal_indices)
     check = overtraining(train_scores, train.w, train_classes, scores, test.w, test_classes, names)
     plots.overtraining(check.train, check.test, check.p_values, out.overtraining)
-    if name == "cuts":  # its training is the sequence of cuts: show them on the distributions
+    if describe(p.method).history == "cuts":  # its training is the sequence of cuts: show them on the distributions
         plots.cut_values(train.x, train.y, train.w, model.cuts, out.history, feature_names=p.features)
     else:
         plots.training_history(pd.read_csv(inputs.history), out.history)

@@ -216,17 +216,26 @@ def balanced_weights(weights: np.ndarray, labels: np.ndarray, processes: np.ndar
 
 @dataclass
 class SplitArrays:
-    """The rows of one split as arrays: features ``x`` (n, f), labels ``y`` (n,; 1 signal, 0
-    background), weights ``w`` (n,), ``process`` names (n,) and target classes ``target`` (n,;
-    equal to ``y`` with one class per role). ``w`` are balanced non-negative training weights
-    (from |w|) for training splits and signed physical weights scaled to the full luminosity
-    otherwise."""
+    """The rows of one split as arrays: features ``x`` (n, f; f may be 0), labels ``y`` (n,; 1
+    signal, 0 background), weights ``w`` (n,), ``process`` names (n,), target classes ``target``
+    (n,; equal to ``y`` with one class per role) and, if loaded, jet ``images`` (n, h, w). ``w``
+    are balanced non-negative training weights (from |w|) for training splits and signed physical
+    weights scaled to the full luminosity otherwise."""
 
     x: np.ndarray
     y: np.ndarray
     w: np.ndarray
     process: np.ndarray
     target: np.ndarray
+    images: np.ndarray | None = None
+
+    @property
+    def inputs(self) -> np.ndarray | dict[str, np.ndarray]:
+        """What a model takes: the features ``x`` (n, f), the ``images`` (n, h, w) if there are no
+        features, or both as ``{"images": ..., "features": ...}``."""
+        if self.images is None:
+            return self.x
+        return {"images": self.images, "features": self.x} if self.x.shape[1] else self.images
 
     def frame(self, **columns: np.ndarray) -> pd.DataFrame:
         """Table of process, label, class, weight and any extra per-row ``columns`` (e.g. score)."""
@@ -244,8 +253,8 @@ def load_split_arrays(
 ) -> list[SplitArrays]:
     """Arrays of the requested ``splits`` from the feature table and the saved split indices.
 
-    With ``images_path`` (the jet images, rows aligned with the table) ``x`` holds the images
-    (n, n_eta, n_phi) instead of the features.
+    ``x`` holds the ``features`` (n, f; none is f = 0); with ``images_path`` (the jet images, rows
+    aligned with the table) ``images`` holds them (n, n_eta, n_phi).
     With ``balance`` = ``"class"`` the weights are balanced between the target classes (each
     sums to the same total), with ``"process"`` also between the processes of a class (for
     training and early stopping), both from |w| (:func:`balanced_weights`); with ``None`` they
@@ -272,6 +281,7 @@ def load_split_arrays(
             w = balanced_weights(sub["weight"].to_numpy(), target, process if balance == "process" else None)
         else:
             raise ValueError(f"unknown training weighting '{balance}' (expected 'class' or 'process')")
-        x = np.asarray(images[rows], dtype=np.float32) if images is not None else sub[list(features)].to_numpy(np.float64)
-        out.append(SplitArrays(x, y, w, process, target))
+        x = sub[list(features)].to_numpy(np.float64).reshape(len(rows), len(features))
+        image_rows = np.asarray(images[rows], dtype=np.float32) if images is not None else None
+        out.append(SplitArrays(x, y, w, process, target, image_rows))
     return out

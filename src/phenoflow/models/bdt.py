@@ -4,12 +4,14 @@ over several classes (integer labels 0..k-1)."""
 from __future__ import annotations
 
 import os
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from phenoflow.io import atomic_path
+from phenoflow.models.registry import ModelDescription, describe
 from phenoflow.models.weights import check_training_weights
 
 
@@ -24,6 +26,7 @@ class BDT:
     """
 
     name = "bdt"
+    description: ClassVar[ModelDescription] = describe("bdt")
 
     def __init__(self, seed: int, threads: int = 1, **hyper):
         self.hyper = dict(hyper)

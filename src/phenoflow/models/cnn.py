@@ -1,4 +1,5 @@
-"""Convolutional neural network (Keras 3, TensorFlow backend) on jet images.
+"""Convolutional neural network (Keras 3, TensorFlow backend) on jet images, optionally with
+features beside the images (a two-input network).
 
 Training, early stopping, saving and loading are those of :class:`~phenoflow.models.mlp.KerasClassifier`.
 """
@@ -6,13 +7,15 @@ Training, early stopping, saving and loading are those of :class:`~phenoflow.mod
 from __future__ import annotations
 
 import os
+from typing import ClassVar, Mapping
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from phenoflow.models.mlp import KerasClassifier  # noqa: E402
+from phenoflow.models.mlp import Inputs, KerasClassifier  # noqa: E402
+from phenoflow.models.registry import ModelDescription, describe  # noqa: E402
 
 #: Per-image normalisations of :class:`ImageNormalisation` (as in :func:`phenoflow.features.images.normalise`).
 NORMALISATIONS: tuple[str, ...] = ("none", "max", "log", "l1")
@@ -51,22 +54,29 @@ class ImageNormalisation(keras.layers.Layer):
 
 
 class CNN(KerasClassifier):
-    """Convolutional network on images ``x`` of shape (n, h, w) (e.g. the 33 × 33 jet images).
+    """Convolutional network on jet images, optionally with features beside them.
 
-    Each image is normalised by :class:`ImageNormalisation` with ``normalise`` (inside the model);
-    then, for each entry of ``filters``, a ReLU convolution with that many filters of
-    ``kernel_size`` × ``kernel_size`` pixels ("same" padding) and a ``pool_size`` max pooling;
-    then a dense ReLU layer of ``dense`` units, dropout of rate ``dropout`` and the output layer.
-    Adam with ``learning_rate``, ``batch_size`` images per step, at most ``epochs`` epochs, early
-    stopping after ``patience`` epochs without a better validation AUC.
+    Inputs: images of shape (n, h, w) (e.g. the 33 × 33 jet images), or a mapping
+    ``{"images": (n, h, w), "features": (n, f)}`` for a two-input network (f = 0 is the image
+    alone). Each image is normalised by :class:`ImageNormalisation` with ``normalise`` (inside the
+    model); then, for each entry of ``filters``, a ReLU convolution with that many filters of
+    ``kernel_size`` × ``kernel_size`` pixels ("same" padding) and a ``pool_size`` max pooling,
+    flattened. The features, standardised by a Normalization layer adapted on the training
+    features (saved with the model), pass one dense ReLU layer of ``feature_dense`` units and are
+    concatenated with the image branch. Then a dense ReLU layer of ``dense`` units, dropout of
+    rate ``dropout`` and the output layer. Adam with ``learning_rate``, ``batch_size`` events per
+    step, at most ``epochs`` epochs, early stopping after ``patience`` epochs without a better
+    validation AUC.
     """
 
     name = "cnn"
+    description: ClassVar[ModelDescription] = describe("cnn")
     defaults = {
         "filters": [16, 32],
         "kernel_size": 3,
         "pool_size": 2,
         "dense": 64,
+        "feature_dense": 32,
         "dropout": 0.25,
         "normalise": "max",
         "learning_rate": 1e-3,
@@ -81,15 +91,30 @@ class CNN(KerasClassifier):
             expected = ", ".join(NORMALISATIONS)
             raise ValueError(f"unknown normalise '{self.hyper['normalise']}' (expected one of {expected})")
 
-    def _inputs(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 3:
-            raise ValueError(f"{self.name}: images must have shape (n, h, w), got {x.shape}")
-        return x
+    def _inputs(self, x: Inputs) -> Inputs:
+        """Images (n, h, w) as float32; a mapping with images and features as float32 arrays (or
+        the images alone if there are no features)."""
+        if not isinstance(x, Mapping):
+            return self._images(x)
+        unknown = sorted(set(x) - {"images", "features"})
+        if unknown or "images" not in x:
+            raise ValueError(f"{self.name}: inputs are 'images' and optionally 'features', got {sorted(x)}")
+        images = self._images(x["images"])
+        features = np.asarray(x.get("features", np.empty((len(images), 0))), dtype=np.float32)
+        if features.ndim != 2 or len(features) != len(images):
+            raise ValueError(f"{self.name}: features must have shape ({len(images)}, f), got {features.shape}")
+        return {"images": images, "features": features} if features.shape[1] else images
 
-    def _build(self, x: np.ndarray, n_classes: int) -> keras.Model:
-        inputs = keras.Input(shape=x.shape[1:], name="images")
-        hidden = ImageNormalisation(self.hyper["normalise"], name="normalise")(inputs)
+    def _images(self, images) -> np.ndarray:
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 3:
+            raise ValueError(f"{self.name}: images must have shape (n, h, w), got {images.shape}")
+        return images
+
+    def _build(self, x: Inputs, n_classes: int) -> keras.Model:
+        images = x["images"] if isinstance(x, Mapping) else x
+        image_input = keras.Input(shape=images.shape[1:], name="images")
+        hidden = ImageNormalisation(self.hyper["normalise"], name="normalise")(image_input)
         for i, filters in enumerate(self.hyper["filters"]):
             conv = keras.layers.Conv2D(
                 filters,
@@ -104,6 +129,17 @@ class CNN(KerasClassifier):
             hidden = pool(conv(hidden))
         hidden = keras.layers.Flatten(name="flatten")(hidden)
         n_conv = len(self.hyper["filters"])
+        inputs = image_input
+        if isinstance(x, Mapping):  # the features' own branch, joined to the image's
+            feature_input = keras.Input(shape=(x["features"].shape[1],), name="features")
+            standardise = keras.layers.Normalization(axis=-1, name="standardise")
+            standardise.adapt(x["features"])
+            init = keras.initializers.HeNormal(seed=self._layer_seed(n_conv + 3))
+            branch = keras.layers.Dense(
+                self.hyper["feature_dense"], activation="relu", kernel_initializer=init, name="feature_dense"
+            )(standardise(feature_input))
+            hidden = keras.layers.Concatenate(name="concatenate")([hidden, branch])
+            inputs = {"images": image_input, "features": feature_input}
         init = keras.initializers.HeNormal(seed=self._layer_seed(n_conv))
         dense = keras.layers.Dense(self.hyper["dense"], activation="relu", kernel_initializer=init, name="dense")
         hidden = dense(hidden)

@@ -24,13 +24,14 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import NamedTuple, Sequence
+from typing import ClassVar, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 
 from phenoflow.io import read_json, write_json
 from phenoflow.evaluation.metrics import asimov_significance
+from phenoflow.models.registry import ModelDescription, describe
 
 _FORMAT = "phenoflow.cuts/1"
 
@@ -124,6 +125,7 @@ class CutAndCount:
     """
 
     name = "cuts"
+    description: ClassVar[ModelDescription] = describe("cuts")
 
     def __init__(
         self,

@@ -3,7 +3,9 @@
 Also holds what every Keras classifier of the package shares (:class:`KerasClassifier`): seeding
 and thread set-up, weighted training with early stopping on the weighted validation AUC, and
 saving to a single ``.keras`` file. Labels are integer classes 0..k-1: with k = 2 the output is
-the signal (class 1) probability, shape (n,); with k > 2 the softmax, shape (n, k).
+the signal (class 1) probability, shape (n,); with k > 2 the softmax, shape (n, k). A network takes
+one array, or several named ones (:data:`Inputs`: e.g. jet images and features, as
+:attr:`phenoflow.features.datasets.SplitArrays.inputs` gives them), rows aligned.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import ClassVar, Mapping, Union
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -21,11 +24,14 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from phenoflow.evaluation.metrics import one_vs_rest_auc, weighted_auc  # noqa: E402
 from phenoflow.io import atomic_path  # noqa: E402
+from phenoflow.models.registry import ModelDescription, describe  # noqa: E402
 from phenoflow.models.weights import check_training_weights  # noqa: E402
 from phenoflow.tf_threads import use_tensorflow_threads  # noqa: E402
 
 #: Rows per batch when predicting (fixed, so that predictions never depend on the caller).
 PREDICT_BATCH = 4096
+#: A network's input: one array, or named arrays with the same number of rows (e.g. images and features).
+Inputs = Union[np.ndarray, Mapping[str, np.ndarray]]
 #: Name of the archive member, beside Keras's own, holding the model kind, seed, hyperparameters and classes.
 _METADATA_MEMBER = "phenoflow.json"
 
@@ -68,6 +74,16 @@ def weighted_cross_entropy(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> f
     else:
         losses = -np.log(proba[np.arange(len(y)), y.astype(np.int64)])
     return float(np.sum(w * losses) / len(y))
+
+
+def n_rows(x: Inputs) -> int:
+    """Number of rows (events) of an input."""
+    return len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
+
+
+def rows(x: Inputs, start: int, stop: int) -> Inputs:
+    """Rows ``start:stop`` of an input (of each array of a named input)."""
+    return {k: v[start:stop] for k, v in x.items()} if isinstance(x, Mapping) else x[start:stop]
 
 
 class _EarlyStoppingOnAUC(keras.callbacks.Callback):
@@ -122,12 +138,12 @@ class KerasClassifier:
         #: Epoch (1-based) whose weights were kept by early stopping.
         self.best_epoch: int | None = None
 
-    def _build(self, x: np.ndarray, n_classes: int) -> keras.Model:
+    def _build(self, x: Inputs, n_classes: int) -> keras.Model:
         """The uncompiled network for training inputs ``x`` (float32) and ``n_classes`` classes."""
         raise NotImplementedError
 
-    def _inputs(self, x: np.ndarray) -> np.ndarray:
-        """``x`` as the float32 array the network takes."""
+    def _inputs(self, x: Inputs) -> Inputs:
+        """``x`` as the float32 array(s) the network takes."""
         return np.asarray(x, dtype=np.float32)
 
     def _layer_seed(self, index: int) -> int:
@@ -142,10 +158,10 @@ class KerasClassifier:
 
     def fit(
         self,
-        x: np.ndarray,
+        x: Inputs,
         y: np.ndarray,
         w: np.ndarray,
-        validation: tuple[np.ndarray, np.ndarray, np.ndarray],
+        validation: tuple[Inputs, np.ndarray, np.ndarray],
     ) -> pd.DataFrame:
         """Train on inputs ``x``, integer labels ``y`` (n,) and weights ``w`` (n,), early-stopping
         on the weighted AUC of ``validation`` = (xv, yv, wv).
@@ -206,14 +222,28 @@ class KerasClassifier:
             return y.astype(np.float32).reshape(-1, 1)
         return y.astype(np.int32)
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def predict_proba(self, x: Inputs) -> np.ndarray:
         """Signal probability, shape (n,), for binary models; class probabilities (n, k) otherwise."""
         if self.model is None:
             raise RuntimeError(f"{self.name}: fit or load the model first")
         x = self._inputs(x)
-        chunks = [self.model.predict_on_batch(x[i : i + PREDICT_BATCH]) for i in range(0, len(x), PREDICT_BATCH)]
+        expected = sorted(t.name for t in self.model.inputs)
+        given = sorted(x) if isinstance(x, Mapping) else None
+        if (given is None and len(expected) != 1) or (given is not None and given != expected):
+            raise ValueError(f"{self.name}: the model takes the inputs {expected}, got {given or 'one array'}")
+        n = n_rows(x)
+        chunks = [self.model.predict_on_batch(rows(x, i, i + PREDICT_BATCH)) for i in range(0, n, PREDICT_BATCH)]
         proba = np.concatenate(chunks) if chunks else np.empty((0, self.model.output_shape[-1]), np.float32)
         return proba[:, 0] if self.n_classes == 2 else proba
+
+    @property
+    def standardisation(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, variance) per feature the feature inputs are standardised with (adapted on the
+        training features, saved with the model), each of shape (f,)."""
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: fit or load the model first")
+        layer = self.model.get_layer("standardise")
+        return np.asarray(layer.mean).reshape(-1), np.asarray(layer.variance).reshape(-1)
 
     @property
     def n_parameters(self) -> int:
@@ -265,6 +295,7 @@ class MLP(KerasClassifier):
     """
 
     name = "mlp"
+    description: ClassVar[ModelDescription] = describe("mlp")
     defaults = {
         "hidden": [64, 64],
         "dropout": 0.1,
@@ -293,11 +324,3 @@ class MLP(KerasClassifier):
                 hidden = keras.layers.Dropout(self.hyper["dropout"], seed=seed, name=f"dropout_{i}")(hidden)
         outputs = self._head(hidden, n_classes, 2 * len(self.hyper["hidden"]))
         return keras.Model(inputs, outputs, name=self.name)
-
-    @property
-    def standardisation(self) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, variance) per feature the inputs are standardised with, each of shape (f,)."""
-        if self.model is None:
-            raise RuntimeError(f"{self.name}: fit or load the model first")
-        layer = self.model.get_layer("standardise")
-        return np.asarray(layer.mean).reshape(-1), np.asarray(layer.variance).reshape(-1)
