@@ -19,6 +19,8 @@ DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 def test_shipped_configs_are_valid(monkeypatch, tmp_path):
     monkeypatch.chdir(REPO)  # file paths in a config are relative to the working directory
     check_config(DEFAULT, SCHEMA)
+    for example in sorted((REPO / "config" / "examples").glob("*.yaml")):
+        check_config(yaml.safe_load(example.read_text()), SCHEMA)
     monkeypatch.chdir(copy_repo(tmp_path))  # where the tiny config's NLO-like LHE file is written
     check_config(yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text()), SCHEMA)
 

@@ -36,6 +36,16 @@ def test_dry_run_on_empty_results(tmp_path):
     assert jobs["generate_chunk"] == 7 and jobs["all"] == 1  # 3 Pythia processes x 2 chunks + 1 LHE chunk
 
 
+def test_a_configfile_replaces_the_default_config(tmp_path):
+    """An example (or a user's analysis) runs alone: nothing of config/config.yaml, whose
+    classifiers include an MLP and a CNN, is merged into it."""
+    workdir = copy_repo(tmp_path)
+    shutil.copy(REPO / "config/examples/quick.yaml", workdir / "config/examples/quick.yaml")
+    jobs = planned_jobs(workdir, "--configfile", "config/examples/quick.yaml")
+    assert jobs["generate_chunk"] == 3 and jobs["train_bdt"] == 1 and jobs["train_cuts"] == 1
+    assert not {"train_mlp", "train_cnn", "images"} & set(jobs)
+
+
 @pytest.mark.parametrize("profile", ["slurm", "htcondor"])
 def test_cluster_profiles_load_and_plan_every_job(tmp_path, profile):
     workdir = copy_repo(tmp_path)
