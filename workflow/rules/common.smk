@@ -137,7 +137,7 @@ PROVENANCE_KEYS = {
     "features": (*EVENT_KEYS, "features"),
     "images": (*EVENT_KEYS, "images"),
     "split": (*EVENT_KEYS, "features", "split"),
-    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation"),
+    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance"),
 }
 
 
@@ -151,11 +151,12 @@ def provenance_config(kind, model=None, process=None):
         return {**{k: config[k] for k in keys if k in config}, "processes": {process: events}}
     elif model is not None:
         inputs = ("images",) if model == "cnn" else ()
-        keys = (*EVENT_KEYS, "features", *inputs, "split", "training_weights", f"classifiers.{model}")
+        objective = ("significance",) if model == "cuts" else ()  # the cut-and-count maximises it
+        keys = (*EVENT_KEYS, "features", *inputs, "split", "training_weights", f"classifiers.{model}", *objective)
         keys += {
             "train": (),
-            "evaluate": ("evaluation",),
-            "binning": ("evaluation", "binning"),
+            "evaluate": ("evaluation", "significance"),
+            "binning": ("evaluation", "binning", "significance"),
             "inference": ("evaluation", "binning", "significance", "inference"),
         }[kind]
     else:

@@ -46,6 +46,7 @@ rule evaluate:
         features=config["features"]["names"],
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
+        significance=config["significance"],
     log:
         "results/logs/evaluate/{model}.log",
     conda:
@@ -78,6 +79,7 @@ rule compare:
     params:
         provenance=lambda w: provenance_config("compare"),
         models=MODELS,
+        significance=config["significance"],
     log:
         "results/logs/compare.log",
     conda:

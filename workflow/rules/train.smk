@@ -18,6 +18,8 @@ for _model in MODELS:
             hyper=config["classifiers"][_model],
             features=config["features"]["names"],
             balance=config["training_weights"],
+            # the cut-and-count maximises the configured significance (the others ignore it)
+            significance=config["significance"] if _model == "cuts" else {},
             seed=derive_seed(config["seed"], "train", _model),
         log:
             f"results/logs/train/{_model}.log",

@@ -16,7 +16,7 @@ with to_log_file(snakemake.log[0]) as log:
     balance = None if p.model == "cuts" else p.balance
     images = inputs.images if "images" in inputs.keys() else None
     train, val = load_split_arrays(inputs.features, inputs.split, p.features, ("train", "val"), balance, images)
-    names = {"feature_names": list(p.features)} if p.model == "cuts" else {}
+    names = {"feature_names": list(p.features), **p.significance} if p.model == "cuts" else {}
     model = model_class(p.model)(seed=p.seed, threads=snakemake.threads, **p.hyper, **names)
     start = time.perf_counter()
     # the cut-and-count separates signal from background; the others learn every class
