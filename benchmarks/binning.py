@@ -227,7 +227,9 @@ def main() -> None:
     start = time.perf_counter()
     sub = slice(None, None, 200)
     for k in (2, 3):  # imports TensorFlow, traces the loop, then relaxes its shapes once
-        fit_gmm_binning(data["scores"][sub], data["weights"][sub], data["labels"][sub], k, n_steps=k, n_restarts=k)
+        fit_gmm_binning(
+            data["scores"][sub], data["weights"][sub], data["labels"][sub], k, n_steps=k, n_restarts=k, significance=significance
+        )  # the trace of the loop with this significance
     print(f"Warm-up (TensorFlow import and tracing, once per process): {time.perf_counter() - start:.1f} s")
 
     rule = run(data, args.min_background, args.max_rel_uncertainty, True, args.plots, "rule", significance)

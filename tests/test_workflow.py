@@ -234,7 +234,7 @@ def test_binning_and_metrics_quote_z_with_the_background_uncertainty_and_without
         assert 0 < best["significance"] <= plain["significance"]
 
 
-def test_changing_the_significance_reruns_what_quotes_it(tiny):
+def test_changing_the_significance_reruns_the_binning_and_what_else_quotes_it(tiny):
     edit_config(tiny, lambda c: c["significance"].update({"relative_background_uncertainty": 0.2}))
     try:
         # the cut-and-count maximises it; the other models' training does not depend on it

@@ -551,6 +551,9 @@ class GMMBinningResult:
     (hard - soft) / max(hard, soft) of the background, 0 where both vanish. ``group_yields``:
     process label -> (yields, MC errors) per final bin (from :func:`phenoflow.binning.rule.yields_with_errors`).
     ``image``: bin index on a pixel grid over the triangle (C = 3 only, NaN outside).
+    ``significance`` / ``signal_significance``: the combined and per-signal Z the fit maximised
+    (``settings["significance"]``: Z_A or Cowan's Z with its background uncertainty);
+    :attr:`significance_asimov` the plain Asimov one of the same bins.
     """
 
     n_components: int
