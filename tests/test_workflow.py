@@ -230,6 +230,31 @@ def test_bdt_separates_signal_from_background(tiny):
     assert (table["significance"] > 0).all()
 
 
+def test_binning_and_metrics_quote_z_with_the_background_uncertainty_and_without(tiny):
+    """The tiny config sets a 10 % background systematic and the MC statistics: every binning
+    maximises Cowan's Z with them and also reports the plain Asimov Z of its bins, which is never
+    smaller; metrics.json holds both best thresholds."""
+    for model in ("bdt", "mlp", "cnn"):
+        table = pd.read_csv(tiny / f"results/binning/{model}/table.csv")
+        assert (table["significance"] > 0).all() and (table["significance"] <= table["z_asimov"] * (1 + 1e-12)).all()
+        metrics = json.loads((tiny / f"results/evaluation/{model}/metrics.json").read_text())
+        best, plain = metrics["max_significance_with_uncertainty"], metrics["max_significance"]
+        assert best["relative_background_uncertainty"] == 0.1 and best["mc_statistics"] is True
+        assert best["sigma_b"] >= 0.1 * best["b"] and plain["sigma_b"] == 0.0
+        assert 0 < best["significance"] <= plain["significance"]
+
+
+def test_changing_the_significance_reruns_the_binning_and_what_else_quotes_it(tiny):
+    edit_config(tiny, lambda c: c["significance"].update({"relative_background_uncertainty": 0.2}))
+    try:
+        # the cut-and-counts maximise it; the other models' training does not depend on it
+        expected = {"train_cuts": 1, "train_cuts_parallel": 1, "evaluate": 5, "binning": 3, "inference": 2, "compare": 1,
+                    "config_record": 1, "all": 1}  # fmt: skip
+        assert planned_jobs(tiny) == expected
+    finally:
+        shutil.copy(TINY, tiny / "config" / "config.yaml")
+
+
 def test_inference_gives_a_valid_likelihood_per_binning(tiny):
     """The tiny config asks for the BDT and the MLP (optimal and gmm binnings, every K): one pyhf
     workspace each, whose yields are the binning's, and finite expected results."""
@@ -313,7 +338,8 @@ def test_two_instances_of_one_method_train_with_their_own_settings_and_features(
 def test_every_method_is_compared_on_the_same_test_events(tiny):
     table = pd.read_csv(tiny / "results/evaluation/comparison.csv")
     assert list(table["method"]) == ["bdt", "cnn", "cuts", "cuts_parallel", "mlp"]
-    assert list(table.columns) == ["method", "accuracy", "auc", "z_max", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters"]
+    assert list(table.columns) == ["method", "accuracy", "auc", "z_max", "z_max_asimov", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters"]
+    assert (table["z_max"] <= table["z_max_asimov"] * (1 + 1e-12)).all()
     assert (table["n_parameters"] > 0).all() and (table["training_time_s"] > 0).all()
     markdown = (tiny / "results/evaluation/comparison.md").read_text()
     assert markdown.count("\n") == 7 and "R50" in markdown

@@ -33,6 +33,7 @@ rule binning:
         gmm=config["binning"]["gmm"],
         classes=CLASSES.as_dict(),
         combination=config["binning"]["combination"],
+        significance=config["significance"],
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
     log:
         "results/logs/binning/{model}.log",

@@ -140,7 +140,7 @@ PROVENANCE_KEYS = {
     "features": (*EVENT_KEYS, "features"),
     "images": (*EVENT_KEYS, "images"),
     "split": (*EVENT_KEYS, "features", "split"),
-    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation"),
+    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance"),
 }
 
 
@@ -157,10 +157,12 @@ def provenance_config(kind, model=None, process=None):
         inputs = ("images",) if instance.images else ()
         weights = () if instance.description.physical_weights else ("training_weights",)
         keys = (*EVENT_KEYS, "features", *inputs, "split", *weights, f"classifiers.{model}")
+        # a model whose training maximises the significance (the cut-and-count) depends on its settings
+        keys += ("significance",) if instance.description.significance_objective else ()
         keys += {
             "train": (),
-            "evaluate": ("evaluation",),
-            "binning": ("evaluation", "binning"),
+            "evaluate": ("evaluation", "significance"),
+            "binning": ("evaluation", "binning", "significance"),
             "inference": ("evaluation", "binning", "significance", "inference"),
         }[kind]
     else:

@@ -47,6 +47,7 @@ rule evaluate:
         features=lambda w: list(CLASSIFIERS[w.model].features),
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
+        significance=config["significance"],
     log:
         "results/logs/evaluate/{model}.log",
     conda:
@@ -79,6 +80,7 @@ rule compare:
     params:
         provenance=lambda w: provenance_config("compare"),
         models=MODELS,
+        significance=config["significance"],
     log:
         "results/logs/compare.log",
     conda:

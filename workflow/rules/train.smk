@@ -19,6 +19,8 @@ for _model, _classifier in CLASSIFIERS.items():
             hyper=_classifier.hyper,
             features=list(_classifier.features),
             balance=training_balance(_model),
+            # a model that maximises the significance gets its settings (the others ignore them)
+            significance=config["significance"] if _classifier.description.significance_objective else {},
             seed=derive_seed(config["seed"], "train", _model),
         log:
             f"results/logs/train/{_model}.log",

@@ -4,6 +4,7 @@ import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.study import run_binnings, run_simplex_binnings
+from phenoflow.evaluation.metrics import Significance
 from phenoflow.features.classes import Classes
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
@@ -18,13 +19,14 @@ with to_log_file(snakemake.log[0]) as log:
         use_tensorflow_threads(snakemake.threads)
     scores = pd.read_parquet(snakemake.input[0])
     rule = (p.min_background, p.max_rel_uncertainty)
-    rows = run_binnings(scores, p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots)
+    significance = Significance.from_config(p.significance)
+    rows = run_binnings(scores, p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots, significance)
     classes = Classes.from_dict(p.classes)
     if f"p_{classes.names[0]}" in scores:  # a softmax over several classes: bin the simplex too
         args = (classes.names, classes.signal_indices, p.methods, p.n_bins, *rule, p.combination, p.gmm, p.seed)
-        rows += run_simplex_binnings(scores, *args, out.plots)
+        rows += run_simplex_binnings(scores, *args, out.plots, significance)
     write_json(out.results, rows)
-    table = pd.DataFrame(rows)[["space", "method", "n_bins_requested", "n_bins", "significance"]]
+    table = pd.DataFrame(rows)[["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov"]]
     with atomic_path(out.table) as tmp:
         table.to_csv(tmp, index=False)
     binning_plots.significance_vs_bins(
@@ -35,4 +37,4 @@ with to_log_file(snakemake.log[0]) as log:
     for row in rows:
         for note in row["notes"] + row.get("gmm", {}).get("warnings", []):
             log.warning("%s, K = %d: %s", row["method"], row["n_bins_requested"], note)
-    log.info("binning:\n%s", table.to_string(index=False))
+    log.info("binning (significance: %s):\n%s", significance.describe(), table.to_string(index=False))

@@ -6,7 +6,7 @@ from phenoflow.evaluation import plots
 from phenoflow.evaluation.comparison import comparison_row, comparison_table, write_comparison
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
-from phenoflow.evaluation.metrics import weighted_roc
+from phenoflow.evaluation.metrics import Significance, weighted_roc
 from phenoflow.provenance import now, write_record
 
 started = now()
@@ -21,7 +21,7 @@ with to_log_file(snakemake.log[0]) as log:
         signal_eff, background_eff, _ = weighted_roc(table["score"].to_numpy(), table["weight"].to_numpy(), table["label"].to_numpy())
         curves[model] = (signal_eff, background_eff)
     table = comparison_table(rows)
-    write_comparison(table, out.table, out.markdown)
+    write_comparison(table, out.table, out.markdown, Significance.from_config(p.significance))
     plots.roc_comparison(curves, out.roc)
     write_record(out.provenance, p.provenance, started, inputs, kind="classifier comparison")
     log.info("comparison:\n%s", table.to_string(index=False))

@@ -9,7 +9,7 @@ from phenoflow.features.datasets import load_split_arrays, write_table
 from phenoflow.evaluation.scores import evaluate, multiclass_metrics, overtraining, signal_score
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
-from phenoflow.evaluation.metrics import binary_confusion
+from phenoflow.evaluation.metrics import Significance, binary_confusion
 from phenoflow.models import describe, load_model
 from phenoflow.provenance import now, write_record
 
@@ -25,7 +25,7 @@ with to_log_file(snakemake.log[0]) as log:
     model = load_model(p.method, inputs.model)
     proba, train_proba = model.predict_proba(test.inputs), model.predict_proba(train.inputs)
     scores = signal_score(proba, classes.signal_indices)
-    result = evaluate(scores, test.w, test.y, p.min_background)
+    result = evaluate(scores, test.w, test.y, p.min_background, Significance.from_config(p.significance))
     metrics = {"model": name, "method": p.method, **result.metrics}
     columns = {"score": scores}
     if proba.ndim == 2:  # a softmax over the classes: per-class metrics and probabilities too

@@ -17,7 +17,8 @@ with to_log_file(snakemake.log[0]) as log:
     # p.balance is None for a model that trains on physical weights (the cut-and-count's Z_A)
     train, val = load_split_arrays(inputs.features, inputs.split, p.features, ("train", "val"), p.balance, images)
     names = {"feature_names": list(p.features)} if description.feature_names else {}
-    model = model_class(p.method)(seed=p.seed, threads=snakemake.threads, **p.hyper, **names)
+    objective = dict(p.significance) if description.significance_objective else {}
+    model = model_class(p.method)(seed=p.seed, threads=snakemake.threads, **p.hyper, **names, **objective)
     start = time.perf_counter()
     # a multi-class model learns every class, the others signal against background
     target, val_target = (train.target, val.target) if description.multiclass else (train.y, val.y)

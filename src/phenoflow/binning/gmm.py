@@ -4,7 +4,9 @@ The score space (1-D scores in [lo, hi], or softmax vectors on the simplex in th
 coordinates, see :mod:`phenoflow.binning.simplex`) is partitioned by a mixture of K Gaussians: an event
 belongs to the component k maximising log N(x | mu_k, Sigma_k) + log pi_k. Training replaces this
 hard assignment by gamma_k = softmax_k((log N + log pi) / T), which makes the per-component yields
-and with them the combined Asimov significance Z = sqrt(sum_k Z_A(s_k, b_k)^2) differentiable;
+and with them the combined significance Z = sqrt(sum_k Z(s_k, b_k)^2) differentiable (Z the
+plain Asimov Z_A, or Cowan's Z with each soft bin's background uncertainty sigma_b^2 =
+(rel b_k)^2 + sum w^2_k from its soft sum of w^2, see :func:`significance_squared_with_uncertainty`);
 the temperature T is annealed towards a hard assignment while Adam maximises Z. The bins are
 judged like every other method's, by :mod:`phenoflow.binning.rule` (significances, yields, merging
 under the rule); this module adds the mixture and its training with a differentiable
@@ -32,7 +34,8 @@ Design choices:
 * Everything runs in one compiled ``tf.function`` holding a ``tf.while_loop`` over the steps, with
   Adam written out (Kingma & Ba, default betas); the temperature and the learning rate are
   ``tf.Variable``s assigned at every step from their schedules, so annealing reaches the compiled
-  graph. The compiled loop is memoised per (dimension, mean map, combination) and serves fits of
+  graph. The compiled loop is memoised per (dimension, mean map, combination, whether Z has a
+  background uncertainty) and serves fits of
   any size; it computes in float32 (twice as fast as float64 here, and ample for per-cell sums and
   Z), while every reported number is recomputed in float64 from the events. ``n_restarts``
   independent starts are trained side by side as a batch dimension (1-D: edges at signal
@@ -75,6 +78,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from phenoflow.binning import simplex
+from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.binning.rule import (
     COMBINATIONS,
     BinYields,
@@ -115,20 +119,58 @@ def schedule(kind: str, start: float, end: float, n_steps: int) -> np.ndarray:
     raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got '{kind}'")
 
 
-def differentiable_significance(s, b, combination: str = "quadrature"):
+_SERIES_BELOW = 1e-2  # log1p(x)/x by its series below this x (remainder x^6/7 < 2e-13)
+
+
+def significance_squared_with_uncertainty(s, b, variance):
+    """Cowan's Z^2 of signal ``s`` over background ``b`` > 0 known to within sigma_b^2 =
+    ``variance`` >= 0 (TensorFlow tensors, broadcasting; float32 or float64), the square of
+    :func:`phenoflow.evaluation.metrics.asimov_significance_with_uncertainty`, written without
+    any division by the variance:
+
+        Z^2 = 2 ((s+b) log1p(s b / (b (b+v) + s v)) - s b / (b+v) * log1p(x) / x),  x = v s / (b (b+v)),
+
+    (the formula's (b^2/v) log1p(x) is s b/(b+v) log1p(x)/x). At v = 0 it is exactly Z_A^2, and
+    log1p(x)/x is its series 1 - x/2 + ... - x^5/6 below x = 0.01, so values and gradients stay
+    finite as v -> 0 (and fall smoothly, like 1/v, as v -> inf). s < 0 counts as 0; Z^2 >= 0.
+    """
+    import tensorflow as tf
+
+    s = tf.maximum(s, 0.0)
+    b_v = b + variance
+    first = (s + b) * tf.math.log1p(s * b / (b * b_v + s * variance))
+    x = variance * s / (b * b_v)
+    small = x < _SERIES_BELOW
+    x_small = tf.where(small, x, tf.zeros_like(x))  # both branches finite: no NaN in the gradients
+    x_large = tf.where(small, tf.ones_like(x), x)
+    series = 1.0 + x_small * (-1 / 2 + x_small * (1 / 3 + x_small * (-1 / 4 + x_small * (1 / 5 - x_small / 6))))
+    ratio = tf.where(small, series, tf.math.log1p(x_large) / x_large)
+    return tf.maximum(2.0 * (first - s * b / b_v * ratio), 0.0)
+
+
+def differentiable_significance(s, b, combination: str = "quadrature", w2=None, uncertainty=None):
     """Differentiable combined significance of soft yields (TensorFlow tensors).
 
     ``s``: signal yields (..., n_signals, n_bins); ``b``: background yields (..., n_bins).
     Returns (Z (...,), Z_i (..., n_signals)), Z_i as in :func:`phenoflow.binning.rule.signal_significances`;
-    float32 or float64. Safe as b -> 0: the background of each bin is floored at 1e-12 events, so
-    values and gradients stay finite. "minimum" is smooth here: -tau logsumexp(-Z_i / tau), tau = 2%
-    of the mean Z_i (below the exact minimum by at most tau ln n_signals).
+    float32 or float64. Without ``uncertainty`` Z is the plain Asimov Z_A; with ``uncertainty`` =
+    (rel, mc) (scalars or tensors) it is Cowan's Z with sigma_b^2 = (rel b')^2 + mc sum w^2 per
+    bin, b' the background signal i sees and ``w2`` (..., n_bins) the background's soft sum of
+    w^2 (mc = 1 with the MC statistics, 0 without). Safe as b -> 0: the background of each bin is
+    floored at 1e-12 events, so values and gradients stay finite. "minimum" is smooth here:
+    -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i (below the exact minimum by at most tau
+    ln n_signals).
     """
     import tensorflow as tf
 
     others = tf.maximum(b[..., None, :] + tf.reduce_sum(s, axis=-2, keepdims=True) - s, _B_FLOOR)
     sp = tf.maximum(s, 0.0)
-    za2 = tf.maximum(2.0 * ((sp + others) * tf.math.log1p(sp / others) - sp), 0.0)
+    if uncertainty is None:
+        za2 = tf.maximum(2.0 * ((sp + others) * tf.math.log1p(sp / others) - sp), 0.0)
+    else:
+        rel, mc = uncertainty
+        variance = (rel * others) ** 2 + mc * tf.maximum(w2, 0.0)[..., None, :]
+        za2 = significance_squared_with_uncertainty(sp, others, variance)
     z_sig = tf.sqrt(tf.reduce_sum(za2, axis=-1) + 1e-30)
     if combination == "quadrature":
         z = tf.sqrt(tf.reduce_sum(z_sig**2, axis=-1))
@@ -318,9 +360,10 @@ _ADAM = (0.9, 0.999, 1e-8)  # beta_1, beta_2, epsilon (Kingma & Ba defaults)
 
 
 @functools.lru_cache(maxsize=None)
-def _trainer(dim: int, interval: bool, combination: str) -> Callable:
+def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False) -> Callable:
     """The compiled training loop for mixtures in ``dim`` coordinates (1-D interval means if
-    ``interval``, simplex means otherwise). Memoised so that fits of any size share one trace
+    ``interval``, simplex means otherwise), maximising Cowan's Z if ``uncertain`` (its rel and
+    mc come as tensors), else the plain Z_A. Memoised so that fits of any size share one trace
     (shapes are relaxed after the first retrace); it holds no data, only compiled code."""
     import tensorflow as tf
     import tensorflow_probability as tfp
@@ -339,7 +382,7 @@ def _trainer(dim: int, interval: bool, combination: str) -> Callable:
             means = tf.nn.softmax(full, axis=-1)[..., :-1]
         return tf.nn.log_softmax(logits, axis=-1), means, fill.forward(scale_raw)
 
-    def objective(params, data, temperature, rule):
+    def objective(params, data, temperature, rule, uncertainty):
         x_t, cell_sums, occupancy, lo, hi = data
         log_w, means, tril = parameters(*params, lo, hi)
         # log N at every cell, (R, K, m); tfd.MultivariateNormalTriL.log_prob would broadcast the
@@ -355,14 +398,17 @@ def _trainer(dim: int, interval: bool, combination: str) -> Callable:
         gamma = tf.nn.softmax((log_n + log_w[..., None]) / temperature, axis=1)  # (R, K, m)
         sums = tf.linalg.matmul(gamma, cell_sums)  # (R, K, n_sig + 2)
         s, b, w2 = tf.transpose(sums[..., :-2], [0, 2, 1]), sums[..., -2], sums[..., -1]
-        z, _ = differentiable_significance(s, b, combination)
+        if uncertain:
+            z, _ = differentiable_significance(s, b, combination, w2, uncertainty)
+        else:
+            z, _ = differentiable_significance(s, b, combination)
         penalty = rule_penalty(b, w2, rule)
         loss = -z + tf.stop_gradient(z) * penalty
         sharp = tf.linalg.matvec(tf.reduce_max(gamma, axis=1), occupancy)
         return loss, z, sharp
 
     @tf.function(reduce_retracing=True)
-    def train(params, data, rule, temperature, learning_rate, temperatures, learning_rates):
+    def train(params, data, rule, uncertainty, temperature, learning_rate, temperatures, learning_rates):
         n_steps = tf.shape(temperatures)[0]
         arrays = tuple(tf.TensorArray(real, size=n_steps) for _ in range(5))
         zeros = tuple(tf.zeros_like(p) for p in params)
@@ -372,7 +418,7 @@ def _trainer(dim: int, interval: bool, combination: str) -> Callable:
             learning_rate.assign(learning_rates[i])
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                loss, z, sharp = objective(params, data, temperature, rule)
+                loss, z, sharp = objective(params, data, temperature, rule, uncertainty)
                 total = tf.reduce_sum(loss)  # restarts are independent: their gradients separate
             grads = tape.gradient(total, params)
             t = tf.cast(i + 1, real)
@@ -388,7 +434,7 @@ def _trainer(dim: int, interval: bool, combination: str) -> Callable:
         )
         return params, tuple(a.stack() for a in arrays)
 
-    def run(init: _Init, data, rule, temperatures, learning_rates, lo, hi):
+    def run(init: _Init, data, rule, uncertainty, temperatures, learning_rates, lo, hi):
         if interval:
             frac = np.clip((init.means - lo) / (hi - lo), 1e-12, 1 - 1e-12)
             mean_raw = np.log(frac) - np.log1p(-frac)
@@ -404,10 +450,12 @@ def _trainer(dim: int, interval: bool, combination: str) -> Callable:
         learning_rate = tf.Variable(learning_rates[0], dtype=real, trainable=False, name="learning_rate")
         data = tuple(tf.constant(v, real) for v in (*data, lo, hi))
         rule = tuple(tf.constant(v, real) for v in rule)
+        uncertainty = tuple(tf.constant(v, real) for v in uncertainty)
         params, history = train(
             params,
             data,
             rule,
+            uncertainty,
             temperature,
             learning_rate,
             tf.constant(temperatures, real),
@@ -431,8 +479,10 @@ def _train(
     margin: float,
     temperatures: np.ndarray,
     learning_rates: np.ndarray,
+    significance: Significance = ASIMOV,
 ) -> _Trained:
-    """Adam on all restarts at once in one compiled tf.while_loop over len(temperatures) steps.
+    """Adam on all restarts at once in one compiled tf.while_loop over len(temperatures) steps,
+    maximising the soft combined Z (``significance``: Z_A, or Cowan's Z with its uncertainty).
 
     ``interval``: (lo, hi) for 1-D means lo + (hi - lo) sigmoid(raw); None for the simplex
     (softmax of [raw, 0] without its last entry). Scales through FillScaleTriL (softplus
@@ -453,8 +503,9 @@ def _train(
         margin,
     )
     lo, hi = interval if interval is not None else (0.0, 1.0)
-    run = _trainer(d, interval is not None, combination)
-    (log_w, means, tril), hist = run(init, data, rule, temperatures, learning_rates, lo, hi)
+    run = _trainer(d, interval is not None, combination, not significance.plain)
+    uncertainty = (significance.relative_background_uncertainty, float(significance.mc_statistics))
+    (log_w, means, tril), hist = run(init, data, rule, uncertainty, temperatures, learning_rates, lo, hi)
     names = ("loss", "z_soft", "sharpness", "temperature", "learning_rate")
     return _Trained(log_w, means, tril, dict(zip(names, hist)))
 
@@ -500,6 +551,9 @@ class GMMBinningResult:
     (hard - soft) / max(hard, soft) of the background, 0 where both vanish. ``group_yields``:
     process label -> (yields, MC errors) per final bin (from :func:`phenoflow.binning.rule.yields_with_errors`).
     ``image``: bin index on a pixel grid over the triangle (C = 3 only, NaN outside).
+    ``significance`` / ``signal_significance``: the combined and per-signal Z the fit maximised
+    (``settings["significance"]``: Z_A or Cowan's Z with its background uncertainty);
+    :attr:`significance_asimov` the plain Asimov one of the same bins.
     """
 
     n_components: int
@@ -526,6 +580,12 @@ class GMMBinningResult:
     wall_time: float
     image: np.ndarray | None = None
     settings: dict = field(default_factory=dict)
+
+    @property
+    def significance_asimov(self) -> float:
+        """The plain Asimov combined Z of the final bins (equal to ``significance`` when that has
+        no background uncertainty)."""
+        return combine_significances(signal_significances(self.bins.s, self.bins.b), self.combination)
 
     @property
     def component_bias(self) -> np.ndarray:
@@ -558,11 +618,13 @@ class _Hard(NamedTuple):
     image: np.ndarray | None
 
 
-def _hard_1d(log_w, means, tril, events: SortedEvents, k: int, lo: float, hi: float, rule: dict) -> _Hard:
+def _hard_1d(
+    log_w, means, tril, events: SortedEvents, k: int, lo: float, hi: float, rule: dict, significance: Significance
+) -> _Hard:
     """Argmax intervals on [lo, hi], yields on the events, bins merged under the rule."""
     edges0, owner = argmax_intervals(log_w, means[:, 0], tril[:, 0, 0], lo, hi)
     component_hard = events.yields(edges0).merged(owner, k)
-    edges, notes = merge_edges(edges0, events, max_bins=k, **rule)
+    edges, notes = merge_edges(edges0, events, max_bins=k, significance=significance, **rule)
     component_bin = np.full(k, -1)
     component_bin[owner] = bin_index(0.5 * (edges0[:-1] + edges0[1:]), edges)  # of its last interval
     component_bin[component_hard.count == 0] = -1
@@ -572,7 +634,9 @@ def _hard_1d(log_w, means, tril, events: SortedEvents, k: int, lo: float, hi: fl
     )
 
 
-def _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, k: int, rule: dict) -> _Hard:
+def _hard_simplex(
+    log_w, means, tril, x, weights, labels, signal_labels, k: int, rule: dict, significance: Significance
+) -> _Hard:
     """Argmax over components on the events; empty components dropped; bins merged into
     touching bins (C = 3, from a pixel image) or any bins (C > 3) under the rule."""
     component_hard = group_sums(np.argmax(log_joint(x, log_w, means, tril), axis=1), weights, labels, signal_labels, k)
@@ -584,7 +648,7 @@ def _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, k: int,
         )
     else:
         adjacency = np.ones((n_eff, n_eff), dtype=bool)
-    groups, n_new = merge_bins(component_hard.take(kept), adjacency, **rule)
+    groups, n_new = merge_bins(component_hard.take(kept), adjacency, significance=significance, **rule)
     bin_map = BinMap(log_w[kept], means[kept], tril[kept], groups)
     component_bin = np.full(k, -1)
     component_bin[kept] = groups
@@ -615,6 +679,7 @@ def fit_gmm_binning(
     n_fine: int | None = None,
     score_range: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
+    significance: Significance = ASIMOV,
 ) -> GMMBinningResult:
     """Optimise K = ``n_components`` bins of classifier outputs with a Gaussian mixture.
 
@@ -626,7 +691,9 @@ def fit_gmm_binning(
     ``learning_rate``: (start, end) of their schedules (one of :data:`SCHEDULES`) over
     ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side (default 8 in 1-D, 4 in
     n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 1000) or grid
-    divisions per free coordinate (n-D, default 100). See the module docstring for the method.
+    divisions per free coordinate (n-D, default 100). ``significance``: the Z maximised, merged
+    by and reported (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov`
+    is always Z_A). See the module docstring for the method.
     """
     start = time.perf_counter()
     if combination not in COMBINATIONS:
@@ -666,6 +733,7 @@ def fit_gmm_binning(
         margin=margin,
         temperatures=temps,
         learning_rates=schedule(learning_rate_schedule, *learning_rate, n_steps),
+        significance=significance,
     )
     rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
     events = SortedEvents(scores, weights, labels, signal_labels) if one_d else None
@@ -674,24 +742,25 @@ def fit_gmm_binning(
         """Hard Z of restart r under the rule: 1-D on the events, n-D on the fine cells."""
         params = trained.log_weights[r], trained.means[r], trained.scale_tril[r]
         if one_d:
-            return events.yields(_hard_1d(*params, events, n_components, lo, hi, rule).edges).significance(combination)
+            edges = _hard_1d(*params, events, n_components, lo, hi, rule, significance).edges
+            return events.yields(edges).significance(combination, significance)
         y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
-        groups, n_new = merge_bins(y, np.ones((n_components, n_components), dtype=bool), **rule)
-        return y.merged(groups, n_new).significance(combination)
+        groups, n_new = merge_bins(y, np.ones((n_components, n_components), dtype=bool), significance=significance, **rule)
+        return y.merged(groups, n_new).significance(combination, significance)
 
     per_restart = np.array([restart_significance(r) for r in range(n_restarts)])
     best = int(np.argmax(per_restart))
     log_w, means, tril = trained.log_weights[best], trained.means[best], trained.scale_tril[best]
     if one_d:
-        hard = _hard_1d(log_w, means, tril, events, n_components, lo, hi, rule)
+        hard = _hard_1d(log_w, means, tril, events, n_components, lo, hi, rule, significance)
     else:
-        hard = _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, n_components, rule)
+        hard = _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, n_components, rule, significance)
     final = hard.bin_map(scores)
     n_bins = len(hard.edges) - 1 if one_d else int(hard.component_bin.max()) + 1
     bins = group_sums(final, weights, labels, signal_labels, n_bins)
     if not np.all(bins.b > 0):  # cannot happen after merging while the total background is positive
         raise ValueError("a final bin has no background")
-    z_sig = signal_significances(bins.s, bins.b)
+    z_sig = signal_significances(bins.s, bins.b, bins.b_sumw2, significance)
     notes = (
         [f"K={n_components} requested, {hard.n_effective} effective bins (components without events dropped)"]
         if hard.n_effective < n_components
@@ -710,6 +779,7 @@ def fit_gmm_binning(
         n_restarts=n_restarts,
         n_fine_cells=len(cells.points),
         seed=seed,
+        significance=significance.as_dict(),
     )
     return GMMBinningResult(
         n_components=n_components,

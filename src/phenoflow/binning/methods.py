@@ -17,6 +17,7 @@ import numpy as np
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.optimal import optimal_edges
 from phenoflow.binning.rule import apply_rule_1d, binned_yields, combined_significance
+from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 EdgesFn = Callable[..., np.ndarray]
 
@@ -45,16 +46,22 @@ def evaluate_edges(
     n_bins: int,
     min_background: float,
     max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
 ) -> dict:
     """Judge one binning by the common rule: bins are merged until each has b > 0, b >=
     ``min_background`` and a background MC uncertainty sqrt(sum w^2)/b <= ``max_rel_uncertainty``
-    (:func:`phenoflow.binning.rule.apply_rule_1d`); then yields and combined Z from the events.
+    (:func:`phenoflow.binning.rule.apply_rule_1d`, each merge losing the least sum Z^2); then
+    yields and combined Z from the events.
 
     ``edges``: the method's edges for ``n_bins`` requested bins; events (n,) with ``labels`` 1
     signal, 0 background. Returns a JSON-ready row: method, bins requested and kept, edges,
-    per-bin s, b and background MC error, the significance and notes on merged bins.
+    per-bin s, b and background MC error, the significance sqrt(sum Z^2) with Z =
+    ``significance`` (default the plain Asimov Z_A), the plain ``z_asimov`` beside it, and notes
+    on merged bins.
     """
-    merged, notes = apply_rule_1d(edges, scores, weights, labels, min_background, max_rel_uncertainty)
+    merged, notes = apply_rule_1d(
+        edges, scores, weights, labels, min_background, max_rel_uncertainty, significance=significance
+    )
     yields = binned_yields(scores, weights, labels, merged)
     return {
         "method": method,
@@ -64,7 +71,8 @@ def evaluate_edges(
         "s": yields["s"].tolist(),
         "b": yields["b"].tolist(),
         "b_error": np.sqrt(yields["b_sumw2"]).tolist(),
-        "significance": combined_significance(yields["s"], yields["b"]),
+        "significance": combined_significance(yields["s"], yields["b"], yields["b_sumw2"], significance),
+        "z_asimov": combined_significance(yields["s"], yields["b"]),
         "notes": list(notes),
     }
 
@@ -77,14 +85,15 @@ def evaluate_binning(
     n_bins: int,
     min_background: float,
     max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
     **options,
 ) -> dict:
     """Edges from ``method`` (a key of :data:`METHODS`; ``options`` such as ``seed`` pass to it),
     judged by :func:`evaluate_edges`. Methods that optimise edges (``optimal``, ``gmm``) obey
-    ``min_background`` and ``max_rel_uncertainty`` themselves; the others are merged to obey them."""
+    ``min_background`` and ``max_rel_uncertainty`` themselves and maximise sum Z^2 with Z =
+    ``significance``; the others are merged to obey them."""
     if method not in METHODS:
         raise KeyError(f"binning method '{method}' is not one of {', '.join(METHODS)}")
-    edges = METHODS[method](
-        scores, weights, labels, n_bins, min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, **options
-    )
-    return evaluate_edges(method, edges, scores, weights, labels, n_bins, min_background, max_rel_uncertainty)
+    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
+    edges = METHODS[method](scores, weights, labels, n_bins, **rule, significance=significance, **options)
+    return evaluate_edges(method, edges, scores, weights, labels, n_bins, **rule, significance=significance)

@@ -1,8 +1,10 @@
 """Exactly optimal binning of a 1-D classifier score by dynamic programming.
 
 The score is first histogrammed into ``n_fine`` equal-width fine bins over [lo, hi]. A binning
-is a contiguous partition of the fine bins; its objective is sum_k Z_A(s_k, b_k)^2, whose square
-root is the combined significance of :func:`phenoflow.binning.rule.combined_significance`. The
+is a contiguous partition of the fine bins; its objective is sum_k Z(s_k, b_k)^2, whose square
+root is the combined significance of :func:`phenoflow.binning.rule.combined_significance`; Z is
+the plain Asimov Z_A or, with a ``significance`` that has a background uncertainty, Cowan's Z
+with each candidate bin's own sigma_b (its relative systematic and its sqrt(sum w^2)). The
 partition into at most ``n_bins`` bins that maximises it, subject to per-bin background
 constraints, is found exactly by dynamic programming over the fine edges.
 
@@ -16,12 +18,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from phenoflow.evaluation.metrics import asimov_significance
+from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 
 class Partition(NamedTuple):
     """Chosen boundaries as indices into the fine edges (0 and n_fine included, increasing;
-    ``len(indices) - 1`` bins) and the objective sum_k Z_A(s_k, b_k)^2 they reach."""
+    ``len(indices) - 1`` bins) and the objective sum_k Z(s_k, b_k)^2 they reach."""
 
     indices: np.ndarray
     objective: float
@@ -56,10 +58,12 @@ def bin_value_matrix(
     b_sumw2: np.ndarray,
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
 ) -> np.ndarray:
-    """Z_A^2 of every candidate bin made of fine bins i..j-1, shape (n_fine + 1, n_fine + 1).
+    """Z^2 of every candidate bin made of fine bins i..j-1, shape (n_fine + 1, n_fine + 1).
 
-    Entry [i, j] for i < j is Z_A(s_ij, b_ij)^2 if the bin is allowed (b_ij > 0,
+    Z is ``significance`` (default the plain Asimov Z_A), with the candidate bin's background
+    sum of w^2 for its MC statistics. Entry [i, j] for i < j is Z(s_ij, b_ij)^2 if the bin is allowed (b_ij > 0,
     b_ij >= min_background and sqrt(b_sumw2_ij) / b_ij <= max_rel_uncertainty), otherwise -inf;
     entries with i >= j are -inf. Yields are differences of cumulative sums (a run of empty
     fine bins gives exactly b = 0, since adding zeros leaves a running sum unchanged).
@@ -79,7 +83,7 @@ def bin_value_matrix(
     ok &= B >= min_background
     if np.isfinite(max_rel_uncertainty):
         ok &= np.sqrt(np.clip(W2, 0, None)) <= max_rel_uncertainty * np.where(ok, B, 0.0)
-    z = asimov_significance(np.where(ok, S, 0.0), np.where(ok, B, 1.0))
+    z = significance(np.where(ok, S, 0.0), np.where(ok, B, 1.0), np.where(ok, W2, 0.0))
     return np.where(ok, z**2, -np.inf)
 
 
@@ -90,8 +94,10 @@ def optimal_partition(
     n_bins: int,
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
 ) -> Partition:
-    """Contiguous partition of the fine bins into at most ``n_bins`` bins maximising sum Z_A^2.
+    """Contiguous partition of the fine bins into at most ``n_bins`` bins maximising sum Z^2
+    (Z: ``significance``, default the plain Asimov Z_A).
 
     ``s``, ``b``, ``b_sumw2``: fine-bin signal yield, background yield and background sum of
     w^2, shape (n_fine,). Every bin must satisfy b_k > 0, b_k >= ``min_background`` and
@@ -104,7 +110,7 @@ def optimal_partition(
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    value = bin_value_matrix(s, b, b_sumw2, min_background, max_rel_uncertainty)
+    value = bin_value_matrix(s, b, b_sumw2, min_background, max_rel_uncertainty, significance)
     n = value.shape[0] - 1
     k_max = min(n_bins, n)
     # best[k, j]: best objective over partitions of fine bins 0..j-1 into exactly k bins
@@ -138,16 +144,18 @@ def optimal_edges(
     n_fine: int = 200,
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
     **_,
 ) -> np.ndarray:
-    """Edges over [0, 1] of the DP-optimal binning on ``n_fine`` equal-width fine bins.
+    """Edges over [0, 1] of the DP-optimal binning on ``n_fine`` equal-width fine bins, maximising
+    sum Z^2 (Z: ``significance``, default the plain Asimov Z_A).
 
     ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
     Returns increasing edges, a subset of the fine edges, shape (n_bins_found + 1,) with
     n_bins_found <= ``n_bins``. Other keyword options are ignored (METHODS convention).
     """
     s, b, b_w2, fine = fine_histograms(scores, weights, labels, n_fine)
-    part = optimal_partition(s, b, b_w2, n_bins, min_background, max_rel_uncertainty)
+    part = optimal_partition(s, b, b_w2, n_bins, min_background, max_rel_uncertainty, significance)
     return fine[part.indices]
 
 

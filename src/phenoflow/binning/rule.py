@@ -2,13 +2,16 @@
 
 Yields are expected events (sums of event weights), MC uncertainties sqrt(sum w^2) in the same
 units; 1-D scores lie in [0, 1] (any [lo, hi] works), n-D scores are softmax vectors whose bins
-come from a bin map. Signal i is judged by the combined Asimov significance
-Z_i = sqrt(sum_k Z_A(s_ik, b_k + sum_{j!=i} s_jk)^2), the other signals counted as background,
-and the Z_i are combined by one of :data:`COMBINATIONS`.
+come from a bin map. Signal i is judged by the combined significance
+Z_i = sqrt(sum_k Z(s_ik, b_k + sum_{j!=i} s_jk)^2), the other signals counted as background,
+and the Z_i are combined by one of :data:`COMBINATIONS`. Z is a
+:class:`phenoflow.evaluation.metrics.Significance`: the plain Asimov Z_A by default, or Cowan's
+Z with each bin's own background uncertainty sigma_b^2 = (rel (b_k + other signals))^2 +
+sum w^2_k (the true background's MC error), uncorrelated between bins.
 
 The rule: bins are merged until every bin has b > 0, b >= ``min_background`` and a relative
 background MC uncertainty sqrt(sum w^2)_k / b_k <= ``max_rel_uncertainty`` (or one bin is left),
-each merge losing the least sum_i Z_A^2 (:func:`merge_bins`; 1-D bins via
+each merge losing the least sum_i Z^2 (:func:`merge_bins`; 1-D bins via
 :func:`apply_rule_1d`, any n-D bin map via :func:`evaluate_bin_map`). Numpy only: no method's
 evaluation loads TensorFlow.
 """
@@ -21,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from phenoflow.binning import simplex
-from phenoflow.evaluation.metrics import asimov_significance
+from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 COMBINATIONS = ("quadrature", "geometric_mean", "minimum")
 _TINY = np.finfo(np.float64).tiny
@@ -30,17 +33,28 @@ _TINY = np.finfo(np.float64).tiny
 # --- significances ------------------------------------------------------------------------------------
 
 
-def signal_significances(s: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Combined Asimov Z of each signal over the bins, shape (n_signals,).
+def _per_bin(s: np.ndarray, b: np.ndarray, b_sumw2, significance: Significance) -> np.ndarray:
+    """Z(s_ik, b_k + sum_{j!=i} s_jk) of each signal and bin, (n_signals, n_bins); the relative
+    uncertainty applies to everything signal i sees as background, the MC error is the true
+    background's sqrt(sum w^2)."""
+    others = b[None, :] + s.sum(axis=0, keepdims=True) - s
+    return significance(s, others, b_sumw2)
 
-    ``s``: signal yields (n_signals, n_bins); ``b``: background yields (n_bins,). Signal i sees
-    b + the other signals as its background: Z_i = sqrt(sum_k Z_A(s_ik, b_k + sum_{j!=i} s_jk)^2).
-    NaN if some bin has no background at all for a signal (merge bins first).
+
+def signal_significances(
+    s: np.ndarray, b: np.ndarray, b_sumw2: np.ndarray | float = 0.0, significance: Significance = ASIMOV
+) -> np.ndarray:
+    """Combined Z of each signal over the bins, shape (n_signals,).
+
+    ``s``: signal yields (n_signals, n_bins); ``b``: background yields and ``b_sumw2`` its sum of
+    w^2 (n_bins,; used only by a ``significance`` with MC statistics). Signal i sees b + the
+    other signals as its background: Z_i = sqrt(sum_k Z(s_ik, b_k + sum_{j!=i} s_jk)^2), Z the
+    plain Asimov Z_A by default. NaN if some bin has no background at all for a signal (merge
+    bins first).
     """
     s = np.atleast_2d(np.asarray(s, dtype=np.float64))
     b = np.asarray(b, dtype=np.float64)
-    others = b[None, :] + s.sum(axis=0, keepdims=True) - s
-    return np.sqrt(np.sum(asimov_significance(s, others) ** 2, axis=1))
+    return np.sqrt(np.sum(_per_bin(s, b, b_sumw2, significance) ** 2, axis=1))
 
 
 def combine_significances(z: np.ndarray, combination: str = "quadrature") -> float:
@@ -118,11 +132,11 @@ class BinYields:
         """The bins ``index`` only."""
         return BinYields(self.s[:, index], self.b[index], self.b_sumw2[index], self.count[index])
 
-    def significance(self, combination: str) -> float:
-        """Combined Z; -inf if some bin has no background."""
+    def significance(self, combination: str, significance: Significance = ASIMOV) -> float:
+        """Combined Z (``significance``, default Z_A); -inf if some bin has no background."""
         if not np.all(self.b > 0):
             return -np.inf
-        return combine_significances(signal_significances(self.s, self.b), combination)
+        return combine_significances(signal_significances(self.s, self.b, self.b_sumw2, significance), combination)
 
 
 def group_sums(
@@ -162,11 +176,11 @@ class SortedEvents:
 # --- merging -----------------------------------------------------------------------------------------
 
 
-def _bin_objective(y: BinYields) -> np.ndarray:
-    """sum_i Z_A(s_i, b + other signals)^2 of each bin; 0 where a bin has no background."""
+def _bin_objective(y: BinYields, significance: Significance = ASIMOV) -> np.ndarray:
+    """sum_i Z(s_i, b + other signals)^2 of each bin; 0 where a bin has no background."""
     ok = y.b > 0
-    others = np.where(ok, y.b, 1.0)[None, :] + y.s.sum(axis=0, keepdims=True) - y.s
-    return np.where(ok, np.sum(asimov_significance(y.s, others) ** 2, axis=0), 0.0)
+    z = _per_bin(y.s, np.where(ok, y.b, 1.0), y.b_sumw2, significance)
+    return np.where(ok, np.sum(z**2, axis=0), 0.0)
 
 
 def _violations(y: BinYields, min_background: float, max_rel_uncertainty: float) -> np.ndarray:
@@ -178,15 +192,19 @@ def _violations(y: BinYields, min_background: float, max_rel_uncertainty: float)
 
 
 def merge_bins(
-    y: BinYields, adjacency: np.ndarray, min_background: float = 0.0, max_rel_uncertainty: float = np.inf
+    y: BinYields,
+    adjacency: np.ndarray,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
 ) -> tuple[np.ndarray, int]:
     """Merge bins until every bin has b > 0, b >= ``min_background`` and relative background MC
     uncertainty <= ``max_rel_uncertainty`` (or a single bin is left).
 
     Greedy: the offending bin with the smallest background joins, among the bins it touches
     (``adjacency``, (n_bins, n_bins) bool; all bins if it touches none), the one for which the
-    merged bin has the largest sum_i Z_A^2 minus that of the partner, i.e. the merge losing the
-    least significance. Returns the new bin of each old bin (n_bins,), numbered 0.. in order of
+    merged bin has the largest sum_i Z^2 minus that of the partner, i.e. the merge losing the
+    least significance (Z: ``significance``, default Z_A). Returns the new bin of each old bin (n_bins,), numbered 0.. in order of
     first appearance, and the number of new bins.
     """
     n = len(y.b)
@@ -203,7 +221,8 @@ def merge_bins(
         if partners.size == 0:
             partners = np.flatnonzero(alive & (np.arange(n) != i))
         trial = [cur.merged(np.where(np.arange(n) == i, j, np.arange(n)), n) for j in partners]
-        gain = [_bin_objective(t)[j] - _bin_objective(cur)[j] for t, j in zip(trial, partners)]
+        before = _bin_objective(cur, significance)
+        gain = [_bin_objective(t, significance)[j] - before[j] for t, j in zip(trial, partners)]
         j = int(partners[int(np.argmax(gain))])
         groups[groups == i] = j
         cur, alive[i] = trial[int(np.argmax(gain))], False
@@ -235,27 +254,32 @@ def rule_note(n_before: int, n_after: int, min_background: float, max_rel_uncert
 
 
 def merge_edges(
-    edges: np.ndarray, events: SortedEvents, min_background: float, max_rel_uncertainty: float, max_bins: int
+    edges: np.ndarray,
+    events: SortedEvents,
+    min_background: float,
+    max_rel_uncertainty: float,
+    max_bins: int,
+    significance: Significance = ASIMOV,
 ) -> tuple[np.ndarray, list[str]]:
     """Apply the rule to 1-D bins: at most ``max_bins`` bins (adjacent pairs losing the least
-    sum Z_A^2 merged; a component can own two intervals), then b >= max(min_background, > 0)
+    sum Z^2 merged; a component can own two intervals), then b >= max(min_background, > 0)
     by merge_low_background, then :func:`merge_bins` for what is left (relative uncertainty).
-    Returns the edges and notes on what was merged."""
+    Z: ``significance`` (default Z_A). Returns the edges and notes on what was merged."""
     notes = []
     n0 = len(edges) - 1
     while len(edges) - 1 > max_bins:
         y = events.yields(edges)
-        obj = _bin_objective(y)
+        obj = _bin_objective(y, significance)
         pairs = BinYields(
             y.s[:, :-1] + y.s[:, 1:], y.b[:-1] + y.b[1:], y.b_sumw2[:-1] + y.b_sumw2[1:], y.count[:-1] + y.count[1:]
         )
-        edges = np.delete(edges, int(np.argmax(_bin_objective(pairs) - obj[:-1] - obj[1:])) + 1)
+        edges = np.delete(edges, int(np.argmax(_bin_objective(pairs, significance) - obj[:-1] - obj[1:])) + 1)
     if len(edges) - 1 < n0:
         notes.append(f"{n0} argmax intervals for at most {max_bins} bins: adjacent intervals merged")
     n1 = len(edges) - 1
     edges = merge_low_background(edges, events.yields(edges).b, max(min_background, _TINY))
     y = events.yields(edges)
-    groups, _ = merge_bins(y, _chain(len(y.b)), min_background, max_rel_uncertainty)
+    groups, _ = merge_bins(y, _chain(len(y.b)), min_background, max_rel_uncertainty, significance)
     edges = np.r_[edges[0], edges[1:-1][np.diff(groups) != 0], edges[-1]]
     return edges, notes + rule_note(n1, len(edges) - 1, min_background, max_rel_uncertainty, "")
 
@@ -268,15 +292,17 @@ def apply_rule_1d(
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     signal_labels: Sequence[int] = (1,),
+    significance: Significance = ASIMOV,
 ) -> tuple[np.ndarray, list[str]]:
     """Merge 1-D bins of any method until every bin has b > 0, b >= ``min_background`` and
     relative background MC uncertainty <= ``max_rel_uncertainty``, exactly as the mixture's hard
-    bins are merged. ``edges`` (n_bins + 1,); events (n,). Returns new edges and notes."""
+    bins are merged, each merge losing the least sum Z^2 (``significance``, default Z_A).
+    ``edges`` (n_bins + 1,); events (n,). Returns new edges and notes."""
     events = SortedEvents(
         np.asarray(scores, np.float64), np.asarray(weights, np.float64), np.asarray(labels), tuple(signal_labels)
     )
     return merge_edges(
-        np.asarray(edges, np.float64), events, min_background, max_rel_uncertainty, max_bins=len(edges) - 1
+        np.asarray(edges, np.float64), events, min_background, max_rel_uncertainty, len(edges) - 1, significance
     )
 
 
@@ -290,10 +316,12 @@ def evaluate_bin_map(
     combination: str = "quadrature",
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
 ) -> dict:
     """Bins of an n-D map merged under the rule, as for the mixture (touching bins from a pixel
     image for C = 3, any bins otherwise). ``scores`` (n, C); ``bin_function`` gives bins in
-    [0, n_bins). Returns {"n_bins", "significance", "signal_significance", "bins" (BinYields),
+    [0, n_bins). Returns {"n_bins", "significance", "signal_significance" (both with
+    ``significance``, default Z_A), "significance_asimov" (plain Z_A), "bins" (BinYields),
     "groups" (new bin of each old bin)}."""
     scores = np.asarray(scores, dtype=np.float64)
     idx = np.asarray(bin_function(scores))
@@ -302,13 +330,14 @@ def evaluate_bin_map(
         adjacency = simplex.region_adjacency(simplex.bin_image(bin_function), n_bins)
     else:
         adjacency = np.ones((n_bins, n_bins), dtype=bool)
-    groups, n_new = merge_bins(y, adjacency, min_background, max_rel_uncertainty)
+    groups, n_new = merge_bins(y, adjacency, min_background, max_rel_uncertainty, significance)
     merged = y.merged(groups, n_new)
-    z = signal_significances(merged.s, merged.b)
+    z = signal_significances(merged.s, merged.b, merged.b_sumw2, significance)
     return {
         "n_bins": n_new,
         "significance": combine_significances(z, combination),
         "signal_significance": z,
+        "significance_asimov": combine_significances(signal_significances(merged.s, merged.b), combination),
         "bins": merged,
         "groups": groups,
     }
@@ -345,8 +374,12 @@ def merge_low_background(edges: np.ndarray, b: np.ndarray, min_background: float
     return edges[sorted(set(keep))]
 
 
-def combined_significance(s: np.ndarray, b: np.ndarray) -> float:
-    """sqrt(sum_k Z_A(s_k, b_k)^2) over bins; every bin must have b_k > 0."""
+def combined_significance(
+    s: np.ndarray, b: np.ndarray, b_sumw2: np.ndarray | float = 0.0, significance: Significance = ASIMOV
+) -> float:
+    """sqrt(sum_k Z(s_k, b_k)^2) over bins, Z = ``significance`` (default the plain Z_A;
+    ``b_sumw2``, the background's sum of w^2 per bin, serves its MC statistics); every bin must
+    have b_k > 0."""
     if np.any(b <= 0):
         raise ValueError("combined_significance needs b > 0 in every bin; merge bins first")
-    return float(np.sqrt(np.sum(asimov_significance(s, b) ** 2)))
+    return float(np.sqrt(np.sum(significance(s, b, b_sumw2) ** 2)))

@@ -10,6 +10,10 @@ A multi-class classifier's softmax vectors are also binned on the simplex
 (:func:`run_simplex_binnings`): the mixture in the C-1 free coordinates, a regular grid
 ("equidistant") and argmax regions cut at class-score quantiles ("quantile"); no exact optimum
 exists there. Several signal classes count as several signals, combined as configured.
+
+Every method optimises, merges by and reports the configured significance (``significance``:
+the plain Asimov Z_A, or Cowan's Z with the background uncertainty of the config's
+``significance`` block); each row also carries the plain Asimov ``z_asimov`` of its bins.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.rule import bin_index, evaluate_bin_map, yields_with_errors
 from phenoflow.binning.methods import evaluate_binning, evaluate_edges
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
+from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +84,10 @@ def run_binnings(
     gmm_settings: Mapping,
     seed: int,
     plot_dir: str | os.PathLike,
+    significance: Significance = ASIMOV,
 ) -> list[dict]:
-    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K, and the plots.
+    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K, and the plots;
+    Z is ``significance`` (default the plain Asimov Z_A), the rows' ``z_asimov`` always Z_A.
 
     ``scores``: the evaluation's test table (score, weight, label, process). The mixture gets
     ``seed`` and the options of ``gmm_settings`` (config keys of :data:`GMM_OPTIONS`); its rows add
@@ -93,7 +100,7 @@ def run_binnings(
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
     x, w, y = (scores[c].to_numpy() for c in ("score", "weight", "label"))
-    rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty}
+    rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty, "significance": significance}
     rows = []
     for method in methods:
         for k in n_bins:
@@ -133,17 +140,19 @@ def run_simplex_binnings(
     gmm_settings: Mapping,
     seed: int,
     plot_dir: str | os.PathLike,
+    significance: Significance = ASIMOV,
 ) -> list[dict]:
     """Rows for the softmax vectors (columns ``p_<class>`` of ``scores``, class index in
     ``class``) binned on the simplex by every method that has an n-D form, each K; every bin map
     merged by the same rule (touching bins) and Z combined over the signal classes by
-    ``combination``. For 3 classes the mixture's bin map is drawn per K."""
+    ``combination``, with Z = ``significance`` (default the plain Asimov Z_A; ``z_asimov`` is
+    always Z_A). For 3 classes the mixture's bin map is drawn per K."""
     from phenoflow.binning.gmm import fit_gmm_binning
 
     plot_dir = Path(plot_dir)
     proba = scores[[f"p_{c}" for c in class_names]].to_numpy(np.float64)
     w, labels = scores["weight"].to_numpy(), scores["class"].to_numpy()
-    rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty}
+    rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty, "significance": significance}
     common = {"signal_labels": tuple(signal_classes), "combination": combination, **rule}
     rows = []
     for method in methods:
@@ -152,6 +161,7 @@ def run_simplex_binnings(
             if method == "gmm":
                 fit = fit_gmm_binning(proba, w, labels, k, seed=seed, **common, **gmm_arguments(gmm_settings))
                 n_kept, z, zi, bins, notes = fit.n_bins, fit.significance, fit.signal_significance, fit.bins, list(fit.warnings)
+                z_asimov = fit.significance_asimov
                 if fit.image is not None:
                     binning_plots.simplex_bin_map(fit.image, plot_dir / f"simplex_gmm_K{k}.png", class_names=class_names)
             elif method in ("equidistant", "quantile"):
@@ -159,12 +169,12 @@ def run_simplex_binnings(
                     continue  # the argmax baseline needs a bin per class
                 fn = RegularGridMap.for_bins(len(class_names), k) if method == "equidistant" else ArgmaxQuantileMap.fit(proba, k)
                 r = evaluate_bin_map(fn, fn.n_bins, proba, w, labels, **common)
-                n_kept, z, zi, bins = r["n_bins"], r["significance"], r["signal_significance"], r["bins"]
+                n_kept, z, zi, bins, z_asimov = r["n_bins"], r["significance"], r["signal_significance"], r["bins"], r["significance_asimov"]
             else:
                 continue  # no exact optimum on the simplex
             rows.append({
                 "space": "simplex", "method": method, "n_bins_requested": k, "n_bins": int(n_kept),
-                "significance": float(z), "signal_significance": np.asarray(zi).tolist(),
+                "significance": float(z), "z_asimov": float(z_asimov), "signal_significance": np.asarray(zi).tolist(),
                 "s": np.asarray(bins.s).tolist(), "b": bins.b.tolist(), "b_error": np.sqrt(bins.b_sumw2).tolist(),
                 "notes": notes,
             })  # fmt: skip

@@ -1,5 +1,10 @@
 """The table comparing classifiers: one row per method, written as CSV and as Markdown.
 
+``z_max`` is the best threshold's significance as configured (``significance`` block: Cowan's Z
+with the background uncertainty it names, or the plain Asimov Z without one), ``z_max_asimov``
+the plain Asimov Z_A of its own best threshold, and ``s_over_sqrt_b`` is taken at that Z_A
+threshold; with no background uncertainty configured the two Z columns are equal.
+
 The CSV keeps full precision (``inf`` for an unbounded rejection, empty for a missing value);
 the Markdown is for reading: AUC and accuracy to 4 decimals, significances to 2, rejections,
 times to 3 significant digits, ``∞`` for an infinite and ``—`` for a missing value.
@@ -13,15 +18,19 @@ from typing import Callable
 
 import pandas as pd
 
+from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.io import atomic_path
 
-COLUMNS = ("method", "accuracy", "auc", "z_max", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters")
+COLUMNS = (
+    "method", "accuracy", "auc", "z_max", "z_max_asimov", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters",
+)  # fmt: skip
 
 _HEADERS = {
     "method": "Method",
     "accuracy": "Accuracy",
     "auc": "AUC",
     "z_max": "Z_max",
+    "z_max_asimov": "Z_max (Asimov)",
     "s_over_sqrt_b": "s/√b",
     "r50": "R50",
     "r99": "R99",
@@ -37,7 +46,8 @@ def comparison_row(metrics: dict, training: dict) -> dict:
         "method": metrics["model"],
         "accuracy": metrics["accuracy"],
         "auc": metrics["auc"],
-        "z_max": best["significance"],
+        "z_max": metrics.get("max_significance_with_uncertainty", best)["significance"],
+        "z_max_asimov": best["significance"],
         "s_over_sqrt_b": best["s_over_sqrt_b"],
         "r50": metrics["r50"],
         "r99": metrics["r99"],
@@ -93,6 +103,7 @@ _FORMATS: dict[str, Callable] = {
     "accuracy": _fixed(4),
     "auc": _fixed(4),
     "z_max": _fixed(2),
+    "z_max_asimov": _fixed(2),
     "s_over_sqrt_b": _fixed(2),
     "r50": _significant,
     "r99": _significant,
@@ -112,8 +123,11 @@ def format_value(column: str, value) -> str:
     return _FORMATS[column](value)
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    cells = pd.DataFrame({_HEADERS[c]: [format_value(c, v) for v in table[c]] for c in COLUMNS})
+def _markdown(table: pd.DataFrame, significance: Significance = ASIMOV) -> str:
+    headers = dict(_HEADERS)
+    if not significance.plain:
+        headers["z_max"] = f"Z_max (σ_b: {significance.describe()})"
+    cells = pd.DataFrame({headers[c]: [format_value(c, v) for v in table[c]] for c in COLUMNS})
     align = ["left"] + ["right"] * (len(COLUMNS) - 1)
     try:
         import tabulate  # noqa: F401  (pandas' to_markdown needs it)
@@ -135,9 +149,16 @@ def _pipe_table(headers: list[str], rows: list[list[str]], align: list[str]) -> 
     return "\n".join([line(headers), rule, *map(line, rows)]) + "\n"
 
 
-def write_comparison(table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike) -> None:
-    """Write the table as CSV (full precision) and as a Markdown table, each atomically."""
+def write_comparison(
+    table: pd.DataFrame,
+    csv_path: str | os.PathLike,
+    markdown_path: str | os.PathLike,
+    significance: Significance = ASIMOV,
+) -> None:
+    """Write the table as CSV (full precision) and as a Markdown table, each atomically; the
+    Markdown's Z_max header names the background uncertainty of ``significance`` (the one the
+    metrics were computed with)."""
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(markdown_path) as tmp:
-        tmp.write_text(_markdown(table), encoding="utf-8")
+        tmp.write_text(_markdown(table, significance), encoding="utf-8")

@@ -10,6 +10,7 @@ is a ratio of signed sums, and the project's one weighted ROC curve and AUC
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -83,23 +84,97 @@ def background_uncertainty(
 
 
 @dataclass(frozen=True)
+class Significance:
+    """Which discovery significance a figure of merit uses: the plain Asimov Z_A(s, b) (the
+    default, both settings 0 / false) or Cowan's Z(s, b, sigma_b) with
+
+        sigma_b^2 = (relative_background_uncertainty * b)^2 + (sum w^2 of the background if mc_statistics),
+
+    each bin's (or selection's) uncertainty taken on its own, i.e. uncorrelated between bins.
+    The config's ``significance`` block (:meth:`from_config`). Call it with yields ``s``, ``b``
+    (expected events) and the background's sum of squared weights ``sumw2`` (events^2),
+    broadcastable; it returns :func:`asimov_significance` exactly when :attr:`plain`.
+    """
+
+    relative_background_uncertainty: float = 0.0
+    mc_statistics: bool = False
+
+    def __post_init__(self):
+        if not self.relative_background_uncertainty >= 0:
+            raise ValueError(
+                f"significance.relative_background_uncertainty must be >= 0, got {self.relative_background_uncertainty}"
+            )
+
+    @classmethod
+    def from_config(cls, block: Mapping | None) -> "Significance":
+        """From the config's ``significance`` block (missing keys: 0 and false)."""
+        block = dict(block or {})
+        unknown = set(block) - {"relative_background_uncertainty", "mc_statistics"}
+        if unknown:
+            raise ValueError(f"significance: unknown keys {sorted(unknown)}")
+        return cls(float(block.get("relative_background_uncertainty", 0.0)), bool(block.get("mc_statistics", False)))
+
+    @property
+    def plain(self) -> bool:
+        """Whether this is the plain Asimov Z (no background uncertainty at all)."""
+        return self.relative_background_uncertainty == 0 and not self.mc_statistics
+
+    def sigma_b(self, b: np.ndarray | float, sumw2: np.ndarray | float = 0.0) -> np.ndarray:
+        """Absolute background uncertainty sigma_b (expected events) of yields ``b`` with sum of
+        squared weights ``sumw2``; negative sums from rounding (differences of cumulative sums)
+        count as 0."""
+        sumw2 = np.clip(np.asarray(sumw2, dtype=np.float64), 0.0, None) if self.mc_statistics else 0.0
+        return background_uncertainty(b, self.relative_background_uncertainty, sumw2)
+
+    def __call__(self, s: np.ndarray | float, b: np.ndarray | float, sumw2: np.ndarray | float = 0.0) -> np.ndarray:
+        """Z of yields ``s`` over ``b`` (NaN where b <= 0, 0 where s <= 0), broadcasting."""
+        if self.plain:
+            return asimov_significance(s, b)
+        return asimov_significance_with_uncertainty(s, b, self.sigma_b(b, sumw2))
+
+    def describe(self) -> str:
+        """A short label: "Asimov" or e.g. "10 % syst. + MC stat."."""
+        if self.plain:
+            return "Asimov"
+        parts = [f"{100 * self.relative_background_uncertainty:g} % syst."] if self.relative_background_uncertainty else []
+        return " + ".join(parts + ["MC stat."] * self.mc_statistics)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The plain Asimov significance, the default of every figure of merit.
+ASIMOV = Significance()
+
+
+@dataclass(frozen=True)
 class ThresholdScan:
-    """Best score threshold (keep score >= threshold): its Z, s, b and s/sqrt(b)."""
+    """Best score threshold (keep score >= threshold): its Z, s, b, the background uncertainty
+    sigma_b that Z took (0 for the plain Asimov Z) and s/sqrt(b)."""
 
     threshold: float
     significance: float
     s: float
     b: float
     s_over_sqrt_b: float
+    sigma_b: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def max_significance(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, min_background: float) -> ThresholdScan:
-    """Scan every distinct score threshold; maximise Z_A among those keeping b >= min_background.
+def max_significance(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    min_background: float,
+    significance: Significance = ASIMOV,
+) -> ThresholdScan:
+    """Scan every distinct score threshold; maximise Z among those keeping b >= min_background.
 
     ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
+    Z is ``significance`` (default the plain Asimov Z_A; with a background uncertainty, the
+    kept background's sum of w^2 gives its MC error).
     """
     order = np.argsort(-scores, kind="stable")
     sc, w, y = scores[order], weights[order], labels[order]
@@ -110,9 +185,18 @@ def max_significance(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray
     allowed = b >= max(min_background, np.finfo(float).tiny)
     if not allowed.any():
         raise ValueError(f"no threshold keeps a background of at least {min_background} events")
-    z = np.where(allowed, asimov_significance(s, np.where(allowed, b, 1.0)), -np.inf)
+    b_safe = np.where(allowed, b, 1.0)
+    if significance.plain:
+        z = np.where(allowed, asimov_significance(s, b_safe), -np.inf)
+        sigma = np.zeros_like(b)
+    else:
+        w2 = np.cumsum(np.where(y == 1, 0.0, w**2))[last]
+        sigma = significance.sigma_b(b_safe, w2)
+        z = np.where(allowed, asimov_significance_with_uncertainty(s, b_safe, sigma), -np.inf)
     i = int(np.argmax(z))
-    return ThresholdScan(float(thr[i]), float(z[i]), float(s[i]), float(b[i]), float(s[i] / np.sqrt(b[i])))
+    return ThresholdScan(
+        float(thr[i]), float(z[i]), float(s[i]), float(b[i]), float(s[i] / np.sqrt(b[i])), float(sigma[i])
+    )
 
 
 def weighted_roc(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,6 +10,8 @@ import numpy as np
 
 from phenoflow.features.classes import Classes
 from phenoflow.evaluation.metrics import (
+    ASIMOV,
+    Significance,
     background_rejection,
     binary_confusion,
     confusion_matrix,
@@ -55,20 +57,31 @@ class Evaluation:
     background_efficiency: np.ndarray
 
 
-def evaluate(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, min_background: float) -> Evaluation:
+def evaluate(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    min_background: float,
+    significance: Significance = ASIMOV,
+) -> Evaluation:
     """Weighted metrics of signal probabilities ``scores`` (n,) with expected-event ``weights`` (n,).
 
     Accuracy and the 2x2 confusion matrix ([[TN, FP], [FN, TP]], expected events) are taken at
     score 0.5; R50 and R99 are the background rejections 1/eps_B at signal efficiencies 0.5 and
-    0.99; the significance scan keeps thresholds with at least ``min_background`` expected
-    background events.
+    0.99; the significance scans keep thresholds with at least ``min_background`` expected
+    background events: ``max_significance`` maximises the plain Asimov Z_A,
+    ``max_significance_with_uncertainty`` the configured ``significance`` (Cowan's Z with the
+    background uncertainty it names, or again Z_A if it has none), each with its threshold, s,
+    b, sigma_b and s/sqrt(b).
     """
     tpr, fpr, _ = weighted_roc(scores, weights, labels)
     best = max_significance(scores, weights, labels, min_background)
+    best_uncertain = best if significance.plain else max_significance(scores, weights, labels, min_background, significance)
     metrics = {
         "auc": weighted_auc(scores, weights, labels),
         "accuracy": weighted_accuracy(scores, weights, labels, 0.5),
         "max_significance": best.as_dict(),
+        "max_significance_with_uncertainty": {**best_uncertain.as_dict(), **significance.as_dict()},
         "r50": background_rejection(scores, weights, labels, 0.5),
         "r99": background_rejection(scores, weights, labels, 0.99),
         "confusion_at_0.5": binary_confusion(scores, weights, labels, 0.5).tolist(),

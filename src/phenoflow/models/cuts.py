@@ -1,4 +1,5 @@
-"""Cut-and-count: rectangular cuts on the input variables chosen to maximise the Asimov significance.
+"""Cut-and-count: rectangular cuts on the input variables chosen to maximise the Asimov significance
+(or, with a background uncertainty from the config's ``significance`` block, Cowan's significance).
 
 Two topologies:
 
@@ -8,7 +9,11 @@ Two topologies:
   cuts left, until Z stops improving.
 
 Weights must be physical weights (expected events at the full luminosity): Z_A(s, b) depends on the
-absolute yields, so class-balanced training weights would give a meaningless optimum. They are
+absolute yields, so class-balanced training weights would give a meaningless optimum. With
+``relative_background_uncertainty`` > 0 or ``mc_statistics`` the objective is Cowan's Z(s, b,
+sigma_b), sigma_b^2 = (rel b)^2 + (sum w^2 of the kept background), the figure the workflow
+quotes for every classifier's best working point: the cuts then avoid selections whose
+background is large (where a relative systematic dominates) or made of a few heavy events. They are
 signed (NLO generators write negative weights), and s and b of every candidate selection are
 signed sums, so the objective is the physical Z_A; a selection whose b is <= 0 (or below
 ``min_background``) is never allowed, and one whose s is <= 0 has Z_A = 0. Only the candidate cut
@@ -30,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.io import read_json, write_json
-from phenoflow.evaluation.metrics import asimov_significance
+from phenoflow.evaluation.metrics import Significance
 from phenoflow.models.registry import ModelDescription, describe
 
 _FORMAT = "phenoflow.cuts/1"
@@ -102,7 +107,9 @@ class _Candidate(NamedTuple):
 
 
 class CutAndCount:
-    """Rectangular cuts maximising the weighted Asimov significance Z_A (see the module docstring).
+    """Rectangular cuts maximising the weighted Asimov significance Z_A (see the module docstring),
+    or Cowan's Z with a background uncertainty of ``relative_background_uncertainty`` (relative)
+    and, if ``mc_statistics``, the kept background's MC error sqrt(sum w^2) (both off by default).
 
     ``topology``: ``"parallel"`` or ``"sequential"``. ``n_thresholds``: number of weighted signal
     quantiles (levels 0, 1/(n-1), ..., 1) tried per variable and direction. ``min_background``: a
@@ -137,6 +144,8 @@ class CutAndCount:
         two_sided: bool = False,
         tolerance: float = 1e-3,
         feature_names: Sequence[str] | None = None,
+        relative_background_uncertainty: float = 0.0,
+        mc_statistics: bool = False,
     ):
         if topology not in ("parallel", "sequential"):
             raise ValueError(f"topology must be 'parallel' or 'sequential', not {topology!r}")
@@ -150,11 +159,13 @@ class CutAndCount:
         self.two_sided = bool(two_sided)
         self.tolerance = float(tolerance)
         self.feature_names = list(feature_names) if feature_names is not None else None
+        #: The significance the cuts maximise (plain Asimov Z_A unless a background uncertainty is set).
+        self.significance = Significance(float(relative_background_uncertainty), bool(mc_statistics))
         #: The chosen cuts, in the order they were chosen; the selection is their AND.
         self.cuts: list[Cut] = []
         #: Number of input variables seen by :meth:`fit` (None before fitting).
         self.n_features: int | None = None
-        #: Z_A of the training sample without any cut.
+        #: Z (Z_A or Cowan's, see :attr:`significance`) of the training sample without any cut.
         self.baseline_significance: float | None = None
 
     @property
@@ -187,7 +198,7 @@ class CutAndCount:
         s0, b0 = float(w[signal].sum()), float(w[~signal].sum())
         if not self._allowed(b0):
             raise ValueError(f"training background {b0:.4g} is below min_background = {self.min_background}")
-        self.baseline_significance = float(asimov_significance(s0, b0))
+        self.baseline_significance = self._z(w, signal, np.ones(len(w), dtype=bool))
 
         if self.topology == "sequential":
             chosen = self._fit_sequential(x, signal, w)
@@ -243,28 +254,34 @@ class CutAndCount:
         grid = _weighted_quantiles(column[signal], np.abs(w[signal]), self.n_thresholds)
         if grid.size == 0 or not directions:
             return None
-        # Yields with x < t and x <= t for each grid value t, per class.
+        # Yields (and the background's sum of w^2) with x < t and x <= t for each grid value t.
         lt, le = {}, {}
-        for label, sel in (("s", signal), ("b", ~signal)):
+        classes = [("s", signal, w), ("b", ~signal, w)]
+        if self.significance.mc_statistics:
+            classes.append(("b2", ~signal, w**2))
+        for label, sel, weight in classes:
             # x < grid[k] (x <= grid[k]) exactly when k >= the number of grid values <= x (< x).
-            lt[label] = _cumulative(np.searchsorted(grid, column[sel], side="right"), w[sel], grid.size)
-            le[label] = _cumulative(np.searchsorted(grid, column[sel], side="left"), w[sel], grid.size)
-        total = {label: float(w[sel].sum()) for label, sel in (("s", signal), ("b", ~signal))}
+            lt[label] = _cumulative(np.searchsorted(grid, column[sel], side="right"), weight[sel], grid.size)
+            le[label] = _cumulative(np.searchsorted(grid, column[sel], side="left"), weight[sel], grid.size)
+        if not self.significance.mc_statistics:
+            lt["b2"] = le["b2"] = np.zeros(grid.size)
+        total = {label: float(weight[sel].sum()) for label, sel, weight in classes}
+        total.setdefault("b2", 0.0)
 
-        candidates = []  # (s, b, low, high) arrays per family
+        candidates = []  # (s, b, b2, low, high) arrays per family
         inf = np.full(grid.size, np.inf)
         if ">" in directions:
-            candidates.append((total["s"] - lt["s"], total["b"] - lt["b"], grid, inf))
+            candidates.append((total["s"] - lt["s"], total["b"] - lt["b"], total["b2"] - lt["b2"], grid, inf))
         if "<" in directions:
-            candidates.append((le["s"], le["b"], -inf, grid))
+            candidates.append((le["s"], le["b"], le["b2"], -inf, grid))
         if self.two_sided and directions == {">", "<"} and grid.size > 1:
             i, j = np.triu_indices(grid.size, k=1)
-            candidates.append((le["s"][j] - lt["s"][i], le["b"][j] - lt["b"][i], grid[i], grid[j]))
-        s, b, low, high = (np.concatenate(parts) for parts in zip(*candidates))
+            candidates.append((le["s"][j] - lt["s"][i], le["b"][j] - lt["b"][i], le["b2"][j] - lt["b2"][i], grid[i], grid[j]))
+        s, b, b2, low, high = (np.concatenate(parts) for parts in zip(*candidates))
         allowed = self._allowed(b)
         if not allowed.any():
             return None
-        z = np.where(allowed, asimov_significance(s, np.where(allowed, b, 1.0)), -np.inf)
+        z = np.where(allowed, self.significance(s, np.where(allowed, b, 1.0), b2), -np.inf)
         k = int(np.argmax(z))
         return _Candidate(float(z[k]), Cut(variable, float(low[k]), float(high[k])), float(s[k]), float(b[k]))
 
@@ -272,6 +289,11 @@ class CutAndCount:
         """Whether a selection keeping background ``b`` is allowed: b > 0 and b >= min_background
         up to rounding (a relative 1e-9, so that sums in a different order agree)."""
         return (b > 0) & (b >= self.min_background * (1 - 1e-9))
+
+    def _z(self, w: np.ndarray, signal: np.ndarray, mask: np.ndarray) -> float:
+        """Z (:attr:`significance`) of the events ``mask`` (n,) of a sample with weights ``w``."""
+        s, b = w[mask & signal].sum(), w[mask & ~signal].sum()
+        return float(self.significance(s, b, np.sum(w[mask & ~signal] ** 2)))
 
     def _history(self, chosen, x, y, w, validation) -> pd.DataFrame:
         rows = []
@@ -293,7 +315,7 @@ class CutAndCount:
                 "chosen_significance": c.significance,
                 "train_signal": s,
                 "train_background": b,
-                "train_significance": float(asimov_significance(s, b)),
+                "train_significance": self._z(w, y == 1, mask),
                 "val_signal": math.nan,
                 "val_background": math.nan,
                 "val_significance": math.nan,
@@ -301,7 +323,7 @@ class CutAndCount:
             if validation is not None:
                 mask_v &= c.cut.keep(xv)
                 sv, bv = float(wv[mask_v & (yv == 1)].sum()), float(wv[mask_v & (yv == 0)].sum())
-                row.update(val_signal=sv, val_background=bv, val_significance=float(asimov_significance(sv, bv)))
+                row.update(val_signal=sv, val_background=bv, val_significance=self._z(wv, yv == 1, mask_v))
             rows.append(row)
         columns = ["step", "variable", "feature", "direction", "value", "low", "high", "chosen_significance",
                    "train_signal", "train_background", "train_significance", "val_signal", "val_background",
@@ -343,6 +365,7 @@ class CutAndCount:
                     "two_sided": self.two_sided,
                     "tolerance": self.tolerance,
                     "feature_names": self.feature_names,
+                    **self.significance.as_dict(),
                 },
                 "n_features": self.n_features,
                 "baseline_significance": self.baseline_significance,

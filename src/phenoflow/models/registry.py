@@ -34,6 +34,8 @@ class ModelDescription:
       ``features.names``; otherwise none (the CNN then sees the image alone).
     - ``physical_weights``: it trains on the physical weights (expected events) rather than the
       class-balanced ``training_weights``.
+    - ``significance_objective``: its training maximises the discovery significance, configured
+      by the ``significance`` block (its constructor takes those settings).
     - ``multiclass``: it learns the configured classes (a softmax if there are more than two);
       otherwise signal against background only.
     - ``feature_names``: its constructor takes the feature names (written into the model file).
@@ -49,6 +51,7 @@ class ModelDescription:
     images: bool = False
     all_features_by_default: bool = True
     physical_weights: bool = False
+    significance_objective: bool = False
     multiclass: bool = True
     feature_names: bool = False
     binnable: bool = True
@@ -66,6 +69,7 @@ DESCRIPTIONS: dict[str, ModelDescription] = {
             "phenoflow.models.cuts:CutAndCount",
             "model.json",
             physical_weights=True,
+            significance_objective=True,
             multiclass=False,
             feature_names=True,
             binnable=False,
