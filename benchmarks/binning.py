@@ -40,12 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from phenoflow.binning.rule import apply_rule_1d, bin_index, yields_with_errors
-from phenoflow.binning.baselines import equidistant
-from phenoflow.binning.rule import binned_yields, combined_significance
+from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.gmm import fine_cells, fit_gmm_binning
-from phenoflow.binning.baselines import equal_signal_quantile_edges
 from phenoflow.binning.optimal import fine_histograms, optimal_partition
+from phenoflow.binning.rule import apply_rule_1d, bin_index, binned_yields, combined_significance, yields_with_errors
 from phenoflow.binning.toys import gato_toy
 from phenoflow.evaluation.metrics import ASIMOV, Significance
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from phenoflow.detector.card import load_card
+from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
-from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -54,9 +54,9 @@ from pathlib import Path
 import awkward as ak
 import fastjet
 import numpy as np
+from timing import best_time, best_times
 
 from phenoflow.features.images import ImageSpec, jet_images, kt_subjet_definition, kt_subjets, write_jet_images
-from timing import best_time, best_times
 
 PIXELS_ONLY = ImageSpec()
 CENTROID = ImageSpec(centre="centroid", rotate=True, rotate_to="principal_axis", flip=True, normalise="max")
@@ -289,7 +289,7 @@ def main() -> None:
     row("pipeline (images per second)", "vectorised", "Python loop", "speed-up")
     agreement, loop_rates, rate_pixels = [], {}, 0.0
     for label, spec, loop in pipelines:
-        vectorised = lambda: jet_images(constituents, axis_eta, axis_phi, spec)  # noqa: E731
+        vectorised = lambda spec=spec: jet_images(constituents, axis_eta, axis_phi, spec)  # noqa: E731
         (t_vec, images), (t_loop, reference) = best_times(vectorised, loop, repeat=3)
         rate_vec, loop_rates[spec] = args.jets / t_vec, n_loop / t_loop
         row(label, f"{rate_vec:,.0f} /s", f"{loop_rates[spec]:,.0f} /s", f"{rate_vec / loop_rates[spec]:.1f} x")

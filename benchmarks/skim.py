@@ -24,12 +24,19 @@ import awkward as ak
 import numpy as np
 import uproot
 import yaml
+from timing import best_times
 
 import phenoflow
-from phenoflow.detector.ntuple import EFLOW_BRANCHES, READ_BRANCHES, TREE, delphes_branches, iterate_events, write_ntuple
+from phenoflow.detector.ntuple import (
+    EFLOW_BRANCHES,
+    READ_BRANCHES,
+    TREE,
+    delphes_branches,
+    iterate_events,
+    write_ntuple,
+)
 from phenoflow.events.selection import parse
 from phenoflow.events.skim import physical_weights, skim
-from timing import best_times
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path("/tmp/phenoflow-bench-skim")
@@ -140,7 +147,7 @@ def main() -> None:
           " turns")  # fmt: skip
     for constituents in (False, True):
         (t_skim, _), (t_raw, _) = best_times(
-            lambda: run_skim(paths, constituents, norm), lambda: raw_read(paths, constituents), repeat=args.repeat
+            lambda c=constituents: run_skim(paths, c, norm), lambda c=constituents: raw_read(paths, c), repeat=args.repeat
         )
         print(f"{'with' if constituents else 'no  '} constituents: skim {n / t_skim:7,.0f} events/s, raw uproot.iterate"
               f" {n / t_raw:7,.0f} events/s, skim / raw {t_raw / t_skim:.2f}  (goal >= 0.8)")  # fmt: skip

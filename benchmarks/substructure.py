@@ -28,9 +28,9 @@ import warnings
 import awkward as ak
 import fastjet
 import numpy as np
+from timing import best_time
 
 from phenoflow.events.substructure import cartesian, nsubjettiness, ratios, softdrop_mass
-from timing import best_time
 
 
 def synthetic_jets(n_jets: int, mean_constituents: float, seed: int = 7) -> ak.Array:

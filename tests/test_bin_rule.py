@@ -7,8 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from phenoflow.binning.rule import combine_significances, signal_significances, yields_with_errors
-from phenoflow.binning.rule import combined_significance
+from phenoflow.binning.rule import (
+    combine_significances,
+    combined_significance,
+    signal_significances,
+    yields_with_errors,
+)
 
 
 def test_signal_significances_and_combinations_by_hand():
@@ -47,9 +51,8 @@ def test_yields_with_hist_match_numpy():
 
 # --- signed (NLO) weights ---------------------------------------------------------------------------
 
-from phenoflow.binning.rule import BinYields, apply_rule_1d, merge_bins  # noqa: E402
 from phenoflow.binning.methods import evaluate_binning  # noqa: E402
-from phenoflow.binning.rule import binned_yields, merge_low_background
+from phenoflow.binning.rule import BinYields, apply_rule_1d, binned_yields, merge_bins, merge_low_background  # noqa: E402
 
 
 def _za2(s: float, b: float) -> float:

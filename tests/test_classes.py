@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from phenoflow.evaluation.scores import multiclass_metrics, overtraining, signal_score
 from phenoflow.features.classes import Classes, class_errors, classes_from_config
 from phenoflow.features.datasets import balanced_weights
-from phenoflow.evaluation.scores import multiclass_metrics, overtraining, signal_score
 from phenoflow.models.bdt import BDT
 
 PROCESSES = {

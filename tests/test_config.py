@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_helpers import copy_repo
 
 from phenoflow.config import ConfigError, check_config, htcondor_path_errors, input_paths
-from workflow_helpers import copy_repo
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -56,7 +56,7 @@ def test_towers_cover_the_calorimeter_and_wrap_in_phi():
     assert tower[-1] == -1  # outside |eta| < 5
     centre_eta, centre_phi, d_eta, d_phi = tower_geometry(grid, tower[:5])
     assert np.all(np.abs(centre_eta - eta[:5]) <= d_eta / 2)
-    assert np.all(np.abs((centre_phi[2:] - phi[2:5])) <= d_phi[2:] / 2)
+    assert np.all(np.abs(centre_phi[2:] - phi[2:5]) <= d_phi[2:] / 2)
     assert d_phi[2] == pytest.approx(2 * np.pi / 360) and d_phi[3] == pytest.approx(2 * np.pi / 36)
     assert d_eta[2] == pytest.approx(0.0174)
 

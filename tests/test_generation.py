@@ -9,6 +9,7 @@ from phenoflow.arrays import isin
 from phenoflow.detector.card import load_card
 from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 from phenoflow.detector.simulation import simulate
+from phenoflow.events.skim import skim
 from phenoflow.generation import generate_chunk
 from phenoflow.generation.crosssection import merge_chunks
 from phenoflow.generation.pythia import (
@@ -22,7 +23,6 @@ from phenoflow.generation.pythia import (
 )
 from phenoflow.logs import redirect_native_output, to_log_file
 from phenoflow.seeds import MAX_PYTHIA_SEED, derive_seed
-from phenoflow.events.skim import skim
 
 ZZ = [
     "WeakDoubleBoson:ffbar2gmZgmZ = on",

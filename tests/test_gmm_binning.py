@@ -7,8 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from phenoflow.binning.rule import combine_significances, evaluate_bin_map, signal_significances
-from phenoflow.binning.rule import binned_yields, combined_significance
 from phenoflow.binning.gmm import (
     GMMBinningResult,
     argmax_intervals,
@@ -18,6 +16,13 @@ from phenoflow.binning.gmm import (
     schedule,
 )
 from phenoflow.binning.optimal import fine_histograms, optimal_partition
+from phenoflow.binning.rule import (
+    binned_yields,
+    combine_significances,
+    combined_significance,
+    evaluate_bin_map,
+    signal_significances,
+)
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap, free_coordinates
 
 FAST = dict(n_steps=250, n_restarts=3, n_fine=300)
@@ -330,8 +335,8 @@ def test_rule_penalty_by_hand_including_negative_background():
 
 
 def test_soft_yields_keep_signed_weights_by_hand():
-    from phenoflow.binning.rule import BinYields
     from phenoflow.binning.gmm import FineCells, _soft_yields
+    from phenoflow.binning.rule import BinYields
 
     # two cells at 0.2 and 0.8; cell 1 has a negative background. Components at 0.2 and 0.8
     # (width 0.1, equal weights) at T = 1: gamma of the near component is 1 / (1 + exp(-18))

@@ -9,9 +9,9 @@ import pytest
 from scipy.optimize import brentq
 from scipy.stats import norm
 
+from phenoflow.evaluation.metrics import asimov_significance
 from phenoflow.inference.likelihood import BinnedSample, band_targets, binned_samples, expected_results, workspace_spec
 from phenoflow.inference.study import COLUMNS, run_inference, select_rows, write_table
-from phenoflow.evaluation.metrics import asimov_significance
 
 
 def one_bin(s: float, b: float) -> list[BinnedSample]:

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from phenoflow.detector.ntuple import read_events
 from phenoflow.generation.madgraph import (
     BANNER_FILE,
     CARD_FILE,
@@ -33,7 +34,6 @@ from phenoflow.generation.madgraph import (
     generate_chunk,
     read_banner,
 )
-from phenoflow.detector.ntuple import read_events
 from phenoflow.seeds import derive_seed
 
 REPO = Path(__file__).resolve().parents[1]

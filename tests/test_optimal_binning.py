@@ -3,12 +3,11 @@ import itertools
 import numpy as np
 import pytest
 
-from phenoflow.binning.baselines import equidistant
-from phenoflow.binning.rule import binned_yields, merge_low_background
-from phenoflow.evaluation.metrics import asimov_significance
-from phenoflow.binning.baselines import equal_signal_quantile_edges
+from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.optimal import fine_histograms, optimal_edges, optimal_partition
+from phenoflow.binning.rule import binned_yields, merge_low_background
 from phenoflow.binning.toys import GATO_PROCESSES, gato_toy
+from phenoflow.evaluation.metrics import asimov_significance
 
 
 def brute_force(s, b, w2, n_bins, min_background=0.0, max_rel_uncertainty=np.inf):

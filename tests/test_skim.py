@@ -4,11 +4,11 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from phenoflow.generation.crosssection import merge_chunks
 from phenoflow.detector.card import load_card
-from phenoflow.detector.simulation import simulate
 from phenoflow.detector.ntuple import delphes_branches, read_events, write_ntuple
+from phenoflow.detector.simulation import simulate
 from phenoflow.events.skim import EmptySelectionError, physical_weights, skim
+from phenoflow.generation.crosssection import merge_chunks
 
 
 def test_physical_weights_hand_value():

@@ -14,9 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-pytestmark = pytest.mark.workflow
-
 from workflow_helpers import (
     MADGRAPH_LHE,
     REPO,
@@ -28,6 +25,8 @@ from workflow_helpers import (
     snakemake,
     write_nlo_lhe,
 )
+
+pytestmark = pytest.mark.workflow
 
 
 def test_dry_run_on_empty_results(tmp_path):

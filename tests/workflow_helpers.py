@@ -45,7 +45,7 @@ def write_nlo_lhe(source: Path, dest: Path) -> list[float]:
         weight = float(fields[2])
         if i % NEGATIVE_EVERY == NEGATIVE_FIRST:
             weight = -weight
-            first = re.sub(r"^(\s*\S+\s+\S+\s+)\S+", lambda m: f"{m.group(1)}{weight:+.7e}", first)
+            first = re.sub(r"^(\s*\S+\s+\S+\s+)\S+", lambda m, w=weight: f"{m.group(1)}{w:+.7e}", first)
             negate = lambda m: f"{m.group(1)}{-float(m.group(2)):+.7e}{m.group(3)}"  # noqa: E731
             rest = re.sub(r"(<wgt[^>]*>\s*)(\S+)(\s*</wgt>)", negate, rest)
         weights.append(weight)

@@ -7,7 +7,7 @@ import ctypes
 import logging
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 
 @contextlib.contextmanager

@@ -14,10 +14,11 @@ import json
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 #: Packages whose versions every record lists.
 PACKAGES = ("phenoflow", "numpy", "awkward", "uproot", "vector", "fastjet", "pythia8mc", "pandas", "pyarrow",
@@ -70,7 +71,7 @@ def git_state(directory: str | os.PathLike = SOURCE) -> dict[str, Any] | None:
 
 def now() -> str:
     """The current time, UTC, ISO 8601 to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def record(

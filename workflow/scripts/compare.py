@@ -4,9 +4,9 @@ import pandas as pd
 
 from phenoflow.evaluation import plots
 from phenoflow.evaluation.comparison import comparison_row, comparison_table, write_comparison
+from phenoflow.evaluation.metrics import Significance, weighted_roc
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
-from phenoflow.evaluation.metrics import Significance, weighted_roc
 from phenoflow.provenance import now, write_record
 
 started = now()

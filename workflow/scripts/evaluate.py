@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.evaluation import plots
+from phenoflow.evaluation.metrics import Significance, binary_confusion
+from phenoflow.evaluation.scores import evaluate, multiclass_metrics, overtraining, signal_score
 from phenoflow.features.classes import Classes
 from phenoflow.features.datasets import load_split_arrays, write_table
-from phenoflow.evaluation.scores import evaluate, multiclass_metrics, overtraining, signal_score
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
-from phenoflow.evaluation.metrics import Significance, binary_confusion
 from phenoflow.models import describe, load_model
 from phenoflow.provenance import now, write_record
 

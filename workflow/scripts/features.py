@@ -2,11 +2,11 @@
 
 import awkward as ak
 
+from phenoflow.events.observables import Substructure
 from phenoflow.features.classes import Classes
 from phenoflow.features.datasets import feature_metadata, feature_table, write_table
 from phenoflow.io import read_json, write_yaml
 from phenoflow.logs import to_log_file
-from phenoflow.events.observables import Substructure
 from phenoflow.provenance import now
 
 started = now()

@@ -3,10 +3,10 @@
 import math
 
 from phenoflow.detector.card import load_card
+from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
 from phenoflow.io import write_json
-from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 from phenoflow.logs import redirect_native_output, to_log_file
 from phenoflow.retry import not_repeated
 

@@ -2,11 +2,11 @@
 
 import awkward as ak
 
+from phenoflow.events.observables import Substructure
+from phenoflow.events.skim import skim
 from phenoflow.io import atomic_path, read_json
 from phenoflow.logs import to_log_file
-from phenoflow.events.observables import Substructure
 from phenoflow.provenance import now, write_record
-from phenoflow.events.skim import skim
 
 started = now()
 p = snakemake.params

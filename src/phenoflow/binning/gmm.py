@@ -72,13 +72,13 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from phenoflow.binning import simplex
-from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.binning.rule import (
     COMBINATIONS,
     BinYields,
@@ -92,6 +92,7 @@ from phenoflow.binning.rule import (
     signal_significances,
     yields_with_errors,
 )
+from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 SCHEDULES = ("constant", "cosine", "exponential")
 _SCALE_FLOOR = 1e-9  # smallest Gaussian width (score units)
@@ -359,7 +360,7 @@ class _Trained:
 _ADAM = (0.9, 0.999, 1e-8)  # beta_1, beta_2, epsilon (Kingma & Ba defaults)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False) -> Callable:
     """The compiled training loop for mixtures in ``dim`` coordinates (1-D interval means if
     ``interval``, simplex means otherwise), maximising Cowan's Z if ``uncertain`` (its rel and

@@ -10,7 +10,7 @@ and the same yield function (:func:`evaluate_edges`, with :mod:`phenoflow.binnin
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

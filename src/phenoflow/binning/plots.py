@@ -10,8 +10,8 @@ Every function draws one figure and writes it twice, as PNG and as PDF beside it
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 

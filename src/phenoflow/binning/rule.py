@@ -18,8 +18,8 @@ evaluation loads TensorFlow.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -120,7 +120,7 @@ class BinYields:
     b_sumw2: np.ndarray
     count: np.ndarray
 
-    def merged(self, groups: np.ndarray, n_groups: int) -> "BinYields":
+    def merged(self, groups: np.ndarray, n_groups: int) -> BinYields:
         """Yields of the bins merged by ``groups`` (new bin of each old bin, (n_bins,))."""
 
         def add(x: np.ndarray) -> np.ndarray:
@@ -128,7 +128,7 @@ class BinYields:
 
         return BinYields(add(self.s), add(self.b)[0], add(self.b_sumw2)[0], add(self.count)[0])
 
-    def take(self, index: np.ndarray) -> "BinYields":
+    def take(self, index: np.ndarray) -> BinYields:
         """The bins ``index`` only."""
         return BinYields(self.s[:, index], self.b[index], self.b_sumw2[index], self.count[index])
 

@@ -17,9 +17,9 @@ binnings to compare the optimised one with:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import comb
-from typing import Callable
 
 import numpy as np
 
@@ -101,7 +101,7 @@ class RegularGridMap:
     m: int
 
     @classmethod
-    def for_bins(cls, n_classes: int, n_bins: int) -> "RegularGridMap":
+    def for_bins(cls, n_classes: int, n_bins: int) -> RegularGridMap:
         """The finest grid with at most ``n_bins`` cells on the simplex (at least one division)."""
         m = 1
         while n_grid_cells(m + 1, n_classes - 1) <= n_bins:
@@ -138,7 +138,7 @@ class ArgmaxQuantileMap:
     thresholds: tuple[np.ndarray, ...]
 
     @classmethod
-    def fit(cls, scores: np.ndarray, n_bins: int) -> "ArgmaxQuantileMap":
+    def fit(cls, scores: np.ndarray, n_bins: int) -> ArgmaxQuantileMap:
         """Cuts from the events ``scores`` (n, C): ``n_bins`` bins shared out over the C regions
         as evenly as possible (lower classes first get the remainder); needs n_bins >= C."""
         scores = np.asarray(scores, dtype=np.float64)

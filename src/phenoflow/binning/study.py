@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
-from phenoflow.binning.rule import bin_index, evaluate_bin_map, yields_with_errors
 from phenoflow.binning.methods import evaluate_binning, evaluate_edges
+from phenoflow.binning.rule import bin_index, evaluate_bin_map, yields_with_errors
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 from phenoflow.evaluation.metrics import ASIMOV, Significance
 

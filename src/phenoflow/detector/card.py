@@ -195,7 +195,7 @@ class _Reader:
             raise CardError(f"{self.key(name)}: missing")
         return self.raw[name]
 
-    def block(self, name: str) -> "_Reader":
+    def block(self, name: str) -> _Reader:
         return _Reader(self.need(name), self.key(name))
 
     def number(self, name: str) -> float:

@@ -8,7 +8,7 @@ The tree is called ``Delphes``; each collection is a branch family named like De
 from __future__ import annotations
 
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import awkward as ak
 import numpy as np

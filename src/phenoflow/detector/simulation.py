@@ -56,7 +56,7 @@ class Flat:
     def __len__(self) -> int:
         return len(self.event)
 
-    def take(self, index: np.ndarray) -> "Flat":
+    def take(self, index: np.ndarray) -> Flat:
         return Flat(self.event[index], self.pt[index], self.eta[index], self.phi[index], self.mass[index])
 
     @property
@@ -238,7 +238,7 @@ def simulate(particles: ak.Array, card: DetectorCard, seed: int) -> dict[str, ak
 
     # EFlow: tracks, then photons, then neutral hadrons of each event, in event order
     eflow, order = _merge(n_events, tracks, photons_flow, neutral_hadrons)
-    n_tracks, n_photons = len(tracks), len(photons_flow)
+    n_tracks = len(tracks)
 
     # photons, electrons, muons: efficiency, then isolation against EFlow without e and mu
     is_lepton_track = np.isin(np.abs(track_pid), (11, 13))

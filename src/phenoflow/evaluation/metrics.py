@@ -9,8 +9,8 @@ is a ratio of signed sums, and the project's one weighted ROC curve and AUC
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class Significance:
             )
 
     @classmethod
-    def from_config(cls, block: Mapping | None) -> "Significance":
+    def from_config(cls, block: Mapping | None) -> Significance:
         """From the config's ``significance`` block (missing keys: 0 and false)."""
         block = dict(block or {})
         unknown = set(block) - {"relative_background_uncertainty", "mc_statistics"}

@@ -6,7 +6,7 @@ Every function draws one figure and writes it atomically to the given path (PNG 
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 

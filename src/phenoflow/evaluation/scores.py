@@ -3,12 +3,11 @@ for multi-class classifiers also per-class one-vs-rest AUCs and the k×k confusi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from phenoflow.features.classes import Classes
 from phenoflow.evaluation.metrics import (
     ASIMOV,
     Significance,
@@ -16,13 +15,14 @@ from phenoflow.evaluation.metrics import (
     binary_confusion,
     confusion_matrix,
     ks_test,
+    max_significance,
     one_vs_rest_auc,
     project_to_binary,
-    max_significance,
     weighted_accuracy,
     weighted_auc,
     weighted_roc,
 )
+from phenoflow.features.classes import Classes
 
 
 def signal_score(proba: np.ndarray, signal_classes: Sequence[int]) -> np.ndarray:

@@ -22,8 +22,8 @@ Every function is vectorised over events; the result is a float64 array of shape
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import awkward as ak
 import numpy as np
@@ -57,7 +57,7 @@ class Substructure:
     softdrop_beta: float = 0.0
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Substructure":
+    def from_config(cls, cfg: dict) -> Substructure:
         softdrop = cfg.get("softdrop", {})
         return cls(cfg.get("radius", 0.8), cfg.get("nsubjettiness_beta", 1.0), softdrop.get("z_cut", 0.1), softdrop.get("beta", 0.0))
 

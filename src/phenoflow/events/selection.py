@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from phenoflow.expression import COMPARISONS, evaluate
 from phenoflow.events.observables import Substructure, check, observable
+from phenoflow.expression import COMPARISONS, evaluate
 
 _PAIR = re.compile(r"\b([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)+)\.([A-Za-z_]\w*)")
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div)

@@ -8,7 +8,7 @@ weights of a process sum to sigma * L before any cut. Signed generator weights a
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import awkward as ak
 import numpy as np

@@ -9,8 +9,8 @@ classifiers output a softmax over all of them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Classes:
         }
 
     @classmethod
-    def from_dict(cls, description: Mapping[str, Mapping]) -> "Classes":
+    def from_dict(cls, description: Mapping[str, Mapping]) -> Classes:
         """The inverse of :meth:`as_dict` (classes in index order)."""
         items = sorted(description.items(), key=lambda item: item[1]["index"])
         of_process = {p: i for i, (_, spec) in enumerate(items) for p in spec["processes"]}

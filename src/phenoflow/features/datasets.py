@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import awkward as ak
 import numpy as np
 import pandas as pd
 
+from phenoflow.events.observables import Substructure, observable
 from phenoflow.features.classes import Classes
 from phenoflow.io import atomic_path, read_json
-from phenoflow.events.observables import Substructure, observable
 
 #: Columns of a feature table that are not features.
 META_COLUMNS = ("process", "label", "class", "weight")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def merge_chunks(chunks: Sequence[dict], override: dict | None = None) -> dict:

@@ -33,9 +33,9 @@ import time
 import warnings
 import xml.etree.ElementTree as ET
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import awkward as ak
 import numpy as np

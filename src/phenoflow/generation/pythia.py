@@ -10,8 +10,8 @@ import math
 import re
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import awkward as ak
 import numpy as np

@@ -20,8 +20,8 @@ bin's sum w^2; a bin without positive background after that, or no signal at all
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -194,7 +194,6 @@ def expected_results(spec: Mapping, cl: float = 0.95, rtol: float = 1e-5) -> Exp
     constraints), rather than return a wrong limit.
     """
     import pyhf
-    from scipy.optimize import brentq
 
     if not 0 < cl < 1:
         raise ValueError(f"the confidence level must be in (0, 1), got {cl}")

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from phenoflow.evaluation.metrics import (
+    asimov_significance,
+    asimov_significance_with_uncertainty,
+    background_uncertainty,
+)
 from phenoflow.inference.likelihood import FitError, binned_samples, expected_results, workspace_spec
 from phenoflow.io import atomic_path, write_json
-from phenoflow.evaluation.metrics import asimov_significance, asimov_significance_with_uncertainty, background_uncertainty
 
 log = logging.getLogger(__name__)
 

@@ -89,7 +89,7 @@ class BDT:
             json_tmp.replace(tmp)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "BDT":
+    def load(cls, path: str | os.PathLike) -> BDT:
         """Load a model saved by :meth:`save`."""
         model = cls(seed=0)
         model.model.load_model(path)

@@ -7,7 +7,8 @@ Training, early stopping, saving and loading are those of :class:`~phenoflow.mod
 from __future__ import annotations
 
 import os
-from typing import ClassVar, Mapping
+from collections.abc import Mapping
+from typing import ClassVar
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 

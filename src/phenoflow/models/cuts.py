@@ -29,13 +29,14 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import ClassVar, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from phenoflow.io import read_json, write_json
 from phenoflow.evaluation.metrics import Significance
+from phenoflow.io import read_json, write_json
 from phenoflow.models.registry import ModelDescription, describe
 
 _FORMAT = "phenoflow.cuts/1"
@@ -88,7 +89,7 @@ class Cut(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Cut":
+    def from_dict(cls, d: dict) -> Cut:
         v, values = int(d["variable"]), [float(x) for x in d["values"]]
         if d["direction"] == ">":
             return cls(v, low=values[0])
@@ -195,7 +196,7 @@ class CutAndCount:
             raise ValueError(f"{len(self.feature_names)} feature names for {x.shape[1]} variables")
         self.n_features = x.shape[1]
         signal = y == 1
-        s0, b0 = float(w[signal].sum()), float(w[~signal].sum())
+        b0 = float(w[~signal].sum())
         if not self._allowed(b0):
             raise ValueError(f"training background {b0:.4g} is below min_background = {self.min_background}")
         self.baseline_significance = self._z(w, signal, np.ones(len(w), dtype=bool))
@@ -240,7 +241,7 @@ class CutAndCount:
             trial = mask & c.cut.keep(x)
             if not self._allowed(w[trial & ~signal].sum()):
                 warnings.warn(f"parallel cuts: dropped {c.cut.describe(self.feature_names)}: the AND would keep "
-                              f"less than min_background = {self.min_background} background events")
+                              f"less than min_background = {self.min_background} background events", stacklevel=2)
                 continue
             chosen.append(c)
             mask = trial
@@ -374,7 +375,7 @@ class CutAndCount:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "CutAndCount":
+    def load(cls, path: str | os.PathLike) -> CutAndCount:
         """Load a model saved by :meth:`save`."""
         data = read_json(path)
         if data.get("format") != _FORMAT:

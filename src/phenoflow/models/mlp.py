@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar, Mapping, Union
+from typing import ClassVar
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -22,6 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
 from phenoflow.evaluation.metrics import one_vs_rest_auc, weighted_auc  # noqa: E402
 from phenoflow.io import atomic_path  # noqa: E402
 from phenoflow.models.registry import ModelDescription, describe  # noqa: E402
@@ -31,7 +33,7 @@ from phenoflow.tf_threads import use_tensorflow_threads  # noqa: E402
 #: Rows per batch when predicting (fixed, so that predictions never depend on the caller).
 PREDICT_BATCH = 4096
 #: A network's input: one array, or named arrays with the same number of rows (e.g. images and features).
-Inputs = Union[np.ndarray, Mapping[str, np.ndarray]]
+Inputs = np.ndarray | Mapping[str, np.ndarray]
 #: Name of the archive member, beside Keras's own, holding the model kind, seed, hyperparameters and classes.
 _METADATA_MEMBER = "phenoflow.json"
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 #: Config keys of a classifier instance that are not hyperparameters of its model class.
 INSTANCE_KEYS = ("method", "features")
