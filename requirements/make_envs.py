@@ -27,7 +27,7 @@ FAMILIES = {
     "ml": ["xgboost", "tensorflow", "keras", "tensorflow-probability", "tf-keras", "hist", "scikit-learn", "uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
            "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
     "madgraph": ["uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
-    "inference": ["pyhf", "scipy", "scikit-learn", "numpy", "pandas", "tabulate", "pyarrow", "matplotlib", "mplhep", "pyyaml", "cloudpickle", "rich", "psutil",
+    "inference": ["pyhf", "hist", "scipy", "scikit-learn", "numpy", "pandas", "tabulate", "pyarrow", "matplotlib", "mplhep", "pyyaml", "cloudpickle", "rich", "psutil",
                   "charset-normalizer", "narwhals", "idna"],
 }  # fmt: skip
 #: Conda-forge packages a family needs beyond Python ones (no pip counterpart, so no lock pin):

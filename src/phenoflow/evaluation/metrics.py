@@ -176,12 +176,8 @@ def max_significance(
     Z is ``significance`` (default the plain Asimov Z_A; with a background uncertainty, the
     kept background's sum of w^2 gives its MC error).
     """
-    order = np.argsort(-scores, kind="stable")
-    sc, w, y = scores[order], weights[order], labels[order]
-    s = np.cumsum(np.where(y == 1, w, 0.0))
-    b = np.cumsum(np.where(y == 1, 0.0, w))
-    last = np.r_[sc[1:] != sc[:-1], True]  # the cut "score >= sc[i]" keeps rows up to the last tie
-    s, b, thr = s[last], b[last], sc[last]
+    is_signal = labels == 1
+    thr, s, b = _cumulative_at_cuts(scores, weights, is_signal)
     allowed = b >= max(min_background, np.finfo(float).tiny)
     if not allowed.any():
         raise ValueError(f"no threshold keeps a background of at least {min_background} events")
@@ -190,7 +186,7 @@ def max_significance(
         z = np.where(allowed, asimov_significance(s, b_safe), -np.inf)
         sigma = np.zeros_like(b)
     else:
-        w2 = np.cumsum(np.where(y == 1, 0.0, w**2))[last]
+        _, _, w2 = _cumulative_at_cuts(scores, weights**2, is_signal)
         sigma = significance.sigma_b(b_safe, w2)
         z = np.where(allowed, asimov_significance_with_uncertainty(s, b_safe, sigma), -np.inf)
     i = int(np.argmax(z))

@@ -6,7 +6,7 @@ of multi-class classifiers are skipped) gives edges; the test-split events give 
 yields and sum w^2 in them (:func:`phenoflow.inference.likelihood.binned_samples`), from which a HistFactory
 workspace is written and evaluated (:mod:`phenoflow.inference.likelihood`). For comparison the table also
 holds the binning's own sqrt(sum Z_A^2) and the same with Cowan's per-bin background uncertainty
-(:func:`phenoflow.evaluation.metrics.asimov_significance_with_uncertainty`, the config's ``significance``
+(:func:`phenoflow.binning.rule.combined_significance` with the config's ``significance``
 block).
 """
 
@@ -19,11 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from phenoflow.evaluation.metrics import (
-    asimov_significance,
-    asimov_significance_with_uncertainty,
-    background_uncertainty,
-)
+from phenoflow.binning.rule import combined_significance
+from phenoflow.evaluation.metrics import Significance
 from phenoflow.inference.likelihood import FitError, binned_samples, expected_results, workspace_spec
 from phenoflow.io import atomic_path, write_json
 
@@ -77,12 +74,11 @@ def run_inference(
             results, notes = {key: np.nan for key in COLUMNS[5:-1]}, [*notes, f"no expected results: {err}"]
         s = np.sum([p.yields for p in samples if p.signal], axis=0)
         b = np.sum([p.yields for p in samples if not p.signal], axis=0)
-        sumw2 = np.sum([p.sumw2 for p in samples if not p.signal], axis=0) if significance.get("mc_statistics") else 0.0
-        sigma_b = background_uncertainty(b, significance.get("relative_background_uncertainty", 0.0), sumw2)
+        sumw2 = np.sum([p.sumw2 for p in samples if not p.signal], axis=0)
         table.append({
             "method": method, "n_bins_requested": k, "n_bins": len(b),
-            "z_asimov": float(np.sqrt(np.sum(asimov_significance(s, b) ** 2))),
-            "z_cowan": float(np.sqrt(np.sum(asimov_significance_with_uncertainty(s, b, sigma_b) ** 2))),
+            "z_asimov": combined_significance(s, b),
+            "z_cowan": combined_significance(s, b, sumw2, Significance.from_config(significance)),
             **{key: results[key] for key in COLUMNS[5:-1]},
             "notes": "; ".join(notes),
         })  # fmt: skip
