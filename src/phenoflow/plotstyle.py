@@ -52,12 +52,19 @@ def label_text(collision: Collision, *, luminosity: bool = True) -> str:
     return ", ".join(parts)
 
 
-def add_label(ax: plt.Axes, collision: Collision, *, luminosity: bool = True) -> None:
+def add_label(ax: plt.Axes, collision: Collision, *, luminosity: bool = True, right: plt.Axes | None = None) -> None:
     """Put the label above ``ax``: "Simulation" (italic) on the left, :func:`label_text` on the
-    right. Placed by mplhep's ``add_text``: ``exp_label`` would draw the whole figure once more
-    to place its parts (about 40 % more time per figure)."""
+    right, above ``right`` if given (the last panel of a row). Placed by mplhep's ``add_text``:
+    ``exp_label`` would draw the whole figure once more to place its parts (about 40 % more time
+    per figure). Panel names then go inside the axes (:func:`panel_title`), not above them."""
     mplhep.label.add_text("Simulation", loc="over left", fontstyle="italic", ax=ax)
-    mplhep.label.add_text(label_text(collision, luminosity=luminosity), loc="over right", ax=ax)
+    mplhep.label.add_text(label_text(collision, luminosity=luminosity), loc="over right", ax=right or ax)
+
+
+def panel_title(ax: plt.Axes, text: str) -> None:
+    """A panel's name at the top centre inside ``ax`` (above it is the label's place)."""
+    box = {"facecolor": "white", "edgecolor": "none", "alpha": 0.8}
+    ax.text(0.5, 0.96, text, transform=ax.transAxes, ha="center", va="top", fontsize="small", bbox=box)
 
 
 def styled(function: Callable[P, R]) -> Callable[P, R]:

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
 
-from phenoflow.plotstyle import Collision, add_label, save, styled
+from phenoflow.plotstyle import Collision, add_label, panel_title, save, styled
 
 
 @styled
@@ -103,9 +103,9 @@ def average_images(
         shown = ax.imshow(np.where(image > 0, image, np.nan).T, origin="lower", extent=extent, aspect="equal", norm=norm, cmap="viridis")
         ax.set_xlabel("$\\Delta\\eta$ (jet frame)")
         ax.set_ylabel("$\\Delta\\phi$ (jet frame)")
-        ax.set_title(title)
+        panel_title(ax, title)
     fig.colorbar(shown, ax=axes[0].tolist(), label="mean pixel $p_T$ [GeV]")
-    add_label(axes[0][0], collision, luminosity=False)
+    add_label(axes[0][0], collision, luminosity=False, right=axes[0][-1])
     save(fig, path)
 
 
@@ -329,13 +329,13 @@ def cut_values(
             for c in finite:
                 ax.axvline(c, color="black", linestyle="--", linewidth=1.5)
         else:
-            ax.set_title("no cut", fontsize="small")
+            panel_title(ax, "no cut")
         ax.set_xlabel(feature_names[v] if feature_names is not None else f"variable {v}")
         ax.set_ylabel("normalised to unit area" if normalise else "expected events per bin")
         if not normalise:
             ax.set_yscale("log")
         ax.legend(fontsize="small")
-    add_label(axes[0][0], collision, luminosity=not normalise)
+    add_label(axes[0][0], collision, luminosity=not normalise, right=axes[0][-1])
     save(fig, path)
 
 
@@ -359,11 +359,11 @@ def expected_limits(
         ax.fill_between(k, values[:, 1], values[:, 3], color="#00cc00", label=r"expected $\pm 1\sigma$")
         ax.plot(k, values[:, 2], "k--", marker="o", label="expected median")
         ax.axhline(1.0, color="red", linewidth=1, label=r"$\mu = 1$")
-        ax.set_title(method)
+        panel_title(ax, method)
         ax.set_xlabel("Number of bins K")
         ax.set_xticks(k)
     axes[0][0].set_ylabel(f"{100 * cl:g} % CL upper limit on $\\mu$ (CLs)")
     axes[0][0].set_yscale("log")
     axes[0][-1].legend()
-    add_label(axes[0][0], collision)
+    add_label(axes[0][0], collision, right=axes[0][-1])
     save(fig, path)
