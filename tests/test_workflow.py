@@ -85,6 +85,9 @@ def test_every_output_present(tiny):
         "results/evaluation/bdt/scores.png",
         "results/binning/bdt/table.csv",
         "results/binning/bdt/significance.png",
+        "results/headline.csv",
+        "results/headline.md",
+        "results/headline.provenance.yaml",
     ):
         assert (tiny / path).stat().st_size > 0, path
     for process, chunks in (("zz_qqvv", 2), ("zvv_jets", 2), ("qcd", 2), ("zz_madgraph", 1)):
@@ -412,8 +415,27 @@ def test_report_holds_plots_and_tables(tiny):
     snakemake(tiny, "--report", "report.html")
     html = (tiny / "report.html").read_text(errors="replace")
     for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png", "cutflow.png", "average_images.png",
-                 "comparison.csv", "roc_comparison.png", "overtraining.png", "limits.png"):
+                 "comparison.csv", "roc_comparison.png", "overtraining.png", "limits.png", "headline.csv"):
         assert name in html, name
+    # the front page points to the headline table and states the collider and luminosity
+    config = yaml.safe_load((tiny / "config/config.yaml").read_text())
+    assert "Start with the headline table" in html
+    assert f"{config['collider']['sqrt_s_gev'] / 1000:g} TeV, {config['luminosity_fb']:g} fb⁻¹" in html
+
+
+def test_headline_table_has_every_classifier_and_the_stages_that_apply(tiny):
+    config = yaml.safe_load((tiny / "config/config.yaml").read_text())
+    table = pd.read_csv(tiny / "results/headline.csv").set_index("classifier")
+    assert list(table.index) == list(config["classifiers"])
+    for name, row in table.iterrows():
+        metrics = json.loads((tiny / f"results/evaluation/{name}/metrics.json").read_text())
+        assert row["auc"] == pytest.approx(metrics["auc"]) and row["z_max_asimov"] == pytest.approx(metrics["max_significance"]["significance"])
+        binned = (tiny / f"results/binning/{name}/table.csv").exists()
+        assert np.isfinite(row["z_binned"]) == binned, name  # the cut-and-counts are not binned
+        if binned:
+            assert row["z_binned"] == pytest.approx(pd.read_csv(tiny / f"results/binning/{name}/table.csv")["significance"].max())
+        assert np.isfinite(row["limit_median"]) == (name in config["inference"]["classifiers"]), name
+    assert "| bdt " in (tiny / "results/headline.md").read_text()
 
 
 def test_lint_is_clean(tiny):
