@@ -6,7 +6,8 @@ background uncertainty of the ``significance`` block, equal to Z_A without one);
 significance of the binning stage (its method, space and requested K); the smallest expected
 median upper limit on the signal strength mu of the inference stage (its method and K). A stage
 that does not apply to a classifier (a cut-and-count's pass/fail score is not binned; inference
-may be limited to some classifiers) leaves its columns empty (NaN).
+may be limited to some classifiers) or gives no finite value (failed fits) leaves its columns
+empty (NaN).
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def write_headline(table: pd.DataFrame, csv_path: str | os.PathLike, markdown_pa
         " block; the plain Asimov Z_A without one), the best binned Z the largest combined significance"
         " over the binning methods and K, and the limit the smallest expected median"
         f" {100 * cl:g} % CL CLs upper limit on the signal strength μ over the inference's binnings."
-        " — : the stage does not apply (a cut-and-count is not binned) or was not run for it.\n"
+        " — : the stage does not apply (a cut-and-count is not binned), was not run for it, or gave no"
+        " finite result (failed fits: see the inference table's notes).\n"
     )
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(text, encoding="utf-8")
