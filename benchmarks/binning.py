@@ -44,11 +44,15 @@ from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.gmm import fine_cells, fit_gmm_binning
 from phenoflow.binning.optimal import fine_histograms, optimal_partition
 from phenoflow.binning.rule import apply_rule_1d, bin_index, binned_yields, combined_significance, yields_with_errors
-from phenoflow.binning.toys import gato_toy
+from phenoflow.binning.toys import GATO_LUMINOSITY, gato_toy
 from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.plotstyle import Collision
 
 K_VALUES = (3, 5, 10, 20)
 DP_FINE = (200, 2000)
+
+#: The plots' label: the toy's luminosity (pb^-1 -> fb^-1); it has no beams.
+TOY = Collision(None, GATO_LUMINOSITY / 1000)
 
 
 def z_under_rule(
@@ -144,8 +148,9 @@ def draw(result, data: dict, folder: Path, name: str) -> None:
             background_error=error,
             log=log,
             signal_scale=100.0,
+            collision=TOY,
         )
-    binning_plots.training_history(result.history, folder / f"{name}_history.png")
+    binning_plots.training_history(result.history, folder / f"{name}_history.png", collision=TOY)
     binning_plots.mixture_components_1d(
         scores,
         weights,
@@ -156,6 +161,7 @@ def draw(result, data: dict, folder: Path, name: str) -> None:
         result.edges,
         folder / f"{name}_components.png",
         xlim=(0.95, 1.0),
+        collision=TOY,
     )
 
 
@@ -247,7 +253,7 @@ def main() -> None:
                 ("GMM", "gmm"),
             )
         }
-        binning_plots.significance_vs_bins(table, args.plots / "z_vs_k_rule.png")
+        binning_plots.significance_vs_bins(table, args.plots / "z_vs_k_rule.png", collision=TOY)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ import pytest
 from phenoflow.binning.methods import evaluate_binning
 from phenoflow.binning.rule import binned_yields, combined_significance, merge_low_background
 from phenoflow.evaluation.metrics import asimov_significance
+from phenoflow.plotstyle import Collision
+
+LHC = Collision(13000.0, 139.0)
 
 
 def test_binned_yields_and_combination():
@@ -53,7 +56,7 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
         "n_steps": 150, "n_restarts": 2, "temperature": (0.3, 0.02),
         "temperature_schedule": "cosine", "learning_rate_schedule": "cosine",
     }  # fmt: skip
-    rows = run_binnings(scores, ["equidistant", "quantile", "optimal", "gmm"], [2, 4], 20.0, 0.3, settings, 7, tmp_path)
+    rows = run_binnings(scores, ["equidistant", "quantile", "optimal", "gmm"], [2, 4], 20.0, 0.3, settings, 7, tmp_path, collision=LHC)
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         (m, k) for m in ("equidistant", "quantile", "optimal", "gmm") for k in (2, 4)
     ]
@@ -85,7 +88,7 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     scores = pd.DataFrame({"weight": weight, "class": target, **{f"p_{c}": proba[:, i] for i, c in enumerate("bxy")}})
     settings = {"steps": 150, "restarts": 2}
     rows = run_simplex_binnings(scores, ["b", "x", "y"], [1, 2], ["equidistant", "quantile", "optimal", "gmm"], [3, 6],
-                                5.0, 0.5, "quadrature", settings, 1, tmp_path)  # fmt: skip
+                                5.0, 0.5, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         ("equidistant", 3), ("equidistant", 6), ("quantile", 3), ("quantile", 6), ("gmm", 3), ("gmm", 6)
     ]  # no exact optimum on the simplex

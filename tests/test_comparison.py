@@ -9,6 +9,7 @@ import pytest
 
 from phenoflow.evaluation import plots
 from phenoflow.evaluation.comparison import COLUMNS, comparison_table, format_value, write_comparison
+from phenoflow.plotstyle import Collision
 
 ROWS = [
     {"method": "cnc_parallel", "accuracy": 0.765086, "auc": 0.743599, "z_max": 34.742661, "r50": 4.256874, "r99": 1.0},
@@ -97,6 +98,8 @@ def test_markdown_without_tabulate_is_the_same_table(tmp_path, monkeypatch):
 
 # --- Figures: each writes a non-empty PNG and PDF ---
 
+LHC = Collision(13000.0, 139.0)
+
 
 def _written(path):
     return path.exists() and path.stat().st_size > 0
@@ -110,25 +113,26 @@ def test_roc_comparison(tmp_path, suffix):
         "cut-and-count": (np.array([0.0, 0.6, 1.0]), np.array([0.0, 0.1, 1.0])),
     }
     path = tmp_path / f"roc.{suffix}"
-    plots.roc_comparison(curves, path)
+    plots.roc_comparison(curves, path, collision=LHC)
     assert _written(path)
     if suffix == "png":  # every PNG plot comes with a PDF beside it, equal bytes for equal figures
         pdf = path.with_suffix(".pdf")
         assert pdf.read_bytes()[:4] == b"%PDF"
         first = pdf.read_bytes()
-        plots.roc_comparison(curves, path)
+        plots.roc_comparison(curves, path, collision=LHC)
         assert pdf.read_bytes() == first
 
 
 def test_roc_comparison_axis_labels_and_marker(tmp_path, monkeypatch):
     captured = {}
-    monkeypatch.setattr(plots, "_save", lambda fig, path: captured.setdefault("fig", fig))
+    monkeypatch.setattr(plots, "save", lambda fig, path: captured.setdefault("fig", fig))
     plots.roc_comparison(
         {
             "mlp": (np.linspace(0, 1, 10), np.linspace(0, 1, 10) ** 2),
             "cnc": (np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.2, 1.0])),
         },
         tmp_path / "x.png",
+        collision=LHC,
     )
     ax = captured["fig"].axes[0]
     assert ax.get_xlabel() == "Signal efficiency ε_S"
@@ -150,7 +154,7 @@ def test_overtraining(tmp_path, suffix):
     train = {"signal": sample(0.7, 500), "background": sample(0.3, 800)}
     test = {"signal": sample(0.68, 300), "background": sample(0.31, 400)}
     path = tmp_path / f"overtraining.{suffix}"
-    plots.overtraining(train, test, {"signal": 0.42, "background": 0.031}, path)
+    plots.overtraining(train, test, {"signal": 0.42, "background": 0.031}, path, collision=LHC)
     assert _written(path)
 
 
@@ -165,11 +169,11 @@ def test_training_history(tmp_path, suffix):
         }
     )
     path = tmp_path / f"history.{suffix}"
-    plots.training_history(history, path)
+    plots.training_history(history, path, collision=LHC)
     assert _written(path)
     # a BDT history: iterations, no AUC
     path = tmp_path / f"bdt_history.{suffix}"
-    plots.training_history(history.rename(columns={"epoch": "iteration"}).drop(columns="val_auc"), path)
+    plots.training_history(history.rename(columns={"epoch": "iteration"}).drop(columns="val_auc"), path, collision=LHC)
     assert _written(path)
 
 
@@ -177,5 +181,5 @@ def test_training_history(tmp_path, suffix):
 def test_confusion(tmp_path, suffix):
     matrix = np.array([[50.0, 10.0, 5.0], [8.0, 40.0, 2.0], [0.0, 0.0, 0.0]])  # an empty true class stays zero
     path = tmp_path / f"confusion.{suffix}"
-    plots.confusion(matrix, ["g", "q", "W"], path)
+    plots.confusion(matrix, ["g", "q", "W"], path, collision=LHC)
     assert _written(path)

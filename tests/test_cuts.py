@@ -11,6 +11,7 @@ import pytest
 from phenoflow.evaluation import plots
 from phenoflow.evaluation.metrics import asimov_significance
 from phenoflow.models.cuts import Cut, CutAndCount
+from phenoflow.plotstyle import Collision
 
 
 def lattice(n: int, low: float = 0.0, high: float = 1.0) -> np.ndarray:
@@ -301,7 +302,8 @@ def test_cut_values_plot_writes_png(tmp_path, normalise):
     x3 = np.c_[x, np.linspace(0, 1, len(x))]  # a third variable without a cut, and a window cut
     cuts = [*model.cuts, Cut(2, low=0.2, high=0.7)]
     path = tmp_path / "cuts.png"
-    plots.cut_values(x3, y, w, cuts, path, feature_names=["A", "B", "C"], normalise=normalise)
+    plots.cut_values(x3, y, w, cuts, path, feature_names=["A", "B", "C"], normalise=normalise,
+                     collision=Collision(13000.0, 139.0))  # fmt: skip
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -275,8 +275,10 @@ def test_regular_grid_cells_cover_the_simplex():
 
 def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
     from phenoflow.binning import plots as binning_plots
+    from phenoflow.plotstyle import Collision
 
     scores, weights, labels = toy
+    label = {"collision": Collision(None, 0.1)}  # the toy: 100 pb^-1, no beams
     edges = annealed.edges
     written = [
         binning_plots.binned_stack(
@@ -287,10 +289,11 @@ def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
             background_error=np.sqrt(annealed.bins.b_sumw2),
             log=True,
             signal_scale=10.0,
+            **label,
         ),
-        binning_plots.binned_stack(None, {"b": annealed.bins.b}, {"s": annealed.bins.s[0]}, tmp_path / "stack_lin.png"),
-        binning_plots.significance_vs_bins({"GMM": ([2, 4], [1.0, 1.2])}, tmp_path / "z.png"),
-        binning_plots.training_history(annealed.history, tmp_path / "history.png"),
+        binning_plots.binned_stack(None, {"b": annealed.bins.b}, {"s": annealed.bins.s[0]}, tmp_path / "stack_lin.png", **label),
+        binning_plots.significance_vs_bins({"GMM": ([2, 4], [1.0, 1.2])}, tmp_path / "z.png", **label),
+        binning_plots.training_history(annealed.history, tmp_path / "history.png", **label),
         binning_plots.mixture_components_1d(
             scores,
             weights,
@@ -300,8 +303,9 @@ def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
             annealed.scale_tril[:, 0, 0],
             edges,
             tmp_path / "components.png",
+            **label,
         ),
-        binning_plots.simplex_bin_map(simplex_fit[1].image, tmp_path / "simplex.png", points=simplex_fit[0][0][:200]),
+        binning_plots.simplex_bin_map(simplex_fit[1].image, tmp_path / "simplex.png", points=simplex_fit[0][0][:200], **label),
     ]
     for png, pdf in written:
         assert png.suffix == ".png" and pdf.suffix == ".pdf"

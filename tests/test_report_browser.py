@@ -30,9 +30,10 @@ from workflow_helpers import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 
-CATEGORIES = ["Binning", "Classifiers", "Configuration", "Datasets", "Selection"]
+CATEGORIES = ["Binning", "Classifiers", "Configuration", "Datasets", "Headline", "Selection"]
 #: Entries the report must hold (path -> caption file); other entries are checked alike.
 REQUIRED = {
+    "results/headline.csv": "headline.rst",
     "results/config.yaml": "config.rst",
     "results/skim/cutflow.csv": "cutflow.rst",
     "results/skim/cutflow.png": "cutflow_plot.rst",

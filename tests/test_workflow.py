@@ -85,6 +85,9 @@ def test_every_output_present(tiny):
         "results/evaluation/bdt/scores.png",
         "results/binning/bdt/table.csv",
         "results/binning/bdt/significance.png",
+        "results/headline.csv",
+        "results/headline.md",
+        "results/headline.provenance.yaml",
     ):
         assert (tiny / path).stat().st_size > 0, path
     for process, chunks in (("zz_qqvv", 2), ("zvv_jets", 2), ("qcd", 2), ("zz_madgraph", 1)):
@@ -248,7 +251,7 @@ def test_changing_the_significance_reruns_the_binning_and_what_else_quotes_it(ti
     try:
         # the cut-and-counts maximise it; the other models' training does not depend on it
         expected = {"train_cuts": 1, "train_cuts_parallel": 1, "evaluate": 5, "binning": 3, "inference": 2, "compare": 1,
-                    "config_record": 1, "all": 1}  # fmt: skip
+                    "headline": 1, "config_record": 1, "all": 1}  # fmt: skip
         assert planned_jobs(tiny) == expected
     finally:
         shutil.copy(TINY, tiny / "config" / "config.yaml")
@@ -301,7 +304,8 @@ def test_one_models_parameter_reruns_that_model_only(tiny, model, key, value):
     try:
         # the config record changes too (it is the config), but nothing upstream of training
         # and no other model
-        expected = {f"train_{model}": 1, "evaluate": 1, "binning": 1, "inference": 1, "compare": 1, "config_record": 1, "all": 1}
+        expected = {f"train_{model}": 1, "evaluate": 1, "binning": 1, "inference": 1, "compare": 1, "headline": 1,
+                    "config_record": 1, "all": 1}  # fmt: skip
         if model.startswith("cuts"):
             del expected["binning"], expected["inference"]
         assert planned_jobs(tiny) == expected
@@ -412,8 +416,32 @@ def test_report_holds_plots_and_tables(tiny):
     snakemake(tiny, "--report", "report.html")
     html = (tiny / "report.html").read_text(errors="replace")
     for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png", "cutflow.png", "average_images.png",
-                 "comparison.csv", "roc_comparison.png", "overtraining.png", "limits.png"):
+                 "comparison.csv", "roc_comparison.png", "overtraining.png", "limits.png", "headline.csv"):
         assert name in html, name
+    # the front page points to the headline table and states the collider and luminosity
+    config = yaml.safe_load((tiny / "config/config.yaml").read_text())
+    assert "Start with the headline table" in html
+    title = f"{config['collider']['sqrt_s_gev'] / 1000:g} TeV, {config['luminosity_fb']:g} fb⁻¹"
+    assert json.dumps(title)[1:-1] in html  # the description is JSON data in the page
+
+
+def test_headline_table_has_every_classifier_and_the_stages_that_apply(tiny):
+    config = yaml.safe_load((tiny / "config/config.yaml").read_text())
+    table = pd.read_csv(tiny / "results/headline.csv").set_index("classifier")
+    assert sorted(table.index) == sorted(config["classifiers"])
+    for name, row in table.iterrows():
+        metrics = json.loads((tiny / f"results/evaluation/{name}/metrics.json").read_text())
+        assert row["auc"] == pytest.approx(metrics["auc"]) and row["z_max_asimov"] == pytest.approx(metrics["max_significance"]["significance"])
+        binned = (tiny / f"results/binning/{name}/table.csv").exists()
+        assert np.isfinite(row["z_binned"]) == binned, name  # the cut-and-counts are not binned
+        if binned:
+            assert row["z_binned"] == pytest.approx(pd.read_csv(tiny / f"results/binning/{name}/table.csv")["significance"].max())
+        # the smallest finite median limit, or none (the tiny run's pyhf fits may all fail)
+        inferred = tiny / f"results/inference/{name}/table.csv"
+        assert inferred.exists() == (name in config["inference"]["classifiers"]), name
+        limits = pd.read_csv(inferred)["limit_median"].dropna() if inferred.exists() else pd.Series(dtype=float)
+        assert row["limit_median"] == pytest.approx(limits.min()) if len(limits) else np.isnan(row["limit_median"]), name
+    assert "| bdt " in (tiny / "results/headline.md").read_text()
 
 
 def test_lint_is_clean(tiny):

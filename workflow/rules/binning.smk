@@ -35,6 +35,8 @@ rule binning:
         combination=config["binning"]["combination"],
         significance=config["significance"],
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
+        sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
+        luminosity_fb=config["luminosity_fb"],
     log:
         "results/logs/binning/{model}.log",
     threads: 1  # the mixture's fits are many small TensorFlow ops: a second thread does not help

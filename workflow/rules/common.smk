@@ -141,6 +141,8 @@ PROVENANCE_KEYS = {
     "images": (*EVENT_KEYS, "images"),
     "split": (*EVENT_KEYS, "features", "split"),
     "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance"),
+    "headline": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance",
+                 "binning", "inference"),
 }
 
 

@@ -47,6 +47,8 @@ rule evaluate:
         features=lambda w: list(CLASSIFIERS[w.model].features),
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
+        sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
+        luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],
     log:
         "results/logs/evaluate/{model}.log",
@@ -80,6 +82,8 @@ rule compare:
     params:
         provenance=lambda w: provenance_config("compare"),
         models=MODELS,
+        sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
+        luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],
     log:
         "results/logs/compare.log",

@@ -16,6 +16,7 @@ rule images:
         processes=PROCESSES,
         spec=config.get("images", {}),
         radius=config["substructure"]["radius"],
+        sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figure's label
         provenance=lambda w: provenance_config("images"),
     log:
         "results/logs/images.log",

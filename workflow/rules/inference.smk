@@ -30,6 +30,8 @@ rule inference:
         normalisation=config["inference"]["normalisation"],
         mc_statistics=config["inference"]["mc_statistics"],
         cl=config["inference"]["cl"],
+        sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
+        luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],
     log:
         "results/logs/inference/{model}.log",

@@ -44,6 +44,8 @@ rule cutflow:
         provenance="results/skim/cutflow.provenance.yaml",
     params:
         provenance=lambda w: provenance_config("cutflow"),
+        sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
+        luminosity_fb=config["luminosity_fb"],
     log:
         "results/logs/cutflow.log",
     conda:

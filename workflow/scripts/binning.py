@@ -8,30 +8,32 @@ from phenoflow.evaluation.metrics import Significance
 from phenoflow.features.classes import Classes
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
+from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
 from phenoflow.tf_threads import use_tensorflow_threads
 
 started = now()
 p = snakemake.params
 out = snakemake.output
+collision = Collision(p.sqrt_s_gev, p.luminosity_fb)
 with to_log_file(snakemake.log[0]) as log:
     if "gmm" in p.methods:
         use_tensorflow_threads(snakemake.threads)
     scores = pd.read_parquet(snakemake.input[0])
     rule = (p.min_background, p.max_rel_uncertainty)
     significance = Significance.from_config(p.significance)
-    rows = run_binnings(scores, p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots, significance)
+    rows = run_binnings(scores, p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots, significance, collision=collision)
     classes = Classes.from_dict(p.classes)
     if f"p_{classes.names[0]}" in scores:  # a softmax over several classes: bin the simplex too
         args = (classes.names, classes.signal_indices, p.methods, p.n_bins, *rule, p.combination, p.gmm, p.seed)
-        rows += run_simplex_binnings(scores, *args, out.plots, significance)
+        rows += run_simplex_binnings(scores, *args, out.plots, significance, collision=collision)
     write_json(out.results, rows)
     table = pd.DataFrame(rows)[["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov"]]
     with atomic_path(out.table) as tmp:
         table.to_csv(tmp, index=False)
     binning_plots.significance_vs_bins(
         {f"{m} ({space})": (g["n_bins_requested"].tolist(), g["significance"].tolist())
-         for (space, m), g in table.groupby(["space", "method"], sort=False)}, out.plot
+         for (space, m), g in table.groupby(["space", "method"], sort=False)}, out.plot, collision=collision,
     )
     write_record(out.provenance, p.provenance, started, snakemake.input, kind="binning", seed=p.seed)
     for row in rows:

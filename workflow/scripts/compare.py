@@ -7,6 +7,7 @@ from phenoflow.evaluation.comparison import comparison_row, comparison_table, wr
 from phenoflow.evaluation.metrics import Significance, weighted_roc
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
+from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
 
 started = now()
@@ -22,6 +23,6 @@ with to_log_file(snakemake.log[0]) as log:
         curves[model] = (signal_eff, background_eff)
     table = comparison_table(rows)
     write_comparison(table, out.table, out.markdown, Significance.from_config(p.significance))
-    plots.roc_comparison(curves, out.roc)
+    plots.roc_comparison(curves, out.roc, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))
     write_record(out.provenance, p.provenance, started, inputs, kind="classifier comparison")
     log.info("comparison:\n%s", table.to_string(index=False))

@@ -9,6 +9,7 @@ from phenoflow.features.datasets import image_metadata
 from phenoflow.features.images import average_image, leading_fatjet_inputs, spec_from_config, write_jet_images
 from phenoflow.io import atomic_path, write_yaml
 from phenoflow.logs import to_log_file
+from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now
 
 started = now()
@@ -26,6 +27,6 @@ with to_log_file(snakemake.log[0]) as log:
     label, weight = table["label"].to_numpy(), table["weight"].to_numpy()
     averages = {name: average_image(images[label == value], weight[label == value]) for name, value in (("signal", 1), ("background", 0))}
     extent = (-spec.half_width_eta, spec.half_width_eta, -spec.half_width_phi, spec.half_width_phi)
-    plots.average_images(averages, extent, out.average)
+    plots.average_images(averages, extent, out.average, collision=Collision(p.sqrt_s_gev))
     write_yaml(out.metadata, image_metadata(table, shape, p.spec, p.provenance, started, snakemake.input.events))
     log.info("%d jet images of %d x %d pixels", *shape)

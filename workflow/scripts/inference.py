@@ -6,6 +6,7 @@ from phenoflow.evaluation import plots
 from phenoflow.inference.study import run_inference, select_rows, write_table
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
+from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
 
 started = now()
@@ -24,6 +25,6 @@ with to_log_file(snakemake.log[0]) as log:
     write_table(table, out.table, out.markdown, cl=p.cl, n_skipped=n_skipped)
     limits = {m: (g["n_bins_requested"].tolist(), g[["limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy())
               for m, g in table.groupby("method", sort=False)}  # fmt: skip
-    plots.expected_limits(limits, out.plot, cl=p.cl)
+    plots.expected_limits(limits, out.plot, cl=p.cl, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))
     write_record(out.provenance, p.provenance, started, snakemake.input, kind="inference")
     log.info("inference:\n%s", table.drop(columns="notes").to_string(index=False))

@@ -31,6 +31,7 @@ from phenoflow.binning.methods import evaluate_binning, evaluate_edges
 from phenoflow.binning.rule import bin_index, evaluate_bin_map, yields_with_errors
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.plotstyle import Collision
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def gmm_arguments(settings: Mapping) -> dict:
     return out
 
 
-def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path) -> None:
+def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Collision) -> None:
     """Stacked background processes and the signal per bin of ``row``'s edges, linear and log."""
     edges = np.asarray(row["edges"])
     process = scores["process"].astype(str).to_numpy()
@@ -72,7 +73,7 @@ def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path) -> None:
     for log in (False, True):
         suffix = "log" if log else "linear"
         # bins by number: optimised bins crowd near score 1
-        binning_plots.binned_stack(None, backgrounds, signals, f"{path_stem}_{suffix}.png", background_error=error, log=log)
+        binning_plots.binned_stack(None, backgrounds, signals, f"{path_stem}_{suffix}.png", background_error=error, log=log, collision=collision)
 
 
 def run_binnings(
@@ -85,6 +86,8 @@ def run_binnings(
     seed: int,
     plot_dir: str | os.PathLike,
     significance: Significance = ASIMOV,
+    *,
+    collision: Collision,
 ) -> list[dict]:
     """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K, and the plots;
     Z is ``significance`` (default the plain Asimov Z_A), the rows' ``z_asimov`` always Z_A.
@@ -93,7 +96,7 @@ def run_binnings(
     ``seed`` and the options of ``gmm_settings`` (config keys of :data:`GMM_OPTIONS`); its rows add
     the number of effective components, the per-component background bias soft vs hard, the
     restarts' significances and its warnings (its wall time is logged, so that equal inputs give
-    equal files).
+    equal files). ``collision``: sqrt(s) and luminosity of the plots' label.
     """
     from phenoflow.binning.gmm import fit_gmm_binning
 
@@ -118,13 +121,13 @@ def run_binnings(
             }
             log.info("gmm, K = %d: trained in %.1f s", k, fit.wall_time)
             rows.append(row)
-            binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png")
+            binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png", collision=collision)
             lo = float(np.quantile(x[y == 1], 0.01)) if np.any(y == 1) else 0.0
             binning_plots.mixture_components_1d(
                 x, w, y == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
-                plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0),
+                plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0), collision=collision,
             )  # fmt: skip
-        _stack_plots(rows[-1], scores, plot_dir / f"stack_{method}_K{rows[-1]['n_bins_requested']}")
+        _stack_plots(rows[-1], scores, plot_dir / f"stack_{method}_K{rows[-1]['n_bins_requested']}", collision)
     return rows
 
 
@@ -141,12 +144,14 @@ def run_simplex_binnings(
     seed: int,
     plot_dir: str | os.PathLike,
     significance: Significance = ASIMOV,
+    *,
+    collision: Collision,
 ) -> list[dict]:
     """Rows for the softmax vectors (columns ``p_<class>`` of ``scores``, class index in
     ``class``) binned on the simplex by every method that has an n-D form, each K; every bin map
     merged by the same rule (touching bins) and Z combined over the signal classes by
     ``combination``, with Z = ``significance`` (default the plain Asimov Z_A; ``z_asimov`` is
-    always Z_A). For 3 classes the mixture's bin map is drawn per K."""
+    always Z_A). For 3 classes the mixture's bin map is drawn per K (labelled with ``collision``)."""
     from phenoflow.binning.gmm import fit_gmm_binning
 
     plot_dir = Path(plot_dir)
@@ -163,7 +168,7 @@ def run_simplex_binnings(
                 n_kept, z, zi, bins, notes = fit.n_bins, fit.significance, fit.signal_significance, fit.bins, list(fit.warnings)
                 z_asimov = fit.significance_asimov
                 if fit.image is not None:
-                    binning_plots.simplex_bin_map(fit.image, plot_dir / f"simplex_gmm_K{k}.png", class_names=class_names)
+                    binning_plots.simplex_bin_map(fit.image, plot_dir / f"simplex_gmm_K{k}.png", class_names=class_names, collision=collision)
             elif method in ("equidistant", "quantile"):
                 if method == "quantile" and k < len(class_names):
                     continue  # the argmax baseline needs a bin per class

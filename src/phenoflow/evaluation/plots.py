@@ -1,6 +1,10 @@
-"""Figures in the HEP style (mplhep): ROC curves, score distributions, binned yields.
+"""Figures of the evaluation and inference stages in the common style (:mod:`phenoflow.plotstyle`):
+ROC curves, score distributions, jet images, cutflows, classifier comparisons and expected limits.
 
-Every function draws one figure and writes it atomically to the given path (PNG or PDF by suffix).
+Every function draws one figure with the "Simulation" label and writes it atomically as PNG and
+PDF (the suffix of ``path`` is replaced). ``collision`` gives the label's sqrt(s) and luminosity;
+figures that do not depend on the luminosity (efficiencies, shapes, images, training) show
+sqrt(s) only.
 """
 
 from __future__ import annotations
@@ -8,32 +12,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import mplhep
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mplhep  # noqa: E402
-import numpy as np  # noqa: E402
-
-from phenoflow.io import atomic_path  # noqa: E402
-
-plt.style.use(mplhep.style.ROOT)
-# Fixed metadata so that equal figures are equal files.
-_SAVE = {"dpi": 100}
+from phenoflow.plotstyle import Collision, add_label, panel_title, save, styled
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
-    """Write the figure to ``path`` (format from its suffix) and, for a PNG, also as PDF beside it."""
-    paths = [str(path)] + ([str(path)[:-4] + ".pdf"] if str(path).endswith(".png") else [])
-    for target in paths:
-        kind = target.rsplit(".", 1)[-1]
-        metadata = {"Software": None} if kind == "png" else {"Creator": None, "Producer": None, "CreationDate": None}
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=kind, metadata=metadata, **_SAVE)
-    plt.close(fig)
-
-
-def roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: str | os.PathLike) -> None:
+@styled
+def roc(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: str | os.PathLike, *, collision: Collision
+) -> None:
     """Background rejection 1/eps_B (log) against signal efficiency eps_S.
 
     ``curves``: method name -> (eps_S, eps_B, AUC).
@@ -47,9 +36,11 @@ def roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: str | 
     ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
     ax.set_xlim(0, 1)
     ax.legend()
-    _save(fig, path)
+    add_label(ax, collision, luminosity=False)
+    save(fig, path)
 
 
+@styled
 def score_distributions(
     scores: np.ndarray,
     weights: np.ndarray,
@@ -57,6 +48,8 @@ def score_distributions(
     labels: np.ndarray,
     path: str | os.PathLike,
     edges: Sequence[float] | None = None,
+    *,
+    collision: Collision,
 ) -> None:
     """Weighted score histograms (expected events, log scale): backgrounds stacked, each signal
     (label 1) overlaid as a line so that it stays visible under a large background.
@@ -83,11 +76,17 @@ def score_distributions(
         for e in edges[1:-1]:
             ax.axvline(e, color="grey", linestyle="--", linewidth=1)
     ax.legend()
-    _save(fig, path)
+    add_label(ax, collision)
+    save(fig, path)
 
 
+@styled
 def average_images(
-    images: Mapping[str, np.ndarray], extent: tuple[float, float, float, float], path: str | os.PathLike
+    images: Mapping[str, np.ndarray],
+    extent: tuple[float, float, float, float],
+    path: str | os.PathLike,
+    *,
+    collision: Collision,
 ) -> None:
     """Side-by-side average jet images (n_eta × n_phi each, e.g. signal and background), log colour.
 
@@ -104,12 +103,14 @@ def average_images(
         shown = ax.imshow(np.where(image > 0, image, np.nan).T, origin="lower", extent=extent, aspect="equal", norm=norm, cmap="viridis")
         ax.set_xlabel("$\\Delta\\eta$ (jet frame)")
         ax.set_ylabel("$\\Delta\\phi$ (jet frame)")
-        ax.set_title(title)
+        panel_title(ax, title)
     fig.colorbar(shown, ax=axes[0].tolist(), label="mean pixel $p_T$ [GeV]")
-    _save(fig, path)
+    add_label(axes[0][0], collision, luminosity=False, right=axes[0][-1])
+    save(fig, path)
 
 
-def cutflow(table, path: str | os.PathLike) -> None:
+@styled
+def cutflow(table, path: str | os.PathLike, *, collision: Collision) -> None:
     """Cutflow per process: expected events (log scale, MC error bars) and raw MC events per step.
 
     ``table``: rows with columns process, step, events, yield, yield_error (as the skim writes).
@@ -127,13 +128,17 @@ def cutflow(table, path: str | os.PathLike) -> None:
     bottom.set_yscale("log")
     bottom.set_ylabel("MC events")
     bottom.set_xticks(x, steps, rotation=30, ha="right", fontsize="small")
-    _save(fig, path)
+    add_label(top, collision)
+    save(fig, path)
 
 
 # --- Comparing classifiers ------------------------------------------------------------------------
 
 
-def roc_comparison(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike) -> None:
+@styled
+def roc_comparison(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, *, collision: Collision
+) -> None:
     """Background rejection 1/eps_B (log scale) against signal efficiency eps_S, one entry per method.
 
     ``curves``: method name -> (eps_S, eps_B), arrays of equal shape. Points with eps_B <= 0
@@ -156,15 +161,19 @@ def roc_comparison(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: st
     ax.set_ylabel("Background rejection 1/ε_B")
     ax.set_xlim(0, 1)
     ax.legend()
-    _save(fig, path)
+    add_label(ax, collision, luminosity=False)
+    save(fig, path)
 
 
+@styled
 def overtraining(
     train: Mapping[str, tuple[np.ndarray, np.ndarray]],
     test: Mapping[str, tuple[np.ndarray, np.ndarray]],
     ks: Mapping[str, float],
     path: str | os.PathLike,
     bins: int | Sequence[float] = 30,
+    *,
+    collision: Collision,
 ) -> None:
     """Overtraining check: unit-area weighted score histograms per class, training vs test.
 
@@ -211,10 +220,12 @@ def overtraining(
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylim(0, 1.6 * top if top > 0 else 1.0)  # room for the legend above the histograms
     ax.legend(fontsize="x-small", loc="upper center", ncols=2)
-    _save(fig, path)
+    add_label(ax, collision, luminosity=False)
+    save(fig, path)
 
 
-def training_history(history, path: str | os.PathLike) -> None:
+@styled
+def training_history(history, path: str | os.PathLike, *, collision: Collision) -> None:
     """Training and validation loss per epoch (or boosting iteration), and the validation AUC.
 
     ``history``: a DataFrame with ``train_loss`` and/or ``val_loss`` and optionally ``val_auc``
@@ -236,10 +247,14 @@ def training_history(history, path: str | os.PathLike) -> None:
         twin.set_ylabel("Validation AUC")
     if lines:
         ax.legend(lines, [line.get_label() for line in lines])
-    _save(fig, path)
+    add_label(ax, collision, luminosity=False)
+    save(fig, path)
 
 
-def confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | os.PathLike) -> None:
+@styled
+def confusion(
+    matrix: np.ndarray, class_names: Sequence[str], path: str | os.PathLike, *, collision: Collision
+) -> None:
     """Confusion matrix (rows true, columns predicted; k×k), each row normalised to its true
     class's total weight and every cell annotated with that fraction."""
     matrix = np.asarray(matrix, dtype=np.float64)
@@ -258,9 +273,11 @@ def confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | os.Pat
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
     fig.colorbar(image, ax=ax, label="Fraction of true class")
-    _save(fig, path)
+    add_label(ax, collision, luminosity=False)
+    save(fig, path)
 
 
+@styled
 def cut_values(
     x: np.ndarray,
     y: np.ndarray,
@@ -270,6 +287,8 @@ def cut_values(
     feature_names: Sequence[str] | None = None,
     normalise: bool = True,
     bins: int = 40,
+    *,
+    collision: Collision,
 ) -> None:
     """One panel per variable: weighted signal and background distributions before any cut, the
     cut values as vertical lines and the kept side shaded.
@@ -310,17 +329,23 @@ def cut_values(
             for c in finite:
                 ax.axvline(c, color="black", linestyle="--", linewidth=1.5)
         else:
-            ax.set_title("no cut", fontsize="small")
+            panel_title(ax, "no cut")
         ax.set_xlabel(feature_names[v] if feature_names is not None else f"variable {v}")
         ax.set_ylabel("normalised to unit area" if normalise else "expected events per bin")
         if not normalise:
             ax.set_yscale("log")
         ax.legend(fontsize="small")
-    _save(fig, path)
+    add_label(axes[0][0], collision, luminosity=not normalise, right=axes[0][-1])
+    save(fig, path)
 
 
+@styled
 def expected_limits(
-    limits: Mapping[str, tuple[Sequence[int], np.ndarray]], path: str | os.PathLike, *, cl: float = 0.95
+    limits: Mapping[str, tuple[Sequence[int], np.ndarray]],
+    path: str | os.PathLike,
+    *,
+    collision: Collision,
+    cl: float = 0.95,
 ) -> None:
     """Brazil plot: the expected upper limit on the signal strength mu against the number of bins
     K, one panel per binning method, median dashed with the ±1σ (green) and ±2σ (yellow) bands.
@@ -334,10 +359,11 @@ def expected_limits(
         ax.fill_between(k, values[:, 1], values[:, 3], color="#00cc00", label=r"expected $\pm 1\sigma$")
         ax.plot(k, values[:, 2], "k--", marker="o", label="expected median")
         ax.axhline(1.0, color="red", linewidth=1, label=r"$\mu = 1$")
-        ax.set_title(method)
+        panel_title(ax, method)
         ax.set_xlabel("Number of bins K")
         ax.set_xticks(k)
     axes[0][0].set_ylabel(f"{100 * cl:g} % CL upper limit on $\\mu$ (CLs)")
     axes[0][0].set_yscale("log")
     axes[0][-1].legend()
-    _save(fig, path)
+    add_label(axes[0][0], collision, right=axes[0][-1])
+    save(fig, path)
