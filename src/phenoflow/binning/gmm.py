@@ -39,21 +39,30 @@ Design choices:
   any size; it computes in float32 (twice as fast as float64 here, and ample for per-cell sums and
   Z), while every reported number is recomputed in float64 from the events. ``n_restarts``
   independent starts are trained side by side as a batch dimension (1-D: edges at signal
-  quantiles, from equal-signal ones to increasingly top-heavy ones; n-D: means at random
-  populated cells), all from a numpy Generator seeded by ``seed``; the start with the best hard
-  significance under the rule wins. Same seed, same inputs -> identical result.
-* Constraints ``min_background`` (b_k) and ``max_rel_uncertainty`` (sqrt(sum w^2)_k / b_k of the
-  background) enter the loss as squared hinge penalties, relative to Z and with a safety
-  ``margin``: loss = -Z + stop_gradient(Z) (lambda_b sum_k relu(1 - b_k/(min_b (1+margin)))^2 +
-  lambda_u sum_k relu(r_k (1+margin)/max_r - 1)^2). The hard result is then checked against the
-  same rule and bins that break it are merged (1-D: :func:`phenoflow.binning.rule.merge_low_background`
+  quantiles, from equal-signal ones to increasingly top-heavy ones, and, with one signal,
+  restarts 1-3 at the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
+  cells, :func:`coarse_optimum_edges`; n-D: means at random populated cells), all from a numpy
+  Generator seeded by ``seed``. Same seed, same inputs -> identical result.
+* The rule (``min_background`` for b_k, ``max_rel_uncertainty`` for sqrt(sum w^2)_k / b_k of the
+  background) acts three ways. (1) The soft Z is taken at :func:`rule_background`, the
+  background each bin would need to obey the rule, so breaking it gains nothing. (2) Squared
+  hinge penalties, relative to Z and with a safety ``margin``, bounded by 1 per bin
+  (:func:`rule_penalty`: the uncertainty rule as an effective MC count b^2/w2 >= 1/max_rel^2,
+  which stays finite where a soft bin holds a fraction of one heavy MC event); non-finite
+  gradients are zeroed. (3) Every 5 steps the hard (argmax) assignment of the cells is scored:
+  its Z if every bin (1-D: every interval of one winner, at most K of them) obeys the rule;
+  each restart keeps its best such state. The result is the best hard Z under the rule, on the
+  events, among every restart's start, best and final state, and its bins are checked and
+  merged under the same rule (1-D: :func:`phenoflow.binning.rule.merge_low_background`
   for the background floor, then :func:`phenoflow.binning.rule.merge_bins`, as in
   :func:`phenoflow.binning.rule.apply_rule_1d`; n-D: :func:`phenoflow.binning.rule.merge_bins` with
-  touching bins).
+  touching bins). Why: on real scores with few MC events of large weights the soft relaxation
+  alone ended 3-80 % below the exact optimum, or in NaN (docs/benchmarks.md, issue 16).
 * Signed event weights (NLO generators) enter every yield with their sign: cell sums, soft
   yields (gamma-weighted sums of the cells) and hard yields; sums of w^2 are positive. A soft
-  bin whose background is <= 0 has its Z_A taken at the 1e-12 floor (large), and the penalties
-  push it back (:func:`rule_penalty`); a hard bin with b <= 0 is always merged by the rule. The
+  bin whose background is <= 0 has its Z taken at the rule's floor (or at 1e-12 without a
+  rule: large), and the penalties push it back (:func:`rule_penalty`); a hard bin with b <= 0
+  is always merged by the rule. The
   1-D starting edges use the running maximum of the signed signal distribution function.
 * Several signals: Z_i per signal with the other signals counted as background, combined by
   ``combination`` (:data:`phenoflow.binning.rule.COMBINATIONS`); "minimum" is a smooth minimum
@@ -814,7 +823,7 @@ def fit_gmm_binning(
     penalty_background: float = 20.0,
     penalty_uncertainty: float = 20.0,
     margin: float = 0.02,
-    n_steps: int = 600,
+    n_steps: int = 300,
     temperature: tuple[float, float] = (0.1, 0.01),
     temperature_schedule: str = "cosine",
     learning_rate: tuple[float, float] = (0.01, 0.0005),
@@ -834,9 +843,11 @@ def fit_gmm_binning(
     ``max_rel_uncertainty`` are the per-bin rule, ``penalty_*`` the weights of its penalties
     (0 switches a penalty off; the rule is still applied to the hard bins). ``temperature`` and
     ``learning_rate``: (start, end) of their schedules (one of :data:`SCHEDULES`) over
-    ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side (default 8 in 1-D, 4 in
+    ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side (default 6 in 1-D, 4 in
     n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 1000) or grid
-    divisions per free coordinate (n-D, default 100). ``significance``: the Z maximised, merged
+    divisions per free coordinate (n-D, default 100). ``n_coarse`` (1-D, one signal): restarts
+    1-3 start from the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
+    cells (0: no such starts). ``significance``: the Z maximised, merged
     by and reported (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov`
     is always Z_A). See the module docstring for the method.
     """
@@ -844,7 +855,7 @@ def fit_gmm_binning(
     if combination not in COMBINATIONS:
         raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
     one_d = np.ndim(scores) == 1
-    n_restarts = n_restarts or (8 if one_d else 4)
+    n_restarts = n_restarts or (6 if one_d else 4)
     if n_components < 1 or n_restarts < 1 or n_steps < 1:
         raise ValueError("n_components, n_restarts and n_steps must be at least 1")
     scores = np.asarray(scores, dtype=np.float64)
