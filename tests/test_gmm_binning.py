@@ -24,6 +24,7 @@ from phenoflow.binning.rule import (
     signal_significances,
 )
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap, free_coordinates
+from phenoflow.binning.toys import softmax_toy
 
 FAST = dict(n_steps=250, n_restarts=3, n_fine=300)
 ANNEALED = dict(temperature_schedule="exponential", n_steps=250, n_restarts=1, n_fine=300)
@@ -41,14 +42,9 @@ def beta_toy(n_signal: int = 2000, n_background: int = 6000, seed: int = 1):
 
 def simplex_toy(seed: int = 2):
     """Softmax scores (signal A, signal B, background) of a 3-class toy: label 0 background,
-    1 signal A, 2 signal B; each class's own logit raised by 1.5 over N(0, 1) noise."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat([0, 1, 2], [6000, 1000, 1000])
-    logits = rng.normal(0.0, 1.0, (len(labels), 3))
-    logits[np.arange(len(labels)), np.array([2, 0, 1])[labels]] += 1.5
-    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    weights = np.choose(labels, [2000 / 6000, 20 / 1000, 15 / 1000])
-    return scores, weights, labels
+    1 signal A, 2 signal B (:func:`phenoflow.binning.toys.softmax_toy`)."""
+    toy = softmax_toy(seed=seed)
+    return toy["scores"], toy["weights"], toy["labels"]
 
 
 def finite_everywhere(result: GMMBinningResult) -> bool:
