@@ -297,9 +297,11 @@ def main() -> None:
 
     start = time.perf_counter()
     for k, n in ((2, 400), (3, 300)):  # imports TensorFlow, traces the loop, then relaxes every shape once
-        warm = gato_toy(n, 3 * n, seed=k)  # sizes differ: n_steps, restarts, K and the cell count all vary
+        warm = gato_toy(n, 3 * n, seed=k)  # n_steps, restarts, K and the cell count all vary
         for z in (significance, ASIMOV, Significance(0.1, True)):  # every Z the sections use
-            fit_gmm_binning(warm["scores"], warm["weights"], warm["labels"], k, n_steps=k, n_restarts=k, significance=z)
+            fit_gmm_binning(
+                warm["scores"], warm["weights"], warm["labels"], k, n_steps=k, n_restarts=k, n_fine=200 * k, significance=z
+            )
             three = softmax_toy(3 * n, (n, n), seed=k)  # and the simplex loop (C = 3)
             fit_gmm_binning(three["scores"], three["weights"], three["labels"], k, signal_labels=(1, 2),
                             n_steps=k, n_restarts=k, n_fine=10 * k, significance=z)  # fmt: skip
