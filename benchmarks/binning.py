@@ -1,8 +1,23 @@
-"""Gaussian-mixture bin optimisation against the exact dynamic-programming optimum on the GATO toy.
+"""Gaussian-mixture bin optimisation against the exact dynamic-programming optimum: the GATO toy,
+saved real classifier scores of two analyses, and a three-class classifier on the simplex.
 
-Run: ``.venv/bin/python benchmarks/binning.py [--signal N] [--background M] [--seed S]
-[--min-background B] [--max-rel-uncertainty R] [--relative-background-uncertainty U]
-[--mc-statistics] [--plots DIR]``
+Run: ``.venv/bin/python benchmarks/binning.py [--sections toy,real,simplex] [--signal N]
+[--background M] [--seed S] [--min-background B] [--max-rel-uncertainty R]
+[--relative-background-uncertainty U] [--mc-statistics] [--plots DIR]``
+
+Section "real" (saved test-split BDT scores in ``tests/data/binning_scores``: the default analysis
+and boosted all-hadronic tops vs QCD, see its README) uses the default config's rule (b >= 1,
+background MC uncertainty <= 0.5 per bin) and prints, for the plain Asimov Z_A and for Cowan's Z
+with 10 % systematic and MC statistics (the default ``significance`` block), each labelled: the
+exact optimum over every cut between events (:func:`phenoflow.binning.optimal.event_optimum`,
+no fine grid; the reference), the workflow's ``optimal`` method (DP on 200 equal fine bins), the
+mixture (defaults, seed 0), GMM / exact, the bins each keeps and the mixture's seconds per K.
+Section "simplex": the mixture on the softmax outputs of a three-class toy
+(:func:`phenoflow.binning.toys.softmax_toy`, two signals combined in quadrature, b >= 10 per
+bin) against the best of the n-D baselines (regular grid, argmax-and-quantile regions), the
+same rule applied to all; no exact optimum exists there.
+
+Section "toy":
 
 On :func:`phenoflow.binning.toys.gato_toy` (100 000 signal + 300 000 background events by default), for
 K = 3, 5, 10, 20 bins, under the rule "every bin has at least B expected background events and a
@@ -42,17 +57,30 @@ import numpy as np
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.gmm import fine_cells, fit_gmm_binning
-from phenoflow.binning.optimal import fine_histograms, optimal_partition
-from phenoflow.binning.rule import apply_rule_1d, bin_index, binned_yields, combined_significance, yields_with_errors
-from phenoflow.binning.toys import GATO_LUMINOSITY, gato_toy
+from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_edges, optimal_partition
+from phenoflow.binning.rule import (
+    apply_rule_1d,
+    bin_index,
+    binned_yields,
+    combined_significance,
+    evaluate_bin_map,
+    yields_with_errors,
+)
+from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
+from phenoflow.binning.toys import GATO_LUMINOSITY, gato_toy, softmax_toy
 from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.plotstyle import Collision
 
 K_VALUES = (3, 5, 10, 20)
 DP_FINE = (200, 2000)
+REAL_SCORES = Path(__file__).resolve().parent.parent / "tests" / "data" / "binning_scores"
+REAL_RULE = dict(min_background=1.0, max_rel_uncertainty=0.5)  # the default config's rule
+SIMPLEX_RULE = dict(min_background=10.0, max_rel_uncertainty=np.inf)
 
 #: The plots' label: the toy's luminosity (pb^-1 -> fb^-1); it has no beams.
 TOY = Collision(None, GATO_LUMINOSITY / 1000)
+#: The saved real scores' label: both analyses are at 13 TeV, their yields at 139 fb^-1.
+REAL = Collision(13000.0, 139.0)
 
 
 def z_under_rule(
@@ -198,8 +226,67 @@ def print_table(rows: dict, title: str) -> None:
         )
 
 
+def real_scores(significance: Significance, plots: Path | None) -> None:
+    """GMM against the exact optimum over all cuts between events, on every saved score table."""
+    import pandas as pd
+
+    for path in sorted(REAL_SCORES.glob("*.parquet")):
+        table = pd.read_parquet(path)
+        x, w, y = (table[c].to_numpy(t) for c, t in (("score", np.float64), ("weight", np.float64), ("label", np.int64)))
+        print(
+            f"\n{path.stem} ({len(x)} events, {w[y == 1].sum():.4g} signal / {w[y == 0].sum():.4g} background expected); "
+            f"Z: {'plain Asimov Z_A' if significance.plain else 'Cowan, sigma_b: ' + significance.describe()}"
+        )
+        header = ("K", "exact DP", "bins", "DP n=200", "bins", "GMM", "bins", "GMM/exact", "GMM s")
+        print(" ".join(f"{h:>10}" for h in header))
+        for k in K_VALUES:
+            edges, exact = event_optimum(x, w, y, k, **REAL_RULE, significance=significance)
+            coarse = optimal_edges(x, w, y, k, **REAL_RULE, significance=significance)
+            z200, n200 = z_under_rule(coarse, x, w, y, **REAL_RULE, significance=significance)
+            fit = fit_gmm_binning(x, w, y, k, **REAL_RULE, significance=significance, seed=0)
+            print(
+                f"{k:>10d} {exact:10.4f} {len(edges) - 1:>10d} {z200:10.4f} {n200:>10d} {fit.significance:10.4f} "
+                f"{fit.n_bins:>10d} {fit.significance / exact:10.4f} {fit.wall_time:10.2f}"
+            )
+            if plots is not None:
+                from phenoflow.binning import plots as binning_plots
+
+                tag = "asimov" if significance.plain else "cowan"
+                binning_plots.mixture_components_1d(
+                    x, w, y == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
+                    plots / f"real_{path.stem}_{tag}_k{k}_components.png",
+                    xlim=(float(np.quantile(x[y == 1], 0.02)), 1.0), reference_edges=edges, collision=REAL,
+                    title=f"{path.stem}, K = {k}: GMM {fit.significance:.4g} ({fit.n_bins} bins), "
+                    f"exact optimum {exact:.4g} ({len(edges) - 1} bins)",
+                )  # fmt: skip
+
+
+def simplex_three_class(significance: Significance) -> None:
+    """The mixture on the simplex of a three-class toy against the best n-D baseline."""
+    toy = softmax_toy()
+    x, w, y = toy["scores"], toy["weights"], toy["labels"]
+    common = dict(signal_labels=(1, 2), combination="quadrature", **SIMPLEX_RULE, significance=significance)
+    print(
+        f"\nThree-class toy on the simplex ({len(y)} events; signals A and B combined in quadrature; b >= "
+        f"{SIMPLEX_RULE['min_background']:g} per bin); "
+        f"Z: {'plain Asimov Z_A' if significance.plain else 'Cowan, sigma_b: ' + significance.describe()}"
+    )
+    header = ("K", "grid", "bins", "argmax-q", "bins", "GMM", "bins", "GMM/best", "GMM s")
+    print(" ".join(f"{h:>10}" for h in header))
+    for k in K_VALUES:
+        base = {}
+        for name, bin_map in (("grid", RegularGridMap.for_bins(3, k)), ("argmax-q", ArgmaxQuantileMap.fit(x, k))):
+            r = evaluate_bin_map(bin_map, bin_map.n_bins, x, w, y, **common)
+            base[name] = (r["significance"], r["n_bins"])
+        fit = fit_gmm_binning(x, w, y, k, **common, seed=0)
+        best = max(z for z, _ in base.values())
+        cols = " ".join(f"{z:10.4f} {n:>10d}" for z, n in base.values())
+        print(f"{k:>10d} {cols} {fit.significance:10.4f} {fit.n_bins:>10d} {fit.significance / best:10.4f} {fit.wall_time:10.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sections", default="toy,real,simplex", help="comma-separated: toy, real, simplex")
     parser.add_argument("--signal", type=int, default=100_000)
     parser.add_argument("--background", type=int, default=300_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -209,8 +296,45 @@ def main() -> None:
     parser.add_argument("--mc-statistics", action="store_true", help="the bins' sqrt(sum w^2) in sigma_b")
     parser.add_argument("--plots", type=Path, default=None, help="folder for figures of every GMM fit")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if sections - {"toy", "real", "simplex"}:
+        parser.error(f"unknown sections: {sorted(sections - {'toy', 'real', 'simplex'})}")
     significance = Significance(args.relative_background_uncertainty, args.mc_statistics)
+    if args.plots is not None:
+        args.plots.mkdir(parents=True, exist_ok=True)
 
+    start = time.perf_counter()
+    for k, n in ((2, 400), (3, 300)):  # imports TensorFlow, traces the loop, then relaxes every shape once
+        warm = gato_toy(n, 3 * n, seed=k)  # n_steps, restarts, K and the cell count all vary
+        for z in (significance, ASIMOV, Significance(0.1, True)):  # every Z the sections use
+            fit_gmm_binning(
+                warm["scores"], warm["weights"], warm["labels"], k, n_steps=k, n_restarts=k, n_fine=200 * k, significance=z
+            )
+            three = softmax_toy(3 * n, (n, n), seed=k)  # and the simplex loop (C = 3)
+            fit_gmm_binning(three["scores"], three["weights"], three["labels"], k, signal_labels=(1, 2),
+                            n_steps=k, n_restarts=k, n_fine=10 * k, significance=z)  # fmt: skip
+    print(f"Warm-up (TensorFlow import and tracing, once per process): {time.perf_counter() - start:.1f} s")
+    print("Timings: wall-clock seconds per K after the warm-up, on whatever else the machine is running")
+
+    if "real" in sections:
+        print(
+            f"\n== Saved real scores; rule b >= {REAL_RULE['min_background']:g}, rel. MC unc. <= "
+            f"{REAL_RULE['max_rel_uncertainty']:g}; Z = sqrt(sum Z^2); reference: exact optimum over every cut =="
+        )
+        for z in (ASIMOV, Significance(0.1, True)):
+            real_scores(z, args.plots)
+    if "simplex" in sections:
+        print("\n== Simplex binning of a three-class classifier ==")
+        for z in (ASIMOV, Significance(0.1, True)):
+            simplex_three_class(z)
+    if "toy" not in sections:
+        return
+    print("\n== GATO toy ==")
+    toy_section(args, significance)
+
+
+def toy_section(args: argparse.Namespace, significance: Significance) -> None:
+    """The GATO toy under the rule and unconstrained."""
     data = gato_toy(args.signal, args.background, seed=args.seed)
     is_sig = data["labels"] == 1
     print(
@@ -227,14 +351,6 @@ def main() -> None:
         "1000 MC-quantile cells; reference = best of the three"
     )
     print(f"Z: {'plain Asimov Z_A' if significance.plain else 'Cowan, sigma_b: ' + significance.describe()}")
-
-    start = time.perf_counter()
-    sub = slice(None, None, 200)
-    for k in (2, 3):  # imports TensorFlow, traces the loop, then relaxes its shapes once
-        fit_gmm_binning(
-            data["scores"][sub], data["weights"][sub], data["labels"][sub], k, n_steps=k, n_restarts=k, significance=significance
-        )  # the trace of the loop with this significance
-    print(f"Warm-up (TensorFlow import and tracing, once per process): {time.perf_counter() - start:.1f} s")
 
     rule = run(data, args.min_background, args.max_rel_uncertainty, True, args.plots, "rule", significance)
     rule_text = f"b >= {args.min_background:g}, rel. MC unc. <= {args.max_rel_uncertainty:g}"

@@ -24,6 +24,7 @@ from phenoflow.binning.rule import (
     signal_significances,
 )
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap, free_coordinates
+from phenoflow.binning.toys import softmax_toy
 
 FAST = dict(n_steps=250, n_restarts=3, n_fine=300)
 ANNEALED = dict(temperature_schedule="exponential", n_steps=250, n_restarts=1, n_fine=300)
@@ -41,14 +42,9 @@ def beta_toy(n_signal: int = 2000, n_background: int = 6000, seed: int = 1):
 
 def simplex_toy(seed: int = 2):
     """Softmax scores (signal A, signal B, background) of a 3-class toy: label 0 background,
-    1 signal A, 2 signal B; each class's own logit raised by 1.5 over N(0, 1) noise."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat([0, 1, 2], [6000, 1000, 1000])
-    logits = rng.normal(0.0, 1.0, (len(labels), 3))
-    logits[np.arange(len(labels)), np.array([2, 0, 1])[labels]] += 1.5
-    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    weights = np.choose(labels, [2000 / 6000, 20 / 1000, 15 / 1000])
-    return scores, weights, labels
+    1 signal A, 2 signal B (:func:`phenoflow.binning.toys.softmax_toy`)."""
+    toy = softmax_toy(seed=seed)
+    return toy["scores"], toy["weights"], toy["labels"]
 
 
 def finite_everywhere(result: GMMBinningResult) -> bool:
@@ -81,7 +77,7 @@ def test_annealing_sharpens_the_soft_assignment(annealed):
     h = annealed.history
     # the temperature variable read back inside the compiled loop follows the schedule
     assert np.allclose(h["temperature"], schedule("exponential", 10.0, 0.01, ANNEALED["n_steps"]))
-    assert np.allclose(h["learning_rate"], schedule("cosine", 0.03, 0.001, ANNEALED["n_steps"]))
+    assert np.allclose(h["learning_rate"], schedule("cosine", 0.01, 0.0005, ANNEALED["n_steps"]))
     assert h["sharpness"][0] < 0.8
     assert h["sharpness"][-1] > 0.99
     assert np.mean(h["sharpness"][-20:]) > np.mean(h["sharpness"][:20]) + 0.15
@@ -149,7 +145,7 @@ def test_argmax_intervals_match_a_dense_scan():
     assert np.array_equal(owner[idx][~near_edge], dense[~near_edge])
 
 
-def test_no_background_region_is_merged_with_a_warning():
+def test_no_background_region_gives_no_empty_bin():
     rng = np.random.default_rng(7)
     scores = np.r_[rng.uniform(0.3, 1.0, 1500), rng.uniform(0.0, 0.5, 3000)]
     labels = np.r_[np.ones(1500, int), np.zeros(3000, int)]
@@ -157,8 +153,10 @@ def test_no_background_region_is_merged_with_a_warning():
     result = fit_gmm_binning(scores, weights, labels, 3, seed=0, **FAST)  # no constraint: b -> 0 is attractive
     assert finite_everywhere(result)
     assert np.all(result.bins.b > 0)
-    assert any("merged" in w for w in result.warnings)
+    # the soft Z rewards b -> 0 (no rule), yet the hard state kept never has an empty bin; had
+    # one been chosen, it would have been merged with a note (test_bin_rule.py)
     assert np.all(np.isfinite(result.history["loss"])) and np.all(np.isfinite(result.history["z_soft"]))
+    assert np.all(np.isfinite(result.restart_significance)) and result.n_bins <= 3
 
 
 def test_too_many_components_give_fewer_bins_and_a_warning():
@@ -323,12 +321,16 @@ def test_rule_penalty_by_hand_including_negative_background():
 
     # min_b 2, max_rel 0.5, lambda_b 10, lambda_u 3, margin 0; bins b = 4, 1, -2 with w2 = 1, 0.04, 1
     #   background hinge relu(1 - b / 2): 0, 0.5, 2  -> 10 (0.25 + 4) = 42.5
-    #   uncertainty relu(sqrt(w2) / (0.5 b) - 1): 1/2 - 1 -> 0; 0.2 / 0.5 - 1 -> 0; b floored at 1e-12 -> 2e12 - 1
+    #   uncertainty relu(1 - n 0.5^2), n = max(b, 0)^2 / w2 = 16, 25, 0: 0, 0, 1 -> 3
     b = tf.constant([[4.0, 1.0, -2.0]], tf.float64)
     w2 = tf.constant([[1.0, 0.04, 1.0]], tf.float64)
     rule = tuple(tf.constant(v, tf.float64) for v in (2.0, 0.5, 10.0, 3.0, 0.0))
-    value = rule_penalty(b, w2, rule).numpy()
-    assert value[0] == pytest.approx(42.5 + 3.0 * (2e12 - 1) ** 2, rel=1e-9)
+    assert rule_penalty(b, w2, rule).numpy()[0] == pytest.approx(45.5, rel=1e-12)
+    # a soft bin holding a fraction g of one MC event of weight 1e6: relative uncertainty
+    # 1/sqrt(g), but the hinge on its effective count n = g stays below lambda_u (no blow-up)
+    g = 1e-8
+    tiny = rule_penalty(tf.constant([[g * 1e6]], tf.float64), tf.constant([[g * 1e12]], tf.float64), rule)
+    assert tiny.numpy()[0] == pytest.approx(10.0 * (1 - g * 1e6 / 2) ** 2 + 3.0 * (1 - g / 4) ** 2, rel=1e-9)
     # only the background hinge: its gradient pulls the negative bin up (d/db = -2 lambda_b relu / 2)
     rule = tuple(tf.constant(v, tf.float64) for v in (2.0, 0.5, 10.0, 0.0, 0.0))
     with tf.GradientTape() as tape:
@@ -336,6 +338,21 @@ def test_rule_penalty_by_hand_including_negative_background():
         penalty = rule_penalty(b, w2, rule)
     np.testing.assert_allclose(penalty.numpy(), [42.5])
     np.testing.assert_allclose(tape.gradient(penalty, b).numpy(), [[0.0, -5.0, -20.0]])
+
+
+def test_rule_background_by_hand():
+    import tensorflow as tf
+
+    from phenoflow.binning.gmm import rule_background
+
+    # min_b 2, max_rel 0.5 (1/max_rel^2 = 4): b = 10 with w2 = 4 obeys the rule -> 10; b = 1 ->
+    # the floor 2; b = 5 with w2 = 25 (one MC event of weight 5) -> 4 * 25 / 5 = 20, four
+    # events' worth; b = 0 -> 2; b = -1 -> 2
+    b = tf.constant([10.0, 1.0, 5.0, 0.0, -1.0], tf.float64)
+    w2 = tf.constant([4.0, 0.01, 25.0, 0.0, 1.0], tf.float64)
+    np.testing.assert_allclose(rule_background(b, b, w2, 2.0, 4.0).numpy(), [10.0, 2.0, 20.0, 2.0, 2.0])
+    # without the rule it is b itself
+    np.testing.assert_allclose(rule_background(b, b, w2, 0.0, 0.0).numpy(), [10.0, 1.0, 5.0, 0.0, 0.0])
 
 
 def test_soft_yields_keep_signed_weights_by_hand():

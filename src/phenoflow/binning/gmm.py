@@ -39,21 +39,30 @@ Design choices:
   any size; it computes in float32 (twice as fast as float64 here, and ample for per-cell sums and
   Z), while every reported number is recomputed in float64 from the events. ``n_restarts``
   independent starts are trained side by side as a batch dimension (1-D: edges at signal
-  quantiles, from equal-signal ones to increasingly top-heavy ones; n-D: means at random
-  populated cells), all from a numpy Generator seeded by ``seed``; the start with the best hard
-  significance under the rule wins. Same seed, same inputs -> identical result.
-* Constraints ``min_background`` (b_k) and ``max_rel_uncertainty`` (sqrt(sum w^2)_k / b_k of the
-  background) enter the loss as squared hinge penalties, relative to Z and with a safety
-  ``margin``: loss = -Z + stop_gradient(Z) (lambda_b sum_k relu(1 - b_k/(min_b (1+margin)))^2 +
-  lambda_u sum_k relu(r_k (1+margin)/max_r - 1)^2). The hard result is then checked against the
-  same rule and bins that break it are merged (1-D: :func:`phenoflow.binning.rule.merge_low_background`
+  quantiles, from equal-signal ones to increasingly top-heavy ones, and, with one signal,
+  restarts 1-3 at the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
+  cells, :func:`coarse_optimum_edges`; n-D: means at random populated cells), all from a numpy
+  Generator seeded by ``seed``. Same seed, same inputs -> identical result.
+* The rule (``min_background`` for b_k, ``max_rel_uncertainty`` for sqrt(sum w^2)_k / b_k of the
+  background) acts three ways. (1) The soft Z is taken at :func:`rule_background`, the
+  background each bin would need to obey the rule, so breaking it gains nothing. (2) Squared
+  hinge penalties, relative to Z and with a safety ``margin``, bounded by 1 per bin
+  (:func:`rule_penalty`: the uncertainty rule as an effective MC count b^2/w2 >= 1/max_rel^2,
+  which stays finite where a soft bin holds a fraction of one heavy MC event); non-finite
+  gradients are zeroed. (3) Every 5 steps the hard (argmax) assignment of the cells is scored:
+  its Z if every bin (1-D: every interval of one winner, at most K of them) obeys the rule;
+  each restart keeps its best such state. The result is the best hard Z under the rule, on the
+  events, among every restart's start, best and final state, and its bins are checked and
+  merged under the same rule (1-D: :func:`phenoflow.binning.rule.merge_low_background`
   for the background floor, then :func:`phenoflow.binning.rule.merge_bins`, as in
   :func:`phenoflow.binning.rule.apply_rule_1d`; n-D: :func:`phenoflow.binning.rule.merge_bins` with
-  touching bins).
+  touching bins). Why: on real scores with few MC events of large weights the soft relaxation
+  alone ended 3-80 % below the exact optimum, or in NaN (docs/benchmarks.md, issue 16).
 * Signed event weights (NLO generators) enter every yield with their sign: cell sums, soft
   yields (gamma-weighted sums of the cells) and hard yields; sums of w^2 are positive. A soft
-  bin whose background is <= 0 has its Z_A taken at the 1e-12 floor (large), and the penalties
-  push it back (:func:`rule_penalty`); a hard bin with b <= 0 is always merged by the rule. The
+  bin whose background is <= 0 has its Z taken at the rule's floor (or at 1e-12 without a
+  rule: large), and the penalties push it back (:func:`rule_penalty`); a hard bin with b <= 0
+  is always merged by the rule. The
   1-D starting edges use the running maximum of the signed signal distribution function.
 * Several signals: Z_i per signal with the other signals counted as background, combined by
   ``combination`` (:data:`phenoflow.binning.rule.COMBINATIONS`); "minimum" is a smooth minimum
@@ -95,6 +104,8 @@ from phenoflow.binning.rule import (
 from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 SCHEDULES = ("constant", "cosine", "exponential")
+#: Coarse grids of the exact-optimum starts, in units of ``n_coarse`` cells (1-D, one signal)
+COARSE_GRIDS = (1.0, 1.5, 2.0)
 _SCALE_FLOOR = 1e-9  # smallest Gaussian width (score units)
 _B_FLOOR = 1e-12  # background floor inside the loss (expected events), keeps Z_A finite as b -> 0
 
@@ -191,18 +202,39 @@ def rule_penalty(b, w2, rule):
 
     ``b``, ``w2``: background yield and sum of w^2 per bin (..., n_bins); ``rule`` = (min_b,
     max_rel, lambda_b, lambda_u, margin). Returns lambda_b sum_k relu(1 - b_k / (min_b (1 +
-    margin)))^2 + lambda_u sum_k relu(sqrt(w2_k) (1 + margin) / (max_rel b_k) - 1)^2. With signed
-    weights a soft bin's b can be <= 0: the background hinge keeps growing (linearly in -b, so
-    with a gradient pulling b up); the uncertainty term takes b at its floor of 1e-12 events
-    there, i.e. is huge, and its gradient moves the bin's events elsewhere.
+    margin)))^2 + lambda_u sum_k relu(1 - n_k max_rel^2 / (1 + margin)^2)^2 with n_k = b_k^2 /
+    w2_k the effective number of MC events of the bin (b_k < 0 counts as 0): the rule
+    sqrt(w2_k) / b_k <= max_rel is n_k >= 1 / max_rel^2. Both hinges are bounded by 1 for b >= 0,
+    so a soft bin holding a small fraction gamma of one MC event (relative uncertainty
+    1/sqrt(gamma), which a hinge on sqrt(w2)/b would square into 1/gamma) cannot blow the loss
+    and its gradients up. With signed weights a soft bin's b can be <= 0: the background hinge
+    keeps growing (linearly in -b, so with a gradient pulling b up).
     """
     import tensorflow as tf
 
     min_b, max_rel, lam_b, lam_u, margin = rule
     short = tf.nn.relu(1.0 - b / (min_b * (1.0 + margin)))
-    rel = tf.sqrt(tf.maximum(w2, 1e-30)) / tf.maximum(b, _B_FLOOR)  # finite gradients as w2 -> 0
-    over = tf.nn.relu(rel * (1.0 + margin) / max_rel - 1.0)
-    return lam_b * tf.reduce_sum(short**2, axis=-1) + lam_u * tf.reduce_sum(over**2, axis=-1)
+    bp = tf.maximum(b, 0.0)
+    n_eff = bp * bp / tf.maximum(w2, 1e-30)
+    few = tf.nn.relu(1.0 - n_eff * max_rel**2 / (1.0 + margin) ** 2)
+    return lam_b * tf.reduce_sum(short**2, axis=-1) + lam_u * tf.reduce_sum(few**2, axis=-1)
+
+
+def rule_background(b, b_rule, w2_rule, min_background, inv_rel2):
+    """The background a bin would need to obey the rule, max(b, min_background, w2 / (max_rel^2 b'))
+    (TensorFlow tensors, broadcasting): ``b`` the background Z is taken at, ``b_rule`` = b' and
+    ``w2_rule`` the yields the rule is judged on (the hard yields, see :func:`_trainer`),
+    ``inv_rel2`` = 1 / max_rel^2 (0 without that constraint). It is b itself where the rule
+    holds, more where it does not: the mixture's objective takes Z at this background, so a bin
+    gains nothing by breaking the rule. A bin with one MC event where the rule asks for four
+    counts as if it had four events' background, and widening it to take them in (as a bin
+    obeying the rule must) costs no significance. w2 / b' is taken as 0 where b' <= 0 (the floor
+    min_background, or the 1e-12 floor of the significance, takes over).
+    """
+    import tensorflow as tf
+
+    needed = inv_rel2 * tf.math.divide_no_nan(w2_rule, tf.where(b_rule > 0, b_rule, tf.zeros_like(b_rule)))
+    return tf.maximum(tf.maximum(b, min_background), needed)
 
 
 @dataclass(frozen=True)
@@ -303,15 +335,34 @@ class _Init:
     scale_tril: np.ndarray  # (R, K, d, d)
 
 
+def _mixture_from_edges(edges: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 1-D mixture of ``k`` components whose argmax intervals are exactly the bins of
+    ``edges`` (fewer bins: the widest split in halves): means at the centres, sigmas the half
+    widths, pi proportional to sigma. Returns unnormalised log pi, means and sigmas, (k,) each."""
+    while len(edges) - 1 < k:  # ties or fewer bins: split the widest bins
+        i = int(np.argmax(np.diff(edges)))
+        edges = np.insert(edges, i + 1, 0.5 * (edges[i] + edges[i + 1]))
+    half = np.maximum(0.5 * np.diff(edges), 10 * _SCALE_FLOOR)
+    return np.log(half), 0.5 * (edges[:-1] + edges[1:]), half
+
+
 def _init_1d(
-    rng: np.random.Generator, x: np.ndarray, w: np.ndarray, k: int, n_restarts: int, lo: float, hi: float
+    rng: np.random.Generator,
+    x: np.ndarray,
+    w: np.ndarray,
+    k: int,
+    n_restarts: int,
+    lo: float,
+    hi: float,
+    start_edges: Sequence[np.ndarray] = (),
 ) -> _Init:
     """Starting edges at signal quantiles: the signal fraction above edge j is (1 - u_j)^p, p
     spread from 1 (restart 0: equal-signal quantiles, u_j = j/K) to 3 over the restarts (purest
     bins increasingly narrow, as significance-optimal bins tend to be), u_j jittered by a
-    Dirichlet(10) partition for restarts >= 1. Each set of edges becomes a mixture whose argmax
-    intervals are exactly those edges (mean at the centre, sigma the half width, pi
-    proportional to sigma)."""
+    Dirichlet(10) partition for restarts >= 1. ``start_edges`` (e.g. exact optima on coarse
+    grids, :func:`coarse_optimum_edges`) replace restarts 1, 2, ... (restart 0 too if there are
+    too few restarts). Each set of edges becomes a mixture whose argmax intervals are exactly those
+    edges (:func:`_mixture_from_edges`)."""
     order = np.argsort(x, kind="stable")
     xs, cw = x[order], np.maximum.accumulate(np.cumsum(w[order]) / w.sum())  # monotone even with w < 0
     out = []
@@ -320,13 +371,57 @@ def _init_1d(
         p = 1.0 + 2.0 * r / max(n_restarts - 1, 1)
         frac = 1.0 - (1.0 - u) ** p
         edges = np.unique(np.r_[lo, np.interp(frac, cw, xs), hi])
-        while len(edges) - 1 < k:  # ties: split the widest bins
-            i = int(np.argmax(np.diff(edges)))
-            edges = np.insert(edges, i + 1, 0.5 * (edges[i] + edges[i + 1]))
-        half = np.maximum(0.5 * np.diff(edges), 10 * _SCALE_FLOOR)
-        out.append((np.log(half), 0.5 * (edges[:-1] + edges[1:]), half))
+        given = r - 1 + max(len(start_edges) + 1 - n_restarts, 0)
+        if 0 <= given < len(start_edges):
+            edges = np.asarray(start_edges[given], dtype=np.float64)
+        out.append(_mixture_from_edges(edges, k))
     lw, mu, sig = (np.stack(v) for v in zip(*out))
     return _Init(lw - np.log(np.exp(lw).sum(axis=1, keepdims=True)), mu[..., None], sig[..., None, None])
+
+
+def coarse_optimum_edges(
+    x: np.ndarray,
+    cells: FineCells,
+    k: int,
+    n_coarse: int,
+    lo: float,
+    hi: float,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
+) -> np.ndarray | None:
+    """Edges of the exact optimum (:func:`phenoflow.binning.optimal.optimal_partition`) over a
+    coarse grid of the 1-D fine cells, a start for the mixture: the cells are grouped into about
+    ``n_coarse`` runs of equal share of half the MC events plus half the signal yield (so the
+    grid resolves both where the MC knowledge is and the signal-rich tail), each edge placed
+    midway between the last event of one run and the first of the next. ``x`` (n,) the scores of
+    the events whose cell is ``cells.cell``. One signal only; None if no partition obeys the rule.
+    """
+    from phenoflow.binning.optimal import optimal_partition
+
+    y = cells.yields
+    if y.s.shape[0] != 1 or len(y.b) < 2:
+        return None
+    m = len(y.b)
+    ok = cells.cell >= 0
+    first, last = np.full(m, np.inf), np.full(m, -np.inf)
+    np.minimum.at(first, cells.cell[ok], x[ok])
+    np.maximum.at(last, cells.cell[ok], x[ok])
+    s = np.clip(y.s[0], 0.0, None)
+    share = 0.5 * y.count / y.count.sum() + (0.5 * s / s.sum() if s.sum() > 0 else 0.5 * y.count / y.count.sum())
+    group = np.minimum((np.cumsum(share) - 0.5 * share) * n_coarse, n_coarse - 1).astype(np.int64)
+    _, group = np.unique(group, return_inverse=True)
+    n_groups = int(group.max()) + 1
+    coarse = y.merged(group, n_groups)
+    try:
+        part = optimal_partition(
+            coarse.s[0], coarse.b, coarse.b_sumw2, k, min_background, max_rel_uncertainty, significance
+        )
+    except ValueError:
+        return None
+    ends = np.flatnonzero(np.diff(group)) # last fine cell of each run but the last
+    cut = ends[part.indices[1:-1] - 1]
+    return np.r_[lo, 0.5 * (last[cut] + first[cut + 1]), hi]
 
 
 def _init_simplex(rng: np.random.Generator, cells: FineCells, k: int, n_restarts: int) -> _Init:
@@ -351,13 +446,17 @@ def _init_simplex(rng: np.random.Generator, cells: FineCells, k: int, n_restarts
 
 @dataclass(frozen=True)
 class _Trained:
-    log_weights: np.ndarray  # (R, K)
+    log_weights: np.ndarray  # (R, K), after the last step
     means: np.ndarray  # (R, K, d)
     scale_tril: np.ndarray  # (R, K, d, d)
     history: dict[str, np.ndarray]  # name -> (n_steps, R) or (n_steps,)
+    best_log_weights: np.ndarray  # the same at each restart's best hard state under the rule
+    best_means: np.ndarray
+    best_scale_tril: np.ndarray
 
 
-_ADAM = (0.9, 0.999, 1e-8)  # beta_1, beta_2, epsilon (Kingma & Ba defaults)
+_ADAM = (0.9, 0.999, 1e-8)
+_CHECK_EVERY = 5  # steps between checks of the hard assignment (its best state is kept)  # beta_1, beta_2, epsilon (Kingma & Ba defaults)
 
 
 @functools.cache
@@ -383,7 +482,12 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
             means = tf.nn.softmax(full, axis=-1)[..., :-1]
         return tf.nn.log_softmax(logits, axis=-1), means, fill.forward(scale_raw)
 
-    def objective(params, data, temperature, rule, uncertainty):
+    def significance_of(s, b, w2, uncertainty):
+        if uncertain:
+            return differentiable_significance(s, b, combination, w2, uncertainty)[0]
+        return differentiable_significance(s, b, combination)[0]
+
+    def objective(params, data, temperature, rule, bounds, uncertainty):
         x_t, cell_sums, occupancy, lo, hi = data
         log_w, means, tril = parameters(*params, lo, hi)
         # log N at every cell, (R, K, m); tfd.MultivariateNormalTriL.log_prob would broadcast the
@@ -395,47 +499,82 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
                 tf.linalg.triangular_solve(tril, x_t[None, None] - means[..., None], lower=True) ** 2, axis=-2
             )
         log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(tril)), axis=-1)
-        log_n = -0.5 * z2 - log_det[..., None] - 0.5 * dim * np.log(2 * np.pi)
-        gamma = tf.nn.softmax((log_n + log_w[..., None]) / temperature, axis=1)  # (R, K, m)
+        log_joint_ = -0.5 * z2 - log_det[..., None] - 0.5 * dim * np.log(2 * np.pi) + log_w[..., None]
+        gamma = tf.nn.softmax(log_joint_ / temperature, axis=1)  # (R, K, m)
         sums = tf.linalg.matmul(gamma, cell_sums)  # (R, K, n_sig + 2)
         s, b, w2 = tf.transpose(sums[..., :-2], [0, 2, 1]), sums[..., -2], sums[..., -1]
-        if uncertain:
-            z, _ = differentiable_significance(s, b, combination, w2, uncertainty)
-        else:
-            z, _ = differentiable_significance(s, b, combination)
+        min_b, inv_rel2, _ = bounds
+        z = significance_of(s, rule_background(b, b, w2, min_b, inv_rel2), w2, uncertainty)
         penalty = rule_penalty(b, w2, rule)
         loss = -z + tf.stop_gradient(z) * penalty
         sharp = tf.linalg.matvec(tf.reduce_max(gamma, axis=1), occupancy)
-        return loss, z, sharp
+        return loss, z, sharp, log_joint_
+
+    def hard_significance(log_joint_, data, bounds, uncertainty):
+        """Z of the hard (argmax) assignment of the cells, (R,), or -1 unless every bin holding
+        cells obeys the rule (1-D: every interval of cells with the same winner, at most K of
+        them, as the hard result will be judged)."""
+        _, cell_sums, occupancy, _, _ = data
+        min_b, _, rel2_hard = bounds
+        owner = tf.argmax(log_joint_, axis=1)  # (R, m)
+        n_r, m, k = tf.shape(owner)[0], tf.shape(owner)[1], tf.shape(log_joint_)[1]
+        if interval:  # cells in increasing score: runs of one winner are the bins
+            change = tf.cast(owner[:, 1:] != owner[:, :-1], tf.int32)
+            run = tf.concat([tf.zeros([n_r, 1], tf.int32), tf.cumsum(change, axis=1)], axis=1)
+            ids, n_ids, few_enough = run, m, run[:, -1] < k
+        else:
+            ids, n_ids, few_enough = tf.cast(owner, tf.int32), k, tf.ones([n_r], tf.bool)
+        flat = tf.reshape(ids + n_ids * tf.range(n_r)[:, None], [-1])
+        columns = tf.concat([cell_sums, occupancy[:, None]], axis=1)
+        hs = tf.math.unsorted_segment_sum(tf.tile(columns, [n_r, 1]), flat, n_r * n_ids)
+        hs = tf.reshape(hs, [n_r, n_ids, -1])
+        hb, hw2, used = hs[..., -3], hs[..., -2], hs[..., -1] > 0
+        legal = (hb > 0) & (hb >= min_b) & (hw2 <= rel2_hard * hb * hb)
+        feasible = tf.reduce_all(legal | ~used, axis=-1) & few_enough
+        z_hard = significance_of(tf.transpose(hs[..., :-3], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty)
+        return tf.where(feasible & tf.math.is_finite(z_hard), z_hard, -tf.ones_like(z_hard))
 
     @tf.function(reduce_retracing=True)
-    def train(params, data, rule, uncertainty, temperature, learning_rate, temperatures, learning_rates):
+    def train(params, data, rule, bounds, uncertainty, temperature, learning_rate, temperatures, learning_rates):
         n_steps = tf.shape(temperatures)[0]
-        arrays = tuple(tf.TensorArray(real, size=n_steps) for _ in range(5))
+        arrays = tuple(tf.TensorArray(real, size=n_steps) for _ in range(6))
         zeros = tuple(tf.zeros_like(p) for p in params)
+        best = (tuple(params), -2.0 * tf.ones_like(params[0][:, 0]))
 
-        def body(i, params, m1, m2, arrays):
+        def keep(better, new, old):
+            shape = tf.concat([tf.shape(better), tf.ones([tf.rank(new) - 1], tf.int32)], axis=0)
+            return tf.where(tf.reshape(better, shape), new, old)
+
+        def body(i, params, m1, m2, best, arrays):
             temperature.assign(temperatures[i])
             learning_rate.assign(learning_rates[i])
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                loss, z, sharp = objective(params, data, temperature, rule, uncertainty)
+                loss, z, sharp, log_joint_ = objective(params, data, temperature, rule, bounds, uncertainty)
                 total = tf.reduce_sum(loss)  # restarts are independent: their gradients separate
             grads = tape.gradient(total, params)
+            z_hard = tf.cond(
+                (i % _CHECK_EVERY == 0) | (i == n_steps - 1),
+                lambda: hard_significance(tf.stop_gradient(log_joint_), data, bounds, uncertainty),
+                lambda: tf.fill(tf.shape(z), tf.constant(np.nan, real)),  # not checked
+            )
+            grads = tuple(tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in grads)
+            better = z_hard > best[1]  # the best hard state so far, per restart
+            best = (tuple(keep(better, p, q) for p, q in zip(params, best[0])), tf.where(better, z_hard, best[1]))
             t = tf.cast(i + 1, real)
             m1 = tuple(beta1 * m + (1 - beta1) * g for m, g in zip(m1, grads))
             m2 = tuple(beta2 * v + (1 - beta2) * g**2 for v, g in zip(m2, grads))
             step = learning_rate * tf.sqrt(1 - beta2**t) / (1 - beta1**t)
             params = tuple(p - step * m / (tf.sqrt(v) + eps) for p, m, v in zip(params, m1, m2))
-            values = (loss, z, sharp, temperature.read_value(), learning_rate.read_value())
-            return i + 1, params, m1, m2, tuple(a.write(i, v) for a, v in zip(arrays, values))
+            values = (loss, z, sharp, z_hard, temperature.read_value(), learning_rate.read_value())
+            return i + 1, params, m1, m2, best, tuple(a.write(i, v) for a, v in zip(arrays, values))
 
-        _, params, _, _, arrays = tf.while_loop(
-            lambda i, *_: i < n_steps, body, (tf.constant(0), tuple(params), zeros, zeros, arrays)
+        _, params, _, _, best, arrays = tf.while_loop(
+            lambda i, *_: i < n_steps, body, (tf.constant(0), tuple(params), zeros, zeros, best, arrays)
         )
-        return params, tuple(a.stack() for a in arrays)
+        return params, best[0], tuple(a.stack() for a in arrays)
 
-    def run(init: _Init, data, rule, uncertainty, temperatures, learning_rates, lo, hi):
+    def run(init: _Init, data, rule, bounds, uncertainty, temperatures, learning_rates, lo, hi):
         if interval:
             frac = np.clip((init.means - lo) / (hi - lo), 1e-12, 1 - 1e-12)
             mean_raw = np.log(frac) - np.log1p(-frac)
@@ -450,20 +589,22 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
         temperature = tf.Variable(temperatures[0], dtype=real, trainable=False, name="temperature")
         learning_rate = tf.Variable(learning_rates[0], dtype=real, trainable=False, name="learning_rate")
         data = tuple(tf.constant(v, real) for v in (*data, lo, hi))
-        rule = tuple(tf.constant(v, real) for v in rule)
-        uncertainty = tuple(tf.constant(v, real) for v in uncertainty)
-        params, history = train(
+        rule, bounds, uncertainty = (tuple(tf.constant(v, real) for v in c) for c in (rule, bounds, uncertainty))
+        final, best, history = train(
             params,
             data,
             rule,
+            bounds,
             uncertainty,
             temperature,
             learning_rate,
             tf.constant(temperatures, real),
             tf.constant(learning_rates, real),
         )
-        return [v.numpy() for v in parameters(*params, data[-2], data[-1])], [h.numpy() for h in history]
+        final, best = ([v.numpy() for v in parameters(*p, data[-2], data[-1])] for p in (final, best))
+        return final, best, [h.numpy() for h in history]
 
+    run.traces = train.experimental_get_tracing_count  # how often the loop was traced (for checks)
     return run
 
 
@@ -488,8 +629,13 @@ def _train(
     ``interval``: (lo, hi) for 1-D means lo + (hi - lo) sigmoid(raw); None for the simplex
     (softmax of [raw, 0] without its last entry). Scales through FillScaleTriL (softplus
     diagonal). The temperature and the learning rate are tf.Variables assigned at every step.
-    History: loss, Z_soft and sharpness (mean max gamma over MC events) per step and restart;
-    temperature and learning rate per step as read back from their variables.
+    The soft Z is taken at :func:`rule_background` (the background each bin would need to obey
+    the rule), the penalties of :func:`rule_penalty` on top. At every step the hard (argmax)
+    assignment of the cells is scored too: its Z if every bin holding cells obeys the rule, else
+    -1; each restart keeps its best such state (``best_*``) beside its final one, and non-finite
+    gradients are zeroed. History: loss, Z_soft, sharpness (mean max gamma over MC events) and
+    Z_hard per step and restart; temperature and learning rate per step as read back from their
+    variables.
     """
     d = cells.points.shape[1]
     y = cells.yields
@@ -503,12 +649,18 @@ def _train(
         penalty_uncertainty if use_u else 0.0,
         margin,
     )
+    finite_u = bool(np.isfinite(max_rel_uncertainty))
+    bounds = (
+        max(min_background, 0.0),
+        1.0 / max_rel_uncertainty**2 if finite_u else 0.0,
+        max_rel_uncertainty**2 if finite_u else 1e30,
+    )
     lo, hi = interval if interval is not None else (0.0, 1.0)
     run = _trainer(d, interval is not None, combination, not significance.plain)
     uncertainty = (significance.relative_background_uncertainty, float(significance.mc_statistics))
-    (log_w, means, tril), hist = run(init, data, rule, uncertainty, temperatures, learning_rates, lo, hi)
-    names = ("loss", "z_soft", "sharpness", "temperature", "learning_rate")
-    return _Trained(log_w, means, tril, dict(zip(names, hist)))
+    final, best, hist = run(init, data, rule, bounds, uncertainty, temperatures, learning_rates, lo, hi)
+    names = ("loss", "z_soft", "sharpness", "z_hard", "temperature", "learning_rate")
+    return _Trained(*final, dict(zip(names, hist)), *best)
 
 
 # --- results ---------------------------------------------------------------------------------------------
@@ -671,13 +823,14 @@ def fit_gmm_binning(
     penalty_background: float = 20.0,
     penalty_uncertainty: float = 20.0,
     margin: float = 0.02,
-    n_steps: int = 600,
-    temperature: tuple[float, float] = (0.3, 0.01),
+    n_steps: int = 300,
+    temperature: tuple[float, float] = (0.1, 0.01),
     temperature_schedule: str = "cosine",
-    learning_rate: tuple[float, float] = (0.03, 0.001),
+    learning_rate: tuple[float, float] = (0.01, 0.0005),
     learning_rate_schedule: str = "cosine",
     n_restarts: int | None = None,
     n_fine: int | None = None,
+    n_coarse: int = 200,
     score_range: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
     significance: Significance = ASIMOV,
@@ -690,9 +843,11 @@ def fit_gmm_binning(
     ``max_rel_uncertainty`` are the per-bin rule, ``penalty_*`` the weights of its penalties
     (0 switches a penalty off; the rule is still applied to the hard bins). ``temperature`` and
     ``learning_rate``: (start, end) of their schedules (one of :data:`SCHEDULES`) over
-    ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side (default 8 in 1-D, 4 in
+    ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side (default 6 in 1-D, 4 in
     n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 1000) or grid
-    divisions per free coordinate (n-D, default 100). ``significance``: the Z maximised, merged
+    divisions per free coordinate (n-D, default 100). ``n_coarse`` (1-D, one signal): restarts
+    1-3 start from the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
+    cells (0: no such starts). ``significance``: the Z maximised, merged
     by and reported (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov`
     is always Z_A). See the module docstring for the method.
     """
@@ -700,7 +855,7 @@ def fit_gmm_binning(
     if combination not in COMBINATIONS:
         raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
     one_d = np.ndim(scores) == 1
-    n_restarts = n_restarts or (8 if one_d else 4)
+    n_restarts = n_restarts or (6 if one_d else 4)
     if n_components < 1 or n_restarts < 1 or n_steps < 1:
         raise ValueError("n_components, n_restarts and n_steps must be at least 1")
     scores = np.asarray(scores, dtype=np.float64)
@@ -716,9 +871,15 @@ def fit_gmm_binning(
     x = scores if one_d else simplex.free_coordinates(scores)
     cells = fine_cells(x, weights, labels, signal_labels, n_fine or (1000 if one_d else 100), lo, hi)
     rng = np.random.default_rng(seed)
+    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
     if one_d:
         sig = is_sig & (scores >= lo) & (scores <= hi)
-        init = _init_1d(rng, scores[sig], weights[sig], n_components, n_restarts, lo, hi)
+        dp_start = [
+            coarse_optimum_edges(scores, cells, n_components, int(n_coarse * f), lo, hi, **rule, significance=significance)
+            for f in (COARSE_GRIDS if n_coarse > 0 else ())
+        ]
+        dp_start = [e for e in dp_start if e is not None]
+        init = _init_1d(rng, scores[sig], weights[sig], n_components, n_restarts, lo, hi, dp_start)
     else:
         init = _init_simplex(rng, cells, n_components, n_restarts)
     temps = schedule(temperature_schedule, *temperature, n_steps)
@@ -736,12 +897,10 @@ def fit_gmm_binning(
         learning_rates=schedule(learning_rate_schedule, *learning_rate, n_steps),
         significance=significance,
     )
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
     events = SortedEvents(scores, weights, labels, signal_labels) if one_d else None
 
-    def restart_significance(r: int) -> float:
-        """Hard Z of restart r under the rule: 1-D on the events, n-D on the fine cells."""
-        params = trained.log_weights[r], trained.means[r], trained.scale_tril[r]
+    def hard_significance(params) -> float:
+        """Hard Z of one mixture under the rule: 1-D on the events, n-D on the fine cells."""
         if one_d:
             edges = _hard_1d(*params, events, n_components, lo, hi, rule, significance).edges
             return events.yields(edges).significance(combination, significance)
@@ -749,9 +908,16 @@ def fit_gmm_binning(
         groups, n_new = merge_bins(y, np.ones((n_components, n_components), dtype=bool), significance=significance, **rule)
         return y.merged(groups, n_new).significance(combination, significance)
 
-    per_restart = np.array([restart_significance(r) for r in range(n_restarts)])
+    # candidates per restart: its start, its best hard state during training, its final state
+    stages = (
+        (init.log_weights, init.means, init.scale_tril),
+        (trained.best_log_weights, trained.best_means, trained.best_scale_tril),
+        (trained.log_weights, trained.means, trained.scale_tril),
+    )
+    z_stage = np.array([[hard_significance(tuple(a[r] for a in st)) for st in stages] for r in range(n_restarts)])
+    per_restart = z_stage.max(axis=1)
     best = int(np.argmax(per_restart))
-    log_w, means, tril = trained.log_weights[best], trained.means[best], trained.scale_tril[best]
+    log_w, means, tril = (np.asarray(a[best], dtype=np.float64) for a in stages[int(np.argmax(z_stage[best]))])
     if one_d:
         hard = _hard_1d(log_w, means, tril, events, n_components, lo, hi, rule, significance)
     else:
@@ -779,6 +945,7 @@ def fit_gmm_binning(
         learning_rate_schedule=learning_rate_schedule,
         n_restarts=n_restarts,
         n_fine_cells=len(cells.points),
+        n_coarse=n_coarse,
         seed=seed,
         significance=significance.as_dict(),
     )

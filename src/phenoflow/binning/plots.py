@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
 
-from phenoflow.plotstyle import Collision, add_label, save, styled
+from phenoflow.plotstyle import Collision, add_label, panel_title, save, styled
 
 
 @styled
@@ -136,9 +136,13 @@ def mixture_components_1d(
     xlim: tuple[float, float] = (0.0, 1.0),
     n_hist: int = 100,
     collision: Collision,
+    reference_edges: np.ndarray | None = None,
+    reference_label: str = "DP optimum",
+    title: str | None = None,
 ) -> tuple[Path, Path]:
     """Weighted score histograms of signal and background (log scale) in ``xlim`` with the mixture
-    components pi_k N(x | mu_k, sigma_k) (right axis) and the bin boundaries ``edges``.
+    components pi_k N(x | mu_k, sigma_k) (right axis) and the bin boundaries ``edges`` (dashed);
+    optionally a second set ``reference_edges`` (solid red, e.g. the exact optimum's) to compare.
 
     ``scores``, ``weights`` (expected events), ``is_signal``: (n,); ``mixture_weights``,
     ``means``, ``sigmas``: (K,). Use a narrow ``xlim`` to see components crowded near 1.
@@ -167,6 +171,14 @@ def mixture_components_1d(
     for e in edges[1:-1]:
         if xlim[0] < e < xlim[1]:
             ax.axvline(e, color="black", linestyle="--", linewidth=1)
+    ax.plot([], [], color="black", linestyle="--", linewidth=1, label="mixture's bin edges")
+    if reference_edges is not None:
+        for e in reference_edges[1:-1]:
+            if xlim[0] < e < xlim[1]:
+                ax.axvline(e, color="red", linewidth=1, alpha=0.7)
+        ax.plot([], [], color="red", linewidth=1, label=reference_label)
+    if title:
+        panel_title(ax, title)
     ax.set_xlim(*xlim)
     ax.legend(loc="upper left")
     add_label(ax, collision)

@@ -40,6 +40,7 @@ GMM_OPTIONS = {
     "steps": "n_steps",
     "restarts": "n_restarts",
     "fine_bins": "n_fine",
+    "coarse_bins": "n_coarse",
     "temperature": "temperature",
     "learning_rate": "learning_rate",
     "schedule": ("temperature_schedule", "learning_rate_schedule"),

@@ -67,3 +67,22 @@ def gato_toy(n_signal: int = 100_000, n_background: int = 300_000, seed: int = 0
     weights = (xsec * GATO_LUMINOSITY / counts)[process]
     labels = (process == 0).astype(np.int64)
     return {"scores": scores, "weights": weights, "labels": labels, "process": process}
+
+
+def softmax_toy(
+    n_background: int = 6000, n_signal: tuple[int, int] = (1000, 1000), seed: int = 2
+) -> dict[str, np.ndarray]:
+    """Softmax outputs of a three-class classifier (background, signal A, signal B): each class's
+    own logit raised by 1.5 over N(0, 1) noise in all three. Weights (expected events): the
+    background sums to 2000, signal A to 20, signal B to 15.
+
+    Returns ``scores`` (n, 3) in the class order (signal A, signal B, background), ``weights``
+    (n,), ``labels`` (n,): 0 background, 1 signal A, 2 signal B. Deterministic for ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1, 2], [n_background, *n_signal])
+    logits = rng.normal(0.0, 1.0, (len(labels), 3))
+    logits[np.arange(len(labels)), np.array([2, 0, 1])[labels]] += 1.5
+    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    weights = np.choose(labels, [2000 / n_background, 20 / n_signal[0], 15 / n_signal[1]])
+    return {"scores": scores, "weights": weights, "labels": labels}

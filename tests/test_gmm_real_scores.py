@@ -1,0 +1,56 @@
+"""The Gaussian-mixture binning on saved real classifier scores (tests/data/binning_scores) against
+the exact optimum over every binning of the same events, under the same rule and the same Z."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phenoflow.binning.gmm import fit_gmm_binning
+from phenoflow.binning.optimal import event_optimum
+from phenoflow.binning.rule import binned_yields, combined_significance
+from phenoflow.evaluation.metrics import Significance
+
+DATA = Path(__file__).parent / "data" / "binning_scores"
+RULE = dict(min_background=1.0, max_rel_uncertainty=0.5)  # the default config's
+COWAN = Significance(0.1, True)  # the default config's significance block
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    table = pd.read_parquet(DATA / f"{name}.parquet")
+    return tuple(table[c].to_numpy(t) for c, t in (("score", np.float64), ("weight", np.float64), ("label", np.int64)))
+
+
+@pytest.mark.parametrize("name", ["default_bdt", "tops_bdt"])
+@pytest.mark.parametrize("k", [5, 20])
+def test_mixture_reaches_the_exact_optimum_on_real_scores(name, k):
+    scores, weights, labels = load(name)
+    edges, optimum = event_optimum(scores, weights, labels, k, **RULE, significance=COWAN)
+    fit = fit_gmm_binning(scores, weights, labels, k, **RULE, significance=COWAN, seed=0)
+    y = binned_yields(scores, weights, labels, fit.edges)
+    assert np.all(y["b"] >= RULE["min_background"])
+    assert np.all(np.sqrt(y["b_sumw2"]) <= RULE["max_rel_uncertainty"] * y["b"])
+    assert fit.significance == pytest.approx(combined_significance(y["s"], y["b"], y["b_sumw2"], COWAN), rel=1e-9)
+    assert fit.significance <= optimum * (1 + 1e-9)  # nothing beats the optimum over all cuts
+    assert fit.significance >= 0.98 * optimum, f"GMM {fit.significance:.5g} vs exact {optimum:.5g}"
+    assert fit.n_bins == len(edges) - 1  # as many bins as the optimum keeps
+
+
+def test_event_optimum_by_hand():
+    # three events: signal 4 at 0.9, background 1 at 0.5 and 0.1 (w2 = 1 each). One bin: Z_A(4, 2);
+    # two bins: the cut between 0.5 and 0.9 isolates the signal with b = 0 (refused by b > 0), so
+    # the best two-bin split is {0.1}, {0.5, 0.9}: Z_A(0, 1)^2 + Z_A(4, 1)^2 = Z_A(4, 1)^2
+    from phenoflow.evaluation.metrics import asimov_significance
+
+    scores, weights, labels = np.array([0.1, 0.5, 0.9]), np.array([1.0, 1.0, 4.0]), np.array([0, 0, 1])
+    edges, z = event_optimum(scores, weights, labels, 1)
+    np.testing.assert_allclose(edges, [0.0, 1.0])
+    assert z == pytest.approx(float(asimov_significance(4.0, 2.0)))
+    edges, z = event_optimum(scores, weights, labels, 2)
+    np.testing.assert_allclose(edges, [0.0, 0.3, 1.0])
+    assert z == pytest.approx(float(asimov_significance(4.0, 1.0)))
+    with pytest.raises(ValueError, match="max_events"):
+        event_optimum(np.linspace(0, 1, 20), np.ones(20), np.arange(20) % 2, 2, max_events=10)
