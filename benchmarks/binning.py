@@ -26,7 +26,7 @@ the thresholds of the GATO example), this prints:
 
 * equidistant and equal-signal-quantile bins, merged until the rule holds;
 * the exact optimum of :func:`phenoflow.binning.optimal.optimal_partition` under the rule on
-  three fine binnings: 200 equal bins (the default ``n_fine`` of ``optimal_edges``), 2000 equal
+  three fine binnings: 200 equal bins (what the workflow's ``optimal`` used before it cut between events), 2000 equal
   bins, and the 1000 MC-event-quantile cells the mixture itself sees. Finer fine bins can only
   give a higher optimum, but the quantile cells resolve the last per mille of the score, where
   the significance of this toy sits. The reference is the best of the three, so the ratio is
@@ -57,7 +57,7 @@ import numpy as np
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.gmm import fine_cells, fit_gmm_binning
-from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_edges, optimal_partition
+from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_partition
 from phenoflow.binning.rule import (
     apply_rule_1d,
     bin_index,
@@ -241,7 +241,8 @@ def real_scores(significance: Significance, plots: Path | None) -> None:
         print(" ".join(f"{h:>10}" for h in header))
         for k in K_VALUES:
             edges, exact = event_optimum(x, w, y, k, **REAL_RULE, significance=significance)
-            coarse = optimal_edges(x, w, y, k, **REAL_RULE, significance=significance)
+            s200, b200, w200, fine = fine_histograms(x, w, y, 200)
+            coarse = fine[optimal_partition(s200, b200, w200, k, **REAL_RULE, significance=significance).indices]
             z200, n200 = z_under_rule(coarse, x, w, y, **REAL_RULE, significance=significance)
             fit = fit_gmm_binning(x, w, y, k, **REAL_RULE, significance=significance, seed=0)
             print(
@@ -347,7 +348,7 @@ def toy_section(args: argparse.Namespace, significance: Significance) -> None:
         f"max_rel_uncertainty = {args.max_rel_uncertainty:g} (sqrt(sum w^2)/b of the background per bin)"
     )
     print(
-        "DP: exact optimum on 200 equal fine bins (optimal_edges default), 2000 equal fine bins, and the GMM's "
+        "DP: exact optimum on 200 equal fine bins, 2000 equal fine bins, and the GMM's "
         "1000 MC-quantile cells; reference = best of the three"
     )
     print(f"Z: {'plain Asimov Z_A' if significance.plain else 'Cowan, sigma_b: ' + significance.describe()}")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from phenoflow.binning.gmm import fit_gmm_binning
-from phenoflow.binning.optimal import event_optimum
+from phenoflow.binning.optimal import event_optimum, optimal_edges
 from phenoflow.binning.rule import binned_yields, combined_significance
 from phenoflow.evaluation.metrics import Significance
 
@@ -54,3 +54,17 @@ def test_event_optimum_by_hand():
     assert z == pytest.approx(float(asimov_significance(4.0, 1.0)))
     with pytest.raises(ValueError, match="max_events"):
         event_optimum(np.linspace(0, 1, 20), np.ones(20), np.arange(20) % 2, 2, max_events=10)
+
+
+@pytest.mark.parametrize("name", ["default_bdt", "tops_bdt"])
+def test_workflow_optimal_is_the_exact_optimum_on_real_scores(name):
+    # fewer distinct scores than max_cells: the workflow's `optimal` cuts between every two events
+    scores, weights, labels = load(name)
+    for k in (3, 10):
+        edges, optimum = event_optimum(scores, weights, labels, k, **RULE, significance=COWAN)
+        np.testing.assert_allclose(optimal_edges(scores, weights, labels, k, **RULE, significance=COWAN), edges)
+        # with fewer cells than events it is at most the optimum, and still close on these scores
+        coarse = optimal_edges(scores, weights, labels, k, max_cells=400, **RULE, significance=COWAN)
+        y = binned_yields(scores, weights, labels, coarse)
+        z = combined_significance(y["s"], y["b"], y["b_sumw2"], COWAN)
+        assert 0.95 * optimum <= z <= optimum * (1 + 1e-9)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
-from phenoflow.binning.optimal import fine_histograms, optimal_edges, optimal_partition
+from phenoflow.binning.optimal import event_cells, fine_histograms, optimal_edges, optimal_partition
 from phenoflow.binning.rule import binned_yields, merge_low_background
 from phenoflow.binning.toys import GATO_PROCESSES, gato_toy
 from phenoflow.evaluation.metrics import asimov_significance
@@ -140,15 +140,39 @@ def test_optimal_edges_agree_with_binned_yields(small_toy):
     s, b, w2, fine = fine_histograms(sc, w, y, 50)
     assert s.sum() == pytest.approx(50.0) and b.sum() == pytest.approx(26_000.0)
     np.testing.assert_allclose(fine, np.linspace(0, 1, 51))
-    edges = optimal_edges(sc, w, y, 4, n_fine=50, min_background=1.0, max_rel_uncertainty=0.3)
+    s, b, w2, cuts = event_cells(sc, w, y, 300)
+    assert len(cuts) == 301 and s.sum() == pytest.approx(50.0) and b.sum() == pytest.approx(26_000.0)
+    edges = optimal_edges(sc, w, y, 4, max_cells=300, min_background=1.0, max_rel_uncertainty=0.3)
     assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0) and len(edges) <= 5
-    assert np.all(np.isin(edges, fine))
+    assert np.all(np.isin(edges, cuts))
     yields = binned_yields(sc, w, y, edges)
     assert np.all(yields["b"] >= 1.0)
     assert np.all(np.sqrt(yields["b_sumw2"]) / yields["b"] <= 0.3 + 1e-12)
     idx, objective = optimal_partition(s, b, w2, 4, min_background=1.0, max_rel_uncertainty=0.3)
-    np.testing.assert_allclose(edges, fine[idx])
+    np.testing.assert_allclose(edges, cuts[idx])
     assert np.sum(asimov_significance(yields["s"], yields["b"]) ** 2) == pytest.approx(objective, rel=1e-9)
+    # cutting between events beats any equal-width grid of the same toy
+    s50, b50, w50, _ = fine_histograms(sc, w, y, 50)
+    assert objective > optimal_partition(s50, b50, w50, 4, min_background=1.0, max_rel_uncertainty=0.3).objective
+
+
+def test_event_cells_by_hand():
+    scores = np.array([0.1, 0.1, 0.2, 0.5, 0.9, 0.9])
+    weights = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    labels = np.array([1, 0, 0, 1, 0, 1])
+    # one cell per distinct score, cuts midway between neighbours
+    s, b, w2, cuts = event_cells(scores, weights, labels, 10)
+    np.testing.assert_allclose(cuts, [0.0, 0.15, 0.35, 0.7, 1.0])
+    np.testing.assert_allclose(s, [1.0, 0.0, 4.0, 6.0])
+    np.testing.assert_allclose(b, [2.0, 3.0, 0.0, 5.0])
+    np.testing.assert_allclose(w2, [4.0, 9.0, 0.0, 25.0])
+    # two runs of three events each: {0.1, 0.1, 0.2} and {0.5, 0.9, 0.9}
+    s, b, w2, cuts = event_cells(scores, weights, labels, 2)
+    np.testing.assert_allclose(cuts, [0.0, 0.35, 1.0])
+    np.testing.assert_allclose(s, [1.0, 10.0])
+    np.testing.assert_allclose(b, [5.0, 5.0])
+    with pytest.raises(ValueError, match="max_cells"):
+        event_cells(scores, weights, labels, 0)
 
 
 def test_equal_signal_quantiles_have_equal_signal(small_toy):

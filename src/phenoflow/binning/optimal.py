@@ -1,7 +1,10 @@
 """Exactly optimal binning of a 1-D classifier score by dynamic programming.
 
-The score is first histogrammed into ``n_fine`` equal-width fine bins over [lo, hi]. A binning
-is a contiguous partition of the fine bins; its objective is sum_k Z(s_k, b_k)^2, whose square
+The events are first summed into fine cells: one per distinct score, or, with more distinct
+scores than ``max_cells``, runs of neighbouring events with equal event counts
+(:func:`event_cells`), so that every cut between two neighbouring events (or between two runs)
+is a candidate edge; :func:`fine_histograms` gives equal-width cells instead. A binning is a
+contiguous partition of the fine cells; its objective is sum_k Z(s_k, b_k)^2, whose square
 root is the combined significance of :func:`phenoflow.binning.rule.combined_significance`; Z is
 the plain Asimov Z_A or, with a ``significance`` that has a background uncertainty, Cowan's Z
 with each candidate bin's own sigma_b (its relative systematic and its sqrt(sum w^2)). The
@@ -136,29 +139,66 @@ def optimal_partition(
     return Partition(indices, float(final[k - 1]))
 
 
+def event_cells(
+    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, max_cells: int, lo: float = 0.0, hi: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The events summed into fine cells whose boundaries lie between neighbouring events.
+
+    One cell per distinct score in [lo, hi] if there are at most ``max_cells`` of them, else
+    ``max_cells`` runs of neighbouring distinct scores holding (nearly) equal numbers of events,
+    so the cells are finest where the events are densest and the tail keeps its own cells.
+    ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
+    Returns the signal yield, background yield and background sum of w^2 per cell, shape
+    (n_cells,), and the cuts, shape (n_cells + 1,): lo, the midpoints between the last score of
+    one cell and the first of the next, hi.
+    """
+    if max_cells < 1:
+        raise ValueError(f"max_cells must be at least 1, got {max_cells}")
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    is_sig = np.asarray(labels) == 1
+    inside = (scores >= lo) & (scores <= hi)
+    values, cell, counts = np.unique(scores[inside], return_inverse=True, return_counts=True)
+    if len(values) > max_cells:
+        # run i holds the distinct scores whose cumulative event count falls in its equal share
+        run = np.minimum((np.cumsum(counts) - counts) * max_cells // counts.sum(), max_cells - 1)
+        first = np.flatnonzero(np.r_[True, np.diff(run) > 0])
+        cell = np.searchsorted(first, cell, side="right") - 1
+        cuts = np.r_[lo, 0.5 * (values[first[1:] - 1] + values[first[1:]]), hi]
+    else:
+        cuts = np.r_[lo, 0.5 * (values[1:] + values[:-1]), hi]
+    w, sig = weights[inside], is_sig[inside]
+    n_cells = len(cuts) - 1
+    s = np.bincount(cell, weights=np.where(sig, w, 0.0), minlength=n_cells)
+    b = np.bincount(cell, weights=np.where(sig, 0.0, w), minlength=n_cells)
+    w2 = np.bincount(cell, weights=np.where(sig, 0.0, w**2), minlength=n_cells)
+    return s, b, w2, cuts
+
+
 def optimal_edges(
     scores: np.ndarray,
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
-    n_fine: int = 200,
+    max_cells: int = 2000,
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
     **_,
 ) -> np.ndarray:
-    """Edges over [0, 1] of the DP-optimal binning on ``n_fine`` equal-width fine bins, maximising
-    sum Z^2 (Z: ``significance``, default the plain Asimov Z_A).
+    """Edges over [0, 1] of the DP-optimal binning on the event cells of :func:`event_cells`,
+    maximising sum Z^2 (Z: ``significance``, default the plain Asimov Z_A) under the rule
+    (``min_background``, ``max_rel_uncertainty``).
 
     ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
-    Returns increasing edges, a subset of the fine edges, shape (n_bins_found + 1,) with
-    n_bins_found <= ``n_bins``. Other keyword options are ignored (METHODS convention).
+    Exact over every cut between events when there are at most ``max_cells`` distinct scores
+    (about 1 s per K at 2000 on one core; time grows as max_cells^2). Returns increasing edges,
+    shape (n_bins_found + 1,) with n_bins_found <= ``n_bins``. Other keyword options are
+    ignored (METHODS convention).
     """
-    s, b, b_w2, fine = fine_histograms(scores, weights, labels, n_fine)
+    s, b, b_w2, cuts = event_cells(scores, weights, labels, max_cells)
     part = optimal_partition(s, b, b_w2, n_bins, min_background, max_rel_uncertainty, significance)
-    return fine[part.indices]
-
-
+    return cuts[part.indices]
 
 
 def event_optimum(
@@ -184,16 +224,9 @@ def event_optimum(
     above ``max_events`` distinct scores.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    weights = np.asarray(weights, dtype=np.float64)
-    is_sig = np.asarray(labels) == 1
-    inside = (scores >= lo) & (scores <= hi)
-    values, cell = np.unique(scores[inside], return_inverse=True)
-    if len(values) > max_events:
-        raise ValueError(f"{len(values)} distinct scores: more than max_events = {max_events} for the exact optimum")
-    w, sig = weights[inside], is_sig[inside]
-    s = np.bincount(cell, weights=np.where(sig, w, 0.0), minlength=len(values))
-    b = np.bincount(cell, weights=np.where(sig, 0.0, w), minlength=len(values))
-    w2 = np.bincount(cell, weights=np.where(sig, 0.0, w**2), minlength=len(values))
+    n_distinct = np.unique(scores[(scores >= lo) & (scores <= hi)]).size
+    if n_distinct > max_events:
+        raise ValueError(f"{n_distinct} distinct scores: more than max_events = {max_events} for the exact optimum")
+    s, b, w2, cuts = event_cells(scores, weights, labels, max_events, lo, hi)
     part = optimal_partition(s, b, w2, n_bins, min_background, max_rel_uncertainty, significance)
-    cuts = np.r_[lo, 0.5 * (values[1:] + values[:-1]), hi]
     return cuts[part.indices], float(np.sqrt(part.objective))
