@@ -32,3 +32,25 @@ def test_two_results_directories_make_disjoint_trees(tmp_path):
     assert all(p.startswith("results/other/") for p in moved)
     assert {p.removeprefix("results/other/") for p in moved} == {p.removeprefix("results/") for p in default}
     assert any("/logs/" in p for p in moved) and any("/benchmarks/" in p for p in moved)
+
+
+#: The shipped examples and the training rules each must plan (HEP ML Lab's six approaches).
+EXAMPLES = {
+    "wjj_vs_qcd": {"cuts_parallel", "cuts_sequential", "bdt", "mlp", "cnn_max", "cnn_log"},
+    "tops": {"cuts", "bdt", "mlp"},
+}
+
+
+def test_examples_plan_their_classifiers_in_their_own_directories(tmp_path):
+    """Each example's DAG resolves from empty results with its own classifier instances, and
+    everything it would write is under its own `results` directory."""
+    workdir = copy_repo(tmp_path)
+    for name, classifiers in EXAMPLES.items():
+        configfile = f"config/examples/{name}.yaml"
+        results = yaml.safe_load((workdir / configfile).read_text())["results"]
+        assert results == f"results/{name}"
+        paths = planned_paths(workdir, "--configfile", configfile)
+        assert paths and all(p.startswith(f"{results}/") for p in paths), name
+        trained = {p.split("/")[2] for p in paths if p.startswith(f"{results}/models/")}
+        assert trained == classifiers, name
+        assert f"{results}/evaluation/comparison.csv" in paths
