@@ -42,6 +42,8 @@ _DELETE = object()
 
 BAD = [
     ("unknown top-level key", _set("colour", "red"), r"\(top level\).*'colour' was unexpected"),
+    ("results directory with a wildcard", _set("results", "results/{model}"), r"results: 'results/\{model\}' does not match"),
+    ("results directory ending in /", _set("results", "results/wjj/"), r"results: 'results/wjj/' does not match"),
     ("wrong type", _set("luminosity_fb", "lots"), r"luminosity_fb: 'lots' is not of type 'number'"),
     ("negative events", _set("processes.qcd.events", -5), r"processes\.qcd\.events: -5 is less than the minimum"),
     ("unknown process key", _set("processes.qcd.generator_name", "x"), r"processes\.qcd.*'generator_name' was unexpected"),
@@ -214,5 +216,5 @@ def test_instances_of_one_method_with_their_own_features():
     assert instances["cuts_sequential"].features == ("met", "ht")
     assert instances["cnn_max"].features == () and instances["cnn_max"].images  # the image alone by default
     assert instances["cnn_log"].hyper == {"normalise": "log"}  # without method and features
-    assert instances["cnn_log"].model_file == "results/models/cnn_log/model.keras"
-    assert instances["cuts_parallel"].model_file == "results/models/cuts_parallel/model.json"
+    assert instances["cnn_log"].model_file == "models/cnn_log/model.keras"
+    assert instances["cuts_parallel"].model_file == "models/cuts_parallel/model.json"

@@ -1,29 +1,29 @@
 rule binning:
     """Bin the test scores with each configured method and number of bins, judged by one rule."""
     input:
-        "results/evaluation/{model}/scores.parquet",
+        result("evaluation/{model}/scores.parquet"),
     output:
-        results="results/binning/{model}/binning.json",
+        results=result("binning/{model}/binning.json"),
         table=report(
-            "results/binning/{model}/table.csv",
+            result("binning/{model}/table.csv"),
             caption="../report/binning_table.rst",
             category="Binning",
             subcategory="{model}",
         ),
         plot=report(
-            "results/binning/{model}/significance.png",
+            result("binning/{model}/significance.png"),
             caption="../report/binning_plot.rst",
             category="Binning",
             subcategory="{model}",
         ),
         plots=report(
-            directory("results/binning/{model}/plots"),
+            directory(result("binning/{model}/plots")),
             patterns=["{name}.png"],
             caption="../report/binning_plots.rst",
             category="Binning",
             subcategory="{model}",
         ),
-        provenance="results/binning/{model}/provenance.yaml",
+        provenance=result("binning/{model}/provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("binning", model=w.model),
         methods=config["binning"]["methods"],
@@ -38,7 +38,7 @@ rule binning:
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],
     log:
-        "results/logs/binning/{model}.log",
+        result("logs/binning/{model}.log"),
     threads: 1  # the mixture's fits are many small TensorFlow ops: a second thread does not help
     resources:
         **job_resources(4000, 60),

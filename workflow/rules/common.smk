@@ -8,6 +8,16 @@ from phenoflow.features.classes import classes_from_config
 from phenoflow.models import classifiers
 from phenoflow.seeds import derive_seed
 
+#: The analysis's results directory (config key `results`): every output, job log and benchmark
+#: record goes under it, so analyses with their own directories share a checkout.
+RESULTS = config["results"]
+
+
+def result(path):
+    """``path`` (relative, wildcards in braces kept as they are) under the results directory."""
+    return f"{RESULTS}/{path}"
+
+
 PROCESSES = sorted(config["processes"])
 MADGRAPH_PROCESSES = sorted(p for p in PROCESSES if "madgraph" in config["processes"][p])
 PYTHIA_PROCESSES = sorted(set(PROCESSES) - set(MADGRAPH_PROCESSES))
@@ -97,7 +107,7 @@ def lhe_inputs(wildcards):
     process = config["processes"][wildcards.process]
     if "lhe" not in process:
         return {}
-    scan = f"results/generate/{wildcards.process}/lhe"
+    scan = result(f"generate/{wildcards.process}/lhe")
     return {"lhe": process["lhe"]["file"], "lhe_header": f"{scan}.json", "lhe_weights": f"{scan}_weights.npy"}
 
 
@@ -120,7 +130,7 @@ def chunk_files(kind):
     """Input function: all chunk files (kind 'root' or 'json') of the process wildcard."""
 
     def files(wildcards):
-        return [f"results/generate/{wildcards.process}/chunk{i}.{kind}" for i in range(n_chunks(wildcards.process))]
+        return [result(f"generate/{wildcards.process}/chunk{i}.{kind}") for i in range(n_chunks(wildcards.process))]
 
     return files
 
@@ -183,9 +193,9 @@ def provenance_config(kind, model=None, process=None):
 def training_inputs(model):
     """Inputs of a classifier's training and evaluation: features, split, and the jet images if
     its model takes them."""
-    inputs = {"features": "results/features/features.parquet", "split": "results/features/split.json"}
+    inputs = {"features": result("features/features.parquet"), "split": result("features/split.json")}
     if CLASSIFIERS[model].images:
-        inputs["images"] = "results/features/images.npy"
+        inputs["images"] = result("features/images.npy")
     return inputs
 
 
@@ -200,7 +210,7 @@ def evaluation_inputs(wildcards):
     model = wildcards.model
     return {
         **training_inputs(model),
-        "model": CLASSIFIERS[model].model_file,
-        "history": f"results/models/{model}/history.csv",
-        "training": f"results/models/{model}/training.json",
+        "model": result(CLASSIFIERS[model].model_file),
+        "history": result(f"models/{model}/history.csv"),
+        "training": result(f"models/{model}/training.json"),
     }

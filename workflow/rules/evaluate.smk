@@ -4,43 +4,43 @@ rule evaluate:
         unpack(evaluation_inputs),
     output:
         metrics=report(
-            "results/evaluation/{model}/metrics.json",
+            result("evaluation/{model}/metrics.json"),
             caption="../report/metrics.rst",
             category="Classifiers",
             subcategory="{model}",
         ),
-        scores="results/evaluation/{model}/scores.parquet",
+        scores=result("evaluation/{model}/scores.parquet"),
         roc=report(
-            "results/evaluation/{model}/roc.png",
+            result("evaluation/{model}/roc.png"),
             caption="../report/roc.rst",
             category="Classifiers",
             subcategory="{model}",
         ),
         distribution=report(
-            "results/evaluation/{model}/scores.png",
+            result("evaluation/{model}/scores.png"),
             caption="../report/scores.rst",
             category="Classifiers",
             subcategory="{model}",
         ),
         overtraining=report(
-            "results/evaluation/{model}/overtraining.png",
+            result("evaluation/{model}/overtraining.png"),
             caption="../report/overtraining.rst",
             category="Classifiers",
             subcategory="{model}",
         ),
         history=report(
-            "results/evaluation/{model}/history.png",
+            result("evaluation/{model}/history.png"),
             caption="../report/history.rst",
             category="Classifiers",
             subcategory="{model}",
         ),
         confusion=report(
-            "results/evaluation/{model}/confusion.png",
+            result("evaluation/{model}/confusion.png"),
             caption="../report/confusion.rst",
             category="Classifiers",
             subcategory="{model}",
         ),
-        provenance="results/evaluation/{model}/provenance.yaml",
+        provenance=result("evaluation/{model}/provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("evaluate", model=w.model),
         method=lambda w: CLASSIFIERS[w.model].method,
@@ -51,7 +51,7 @@ rule evaluate:
         luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],
     log:
-        "results/logs/evaluate/{model}.log",
+        result("logs/evaluate/{model}.log"),
     conda:
         "../envs/ml.yaml"
     script:
@@ -61,24 +61,24 @@ rule evaluate:
 rule compare:
     """Compare every classifier on the same test events: one table and one ROC figure."""
     input:
-        metrics=expand("results/evaluation/{model}/metrics.json", model=MODELS),
-        scores=expand("results/evaluation/{model}/scores.parquet", model=MODELS),
-        training=expand("results/models/{model}/training.json", model=MODELS),
+        metrics=expand(result("evaluation/{model}/metrics.json"), model=MODELS),
+        scores=expand(result("evaluation/{model}/scores.parquet"), model=MODELS),
+        training=expand(result("models/{model}/training.json"), model=MODELS),
     output:
         table=report(
-            "results/evaluation/comparison.csv",
+            result("evaluation/comparison.csv"),
             caption="../report/comparison.rst",
             category="Classifiers",
             subcategory="comparison",
         ),
-        markdown="results/evaluation/comparison.md",
+        markdown=result("evaluation/comparison.md"),
         roc=report(
-            "results/evaluation/roc_comparison.png",
+            result("evaluation/roc_comparison.png"),
             caption="../report/roc_comparison.rst",
             category="Classifiers",
             subcategory="comparison",
         ),
-        provenance="results/evaluation/comparison.provenance.yaml",
+        provenance=result("evaluation/comparison.provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("compare"),
         models=MODELS,
@@ -86,7 +86,7 @@ rule compare:
         luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],
     log:
-        "results/logs/compare.log",
+        result("logs/compare.log"),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -1,11 +1,11 @@
 rule features:
     """Compute the configured observables of every skimmed event into one feature table."""
     input:
-        events=expand("results/skim/{process}.parquet", process=PROCESSES),
-        summaries=expand("results/generate/{process}/summary.json", process=PROCESSES),
+        events=expand(result("skim/{process}.parquet"), process=PROCESSES),
+        summaries=expand(result("generate/{process}/summary.json"), process=PROCESSES),
     output:
-        table="results/features/features.parquet",
-        metadata="results/features/features.yaml",
+        table=result("features/features.parquet"),
+        metadata=result("features/features.yaml"),
     params:
         processes=PROCESSES,
         provenance=lambda w: provenance_config("features"),
@@ -14,9 +14,9 @@ rule features:
         fill_value=config["features"]["fill_value"],
         substructure=config["substructure"],
     log:
-        "results/logs/features.log",
+        result("logs/features.log"),
     benchmark:
-        "results/benchmarks/features.tsv"
+        result("benchmarks/features.tsv")
     resources:
         **job_resources(4000),
     conda:
@@ -28,16 +28,16 @@ rule features:
 rule split:
     """Seeded train/validation/test split of the feature rows, stratified by process."""
     input:
-        "results/features/features.parquet",
+        result("features/features.parquet"),
     output:
-        split="results/features/split.json",
-        provenance="results/features/split.provenance.yaml",
+        split=result("features/split.json"),
+        provenance=result("features/split.provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("split"),
         fractions=config["split"]["fractions"],
         seed=derive_seed(config["seed"], "split"),
     log:
-        "results/logs/split.log",
+        result("logs/split.log"),
     conda:
         "../envs/analysis.yaml"
     script:

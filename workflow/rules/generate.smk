@@ -5,14 +5,14 @@ rule scan_lhe:
     input:
         lhe=lambda w: config["processes"][w.process]["lhe"]["file"],
     output:
-        header="results/generate/{process}/lhe.json",
-        weights="results/generate/{process}/lhe_weights.npy",
+        header=result("generate/{process}/lhe.json"),
+        weights=result("generate/{process}/lhe_weights.npy"),
     wildcard_constraints:
         process=one_of(LHE_PROCESSES),
     log:
-        "results/logs/generate/{process}/scan_lhe.log",
+        result("logs/generate/{process}/scan_lhe.log"),
     benchmark:
-        "results/benchmarks/generate/{process}/scan_lhe.tsv"
+        result("benchmarks/generate/{process}/scan_lhe.tsv")
     resources:
         **job_resources(2000, 30),
     conda:
@@ -28,8 +28,8 @@ rule generate_chunk:
         unpack(lhe_inputs),
         card=config["detector"]["card"],
     output:
-        ntuple="results/generate/{process}/chunk{chunk}.root",
-        summary="results/generate/{process}/chunk{chunk}.json",
+        ntuple=result("generate/{process}/chunk{chunk}.root"),
+        summary=result("generate/{process}/chunk{chunk}.json"),
     wildcard_constraints:
         process=one_of(PYTHIA_PROCESSES),
     params:
@@ -42,11 +42,11 @@ rule generate_chunk:
         beams=beam_ids(config),
         # what an attempt failed on if its input made it fail, for the retry to fail at once;
         # not a log: Snakemake removes a job's logs before each attempt
-        failure_record="results/logs/generate/{process}/chunk{chunk}.failure.json",
+        failure_record=result("logs/generate/{process}/chunk{chunk}.failure.json"),
     log:
-        "results/logs/generate/{process}/chunk{chunk}.log",
+        result("logs/generate/{process}/chunk{chunk}.log"),
     benchmark:
-        "results/benchmarks/generate/{process}/chunk{chunk}.tsv"
+        result("benchmarks/generate/{process}/chunk{chunk}.tsv")
     threads: 1
     retries: 1  # a chunk lost to a node failure or a killed process is run once more, alone
     priority: chunk_priority
@@ -66,8 +66,8 @@ rule generate_madgraph_chunk:
     input:
         madgraph_inputs,
     output:
-        ntuple="results/generate/{process}/chunk{chunk}.root",
-        summary="results/generate/{process}/chunk{chunk}.json",
+        ntuple=result("generate/{process}/chunk{chunk}.root"),
+        summary=result("generate/{process}/chunk{chunk}.json"),
     wildcard_constraints:
         process=one_of(MADGRAPH_PROCESSES),
     params:
@@ -76,9 +76,9 @@ rule generate_madgraph_chunk:
         seed=chunk_seed,
         sqrt_s=config["collider"]["sqrt_s_gev"],
     log:
-        "results/logs/generate/{process}/chunk{chunk}.log",
+        result("logs/generate/{process}/chunk{chunk}.log"),
     benchmark:
-        "results/benchmarks/generate/{process}/chunk{chunk}.tsv"
+        result("benchmarks/generate/{process}/chunk{chunk}.tsv")
     threads: 1
     retries: 1
     resources:
@@ -96,13 +96,13 @@ rule merge_process:
         chunks=chunk_files("json"),
         generator_files=generator_files,
     output:
-        summary="results/generate/{process}/summary.json",
-        provenance="results/generate/{process}/provenance.yaml",
+        summary=result("generate/{process}/summary.json"),
+        provenance=result("generate/{process}/provenance.yaml"),
     params:
         cross_section=lambda w: config["processes"][w.process].get("cross_section", {}),
         provenance=lambda w: provenance_config("generate", process=w.process),
     log:
-        "results/logs/merge_process/{process}.log",
+        result("logs/merge_process/{process}.log"),
     conda:
         "../envs/analysis.yaml"
     script:

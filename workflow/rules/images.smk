@@ -2,13 +2,13 @@ rule images:
     """Jet images of each skimmed event's leading fat jet (its EFlow constituents), row by row
     aligned with the feature table, and the average signal and background image."""
     input:
-        events=expand("results/skim/{process}.parquet", process=PROCESSES),
-        table="results/features/features.parquet",
+        events=expand(result("skim/{process}.parquet"), process=PROCESSES),
+        table=result("features/features.parquet"),
     output:
-        images="results/features/images.npy",
-        metadata="results/features/images.yaml",
+        images=result("features/images.npy"),
+        metadata=result("features/images.yaml"),
         average=report(
-            "results/features/average_images.png",
+            result("features/average_images.png"),
             caption="../report/average_images.rst",
             category="Datasets",
         ),
@@ -19,9 +19,9 @@ rule images:
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figure's label
         provenance=lambda w: provenance_config("images"),
     log:
-        "results/logs/images.log",
+        result("logs/images.log"),
     benchmark:
-        "results/benchmarks/images.tsv"
+        result("benchmarks/images.tsv")
     resources:
         **job_resources(4000, 60),
     conda:

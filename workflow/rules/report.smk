@@ -2,14 +2,14 @@ rule config_record:
     """The validated config (defaults filled in) that produced these results, for the report."""
     output:
         report(
-            "results/config.yaml",
+            result("config.yaml"),
             caption="../report/config.rst",
             category="Configuration",
         ),
     params:
         config=config,
     log:
-        "results/logs/config_record.log",
+        result("logs/config_record.log"),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -20,17 +20,17 @@ rule headline:
     """The report's front page: each classifier's AUC, best threshold Z, best binned Z and best
     expected limit in one table."""
     input:
-        metrics=expand("results/evaluation/{model}/metrics.json", model=MODELS),
-        binning=expand("results/binning/{model}/table.csv", model=BINNED_MODELS),
-        inference=expand("results/inference/{model}/table.csv", model=INFERENCE_MODELS),
+        metrics=expand(result("evaluation/{model}/metrics.json"), model=MODELS),
+        binning=expand(result("binning/{model}/table.csv"), model=BINNED_MODELS),
+        inference=expand(result("inference/{model}/table.csv"), model=INFERENCE_MODELS),
     output:
         table=report(
-            "results/headline.csv",
+            result("headline.csv"),
             caption="../report/headline.rst",
             category="Headline",
         ),
-        markdown="results/headline.md",
-        provenance="results/headline.provenance.yaml",
+        markdown=result("headline.md"),
+        provenance=result("headline.provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("headline"),
         models=MODELS,
@@ -38,7 +38,7 @@ rule headline:
         inference_models=INFERENCE_MODELS,
         cl=config["inference"]["cl"],
     log:
-        "results/logs/headline.log",
+        result("logs/headline.log"),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -2,11 +2,11 @@ rule skim:
     """Apply the preselection to every chunk of a process and attach physical weights."""
     input:
         ntuples=chunk_files("root"),
-        summary="results/generate/{process}/summary.json",
+        summary=result("generate/{process}/summary.json"),
     output:
-        events="results/skim/{process}.parquet",
-        cutflow="results/skim/{process}.cutflow.csv",
-        provenance="results/skim/{process}.provenance.yaml",
+        events=result("skim/{process}.parquet"),
+        cutflow=result("skim/{process}.cutflow.csv"),
+        provenance=result("skim/{process}.provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("skim", process=w.process),
         cuts=config["selection"]["cuts"],
@@ -15,9 +15,9 @@ rule skim:
         substructure=config["substructure"],
         luminosity_fb=config["luminosity_fb"],
     log:
-        "results/logs/skim/{process}.log",
+        result("logs/skim/{process}.log"),
     benchmark:
-        "results/benchmarks/skim/{process}.tsv"
+        result("benchmarks/skim/{process}.tsv")
     resources:
         **job_resources(4000, 30),
     conda:
@@ -29,25 +29,25 @@ rule skim:
 rule cutflow:
     """Collect the cutflows of all processes into one table for the report."""
     input:
-        expand("results/skim/{process}.cutflow.csv", process=PROCESSES),
+        expand(result("skim/{process}.cutflow.csv"), process=PROCESSES),
     output:
         table=report(
-            "results/skim/cutflow.csv",
+            result("skim/cutflow.csv"),
             caption="../report/cutflow.rst",
             category="Selection",
         ),
         plot=report(
-            "results/skim/cutflow.png",
+            result("skim/cutflow.png"),
             caption="../report/cutflow_plot.rst",
             category="Selection",
         ),
-        provenance="results/skim/cutflow.provenance.yaml",
+        provenance=result("skim/cutflow.provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("cutflow"),
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],
     log:
-        "results/logs/cutflow.log",
+        result("logs/cutflow.log"),
     conda:
         "../envs/analysis.yaml"
     script:

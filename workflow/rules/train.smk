@@ -8,10 +8,10 @@ for _model, _classifier in CLASSIFIERS.items():
         input:
             **training_inputs(_model),
         output:
-            model=_classifier.model_file,
-            history=f"results/models/{_model}/history.csv",
-            training=f"results/models/{_model}/training.json",
-            provenance=f"results/models/{_model}/provenance.yaml",
+            model=result(_classifier.model_file),
+            history=result(f"models/{_model}/history.csv"),
+            training=result(f"models/{_model}/training.json"),
+            provenance=result(f"models/{_model}/provenance.yaml"),
         params:
             provenance=provenance_config("train", model=_model),
             model=_model,
@@ -23,9 +23,9 @@ for _model, _classifier in CLASSIFIERS.items():
             significance=config["significance"] if _classifier.description.significance_objective else {},
             seed=derive_seed(config["seed"], "train", _model),
         log:
-            f"results/logs/train/{_model}.log",
+            result(f"logs/train/{_model}.log"),
         benchmark:
-            f"results/benchmarks/train/{_model}.tsv"
+            result(f"benchmarks/train/{_model}.tsv")
         threads: 2
         # every model trains before any evaluation or binning starts: those run side by side on
         # one thread each, while a training waiting behind them would hold back its whole branch

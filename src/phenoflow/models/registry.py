@@ -130,8 +130,8 @@ class Classifier:
 
     @property
     def model_file(self) -> str:
-        """Path of its trained model in the workflow's results."""
-        return f"results/models/{self.name}/{self.description.file_name}"
+        """Path of its trained model, relative to the workflow's results directory."""
+        return f"models/{self.name}/{self.description.file_name}"
 
 
 def classifier(config: Mapping[str, Any], name: str) -> Classifier:
