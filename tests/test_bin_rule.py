@@ -56,6 +56,8 @@ from phenoflow.binning.rule import BinYields, apply_rule_1d, binned_yields, merg
 
 
 def _za2(s: float, b: float) -> float:
+    """Z_A^2 by hand; a bin whose signed signal is negative is no evidence for the signal (Z = 0)."""
+    s = max(s, 0.0)
     return 2 * ((s + b) * math.log(1 + s / b) - s)
 
 
