@@ -115,6 +115,13 @@ BAD = [
      r"classifiers\.cuts\.features\[2\]: 'jet0\.pt' is not one of features\.names \(fatjet0\.pt, .*\)"),
     ("empty features", _set("classifiers.mlp.features", []), r"classifiers\.mlp\.features: \[\] should be non-empty"),
     ("CNN without images", _set("images", _DELETE), r"classifiers\.cnn: method cnn trains on jet images; add an images block"),
+    ("inference of an unknown instance", _set("inference.classifiers", ["bdt", "bdt_deep"]),
+     r"inference\.classifiers\[1\]: 'bdt_deep' is no classifier instance \(classifiers\.<name>\); "
+     r"the binnable instances are bdt, mlp, cnn$"),
+    ("inference of a cut-and-count", _set("inference.classifiers", ["cuts"]),
+     r"inference\.classifiers\[0\]: 'cuts' is a cut-and-count \(method cuts\), whose pass/fail score is not binned; "
+     r"the binnable instances are bdt, mlp, cnn"),
+    ("inference.classifiers not a list of names", _set("inference.classifiers", [3]), r"inference\.classifiers\[0\]: 3 is not of type 'string'"),
 ]
 
 
@@ -183,6 +190,32 @@ def test_input_paths_and_the_paths_htcondor_cannot_pass():
 
 # -- classifier instances -------------------------------------------------------------------------
 
+
+
+def test_inference_classifiers_are_instance_names():
+    """`inference.classifiers` lists instances by name, whatever their method; an unknown or
+    unbinnable one is reported, with the binnable instances, and nothing else of the config."""
+    config = copy.deepcopy(DEFAULT)
+    config["classifiers"] = {
+        "cuts_tight": {"method": "cuts"},
+        "bdt_deep": {"method": "bdt", "max_depth": 6},
+        "bdt_shallow": {"method": "bdt", "max_depth": 2},
+        "cnn_log": {"method": "cnn", "normalise": "log"},
+    }
+    config["inference"]["classifiers"] = ["cnn_log", "bdt_deep"]
+    check_config(config, SCHEMA)
+    config["inference"]["classifiers"] = ["bdt", "cnn_log", "cuts_tight"]
+    with pytest.raises(ConfigError) as err:
+        check_config(config, SCHEMA)
+    available = "the binnable instances are bdt_deep, bdt_shallow, cnn_log"
+    assert str(err.value).splitlines()[1:] == [
+        f"  inference.classifiers[0]: 'bdt' is no classifier instance (classifiers.<name>); {available}",
+        f"  inference.classifiers[2]: 'cuts_tight' is a cut-and-count (method cuts), whose pass/fail score is not binned; {available}",
+    ]
+    config["classifiers"] = {"cuts_tight": {"method": "cuts"}}
+    config["inference"]["classifiers"] = ["cuts_tight"]
+    with pytest.raises(ConfigError, match=r"not binned; no instance is binnable$"):
+        check_config(config, SCHEMA)
 
 
 def test_an_old_style_classifiers_block_gets_one_migration_line_per_entry():

@@ -86,21 +86,45 @@ def semantic_errors(config: dict) -> list[str]:
     return errors + _inference_errors(config)
 
 
-def _inference_errors(config: dict) -> list[str]:
-    """The inference block may only name binned classifiers, binnings and processes that exist."""
-    inference, binning = config.get("inference", {}), config["binning"]
-    binned = {
+def binnable_instances(config: Mapping[str, Any]) -> list[str]:
+    """Names of the classifier instances (``classifiers.<name>``) whose score is binned, in
+    config order: every instance but cut-and-counts (a pass/fail score has nothing to bin)."""
+    return [
         name
         for name, block in config["classifiers"].items()
-        if isinstance(block, dict) and block.get("method") in DESCRIPTIONS and DESCRIPTIONS[block["method"]].binnable
-    }
+        if isinstance(block, Mapping) and block.get("method") in DESCRIPTIONS and DESCRIPTIONS[block["method"]].binnable
+    ]
+
+
+def inference_classifier_errors(config: Mapping[str, Any]) -> list[str]:
+    """``inference.classifiers`` may list binnable classifier instances only: one error per name
+    that is no instance or whose score is not binned, each naming the binnable instances."""
+    binnable = binnable_instances(config)
+    available = f"the binnable instances are {', '.join(binnable)}" if binnable else "no instance is binnable"
+    errors = []
+    for i, name in enumerate(config.get("inference", {}).get("classifiers", [])):
+        block = config["classifiers"].get(name)
+        if block is None:
+            problem = f"'{name}' is no classifier instance (classifiers.<name>)"
+        elif name not in binnable:
+            title = DESCRIPTIONS[block["method"]].title
+            problem = f"'{name}' is a {title} (method {block['method']}), whose pass/fail score is not binned"
+        else:
+            continue
+        errors.append(f"inference.classifiers[{i}]: {problem}; {available}")
+    return errors
+
+
+def _inference_errors(config: dict) -> list[str]:
+    """The inference block may only name binnable classifier instances, binnings and processes
+    that exist."""
+    inference, binning = config.get("inference", {}), config["binning"]
     known = {
-        "classifiers": (binned, "binned classifiers (a cut-and-count's pass/fail score is not binned)"),
         "methods": (set(binning["methods"]), "binning.methods"),
         "n_bins": (set(binning["n_bins"]), "binning.n_bins"),
         "normalisation": (set(config["processes"]), "processes"),
     }
-    errors = []
+    errors = inference_classifier_errors(config)
     for key, (allowed, where) in known.items():
         unknown = [x for x in inference.get(key, []) if x not in allowed]
         if unknown:
