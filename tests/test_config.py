@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from workflow_helpers import copy_repo
 
-from phenoflow.config import ConfigError, check_config, htcondor_path_errors, input_paths
+from phenoflow.config import (
+    ConfigError,
+    DuplicateKeyError,
+    check_config,
+    check_config_files,
+    htcondor_path_errors,
+    input_paths,
+    load_yaml_strict,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -186,6 +195,60 @@ def test_input_paths_and_the_paths_htcondor_cannot_pass():
         "working directory: '/home/a b' contains whitespace, a quote or '$', which the HTCondor executor cannot pass to its jobs"
     )
     assert htcondor_path_errors({"dollar": "/x/$HOME"}) and not htcondor_path_errors({"plain": "/x/a-b_c.d+e@f"})
+
+
+# -- duplicate keys -------------------------------------------------------------------------------
+
+DUPLICATE_PROCESS = """\
+seed: 1
+processes:
+  qcd:
+    role: background
+    events: 10
+  zz:
+    role: signal
+    events: 10
+  qcd:
+    role: background
+    events: 20
+"""
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (DUPLICATE_PROCESS, "line 9: key 'qcd' given twice, first on line 3"),
+        ("seed: 1\nprocesses:\n  qcd:\n    events: 10\n    role: background\n    events: 20\n",
+         "line 6: key 'events' given twice, first on line 4"),
+        ("seed: 1\nluminosity_fb: 139.0\nseed: 2\n", "line 3: key 'seed' given twice, first on line 1"),
+        ("binning: {n_bins: [3, 5], n_bins: [10]}\n", "line 1: key 'n_bins' given twice, first on line 1"),
+        ('{"seed": 1, "results": "r",\n "seed": 2}\n', "line 2: key 'seed' given twice, first on line 1"),  # JSON
+    ],
+    ids=["process", "nested key", "top level", "flow mapping", "json"],
+)
+def test_a_key_given_twice_is_refused_naming_file_key_and_line(tmp_path, text, message):
+    path = tmp_path / "analysis.yaml"
+    path.write_text(text)
+    assert yaml.safe_load(text)  # PyYAML alone would take the last silently
+    with pytest.raises(DuplicateKeyError, match=rf"^{re.escape(f'{path}: {message}')} \(YAML would keep only the last\)"):
+        load_yaml_strict(path)
+    with pytest.raises(ConfigError):
+        check_config_files([REPO / "config/config.yaml", path])
+
+
+def test_strict_loading_changes_nothing_else(tmp_path):
+    """Every shipped config reads as with yaml.safe_load; keys a merge brings in may be overridden;
+    a file PyYAML cannot read is left to Snakemake."""
+    shipped = [REPO / "config/config.yaml", *sorted((REPO / "config/examples").glob("*.yaml")), REPO / "tests/data/tiny_config.yaml"]
+    for path in shipped:
+        assert load_yaml_strict(path) == yaml.safe_load(path.read_text()), path
+    check_config_files(shipped)
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &base {events: 10, role: background}\nqcd:\n  <<: *base\n  events: 20\n")
+    assert load_yaml_strict(merged)["qcd"] == {"events": 20, "role": "background"}
+    unreadable = tmp_path / "tabs.yaml"
+    unreadable.write_text("seed:\t1\n\tx: [\n")
+    check_config_files([unreadable])
 
 
 # -- classifier instances -------------------------------------------------------------------------

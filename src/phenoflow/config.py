@@ -22,6 +22,52 @@ class ConfigError(ValueError):
     """The config is invalid; the message lists each problem as ``key.path: problem``."""
 
 
+class DuplicateKeyError(ConfigError):
+    """A config file gives one key twice in a mapping (PyYAML would silently keep the last)."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a mapping with a key given twice raises
+    :class:`DuplicateKeyError` naming the file, the key and both lines. Keys that a merge
+    (``<<: *anchor``) brings in may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = first_line.get(key)
+            except TypeError:  # an unhashable key: SafeLoader's own error says so
+                continue
+            if first is not None:
+                raise DuplicateKeyError(
+                    f"{key_node.start_mark.name}: line {line}: key '{key}' given twice, first on line {first} "
+                    "(YAML would keep only the last); remove or rename one"
+                )
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_strict(path: str | os.PathLike) -> Any:
+    """The YAML (or JSON) file ``path``, read with :class:`StrictLoader`."""
+    with open(path, encoding="utf-8") as stream:
+        return yaml.load(stream, Loader=StrictLoader)
+
+
+def check_config_files(paths) -> None:
+    """Raise :class:`DuplicateKeyError` if one of the config files ``paths`` gives a key twice
+    in a mapping. A file PyYAML cannot read at all (a JSON file using escapes YAML 1.1 lacks) is
+    left to Snakemake, which has read it already."""
+    for path in paths:
+        try:
+            load_yaml_strict(path)
+        except yaml.YAMLError:
+            continue
+
+
 def _key(path) -> str:
     parts = []
     for p in path:
