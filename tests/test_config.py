@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from workflow_helpers import copy_repo
 
-from phenoflow.config import ConfigError, check_config, htcondor_path_errors, input_paths
+from phenoflow.config import (
+    ConfigError,
+    DuplicateKeyError,
+    check_config,
+    check_config_files,
+    htcondor_path_errors,
+    input_paths,
+    load_yaml_strict,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -115,6 +124,13 @@ BAD = [
      r"classifiers\.cuts\.features\[2\]: 'jet0\.pt' is not one of features\.names \(fatjet0\.pt, .*\)"),
     ("empty features", _set("classifiers.mlp.features", []), r"classifiers\.mlp\.features: \[\] should be non-empty"),
     ("CNN without images", _set("images", _DELETE), r"classifiers\.cnn: method cnn trains on jet images; add an images block"),
+    ("inference of an unknown instance", _set("inference.classifiers", ["bdt", "bdt_deep"]),
+     r"inference\.classifiers\[1\]: 'bdt_deep' is no classifier instance \(classifiers\.<name>\); "
+     r"the binnable instances are bdt, mlp, cnn$"),
+    ("inference of a cut-and-count", _set("inference.classifiers", ["cuts"]),
+     r"inference\.classifiers\[0\]: 'cuts' is a cut-and-count \(method cuts\), whose pass/fail score is not binned; "
+     r"the binnable instances are bdt, mlp, cnn"),
+    ("inference.classifiers not a list of names", _set("inference.classifiers", [3]), r"inference\.classifiers\[0\]: 3 is not of type 'string'"),
 ]
 
 
@@ -181,8 +197,88 @@ def test_input_paths_and_the_paths_htcondor_cannot_pass():
     assert htcondor_path_errors({"dollar": "/x/$HOME"}) and not htcondor_path_errors({"plain": "/x/a-b_c.d+e@f"})
 
 
+# -- duplicate keys -------------------------------------------------------------------------------
+
+DUPLICATE_PROCESS = """\
+seed: 1
+processes:
+  qcd:
+    role: background
+    events: 10
+  zz:
+    role: signal
+    events: 10
+  qcd:
+    role: background
+    events: 20
+"""
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (DUPLICATE_PROCESS, "line 9: key 'qcd' given twice, first on line 3"),
+        ("seed: 1\nprocesses:\n  qcd:\n    events: 10\n    role: background\n    events: 20\n",
+         "line 6: key 'events' given twice, first on line 4"),
+        ("seed: 1\nluminosity_fb: 139.0\nseed: 2\n", "line 3: key 'seed' given twice, first on line 1"),
+        ("binning: {n_bins: [3, 5], n_bins: [10]}\n", "line 1: key 'n_bins' given twice, first on line 1"),
+        ('{"seed": 1, "results": "r",\n "seed": 2}\n', "line 2: key 'seed' given twice, first on line 1"),  # JSON
+    ],
+    ids=["process", "nested key", "top level", "flow mapping", "json"],
+)
+def test_a_key_given_twice_is_refused_naming_file_key_and_line(tmp_path, text, message):
+    path = tmp_path / "analysis.yaml"
+    path.write_text(text)
+    assert yaml.safe_load(text)  # PyYAML alone would take the last silently
+    with pytest.raises(DuplicateKeyError, match=rf"^{re.escape(f'{path}: {message}')} \(YAML would keep only the last\)"):
+        load_yaml_strict(path)
+    with pytest.raises(ConfigError):
+        check_config_files([REPO / "config/config.yaml", path])
+
+
+def test_strict_loading_changes_nothing_else(tmp_path):
+    """Every shipped config reads as with yaml.safe_load; keys a merge brings in may be overridden;
+    a file PyYAML cannot read is left to Snakemake."""
+    shipped = [REPO / "config/config.yaml", *sorted((REPO / "config/examples").glob("*.yaml")), REPO / "tests/data/tiny_config.yaml"]
+    for path in shipped:
+        assert load_yaml_strict(path) == yaml.safe_load(path.read_text()), path
+    check_config_files(shipped)
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &base {events: 10, role: background}\nqcd:\n  <<: *base\n  events: 20\n")
+    assert load_yaml_strict(merged)["qcd"] == {"events": 20, "role": "background"}
+    unreadable = tmp_path / "tabs.yaml"
+    unreadable.write_text("seed:\t1\n\tx: [\n")
+    check_config_files([unreadable])
+
+
 # -- classifier instances -------------------------------------------------------------------------
 
+
+
+def test_inference_classifiers_are_instance_names():
+    """`inference.classifiers` lists instances by name, whatever their method; an unknown or
+    unbinnable one is reported, with the binnable instances, and nothing else of the config."""
+    config = copy.deepcopy(DEFAULT)
+    config["classifiers"] = {
+        "cuts_tight": {"method": "cuts"},
+        "bdt_deep": {"method": "bdt", "max_depth": 6},
+        "bdt_shallow": {"method": "bdt", "max_depth": 2},
+        "cnn_log": {"method": "cnn", "normalise": "log"},
+    }
+    config["inference"]["classifiers"] = ["cnn_log", "bdt_deep"]
+    check_config(config, SCHEMA)
+    config["inference"]["classifiers"] = ["bdt", "cnn_log", "cuts_tight"]
+    with pytest.raises(ConfigError) as err:
+        check_config(config, SCHEMA)
+    available = "the binnable instances are bdt_deep, bdt_shallow, cnn_log"
+    assert str(err.value).splitlines()[1:] == [
+        f"  inference.classifiers[0]: 'bdt' is no classifier instance (classifiers.<name>); {available}",
+        f"  inference.classifiers[2]: 'cuts_tight' is a cut-and-count (method cuts), whose pass/fail score is not binned; {available}",
+    ]
+    config["classifiers"] = {"cuts_tight": {"method": "cuts"}}
+    config["inference"]["classifiers"] = ["cuts_tight"]
+    with pytest.raises(ConfigError, match=r"not binned; no instance is binnable$"):
+        check_config(config, SCHEMA)
 
 
 def test_an_old_style_classifiers_block_gets_one_migration_line_per_entry():

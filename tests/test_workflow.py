@@ -45,6 +45,24 @@ def test_a_configfile_replaces_the_default_config(tmp_path):
     assert not {"train_mlp", "train_cnn", "images"} & set(jobs)
 
 
+def test_a_key_given_twice_stops_snakemake_at_once(tmp_path):
+    """A config file with a process given twice is refused before any job, naming the file,
+    the key and its line, whether it is given with --configfile or is the default config."""
+    workdir = copy_repo(tmp_path)
+    lines = (workdir / "config/config.yaml").read_text().splitlines(keepends=True)
+    start = lines.index("  qcd:\n")
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))
+    twice = "".join(lines[:end] + lines[start:end] + lines[end:])  # the qcd block again, just below
+    (workdir / "config/twice.yaml").write_text(twice)
+    where = f"line {end + 1}: key 'qcd' given twice, first on line {start + 1}"
+    proc = snakemake(workdir, "-n", "--configfile", "config/twice.yaml", check=False)
+    assert proc.returncode != 0 and f"config/twice.yaml: {where}" in proc.stdout + proc.stderr
+    assert "Job stats" not in proc.stdout
+    (workdir / "config/config.yaml").write_text(twice)
+    proc = snakemake(workdir, "-n", check=False)
+    assert proc.returncode != 0 and f"config/config.yaml: {where}" in proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("profile", ["slurm", "htcondor"])
 def test_cluster_profiles_load_and_plan_every_job(tmp_path, profile):
     workdir = copy_repo(tmp_path)

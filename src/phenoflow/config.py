@@ -22,6 +22,52 @@ class ConfigError(ValueError):
     """The config is invalid; the message lists each problem as ``key.path: problem``."""
 
 
+class DuplicateKeyError(ConfigError):
+    """A config file gives one key twice in a mapping (PyYAML would silently keep the last)."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a mapping with a key given twice raises
+    :class:`DuplicateKeyError` naming the file, the key and both lines. Keys that a merge
+    (``<<: *anchor``) brings in may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = first_line.get(key)
+            except TypeError:  # an unhashable key: SafeLoader's own error says so
+                continue
+            if first is not None:
+                raise DuplicateKeyError(
+                    f"{key_node.start_mark.name}: line {line}: key '{key}' given twice, first on line {first} "
+                    "(YAML would keep only the last); remove or rename one"
+                )
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_strict(path: str | os.PathLike) -> Any:
+    """The YAML (or JSON) file ``path``, read with :class:`StrictLoader`."""
+    with open(path, encoding="utf-8") as stream:
+        return yaml.load(stream, Loader=StrictLoader)
+
+
+def check_config_files(paths) -> None:
+    """Raise :class:`DuplicateKeyError` if one of the config files ``paths`` gives a key twice
+    in a mapping. A file PyYAML cannot read at all (a JSON file using escapes YAML 1.1 lacks) is
+    left to Snakemake, which has read it already."""
+    for path in paths:
+        try:
+            load_yaml_strict(path)
+        except yaml.YAMLError:
+            continue
+
+
 def _key(path) -> str:
     parts = []
     for p in path:
@@ -86,21 +132,45 @@ def semantic_errors(config: dict) -> list[str]:
     return errors + _inference_errors(config)
 
 
-def _inference_errors(config: dict) -> list[str]:
-    """The inference block may only name binned classifiers, binnings and processes that exist."""
-    inference, binning = config.get("inference", {}), config["binning"]
-    binned = {
+def binnable_instances(config: Mapping[str, Any]) -> list[str]:
+    """Names of the classifier instances (``classifiers.<name>``) whose score is binned, in
+    config order: every instance but cut-and-counts (a pass/fail score has nothing to bin)."""
+    return [
         name
         for name, block in config["classifiers"].items()
-        if isinstance(block, dict) and block.get("method") in DESCRIPTIONS and DESCRIPTIONS[block["method"]].binnable
-    }
+        if isinstance(block, Mapping) and block.get("method") in DESCRIPTIONS and DESCRIPTIONS[block["method"]].binnable
+    ]
+
+
+def inference_classifier_errors(config: Mapping[str, Any]) -> list[str]:
+    """``inference.classifiers`` may list binnable classifier instances only: one error per name
+    that is no instance or whose score is not binned, each naming the binnable instances."""
+    binnable = binnable_instances(config)
+    available = f"the binnable instances are {', '.join(binnable)}" if binnable else "no instance is binnable"
+    errors = []
+    for i, name in enumerate(config.get("inference", {}).get("classifiers", [])):
+        block = config["classifiers"].get(name)
+        if block is None:
+            problem = f"'{name}' is no classifier instance (classifiers.<name>)"
+        elif name not in binnable:
+            title = DESCRIPTIONS[block["method"]].title
+            problem = f"'{name}' is a {title} (method {block['method']}), whose pass/fail score is not binned"
+        else:
+            continue
+        errors.append(f"inference.classifiers[{i}]: {problem}; {available}")
+    return errors
+
+
+def _inference_errors(config: dict) -> list[str]:
+    """The inference block may only name binnable classifier instances, binnings and processes
+    that exist."""
+    inference, binning = config.get("inference", {}), config["binning"]
     known = {
-        "classifiers": (binned, "binned classifiers (a cut-and-count's pass/fail score is not binned)"),
         "methods": (set(binning["methods"]), "binning.methods"),
         "n_bins": (set(binning["n_bins"]), "binning.n_bins"),
         "normalisation": (set(config["processes"]), "processes"),
     }
-    errors = []
+    errors = inference_classifier_errors(config)
     for key, (allowed, where) in known.items():
         unknown = [x for x in inference.get(key, []) if x not in allowed]
         if unknown:
