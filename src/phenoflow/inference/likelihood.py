@@ -391,7 +391,7 @@ def _solve_increasing(f, target: float, start: float, x_max: float, rtol: float)
             x_new = max(x_new, 1.05 * x) if fx < target else x_new
             if x_new > x_max:
                 if x >= x_max:
-                    raise FitError(f"the expected limit exceeds the POI's upper bound {x_max:g}")
+                    raise FitError(f"the expected limit exceeds the POI's upper bound {x_max:g}: sqrt(q_mu,A) = {fx:.4g} there, short of {target:.4g}")
                 x_new = x_max
         elif not lo < x_new < hi:
             x_new = 0.5 * (lo + hi)
