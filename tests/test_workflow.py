@@ -286,12 +286,15 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
         table = pd.read_csv(tiny / f"results/inference/{model}/table.csv")
         assert list(zip(table["method"], table["n_bins_requested"])) == [(m, k) for m in ("optimal", "gmm") for k in (2, 4)]
         assert np.all(np.isfinite(table[["n_bins", "z_asimov", "z_cowan"]].to_numpy(np.float64)))
-        # expected results are finite with ordered bands, or absent with the reason in the notes
-        # (pyhf's fits can fail on the tiny run's bins of ~1e9 QCD events)
+        # the fits converge also on the tiny run's bins of ~1e9 QCD events (with numerical gradients
+        # most failed): results are finite with ordered bands, or absent only where a limit does not
+        # exist below the POI's bound (the K = 2 BDT binnings: a signal bin with 50 % MC statistics,
+        # whose parameter absorbs any signal at sqrt(q_mu,A) <= 2, short of the +1 sigma band's 2.9)
         results = table[["z_discovery", "limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy(np.float64)
         ok = np.all(np.isfinite(results), axis=1)
-        assert np.all(np.isnan(results[~ok])) and table.loc[~ok, "notes"].str.contains("no expected results").all()
-        assert np.all(results[ok, 0] > 0) and np.all(np.diff(results[ok, 1:], axis=1) > 0)
+        notes = table["notes"].fillna("").astype(str)
+        assert np.all(np.isnan(results[~ok])) and notes[~ok].str.contains("exceeds the POI's upper bound").all(), notes[~ok].tolist()
+        assert ok.sum() >= 2 and np.all(results[ok, 0] > 0) and np.all(np.diff(results[ok, 1:], axis=1) > 0)
         binning = {(r["method"], r["n_bins_requested"]): r for r in json.loads((tiny / f"results/binning/{model}/binning.json").read_text())}
         for method, k in zip(table["method"], table["n_bins_requested"]):
             spec = json.loads((tiny / f"results/inference/{model}/workspace_{method}_K{k}.json").read_text())
