@@ -17,9 +17,9 @@ bands. The workspace's ``observations`` are that background-only Asimov data.
 The profile fits evaluate the pyhf model under its TensorFlow backend in float64 (set for the call,
 the caller's backend restored), with exact autodiff gradients of a twice-NLL compiled once per
 model, and scipy's SLSQP at a tight tolerance on parameters in units of their expected standard
-deviations (:class:`ProfileLikelihood`, :class:`AsimovFits`). Bins of 1e3 - 1e9 events with
-constraints from 1e-4 (luminosity) to 0.5 (normalisation, MC statistics) need that: with
-numerical gradients most fits of real workspaces strayed.
+deviations (:class:`ProfileLikelihood`, :class:`AsimovFits`). Bins of 1e3 - 1e9 events pin
+the parameters to ~1e-4 where their constraints allow 0.017 (luminosity) to 0.5 (normalisation,
+MC statistics): with numerical gradients most fits of real workspaces strayed.
 
 Negative yields (negative generator weights) are floored at zero per process and bin, keeping the
 bin's sum w^2; a bin without positive background after that, or no signal at all, is an error.
@@ -328,9 +328,10 @@ class AsimovFits:
     parameters with the POI at ``mu_data``, which are the global best fit of those data.
 
     The free parameters are fitted in units of their conditional standard deviations at that
-    best fit, sqrt(2 / H_ii) with H the Hessian of twice the NLL (luminosity ~1e-4, MC statistics
-    ~1e-3 or less in bins of 1e5 - 1e9 events, normalisations ~0.01 - 0.1), so that all are of
-    order one for scipy's SLSQP with exact gradients and a tight tolerance.
+    best fit, sqrt(2 / H_ii) with H the Hessian of twice the NLL (on the real workspaces ~1e-4 for
+    the luminosity, 1e-4 - 1e-2 for normalisations and MC statistics, against constraint widths
+    of 0.017, 1 and up to 0.5), so that all are of order one for scipy's SLSQP with exact
+    gradients and a tight tolerance ``ftol`` (on values of order q).
     """
 
     def __init__(self, profile: ProfileLikelihood, mu_data: float, ftol: float = 1e-10) -> None:
