@@ -2,7 +2,7 @@
 
 import math
 
-from phenoflow.config import beam_ids
+from phenoflow.config import beam_ids, binnable_instances
 from phenoflow.events.observables import needs_constituents
 from phenoflow.features.classes import classes_from_config
 from phenoflow.models import classifiers
@@ -29,7 +29,7 @@ CLASSES = classes_from_config(config["processes"])
 CLASSIFIERS = classifiers(config)
 MODELS = list(CLASSIFIERS)
 #: Models whose score is binned (a cut-and-count has a pass/fail score, nothing to bin).
-BINNED_MODELS = [m for m, c in CLASSIFIERS.items() if c.description.binnable]
+BINNED_MODELS = binnable_instances(config)
 #: What the inference stage builds likelihoods for: by default every binned model, the optimised
 #: binning methods (optimal, gmm) among those that run, and every number of bins.
 INFERENCE_MODELS = sorted(config["inference"].get("classifiers", BINNED_MODELS))

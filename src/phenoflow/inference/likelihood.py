@@ -236,8 +236,8 @@ def expected_results(spec: Mapping, cl: float = 0.95, rtol: float = 1e-5) -> Exp
     # a profile likelihood ratio grows with mu above mu-hat = 0: anything else is a fit gone astray
     mus = sorted(tried)
     values = np.array([tried[m][0] for m in mus])
-    if np.any(np.diff(values) < -1e-6 * np.maximum(values[1:], 1.0)) or np.any(np.diff(limits) <= 0):
-        drops = int(np.sum(np.diff(values) < -1e-6 * np.maximum(values[1:], 1.0)))
+    drops = int(np.sum(np.diff(values) < -1e-6 * np.maximum(values[1:], 1.0)))
+    if drops or np.any(np.diff(limits) <= 0):
         raise FitError(f"the profile fits are inconsistent: sqrt(q_mu,A) falls {drops} times over {len(mus)} values of mu in [{mus[0]:.4g}, {mus[-1]:.4g}]")
     return ExpectedResults(float(significance), tuple(float(x) for x in limits), cl)
 
