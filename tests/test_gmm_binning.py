@@ -9,7 +9,6 @@ import pytest
 
 from phenoflow.binning.gmm import (
     GMMBinningResult,
-    argmax_intervals,
     differentiable_significance,
     fit_gmm_binning,
     gmm_edges,
@@ -129,20 +128,6 @@ def test_hard_yields_equal_numpy_histograms(toy, annealed):
         assert np.allclose(values, np.histogram(scores[sel], edges, weights=weights[sel])[0])
         assert np.allclose(errors, np.sqrt(np.histogram(scores[sel], edges, weights=weights[sel] ** 2)[0]))
     assert np.array_equal(annealed.bin_map(scores), np.digitize(scores, edges[1:-1]))
-
-
-def test_argmax_intervals_match_a_dense_scan():
-    rng = np.random.default_rng(5)
-    log_w = np.log(rng.dirichlet(np.ones(6)))
-    means, sigmas = rng.uniform(0, 1, 6), rng.uniform(0.01, 0.3, 6)
-    edges, owner = argmax_intervals(log_w, means, sigmas, 0.0, 1.0)
-    x = np.linspace(0, 1, 200_001)
-    dense = np.argmax(log_w - np.log(sigmas) - 0.5 * ((x[:, None] - means) / sigmas) ** 2, axis=1)
-    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(owner) - 1)
-    near_edge = (
-        np.min(np.abs(x[:, None] - edges[None, 1:-1]), axis=1) < 1e-5 if len(edges) > 2 else np.zeros_like(x, bool)
-    )
-    assert np.array_equal(owner[idx][~near_edge], dense[~near_edge])
 
 
 def test_no_background_region_gives_no_empty_bin():

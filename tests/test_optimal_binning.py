@@ -247,3 +247,24 @@ def test_equal_signal_quantiles_with_negative_weights():
     np.testing.assert_allclose(s, [2.0, 2.0])
     with pytest.raises(ValueError, match="positive total signal"):
         equal_signal_quantile_edges(scores, -weights, labels, 2)
+
+
+def test_a_bin_exactly_on_the_uncertainty_threshold_is_allowed_by_every_judge():
+    # four MC events of equal weight: sqrt(sum w^2) / b = 0.5 exactly, the default threshold. The DP
+    # sums them as differences of cumulative sums behind five heavy events, the rule directly;
+    # both must accept the bin (before, rounding made the DP refuse it while the rule kept it)
+    from phenoflow.binning.rule import BinYields, merge_bins
+
+    w = 528.6177978515625
+    b = np.array([1.5e6, 1.2e6, 9.0e5, 1.1e6, 1.3e6, w, w, w, w])
+    s = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    part = optimal_partition(s, b, b**2, 2, min_background=1.0, max_rel_uncertainty=0.5)
+    np.testing.assert_array_equal(part.indices, [0, 5, 9])  # the four light events alone
+    heavy = b[:5]
+    y = BinYields(np.array([[0.0, 4.0]]), np.array([heavy.sum(), 4 * w]), np.array([(heavy**2).sum(), 4 * w * w]), np.ones(2))
+    _, n_bins = merge_bins(y, np.ones((2, 2), dtype=bool), min_background=1.0, max_rel_uncertainty=0.5)
+    assert n_bins == 2
+    # a fifth of an event's weight less and the bin breaks the rule for both
+    b[-1] = 0.8 * w
+    part = optimal_partition(s, b, b**2, 2, min_background=1.0, max_rel_uncertainty=0.5)
+    assert not np.array_equal(part.indices, [0, 5, 9])

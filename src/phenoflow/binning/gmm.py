@@ -69,8 +69,9 @@ Design choices:
   -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i, in the loss and the exact one in results.
   The MC-uncertainty constraint concerns the true background only.
 * Results come from the hard assignment evaluated on the events themselves. In 1-D the bins are
-  the intervals between the points where the argmax changes (found exactly from the pairwise
-  quadratic equations), usable with :func:`phenoflow.binning.rule.binned_yields`; in n-D a
+  the runs of fine cells with one winning component (exactly what training scores as its hard
+  state), each edge midway between the last event of one run and the first of the next, usable
+  with :func:`phenoflow.binning.rule.binned_yields`; in n-D a
   :class:`BinMap` assigns any score vector to a bin.
 
 TensorFlow is imported only when a mixture is trained.
@@ -106,7 +107,12 @@ from phenoflow.evaluation.metrics import ASIMOV, Significance
 SCHEDULES = ("constant", "cosine", "exponential")
 #: Coarse grids of the exact-optimum starts, in units of ``n_coarse`` cells (1-D, one signal)
 COARSE_GRIDS = (1.0, 1.5, 2.0)
+#: Default fine cells: 1-D quantile cells (with fewer distinct scores, one cell per score, so
+#: that every cut between two events is open to the mixture), and grid divisions per free
+#: simplex coordinate
+FINE_CELLS_1D, FINE_DIVISIONS_SIMPLEX = 2000, 100
 _SCALE_FLOOR = 1e-9  # smallest Gaussian width (score units)
+_HARD_SLACK = 1e-5  # float32 training's slack on the rule (RULE_TOLERANCE; sums of ~1e3 cells)
 _B_FLOOR = 1e-12  # background floor inside the loss (expected events), keeps Z_A finite as b -> 0
 
 
@@ -240,11 +246,15 @@ def rule_background(b, b_rule, w2_rule, min_background, inv_rel2):
 @dataclass(frozen=True)
 class FineCells:
     """Events summed into fine cells: ``points`` (m, d) MC-event centroid of each cell in the
-    mixture coordinates, ``yields`` per cell, and ``cell`` (n,) of every event (-1 outside)."""
+    mixture coordinates, ``yields`` per cell, and ``cell`` (n,) of every event (-1 outside). In
+    1-D the cells are in increasing score and ``low`` / ``high`` (m,) hold each cell's smallest
+    and largest score."""
 
     points: np.ndarray
     yields: BinYields
     cell: np.ndarray
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
 
 def fine_cells(
@@ -274,7 +284,12 @@ def fine_cells(
     ok = cell >= 0
     n = np.bincount(cell[ok], minlength=m)
     centroid = np.stack([np.bincount(cell[ok], weights=p, minlength=m) for p in pts[ok].T], axis=1) / n[:, None]
-    return FineCells(centroid, group_sums(cell, weights, labels, signal_labels, m), cell)
+    low = high = None
+    if x.ndim == 1:
+        low, high = np.full(m, np.inf), np.full(m, -np.inf)
+        np.minimum.at(low, cell[ok], x[ok])
+        np.maximum.at(high, cell[ok], x[ok])
+    return FineCells(centroid, group_sums(cell, weights, labels, signal_labels, m), cell, low, high)
 
 
 def log_joint(
@@ -296,36 +311,6 @@ def log_joint(
         z = np.einsum("kij,nkj->nki", inv, x[a : a + chunk, None, :] - means[None])
         out[a : a + chunk] = const - 0.5 * np.sum(z**2, axis=2)
     return out
-
-
-def argmax_intervals(
-    log_weights: np.ndarray, means: np.ndarray, sigmas: np.ndarray, lo: float, hi: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Where argmax_k (log pi_k + log N(x | mu_k, sigma_k)) changes on [lo, hi] (1-D).
-
-    ``log_weights``, ``means``, ``sigmas``: (K,). Returns edges (n + 1,) from lo to hi and the
-    winning component of each interval (n,). Change points are roots of the pairwise
-    quadratics, solved in the standardised coordinate of the narrower component.
-    """
-    c = log_weights - np.log(sigmas)
-    j, k = np.triu_indices(len(means), 1)
-    swap = sigmas[j] < sigmas[k]  # k: the narrower of the pair
-    j, k = np.where(swap, k, j), np.where(swap, j, k)
-    r = sigmas[k] / sigmas[j]
-    u = (means[k] - means[j]) / sigmas[j]
-    # q_j - q_k at x = mu_k + sigma_k t:  0.5 (1 - r^2) t^2 - u r t + (c_j - c_k - u^2 / 2)
-    qa, qb, qc = 0.5 * (1 - r**2), -u * r, c[j] - c[k] - 0.5 * u**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        disc = qb**2 - 4 * qa * qc
-        sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
-        q = -0.5 * (qb + np.where(qb >= 0, 1.0, -1.0) * sq)
-        t = np.concatenate([np.where(qa > 1e-12, q / qa, -qc / qb), np.where(qa > 1e-12, qc / q, np.nan)])
-    x = np.tile(means[k], 2) + np.tile(sigmas[k], 2) * t
-    pts = np.unique(np.r_[lo, x[np.isfinite(x) & (x > lo) & (x < hi)], hi])
-    mids = 0.5 * (pts[:-1] + pts[1:])
-    owner = np.argmax(c[None, :] - 0.5 * ((mids[:, None] - means[None, :]) / sigmas[None, :]) ** 2, axis=1)
-    change = np.r_[True, owner[1:] != owner[:-1]]
-    return np.r_[pts[:-1][change], hi], owner[change]
 
 
 @dataclass(frozen=True)
@@ -380,7 +365,6 @@ def _init_1d(
 
 
 def coarse_optimum_edges(
-    x: np.ndarray,
     cells: FineCells,
     k: int,
     n_coarse: int,
@@ -394,19 +378,14 @@ def coarse_optimum_edges(
     coarse grid of the 1-D fine cells, a start for the mixture: the cells are grouped into about
     ``n_coarse`` runs of equal share of half the MC events plus half the signal yield (so the
     grid resolves both where the MC knowledge is and the signal-rich tail), each edge placed
-    midway between the last event of one run and the first of the next. ``x`` (n,) the scores of
-    the events whose cell is ``cells.cell``. One signal only; None if no partition obeys the rule.
+    midway between the last event of one run and the first of the next. One signal only; None if
+    no partition obeys the rule.
     """
     from phenoflow.binning.optimal import optimal_partition
 
     y = cells.yields
     if y.s.shape[0] != 1 or len(y.b) < 2:
         return None
-    m = len(y.b)
-    ok = cells.cell >= 0
-    first, last = np.full(m, np.inf), np.full(m, -np.inf)
-    np.minimum.at(first, cells.cell[ok], x[ok])
-    np.maximum.at(last, cells.cell[ok], x[ok])
     s = np.clip(y.s[0], 0.0, None)
     share = 0.5 * y.count / y.count.sum() + (0.5 * s / s.sum() if s.sum() > 0 else 0.5 * y.count / y.count.sum())
     group = np.minimum((np.cumsum(share) - 0.5 * share) * n_coarse, n_coarse - 1).astype(np.int64)
@@ -421,7 +400,7 @@ def coarse_optimum_edges(
         return None
     ends = np.flatnonzero(np.diff(group)) # last fine cell of each run but the last
     cut = ends[part.indices[1:-1] - 1]
-    return np.r_[lo, 0.5 * (last[cut] + first[cut + 1]), hi]
+    return np.r_[lo, 0.5 * (cells.high[cut] + cells.low[cut + 1]), hi]
 
 
 def _init_simplex(rng: np.random.Generator, cells: FineCells, k: int, n_restarts: int) -> _Init:
@@ -529,7 +508,7 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
         hs = tf.math.unsorted_segment_sum(tf.tile(columns, [n_r, 1]), flat, n_r * n_ids)
         hs = tf.reshape(hs, [n_r, n_ids, -1])
         hb, hw2, used = hs[..., -3], hs[..., -2], hs[..., -1] > 0
-        legal = (hb > 0) & (hb >= min_b) & (hw2 <= rel2_hard * hb * hb)
+        legal = (hb > 0) & (hb >= min_b * (1 - _HARD_SLACK)) & (hw2 <= rel2_hard * hb * hb)
         feasible = tf.reduce_all(legal | ~used, axis=-1) & few_enough
         z_hard = significance_of(tf.transpose(hs[..., :-3], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty)
         return tf.where(feasible & tf.math.is_finite(z_hard), z_hard, -tf.ones_like(z_hard))
@@ -653,7 +632,7 @@ def _train(
     bounds = (
         max(min_background, 0.0),
         1.0 / max_rel_uncertainty**2 if finite_u else 0.0,
-        max_rel_uncertainty**2 if finite_u else 1e30,
+        (max_rel_uncertainty * (1 + _HARD_SLACK)) ** 2 if finite_u else 1e30,
     )
     lo, hi = interval if interval is not None else (0.0, 1.0)
     run = _trainer(d, interval is not None, combination, not significance.plain)
@@ -772,10 +751,24 @@ class _Hard(NamedTuple):
 
 
 def _hard_1d(
-    log_w, means, tril, events: SortedEvents, k: int, lo: float, hi: float, rule: dict, significance: Significance
+    log_w,
+    means,
+    tril,
+    events: SortedEvents,
+    cells: FineCells,
+    k: int,
+    lo: float,
+    hi: float,
+    rule: dict,
+    significance: Significance,
 ) -> _Hard:
-    """Argmax intervals on [lo, hi], yields on the events, bins merged under the rule."""
-    edges0, owner = argmax_intervals(log_w, means[:, 0], tril[:, 0, 0], lo, hi)
+    """Bins of the argmax assignment of the fine cells (as training scores it): runs of cells
+    with one winner, edges midway between the last event of one run and the first of the next,
+    yields on the events, bins merged under the rule."""
+    owner_cell = np.argmax(log_joint(cells.points, log_w, means, tril), axis=1)
+    change = np.flatnonzero(owner_cell[1:] != owner_cell[:-1])  # last cell of each run but the last
+    edges0 = np.r_[lo, 0.5 * (cells.high[change] + cells.low[change + 1]), hi]
+    owner = owner_cell[np.r_[0, change + 1]]
     component_hard = events.yields(edges0).merged(owner, k)
     edges, notes = merge_edges(edges0, events, max_bins=k, significance=significance, **rule)
     component_bin = np.full(k, -1)
@@ -830,7 +823,7 @@ def fit_gmm_binning(
     learning_rate_schedule: str = "cosine",
     n_restarts: int | None = None,
     n_fine: int | None = None,
-    n_coarse: int = 200,
+    n_coarse: int = 600,
     score_range: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
     significance: Significance = ASIMOV,
@@ -844,7 +837,7 @@ def fit_gmm_binning(
     (0 switches a penalty off; the rule is still applied to the hard bins). ``temperature`` and
     ``learning_rate``: (start, end) of their schedules (one of :data:`SCHEDULES`) over
     ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side (default 6 in 1-D, 4 in
-    n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 1000) or grid
+    n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 2000) or grid
     divisions per free coordinate (n-D, default 100). ``n_coarse`` (1-D, one signal): restarts
     1-3 start from the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
     cells (0: no such starts). ``significance``: the Z maximised, merged
@@ -869,13 +862,13 @@ def fit_gmm_binning(
         raise ValueError("the total background yield must be positive")
     lo, hi = score_range
     x = scores if one_d else simplex.free_coordinates(scores)
-    cells = fine_cells(x, weights, labels, signal_labels, n_fine or (1000 if one_d else 100), lo, hi)
+    cells = fine_cells(x, weights, labels, signal_labels, n_fine or (FINE_CELLS_1D if one_d else FINE_DIVISIONS_SIMPLEX), lo, hi)
     rng = np.random.default_rng(seed)
     rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
     if one_d:
         sig = is_sig & (scores >= lo) & (scores <= hi)
         dp_start = [
-            coarse_optimum_edges(scores, cells, n_components, int(n_coarse * f), lo, hi, **rule, significance=significance)
+            coarse_optimum_edges(cells, n_components, int(n_coarse * f), lo, hi, **rule, significance=significance)
             for f in (COARSE_GRIDS if n_coarse > 0 else ())
         ]
         dp_start = [e for e in dp_start if e is not None]
@@ -902,7 +895,7 @@ def fit_gmm_binning(
     def hard_significance(params) -> float:
         """Hard Z of one mixture under the rule: 1-D on the events, n-D on the fine cells."""
         if one_d:
-            edges = _hard_1d(*params, events, n_components, lo, hi, rule, significance).edges
+            edges = _hard_1d(*params, events, cells, n_components, lo, hi, rule, significance).edges
             return events.yields(edges).significance(combination, significance)
         y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
         groups, n_new = merge_bins(y, np.ones((n_components, n_components), dtype=bool), significance=significance, **rule)
@@ -919,7 +912,7 @@ def fit_gmm_binning(
     best = int(np.argmax(per_restart))
     log_w, means, tril = (np.asarray(a[best], dtype=np.float64) for a in stages[int(np.argmax(z_stage[best]))])
     if one_d:
-        hard = _hard_1d(log_w, means, tril, events, n_components, lo, hi, rule, significance)
+        hard = _hard_1d(log_w, means, tril, events, cells, n_components, lo, hi, rule, significance)
     else:
         hard = _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, n_components, rule, significance)
     final = hard.bin_map(scores)

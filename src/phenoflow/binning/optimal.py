@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from phenoflow.binning.rule import RULE_TOLERANCE
 from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 
@@ -83,9 +84,9 @@ def bin_value_matrix(
     W2 = cw2[None, :] - cw2[:, None]
     ok = np.triu(np.ones(S.shape, dtype=bool), k=1)
     ok &= B > 0
-    ok &= B >= min_background
+    ok &= B >= min_background * (1 - RULE_TOLERANCE)  # the same slack as every judge of the rule
     if np.isfinite(max_rel_uncertainty):
-        ok &= np.sqrt(np.clip(W2, 0, None)) <= max_rel_uncertainty * np.where(ok, B, 0.0)
+        ok &= np.sqrt(np.clip(W2, 0, None)) <= max_rel_uncertainty * (1 + RULE_TOLERANCE) * np.where(ok, B, 0.0)
     z = significance(np.where(ok, S, 0.0), np.where(ok, B, 1.0), np.where(ok, W2, 0.0))
     return np.where(ok, z**2, -np.inf)
 
