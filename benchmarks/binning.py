@@ -258,7 +258,7 @@ def real_scores(significance: Significance, plots: Path | None) -> None:
                     x, w, y == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
                     plots / f"real_{path.stem}_{tag}_k{k}_components.png",
                     xlim=(float(np.quantile(x[y == 1], 0.02)), 1.0), reference_edges=edges, collision=REAL,
-                    title=f"{path.stem}, K = {k}: GMM {fit.significance:.4g} ({fit.n_bins} bins), "
+                    title=f"{path.stem}, K = {k}\nGMM {fit.significance:.4g} ({fit.n_bins} bins), "
                     f"exact optimum {exact:.4g} ({len(edges) - 1} bins)",
                 )  # fmt: skip
 

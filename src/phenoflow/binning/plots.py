@@ -154,6 +154,8 @@ def mixture_components_1d(
         h, _ = np.histogram(scores[sel], bins=bins, weights=weights[sel])
         mplhep.histplot(h, bins, histtype="fill" if name == "background" else "step", alpha=0.5, label=name, ax=ax)
     ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * 300)  # room above the histograms for the legend and the title
     ax.set_xlabel("Classifier score")
     ax.set_ylabel("Expected events per bin")
     right = ax.twinx()
@@ -166,7 +168,7 @@ def mixture_components_1d(
         right.plot(x, curve, linewidth=1.5, color=f"C{(k + 2) % 10}")
     right.set_yscale("log")
     top = density.max() if density.size else 1.0
-    right.set_ylim(top * 1e-4, top * 3)
+    right.set_ylim(top * 1e-4, top * 30)  # peaks below the legend
     right.set_ylabel(r"$\pi_k\,\mathcal{N}(x\,|\,\mu_k, \sigma_k)$")
     for e in edges[1:-1]:
         if xlim[0] < e < xlim[1]:
@@ -180,7 +182,7 @@ def mixture_components_1d(
     if title:
         panel_title(ax, title)
     ax.set_xlim(*xlim)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.95 - 0.05 * (title.count("\n") + 1)) if title else None, ncols=2)
     add_label(ax, collision)
     return save(fig, path)
 
