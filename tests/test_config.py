@@ -217,14 +217,15 @@ processes:
 @pytest.mark.parametrize(
     "text,message",
     [
-        (DUPLICATE_PROCESS, "line 9: key 'qcd' given twice, first on line 3"),
+        (DUPLICATE_PROCESS, "line 9: key 'processes.qcd' given twice, first on line 3"),
         ("seed: 1\nprocesses:\n  qcd:\n    events: 10\n    role: background\n    events: 20\n",
-         "line 6: key 'events' given twice, first on line 4"),
+         "line 6: key 'processes.qcd.events' given twice, first on line 4"),
         ("seed: 1\nluminosity_fb: 139.0\nseed: 2\n", "line 3: key 'seed' given twice, first on line 1"),
-        ("binning: {n_bins: [3, 5], n_bins: [10]}\n", "line 1: key 'n_bins' given twice, first on line 1"),
+        ("binning: {n_bins: [3, 5], n_bins: [10]}\n", "line 1: key 'binning.n_bins' given twice, first on line 1"),
         ('{"seed": 1, "results": "r",\n "seed": 2}\n', "line 2: key 'seed' given twice, first on line 1"),  # JSON
+        ("classifiers:\n  - {name: a, name: b}\n", "line 2: key 'classifiers[0].name' given twice, first on line 2"),
     ],
-    ids=["process", "nested key", "top level", "flow mapping", "json"],
+    ids=["process", "nested key", "top level", "flow mapping", "json", "in a list"],
 )
 def test_a_key_given_twice_is_refused_naming_file_key_and_line(tmp_path, text, message):
     path = tmp_path / "analysis.yaml"

@@ -54,7 +54,7 @@ def test_a_key_given_twice_stops_snakemake_at_once(tmp_path):
     end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))
     twice = "".join(lines[:end] + lines[start:end] + lines[end:])  # the qcd block again, just below
     (workdir / "config/twice.yaml").write_text(twice)
-    where = f"line {end + 1}: key 'qcd' given twice, first on line {start + 1}"
+    where = f"line {end + 1}: key 'processes.qcd' given twice, first on line {start + 1}"
     proc = snakemake(workdir, "-n", "--configfile", "config/twice.yaml", check=False)
     assert proc.returncode != 0 and f"config/twice.yaml: {where}" in proc.stdout + proc.stderr
     assert "Job stats" not in proc.stdout

@@ -28,8 +28,27 @@ class DuplicateKeyError(ConfigError):
 
 class StrictLoader(yaml.SafeLoader):
     """PyYAML's SafeLoader, except that a mapping with a key given twice raises
-    :class:`DuplicateKeyError` naming the file, the key and both lines. Keys that a merge
-    (``<<: *anchor``) brings in may still be overridden."""
+    :class:`DuplicateKeyError` naming the file, the key's full path (``processes.qcd``) and both
+    lines. Keys that a merge (``<<: *anchor``) brings in may still be overridden."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._paths: dict[int, tuple] = {}
+        self._record_paths(node, ())
+        return super().construct_document(node)
+
+    def _record_paths(self, node: yaml.Node, path: tuple) -> None:
+        """Where each node sits in the document (keys and list indices), for the error message;
+        a node an alias repeats keeps its first place."""
+        if id(node) in self._paths:
+            return
+        self._paths[id(node)] = path
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                self._record_paths(value_node, (*path, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._record_paths(item, (*path, i))
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         first_line: dict[Any, int] = {}
@@ -43,8 +62,9 @@ class StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: SafeLoader's own error says so
                 continue
             if first is not None:
+                where = _key((*getattr(self, "_paths", {}).get(id(node), ()), key))
                 raise DuplicateKeyError(
-                    f"{key_node.start_mark.name}: line {line}: key '{key}' given twice, first on line {first} "
+                    f"{key_node.start_mark.name}: line {line}: key '{where}' given twice, first on line {first} "
                     "(YAML would keep only the last); remove or rename one"
                 )
             first_line[key] = line
