@@ -76,8 +76,9 @@ def test_mixture_bins_are_the_runs_of_fine_cells_training_scores():
     # cell's events land in one final bin, and each edge lies midway between two events
     from phenoflow.binning.gmm import FINE_CELLS_1D, fine_cells
 
+    # (no coarse-DP starts, whose edges are midway by construction: the result is a trained state)
     scores, weights, labels = load("default_55k_cnn")
-    fit = fit_gmm_binning(scores, weights, labels, 10, **RULE, significance=COWAN, seed=0, n_fine=500)
+    fit = fit_gmm_binning(scores, weights, labels, 10, **RULE, significance=COWAN, seed=0, n_fine=500, n_coarse=0)
     cells = fine_cells(scores, weights, labels, (1,), 500)
     bins = np.digitize(scores, fit.edges[1:-1])
     for c in range(len(cells.points)):
