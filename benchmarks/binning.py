@@ -88,7 +88,9 @@ def z_under_rule(
     edges, scores, weights, labels, min_background, max_rel_uncertainty, significance=ASIMOV
 ) -> tuple[float, int]:
     """Combined Z of ``edges`` after merging under the rule, and the number of bins left."""
-    merged, _ = apply_rule_1d(edges, scores, weights, labels, min_background, max_rel_uncertainty, significance=significance)
+    merged, _ = apply_rule_1d(
+        edges, scores, weights, labels, min_background, max_rel_uncertainty, significance=significance
+    )
     y = binned_yields(scores, weights, labels, merged)
     return combined_significance(y["s"], y["b"], y["b_sumw2"], significance), len(merged) - 1
 
@@ -118,7 +120,13 @@ def run(
     for k in K_VALUES:
         row = {}
         row["equidistant"], _ = z_under_rule(
-            equidistant(scores, weights, labels, k), scores, weights, labels, min_background, max_rel_uncertainty, significance
+            equidistant(scores, weights, labels, k),
+            scores,
+            weights,
+            labels,
+            min_background,
+            max_rel_uncertainty,
+            significance,
         )
         row["quantile"], _ = z_under_rule(
             equal_signal_quantile_edges(scores, weights, labels, k),
@@ -233,7 +241,9 @@ def real_scores(significance: Significance, plots: Path | None) -> None:
 
     for path in sorted(REAL_SCORES.glob("*.parquet")):
         table = pd.read_parquet(path)
-        x, w, y = (table[c].to_numpy(t) for c, t in (("score", np.float64), ("weight", np.float64), ("label", np.int64)))
+        x, w, y = (
+            table[c].to_numpy(t) for c, t in (("score", np.float64), ("weight", np.float64), ("label", np.int64))
+        )
         print(
             f"\n{path.stem} ({len(x)} events, {w[y == 1].sum():.4g} signal / {w[y == 0].sum():.4g} background expected); "
             f"Z: {'plain Asimov Z_A' if significance.plain else 'Cowan, sigma_b: ' + significance.describe()}"
@@ -283,7 +293,9 @@ def simplex_three_class(significance: Significance) -> None:
         fit = fit_gmm_binning(x, w, y, k, **common, seed=0)
         best = max(z for z, _ in base.values())
         cols = " ".join(f"{z:10.4f} {n:>10d}" for z, n in base.values())
-        print(f"{k:>10d} {cols} {fit.significance:10.4f} {fit.n_bins:>10d} {fit.significance / best:10.4f} {fit.wall_time:10.2f}")
+        print(
+            f"{k:>10d} {cols} {fit.significance:10.4f} {fit.n_bins:>10d} {fit.significance / best:10.4f} {fit.wall_time:10.2f}"
+        )
 
 
 def main() -> None:
@@ -310,7 +322,14 @@ def main() -> None:
         warm = gato_toy(n, 3 * n, seed=k)  # n_steps, restarts, K and the cell count all vary
         for z in (significance, ASIMOV, Significance(0.1, True)):  # every Z the sections use
             fit_gmm_binning(
-                warm["scores"], warm["weights"], warm["labels"], k, n_steps=k, n_restarts=k, n_fine=200 * k, significance=z
+                warm["scores"],
+                warm["weights"],
+                warm["labels"],
+                k,
+                n_steps=k,
+                n_restarts=k,
+                n_fine=200 * k,
+                significance=z,
             )
             three = softmax_toy(3 * n, (n, n), seed=k)  # and the simplex loop (C = 3)
             fit_gmm_binning(three["scores"], three["weights"], three["labels"], k, signal_labels=(1, 2),

@@ -35,7 +35,12 @@ def one_chunk(args: tuple[dict, int, int, float, str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         write_ntuple(Path(tmp) / "chunk.root", branches)
     t2 = time.perf_counter()
-    return {"generated": chunk.info.get("n_generated", n_events), "events": n_events, "pythia": t1 - t0, "detector": t2 - t1}
+    return {
+        "generated": chunk.info.get("n_generated", n_events),
+        "events": n_events,
+        "pythia": t1 - t0,
+        "detector": t2 - t1,
+    }
 
 
 def main() -> None:

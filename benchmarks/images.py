@@ -249,8 +249,14 @@ def memory_run(n_jets: int, mean_constituents: float, chunk: int) -> dict:
         size = path.stat().st_size / 2**20
     traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
     _, peak = resident_mb()
-    return {"jets": n_jets, "baseline": baseline, "peak": peak, "traced_peak": traced_peak, "seconds": seconds,
-            "file": size}
+    return {
+        "jets": n_jets,
+        "baseline": baseline,
+        "peak": peak,
+        "traced_peak": traced_peak,
+        "seconds": seconds,
+        "file": size,
+    }
 
 
 def main() -> None:
@@ -269,8 +275,10 @@ def main() -> None:
     constituents, axis_eta, axis_phi = synthetic_jets(args.jets, args.constituents)
     n_loop = min(args.loop_jets, args.jets)
     n_particles = int(ak.sum(ak.num(constituents)))
-    print(f"{args.jets} jets, {n_particles} constituents ({n_particles / args.jets:.1f} per jet),"
-          f" image {PIXELS_ONLY.shape}")
+    print(
+        f"{args.jets} jets, {n_particles} constituents ({n_particles / args.jets:.1f} per jet),"
+        f" image {PIXELS_ONLY.shape}"
+    )
     jet_images(constituents[:10], axis_eta[:10], axis_phi[:10], SUBJETS)  # warm-up (fastjet banner, imports)
 
     t_convert, subset = best_time(lambda: constituents[:n_loop].to_list(), repeat=3)
@@ -278,9 +286,16 @@ def main() -> None:
     definition = kt_subjet_definition(SUBJETS.subjet_radius, n_particles / args.jets)
     pipelines = [
         ("1 pixelisation only", PIXELS_ONLY, lambda: naive_images(subset, sub_eta, sub_phi, PIXELS_ONLY)),
-        ("2 centroid+princ.axis+flip+max", CENTROID, lambda: naive_preprocessed_images(subset, sub_eta, sub_phi, CENTROID)),
-        ("3 kT subjets+flip+max", SUBJETS,
-         lambda: naive_preprocessed_images(subset, sub_eta, sub_phi, SUBJETS, definition)),
+        (
+            "2 centroid+princ.axis+flip+max",
+            CENTROID,
+            lambda: naive_preprocessed_images(subset, sub_eta, sub_phi, CENTROID),
+        ),
+        (
+            "3 kT subjets+flip+max",
+            SUBJETS,
+            lambda: naive_preprocessed_images(subset, sub_eta, sub_phi, SUBJETS, definition),
+        ),
     ]
 
     def row(label: str, vectorised: str, loop: str, ratio: str) -> None:
@@ -298,9 +313,11 @@ def main() -> None:
             rate_pixels, t_pixels_loop = rate_vec, t_loop
     rate_convert = n_loop / (t_pixels_loop + t_convert)
     row("1 with loop's ak->list", "", f"{rate_convert:,.0f} /s", f"{rate_pixels / rate_convert:.1f} x")
-    print(f"(images per second; vectorised: best of 3 over {args.jets} jets; loop: best of 3 over {n_loop} jets,"
-          f" taking turns with the vectorised side; converted to lists beforehand in {t_convert:.3f} s, except in"
-          f" the 'with ak->list' row; goal >= 50 x)")
+    print(
+        f"(images per second; vectorised: best of 3 over {args.jets} jets; loop: best of 3 over {n_loop} jets,"
+        f" taking turns with the vectorised side; converted to lists beforehand in {t_convert:.3f} s, except in"
+        f" the 'with ak->list' row; goal >= 50 x)"
+    )
     t_fresh, t_scatter = floor_times(constituents, axis_eta, axis_phi, PIXELS_ONLY)
     t_kt, _ = best_time(lambda: kt_subjets(constituents, SUBJETS.subjet_radius), repeat=3)
     print("floors: work any vectorised implementation does, and the speed-up over the loop each alone allows:")
@@ -317,14 +334,24 @@ def main() -> None:
         return
     print(f"streaming memory, write_jet_images, pipeline 3, chunks of {args.chunk} jets, each run in a fresh process:")
     for factor in (1, 10):
-        command = [sys.executable, __file__, "--memory-run", str(factor * args.jets), "--chunk", str(args.chunk),
-                   "--constituents", str(args.constituents)]
+        command = [
+            sys.executable,
+            __file__,
+            "--memory-run",
+            str(factor * args.jets),
+            "--chunk",
+            str(args.chunk),
+            "--constituents",
+            str(args.constituents),
+        ]
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-        print(f"  {factor:>2} x ({result['jets']:>7} jets, {result['file']:4.0f} MB file):"
-              f" peak RSS {result['peak']:4.0f} MB,"
-              f" {result['peak'] - result['baseline']:+4.0f} MB over the {result['baseline']:.0f} MB after warm-up;"
-              f" tracemalloc peak {result['traced_peak']:3.0f} MB;"
-              f" {result['jets'] / result['seconds']:,.0f} images/s with chunk generation and file writing")
+        print(
+            f"  {factor:>2} x ({result['jets']:>7} jets, {result['file']:4.0f} MB file):"
+            f" peak RSS {result['peak']:4.0f} MB,"
+            f" {result['peak'] - result['baseline']:+4.0f} MB over the {result['baseline']:.0f} MB after warm-up;"
+            f" tracemalloc peak {result['traced_peak']:3.0f} MB;"
+            f" {result['jets'] / result['seconds']:,.0f} images/s with chunk generation and file writing"
+        )
 
 
 if __name__ == "__main__":

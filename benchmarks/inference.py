@@ -65,7 +65,9 @@ def real_workspaces() -> dict[str, tuple[dict, float]]:
             for k in N_BINS:
                 row = evaluate_binning(method, x, w, y, k, **RULE)
                 samples, _ = binned_samples(x, w, processes, y, row["edges"])
-                spec = workspace_spec(samples, luminosity_uncertainty=0.017, normalisation=normalisation, mc_statistics=True)
+                spec = workspace_spec(
+                    samples, luminosity_uncertainty=0.017, normalisation=normalisation, mc_statistics=True
+                )
                 out[f"{analysis}_{method}_K{k}"] = (spec, row["z_asimov"])
     return out
 
@@ -115,10 +117,15 @@ def main() -> None:
         args.write_workspaces.mkdir(parents=True, exist_ok=True)
         for name, (spec, _) in workspaces.items():
             (args.write_workspaces / f"{name}.json").write_text(json.dumps(spec, indent=1))
-    one_bin = [BinnedSample("s", True, np.array([10.0]), np.array([1.0])), BinnedSample("b", False, np.array([100.0]), np.array([4.0]))]
+    one_bin = [
+        BinnedSample("s", True, np.array([10.0]), np.array([1.0])),
+        BinnedSample("b", False, np.array([100.0]), np.array([4.0])),
+    ]
     start = time.perf_counter()
     expected_results(workspace_spec(one_bin, luminosity_uncertainty=0.017))
-    print(f"Warm-up (pyhf's TensorFlow backend and a first trace, once per process): {time.perf_counter() - start:.1f} s")
+    print(
+        f"Warm-up (pyhf's TensorFlow backend and a first trace, once per process): {time.perf_counter() - start:.1f} s"
+    )
     print(f"Load average before: {os.getloadavg()[0]:.1f}\n")
 
     print(f"{'workspace':28s} {'Z_A':>7s} {'Z':>8s} {'median limit [-2σ, +2σ]':>30s} {'s':>6s}")
@@ -135,7 +142,9 @@ def main() -> None:
         results[name] = result
         band = f"{result.limits[2]:.4g} [{result.limits[0]:.4g}, {result.limits[4]:.4g}]"
         print(f"{name:28s} {z_asimov:7.3f} {result.significance:8.4f} {band:>30s} {seconds[-1]:6.2f}")
-    print(f"\nconverged: {len(results)} of {len(workspaces)}; seconds per workspace: mean {np.mean(seconds):.2f}, max {np.max(seconds):.2f}")
+    print(
+        f"\nconverged: {len(results)} of {len(workspaces)}; seconds per workspace: mean {np.mean(seconds):.2f}, max {np.max(seconds):.2f}"
+    )
     print(f"Load average after: {os.getloadavg()[0]:.1f}")
 
     for name in filter(None, args.cross_check.split(",")):
@@ -148,7 +157,9 @@ def main() -> None:
         print(f"\n{name}: pyhf's hypotest route, {time.perf_counter() - start:.0f} s")
         print(f"  Z: pyhf {z:.7g}, ours {ours.significance:.7g}, relative difference {ours.significance / z - 1:+.1e}")
         deviation = np.array(ours.limits) / limits - 1
-        print(f"  limits: pyhf {np.array2string(limits, precision=6)}, ours/pyhf - 1: {np.array2string(deviation, precision=1)}")
+        print(
+            f"  limits: pyhf {np.array2string(limits, precision=6)}, ours/pyhf - 1: {np.array2string(deviation, precision=1)}"
+        )
 
 
 if __name__ == "__main__":

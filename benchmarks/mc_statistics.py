@@ -68,7 +68,9 @@ def main() -> None:
     kept = np.cumsum(weight[signal][order]) / weight[signal].sum()
     threshold = score[signal][order][np.searchsorted(kept, args.signal_efficiency)]
     high = in_region & (score >= threshold)
-    print(f"\n+ BDT score >= {threshold:.4f} (keeps {args.signal_efficiency:.0%} of the signal; test split, full luminosity)")
+    print(
+        f"\n+ BDT score >= {threshold:.4f} (keeps {args.signal_efficiency:.0%} of the signal; test split, full luminosity)"
+    )
     print(statistics(sub[high], weight[high]).to_string(float_format="%.4g"))
 
 

@@ -147,7 +147,9 @@ def main() -> None:
           " turns")  # fmt: skip
     for constituents in (False, True):
         (t_skim, _), (t_raw, _) = best_times(
-            lambda c=constituents: run_skim(paths, c, norm), lambda c=constituents: raw_read(paths, c), repeat=args.repeat
+            lambda c=constituents: run_skim(paths, c, norm),
+            lambda c=constituents: raw_read(paths, c),
+            repeat=args.repeat,
         )
         print(f"{'with' if constituents else 'no  '} constituents: skim {n / t_skim:7,.0f} events/s, raw uproot.iterate"
               f" {n / t_raw:7,.0f} events/s, skim / raw {t_raw / t_skim:.2f}  (goal >= 0.8)")  # fmt: skip
@@ -156,8 +158,10 @@ def main() -> None:
 
     if args.no_memory:
         return
-    print("peak RSS (ru_maxrss), each in a fresh process (in brackets: after imports); streaming = iterate_events"
-          " + cut masks, kept events dropped; full skim() returns the kept events (awkward nbytes, and packed):")
+    print(
+        "peak RSS (ru_maxrss), each in a fresh process (in brackets: after imports); streaming = iterate_events"
+        " + cut masks, kept events dropped; full skim() returns the kept events (awkward nbytes, and packed):"
+    )
     for constituents, full in ((0, 0), (1, 0), (0, 1), (1, 1)):
         peaks = []
         for copies in (1, args.copies):  # via sh, which forks: a direct exec would inherit our ru_maxrss

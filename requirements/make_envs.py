@@ -36,7 +36,13 @@ FAMILIES = {
 #: mg5amcnlo-pythia8-interface 1.3.0 is built for pythia8 8.311 and 8.312 only, delphes 3.5.0 has
 #: builds for root 6.34.4 made against pythia8 8.312, and mg5amcnlo 3.5.7 needs Python <= 3.11.
 CONDA_ONLY = {
-    "madgraph": ["mg5amcnlo=3.5.7", "mg5amcnlo-pythia8-interface=1.3.0", "pythia8=8.312", "delphes=3.5.0", "root=6.34.4"],
+    "madgraph": [
+        "mg5amcnlo=3.5.7",
+        "mg5amcnlo-pythia8-interface=1.3.0",
+        "pythia8=8.312",
+        "delphes=3.5.0",
+        "root=6.34.4",
+    ],
 }
 PYTHON = "3.11.7"
 
@@ -88,7 +94,11 @@ def main() -> None:
         lines = [
             f"# Conda env for the {family} rules, written by requirements/make_envs.py: its direct",
             f"# packages ({', '.join(direct)}) and all they require, pinned as in requirements/run.txt.",
-            *([f"# From conda-forge without a pip counterpart: {', '.join(CONDA_ONLY[family])}."] if family in CONDA_ONLY else []),
+            *(
+                [f"# From conda-forge without a pip counterpart: {', '.join(CONDA_ONLY[family])}."]
+                if family in CONDA_ONLY
+                else []
+            ),
             f"name: phenoflow-{family}",
             "channels:",
             "  - conda-forge",

@@ -17,7 +17,13 @@ vector.register_awkward()
 
 
 def make_events(
-    jets: list[list[tuple]], fatjets: list[list[tuple]], met: list[tuple], ht=None, weight=None, electrons=None, muons=None
+    jets: list[list[tuple]],
+    fatjets: list[list[tuple]],
+    met: list[tuple],
+    ht=None,
+    weight=None,
+    electrons=None,
+    muons=None,
 ) -> ak.Array:
     """Analysis records from (pt, eta, phi, mass) tuples per event and (met, phi) per event;
     electrons and muons as (pt, eta, phi, charge) tuples (none by default), no photons."""

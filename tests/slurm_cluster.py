@@ -120,7 +120,11 @@ class LocalSlurm:
     def completed_job_ids(self) -> list[int]:
         """Ids of the jobs slurmctld ran to completion, from its log."""
         log = (self.state / "slurmctld.log").read_text()
-        return [int(line.split("JobId=")[1].split()[0]) for line in log.splitlines() if "_job_complete" in line and " done" in line]
+        return [
+            int(line.split("JobId=")[1].split()[0])
+            for line in log.splitlines()
+            if "_job_complete" in line and " done" in line
+        ]
 
     def stop(self) -> None:
         _terminate(reversed(self.pids))

@@ -169,7 +169,9 @@ def test_a_chunk_pythia_cannot_initialise_is_not_generated_again_by_its_retry(tm
     """pTHatMin above sqrt(s)/2 passes every check but Pythia's init(): the chunk fails naming
     Pythia's errors; its retry (kept for lost nodes) fails at once with the same message."""
     workdir = copy_repo(tmp_path)
-    edit_config(workdir, lambda c: c["processes"]["qcd"].update(pythia=["HardQCD:all = on", "PhaseSpace:pTHatMin = 7000."]))
+    edit_config(
+        workdir, lambda c: c["processes"]["qcd"].update(pythia=["HardQCD:all = on", "PhaseSpace:pTHatMin = 7000."])
+    )
     proc = snakemake(workdir, "--cores", "1", "results/generate/qcd/chunk0.json", check=False)
     out = _output(proc)
     assert proc.returncode != 0

@@ -49,14 +49,21 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
 
     toy = gato_toy(n_signal=4000, n_background=12000, seed=3)
     scores = pd.DataFrame(
-        {"score": toy["scores"], "weight": toy["weights"], "label": toy["labels"], "process": [f"p{i}" for i in toy["process"]]}
+        {
+            "score": toy["scores"],
+            "weight": toy["weights"],
+            "label": toy["labels"],
+            "process": [f"p{i}" for i in toy["process"]],
+        }
     )
     settings = {"steps": 150, "restarts": 2, "temperature": [0.3, 0.02], "schedule": "cosine"}
     assert gmm_arguments(settings) == {
         "n_steps": 150, "n_restarts": 2, "temperature": (0.3, 0.02),
         "temperature_schedule": "cosine", "learning_rate_schedule": "cosine",
     }  # fmt: skip
-    rows = run_binnings(scores, ["equidistant", "quantile", "optimal", "gmm"], [2, 4], 20.0, 0.3, settings, 7, tmp_path, collision=LHC)
+    rows = run_binnings(
+        scores, ["equidistant", "quantile", "optimal", "gmm"], [2, 4], 20.0, 0.3, settings, 7, tmp_path, collision=LHC
+    )
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         (m, k) for m in ("equidistant", "quantile", "optimal", "gmm") for k in (2, 4)
     ]
@@ -90,7 +97,12 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     rows = run_simplex_binnings(scores, ["b", "x", "y"], [1, 2], ["equidistant", "quantile", "optimal", "gmm"], [3, 6],
                                 5.0, 0.5, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
-        ("equidistant", 3), ("equidistant", 6), ("quantile", 3), ("quantile", 6), ("gmm", 3), ("gmm", 6)
+        ("equidistant", 3),
+        ("equidistant", 6),
+        ("quantile", 3),
+        ("quantile", 6),
+        ("gmm", 3),
+        ("gmm", 6),
     ]  # no exact optimum on the simplex
     for row in rows:
         assert row["space"] == "simplex" and np.all(np.array(row["b"]) >= 5.0)

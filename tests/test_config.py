@@ -51,11 +51,19 @@ _DELETE = object()
 
 BAD = [
     ("unknown top-level key", _set("colour", "red"), r"\(top level\).*'colour' was unexpected"),
-    ("results directory with a wildcard", _set("results", "results/{model}"), r"results: 'results/\{model\}' does not match"),
+    (
+        "results directory with a wildcard",
+        _set("results", "results/{model}"),
+        r"results: 'results/\{model\}' does not match",
+    ),
     ("results directory ending in /", _set("results", "results/wjj/"), r"results: 'results/wjj/' does not match"),
     ("wrong type", _set("luminosity_fb", "lots"), r"luminosity_fb: 'lots' is not of type 'number'"),
     ("negative events", _set("processes.qcd.events", -5), r"processes\.qcd\.events: -5 is less than the minimum"),
-    ("unknown process key", _set("processes.qcd.generator_name", "x"), r"processes\.qcd.*'generator_name' was unexpected"),
+    (
+        "unknown process key",
+        _set("processes.qcd.generator_name", "x"),
+        r"processes\.qcd.*'generator_name' was unexpected",
+    ),
     ("bad role", _set("processes.qcd.role", "noise"), r"processes\.qcd\.role: 'noise' is not one of"),
     ("missing key", _set("seed", _DELETE), r"'seed' is a required property"),
     ("bad process name", _set("processes.q c d", DEFAULT["processes"]["qcd"]), r"processes: 'q c d' does not match"),
@@ -63,74 +71,202 @@ BAD = [
     ("unknown observable", _set("features.names", ["tau0.pt"]), r"features\.names\[0\].*tau0"),
     ("split sum", _set("split.fractions", {"train": 0.5, "val": 0.5, "test": 0.5}), r"split\.fractions: must sum to 1"),
     ("no signal", _set("processes.zz_qqvv.role", "background"), r"processes: no signal process \(role: signal\)"),
-    ("no background", lambda c: [c["processes"].pop(p) for p in ("qcd", "zvv_jets")],
-     r"processes: no background process \(role: background\); the analysis needs at least one signal and one"),
-    ("reserved Pythia setting", _set("processes.qcd.pythia", ["HardQCD:all = on", "beams:eCM = 14000."]),
-     r"processes\.qcd\.pythia\[1\]: 'beams:eCM = 14000\.' is reserved: phenoflow sets the beams from the config's 'collider'"),
-    ("reserved Pythia seed", _set("processes.qcd.pythia", ["HardQCD:all = on", "Random:seed = 3"]),
-     r"processes\.qcd\.pythia\[1\]: 'Random:seed = 3' is reserved: phenoflow seeds every chunk from the config's 'seed'"),
-    ("unknown Pythia setting", _set("processes.qcd.pythia", ["HardQDC:all = on"]),
-     r"processes\.qcd\.pythia\[0\]: 'HardQDC:all = on': Pythia 8\.\d+ has no setting or particle property 'HardQDC:all'"),
-    ("unreadable Pythia value", _set("processes.qcd.pythia", ["PhaseSpace:pTHatMin = high"]),
-     r"processes\.qcd\.pythia\[0\]: .* cannot read this value of PhaseSpace:pTHatMin"),
-    ("unknown Pythia setting of an LHE shower", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {
-        "file": "tests/data/lhe/pp_jj.lhe.gz", "pythia": ["TimeShower:alphaSvalue = 0.12", "TimeShower:nope = 1"]}}),
-     r"processes\.qcd\.lhe\.pythia\[1\]: .*no setting or particle property 'TimeShower:nope'"),
-    ("LHE beams not the collider's", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {
-        "file": "tests/data/lhe/ppbar_1960_idwtup3.lhe"}}),
-     r"processes\.qcd\.lhe\.file: the file's beams are p pbar at 980 \+ 980 GeV \(sqrt\(s\) = 1960 GeV\), but "
-     r"collider is p p at sqrt\(s\) = 13000 GeV .*processes\.qcd\.lhe\.allow_beam_mismatch"),
-    ("LHE sqrt(s) not the collider's", lambda c: (c["collider"].update(sqrt_s_gev=14000.0), c["processes"].update(qcd={
-        "role": "background", "events": 5, "lhe": {"file": "tests/data/lhe/pp_jj.lhe.gz"}})),
-     r"processes\.qcd\.lhe\.file: the file's beams are p p at 6500 \+ 6500 GeV"),
-    ("garbage LHE header", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {
-        "file": "tests/data/lhe/garbage.lhe"}}), r"processes\.qcd\.lhe\.file: tests/data/lhe/garbage\.lhe: not a valid LHE file"),
-    ("MadGraph with antiprotons", lambda c: (c["collider"].update(beams=["p", "pbar"]), c["processes"].update(qcd={
-        "role": "background", "events": 5, "madgraph": {"process": ["generate p p~ > j j"]}})),
-     r"processes\.qcd\.madgraph: phenoflow runs MadGraph for p p beams only, but collider\.beams is p pbar"),
+    (
+        "no background",
+        lambda c: [c["processes"].pop(p) for p in ("qcd", "zvv_jets")],
+        r"processes: no background process \(role: background\); the analysis needs at least one signal and one",
+    ),
+    (
+        "reserved Pythia setting",
+        _set("processes.qcd.pythia", ["HardQCD:all = on", "beams:eCM = 14000."]),
+        r"processes\.qcd\.pythia\[1\]: 'beams:eCM = 14000\.' is reserved: phenoflow sets the beams from the config's 'collider'",
+    ),
+    (
+        "reserved Pythia seed",
+        _set("processes.qcd.pythia", ["HardQCD:all = on", "Random:seed = 3"]),
+        r"processes\.qcd\.pythia\[1\]: 'Random:seed = 3' is reserved: phenoflow seeds every chunk from the config's 'seed'",
+    ),
+    (
+        "unknown Pythia setting",
+        _set("processes.qcd.pythia", ["HardQDC:all = on"]),
+        r"processes\.qcd\.pythia\[0\]: 'HardQDC:all = on': Pythia 8\.\d+ has no setting or particle property 'HardQDC:all'",
+    ),
+    (
+        "unreadable Pythia value",
+        _set("processes.qcd.pythia", ["PhaseSpace:pTHatMin = high"]),
+        r"processes\.qcd\.pythia\[0\]: .* cannot read this value of PhaseSpace:pTHatMin",
+    ),
+    (
+        "unknown Pythia setting of an LHE shower",
+        _set(
+            "processes.qcd",
+            {
+                "role": "background",
+                "events": 5,
+                "lhe": {
+                    "file": "tests/data/lhe/pp_jj.lhe.gz",
+                    "pythia": ["TimeShower:alphaSvalue = 0.12", "TimeShower:nope = 1"],
+                },
+            },
+        ),
+        r"processes\.qcd\.lhe\.pythia\[1\]: .*no setting or particle property 'TimeShower:nope'",
+    ),
+    (
+        "LHE beams not the collider's",
+        _set(
+            "processes.qcd",
+            {"role": "background", "events": 5, "lhe": {"file": "tests/data/lhe/ppbar_1960_idwtup3.lhe"}},
+        ),
+        r"processes\.qcd\.lhe\.file: the file's beams are p pbar at 980 \+ 980 GeV \(sqrt\(s\) = 1960 GeV\), but "
+        r"collider is p p at sqrt\(s\) = 13000 GeV .*processes\.qcd\.lhe\.allow_beam_mismatch",
+    ),
+    (
+        "LHE sqrt(s) not the collider's",
+        lambda c: (
+            c["collider"].update(sqrt_s_gev=14000.0),
+            c["processes"].update(
+                qcd={"role": "background", "events": 5, "lhe": {"file": "tests/data/lhe/pp_jj.lhe.gz"}}
+            ),
+        ),
+        r"processes\.qcd\.lhe\.file: the file's beams are p p at 6500 \+ 6500 GeV",
+    ),
+    (
+        "garbage LHE header",
+        _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "tests/data/lhe/garbage.lhe"}}),
+        r"processes\.qcd\.lhe\.file: tests/data/lhe/garbage\.lhe: not a valid LHE file",
+    ),
+    (
+        "MadGraph with antiprotons",
+        lambda c: (
+            c["collider"].update(beams=["p", "pbar"]),
+            c["processes"].update(
+                qcd={"role": "background", "events": 5, "madgraph": {"process": ["generate p p~ > j j"]}}
+            ),
+        ),
+        r"processes\.qcd\.madgraph: phenoflow runs MadGraph for p p beams only, but collider\.beams is p pbar",
+    ),
     ("unknown beam particle", _set("collider.beams", ["p", "e-"]), r"collider\.beams\[1\]: 'e-' is not one of"),
-    ("bad pythia line", _set("processes.qcd.pythia", ["HardQCD:all"]), r"processes\.qcd\.pythia\[0\]: 'HardQCD:all' does not match"),
-    ("zero chunk size", _set("generation.events_per_chunk", 0), r"generation\.events_per_chunk: 0 is less than the minimum"),
-    ("missing LHE file", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "nope.lhe"}}),
-     r"processes\.qcd\.lhe\.file: no such file 'nope\.lhe'"),
+    (
+        "bad pythia line",
+        _set("processes.qcd.pythia", ["HardQCD:all"]),
+        r"processes\.qcd\.pythia\[0\]: 'HardQCD:all' does not match",
+    ),
+    (
+        "zero chunk size",
+        _set("generation.events_per_chunk", 0),
+        r"generation\.events_per_chunk: 0 is less than the minimum",
+    ),
+    (
+        "missing LHE file",
+        _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "nope.lhe"}}),
+        r"processes\.qcd\.lhe\.file: no such file 'nope\.lhe'",
+    ),
     ("pythia and lhe at once", _set("processes.qcd.lhe", {"file": "x.lhe"}), r"processes\.qcd: .*not valid under any"),
-    ("bias set twice", _set("processes.qcd.pythia", ["HardQCD:all = on", "PhaseSpace:bias2SelectionPow = 3"]),
-     r"processes\.qcd\.pythia\[1\]: sets 'PhaseSpace:bias2SelectionPow' by hand; remove it, processes\.qcd\.bias"),
-    ("bias power out of Pythia's range", _set("processes.qcd.bias", {"power": 12, "reference_pt": 250}),
-     r"processes\.qcd\.bias\.power: 12 is greater than the maximum of 10"),
-    ("bias without a reference pT", _set("processes.qcd.bias", {"power": 4}),
-     r"processes\.qcd\.bias: 'reference_pt' is a required property"),
-    ("bias of an LHE file", _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "x.lhe"},
-                                                   "bias": {"power": 4, "reference_pt": 250}}),
-     r"processes\.qcd: .*not valid under any"),
-    ("class mixing roles", _set("processes.qcd.class", "signal"), r"processes\.qcd\.class: 'signal' is the name of the other role"),
+    (
+        "bias set twice",
+        _set("processes.qcd.pythia", ["HardQCD:all = on", "PhaseSpace:bias2SelectionPow = 3"]),
+        r"processes\.qcd\.pythia\[1\]: sets 'PhaseSpace:bias2SelectionPow' by hand; remove it, processes\.qcd\.bias",
+    ),
+    (
+        "bias power out of Pythia's range",
+        _set("processes.qcd.bias", {"power": 12, "reference_pt": 250}),
+        r"processes\.qcd\.bias\.power: 12 is greater than the maximum of 10",
+    ),
+    (
+        "bias without a reference pT",
+        _set("processes.qcd.bias", {"power": 4}),
+        r"processes\.qcd\.bias: 'reference_pt' is a required property",
+    ),
+    (
+        "bias of an LHE file",
+        _set(
+            "processes.qcd",
+            {"role": "background", "events": 5, "lhe": {"file": "x.lhe"}, "bias": {"power": 4, "reference_pt": 250}},
+        ),
+        r"processes\.qcd: .*not valid under any",
+    ),
+    (
+        "class mixing roles",
+        _set("processes.qcd.class", "signal"),
+        r"processes\.qcd\.class: 'signal' is the name of the other role",
+    ),
     ("bad class name", _set("processes.qcd.class", "q c d"), r"processes\.qcd\.class: 'q c d' does not match"),
     ("bad binning method", _set("binning.methods", ["magic"]), r"binning\.methods\[0\]: 'magic' is not one of"),
-    ("missing detector card", _set("detector.card", "config/cards/nope.yaml"), r"detector\.card: detector card config/cards/nope\.yaml: cannot read"),
-    ("madgraph run_card injection", _set("processes.qcd", {"role": "background", "events": 5, "madgraph": {
-        "process": ["generate p p > j j"], "run_card": {"ptj": "20; shell rm -rf /"}}}), r"processes\.qcd\.madgraph\.run_card\.ptj"),
-    ("missing MadGraph Delphes card", _set("processes.qcd", {"role": "background", "events": 5, "madgraph": {
-        "process": ["generate p p > j j"], "delphes_card": "cards/none.tcl"}}), r"processes\.qcd\.madgraph\.delphes_card: no such file"),
+    (
+        "missing detector card",
+        _set("detector.card", "config/cards/nope.yaml"),
+        r"detector\.card: detector card config/cards/nope\.yaml: cannot read",
+    ),
+    (
+        "madgraph run_card injection",
+        _set(
+            "processes.qcd",
+            {
+                "role": "background",
+                "events": 5,
+                "madgraph": {"process": ["generate p p > j j"], "run_card": {"ptj": "20; shell rm -rf /"}},
+            },
+        ),
+        r"processes\.qcd\.madgraph\.run_card\.ptj",
+    ),
+    (
+        "missing MadGraph Delphes card",
+        _set(
+            "processes.qcd",
+            {
+                "role": "background",
+                "events": 5,
+                "madgraph": {"process": ["generate p p > j j"], "delphes_card": "cards/none.tcl"},
+            },
+        ),
+        r"processes\.qcd\.madgraph\.delphes_card: no such file",
+    ),
     # classifier instances
-    ("old shape: keyed by method", _set("classifiers.bdt", {"n_estimators": 10}),
-     r"classifiers\.bdt: no 'method' key: classifiers are named instances now.*add 'method: bdt' to it"),
-    ("no method, free name", _set("classifiers.mine", {"max_depth": 2}),
-     r"classifiers\.mine: no 'method' key.*add 'method: <one of bdt, cuts, mlp, cnn>'"),
+    (
+        "old shape: keyed by method",
+        _set("classifiers.bdt", {"n_estimators": 10}),
+        r"classifiers\.bdt: no 'method' key: classifiers are named instances now.*add 'method: bdt' to it",
+    ),
+    (
+        "no method, free name",
+        _set("classifiers.mine", {"max_depth": 2}),
+        r"classifiers\.mine: no 'method' key.*add 'method: <one of bdt, cuts, mlp, cnn>'",
+    ),
     ("unknown method", _set("classifiers.svm", {"method": "svm"}), r"classifiers\.svm\.method: 'svm' is not one of"),
-    ("another method's setting", _set("classifiers.cuts", {"method": "cuts", "max_depth": 3}),
-     r"classifiers\.cuts: .*'max_depth' was unexpected"),
+    (
+        "another method's setting",
+        _set("classifiers.cuts", {"method": "cuts", "max_depth": 3}),
+        r"classifiers\.cuts: .*'max_depth' was unexpected",
+    ),
     ("unsafe instance name", _set("classifiers.bdt-2", {"method": "bdt"}), r"classifiers: 'bdt-2' does not match"),
-    ("feature not in features.names", _set("classifiers.cuts.features", ["met", "ht", "jet0.pt"]),
-     r"classifiers\.cuts\.features\[2\]: 'jet0\.pt' is not one of features\.names \(fatjet0\.pt, .*\)"),
+    (
+        "feature not in features.names",
+        _set("classifiers.cuts.features", ["met", "ht", "jet0.pt"]),
+        r"classifiers\.cuts\.features\[2\]: 'jet0\.pt' is not one of features\.names \(fatjet0\.pt, .*\)",
+    ),
     ("empty features", _set("classifiers.mlp.features", []), r"classifiers\.mlp\.features: \[\] should be non-empty"),
-    ("CNN without images", _set("images", _DELETE), r"classifiers\.cnn: method cnn trains on jet images; add an images block"),
-    ("inference of an unknown instance", _set("inference.classifiers", ["bdt", "bdt_deep"]),
-     r"inference\.classifiers\[1\]: 'bdt_deep' is no classifier instance \(classifiers\.<name>\); "
-     r"the binnable instances are bdt, mlp, cnn$"),
-    ("inference of a cut-and-count", _set("inference.classifiers", ["cuts"]),
-     r"inference\.classifiers\[0\]: 'cuts' is a cut-and-count \(method cuts\), whose pass/fail score is not binned; "
-     r"the binnable instances are bdt, mlp, cnn"),
-    ("inference.classifiers not a list of names", _set("inference.classifiers", [3]), r"inference\.classifiers\[0\]: 3 is not of type 'string'"),
+    (
+        "CNN without images",
+        _set("images", _DELETE),
+        r"classifiers\.cnn: method cnn trains on jet images; add an images block",
+    ),
+    (
+        "inference of an unknown instance",
+        _set("inference.classifiers", ["bdt", "bdt_deep"]),
+        r"inference\.classifiers\[1\]: 'bdt_deep' is no classifier instance \(classifiers\.<name>\); "
+        r"the binnable instances are bdt, mlp, cnn$",
+    ),
+    (
+        "inference of a cut-and-count",
+        _set("inference.classifiers", ["cuts"]),
+        r"inference\.classifiers\[0\]: 'cuts' is a cut-and-count \(method cuts\), whose pass/fail score is not binned; "
+        r"the binnable instances are bdt, mlp, cnn",
+    ),
+    (
+        "inference.classifiers not a list of names",
+        _set("inference.classifiers", [3]),
+        r"inference\.classifiers\[0\]: 3 is not of type 'string'",
+    ),
 ]
 
 
@@ -188,7 +324,13 @@ def test_input_paths_and_the_paths_htcondor_cannot_pass():
     paths = input_paths(config)
     assert paths["detector.card"] == config["detector"]["card"]
     assert paths["processes.zz_madgraph.lhe.file"] == "data/my run/$(x).lhe"
-    where = {"working directory": "/home/a b", "Snakefile": "/home/ab/Snakefile", "quote": "/x/it's", "tab": "/x\ty", **paths}
+    where = {
+        "working directory": "/home/a b",
+        "Snakefile": "/home/ab/Snakefile",
+        "quote": "/x/it's",
+        "tab": "/x\ty",
+        **paths,
+    }
     errors = htcondor_path_errors(where)
     assert [e.split(":")[0] for e in errors] == ["working directory", "quote", "tab", "processes.zz_madgraph.lhe.file"]
     assert errors[0] == (
@@ -218,8 +360,10 @@ processes:
     "text,message",
     [
         (DUPLICATE_PROCESS, "line 9: key 'processes.qcd' given twice, first on line 3"),
-        ("seed: 1\nprocesses:\n  qcd:\n    events: 10\n    role: background\n    events: 20\n",
-         "line 6: key 'processes.qcd.events' given twice, first on line 4"),
+        (
+            "seed: 1\nprocesses:\n  qcd:\n    events: 10\n    role: background\n    events: 20\n",
+            "line 6: key 'processes.qcd.events' given twice, first on line 4",
+        ),
         ("seed: 1\nluminosity_fb: 139.0\nseed: 2\n", "line 3: key 'seed' given twice, first on line 1"),
         ("binning: {n_bins: [3, 5], n_bins: [10]}\n", "line 1: key 'binning.n_bins' given twice, first on line 1"),
         ('{"seed": 1, "results": "r",\n "seed": 2}\n', "line 2: key 'seed' given twice, first on line 1"),  # JSON
@@ -231,7 +375,9 @@ def test_a_key_given_twice_is_refused_naming_file_key_and_line(tmp_path, text, m
     path = tmp_path / "analysis.yaml"
     path.write_text(text)
     assert yaml.safe_load(text)  # PyYAML alone would take the last silently
-    with pytest.raises(DuplicateKeyError, match=rf"^{re.escape(f'{path}: {message}')} \(YAML would keep only the last\)"):
+    with pytest.raises(
+        DuplicateKeyError, match=rf"^{re.escape(f'{path}: {message}')} \(YAML would keep only the last\)"
+    ):
         load_yaml_strict(path)
     with pytest.raises(ConfigError):
         check_config_files([REPO / "config/config.yaml", path])
@@ -240,7 +386,11 @@ def test_a_key_given_twice_is_refused_naming_file_key_and_line(tmp_path, text, m
 def test_strict_loading_changes_nothing_else(tmp_path):
     """Every shipped config reads as with yaml.safe_load; keys a merge brings in may be overridden;
     a file PyYAML cannot read is left to Snakemake."""
-    shipped = [REPO / "config/config.yaml", *sorted((REPO / "config/examples").glob("*.yaml")), REPO / "tests/data/tiny_config.yaml"]
+    shipped = [
+        REPO / "config/config.yaml",
+        *sorted((REPO / "config/examples").glob("*.yaml")),
+        REPO / "tests/data/tiny_config.yaml",
+    ]
     for path in shipped:
         assert load_yaml_strict(path) == yaml.safe_load(path.read_text()), path
     check_config_files(shipped)
@@ -253,7 +403,6 @@ def test_strict_loading_changes_nothing_else(tmp_path):
 
 
 # -- classifier instances -------------------------------------------------------------------------
-
 
 
 def test_inference_classifiers_are_instance_names():
@@ -292,7 +441,9 @@ def test_an_old_style_classifiers_block_gets_one_migration_line_per_entry():
     with pytest.raises(ConfigError) as err:
         check_config(config, SCHEMA)
     lines = str(err.value).splitlines()[1:]
-    assert [line.split(":")[0].strip() for line in lines] == [f"classifiers.{m}" for m in config["classifiers"]] + ["luminosity_fb"]
+    assert [line.split(":")[0].strip() for line in lines] == [f"classifiers.{m}" for m in config["classifiers"]] + [
+        "luminosity_fb"
+    ]
     assert "add 'method: cnn' to it (classifiers: {cnn: {method: cnn, ...}})" in lines[3]
 
 

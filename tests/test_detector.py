@@ -19,7 +19,15 @@ def particles(events: list[list[tuple]]) -> ak.Array:
     pid, status, pt, eta, phi, mass = rows.T
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
     e = np.sqrt(px**2 + py**2 + pz**2 + mass**2)
-    fields = {"pid": pid.astype(np.int32), "status": status.astype(np.int32), "px": px, "py": py, "pz": pz, "e": e, "mass": mass}
+    fields = {
+        "pid": pid.astype(np.int32),
+        "status": status.astype(np.int32),
+        "px": px,
+        "py": py,
+        "pz": pz,
+        "e": e,
+        "mass": mass,
+    }
     return ak.unflatten(ak.zip(fields), counts)
 
 
@@ -146,7 +154,10 @@ def test_b_jets_get_flavour_5_and_the_b_tag_efficiency():
     jet = [(211, 1, 20.0, 0.1, 0.3 + d, 0.13957) for d in (-0.05, 0.0, 0.05)]
     b_event = [*jet, (5, -71, 40.0, 0.1, 0.3, 4.8)]
     light_event = [*jet, (5, -71, 40.0, 0.1, -2.0, 4.8)]  # the b quark is far away
-    for event, flavour, formula in ((b_event, 5, CARD.btagging.efficiency[5]), (light_event, 0, CARD.btagging.efficiency[0])):
+    for event, flavour, formula in (
+        (b_event, 5, CARD.btagging.efficiency[5]),
+        (light_event, 0, CARD.btagging.efficiency[0]),
+    ):
         jets = simulate(repeat(event, n), CARD, seed=9)["Jet"]
         jets = ak.flatten(jets[ak.num(jets) > 0][:, :1])
         assert ak.all(jets.flavor == flavour)

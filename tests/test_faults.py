@@ -28,7 +28,12 @@ TARGETS = (TARGET, "results/features/images.npy", "results/evaluation/bdt/scores
 def _start(workdir: Path, *args: str) -> subprocess.Popen:
     """Snakemake in its own process group (so the whole workflow can be killed at once)."""
     return subprocess.Popen(
-        [*SNAKEMAKE, *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        [*SNAKEMAKE, *args],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 

@@ -60,8 +60,14 @@ def test_the_default_card_loads():
         (lambda c: c["calorimeters"]["ecal"].pop("resolution"), r"calorimeters\.ecal\.resolution: missing"),
         (lambda c: c["tracking"]["efficiency"].update(muon="pt >> 2"), r"tracking\.efficiency\.muon"),
         (lambda c: c["propagator"].update(bz_tesla="strong"), r"propagator\.bz_tesla: expected a number"),
-        (lambda c: c["calorimeters"]["hcal"]["towers"][1].update(eta_edges=[-4.0, -1.653]), r"calorimeters\.hcal\.towers\[1\]\.eta_edges: starts at -4"),
-        (lambda c: c["calorimeters"]["ecal"]["energy_fraction"].update({22: 1.5}), r"calorimeters\.ecal\.energy_fraction\.22: expected a fraction"),
+        (
+            lambda c: c["calorimeters"]["hcal"]["towers"][1].update(eta_edges=[-4.0, -1.653]),
+            r"calorimeters\.hcal\.towers\[1\]\.eta_edges: starts at -4",
+        ),
+        (
+            lambda c: c["calorimeters"]["ecal"]["energy_fraction"].update({22: 1.5}),
+            r"calorimeters\.ecal\.energy_fraction\.22: expected a fraction",
+        ),
         (lambda c: c["jets"]["jet"].update(radius=-0.4), r"jets\.jet\.radius: must be positive"),
     ],
 )

@@ -55,15 +55,23 @@ def test_reserved_settings_are_refused():
 
 def test_settings_check_finds_what_pythia_does_not_know():
     check = SettingsCheck()
-    lines = ["HardQCD:all = on", "HardQDC:all = on", "PhaseSpace:pTHatMin = lots", "9999999:onMode = off",
-             "23:onMode = off", "Random:seed = 4"]
+    lines = [
+        "HardQCD:all = on",
+        "HardQDC:all = on",
+        "PhaseSpace:pTHatMin = lots",
+        "9999999:onMode = off",
+        "23:onMode = off",
+        "Random:seed = 4",
+    ]
     errors = check.errors("processes.qcd.pythia", lines)
     assert [e.split(":")[0] for e in errors] == [f"processes.qcd.pythia[{i}]" for i in (1, 2, 3, 5)]
     assert "no setting or particle property 'HardQDC:all'" in errors[0]
     assert "cannot read this value of PhaseSpace:pTHatMin" in errors[1]
     assert "'Random:seed = 4' is reserved" in errors[3]
     # lines for MadGraph's Pythia interface: its own namespaces pass, Pythia's are still checked
-    mg = check.errors("k", ["SysCalc:qCutList = 20", "JetMatching:qCut = x", "Beams:LHEF = a"], pythia_namespaces_only=True)
+    mg = check.errors(
+        "k", ["SysCalc:qCutList = 20", "JetMatching:qCut = x", "Beams:LHEF = a"], pythia_namespaces_only=True
+    )
     assert [e.split(":")[0] for e in mg] == ["k[1]", "k[2]"]
 
 

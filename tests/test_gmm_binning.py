@@ -274,7 +274,9 @@ def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
             signal_scale=10.0,
             **label,
         ),
-        binning_plots.binned_stack(None, {"b": annealed.bins.b}, {"s": annealed.bins.s[0]}, tmp_path / "stack_lin.png", **label),
+        binning_plots.binned_stack(
+            None, {"b": annealed.bins.b}, {"s": annealed.bins.s[0]}, tmp_path / "stack_lin.png", **label
+        ),
         binning_plots.significance_vs_bins({"GMM": ([2, 4], [1.0, 1.2])}, tmp_path / "z.png", **label),
         binning_plots.training_history(annealed.history, tmp_path / "history.png", **label),
         binning_plots.mixture_components_1d(
@@ -288,7 +290,9 @@ def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
             tmp_path / "components.png",
             **label,
         ),
-        binning_plots.simplex_bin_map(simplex_fit[1].image, tmp_path / "simplex.png", points=simplex_fit[0][0][:200], **label),
+        binning_plots.simplex_bin_map(
+            simplex_fit[1].image, tmp_path / "simplex.png", points=simplex_fit[0][0][:200], **label
+        ),
     ]
     for png, pdf in written:
         assert png.suffix == ".png" and pdf.suffix == ".pdf"

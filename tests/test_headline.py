@@ -7,7 +7,11 @@ import pytest
 
 from phenoflow.evaluation.headline import COLUMNS, headline_table, write_headline
 
-BDT = {"auc": 0.91, "max_significance": {"significance": 3.2}, "max_significance_with_uncertainty": {"significance": 2.5}}
+BDT = {
+    "auc": 0.91,
+    "max_significance": {"significance": 3.2},
+    "max_significance_with_uncertainty": {"significance": 2.5},
+}
 CUTS = {"auc": 0.7, "max_significance": {"significance": 1.5}}  # no uncertainty configured: Z_max = Z_A
 BINNING = pd.DataFrame({
     "space": ["score", "score", "score", "simplex"],

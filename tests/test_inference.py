@@ -15,7 +15,10 @@ from phenoflow.inference.study import COLUMNS, run_inference, select_rows, write
 
 
 def one_bin(s: float, b: float) -> list[BinnedSample]:
-    return [BinnedSample("sig", True, np.array([s]), np.array([0.0])), BinnedSample("bkg", False, np.array([b]), np.array([0.0]))]
+    return [
+        BinnedSample("sig", True, np.array([s]), np.array([0.0])),
+        BinnedSample("bkg", False, np.array([b]), np.array([0.0])),
+    ]
 
 
 def test_one_bin_counting_experiment_by_hand():
@@ -51,7 +54,9 @@ def test_limits_and_significance_equal_pyhfs_own_hypotest_route():
     init = np.asarray(model.config.suggested_init())
     init[model.config.poi_index] = 0.0
     # (upper_limit of pyhf 0.7.6 does not pass its level on to toms748_scan: call that directly)
-    _, expected = pyhf.infer.intervals.upper_limits.toms748_scan(model.expected_data(init), model, 0.1, 5.0, level=0.1, rtol=1e-6)
+    _, expected = pyhf.infer.intervals.upper_limits.toms748_scan(
+        model.expected_data(init), model, 0.1, 5.0, level=0.1, rtol=1e-6
+    )
     np.testing.assert_allclose(ours.limits, expected, rtol=2e-4)
     init[model.config.poi_index] = 1.0
     p0 = pyhf.infer.hypotest(0.0, model.expected_data(init), model, test_stat="q0")
@@ -92,7 +97,10 @@ def test_workspace_is_valid_and_carries_the_configured_uncertainties():
 
 
 def test_uncertainties_weaken_the_expected_result():
-    samples = [BinnedSample("sig", True, np.array([20.0]), np.array([4.0])), BinnedSample("bkg", False, np.array([100.0]), np.array([100.0]))]
+    samples = [
+        BinnedSample("sig", True, np.array([20.0]), np.array([4.0])),
+        BinnedSample("bkg", False, np.array([100.0]), np.array([100.0])),
+    ]
     bare = expected_results(workspace_spec(samples, mc_statistics=False))
     full = expected_results(workspace_spec(samples, normalisation={"bkg": 0.2}))
     assert full.significance < bare.significance and full.limits[2] > bare.limits[2]
@@ -112,7 +120,10 @@ def test_negative_yields_are_floored_and_empty_bins_refused():
     assert notes == ["sig: negative yield in bins [1] floored at 0"]
     with pytest.raises(ValueError, match="signal samples have no positive yield"):
         workspace_spec(samples)
-    no_background = [BinnedSample("sig", True, np.array([1.0, 2.0]), np.zeros(2)), BinnedSample("bkg", False, np.array([3.0, 0.0]), np.zeros(2))]
+    no_background = [
+        BinnedSample("sig", True, np.array([1.0, 2.0]), np.zeros(2)),
+        BinnedSample("bkg", False, np.array([3.0, 0.0]), np.zeros(2)),
+    ]
     with pytest.raises(ValueError, match=r"bins \[1\] have no positive background"):
         workspace_spec(no_background)
     with pytest.raises(ValueError, match="processes not in the samples"):
@@ -161,7 +172,14 @@ def test_a_failed_fit_gives_a_row_without_results_and_says_why(tmp_path, monkeyp
         raise study.FitError("the profile fit at mu = 2 failed (Inequality constraints incompatible)")
 
     monkeypatch.setattr(study, "expected_results", fail)
-    scores = pd.DataFrame({"score": [0.2, 0.8, 0.3, 0.9], "weight": [5.0, 1.0, 4.0, 2.0], "label": [0, 1, 0, 1], "process": ["b", "s", "b", "s"]})
+    scores = pd.DataFrame(
+        {
+            "score": [0.2, 0.8, 0.3, 0.9],
+            "weight": [5.0, 1.0, 4.0, 2.0],
+            "label": [0, 1, 0, 1],
+            "process": ["b", "s", "b", "s"],
+        }
+    )
     rows = [{"method": "optimal", "n_bins_requested": 1, "edges": [0.0, 1.0]}]
     table = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", luminosity_uncertainty=0.0, normalisation={},
                           mc_statistics=True, cl=0.95, significance={})  # fmt: skip

@@ -63,7 +63,9 @@ def test_profile_fit_is_pyhfs_likelihood_at_a_minimum_pyhf_cannot_improve(name):
     assert -2 * float(model.logpdf(fitted, data)[0]) - reference == pytest.approx(q, abs=1e-5)
     bounds, fixed = model.config.suggested_bounds(), model.config.suggested_fixed()
     try:
-        _, twice_nll = pyhf.infer.mle.fixed_poi_fit(median, data, model, fitted.tolist(), bounds, fixed, return_fitted_val=True)
+        _, twice_nll = pyhf.infer.mle.fixed_poi_fit(
+            median, data, model, fitted.tolist(), bounds, fixed, return_fitted_val=True
+        )
     except pyhf.exceptions.FailedMinimization:
         return  # pyhf's own fit got lost: nothing lower found
     assert float(twice_nll) - reference > q - 1e-5

@@ -58,12 +58,26 @@ def test_cycle_detection_finds_a_cycle(tmp_path):
     assert imported_modules(tmp_path / "a.py", modules) == {"phenoflow.b"}
     assert imported_modules(tmp_path / "b.py", modules) == {"phenoflow.a"}
     with pytest.raises(graphlib.CycleError):
-        tuple(graphlib.TopologicalSorter({"phenoflow.a": {"phenoflow.b"}, "phenoflow.b": {"phenoflow.a"}}).static_order())
+        tuple(
+            graphlib.TopologicalSorter({"phenoflow.a": {"phenoflow.b"}, "phenoflow.b": {"phenoflow.a"}}).static_order()
+        )
 
 
 def test_library_is_grouped_by_stage():
     """Stage code lives in its stage's package; only shared infrastructure stays at the top."""
     top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
-    assert set(top) <= {"arrays", "config", "expression", "io", "kinematics", "logs", "plotstyle", "provenance", "retry", "seeds", "tf_threads"}, top
+    assert set(top) <= {
+        "arrays",
+        "config",
+        "expression",
+        "io",
+        "kinematics",
+        "logs",
+        "plotstyle",
+        "provenance",
+        "retry",
+        "seeds",
+        "tf_threads",
+    }, top
     present = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert present <= set(STAGES), present - set(STAGES)

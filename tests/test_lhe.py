@@ -238,8 +238,10 @@ def test_ppbar_showered_at_1960_gev_with_signed_unit_weights():
     np.testing.assert_allclose(ak.to_numpy(ak.sum(_final(chunk.particles).pz, axis=1)), 0.0, atol=1e-3)
     # net charge of p pbar is zero
     charge = {211: 1, 321: 1, 2212: 1, 11: -1, 13: -1, 15: -1}
-    q = sum(ak.to_numpy(ak.sum(np.sign(chunk.particles.pid) * (abs(chunk.particles.pid) == k), axis=1)) * c
-            for k, c in charge.items())
+    q = sum(
+        ak.to_numpy(ak.sum(np.sign(chunk.particles.pid) * (abs(chunk.particles.pid) == k), axis=1)) * c
+        for k, c in charge.items()
+    )
     np.testing.assert_array_equal(q, 0)
 
 
@@ -387,7 +389,11 @@ def test_showering_with_the_scan_equals_showering_without(tmp_path):
     with_scan = shower(NLO, 3, seed=SEED, first_event=2, scanned=read_scan(*scan))
     assert ak.to_list(with_scan.particles) == ak.to_list(alone.particles)
     np.testing.assert_array_equal(with_scan.weights, alone.weights)
-    assert (with_scan.sigma_pb, with_scan.sigma_err_pb, with_scan.info) == (alone.sigma_pb, alone.sigma_err_pb, alone.info)
+    assert (with_scan.sigma_pb, with_scan.sigma_err_pb, with_scan.info) == (
+        alone.sigma_pb,
+        alone.sigma_err_pb,
+        alone.info,
+    )
     with pytest.raises(ValueError, match="another file"):
         shower(PPBAR, 1, seed=SEED, scanned=read_scan(*scan))
 

@@ -271,7 +271,7 @@ def test_real_banner():
 def test_banner_sums_processes_in_quadrature_and_reads_matched_sigma(tmp_path):
     path = tmp_path / "banner.txt"
     path.write_text(
-        "<LesHouchesEvents version=\"3.0\">\n<header>\n<MGVersion>\n#2.6.5\n</MGVersion>\n"
+        '<LesHouchesEvents version="3.0">\n<header>\n<MGVersion>\n#2.6.5\n</MGVersion>\n'
         "<MGGenerationInfo>\n#  Number of Events        :       500\n#  Integrated weight (pb)  :       7.0\n"
         "#  Matched Integrated weight (pb)  :       5.0\n</MGGenerationInfo>\n</header>\n<init>\n"
         "2212 2212 7.000000e+03 7.000000e+03 0 0 247000 247000 -4 2\n"

@@ -329,7 +329,9 @@ def test_weighted_roc_and_auc_match_sklearn_for_positive_weights():
     np.testing.assert_allclose(eff_s, tpr, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(eff_b, fpr, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(thresholds[1:], thr[1:])
-    assert weighted_auc(scores, weights, labels) == pytest.approx(roc_auc_score(labels, scores, sample_weight=weights), rel=1e-12)
+    assert weighted_auc(scores, weights, labels) == pytest.approx(
+        roc_auc_score(labels, scores, sample_weight=weights), rel=1e-12
+    )
 
 
 def test_weighted_auc_and_roc_need_positive_class_totals():

@@ -171,7 +171,13 @@ def two_input():
 
 def test_cnn_with_features_beside_the_image_learns_from_them(two_input):
     (train, _, test), model, history = two_input
-    assert {layer.name for layer in model.model.layers} >= {"images", "features", "standardise", "feature_dense", "concatenate"}
+    assert {layer.name for layer in model.model.layers} >= {
+        "images",
+        "features",
+        "standardise",
+        "feature_dense",
+        "concatenate",
+    }
     assert sorted(t.name for t in model.model.inputs) == ["features", "images"]
     proba = model.predict_proba(test[0])
     assert proba.shape == (200,) and len(history) >= 1
@@ -258,7 +264,8 @@ def test_training_refuses_signed_weights_and_learns_from_balanced_absolute_ones(
 
     rng = np.random.default_rng(2)
     (x, y, w), (xv, yv, wv), (xt, yt, wt) = (
-        (a, b, c * np.where(rng.random(len(c)) < 0.2, -1.0, 1.0)) for a, b, c in (binary[s] for s in ("train", "val", "test"))
+        (a, b, c * np.where(rng.random(len(c)) < 0.2, -1.0, 1.0))
+        for a, b, c in (binary[s] for s in ("train", "val", "test"))
     )
     hyper = FAST_MLP if name == "mlp" else {"n_estimators": 20, "max_depth": 2}
     model = model_class(name)(seed=3, **hyper)

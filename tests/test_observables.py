@@ -38,7 +38,9 @@ def test_delta_phi_with_met(events):
     assert observable(events, "fatjet0,met.delta_phi")[0] == pytest.approx(3.0, abs=1e-6)  # 1.0 - (-2.0)
 
 
-@pytest.mark.parametrize("name", ["jet0.foo", "tau0.pt", "fatjet0.charge", "jet0", "jet0,met.mass", "jet0,jet1,jet2.delta_r"])
+@pytest.mark.parametrize(
+    "name", ["jet0.foo", "tau0.pt", "fatjet0.charge", "jet0", "jet0,met.mass", "jet0,jet1,jet2.delta_r"]
+)
 def test_bad_names_raise(events, name):
     with pytest.raises(KeyError, match="observable"):
         observable(events, name)

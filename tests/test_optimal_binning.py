@@ -232,7 +232,9 @@ def test_dp_with_a_negative_background_fine_bin_by_hand():
     assert part.objective == pytest.approx(expected, rel=1e-12)
     assert part.objective == pytest.approx(5.1695, abs=1e-4)
     # with |w| the first pair would have b = 3: Z^2(3, 3) + Z^2(0.5, 3) = 2.397, not the physical value
-    assert optimal_partition(s, np.abs(b), w2, n_bins=2, min_background=0.5).objective == pytest.approx(2.3968, abs=1e-4)
+    assert optimal_partition(s, np.abs(b), w2, n_bins=2, min_background=0.5).objective == pytest.approx(
+        2.3968, abs=1e-4
+    )
 
 
 def test_equal_signal_quantiles_with_negative_weights():
@@ -261,7 +263,9 @@ def test_a_bin_exactly_on_the_uncertainty_threshold_is_allowed_by_every_judge():
     part = optimal_partition(s, b, b**2, 2, min_background=1.0, max_rel_uncertainty=0.5)
     np.testing.assert_array_equal(part.indices, [0, 5, 9])  # the four light events alone
     heavy = b[:5]
-    y = BinYields(np.array([[0.0, 4.0]]), np.array([heavy.sum(), 4 * w]), np.array([(heavy**2).sum(), 4 * w * w]), np.ones(2))
+    y = BinYields(
+        np.array([[0.0, 4.0]]), np.array([heavy.sum(), 4 * w]), np.array([(heavy**2).sum(), 4 * w * w]), np.ones(2)
+    )
     _, n_bins = merge_bins(y, np.ones((2, 2), dtype=bool), min_background=1.0, max_rel_uncertainty=0.5)
     assert n_bins == 2
     # a fifth of an event's weight less and the bin breaks the rule for both

@@ -32,7 +32,9 @@ def test_figures_carry_the_label(tmp_path, monkeypatch):
     x = np.linspace(0, 1, 20)
     plots.roc({"bdt": (x, x**2, 0.8)}, tmp_path / "roc.png", collision=lhc)
     processes = np.array(["s", "b"] * 10)
-    plots.score_distributions(x, np.ones(20), processes, (processes == "s").astype(int), tmp_path / "s.png", collision=lhc)
+    plots.score_distributions(
+        x, np.ones(20), processes, (processes == "s").astype(int), tmp_path / "s.png", collision=lhc
+    )
     assert texts(figures[0].axes[0]) == ["Simulation", "8 TeV"]
     assert texts(figures[1].axes[0]) == ["Simulation", "8 TeV, 20.3 fb$^{-1}$"]
 

@@ -32,7 +32,9 @@ def _cowan_decimal(s: float, b: float, sigma: float) -> float:
     return float((2 * (first - second)).sqrt())
 
 
-@pytest.mark.parametrize("s, b, sigma", [(1.0, 1e4, 30.0), (0.3, 2.0, 0.05), (50.0, 20.0, 15.0), (1e-3, 5.0, 1.0), (2.0, 1e6, 1e4)])
+@pytest.mark.parametrize(
+    "s, b, sigma", [(1.0, 1e4, 30.0), (0.3, 2.0, 0.05), (50.0, 20.0, 15.0), (1e-3, 5.0, 1.0), (2.0, 1e6, 1e4)]
+)
 def test_equals_a_high_precision_evaluation(s, b, sigma):
     assert asimov_significance_with_uncertainty(s, b, sigma) == pytest.approx(_cowan_decimal(s, b, sigma), rel=1e-9)
 

@@ -196,7 +196,10 @@ def test_the_tensorflow_cowan_z_equals_the_numpy_one_with_finite_gradients():
             tape.watch(st)
             z2 = significance_squared_with_uncertainty(st, tf.constant(10.0, tf.float64), tf.constant(vv, tf.float64))
         h = 1e-5
-        numeric = (asimov_significance_with_uncertainty(5 + h, 10, math.sqrt(vv)) ** 2 - asimov_significance_with_uncertainty(5 - h, 10, math.sqrt(vv)) ** 2) / (2 * h)
+        numeric = (
+            asimov_significance_with_uncertainty(5 + h, 10, math.sqrt(vv)) ** 2
+            - asimov_significance_with_uncertainty(5 - h, 10, math.sqrt(vv)) ** 2
+        ) / (2 * h)
         assert tape.gradient(z2, st).numpy() == pytest.approx(numeric, rel=1e-6)
     # combined over bins and signals as the numpy rule, (rel, mc) = (0.1, 1)
     ss, bb, ww = np.array([[3.0, 1.0], [2.0, 0.5]]), np.array([10.0, 4.0]), np.array([4.0, 9.0])
@@ -220,7 +223,9 @@ def test_the_mixture_maximises_and_reports_the_option():
     both = Significance(0.1, True)
     fit = fit_gmm_binning(x, w, y, 4, significance=both, seed=1, **rule)
     yields = binned_yields(x, w, y, fit.edges)
-    assert fit.significance == pytest.approx(combined_significance(yields["s"], yields["b"], yields["b_sumw2"], both), rel=1e-12)
+    assert fit.significance == pytest.approx(
+        combined_significance(yields["s"], yields["b"], yields["b_sumw2"], both), rel=1e-12
+    )
     assert fit.significance_asimov == pytest.approx(combined_significance(yields["s"], yields["b"]), rel=1e-12)
     assert fit.significance < fit.significance_asimov
     assert fit.settings["significance"] == both.as_dict()
@@ -247,7 +252,9 @@ def test_binning_rows_carry_both_significances():
     for method in ("equidistant", "quantile", "optimal"):
         row = evaluate_binning(method, scores, weights, labels, 3, 1.0, significance=MC)
         s, b, b_err = (np.array(row[k]) for k in ("s", "b", "b_error"))
-        assert row["significance"] == pytest.approx(math.sqrt(sum(cowan2(*a, e**2) for *a, e in zip(s, b, b_err))), rel=1e-12)
+        assert row["significance"] == pytest.approx(
+            math.sqrt(sum(cowan2(*a, e**2) for *a, e in zip(s, b, b_err))), rel=1e-12
+        )
         assert row["z_asimov"] == pytest.approx(math.sqrt(sum(cowan2(*a, 0) for a in zip(s, b))), rel=1e-12)
         off = evaluate_binning(method, scores, weights, labels, 3, 1.0, significance=OFF)
         assert off == evaluate_binning(method, scores, weights, labels, 3, 1.0)

@@ -46,7 +46,17 @@ def _toy_particles(n: int, seed: int) -> ak.Array:
     counts = np.full(n, 21)
     f = lambda a: ak.unflatten(a.ravel(), counts)  # noqa: E731
     status = np.ones_like(pid)
-    return ak.zip({"pid": f(pid), "status": f(status), "px": f(px), "py": f(py), "pz": f(pz), "e": f(e), "mass": f(np.zeros_like(e))})
+    return ak.zip(
+        {
+            "pid": f(pid),
+            "status": f(status),
+            "px": f(px),
+            "py": f(py),
+            "pz": f(pz),
+            "e": f(e),
+            "mass": f(np.zeros_like(e)),
+        }
+    )
 
 
 CARD = Path(__file__).resolve().parents[1] / "config" / "cards" / "cms.yaml"
@@ -74,11 +84,15 @@ def test_ntuple_roundtrip_and_delphes_names(ntuples):
     events = read_events(ntuples)
     assert len(events) == 100
     assert ak.all(events.jet.pt[:, :-1] >= events.jet.pt[:, 1:])  # pT ordered
-    assert "EFlowTrack_size" in keys and ak.all(abs(uproot.open(ntuples[0])["Delphes"]["EFlowTrack.PID"].array()) == 211)
+    assert "EFlowTrack_size" in keys and ak.all(
+        abs(uproot.open(ntuples[0])["Delphes"]["EFlowTrack.PID"].array()) == 211
+    )
 
 
 def test_skim_weights_sum_to_sigma_lumi_and_cutflow(ntuples):
-    events, cutflow = skim(ntuples, ["jet0.pt > 30", "met > 0"], sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0, process="toy")
+    events, cutflow = skim(
+        ntuples, ["jet0.pt > 30", "met > 0"], sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0, process="toy"
+    )
     assert cutflow["yield"][0] == pytest.approx(2.0 * 3.0 * 1000)
     assert cutflow["events"][0] == 100
     assert list(cutflow["step"]) == ["all events", "jet0.pt > 30", "met > 0"]
@@ -123,8 +137,9 @@ def test_records_from_buffers_equal_ak_zip_of_the_branches(ntuples):
         {
             "weight": ak.values_astype(arrays["Event.Weight"][:, 0], np.float64),
             **{name.lower(): zipped(name) for name in READ_FIELDS},
-            "met": ak.zip({"pt": arrays["MissingET.MET"][:, 0], "phi": arrays["MissingET.Phi"][:, 0]},
-                          with_name="Momentum2D"),  # fmt: skip
+            "met": ak.zip(
+                {"pt": arrays["MissingET.MET"][:, 0], "phi": arrays["MissingET.Phi"][:, 0]}, with_name="Momentum2D"
+            ),  # fmt: skip
             "ht": arrays["ScalarHT.HT"][:, 0],
             "eflow": ak.zip({**eflow, "mass": ak.zeros_like(eflow["pt"])}, with_name="Momentum4D"),
         },

@@ -177,7 +177,11 @@ def test_every_result_directory_has_a_provenance_record(tiny):
     assert list(generate["config"]["processes"]) == ["qcd"] and set(generate["seeds"]) == {"chunk0", "chunk1"}
     lhe = yaml.safe_load((results / "generate/zz_madgraph/provenance.yaml").read_text())
     lhe_file = config["processes"]["zz_madgraph"]["lhe"]["file"]
-    assert set(lhe["inputs"]) == {"results/generate/zz_madgraph/chunk0.json", "results/generate/zz_madgraph/lhe.json", lhe_file}
+    assert set(lhe["inputs"]) == {
+        "results/generate/zz_madgraph/chunk0.json",
+        "results/generate/zz_madgraph/lhe.json",
+        lhe_file,
+    }
 
 
 def test_jet_images_align_with_the_feature_table(tiny):
@@ -284,26 +288,43 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
     assert not (tiny / "results/inference/cnn").exists()
     for model in ("bdt", "mlp"):
         table = pd.read_csv(tiny / f"results/inference/{model}/table.csv")
-        assert list(zip(table["method"], table["n_bins_requested"])) == [(m, k) for m in ("optimal", "gmm") for k in (2, 4)]
+        assert list(zip(table["method"], table["n_bins_requested"])) == [
+            (m, k) for m in ("optimal", "gmm") for k in (2, 4)
+        ]
         assert np.all(np.isfinite(table[["n_bins", "z_asimov", "z_cowan"]].to_numpy(np.float64)))
         # the fits converge also on the tiny run's bins of ~1e9 QCD events (with numerical gradients
         # most failed): results are finite with ordered bands, or absent only where a limit does not
         # exist below the POI's bound (the K = 2 BDT binnings: a signal bin with 50 % MC statistics,
         # whose parameter absorbs any signal at sqrt(q_mu,A) <= 2, short of the +1 sigma band's 2.9)
-        results = table[["z_discovery", "limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy(np.float64)
+        results = table[
+            ["z_discovery", "limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]
+        ].to_numpy(np.float64)
         ok = np.all(np.isfinite(results), axis=1)
         notes = table["notes"].fillna("").astype(str)
-        assert np.all(np.isnan(results[~ok])) and notes[~ok].str.contains("exceeds the POI's upper bound").all(), notes[~ok].tolist()
+        assert np.all(np.isnan(results[~ok])) and notes[~ok].str.contains("exceeds the POI's upper bound").all(), notes[
+            ~ok
+        ].tolist()
         assert ok.sum() >= 2 and np.all(results[ok, 0] > 0) and np.all(np.diff(results[ok, 1:], axis=1) > 0)
-        binning = {(r["method"], r["n_bins_requested"]): r for r in json.loads((tiny / f"results/binning/{model}/binning.json").read_text())}
+        binning = {
+            (r["method"], r["n_bins_requested"]): r
+            for r in json.loads((tiny / f"results/binning/{model}/binning.json").read_text())
+        }
         for method, k in zip(table["method"], table["n_bins_requested"]):
             spec = json.loads((tiny / f"results/inference/{model}/workspace_{method}_K{k}.json").read_text())
             pyhf.schema.validate(spec, "workspace.json")
             samples = {s["name"]: s for s in spec["channels"][0]["samples"]}
             signal = [n for n, p in config["processes"].items() if p["role"] == "signal"]
-            np.testing.assert_allclose(np.sum([samples[n]["data"] for n in signal], axis=0), binning[(method, k)]["s"], rtol=1e-9)
-            np.testing.assert_allclose(np.sum([samples[n]["data"] for n in samples if n not in signal], axis=0), binning[(method, k)]["b"], rtol=1e-9)
-            assert {"name": "norm_qcd", "type": "normsys", "data": {"hi": 1.5, "lo": 0.5}} in samples["qcd"]["modifiers"]
+            np.testing.assert_allclose(
+                np.sum([samples[n]["data"] for n in signal], axis=0), binning[(method, k)]["s"], rtol=1e-9
+            )
+            np.testing.assert_allclose(
+                np.sum([samples[n]["data"] for n in samples if n not in signal], axis=0),
+                binning[(method, k)]["b"],
+                rtol=1e-9,
+            )
+            assert {"name": "norm_qcd", "type": "normsys", "data": {"hi": 1.5, "lo": 0.5}} in samples["qcd"][
+                "modifiers"
+            ]
             assert all(any(m["type"] == "staterror" for m in s["modifiers"]) for s in samples.values())
         assert "limit on mu" in (tiny / f"results/inference/{model}/table.md").read_text()
         for suffix in (".png", ".pdf"):
@@ -316,7 +337,12 @@ def test_second_run_does_nothing(tiny):
 
 @pytest.mark.parametrize(
     "model, key, value",
-    [("bdt", "max_depth", 2), ("mlp", "epochs", 4), ("cuts_parallel", "n_thresholds", 50), ("cuts", "features", ["met", "ht"])],
+    [
+        ("bdt", "max_depth", 2),
+        ("mlp", "epochs", 4),
+        ("cuts_parallel", "n_thresholds", 50),
+        ("cuts", "features", ["met", "ht"]),
+    ],
 )
 def test_one_models_parameter_reruns_that_model_only(tiny, model, key, value):
     """Also for one of two instances of the same method (cuts, cuts_parallel), and for an
@@ -355,14 +381,29 @@ def test_two_instances_of_one_method_train_with_their_own_settings_and_features(
         assert "results/features/images.npy" not in record["inputs"]
         assert json.loads((tiny / f"results/evaluation/{name}/metrics.json").read_text())["method"] == "cuts"
     cnn = yaml.safe_load((tiny / "results/models/cnn/provenance.yaml").read_text())
-    assert "images" in cnn["config"] and "training_weights" in cnn["config"] and "results/features/images.npy" in cnn["inputs"]
+    assert (
+        "images" in cnn["config"]
+        and "training_weights" in cnn["config"]
+        and "results/features/images.npy" in cnn["inputs"]
+    )
     assert not (tiny / "results/binning/cuts_parallel").exists()  # a pass/fail score is not binned
 
 
 def test_every_method_is_compared_on_the_same_test_events(tiny):
     table = pd.read_csv(tiny / "results/evaluation/comparison.csv")
     assert list(table["method"]) == ["bdt", "cnn", "cuts", "cuts_parallel", "mlp"]
-    assert list(table.columns) == ["method", "accuracy", "auc", "z_max", "z_max_asimov", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters"]
+    assert list(table.columns) == [
+        "method",
+        "accuracy",
+        "auc",
+        "z_max",
+        "z_max_asimov",
+        "s_over_sqrt_b",
+        "r50",
+        "r99",
+        "training_time_s",
+        "n_parameters",
+    ]
     assert (table["z_max"] <= table["z_max_asimov"] * (1 + 1e-12)).all()
     assert (table["n_parameters"] > 0).all() and (table["training_time_s"] > 0).all()
     markdown = (tiny / "results/evaluation/comparison.md").read_text()
@@ -396,7 +437,12 @@ def test_background_classes_make_the_classifiers_multiclass(tiny, tmp_path):
     targets = [f"results/evaluation/{m}/metrics.json" for m in ("bdt", "mlp")] + ["results/binning/bdt/table.csv"]
     snakemake(workdir, "--cores", "2", *targets)
     table = pd.read_parquet(workdir / "results/features/features.parquet")
-    assert dict(table.groupby("process", observed=True)["class"].first()) == {"qcd": 1, "zvv_jets": 0, "zz_madgraph": 2, "zz_qqvv": 2}
+    assert dict(table.groupby("process", observed=True)["class"].first()) == {
+        "qcd": 1,
+        "zvv_jets": 0,
+        "zz_madgraph": 2,
+        "zz_qqvv": 2,
+    }
     for model in ("bdt", "mlp"):
         metrics = json.loads((workdir / f"results/evaluation/{model}/metrics.json").read_text())
         multi = metrics["multiclass"]
@@ -429,15 +475,39 @@ def test_more_events_rerun_from_generation(tiny):
         shutil.copy(TINY, tiny / "config" / "config.yaml")
     # one new chunk; the existing chunks stay valid, everything downstream reruns
     assert jobs["generate_chunk"] == 1
-    for rule in ("merge_process", "skim", "features", "split", "train_bdt", "train_mlp", "evaluate", "binning", "inference", "compare"):
+    for rule in (
+        "merge_process",
+        "skim",
+        "features",
+        "split",
+        "train_bdt",
+        "train_mlp",
+        "evaluate",
+        "binning",
+        "inference",
+        "compare",
+    ):
         assert jobs.get(rule, 0) >= 1, rule
 
 
 def test_report_holds_plots_and_tables(tiny):
     snakemake(tiny, "--report", "report.html")
     html = (tiny / "report.html").read_text(errors="replace")
-    for name in ("config.yaml", "cutflow.csv", "roc.png", "metrics.json", "table.csv", "significance.png", "cutflow.png", "average_images.png",
-                 "comparison.csv", "roc_comparison.png", "overtraining.png", "limits.png", "headline.csv"):
+    for name in (
+        "config.yaml",
+        "cutflow.csv",
+        "roc.png",
+        "metrics.json",
+        "table.csv",
+        "significance.png",
+        "cutflow.png",
+        "average_images.png",
+        "comparison.csv",
+        "roc_comparison.png",
+        "overtraining.png",
+        "limits.png",
+        "headline.csv",
+    ):
         assert name in html, name
     # the front page points to the headline table and states the collider and luminosity
     config = yaml.safe_load((tiny / "config/config.yaml").read_text())
@@ -452,16 +522,22 @@ def test_headline_table_has_every_classifier_and_the_stages_that_apply(tiny):
     assert sorted(table.index) == sorted(config["classifiers"])
     for name, row in table.iterrows():
         metrics = json.loads((tiny / f"results/evaluation/{name}/metrics.json").read_text())
-        assert row["auc"] == pytest.approx(metrics["auc"]) and row["z_max_asimov"] == pytest.approx(metrics["max_significance"]["significance"])
+        assert row["auc"] == pytest.approx(metrics["auc"]) and row["z_max_asimov"] == pytest.approx(
+            metrics["max_significance"]["significance"]
+        )
         binned = (tiny / f"results/binning/{name}/table.csv").exists()
         assert np.isfinite(row["z_binned"]) == binned, name  # the cut-and-counts are not binned
         if binned:
-            assert row["z_binned"] == pytest.approx(pd.read_csv(tiny / f"results/binning/{name}/table.csv")["significance"].max())
+            assert row["z_binned"] == pytest.approx(
+                pd.read_csv(tiny / f"results/binning/{name}/table.csv")["significance"].max()
+            )
         # the smallest finite median limit, or none (the tiny run's pyhf fits may all fail)
         inferred = tiny / f"results/inference/{name}/table.csv"
         assert inferred.exists() == (name in config["inference"]["classifiers"]), name
         limits = pd.read_csv(inferred)["limit_median"].dropna() if inferred.exists() else pd.Series(dtype=float)
-        assert row["limit_median"] == pytest.approx(limits.min()) if len(limits) else np.isnan(row["limit_median"]), name
+        assert row["limit_median"] == pytest.approx(limits.min()) if len(limits) else np.isnan(row["limit_median"]), (
+            name
+        )
     assert "| bdt " in (tiny / "results/headline.md").read_text()
 
 

@@ -124,14 +124,19 @@ def assert_same_results(ours: Path, reference: Path) -> list[str]:
             continue
         a, b = ours / name, reference / name
         if name.suffix == ".root":
-            assert ak.to_list(uproot.open(a)["Delphes"].arrays()) == ak.to_list(uproot.open(b)["Delphes"].arrays()), name
+            assert ak.to_list(uproot.open(a)["Delphes"].arrays()) == ak.to_list(uproot.open(b)["Delphes"].arrays()), (
+                name
+            )
         elif name.name == "comparison.csv":
             import pandas as pd
 
             read = lambda path: pd.read_csv(path).drop(columns="training_time_s")  # noqa: E731
             pd.testing.assert_frame_equal(read(a), read(b))
         elif name.name in TIMED:
-            drop = lambda path: {k: v for k, v in yaml.safe_load(path.read_text()).items() if k not in ("started", "finished")}  # noqa: E731
+
+            def drop(path):
+                return {k: v for k, v in yaml.safe_load(path.read_text()).items() if k not in ("started", "finished")}
+
             assert drop(a) == drop(b), name
         else:
             assert a.read_bytes() == b.read_bytes(), name

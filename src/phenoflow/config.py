@@ -225,7 +225,9 @@ def pythia_errors(config: dict[str, Any]) -> list[str]:
     from phenoflow.generation.pythia import SettingsCheck
 
     check = SettingsCheck()
-    return [error for key, lines, lenient in lists for error in check.errors(key, lines, pythia_namespaces_only=lenient)]
+    return [
+        error for key, lines, lenient in lists for error in check.errors(key, lines, pythia_namespaces_only=lenient)
+    ]
 
 
 def _beam_names(ids: tuple[int, int]) -> str:

@@ -32,8 +32,12 @@ with to_log_file(snakemake.log[0]) as log:
     with atomic_path(out.table) as tmp:
         table.to_csv(tmp, index=False)
     binning_plots.significance_vs_bins(
-        {f"{m} ({space})": (g["n_bins_requested"].tolist(), g["significance"].tolist())
-         for (space, m), g in table.groupby(["space", "method"], sort=False)}, out.plot, collision=collision,
+        {
+            f"{m} ({space})": (g["n_bins_requested"].tolist(), g["significance"].tolist())
+            for (space, m), g in table.groupby(["space", "method"], sort=False)
+        },
+        out.plot,
+        collision=collision,
     )
     write_record(out.provenance, p.provenance, started, snakemake.input, kind="binning", seed=p.seed)
     for row in rows:

@@ -19,7 +19,9 @@ with to_log_file(snakemake.log[0]) as log:
     for model, metrics, scores, training in zip(p.models, inputs.metrics, inputs.scores, inputs.training):
         rows.append(comparison_row(read_json(metrics), read_json(training)))
         table = pd.read_parquet(scores)
-        signal_eff, background_eff, _ = weighted_roc(table["score"].to_numpy(), table["weight"].to_numpy(), table["label"].to_numpy())
+        signal_eff, background_eff, _ = weighted_roc(
+            table["score"].to_numpy(), table["weight"].to_numpy(), table["label"].to_numpy()
+        )
         curves[model] = (signal_eff, background_eff)
     table = comparison_table(rows)
     write_comparison(table, out.table, out.markdown, Significance.from_config(p.significance))

@@ -33,12 +33,20 @@ with to_log_file(snakemake.log[0]) as log:
     if proba.ndim == 2:  # a softmax over the classes: per-class metrics and probabilities too
         metrics["multiclass"] = multiclass_metrics(proba, test.w, test.target, classes)
         columns.update({f"p_{c}": proba[:, i] for i, c in enumerate(classes.names)})
-        plots.confusion(np.array(metrics["multiclass"]["confusion_argmax"]), classes.names, out.confusion, collision=collision)
+        plots.confusion(
+            np.array(metrics["multiclass"]["confusion_argmax"]), classes.names, out.confusion, collision=collision
+        )
     else:
-        plots.confusion(binary_confusion(scores, test.w, test.y), ["background", "signal"], out.confusion, collision=collision)
+        plots.confusion(
+            binary_confusion(scores, test.w, test.y), ["background", "signal"], out.confusion, collision=collision
+        )
     write_json(out.metrics, metrics)
     write_table(out.scores, test.frame(**columns))
-    plots.roc({name: (result.signal_efficiency, result.background_efficiency, result.metrics["auc"])}, out.roc, collision=collision)
+    plots.roc(
+        {name: (result.signal_efficiency, result.background_efficiency, result.metrics["auc"])},
+        out.roc,
+        collision=collision,
+    )
     plots.score_distributions(scores, test.w, test.process, test.y, out.distribution, collision=collision)
     by_class = proba.ndim == 2  # per class, else per role
     train_classes, test_classes = (train.target, test.target) if by_class else (train.y, test.y)
@@ -47,7 +55,9 @@ with to_log_file(snakemake.log[0]) as log:
     check = overtraining(train_scores, train.w, train_classes, scores, test.w, test_classes, names)
     plots.overtraining(check.train, check.test, check.p_values, out.overtraining, collision=collision)
     if describe(p.method).history == "cuts":  # its training is the sequence of cuts: show them on the distributions
-        plots.cut_values(train.x, train.y, train.w, model.cuts, out.history, feature_names=p.features, collision=collision)
+        plots.cut_values(
+            train.x, train.y, train.w, model.cuts, out.history, feature_names=p.features, collision=collision
+        )
     else:
         plots.training_history(pd.read_csv(inputs.history), out.history, collision=collision)
     write_record(out.provenance, p.provenance, started, inputs, kind="classifier evaluation")

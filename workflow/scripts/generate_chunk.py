@@ -15,7 +15,10 @@ with to_log_file(snakemake.log[0]) as log:
     # an LHE process's chunks share one read of the file (rule scan_lhe)
     lhe_scan = (snakemake.input.lhe_header, snakemake.input.lhe_weights) if snakemake.input.get("lhe_header") else None
     # Pythia prints (C++ std::cout) into this log; a retry does not repeat a failure on the input
-    with not_repeated(p.failure_record, snakemake.resources.attempt, snakemake.log[0]), redirect_native_output(snakemake.log[0]):
+    with (
+        not_repeated(p.failure_record, snakemake.resources.attempt, snakemake.log[0]),
+        redirect_native_output(snakemake.log[0]),
+    ):
         chunk, settings = generate_chunk(p.generator, p.n_events, p.first_event, p.seed, p.sqrt_s, lhe_scan, p.beams)
     objects = simulate(chunk.particles, load_card(snakemake.input.card), p.detector_seed)
     write_ntuple(

@@ -25,7 +25,10 @@ with to_log_file(snakemake.log[0]) as log:
         raise RuntimeError(f"{len(table)} feature rows but {shape[0]} images: the inputs are out of step")
     images = np.load(out.images, mmap_mode="r")
     label, weight = table["label"].to_numpy(), table["weight"].to_numpy()
-    averages = {name: average_image(images[label == value], weight[label == value]) for name, value in (("signal", 1), ("background", 0))}
+    averages = {
+        name: average_image(images[label == value], weight[label == value])
+        for name, value in (("signal", 1), ("background", 0))
+    }
     extent = (-spec.half_width_eta, spec.half_width_eta, -spec.half_width_phi, spec.half_width_phi)
     plots.average_images(averages, extent, out.average, collision=Collision(p.sqrt_s_gev))
     write_yaml(out.metadata, image_metadata(table, shape, p.spec, p.provenance, started, snakemake.input.events))

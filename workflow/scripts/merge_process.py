@@ -13,4 +13,6 @@ with to_log_file(snakemake.log[0]) as log:
     seeds = {f"chunk{c['chunk']}": {"generator": c["seed"], "detector": c.get("detector_seed")} for c in chunks}
     write_record(snakemake.output.provenance, snakemake.params.provenance, started, snakemake.input,
                  kind="generated events", seeds=seeds)  # fmt: skip
-    log.info("sigma = %.6g +- %.2g pb from %d events", summary["sigma_pb"], summary["sigma_err_pb"], summary["n_events"])
+    log.info(
+        "sigma = %.6g +- %.2g pb from %d events", summary["sigma_pb"], summary["sigma_err_pb"], summary["n_events"]
+    )

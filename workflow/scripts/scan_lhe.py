@@ -5,4 +5,6 @@ from phenoflow.logs import to_log_file
 
 with to_log_file(snakemake.log[0]) as log:
     header = write_scan(snakemake.input.lhe, snakemake.output.header, snakemake.output.weights)
-    log.info("%s: %d events, IDWTUP %d, sqrt(s) = %g GeV", header.path, header.n_events, header.idwtup, header.sqrt_s_gev)
+    log.info(
+        "%s: %d events, IDWTUP %d, sqrt(s) = %g GeV", header.path, header.n_events, header.idwtup, header.sqrt_s_gev
+    )

@@ -202,7 +202,6 @@ def differentiable_significance(s, b, combination: str = "quadrature", w2=None, 
     return z, z_sig
 
 
-
 def rule_penalty(b, w2, rule):
     """Squared-hinge penalty of soft bins against the rule (TensorFlow tensors), shape (...,).
 
@@ -398,7 +397,7 @@ def coarse_optimum_edges(
         )
     except ValueError:
         return None
-    ends = np.flatnonzero(np.diff(group)) # last fine cell of each run but the last
+    ends = np.flatnonzero(np.diff(group))  # last fine cell of each run but the last
     cut = ends[part.indices[1:-1] - 1]
     return np.r_[lo, 0.5 * (cells.high[cut] + cells.low[cut + 1]), hi]
 
@@ -510,7 +509,9 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
         hb, hw2, used = hs[..., -3], hs[..., -2], hs[..., -1] > 0
         legal = (hb > 0) & (hb >= min_b * (1 - _HARD_SLACK)) & (hw2 <= rel2_hard * hb * hb)
         feasible = tf.reduce_all(legal | ~used, axis=-1) & few_enough
-        z_hard = significance_of(tf.transpose(hs[..., :-3], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty)
+        z_hard = significance_of(
+            tf.transpose(hs[..., :-3], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty
+        )
         return tf.where(feasible & tf.math.is_finite(z_hard), z_hard, -tf.ones_like(z_hard))
 
     @tf.function(reduce_retracing=True)
@@ -862,7 +863,9 @@ def fit_gmm_binning(
         raise ValueError("the total background yield must be positive")
     lo, hi = score_range
     x = scores if one_d else simplex.free_coordinates(scores)
-    cells = fine_cells(x, weights, labels, signal_labels, n_fine or (FINE_CELLS_1D if one_d else FINE_DIVISIONS_SIMPLEX), lo, hi)
+    cells = fine_cells(
+        x, weights, labels, signal_labels, n_fine or (FINE_CELLS_1D if one_d else FINE_DIVISIONS_SIMPLEX), lo, hi
+    )
     rng = np.random.default_rng(seed)
     rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
     if one_d:
@@ -898,7 +901,9 @@ def fit_gmm_binning(
             edges = _hard_1d(*params, events, cells, n_components, lo, hi, rule, significance).edges
             return events.yields(edges).significance(combination, significance)
         y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
-        groups, n_new = merge_bins(y, np.ones((n_components, n_components), dtype=bool), significance=significance, **rule)
+        groups, n_new = merge_bins(
+            y, np.ones((n_components, n_components), dtype=bool), significance=significance, **rule
+        )
         return y.merged(groups, n_new).significance(combination, significance)
 
     # candidates per restart: its start, its best hard state during training, its final state

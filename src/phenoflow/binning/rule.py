@@ -354,7 +354,9 @@ def evaluate_bin_map(
 # --- 1-D yields and merging, for every method -------------------------------------------------------
 
 
-def binned_yields(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+def binned_yields(
+    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, edges: np.ndarray
+) -> dict[str, np.ndarray]:
     """Per-bin signal and background yields and background sum of w^2; each shape (n_bins,)."""
     is_sig = labels == 1
     s, _ = np.histogram(scores[is_sig], bins=edges, weights=weights[is_sig])

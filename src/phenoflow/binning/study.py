@@ -64,7 +64,10 @@ def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Co
     process = scores["process"].astype(str).to_numpy()
     names = sorted(set(process))
     groups = yields_with_errors(
-        bin_index(scores["score"].to_numpy(), edges), scores["weight"].to_numpy(), np.searchsorted(names, process), len(edges) - 1
+        bin_index(scores["score"].to_numpy(), edges),
+        scores["weight"].to_numpy(),
+        np.searchsorted(names, process),
+        len(edges) - 1,
     )
     is_signal = scores.groupby(process)["label"].first()
     present = [(names[i], values, errors) for i, (values, errors) in sorted(groups.items())]
@@ -74,7 +77,15 @@ def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Co
     for log in (False, True):
         suffix = "log" if log else "linear"
         # bins by number: optimised bins crowd near score 1
-        binning_plots.binned_stack(None, backgrounds, signals, f"{path_stem}_{suffix}.png", background_error=error, log=log, collision=collision)
+        binning_plots.binned_stack(
+            None,
+            backgrounds,
+            signals,
+            f"{path_stem}_{suffix}.png",
+            background_error=error,
+            log=log,
+            collision=collision,
+        )
 
 
 def run_binnings(
@@ -166,16 +177,34 @@ def run_simplex_binnings(
             notes = []
             if method == "gmm":
                 fit = fit_gmm_binning(proba, w, labels, k, seed=seed, **common, **gmm_arguments(gmm_settings))
-                n_kept, z, zi, bins, notes = fit.n_bins, fit.significance, fit.signal_significance, fit.bins, list(fit.warnings)
+                n_kept, z, zi, bins, notes = (
+                    fit.n_bins,
+                    fit.significance,
+                    fit.signal_significance,
+                    fit.bins,
+                    list(fit.warnings),
+                )
                 z_asimov = fit.significance_asimov
                 if fit.image is not None:
-                    binning_plots.simplex_bin_map(fit.image, plot_dir / f"simplex_gmm_K{k}.png", class_names=class_names, collision=collision)
+                    binning_plots.simplex_bin_map(
+                        fit.image, plot_dir / f"simplex_gmm_K{k}.png", class_names=class_names, collision=collision
+                    )
             elif method in ("equidistant", "quantile"):
                 if method == "quantile" and k < len(class_names):
                     continue  # the argmax baseline needs a bin per class
-                fn = RegularGridMap.for_bins(len(class_names), k) if method == "equidistant" else ArgmaxQuantileMap.fit(proba, k)
+                fn = (
+                    RegularGridMap.for_bins(len(class_names), k)
+                    if method == "equidistant"
+                    else ArgmaxQuantileMap.fit(proba, k)
+                )
                 r = evaluate_bin_map(fn, fn.n_bins, proba, w, labels, **common)
-                n_kept, z, zi, bins, z_asimov = r["n_bins"], r["significance"], r["signal_significance"], r["bins"], r["significance_asimov"]
+                n_kept, z, zi, bins, z_asimov = (
+                    r["n_bins"],
+                    r["significance"],
+                    r["signal_significance"],
+                    r["bins"],
+                    r["significance_asimov"],
+                )
             else:
                 continue  # no exact optimum on the simplex
             rows.append({

@@ -156,7 +156,9 @@ def parse_card(raw: object) -> DetectorCard:
     efficiency = btag.block("efficiency")
     return DetectorCard(
         name=str(card.get("name", "")),
-        propagator=Propagator(*(card.block("propagator").positive(k) for k in ("radius_m", "half_length_m", "bz_tesla"))),
+        propagator=Propagator(
+            *(card.block("propagator").positive(k) for k in ("radius_m", "half_length_m", "bz_tesla"))
+        ),
         tracking_efficiency={k: tracking.block("efficiency").formula(k) for k in TRACK_KINDS},
         tracking_resolution={k: tracking.block("resolution").formula(k) for k in TRACK_KINDS},
         ecal=_calorimeter(calos.block("ecal")),
@@ -270,7 +272,9 @@ def _towers(block: _Reader) -> TowerGrid:
         if len(ring_edges) < 2 or np.any(np.diff(ring_edges) <= 0):
             raise CardError(f"{ring.key('eta_edges')}: need at least two increasing edges")
         if edges and not np.isclose(ring_edges[0], edges[-1]):
-            raise CardError(f"{ring.key('eta_edges')}: starts at {ring_edges[0]}, not where the previous ring ends ({edges[-1]})")
+            raise CardError(
+                f"{ring.key('eta_edges')}: starts at {ring_edges[0]}, not where the previous ring ends ({edges[-1]})"
+            )
         phi_bins = ring.positive("phi_bins")
         if phi_bins != int(phi_bins):
             raise CardError(f"{ring.key('phi_bins')}: expected a whole number, got {phi_bins}")

@@ -86,7 +86,12 @@ def _check(node: ast.AST) -> None:
     elif isinstance(node, ast.BinOp) and type(node.op) in ARITHMETIC:
         _check(node.left)
         _check(node.right)
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS and not node.keywords:
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in FUNCTIONS
+        and not node.keywords
+    ):
         expected = 2 if node.func.id in ("min", "max") else 1
         if len(node.args) != expected:
             raise FormulaError(f"{node.func.id}() takes {expected} argument(s)")

@@ -104,11 +104,20 @@ def delphes_branches(
         "FatJet": _kinematics(objects["FatJet"]),
         "GenJet": _kinematics(objects["GenJet"]),
         **{
-            name: _kinematics(objects[name], Charge=_i32(objects[name].charge), IsolationVar=_f32(objects[name].isolation))
+            name: _kinematics(
+                objects[name], Charge=_i32(objects[name].charge), IsolationVar=_f32(objects[name].isolation)
+            )
             for name in ("Electron", "Muon")
         },
-        "Photon": ak.zip({"PT": _f32(photons.pt), "Eta": _f32(photons.eta), "Phi": _f32(photons.phi),
-                          "E": _f32(photons.E), "IsolationVar": _f32(photons.isolation)}),  # fmt: skip
+        "Photon": ak.zip(
+            {
+                "PT": _f32(photons.pt),
+                "Eta": _f32(photons.eta),
+                "Phi": _f32(photons.phi),
+                "E": _f32(photons.E),
+                "IsolationVar": _f32(photons.isolation),
+            }
+        ),  # fmt: skip
         "EFlowTrack": ak.zip(
             {
                 "PID": _i32(objects["EFlowTrack"].pid),

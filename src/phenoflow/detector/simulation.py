@@ -171,7 +171,9 @@ def particle_flow(
     return Flat(event[keep], neutral[keep] / np.cosh(eta), eta, phi, np.zeros(len(eta)))
 
 
-def isolated(candidates: Flat, others: Flat, rule, n_events: int, self_in_others: bool) -> tuple[np.ndarray, np.ndarray]:
+def isolated(
+    candidates: Flat, others: Flat, rule, n_events: int, self_in_others: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Isolation of candidates: (mask of the isolated ones, pT sum ratio), both shape (n_cand,).
 
     Sums the pT of ``others`` above ``rule.pt_min`` within ``rule.delta_r_max`` of each candidate
@@ -294,7 +296,9 @@ def simulate(particles: ak.Array, card: DetectorCard, seed: int) -> dict[str, ak
 
 def _identify(identified: Identified, candidates: Flat, iso_objects: Flat, n_events: int, rng, self_in_others: bool):
     """Indices (into ``candidates``) that pass efficiency and isolation, and their isolation ratio."""
-    efficiency = identified.efficiency(pt=candidates.pt, eta=candidates.eta, phi=candidates.phi, energy=candidates.energy)
+    efficiency = identified.efficiency(
+        pt=candidates.pt, eta=candidates.eta, phi=candidates.phi, energy=candidates.energy
+    )
     found = np.flatnonzero(rng.random(len(candidates)) < efficiency)
     keep, ratio = isolated(candidates.take(found), iso_objects, identified.isolation, n_events, self_in_others)
     return found[keep], ratio[keep]
@@ -352,14 +356,19 @@ def _cluster(objects: ak.Array, spec: JetSpec, flagged: np.ndarray | None = None
 def _evaluate_jagged(formula, objects: ak.Array) -> ak.Array:
     counts = ak.num(objects)
     flat = ak.flatten(objects)
-    values = formula(pt=ak.to_numpy(flat.pt), eta=ak.to_numpy(flat.eta), phi=ak.to_numpy(flat.phi), energy=ak.to_numpy(flat.E))
+    values = formula(
+        pt=ak.to_numpy(flat.pt), eta=ak.to_numpy(flat.eta), phi=ak.to_numpy(flat.phi), energy=ak.to_numpy(flat.E)
+    )
     return ak.unflatten(values, counts)
 
 
 def _scale(jets: ak.Array, formula) -> ak.Array:
     """Four-momenta multiplied by the card's energy scale factor (jagged Momentum4D)."""
     factor = _evaluate_jagged(formula, jets)
-    return ak.zip({"px": jets.px * factor, "py": jets.py * factor, "pz": jets.pz * factor, "E": jets.E * factor}, with_name="Momentum4D")
+    return ak.zip(
+        {"px": jets.px * factor, "py": jets.py * factor, "pz": jets.pz * factor, "E": jets.E * factor},
+        with_name="Momentum4D",
+    )
 
 
 def _flavour(jets: ak.Array, particles: ak.Array, card: DetectorCard) -> ak.Array:

@@ -93,13 +93,21 @@ def headline_table(
     return table
 
 
-def write_headline(table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike, *, cl: float) -> None:
+def write_headline(
+    table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike, *, cl: float
+) -> None:
     """The table as CSV (full precision, empty where missing) and as Markdown for reading (AUC to 4
     decimals, Z to 2, limits to 3 significant digits, ``—`` where a stage does not apply), each
     written atomically; ``cl`` is the limits' confidence level, named in the Markdown's note."""
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
-    formats = {"auc": "{:.4f}", "z_max_asimov": "{:.2f}", "z_max": "{:.2f}", "z_binned": "{:.2f}", "limit_median": "{:.3g}"}
+    formats = {
+        "auc": "{:.4f}",
+        "z_max_asimov": "{:.2f}",
+        "z_max": "{:.2f}",
+        "z_binned": "{:.2f}",
+        "limit_median": "{:.3g}",
+    }
     shown = table.astype(object).copy()
     for column in COLUMNS:
         fmt = formats.get(column, "{}")

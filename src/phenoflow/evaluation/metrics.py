@@ -65,9 +65,7 @@ def asimov_significance_with_uncertainty(
     return z if z.ndim else float(z)
 
 
-def background_uncertainty(
-    b: np.ndarray | float, relative: float = 0.0, sumw2: np.ndarray | float = 0.0
-) -> np.ndarray:
+def background_uncertainty(b: np.ndarray | float, relative: float = 0.0, sumw2: np.ndarray | float = 0.0) -> np.ndarray:
     """Absolute background uncertainty of bins, sigma_b = sqrt((relative * b)^2 + sum w^2): a
     relative systematic and the bins' MC statistical error sqrt(sum w^2) in quadrature.
 
@@ -136,7 +134,9 @@ class Significance:
         """A short label: "Asimov" or e.g. "10 % syst. + MC stat."."""
         if self.plain:
             return "Asimov"
-        parts = [f"{100 * self.relative_background_uncertainty:g} % syst."] if self.relative_background_uncertainty else []
+        parts = (
+            [f"{100 * self.relative_background_uncertainty:g} % syst."] if self.relative_background_uncertainty else []
+        )
         return " + ".join(parts + ["MC stat."] * self.mc_statistics)
 
     def as_dict(self) -> dict:
@@ -195,7 +195,9 @@ def max_significance(
     )
 
 
-def weighted_roc(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def weighted_roc(
+    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted ROC curve: (signal efficiency, background efficiency, thresholds), each (m + 1,).
 
     Point i > 0 is the cut ``score >= thresholds[i]`` over the m distinct scores, tightest first;

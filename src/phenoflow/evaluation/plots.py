@@ -66,9 +66,13 @@ def score_distributions(
 
     backgrounds = sorted((n for n in names if n not in signal), key=lambda n: weights[processes == n].sum())
     if backgrounds:
-        mplhep.histplot([hist(n) for n in backgrounds], bins, stack=True, histtype="fill", label=backgrounds, ax=ax, alpha=0.7)
+        mplhep.histplot(
+            [hist(n) for n in backgrounds], bins, stack=True, histtype="fill", label=backgrounds, ax=ax, alpha=0.7
+        )
     for name in sorted(signal):
-        mplhep.histplot(hist(name), bins, histtype="step", linewidth=2.5, color="black", label=f"{name} (signal)", ax=ax)
+        mplhep.histplot(
+            hist(name), bins, histtype="step", linewidth=2.5, color="black", label=f"{name} (signal)", ax=ax
+        )
     ax.set_yscale("log")
     ax.set_xlabel("Classifier score")
     ax.set_ylabel("Expected events per bin")
@@ -94,13 +98,22 @@ def average_images(
     """
     from matplotlib.colors import LogNorm
 
-    fig, axes = plt.subplots(1, len(images), figsize=(6.5 * len(images) + 1.5, 6.5), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(images), figsize=(6.5 * len(images) + 1.5, 6.5), squeeze=False, layout="constrained"
+    )
     positive = [img[img > 0] for img in images.values() if np.any(img > 0)]
     low = min(v.min() for v in positive) if positive else 1e-3
     high = max(v.max() for v in positive) if positive else 1.0
     norm = LogNorm(vmin=max(low, high * 1e-6), vmax=high)
     for ax, (title, image) in zip(axes[0], images.items()):
-        shown = ax.imshow(np.where(image > 0, image, np.nan).T, origin="lower", extent=extent, aspect="equal", norm=norm, cmap="viridis")
+        shown = ax.imshow(
+            np.where(image > 0, image, np.nan).T,
+            origin="lower",
+            extent=extent,
+            aspect="equal",
+            norm=norm,
+            cmap="viridis",
+        )
         ax.set_xlabel("$\\Delta\\eta$ (jet frame)")
         ax.set_ylabel("$\\Delta\\phi$ (jet frame)")
         panel_title(ax, title)
@@ -252,9 +265,7 @@ def training_history(history, path: str | os.PathLike, *, collision: Collision) 
 
 
 @styled
-def confusion(
-    matrix: np.ndarray, class_names: Sequence[str], path: str | os.PathLike, *, collision: Collision
-) -> None:
+def confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | os.PathLike, *, collision: Collision) -> None:
     """Confusion matrix (rows true, columns predicted; k×k), each row normalised to its true
     class's total weight and every cell annotated with that fraction."""
     matrix = np.asarray(matrix, dtype=np.float64)
@@ -352,7 +363,9 @@ def expected_limits(
 
     ``limits``: method -> (K values (n,), limits (n, 5) at the -2, -1, 0, +1, +2 σ quantiles).
     """
-    fig, axes = plt.subplots(1, len(limits), figsize=(7 * len(limits), 6.5), sharey=True, squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(limits), figsize=(7 * len(limits), 6.5), sharey=True, squeeze=False, layout="constrained"
+    )
     for ax, (method, (k, values)) in zip(axes[0], limits.items()):
         k, values = np.asarray(k), np.asarray(values, dtype=np.float64)
         ax.fill_between(k, values[:, 0], values[:, 4], color="#ffcc00", label=r"expected $\pm 2\sigma$")

@@ -76,7 +76,9 @@ def evaluate(
     """
     tpr, fpr, _ = weighted_roc(scores, weights, labels)
     best = max_significance(scores, weights, labels, min_background)
-    best_uncertain = best if significance.plain else max_significance(scores, weights, labels, min_background, significance)
+    best_uncertain = (
+        best if significance.plain else max_significance(scores, weights, labels, min_background, significance)
+    )
     metrics = {
         "auc": weighted_auc(scores, weights, labels),
         "accuracy": weighted_accuracy(scores, weights, labels, 0.5),

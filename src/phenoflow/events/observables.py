@@ -59,12 +59,19 @@ class Substructure:
     @classmethod
     def from_config(cls, cfg: dict) -> Substructure:
         softdrop = cfg.get("softdrop", {})
-        return cls(cfg.get("radius", 0.8), cfg.get("nsubjettiness_beta", 1.0), softdrop.get("z_cut", 0.1), softdrop.get("beta", 0.0))
+        return cls(
+            cfg.get("radius", 0.8),
+            cfg.get("nsubjettiness_beta", 1.0),
+            softdrop.get("z_cut", 0.1),
+            softdrop.get("beta", 0.0),
+        )
 
 
 def needs_constituents(names: Iterable[str]) -> bool:
     """Whether any of the observables (or selection expressions) uses fat-jet substructure."""
     return any(re.search(rf"\.({'|'.join(SUBSTRUCTURE)})\b", name) for name in names)
+
+
 _OBJECT = re.compile(r"^(jet|fatjet|electron|muon|photon)(\d+)$")
 
 
@@ -173,7 +180,9 @@ def _pair(events: ak.Array, names: list[str], quantity: str) -> ak.Array:
     raise KeyError(f"unknown pair quantity '{quantity}' (expected one of {', '.join(PAIR_QUANTITIES)})")
 
 
-def observable(events: ak.Array, name: str, fill: float = np.nan, settings: Substructure = Substructure()) -> np.ndarray:
+def observable(
+    events: ak.Array, name: str, fill: float = np.nan, settings: Substructure = Substructure()
+) -> np.ndarray:
     """Evaluate the observable ``name`` for every event; ``fill`` where an object is missing.
 
     ``settings`` say how substructure observables are computed.

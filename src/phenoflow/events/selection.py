@@ -86,7 +86,17 @@ def _rewrite(node: ast.AST, aliases: dict[str, str], observables: dict[str, str]
             comparators=[_rewrite(c, aliases, observables) for c in node.comparators],
         )
     if isinstance(node, ast.BinOp) and isinstance(node.op, _ARITH):
-        return ast.BinOp(left=_rewrite(node.left, aliases, observables), op=node.op, right=_rewrite(node.right, aliases, observables))
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "abs" and len(node.args) == 1 and not node.keywords:
+        return ast.BinOp(
+            left=_rewrite(node.left, aliases, observables), op=node.op, right=_rewrite(node.right, aliases, observables)
+        )
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "abs"
+        and len(node.args) == 1
+        and not node.keywords
+    ):
         return ast.Call(func=node.func, args=[_rewrite(node.args[0], aliases, observables)], keywords=[])
-    raise SelectionError(f"'{ast.unparse(node)}' is not allowed (only comparisons, and/or/not, + - * /, abs() and observables)")
+    raise SelectionError(
+        f"'{ast.unparse(node)}' is not allowed (only comparisons, and/or/not, + - * /, abs() and observables)"
+    )

@@ -25,7 +25,9 @@ class EmptySelectionError(ValueError):
     """A cut left no events of a process."""
 
 
-def physical_weights(gen_weights: np.ndarray, sigma_pb: float, sum_gen_weights: float, luminosity_fb: float) -> np.ndarray:
+def physical_weights(
+    gen_weights: np.ndarray, sigma_pb: float, sum_gen_weights: float, luminosity_fb: float
+) -> np.ndarray:
     """Expected events per MC event at luminosity L (fb^-1): sigma[pb] * 1000 * L * w / sum(w)."""
     return np.asarray(gen_weights, dtype=np.float64) * (sigma_pb * PB_INV_PER_FB_INV * luminosity_fb / sum_gen_weights)
 

@@ -178,8 +178,10 @@ def full_luminosity_weights(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray
     bad = ratio[~(np.isfinite(ratio) & (ratio > 0))]
     if len(bad):
         detail = ", ".join(f"{p}: {part[p]:.4g} of {total[p]:.4g} expected events" for p in bad.index)
-        raise ValueError(f"the signed weights of a split sum to a yield of the wrong sign or zero ({detail}); "
-                         "generate more events of these processes")
+        raise ValueError(
+            f"the signed weights of a split sum to a yield of the wrong sign or zero ({detail}); "
+            "generate more events of these processes"
+        )
     return sub["weight"].to_numpy() * ratio.reindex(sub["process"]).to_numpy()
 
 

@@ -599,9 +599,7 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=denominator > 0)
 
 
-def _moments(
-    block: _Events, x: np.ndarray, y: np.ndarray, pt: np.ndarray, total: np.ndarray
-) -> tuple[np.ndarray, ...]:
+def _moments(block: _Events, x: np.ndarray, y: np.ndarray, pt: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per-event pT-weighted means and (co)variances of (x, y): mean_x, mean_y, var_x, var_y, cov_xy, each (n,).
 
     ``total``: the per-event pT sums. The second moments are the raw ones minus the products of

@@ -57,7 +57,11 @@ def generate_chunk(
         if abs(file_sqrt_s - sqrt_s_gev) > 1e-6 * sqrt_s_gev or sorted(file_beams) != sorted(beams):
             log.warning(
                 "%s: beams %s at sqrt(s) = %g GeV, not the configured %s at %g GeV (allowed by lhe.allow_beam_mismatch)",
-                lhe["file"], file_beams, file_sqrt_s, tuple(beams), sqrt_s_gev,
+                lhe["file"],
+                file_beams,
+                file_sqrt_s,
+                tuple(beams),
+                sqrt_s_gev,
             )
         if chunk.n_accepted != n_events:
             raise ValueError(

@@ -144,8 +144,18 @@ def _scan(path: str | os.PathLike) -> tuple[LHEHeader, np.ndarray]:
                         f"but lists {len(event.particles)}"
                     )
                 weights.append(event.eventinfo.weight)
-        except (ValueError, IndexError, KeyError, AttributeError, TypeError, EOFError, zlib.error,
-                gzip.BadGzipFile, ET.ParseError, UnicodeDecodeError) as exc:
+        except (
+            ValueError,
+            IndexError,
+            KeyError,
+            AttributeError,
+            TypeError,
+            EOFError,
+            zlib.error,
+            gzip.BadGzipFile,
+            ET.ParseError,
+            UnicodeDecodeError,
+        ) as exc:
             raise _invalid(p, exc) from exc
         finally:
             events = getattr(lhef, "events", None)
@@ -210,8 +220,18 @@ def read_beams(path: str | os.PathLike) -> tuple[tuple[int, int], tuple[float, f
             lhef = pylhe.LHEFile.fromfile(p, with_attributes=False)  # reads up to </init>
             info = lhef.init.initInfo
             beams = ((int(info.beamA), int(info.beamB)), (float(info.energyA), float(info.energyB)))
-        except (ValueError, IndexError, KeyError, AttributeError, TypeError, EOFError, zlib.error,
-                gzip.BadGzipFile, ET.ParseError, UnicodeDecodeError) as exc:
+        except (
+            ValueError,
+            IndexError,
+            KeyError,
+            AttributeError,
+            TypeError,
+            EOFError,
+            zlib.error,
+            gzip.BadGzipFile,
+            ET.ParseError,
+            UnicodeDecodeError,
+        ) as exc:
             parse = "; ".join(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
             raise _invalid(p, f"{exc}{'; ' + parse if parse else ''}") from exc
         finally:
@@ -281,7 +301,9 @@ def read_scan(header_json: str | os.PathLike, weights_npy: str | os.PathLike) ->
     )
     xwgtup = np.load(weights_npy)
     if xwgtup.shape != (header.n_events,):
-        raise ValueError(f"{weights_npy}: holds {xwgtup.shape} weights for the {header.n_events} events of {header.path}")
+        raise ValueError(
+            f"{weights_npy}: holds {xwgtup.shape} weights for the {header.n_events} events of {header.path}"
+        )
     return header, xwgtup
 
 

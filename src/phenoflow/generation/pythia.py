@@ -138,7 +138,9 @@ def final_state_records(prt: ak.Array) -> ak.Array:
     )
 
 
-def pythia_settings(process: Sequence[str], sqrt_s: float, seed: int, beams: tuple[int, int] = (2212, 2212)) -> list[str]:
+def pythia_settings(
+    process: Sequence[str], sqrt_s: float, seed: int, beams: tuple[int, int] = (2212, 2212)
+) -> list[str]:
     """The full list of Pythia ``readString`` lines for one chunk.
 
     ``process`` are the user's process lines; beams (PDG ids, centre-of-mass energy in GeV) and

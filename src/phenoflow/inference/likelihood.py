@@ -68,7 +68,9 @@ class ExpectedResults:
     cl: float
 
     def as_dict(self) -> dict:
-        bands = {f"limit_{name}": value for name, value in zip(("minus2", "minus1", "median", "plus1", "plus2"), self.limits)}
+        bands = {
+            f"limit_{name}": value for name, value in zip(("minus2", "minus1", "median", "plus1", "plus2"), self.limits)
+        }
         return {"z_discovery": self.significance, **bands, "cl": self.cl}
 
 
@@ -86,7 +88,11 @@ def binned_samples(
     Events outside the edges are not counted. Samples come in sorted name order.
     """
     scores, weights = np.asarray(scores, dtype=np.float64), np.asarray(weights, dtype=np.float64)
-    processes, labels, edges = np.asarray(processes).astype(str), np.asarray(labels), np.asarray(edges, dtype=np.float64)
+    processes, labels, edges = (
+        np.asarray(processes).astype(str),
+        np.asarray(labels),
+        np.asarray(edges, dtype=np.float64),
+    )
     samples, notes = [], []
     for name in sorted(set(processes)):
         mine = processes == name
@@ -108,7 +114,9 @@ def _check_samples(samples: Sequence[BinnedSample]) -> None:
         raise ValueError(f"samples disagree in their number of bins: {sorted(n_bins)}")
     for s in samples:
         if np.any(s.yields < 0) or np.any(s.sumw2 < 0) or not np.all(np.isfinite(s.yields) & np.isfinite(s.sumw2)):
-            raise ValueError(f"sample {s.name}: yields and sum w^2 must be finite and >= 0 (floor negative yields first)")
+            raise ValueError(
+                f"sample {s.name}: yields and sum w^2 must be finite and >= 0 (floor negative yields first)"
+            )
     background = np.sum([s.yields for s in samples if not s.signal], axis=0)
     empty = np.flatnonzero(~(background > 0))
     if empty.size:
@@ -117,12 +125,16 @@ def _check_samples(samples: Sequence[BinnedSample]) -> None:
         raise ValueError("the signal samples have no positive yield in any bin")
 
 
-def _rough_limit(samples: Sequence[BinnedSample], luminosity_uncertainty: float, normalisation: Mapping[str, float]) -> float:
+def _rough_limit(
+    samples: Sequence[BinnedSample], luminosity_uncertainty: float, normalisation: Mapping[str, float]
+) -> float:
     """A Gaussian estimate of the median 95 % CL limit on mu (only to set the POI's range)."""
     s = np.sum([x.yields for x in samples if x.signal], axis=0)
     b = np.sum([x.yields for x in samples if not x.signal], axis=0)
     variance = b + np.sum([x.sumw2 for x in samples], axis=0) + (luminosity_uncertainty * b) ** 2
-    variance = variance + np.sum([(normalisation.get(x.name, 0.0) * x.yields) ** 2 for x in samples if not x.signal], axis=0)
+    variance = variance + np.sum(
+        [(normalisation.get(x.name, 0.0) * x.yields) ** 2 for x in samples if not x.signal], axis=0
+    )
     return float(1.96 / np.sqrt(np.sum(s**2 / variance)))
 
 
@@ -162,13 +174,23 @@ def workspace_spec(
         if u > 0:
             modifiers.append({"name": f"norm_{sample.name}", "type": "normsys", "data": {"hi": 1.0 + u, "lo": 1.0 - u}})
         if mc_statistics:
-            modifiers.append({"name": f"staterror_{channel}", "type": "staterror", "data": np.sqrt(sample.sumw2).tolist()})
+            modifiers.append(
+                {"name": f"staterror_{channel}", "type": "staterror", "data": np.sqrt(sample.sumw2).tolist()}
+            )
         spec_samples.append({"name": sample.name, "data": sample.yields.tolist(), "modifiers": modifiers})
     mu_max = max(10.0, POI_RANGE * _rough_limit(samples, luminosity_uncertainty, normalisation))
     parameters = [{"name": POI, "bounds": [[0.0, mu_max]], "inits": [1.0]}]
     if luminosity_uncertainty > 0:
         u = luminosity_uncertainty
-        parameters.append({"name": "lumi", "auxdata": [1.0], "sigmas": [u], "bounds": [[max(1.0 - 5 * u, 1e-3), 1.0 + 5 * u]], "inits": [1.0]})
+        parameters.append(
+            {
+                "name": "lumi",
+                "auxdata": [1.0],
+                "sigmas": [u],
+                "bounds": [[max(1.0 - 5 * u, 1e-3), 1.0 + 5 * u]],
+                "inits": [1.0],
+            }
+        )
     background = np.sum([s.yields for s in samples if not s.signal], axis=0)
     spec = {
         "version": "1.0.0",
@@ -238,7 +260,9 @@ def expected_results(spec: Mapping, cl: float = 0.95, rtol: float = 1e-5) -> Exp
     values = np.array([tried[m][0] for m in mus])
     drops = int(np.sum(np.diff(values) < -1e-6 * np.maximum(values[1:], 1.0)))
     if drops or np.any(np.diff(limits) <= 0):
-        raise FitError(f"the profile fits are inconsistent: sqrt(q_mu,A) falls {drops} times over {len(mus)} values of mu in [{mus[0]:.4g}, {mus[-1]:.4g}]")
+        raise FitError(
+            f"the profile fits are inconsistent: sqrt(q_mu,A) falls {drops} times over {len(mus)} values of mu in [{mus[0]:.4g}, {mus[-1]:.4g}]"
+        )
     return ExpectedResults(float(significance), tuple(float(x) for x in limits), cl)
 
 
@@ -361,7 +385,14 @@ class AsimovFits:
         lo, hi = ((profile.bounds[free, i] - self.best[free]) / scale for i in (0, 1))
         x0 = np.clip((pars[free] - self.best[free]) / scale, lo, hi)
         if free.size:
-            result = minimize(objective, x0, jac=True, method="SLSQP", bounds=list(zip(lo, hi)), options={"ftol": self.ftol, "maxiter": 1000})
+            result = minimize(
+                objective,
+                x0,
+                jac=True,
+                method="SLSQP",
+                bounds=list(zip(lo, hi)),
+                options={"ftol": self.ftol, "maxiter": 1000},
+            )
             if not result.success:
                 raise FitError(f"the profile fit at mu = {mu:.4g} failed ({result.message})")
             value = objective(result.x)[0]
@@ -392,7 +423,9 @@ def _solve_increasing(f, target: float, start: float, x_max: float, rtol: float)
             x_new = max(x_new, 1.05 * x) if fx < target else x_new
             if x_new > x_max:
                 if x >= x_max:
-                    raise FitError(f"the expected limit exceeds the POI's upper bound {x_max:g}: sqrt(q_mu,A) = {fx:.4g} there, short of {target:.4g}")
+                    raise FitError(
+                        f"the expected limit exceeds the POI's upper bound {x_max:g}: sqrt(q_mu,A) = {fx:.4g} there, short of {target:.4g}"
+                    )
                 x_new = x_max
         elif not lo < x_new < hi:
             x_new = 0.5 * (lo + hi)

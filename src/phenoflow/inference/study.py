@@ -63,7 +63,12 @@ def run_inference(
         method, k = row["method"], row["n_bins_requested"]
         samples, notes = binned_samples(x, w, processes, y, row["edges"])
         try:
-            spec = workspace_spec(samples, luminosity_uncertainty=luminosity_uncertainty, normalisation=normalisation, mc_statistics=mc_statistics)
+            spec = workspace_spec(
+                samples,
+                luminosity_uncertainty=luminosity_uncertainty,
+                normalisation=normalisation,
+                mc_statistics=mc_statistics,
+            )
         except ValueError as err:
             raise ValueError(f"binning {method}, K = {k}: {err}") from err
         write_json(workspace_path(method, k), spec)
@@ -82,26 +87,53 @@ def run_inference(
             **{key: results[key] for key in COLUMNS[5:-1]},
             "notes": "; ".join(notes),
         })  # fmt: skip
-        log.info("%s, K = %d: Z = %.3f, median limit mu < %.4g", method, k, results["z_discovery"], results["limit_median"])
+        log.info(
+            "%s, K = %d: Z = %.3f, median limit mu < %.4g", method, k, results["z_discovery"], results["limit_median"]
+        )
     return pd.DataFrame(table, columns=COLUMNS)
 
 
-def write_table(table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike, *, cl: float, n_skipped: int) -> None:
+def write_table(
+    table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike, *, cl: float, n_skipped: int
+) -> None:
     """The table as CSV and as a markdown table (4 significant digits) with a note on what the
     columns are and on skipped simplex binnings, each written atomically."""
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
     shown = table.drop(columns="notes").copy()
     band = shown["limit_median"].map(lambda v: f"{v:.4g}")
-    shown["limit_median"] = band + " [" + shown["limit_minus1"].map(lambda v: f"{v:.3g}") + ", " + shown["limit_plus1"].map(lambda v: f"{v:.3g}") + "]"
-    shown["limit_median"] += " [" + shown["limit_minus2"].map(lambda v: f"{v:.3g}") + ", " + shown["limit_plus2"].map(lambda v: f"{v:.3g}") + "]"
+    shown["limit_median"] = (
+        band
+        + " ["
+        + shown["limit_minus1"].map(lambda v: f"{v:.3g}")
+        + ", "
+        + shown["limit_plus1"].map(lambda v: f"{v:.3g}")
+        + "]"
+    )
+    shown["limit_median"] += (
+        " ["
+        + shown["limit_minus2"].map(lambda v: f"{v:.3g}")
+        + ", "
+        + shown["limit_plus2"].map(lambda v: f"{v:.3g}")
+        + "]"
+    )
     shown = shown.drop(columns=["limit_minus2", "limit_minus1", "limit_plus1", "limit_plus2"])
     for column in ("z_asimov", "z_cowan", "z_discovery"):
         shown[column] = shown[column].map(lambda v: f"{v:.4g}")
-    shown.columns = ["method", "K", "bins kept", "Z_A (binning)", "Z (Cowan)", "Z (likelihood)", f"{100 * cl:g} % CL limit on mu [±1σ] [±2σ]"]
+    shown.columns = [
+        "method",
+        "K",
+        "bins kept",
+        "Z_A (binning)",
+        "Z (Cowan)",
+        "Z (likelihood)",
+        f"{100 * cl:g} % CL limit on mu [±1σ] [±2σ]",
+    ]
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n"
     text += "\nExpected (Asimov) results of the HistFactory likelihood of each binning (pyhf).\n"
     if n_skipped:
-        text += f"{n_skipped} multi-class (simplex) binnings are not included: only 1-D score binnings get a likelihood.\n"
+        text += (
+            f"{n_skipped} multi-class (simplex) binnings are not included: only 1-D score binnings get a likelihood.\n"
+        )
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -60,7 +60,9 @@ class BDT:
         check_training_weights(self.name, training=w, validation=wv)
         n_classes = max(2, int(max(np.max(y), np.max(yv))) + 1)
         self.model = self._classifier(n_classes)
-        self.model.fit(x, y, sample_weight=w, eval_set=[(x, y), (xv, yv)], sample_weight_eval_set=[w, wv], verbose=False)
+        self.model.fit(
+            x, y, sample_weight=w, eval_set=[(x, y), (xv, yv)], sample_weight_eval_set=[w, wv], verbose=False
+        )
         result = self.model.evals_result()
         metric = self.model.get_params()["eval_metric"]
         return pd.DataFrame(

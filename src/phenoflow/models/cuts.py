@@ -240,8 +240,11 @@ class CutAndCount:
         for c in improving:
             trial = mask & c.cut.keep(x)
             if not self._allowed(w[trial & ~signal].sum()):
-                warnings.warn(f"parallel cuts: dropped {c.cut.describe(self.feature_names)}: the AND would keep "
-                              f"less than min_background = {self.min_background} background events", stacklevel=2)
+                warnings.warn(
+                    f"parallel cuts: dropped {c.cut.describe(self.feature_names)}: the AND would keep "
+                    f"less than min_background = {self.min_background} background events",
+                    stacklevel=2,
+                )
                 continue
             chosen.append(c)
             mask = trial
@@ -277,7 +280,9 @@ class CutAndCount:
             candidates.append((le["s"], le["b"], le["b2"], -inf, grid))
         if self.two_sided and directions == {">", "<"} and grid.size > 1:
             i, j = np.triu_indices(grid.size, k=1)
-            candidates.append((le["s"][j] - lt["s"][i], le["b"][j] - lt["b"][i], le["b2"][j] - lt["b2"][i], grid[i], grid[j]))
+            candidates.append(
+                (le["s"][j] - lt["s"][i], le["b"][j] - lt["b"][i], le["b2"][j] - lt["b2"][i], grid[i], grid[j])
+            )
         s, b, b2, low, high = (np.concatenate(parts) for parts in zip(*candidates))
         allowed = self._allowed(b)
         if not allowed.any():
@@ -326,9 +331,22 @@ class CutAndCount:
                 sv, bv = float(wv[mask_v & (yv == 1)].sum()), float(wv[mask_v & (yv == 0)].sum())
                 row.update(val_signal=sv, val_background=bv, val_significance=self._z(wv, yv == 1, mask_v))
             rows.append(row)
-        columns = ["step", "variable", "feature", "direction", "value", "low", "high", "chosen_significance",
-                   "train_signal", "train_background", "train_significance", "val_signal", "val_background",
-                   "val_significance"]
+        columns = [
+            "step",
+            "variable",
+            "feature",
+            "direction",
+            "value",
+            "low",
+            "high",
+            "chosen_significance",
+            "train_signal",
+            "train_background",
+            "train_significance",
+            "val_signal",
+            "val_background",
+            "val_significance",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     # -- inference and persistence ----------------------------------------------------------------

@@ -78,7 +78,11 @@ DESCRIPTIONS: dict[str, ModelDescription] = {
         ),
         ModelDescription("mlp", "MLP (Keras)", "phenoflow.models.mlp:MLP", "model.keras"),
         ModelDescription(
-            "cnn", "CNN (Keras, jet images)", "phenoflow.models.cnn:CNN", "model.keras", images=True,
+            "cnn",
+            "CNN (Keras, jet images)",
+            "phenoflow.models.cnn:CNN",
+            "model.keras",
+            images=True,
             all_features_by_default=False,
         ),
     )
