@@ -119,24 +119,10 @@ def run(
     rows = {}
     for k in K_VALUES:
         row = {}
-        row["equidistant"], _ = z_under_rule(
-            equidistant(scores, weights, labels, k),
-            scores,
-            weights,
-            labels,
-            min_background,
-            max_rel_uncertainty,
-            significance,
-        )
-        row["quantile"], _ = z_under_rule(
-            equal_signal_quantile_edges(scores, weights, labels, k),
-            scores,
-            weights,
-            labels,
-            min_background,
-            max_rel_uncertainty,
-            significance,
-        )
+        for name, method in (("equidistant", equidistant), ("quantile", equal_signal_quantile_edges)):
+            edges = method(scores, weights, labels, k)
+            rule = (min_background, max_rel_uncertainty, significance)
+            row[name], _ = z_under_rule(edges, scores, weights, labels, *rule)
         for name, (s, b, w2) in fine.items():
             row[f"dp {name}"], row[f"dp {name} time"] = dp_optimum(
                 s, b, w2, k, min_background, max_rel_uncertainty, significance

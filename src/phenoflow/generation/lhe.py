@@ -69,6 +69,20 @@ _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+@%:,-]+$")
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
+#: What pylhe (its XML parser, gzip, the text fields) raises on a broken or truncated LHE file
+_READ_ERRORS = (
+    ValueError,
+    IndexError,
+    KeyError,
+    AttributeError,
+    TypeError,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    ET.ParseError,
+    UnicodeDecodeError,
+)
+
 
 @dataclass(frozen=True)
 class LHEProcess:
@@ -144,18 +158,7 @@ def _scan(path: str | os.PathLike) -> tuple[LHEHeader, np.ndarray]:
                         f"but lists {len(event.particles)}"
                     )
                 weights.append(event.eventinfo.weight)
-        except (
-            ValueError,
-            IndexError,
-            KeyError,
-            AttributeError,
-            TypeError,
-            EOFError,
-            zlib.error,
-            gzip.BadGzipFile,
-            ET.ParseError,
-            UnicodeDecodeError,
-        ) as exc:
+        except _READ_ERRORS as exc:
             raise _invalid(p, exc) from exc
         finally:
             events = getattr(lhef, "events", None)
@@ -220,18 +223,7 @@ def read_beams(path: str | os.PathLike) -> tuple[tuple[int, int], tuple[float, f
             lhef = pylhe.LHEFile.fromfile(p, with_attributes=False)  # reads up to </init>
             info = lhef.init.initInfo
             beams = ((int(info.beamA), int(info.beamB)), (float(info.energyA), float(info.energyB)))
-        except (
-            ValueError,
-            IndexError,
-            KeyError,
-            AttributeError,
-            TypeError,
-            EOFError,
-            zlib.error,
-            gzip.BadGzipFile,
-            ET.ParseError,
-            UnicodeDecodeError,
-        ) as exc:
+        except _READ_ERRORS as exc:
             parse = "; ".join(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
             raise _invalid(p, f"{exc}{'; ' + parse if parse else ''}") from exc
         finally:
