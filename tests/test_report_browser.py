@@ -251,15 +251,27 @@ def test_every_entry_renders_with_its_caption(chromium, report, tiny):
     assert "cnn" in _data(entries["results/evaluation/comparison.csv"]["href"]).decode()
 
 
+def _screenshot(chromium: str, page: Path, png: Path) -> None:
+    """A screenshot of ``page`` that is not blank. The app draws its menu asynchronously: under
+    load the menu can take longer than 10 s of virtual time to appear, and a screenshot of the
+    workflow graph alone is 95-97 % white (seen once in 60 s of virtual time, on a CI run whose
+    rerun passed). So a blank first shot is taken again once with twice the budget; a report
+    that does not render fails both."""
+    for budget_ms in (60000, 120000):
+        _browse(chromium, page, f"--screenshot={png}", budget_ms=budget_ms)
+        try:
+            _not_blank(png)
+            return
+        except AssertionError:
+            if budget_ms == 120000:
+                raise
+
+
 def test_screenshots_are_not_blank(chromium, report):
     start = report.with_name("start.png")
-    # the default budget: under load the app's menu can take longer than 10 s of virtual time to
-    # appear, and a screenshot of the workflow graph alone is 97 % white
-    _browse(chromium, report, f"--screenshot={start}")
-    _not_blank(start)
+    _screenshot(chromium, report, start)
     plot = report.with_name("plot.png")
-    _browse(chromium, report.with_name("walked.html"), f"--screenshot={plot}")
-    _not_blank(plot)
+    _screenshot(chromium, report.with_name("walked.html"), plot)
     # the plot view differs from the start page: the walk ended on the ROC comparison figure
     a, b = (np.asarray(Image.open(p).convert("L"), dtype=np.float64) for p in (start, plot))
     assert np.abs(a - b).mean() > 5
