@@ -31,8 +31,12 @@ class StrictLoader(yaml.SafeLoader):
     :class:`DuplicateKeyError` naming the file, the key's full path (``processes.qcd``) and both
     lines. Keys that a merge (``<<: *anchor``) brings in may still be overridden."""
 
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._paths: dict[int, tuple] = {}  # id(node) -> its place in the document
+
     def construct_document(self, node: yaml.Node) -> Any:
-        self._paths: dict[int, tuple] = {}
+        self._paths = {}
         self._record_paths(node, ())
         return super().construct_document(node)
 
@@ -62,7 +66,7 @@ class StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: SafeLoader's own error says so
                 continue
             if first is not None:
-                where = _key((*getattr(self, "_paths", {}).get(id(node), ()), key))
+                where = _key((*self._paths.get(id(node), ()), key))
                 raise DuplicateKeyError(
                     f"{key_node.start_mark.name}: line {line}: key '{where}' given twice, first on line {first} "
                     "(YAML would keep only the last); remove or rename one"

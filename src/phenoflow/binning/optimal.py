@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from phenoflow.binning.rule import RULE_TOLERANCE
+from phenoflow.binning.rule import obeys_rule
 from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 
@@ -67,8 +67,9 @@ def bin_value_matrix(
     """Z^2 of every candidate bin made of fine bins i..j-1, shape (n_fine + 1, n_fine + 1).
 
     Z is ``significance`` (default the plain Asimov Z_A), with the candidate bin's background
-    sum of w^2 for its MC statistics. Entry [i, j] for i < j is Z(s_ij, b_ij)^2 if the bin is allowed (b_ij > 0,
-    b_ij >= min_background and sqrt(b_sumw2_ij) / b_ij <= max_rel_uncertainty), otherwise -inf;
+    sum of w^2 for its MC statistics. Entry [i, j] for i < j is Z(s_ij, b_ij)^2 if the bin obeys
+    the rule (:func:`phenoflow.binning.rule.obeys_rule`: b_ij > 0, b_ij >= min_background and
+    sqrt(b_sumw2_ij) / b_ij <= max_rel_uncertainty), otherwise -inf;
     entries with i >= j are -inf. Yields are differences of cumulative sums (a run of empty
     fine bins gives exactly b = 0, since adding zeros leaves a running sum unchanged).
     """
@@ -82,11 +83,7 @@ def bin_value_matrix(
     S = cs[None, :] - cs[:, None]
     B = cb[None, :] - cb[:, None]
     W2 = cw2[None, :] - cw2[:, None]
-    ok = np.triu(np.ones(S.shape, dtype=bool), k=1)
-    ok &= B > 0
-    ok &= B >= min_background * (1 - RULE_TOLERANCE)  # the same slack as every judge of the rule
-    if np.isfinite(max_rel_uncertainty):
-        ok &= np.sqrt(np.clip(W2, 0, None)) <= max_rel_uncertainty * (1 + RULE_TOLERANCE) * np.where(ok, B, 0.0)
+    ok = np.triu(np.ones(S.shape, dtype=bool), k=1) & obeys_rule(B, W2, min_background, max_rel_uncertainty)
     z = significance(np.where(ok, S, 0.0), np.where(ok, B, 1.0), np.where(ok, W2, 0.0))
     return np.where(ok, z**2, -np.inf)
 

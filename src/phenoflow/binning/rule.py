@@ -190,13 +190,24 @@ def _bin_objective(y: BinYields, significance: Significance = ASIMOV) -> np.ndar
     return np.where(ok, np.sum(z**2, axis=0), 0.0)
 
 
-def _violations(y: BinYields, min_background: float, max_rel_uncertainty: float) -> np.ndarray:
-    """Bins breaking the rule: b <= 0, b < min_background or sqrt(sum w^2)/b > max_rel_uncertainty."""
-    bad = (y.b <= 0) | (y.b < min_background * (1 - RULE_TOLERANCE))
+def obeys_rule(
+    b: np.ndarray, b_sumw2: np.ndarray, min_background: float = 0.0, max_rel_uncertainty: float = np.inf
+) -> np.ndarray:
+    """Whether bins of background ``b`` (expected events) and background sum of w^2 ``b_sumw2``
+    (arrays of one shape) obey the rule: b > 0, b >= ``min_background`` and
+    sqrt(sum w^2) / b <= ``max_rel_uncertainty``, each within :data:`RULE_TOLERANCE`. The one
+    judge of the rule for the merges here and the DP of :mod:`phenoflow.binning.optimal`."""
+    b = np.asarray(b, dtype=np.float64)
+    ok = (b > 0) & (b >= min_background * (1 - RULE_TOLERANCE))
     if np.isfinite(max_rel_uncertainty):
-        allowed = max_rel_uncertainty * (1 + RULE_TOLERANCE) * np.where(y.b > 0, y.b, 0.0)
-        bad |= np.sqrt(np.clip(y.b_sumw2, 0, None)) > allowed
-    return bad
+        allowed = max_rel_uncertainty * (1 + RULE_TOLERANCE) * np.where(ok, b, 0.0)
+        ok &= np.sqrt(np.clip(b_sumw2, 0, None)) <= allowed
+    return ok
+
+
+def _violations(y: BinYields, min_background: float, max_rel_uncertainty: float) -> np.ndarray:
+    """Bins breaking the rule (:func:`obeys_rule`)."""
+    return ~obeys_rule(y.b, y.b_sumw2, min_background, max_rel_uncertainty)
 
 
 def merge_bins(
