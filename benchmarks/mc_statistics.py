@@ -1,17 +1,18 @@
 """Effective Monte Carlo statistics of each process in the signal region of a finished run.
 
-Run (after ``snakemake results/models/bdt/training.json``, from the run's directory):
+Run (after ``snakemake results/evaluation/bdt/scores.parquet``, from the run's directory):
 ``.venv/bin/python benchmarks/mc_statistics.py [--met 200] [--signal-efficiency 0.5]``
 
-From ``results/features/features.parquet``, its split and the trained BDT, this prints per process
+From ``results/features/features.parquet`` and the BDT's scores, this prints per process
 the raw number of MC events, the expected yield at the run's luminosity with its MC error
 sqrt(sum w^2), and Kish's effective number of events (sum w)^2 / sum w^2, in two regions:
 
 * ``presel + MET``: the run's preselection (``selection.cuts``) and ``met > MET`` GeV (a no-op
   when the preselection already cuts there; it makes a run without the MET cut comparable);
-* ``+ BDT``: those events of the test split whose BDT score is above the threshold that keeps
-  ``signal-efficiency`` of the test split's signal in the first region. Yields are scaled to the
-  full luminosity (as the evaluation does); the raw counts are test-split events.
+* ``+ BDT``: the scored events (every event with k-fold training, each scored by the fold model
+  that never saw it; the test split with one fixed split) whose BDT score is above the threshold
+  that keeps ``signal-efficiency`` of their signal in the first region, at the evaluation's
+  weights (scaled to the full luminosity for a fixed split's test events).
 
 Kish's number is what the sample is worth: a yield known to sqrt(sum w^2) / sum w = 1 / sqrt(N_eff).
 Prints figures; asserts nothing.
@@ -25,10 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-
-from phenoflow.features.datasets import full_luminosity_weights
-from phenoflow.io import read_json
-from phenoflow.models import load_model
 
 
 def statistics(frame: pd.DataFrame, weight: np.ndarray) -> pd.DataFrame:
@@ -50,18 +47,16 @@ def main() -> None:
     config = yaml.safe_load(Path(args.config).read_text())
     results = Path(args.results)
     table = pd.read_parquet(results / "features" / "features.parquet")
-    test = np.asarray(read_json(results / "features" / "split.json")["indices"]["test"], dtype=np.int64)
-    names = config["features"]["names"]
 
     region = table["met"].to_numpy() > args.met
     print(f"presel + MET > {args.met:g} GeV (preselection: {config['selection']['cuts']})")
     print(statistics(table[region], table["weight"].to_numpy()[region]).to_string(float_format="%.4g"))
 
-    model = load_model("bdt", results / "models" / "bdt" / "model.json")
-    sub = table.iloc[test]
-    weight = full_luminosity_weights(table, test)
-    score = np.asarray(model.predict_proba(sub[names].to_numpy(np.float64)))
-    in_region = region[test]
+    scores = pd.read_parquet(results / "evaluation" / "bdt" / "scores.parquet")
+    rows = scores["row"].to_numpy()
+    sub = table.iloc[rows]
+    weight, score = scores["weight"].to_numpy(), scores["score"].to_numpy()
+    in_region = region[rows]
     signal = in_region & (sub["label"].to_numpy() == 1)
     # the threshold keeping the requested weighted fraction of the signal in the region
     order = np.argsort(score[signal])[::-1]
@@ -69,7 +64,7 @@ def main() -> None:
     threshold = score[signal][order][np.searchsorted(kept, args.signal_efficiency)]
     high = in_region & (score >= threshold)
     print(
-        f"\n+ BDT score >= {threshold:.4f} (keeps {args.signal_efficiency:.0%} of the signal; test split, full luminosity)"
+        f"\n+ BDT score >= {threshold:.4f} (keeps {args.signal_efficiency:.0%} of the signal; scored events, full luminosity)"
     )
     print(statistics(sub[high], weight[high]).to_string(float_format="%.4g"))
 

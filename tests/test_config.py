@@ -69,7 +69,17 @@ BAD = [
     ("bad process name", _set("processes.q c d", DEFAULT["processes"]["qcd"]), r"processes: 'q c d' does not match"),
     ("bad selection", _set("selection.cuts", ["fatjet0.pt >"]), r"selection\.cuts\[0\]: cannot parse"),
     ("unknown observable", _set("features.names", ["tau0.pt"]), r"features\.names\[0\].*tau0"),
-    ("split sum", _set("split.fractions", {"train": 0.5, "val": 0.5, "test": 0.5}), r"split\.fractions: must sum to 1"),
+    (
+        "split sum",
+        _set("split", {"fractions": {"train": 0.5, "val": 0.5, "test": 0.5}}),
+        r"split\.fractions: must sum to 1",
+    ),
+    (
+        "split both",
+        _set("split.fractions", {"train": 0.5, "val": 0.2, "test": 0.3}),
+        r"split: give exactly one of 'folds' or 'fractions'; got \['folds', 'fractions'",
+    ),
+    ("one fold", _set("split.folds", 1), r"split\.folds: 1 is less than the minimum of 2"),
     ("no signal", _set("processes.zz_qqvv.role", "background"), r"processes: no signal process \(role: signal\)"),
     (
         "no background",
@@ -161,7 +171,11 @@ BAD = [
         _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "nope.lhe"}}),
         r"processes\.qcd\.lhe\.file: no such file 'nope\.lhe'",
     ),
-    ("pythia and lhe at once", _set("processes.qcd.lhe", {"file": "x.lhe"}), r"processes\.qcd: .*not valid under any"),
+    (
+        "pythia and lhe at once",
+        _set("processes.qcd.lhe", {"file": "x.lhe"}),
+        r"processes\.qcd: give exactly one of 'pythia' or 'lhe' or 'madgraph'",
+    ),
     (
         "bias set twice",
         _set("processes.qcd.pythia", ["HardQCD:all = on", "PhaseSpace:bias2SelectionPow = 3"]),
@@ -183,7 +197,7 @@ BAD = [
             "processes.qcd",
             {"role": "background", "events": 5, "lhe": {"file": "x.lhe"}, "bias": {"power": 4, "reference_pt": 250}},
         ),
-        r"processes\.qcd: .*not valid under any",
+        r"processes\.qcd: give exactly one of 'pythia' or 'lhe' or 'madgraph'",
     ),
     (
         "class mixing roles",
@@ -464,5 +478,6 @@ def test_instances_of_one_method_with_their_own_features():
     assert instances["cuts_sequential"].features == ("met", "ht")
     assert instances["cnn_max"].features == () and instances["cnn_max"].images  # the image alone by default
     assert instances["cnn_log"].hyper == {"normalise": "log"}  # without method and features
-    assert instances["cnn_log"].model_file == "models/cnn_log/model.keras"
-    assert instances["cuts_parallel"].model_file == "models/cuts_parallel/model.json"
+    assert instances["cnn_log"].model_file(2) == "models/cnn_log/fold2/model.keras"
+    assert instances["cuts_parallel"].model_file(0) == "models/cuts_parallel/fold0/model.json"
+    assert instances["cuts_parallel"].manifest_file == "models/cuts_parallel/ensemble.json"

@@ -77,7 +77,7 @@ def test_split_arrays_give_each_model_its_own_features_and_the_images_beside_the
     table = pd.DataFrame({"process": ["s"] * 5 + ["b"] * 5, "label": [1] * 5 + [0] * 5, "class": [1] * 5 + [0] * 5,
                           "weight": np.ones(n), "met": np.arange(n, dtype=float), "ht": 10.0 * np.arange(n)})  # fmt: skip
     table.to_parquet(tmp_path / "features.parquet")
-    write_json(tmp_path / "split.json", {"indices": {"train": [0, 1, 5, 6], "val": [2, 7], "test": [3, 4, 8, 9]}})
+    write_json(tmp_path / "split.json", {"sets": [{"train": [0, 1, 5, 6], "val": [2, 7], "test": [3, 4, 8, 9]}]})
     images = np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 3, 3), np.float32)
     np.save(tmp_path / "images.npy", images)
     paths = (tmp_path / "features.parquet", tmp_path / "split.json")
@@ -89,3 +89,78 @@ def test_split_arrays_give_each_model_its_own_features_and_the_images_beside_the
     (test,) = load_split_arrays(*paths, ["met", "ht"], ["test"], images_path=tmp_path / "images.npy")
     assert set(test.inputs) == {"images", "features"}
     np.testing.assert_array_equal(test.inputs["features"][:, 0], test.inputs["images"][:, 0, 0])
+
+
+def test_kfold_tests_every_row_once_and_never_trains_on_it():
+    from phenoflow.features.datasets import kfold_indices
+
+    processes = np.array(["a"] * 101 + ["b"] * 37 + ["c"] * 3)
+    sets = kfold_indices(processes, 5, 0.2, seed=7)
+    assert len(sets) == 5
+    tested = np.concatenate([s["test"] for s in sets])
+    np.testing.assert_array_equal(np.sort(tested), np.arange(len(processes)))  # a partition
+    for s in sets:
+        train, val, test = (set(s[k].tolist()) for k in ("train", "val", "test"))
+        assert not (train & test or val & test or train & val)
+        assert train | val | test == set(range(len(processes)))  # the other folds, all used
+        # stratified: each fold holds 101/5 -> 20 or 21 rows of a, 7 or 8 of b
+        assert np.sum(processes[s["test"]] == "a") in (20, 21) and np.sum(processes[s["test"]] == "b") in (7, 8)
+        # the validation share of each process: round(0.2 * its training-fold rows), >= 1
+        n_a = len(processes[(processes == "a")]) - np.sum(processes[s["test"]] == "a")
+        assert np.sum(processes[s["val"]] == "a") == round(0.2 * n_a)
+        assert np.sum(processes[s["val"]] == "c") >= 1 and np.sum(processes[s["train"]] == "c") >= 1
+    again = kfold_indices(processes, 5, 0.2, seed=7)
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(sets, again) for k in a)
+    other = kfold_indices(processes, 5, 0.2, seed=8)
+    assert not np.array_equal(sets[0]["test"], other[0]["test"])
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        kfold_indices(processes, 1, 0.2, seed=7)
+
+
+def test_scored_arrays_keep_physical_weights_with_kfold_and_scale_a_fixed_test_split(tmp_path):
+    """With k folds every row is scored, at its own weight: the yields are the table's (sigma L
+    after the selection); one fixed split scores its test rows, scaled to the same yields."""
+    from phenoflow.features.datasets import fold_weights, kfold_indices, load_scored_arrays, split_indices
+    from phenoflow.io import write_json
+
+    n = 40
+    process = np.array(["s"] * 10 + ["b"] * 30)
+    weight = np.where(process == "s", 0.5, 3.0) * (1 + np.arange(n) % 3)
+    table = pd.DataFrame({"process": process, "label": (process == "s").astype(int), "class": (process == "s").astype(int),
+                          "weight": weight, "met": np.arange(n, dtype=float)})  # fmt: skip
+    table.to_parquet(tmp_path / "features.parquet")
+    write_json(tmp_path / "kfold.json", {"sets": kfold_indices(process, 4, 0.25, seed=3)})
+    scored = load_scored_arrays(tmp_path / "features.parquet", tmp_path / "kfold.json", ["met"])
+    np.testing.assert_array_equal(scored.rows, np.arange(n))
+    np.testing.assert_array_equal(scored.w, weight)  # no scaling at all
+    assert set(scored.fold) == {0, 1, 2, 3}
+    # each fold alone, scaled to the full yields: per process and fold, the table's totals
+    w = fold_weights(scored)
+    for f in range(4):
+        for p in ("s", "b"):
+            rows = (scored.fold == f) & (scored.process == p)
+            assert w[rows].sum() == pytest.approx(weight[process == p].sum(), rel=1e-12)
+    fixed = split_indices(process, {"train": 0.5, "val": 0.2, "test": 0.3}, seed=3)
+    write_json(tmp_path / "fixed.json", {"sets": [fixed]})
+    scored = load_scored_arrays(tmp_path / "features.parquet", tmp_path / "fixed.json", ["met"])
+    np.testing.assert_array_equal(scored.rows, fixed["test"])
+    assert (scored.fold == 0).all()
+    for p in ("s", "b"):
+        assert scored.w[scored.process == p].sum() == pytest.approx(weight[process == p].sum(), rel=1e-12)
+    frame = scored.frame(score=np.zeros(len(scored.rows)))
+    assert list(frame.columns) == ["row", "fold", "process", "label", "class", "weight", "score"]
+
+
+def test_a_split_file_that_tests_a_row_twice_or_is_old_is_refused(tmp_path):
+    from phenoflow.features.datasets import load_scored_arrays
+    from phenoflow.io import write_json
+
+    table = pd.DataFrame({"process": ["s", "b", "b"], "label": [1, 0, 0], "class": [1, 0, 0], "weight": [1.0, 1, 1]})
+    table.to_parquet(tmp_path / "features.parquet")
+    twice = {"sets": [{"train": [1], "val": [2], "test": [0, 1]}, {"train": [0], "val": [2], "test": [1]}]}
+    write_json(tmp_path / "split.json", twice)
+    with pytest.raises(ValueError, match=r"split\.json: set 1 tests rows another set tests"):
+        load_scored_arrays(tmp_path / "features.parquet", tmp_path / "split.json", [])
+    write_json(tmp_path / "split.json", {"indices": {"train": [0], "val": [1], "test": [2]}})
+    with pytest.raises(ValueError, match=r"split\.json: no train/val/test sets .* rerun the split rule"):
+        load_scored_arrays(tmp_path / "features.parquet", tmp_path / "split.json", [])

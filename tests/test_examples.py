@@ -51,6 +51,8 @@ def test_examples_plan_their_classifiers_in_their_own_directories(tmp_path):
         assert results == f"results/{name}"
         paths = planned_paths(workdir, "--configfile", configfile)
         assert paths and all(p.startswith(f"{results}/") for p in paths), name
-        trained = {p.split("/")[-2] for p in paths if p.startswith(f"{results}/models/")}
+        trained = {
+            p.removeprefix(f"{results}/models/").split("/")[0] for p in paths if p.startswith(f"{results}/models/")
+        }
         assert trained == classifiers, name
         assert f"{results}/evaluation/comparison.csv" in paths

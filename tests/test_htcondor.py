@@ -242,14 +242,14 @@ def test_training_asks_for_its_two_cores_and_six_gigabytes(tiny, tmp_path):
     workdir = tmp_path / "work"
     shutil.copytree(tiny, workdir, symlinks=True, ignore=shutil.ignore_patterns("report.html"))
     shutil.rmtree(workdir / "results/models/bdt")
-    submits, _ = _run_through_fake_htcondor(workdir, tmp_path, "results/models/bdt/model.json")
+    submits, _ = _run_through_fake_htcondor(workdir, tmp_path, "results/models/bdt/fold0/model.json")
     assert [s["batch_name"].rsplit("-", 1)[0] for s in submits] == ["train_bdt"]
     (train,) = submits
     _check_common(train, workdir)
     # threads: 2 and job_resources(6000, 120); 6000 MB is no whole number of GB, so it stays MB
     assert train["request_cpus"] == "2" and train["request_memory"] == "6000MB"
     assert train["allowed_execute_duration"] == 7200
-    model = "results/models/bdt/model.json"
+    model = "results/models/bdt/fold0/model.json"
     assert (workdir / model).read_bytes() == (tiny / model).read_bytes()
 
 

@@ -41,7 +41,7 @@ def test_a_configfile_replaces_the_default_config(tmp_path):
     workdir = copy_repo(tmp_path)
     shutil.copy(REPO / "config/examples/quick.yaml", workdir / "config/examples/quick.yaml")
     jobs = planned_jobs(workdir, "--configfile", "config/examples/quick.yaml")
-    assert jobs["generate_chunk"] == 3 and jobs["train_bdt"] == 1 and jobs["train_cuts"] == 1
+    assert jobs["generate_chunk"] == 3 and jobs["train_bdt"] == 3 and jobs["train_cuts"] == 3  # 3 folds
     assert not {"train_mlp", "train_cnn", "images"} & set(jobs)
 
 
@@ -67,7 +67,7 @@ def test_a_key_given_twice_stops_snakemake_at_once(tmp_path):
 def test_cluster_profiles_load_and_plan_every_job(tmp_path, profile):
     workdir = copy_repo(tmp_path)
     jobs = planned_jobs(workdir, "--workflow-profile", f"workflow/profiles/{profile}")
-    assert jobs["generate_chunk"] == 7 and jobs["train_bdt"] == 1 and jobs["all"] == 1
+    assert jobs["generate_chunk"] == 7 and jobs["train_bdt"] == 2 and jobs["all"] == 1  # 2 folds
 
 
 def test_htcondor_jobs_carry_the_memory_and_time_its_plugin_reads(tmp_path):
@@ -97,7 +97,9 @@ def test_every_output_present(tiny):
         "results/features/features.parquet",
         "results/features/features.yaml",
         "results/features/split.json",
-        "results/models/bdt/model.json",
+        "results/models/bdt/fold0/model.json",
+        "results/models/bdt/fold1/model.json",
+        "results/models/bdt/ensemble.json",
         "results/evaluation/bdt/metrics.json",
         "results/evaluation/bdt/roc.png",
         "results/evaluation/bdt/scores.png",
@@ -170,7 +172,7 @@ def test_every_result_directory_has_a_provenance_record(tiny):
             assert record["inputs"] and {"numpy", "snakemake"} <= set(record["packages"]), path
             for name, digest in record["inputs"].items():
                 assert hashlib.sha256((tiny / name).read_bytes()).hexdigest() == digest, (path, name)
-    bdt = yaml.safe_load((results / "models/bdt/provenance.yaml").read_text())
+    bdt = yaml.safe_load((results / "models/bdt/fold1/provenance.yaml").read_text())
     assert bdt["config"]["classifiers"] == {"bdt": config["classifiers"]["bdt"]}  # no other model's settings
     assert bdt["seed"] > 0 and bdt["kind"] == "trained model"
     generate = yaml.safe_load((results / "generate/qcd/provenance.yaml").read_text())
@@ -246,6 +248,58 @@ def test_negative_weights_run_end_to_end(tiny):
     assert (table["significance"] > 0).all()
 
 
+def test_every_event_is_scored_once_by_a_fold_model_that_never_saw_it(tiny):
+    """k-fold: the scores hold every row of the feature table exactly once, each from the model of
+    its fold (checked by scoring the rows again with that fold's saved model), whose training and
+    validation rows exclude it; every process's yield is its full one, sigma L after the cuts."""
+    from phenoflow.models.bdt import BDT
+
+    table = pd.read_parquet(tiny / "results/features/features.parquet")
+    split = json.loads((tiny / "results/features/split.json").read_text())
+    assert split["scheme"] == "kfold" and split["folds"] == 2 and len(split["sets"]) == 2
+    scores = pd.read_parquet(tiny / "results/evaluation/bdt/scores.parquet")
+    np.testing.assert_array_equal(scores["row"].to_numpy(), np.arange(len(table)))
+    np.testing.assert_array_equal(scores["weight"].to_numpy(), table["weight"].to_numpy())  # no 1/fraction scaling
+    cutflow = pd.read_csv(tiny / "results/skim/cutflow.csv")
+    for process, rows in scores.groupby("process", observed=True):
+        final = cutflow[cutflow.process == process]["yield"].iloc[-1]
+        assert rows["weight"].sum() == pytest.approx(final, rel=1e-9), process
+    features = json.loads((tiny / "results/models/bdt/fold0/training.json").read_text())["features"]
+    for fold, sets in enumerate(split["sets"]):
+        mine = scores["row"][scores["fold"] == fold].to_numpy()
+        np.testing.assert_array_equal(mine, sets["test"])
+        assert not set(mine) & (set(sets["train"]) | set(sets["val"]))
+        model = BDT.load(tiny / f"results/models/bdt/fold{fold}/model.json")
+        again = model.predict_proba(table.iloc[mine][features].to_numpy(np.float64))
+        np.testing.assert_allclose(scores["score"][scores["fold"] == fold], again, rtol=1e-6)
+    metrics = json.loads((tiny / "results/evaluation/bdt/metrics.json").read_text())
+    assert metrics["folds"]["n_folds"] == 2 and len(metrics["folds"]["auc"]) == 2
+    assert metrics["folds"]["auc_mean"] == pytest.approx(np.mean(metrics["folds"]["auc"]))
+
+
+def test_a_fixed_split_still_runs_and_scales_its_test_events(tiny, tmp_path):
+    """split: {fractions: ...} trains one model per instance on the train split and scores the
+    test split alone, its weights scaled to each process's full yield."""
+    workdir = tmp_path / "fixed"
+    shutil.copytree(tiny, workdir, symlinks=True)
+    edit_config(workdir, lambda c: c.update(split={"fractions": {"train": 0.5, "val": 0.2, "test": 0.3}}))
+    jobs = planned_jobs(workdir, "results/binning/bdt/table.csv")
+    assert jobs["split"] == 1 and jobs["train_bdt"] == 1 and "generate_chunk" not in jobs
+    snakemake(workdir, "--cores", "2", "results/binning/bdt/table.csv")
+    split = json.loads((workdir / "results/features/split.json").read_text())
+    assert split["scheme"] == "fixed" and len(split["sets"]) == 1
+    table = pd.read_parquet(workdir / "results/features/features.parquet")
+    scores = pd.read_parquet(workdir / "results/evaluation/bdt/scores.parquet")
+    np.testing.assert_array_equal(scores["row"].to_numpy(), split["sets"][0]["test"])
+    assert (scores["fold"] == 0).all() and len(scores) < 0.4 * len(table)
+    totals = table.groupby("process", observed=True)["weight"].sum()
+    np.testing.assert_allclose(scores.groupby("process", observed=True)["weight"].sum(), totals, rtol=1e-9)
+    metrics = json.loads((workdir / "results/evaluation/bdt/metrics.json").read_text())
+    assert metrics["folds"]["n_folds"] == 1 and metrics["folds"]["auc_std"] is None
+    manifest = json.loads((workdir / "results/models/bdt/ensemble.json").read_text())
+    assert manifest["scheme"] == "fixed" and manifest["files"] == ["fold0/model.json"]
+
+
 def test_bdt_separates_signal_from_background(tiny):
     metrics = json.loads((tiny / "results/evaluation/bdt/metrics.json").read_text())
     assert metrics["auc"] > 0.8
@@ -272,8 +326,8 @@ def test_changing_the_significance_reruns_the_binning_and_what_else_quotes_it(ti
     edit_config(tiny, lambda c: c["significance"].update({"relative_background_uncertainty": 0.2}))
     try:
         # the cut-and-counts maximise it; the other models' training does not depend on it
-        expected = {"train_cuts": 1, "train_cuts_parallel": 1, "evaluate": 5, "binning": 3, "inference": 2, "compare": 1,
-                    "headline": 1, "config_record": 1, "all": 1}  # fmt: skip
+        expected = {"train_cuts": 2, "train_cuts_parallel": 2, "ensemble": 2, "evaluate": 5, "binning": 3, "inference": 2,
+                    "compare": 1, "headline": 1, "config_record": 1, "all": 1}  # fmt: skip
         assert planned_jobs(tiny) == expected
     finally:
         shutil.copy(TINY, tiny / "config" / "config.yaml")
@@ -351,8 +405,8 @@ def test_one_models_parameter_reruns_that_model_only(tiny, model, key, value):
     try:
         # the config record changes too (it is the config), but nothing upstream of training
         # and no other model
-        expected = {f"train_{model}": 1, "evaluate": 1, "binning": 1, "inference": 1, "compare": 1, "headline": 1,
-                    "config_record": 1, "all": 1}  # fmt: skip
+        expected = {f"train_{model}": 2, "ensemble": 1, "evaluate": 1, "binning": 1, "inference": 1, "compare": 1,
+                    "headline": 1, "config_record": 1, "all": 1}  # fmt: skip
         if model.startswith("cuts"):
             del expected["binning"], expected["inference"]
         assert planned_jobs(tiny) == expected
@@ -365,22 +419,24 @@ def test_two_instances_of_one_method_train_with_their_own_settings_and_features(
     and provenance, and sees only its own features; the CNN's record names the images, the
     cut-and-count's (physical weights) not the training weights."""
     config = yaml.safe_load((tiny / "config/config.yaml").read_text())
-    sequential = json.loads((tiny / "results/models/cuts/model.json").read_text())
-    parallel = json.loads((tiny / "results/models/cuts_parallel/model.json").read_text())
+    sequential = json.loads((tiny / "results/models/cuts/fold0/model.json").read_text())
+    parallel = json.loads((tiny / "results/models/cuts_parallel/fold0/model.json").read_text())
     assert sequential["settings"]["topology"] == "sequential" and parallel["settings"]["topology"] == "parallel"
     own = config["classifiers"]["cuts_parallel"]["features"]
     assert sequential["settings"]["feature_names"] == config["features"]["names"]
     assert parallel["settings"]["feature_names"] == own and parallel["n_features"] == len(own)
     assert parallel["cuts"] and {c["feature"] for c in parallel["cuts"]} <= set(own)
-    training = json.loads((tiny / "results/models/cuts_parallel/training.json").read_text())
-    assert training["method"] == "cuts" and training["features"] == own and training["images"] is False
+    manifest = json.loads((tiny / "results/models/cuts_parallel/ensemble.json").read_text())
+    assert manifest["method"] == "cuts" and manifest["n_folds"] == 2
+    for fold, training in enumerate(manifest["folds"]):
+        assert training["fold"] == fold and training["features"] == own and training["images"] is False
     for name in ("cuts", "cuts_parallel"):
         record = yaml.safe_load((tiny / f"results/evaluation/{name}/provenance.yaml").read_text())
         assert list(record["config"]["classifiers"]) == [name]
         assert "images" not in record["config"] and "training_weights" not in record["config"]
         assert "results/features/images.npy" not in record["inputs"]
         assert json.loads((tiny / f"results/evaluation/{name}/metrics.json").read_text())["method"] == "cuts"
-    cnn = yaml.safe_load((tiny / "results/models/cnn/provenance.yaml").read_text())
+    cnn = yaml.safe_load((tiny / "results/models/cnn/fold0/provenance.yaml").read_text())
     assert (
         "images" in cnn["config"]
         and "training_weights" in cnn["config"]
@@ -389,14 +445,16 @@ def test_two_instances_of_one_method_train_with_their_own_settings_and_features(
     assert not (tiny / "results/binning/cuts_parallel").exists()  # a pass/fail score is not binned
 
 
-def test_every_method_is_compared_on_the_same_test_events(tiny):
+def test_every_method_is_compared_on_the_same_events(tiny):
     table = pd.read_csv(tiny / "results/evaluation/comparison.csv")
     assert list(table["method"]) == ["bdt", "cnn", "cuts", "cuts_parallel", "mlp"]
     assert list(table.columns) == [
         "method",
         "accuracy",
         "auc",
+        "auc_fold_std",
         "z_max",
+        "z_max_fold_std",
         "z_max_asimov",
         "s_over_sqrt_b",
         "r50",
@@ -409,11 +467,12 @@ def test_every_method_is_compared_on_the_same_test_events(tiny):
     markdown = (tiny / "results/evaluation/comparison.md").read_text()
     assert markdown.count("\n") == 7 and "R50" in markdown
     scores = {m: pd.read_parquet(tiny / f"results/evaluation/{m}/scores.parquet") for m in table["method"]}
-    reference = scores["bdt"][["process", "label", "weight"]]
+    reference = scores["bdt"][["row", "fold", "process", "label", "weight"]]
     for frame in scores.values():
-        pd.testing.assert_frame_equal(frame[["process", "label", "weight"]], reference)
+        pd.testing.assert_frame_equal(frame[["row", "fold", "process", "label", "weight"]], reference)
+    assert (table["auc_fold_std"] >= 0).all()  # two folds: a spread for every instance
     assert set(scores["cuts"]["score"]) <= {0.0, 1.0}  # a cut-and-count passes or fails
-    cuts = json.loads((tiny / "results/models/cuts/model.json").read_text())
+    cuts = json.loads((tiny / "results/models/cuts/fold0/model.json").read_text())
     assert cuts["cuts"], "the cut-and-count chose no cut"
     for model in table["method"]:
         for plot in ("overtraining.png", "history.png", "confusion.png"):
@@ -433,7 +492,7 @@ def test_background_classes_make_the_classifiers_multiclass(tiny, tmp_path):
 
     edit_config(workdir, classes)
     jobs = planned_jobs(workdir)
-    assert "generate_chunk" not in jobs and "skim" not in jobs and jobs["features"] == 1 and jobs["train_bdt"] == 1
+    assert "generate_chunk" not in jobs and "skim" not in jobs and jobs["features"] == 1 and jobs["train_bdt"] == 2
     targets = [f"results/evaluation/{m}/metrics.json" for m in ("bdt", "mlp")] + ["results/binning/bdt/table.csv"]
     snakemake(workdir, "--cores", "2", *targets)
     table = pd.read_parquet(workdir / "results/features/features.parquet")

@@ -14,8 +14,9 @@ import yaml
 #: Result files that legitimately differ between two runs of the same config: provenance
 #: records and dataset metadata (job times), plots (renderer metadata), Keras archives (zip
 #: timestamps; their predictions are compared through scores.parquet), training times (the
-#: comparison table is compared without them).
-VOLATILE = ("*provenance.yaml", "*.png", "*.pdf", "*.keras", "training.json", "comparison.md", "report.html")
+#: comparison table is compared without them; a fold ensemble's manifest holds them too).
+VOLATILE = ("*provenance.yaml", "*.png", "*.pdf", "*.keras", "training.json", "ensemble.json", "comparison.md",
+            "report.html")  # fmt: skip
 #: Files whose content is compared without their start/end times.
 TIMED = ("features.yaml", "images.yaml")
 

@@ -108,7 +108,17 @@ def schema_errors(config: dict, schema_path: str | os.PathLike) -> list[str]:
     """JSON-schema problems of ``config`` as ``key.path: message`` lines, sorted."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    return sorted(f"{_key(e.absolute_path)}: {e.message}" for e in validator.iter_errors(config))
+    return sorted(f"{_key(e.absolute_path)}: {_message(e)}" for e in validator.iter_errors(config))
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """The schema's message, or for alternatives of required keys (``oneOf: [{required: [a]},
+    {required: [b]}]``) which keys to give."""
+    options = [o.get("required") for o in error.validator_value] if error.validator == "oneOf" else []
+    if not options or not all(options) or not isinstance(error.instance, dict):
+        return error.message
+    keys = " or ".join(f"'{', '.join(o)}'" for o in options)
+    return f"give exactly one of {keys}; got {sorted(error.instance) or 'none'}"
 
 
 def semantic_errors(config: dict) -> list[str]:
@@ -150,7 +160,7 @@ def semantic_errors(config: dict) -> list[str]:
         except KeyError as err:
             errors.append(f"features.names[{i}]: {err.args[0]}")
     errors += classifier_errors(config)
-    total = sum(config["split"]["fractions"].values())
+    total = sum(config["split"].get("fractions", {"k-fold": 1}).values())
     if abs(total - 1) > 1e-9:
         errors.append(f"split.fractions: must sum to 1, got {total:g}")
     return errors + _inference_errors(config)

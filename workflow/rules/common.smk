@@ -5,6 +5,7 @@ import math
 from phenoflow.config import beam_ids, binnable_instances
 from phenoflow.events.observables import needs_constituents
 from phenoflow.features.classes import classes_from_config
+from phenoflow.features.datasets import n_folds, split_scheme
 from phenoflow.models import classifiers
 from phenoflow.seeds import derive_seed
 
@@ -28,6 +29,8 @@ CLASSES = classes_from_config(config["processes"])
 #: The classifier instances by name (classifiers.<name>), each with its model's description.
 CLASSIFIERS = classifiers(config)
 MODELS = list(CLASSIFIERS)
+#: The train/val/test sets of the split: k folds, or one fixed split; one model per set and instance.
+FOLDS = list(range(n_folds(config["split"])))
 #: Models whose score is binned (a cut-and-count has a pass/fail score, nothing to bin).
 BINNED_MODELS = binnable_instances(config)
 #: What the inference stage builds likelihoods for: by default every binned model, the optimised
@@ -47,6 +50,7 @@ def one_of(names):
 wildcard_constraints:
     process="|".join(PROCESSES),
     chunk=r"\d+",
+    fold=r"\d+",
     model="|".join(MODELS),
 
 
@@ -205,12 +209,27 @@ def training_balance(model):
     return None if CLASSIFIERS[model].description.physical_weights else config["training_weights"]
 
 
-def evaluation_inputs(wildcards):
-    """Inputs of rule evaluate for the model wildcard."""
+def training_seed(model):
+    """Params function: the seed of a classifier instance's training on one fold."""
+
+    def seed(wildcards):
+        return derive_seed(config["seed"], "train", model, int(wildcards.fold))
+
+    return seed
+
+
+def fold_outputs(wildcards):
+    """Every fold's trained model, history and training record of the model wildcard."""
     model = wildcards.model
+    folder = result(f"models/{model}/fold{{fold}}")
     return {
-        **training_inputs(model),
-        "model": result(CLASSIFIERS[model].model_file),
-        "history": result(f"models/{model}/history.csv"),
-        "training": result(f"models/{model}/training.json"),
+        "models": [result(CLASSIFIERS[model].model_file(fold)) for fold in FOLDS],
+        "histories": expand(f"{folder}/history.csv", fold=FOLDS),
+        "trainings": expand(f"{folder}/training.json", fold=FOLDS),
     }
+
+
+def evaluation_inputs(wildcards):
+    """Inputs of rule evaluate for the model wildcard (the data, the fold models and their manifest)."""
+    model = wildcards.model
+    return {**training_inputs(model), **fold_outputs(wildcards), "manifest": result(CLASSIFIERS[model].manifest_file)}

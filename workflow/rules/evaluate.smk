@@ -1,5 +1,5 @@
 rule evaluate:
-    """Score the test split and compute weighted metrics at the full luminosity."""
+    """Score every event with the fold model that never saw it; weighted metrics at the full luminosity."""
     input:
         unpack(evaluation_inputs),
     output:
@@ -59,11 +59,11 @@ rule evaluate:
 
 
 rule compare:
-    """Compare every classifier on the same test events: one table and one ROC figure."""
+    """Compare every classifier on the same events: one table and one ROC figure."""
     input:
         metrics=expand(result("evaluation/{model}/metrics.json"), model=MODELS),
         scores=expand(result("evaluation/{model}/scores.parquet"), model=MODELS),
-        training=expand(result("models/{model}/training.json"), model=MODELS),
+        training=[result(CLASSIFIERS[model].manifest_file) for model in MODELS],
     output:
         table=report(
             result("evaluation/comparison.csv"),

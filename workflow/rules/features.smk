@@ -26,7 +26,7 @@ rule features:
 
 
 rule split:
-    """Seeded train/validation/test split of the feature rows, stratified by process."""
+    """Seeded k-fold (or one fixed train/validation/test) split of the feature rows, stratified by process."""
     input:
         result("features/features.parquet"),
     output:
@@ -34,7 +34,7 @@ rule split:
         provenance=result("features/split.provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("split"),
-        fractions=config["split"]["fractions"],
+        spec=config["split"],
         seed=derive_seed(config["seed"], "split"),
     log:
         result("logs/split.log"),

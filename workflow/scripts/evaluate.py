@@ -1,16 +1,18 @@
-"""Score the test split and compute weighted metrics at the full luminosity (rule evaluate)."""
+"""Score every event with the fold model that never saw it and compute weighted metrics at the
+full luminosity (rule evaluate)."""
 
 import numpy as np
 import pandas as pd
 
 from phenoflow.evaluation import plots
 from phenoflow.evaluation.metrics import Significance, binary_confusion
-from phenoflow.evaluation.scores import evaluate, multiclass_metrics, overtraining, signal_score
+from phenoflow.evaluation.scores import evaluate, fold_spread, multiclass_metrics, overtraining, signal_score
 from phenoflow.features.classes import Classes
-from phenoflow.features.datasets import load_split_arrays, write_table
+from phenoflow.features.datasets import fold_weights, load_scored_arrays, load_split_arrays, write_table
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
-from phenoflow.models import describe, load_model
+from phenoflow.models import describe
+from phenoflow.models.ensemble import FoldEnsemble
 from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
 
@@ -21,14 +23,16 @@ inputs = snakemake.input
 out = snakemake.output
 classes = Classes.from_dict(p.classes)
 collision = Collision(p.sqrt_s_gev, p.luminosity_fb)
+significance = Significance.from_config(p.significance)
 with to_log_file(snakemake.log[0]) as log:
     images = inputs.images if "images" in inputs.keys() else None
-    train, test = load_split_arrays(inputs.features, inputs.split, p.features, ("train", "test"), None, images)
-    model = load_model(p.method, inputs.model)
-    proba, train_proba = model.predict_proba(test.inputs), model.predict_proba(train.inputs)
+    ensemble = FoldEnsemble.load(inputs.manifest)
+    test = load_scored_arrays(inputs.features, inputs.split, p.features, images)
+    proba = ensemble.predict_out_of_fold(test.inputs, test.fold)
     scores = signal_score(proba, classes.signal_indices)
-    result = evaluate(scores, test.w, test.y, p.min_background, Significance.from_config(p.significance))
-    metrics = {"model": name, "method": p.method, **result.metrics}
+    result = evaluate(scores, test.w, test.y, p.min_background, significance)
+    spread = fold_spread(scores, fold_weights(test), test.y, test.fold, p.min_background, significance)
+    metrics = {"model": name, "method": p.method, **result.metrics, "folds": spread}
     columns = {"score": scores}
     if proba.ndim == 2:  # a softmax over the classes: per-class metrics and probabilities too
         metrics["multiclass"] = multiclass_metrics(proba, test.w, test.target, classes)
@@ -48,17 +52,26 @@ with to_log_file(snakemake.log[0]) as log:
         collision=collision,
     )
     plots.score_distributions(scores, test.w, test.process, test.y, out.distribution, collision=collision)
+    # overtraining: each fold model's scores on its own training events (each event in k - 1 of
+    # them, so each fold's share weighs 1/k) against the out-of-fold scores of every event
     by_class = proba.ndim == 2  # per class, else per role
-    train_classes, test_classes = (train.target, test.target) if by_class else (train.y, test.y)
+    trains = [load_split_arrays(inputs.features, inputs.split, p.features, ("train",), None, images, fold=f)[0]
+              for f in range(len(ensemble))]  # fmt: skip
+    train_scores = np.concatenate(
+        [signal_score(m.predict_proba(t.inputs), classes.signal_indices) for m, t in zip(ensemble.models, trains)]
+    )
+    train_w = np.concatenate([t.w for t in trains]) / len(trains)
+    train_classes = np.concatenate([t.target if by_class else t.y for t in trains])
+    test_classes = test.target if by_class else test.y
     names = classes.names if by_class else ("background", "signal")
-    train_scores = signal_score(train_proba, classes.signal_indices)
-    check = overtraining(train_scores, train.w, train_classes, scores, test.w, test_classes, names)
+    check = overtraining(train_scores, train_w, train_classes, scores, test.w, test_classes, names)
     plots.overtraining(check.train, check.test, check.p_values, out.overtraining, collision=collision)
-    if describe(p.method).history == "cuts":  # its training is the sequence of cuts: show them on the distributions
-        plots.cut_values(
-            train.x, train.y, train.w, model.cuts, out.history, feature_names=p.features, collision=collision
-        )
+    if describe(p.method).history == "cuts":  # its training is the sequence of cuts: show fold 0's
+        first = trains[0]
+        cuts = ensemble.models[0].cuts
+        plots.cut_values(first.x, first.y, first.w, cuts, out.history, feature_names=p.features, collision=collision)
     else:
-        plots.training_history(pd.read_csv(inputs.history), out.history, collision=collision)
+        histories = [pd.read_csv(path) for path in inputs.histories]
+        plots.training_history(histories, out.history, collision=collision)
     write_record(out.provenance, p.provenance, started, inputs, kind="classifier evaluation")
     log.info("metrics: %s; KS p-values %s", metrics, check.p_values)

@@ -1,4 +1,4 @@
-"""Train one classifier instance on the training split, early stopping on the validation split (rules train_<name>)."""
+"""Train one classifier instance on one fold's training set, early stopping on its validation set (rules train_<name>)."""
 
 import time
 
@@ -15,7 +15,8 @@ description = describe(p.method)
 with to_log_file(snakemake.log[0]) as log:
     images = inputs.images if "images" in inputs.keys() else None
     # p.balance is None for a model that trains on physical weights (the cut-and-count's Z_A)
-    train, val = load_split_arrays(inputs.features, inputs.split, p.features, ("train", "val"), p.balance, images)
+    sets = ("train", "val")
+    train, val = load_split_arrays(inputs.features, inputs.split, p.features, sets, p.balance, images, fold=p.fold)
     names = {"feature_names": list(p.features)} if description.feature_names else {}
     objective = dict(p.significance) if description.significance_objective else {}
     model = model_class(p.method)(seed=p.seed, threads=snakemake.threads, **p.hyper, **names, **objective)
@@ -27,9 +28,9 @@ with to_log_file(snakemake.log[0]) as log:
     model.save(snakemake.output.model)
     with atomic_path(snakemake.output.history) as tmp:
         history.to_csv(tmp, index=False)
-    record = {"model": p.model, "method": p.method, "features": list(p.features), "images": images is not None,
+    record = {"model": p.model, "fold": p.fold, "method": p.method, "features": list(p.features), "images": images is not None,
               "training_time_s": seconds, "n_parameters": int(model.n_parameters),
               "n_train": len(train.y), "n_val": len(val.y), "seed": p.seed}  # fmt: skip
     write_json(snakemake.output.training, record)
     write_record(snakemake.output.provenance, p.provenance, started, inputs, kind="trained model", seed=p.seed)
-    log.info("trained %s (%s) in %.1f s: %s", p.model, p.method, seconds, record)
+    log.info("trained %s (%s), fold %d, in %.1f s: %s", p.model, p.method, p.fold, seconds, record)

@@ -3,7 +3,10 @@
 ``z_max`` is the best threshold's significance as configured (``significance`` block: Cowan's Z
 with the background uncertainty it names, or the plain Asimov Z without one), ``z_max_asimov``
 the plain Asimov Z_A of its own best threshold, and ``s_over_sqrt_b`` is taken at that Z_A
-threshold; with no background uncertainty configured the two Z columns are equal.
+threshold; with no background uncertainty configured the two Z columns are equal. With k-fold
+training, ``auc_fold_std`` and ``z_max_fold_std`` are the standard deviations of the AUC and of
+``z_max`` over the folds, each fold's test events alone scaled to the full luminosity (missing
+for one fixed split); the pooled figures' own errors are about these over sqrt(k).
 
 The CSV keeps full precision (``inf`` for an unbounded rejection, empty for a missing value);
 the Markdown is for reading: AUC and accuracy to 4 decimals, significances to 2, rejections,
@@ -22,14 +25,17 @@ from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.io import atomic_path
 
 COLUMNS = (
-    "method", "accuracy", "auc", "z_max", "z_max_asimov", "s_over_sqrt_b", "r50", "r99", "training_time_s", "n_parameters",
+    "method", "accuracy", "auc", "auc_fold_std", "z_max", "z_max_fold_std", "z_max_asimov", "s_over_sqrt_b", "r50",
+    "r99", "training_time_s", "n_parameters",
 )  # fmt: skip
 
 _HEADERS = {
     "method": "Method",
     "accuracy": "Accuracy",
     "auc": "AUC",
+    "auc_fold_std": "AUC spread (σ over folds)",
     "z_max": "Z_max",
+    "z_max_fold_std": "Z_max spread (σ over folds)",
     "z_max_asimov": "Z_max (Asimov)",
     "s_over_sqrt_b": "s/√b",
     "r50": "R50",
@@ -40,13 +46,17 @@ _HEADERS = {
 
 
 def comparison_row(metrics: dict, training: dict) -> dict:
-    """One row of the table from a model's evaluation metrics and its training record."""
+    """One row of the table from a model's evaluation metrics and its training record (the
+    manifest of its fold models: their total training time and one model's parameters)."""
     best = metrics["max_significance"]
+    folds = metrics.get("folds", {})
     return {
         "method": metrics["model"],
         "accuracy": metrics["accuracy"],
         "auc": metrics["auc"],
+        "auc_fold_std": folds.get("auc_std"),
         "z_max": metrics.get("max_significance_with_uncertainty", best)["significance"],
+        "z_max_fold_std": folds.get("z_max_std"),
         "z_max_asimov": best["significance"],
         "s_over_sqrt_b": best["s_over_sqrt_b"],
         "r50": metrics["r50"],
@@ -102,6 +112,8 @@ def _significant(x: float, digits: int = 3) -> str:
 _FORMATS: dict[str, Callable] = {
     "accuracy": _fixed(4),
     "auc": _fixed(4),
+    "auc_fold_std": _fixed(4),
+    "z_max_fold_std": _fixed(2),
     "z_max": _fixed(2),
     "z_max_asimov": _fixed(2),
     "s_over_sqrt_b": _fixed(2),

@@ -115,7 +115,8 @@ def write_headline(
     shown.columns = [_HEADERS[c] for c in COLUMNS]
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n"
     text += (
-        "\nPer classifier on the test events at the full luminosity: Z_max is the best score threshold's"
+        "\nPer classifier on the scored events (with k-fold training every event, scored by the fold model"
+        " that never saw it) at the full luminosity: Z_max is the best score threshold's"
         " significance as configured (Cowan's Z with the background uncertainty of the `significance`"
         " block; the plain Asimov Z_A without one), the best binned Z the largest combined significance"
         " over the binning methods and K, and the limit the smallest expected median"

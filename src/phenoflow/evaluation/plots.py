@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
+import pandas as pd
 
 from phenoflow.plotstyle import Collision, add_label, panel_title, save, styled
 
@@ -238,28 +239,39 @@ def overtraining(
 
 
 @styled
-def training_history(history, path: str | os.PathLike, *, collision: Collision) -> None:
-    """Training and validation loss per epoch (or boosting iteration), and the validation AUC.
+def training_history(histories, path: str | os.PathLike, *, collision: Collision) -> None:
+    """Training and validation loss per epoch (or boosting iteration), and the validation AUC,
+    of every fold's model (one colour per fold; training loss solid, validation loss dashed).
 
-    ``history``: a DataFrame with ``train_loss`` and/or ``val_loss`` and optionally ``val_auc``
-    (drawn on a second axis), indexed by its ``epoch`` or ``iteration`` column when it has one,
-    else by row number.
+    ``histories``: one DataFrame per fold (or a single DataFrame) with ``train_loss`` and/or
+    ``val_loss`` and optionally ``val_auc`` (drawn on a second axis, dotted), indexed by its
+    ``epoch`` or ``iteration`` column when it has one, else by row number.
     """
-    x_name = next((c for c in ("epoch", "iteration") if c in history.columns), None)
-    x = history[x_name].to_numpy() if x_name else np.arange(len(history))
+    if isinstance(histories, pd.DataFrame):
+        histories = [histories]
     fig, ax = plt.subplots(figsize=(8, 6), layout="constrained")
+    twin = None
     lines = []
-    for column, label in (("train_loss", "training loss"), ("val_loss", "validation loss")):
-        if column in history.columns:
-            lines += ax.plot(x, history[column].to_numpy(), label=label)
+    x_name = None
+    styles = (("train_loss", "training loss", "-"), ("val_loss", "validation loss", "--"))
+    for fold, history in enumerate(histories):
+        x_name = next((c for c in ("epoch", "iteration") if c in history.columns), None)
+        x = history[x_name].to_numpy() if x_name else np.arange(len(history))
+        colour = f"C{fold % 10}"
+        tag = f"fold {fold}: " if len(histories) > 1 else ""
+        for column, label, style in styles:
+            if column in history.columns:
+                lines += ax.plot(x, history[column].to_numpy(), style, color=colour, label=tag + label)
+        if "val_auc" in history.columns:
+            twin = twin or ax.twinx()
+            auc_colour = colour if len(histories) > 1 else "black"
+            lines += twin.plot(x, history["val_auc"].to_numpy(), ":", color=auc_colour, label=tag + "validation AUC")
     ax.set_xlabel((x_name or "epoch").capitalize())
     ax.set_ylabel("Loss")
-    if "val_auc" in history.columns:
-        twin = ax.twinx()
-        lines += twin.plot(x, history["val_auc"].to_numpy(), color="black", linestyle="--", label="validation AUC")
+    if twin is not None:
         twin.set_ylabel("Validation AUC")
     if lines:
-        ax.legend(lines, [line.get_label() for line in lines])
+        ax.legend(lines, [line.get_label() for line in lines], fontsize="x-small", ncols=1 + (len(lines) > 6))
     add_label(ax, collision, luminosity=False)
     save(fig, path)
 

@@ -121,3 +121,38 @@ def overtraining(
         test[name] = (test_scores[b], test_weights[b])
         p_values[name] = float(ks_test(train_scores[a], train_weights[a], test_scores[b], test_weights[b])[1])
     return Overtraining(train, test, p_values)
+
+
+def fold_spread(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    fold: np.ndarray,
+    min_background: float,
+    significance: Significance = ASIMOV,
+) -> dict:
+    """The metrics of each fold's test events alone, and their mean and standard deviation.
+
+    ``fold`` (n,) is the set whose model scored each event; ``weights`` (n,) scale each fold's
+    events to the full luminosity on their own (:func:`phenoflow.features.datasets.fold_weights`),
+    so every fold is one independent measurement of the whole analysis, with a k-th of the
+    events. Per fold: the AUC, the best threshold's plain Asimov Z_A (``z_max_asimov``) and its
+    configured significance (``z_max``). The standard deviation (ddof 1) is the spread of one
+    fold's figure; the pooled figure's own error is about it over sqrt(k). One fold only: the
+    values, without a spread.
+    """
+    folds = np.unique(fold)
+    per_fold = {"auc": [], "z_max_asimov": [], "z_max": []}
+    for f in folds:
+        rows = fold == f
+        result = evaluate(scores[rows], weights[rows], labels[rows], min_background, significance)
+        per_fold["auc"].append(result.metrics["auc"])
+        per_fold["z_max_asimov"].append(result.metrics["max_significance"]["significance"])
+        per_fold["z_max"].append(result.metrics["max_significance_with_uncertainty"]["significance"])
+    out: dict = {"n_folds": int(len(folds))}
+    for name, values in per_fold.items():
+        values = np.asarray(values, dtype=np.float64)
+        out[name] = values.tolist()
+        out[f"{name}_mean"] = float(values.mean())
+        out[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
+    return out

@@ -151,15 +151,82 @@ def split_indices(processes: np.ndarray, fractions: Mapping[str, float], seed: i
     if not np.isclose(total, 1.0):
         raise ValueError(f"split fractions must sum to 1, got {total}")
     out: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    processes = np.asarray(processes)
-    for k, name in enumerate(sorted(set(processes))):
-        rows = np.flatnonzero(processes == name)
-        rows = rows[np.random.default_rng([seed, k]).permutation(len(rows))]
+    for rows in _shuffled_by_process(processes, seed):
         n_train = int(round(fractions["train"] * len(rows)))
         n_val = int(round(fractions["val"] * len(rows)))
         for split, part in zip(SPLITS, np.split(rows, [n_train, n_train + n_val])):
             out[split].append(part)
     return {s: np.sort(np.concatenate(parts)) for s, parts in out.items()}
+
+
+def kfold_indices(processes: np.ndarray, n_folds: int, val_fraction: float, seed: int) -> list[dict[str, np.ndarray]]:
+    """Seeded k-fold split of row indices, stratified by process: one train/val/test set per fold.
+
+    Each process's rows are shuffled (as in :func:`split_indices`) and dealt to the ``n_folds``
+    folds in turn, so fold sizes per process differ by at most one. Set i tests on fold i and
+    trains on the others, of which a seeded ``val_fraction`` of each process (at least one row
+    where a process has two or more) is held out for early stopping. The test sets partition
+    the rows: every row is tested by exactly one set, whose training rows exclude it.
+    """
+    if n_folds < 2:
+        raise ValueError(f"k-fold needs at least 2 folds, got {n_folds}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    shuffled = _shuffled_by_process(processes, seed)
+    folds = [np.concatenate([rows[i::n_folds] for rows in shuffled]) for i in range(n_folds)]
+    sets = []
+    for i in range(n_folds):
+        train, val = [], []
+        for k, rows in enumerate(shuffled):
+            rest = np.concatenate([rows[j::n_folds] for j in range(n_folds) if j != i])
+            rest = rest[np.random.default_rng([seed, k, i, 1]).permutation(len(rest))]
+            n_val = min(max(int(round(val_fraction * len(rest))), 1 if len(rest) > 1 else 0), len(rest) - 1)
+            val.append(rest[:n_val])
+            train.append(rest[n_val:])
+        sets.append(
+            {"train": np.sort(np.concatenate(train)), "val": np.sort(np.concatenate(val)), "test": np.sort(folds[i])}
+        )
+    return sets
+
+
+def _shuffled_by_process(processes: np.ndarray, seed: int) -> list[np.ndarray]:
+    """Row indices of each process (in sorted order of the names), shuffled by a generator seeded
+    from ``seed`` and the process's position."""
+    processes = np.asarray(processes)
+    out = []
+    for k, name in enumerate(sorted(set(processes))):
+        rows = np.flatnonzero(processes == name)
+        out.append(rows[np.random.default_rng([seed, k]).permutation(len(rows))])
+    return out
+
+
+def split_sets(processes: np.ndarray, spec: Mapping, seed: int) -> list[dict[str, np.ndarray]]:
+    """The train/val/test sets of the config's ``split`` block: k-fold (``folds``, ``val_fraction``;
+    :func:`kfold_indices`) or one fixed split (``fractions``; :func:`split_indices`)."""
+    if "folds" in spec:
+        return kfold_indices(processes, spec["folds"], spec["val_fraction"], seed)
+    return [split_indices(processes, spec["fractions"], seed)]
+
+
+def split_scheme(spec: Mapping) -> dict:
+    """The config's ``split`` block as recorded with the split and the models: ``scheme``
+    (``kfold`` or ``fixed``) and its settings."""
+    if "folds" in spec:
+        return {"scheme": "kfold", "folds": int(spec["folds"]), "val_fraction": float(spec["val_fraction"])}
+    return {"scheme": "fixed", "fractions": dict(spec["fractions"])}
+
+
+def n_folds(spec: Mapping) -> int:
+    """Number of train/val/test sets, so of models per classifier instance, of a ``split`` block."""
+    return int(spec.get("folds", 1))
+
+
+def read_split_sets(path: str | os.PathLike) -> list[dict[str, np.ndarray]]:
+    """The train/val/test row indices of every fold from a split file (rule split)."""
+    document = read_json(path)
+    if "sets" not in document:
+        raise ValueError(f"{path}: no train/val/test sets (a split file of an older phenoflow); rerun the split rule")
+    return [{s: np.asarray(part[s], dtype=np.int64) for s in SPLITS} for part in document["sets"]]
 
 
 def full_luminosity_weights(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
@@ -220,15 +287,18 @@ def balanced_weights(weights: np.ndarray, labels: np.ndarray, processes: np.ndar
 class SplitArrays:
     """The rows of one split as arrays: features ``x`` (n, f; f may be 0), labels ``y`` (n,; 1
     signal, 0 background), weights ``w`` (n,), ``process`` names (n,), target classes ``target``
-    (n,; equal to ``y`` with one class per role) and, if loaded, jet ``images`` (n, h, w). ``w``
-    are balanced non-negative training weights (from |w|) for training splits and signed physical
-    weights scaled to the full luminosity otherwise."""
+    (n,; equal to ``y`` with one class per role), their ``rows`` in the feature table (n,), the
+    ``fold`` whose model scores each row (n,; 0 for one fixed split) and, if loaded, jet
+    ``images`` (n, h, w). ``w`` are balanced non-negative training weights (from |w|) for
+    training splits and signed physical weights scaled to the full luminosity otherwise."""
 
     x: np.ndarray
     y: np.ndarray
     w: np.ndarray
     process: np.ndarray
     target: np.ndarray
+    rows: np.ndarray
+    fold: np.ndarray
     images: np.ndarray | None = None
 
     @property
@@ -239,10 +309,47 @@ class SplitArrays:
             return self.x
         return {"images": self.images, "features": self.x} if self.x.shape[1] else self.images
 
+    def take(self, mask: np.ndarray) -> SplitArrays:
+        """The rows selected by a boolean ``mask`` (n,) or an index array."""
+        images = None if self.images is None else self.images[mask]
+        fields = (self.x, self.y, self.w, self.process, self.target, self.rows, self.fold)
+        return SplitArrays(*(a[mask] for a in fields), images=images)
+
     def frame(self, **columns: np.ndarray) -> pd.DataFrame:
-        """Table of process, label, class, weight and any extra per-row ``columns`` (e.g. score)."""
-        frame = {"process": self.process, "label": self.y, "class": self.target, "weight": self.w}
-        return pd.DataFrame({**frame, **columns})
+        """Table of row (in the feature table), fold, process, label, class, weight and any extra
+        per-row ``columns`` (e.g. score)."""
+        frame = {"row": self.rows, "fold": self.fold, "process": self.process, "label": self.y, "class": self.target}
+        return pd.DataFrame({**frame, "weight": self.w, **columns})
+
+
+class _Dataset:
+    """The feature table, the split sets and the memory-mapped images of one analysis, checked
+    against each other; :meth:`arrays` cuts rows out of them."""
+
+    def __init__(self, features_path, split_path, features, images_path):
+        self.table = pd.read_parquet(features_path)
+        missing = [f for f in (*features, "class") if f not in self.table.columns]
+        if missing:
+            raise KeyError(f"{features_path}: columns {missing} not in the table; rerun the features rule")
+        self.sets = read_split_sets(split_path)
+        n_max = max((int(part[s].max()) for part in self.sets for s in SPLITS if len(part[s])), default=-1)
+        if n_max >= len(self.table):
+            raise ValueError(
+                f"{split_path}: row {n_max} beyond the {len(self.table)} rows of {features_path}; rerun the split rule"
+            )
+        self.features = list(features)
+        self.images = np.load(images_path, mmap_mode="r") if images_path is not None else None
+        if self.images is not None and len(self.images) != len(self.table):
+            raise ValueError(
+                f"{images_path}: {len(self.images)} images for {len(self.table)} feature rows; rerun the images rule"
+            )
+
+    def arrays(self, rows: np.ndarray, fold: np.ndarray, w: np.ndarray) -> SplitArrays:
+        sub = self.table.iloc[rows]
+        x = sub[self.features].to_numpy(np.float64).reshape(len(rows), len(self.features))
+        images = np.asarray(self.images[rows], dtype=np.float32) if self.images is not None else None
+        process = sub["process"].astype(str).to_numpy()
+        return SplitArrays(x, sub["label"].to_numpy(), w, process, sub["class"].to_numpy(), rows, fold, images)
 
 
 def load_split_arrays(
@@ -252,8 +359,9 @@ def load_split_arrays(
     splits: Sequence[str],
     balance: str | None = None,
     images_path: str | os.PathLike | None = None,
+    fold: int = 0,
 ) -> list[SplitArrays]:
-    """Arrays of the requested ``splits`` from the feature table and the saved split indices.
+    """Arrays of the requested ``splits`` of set ``fold`` from the feature table and the split file.
 
     ``x`` holds the ``features`` (n, f; none is f = 0); with ``images_path`` (the jet images, rows
     aligned with the table) ``images`` holds them (n, n_eta, n_phi).
@@ -263,27 +371,53 @@ def load_split_arrays(
     are the signed physical weights scaled to the full luminosity (for evaluation and the
     cut-and-count).
     """
-    table = pd.read_parquet(features_path)
-    missing = [f for f in (*features, "class") if f not in table.columns]
-    if missing:
-        raise KeyError(f"{features_path}: columns {missing} not in the table; rerun the features rule")
-    indices = read_json(split_path)["indices"]
-    images = np.load(images_path, mmap_mode="r") if images_path is not None else None
-    if images is not None and len(images) != len(table):
-        raise ValueError(f"{images_path}: {len(images)} images for {len(table)} feature rows; rerun the images rule")
+    data = _Dataset(features_path, split_path, features, images_path)
+    if not 0 <= fold < len(data.sets):
+        raise ValueError(f"{split_path}: no fold {fold} (it has {len(data.sets)})")
     out = []
     for split in splits:
-        rows = np.asarray(indices[split], dtype=np.int64)
-        sub = table.iloc[rows]
-        y, target = sub["label"].to_numpy(), sub["class"].to_numpy()
-        process = sub["process"].astype(str).to_numpy()
+        rows = data.sets[fold][split]
+        sub = data.table.iloc[rows]
         if balance is None:
-            w = full_luminosity_weights(table, rows)
+            w = full_luminosity_weights(data.table, rows)
         elif balance in ("class", "process"):
-            w = balanced_weights(sub["weight"].to_numpy(), target, process if balance == "process" else None)
+            process = sub["process"].astype(str).to_numpy() if balance == "process" else None
+            w = balanced_weights(sub["weight"].to_numpy(), sub["class"].to_numpy(), process)
         else:
             raise ValueError(f"unknown training weighting '{balance}' (expected 'class' or 'process')")
-        x = sub[list(features)].to_numpy(np.float64).reshape(len(rows), len(features))
-        image_rows = np.asarray(images[rows], dtype=np.float32) if images is not None else None
-        out.append(SplitArrays(x, y, w, process, target, image_rows))
+        out.append(data.arrays(rows, np.full(len(rows), fold), w))
+    return out
+
+
+def load_scored_arrays(
+    features_path: str | os.PathLike,
+    split_path: str | os.PathLike,
+    features: Sequence[str],
+    images_path: str | os.PathLike | None = None,
+) -> SplitArrays:
+    """Every row some fold's model scores (the test rows of every set), in table order, with the
+    set that tests it in ``fold`` and signed physical weights scaled to the full luminosity.
+
+    With k folds the test sets partition the table, so every event enters at its own physical
+    weight (the scale is 1); with one fixed split they are its test rows, scaled up by
+    :func:`full_luminosity_weights`.
+    """
+    data = _Dataset(features_path, split_path, features, images_path)
+    fold = np.full(len(data.table), -1)
+    for i, part in enumerate(data.sets):
+        if (fold[part["test"]] >= 0).any():
+            raise ValueError(f"{split_path}: set {i} tests rows another set tests; rerun the split rule")
+        fold[part["test"]] = i
+    rows = np.flatnonzero(fold >= 0)
+    return data.arrays(rows, fold[rows], full_luminosity_weights(data.table, rows))
+
+
+def fold_weights(arrays: SplitArrays) -> np.ndarray:
+    """Weights (n,) that scale each fold's rows of ``arrays`` alone to the yields of all of them,
+    process by process: the physical weights of one fold's test set at the full luminosity."""
+    frame = pd.DataFrame({"process": arrays.process, "weight": arrays.w})
+    out = np.empty(len(frame))
+    for f in np.unique(arrays.fold):
+        rows = np.flatnonzero(arrays.fold == f)
+        out[rows] = full_luminosity_weights(frame, rows)
     return out

@@ -2,7 +2,8 @@
 table of its expected discovery significance and CLs limits across binning methods and K.
 
 Each chosen row of the binning stage (``binning.json``; 1-D score binnings only, simplex rows
-of multi-class classifiers are skipped) gives edges; the test-split events give every process's
+of multi-class classifiers are skipped) gives edges; the scored events (every event with k-fold
+training, else the test split) give every process's
 yields and sum w^2 in them (:func:`phenoflow.inference.likelihood.binned_samples`), from which a HistFactory
 workspace is written and evaluated (:mod:`phenoflow.inference.likelihood`). For comparison the table also
 holds the binning's own sqrt(sum Z_A^2) and the same with Cowan's per-bin background uncertainty

@@ -109,6 +109,12 @@ def load_model(method: str, path: str | os.PathLike):
     return model_class(method).load(path)
 
 
+def fold_directory(fold: int) -> str:
+    """Directory of an instance's model trained without fold ``fold`` and its records, relative
+    to the instance's directory ``models/<name>``."""
+    return f"fold{fold}"
+
+
 @dataclass(frozen=True)
 class Classifier:
     """One classifier instance of the config: ``classifiers.<name>``.
@@ -132,10 +138,15 @@ class Classifier:
         """Whether it takes the jet images."""
         return self.description.images
 
+    def model_file(self, fold: int) -> str:
+        """Path of its model trained without fold ``fold``, relative to the results directory."""
+        return f"models/{self.name}/{fold_directory(fold)}/{self.description.file_name}"
+
     @property
-    def model_file(self) -> str:
-        """Path of its trained model, relative to the workflow's results directory."""
-        return f"models/{self.name}/{self.description.file_name}"
+    def manifest_file(self) -> str:
+        """Path of the manifest of its fold models (:mod:`phenoflow.models.ensemble`), relative
+        to the results directory."""
+        return f"models/{self.name}/ensemble.json"
 
 
 def classifier(config: Mapping[str, Any], name: str) -> Classifier:
