@@ -144,12 +144,16 @@ def test_same_seed_same_events_other_seed_other_events():
 
 
 def test_decay_filter_tally_stops_at_the_last_kept_event(zz_chunk):
-    # the same seed without the filter replays the same events: the last of the first
-    # n_generated is the last kept one, so the efficiency's denominator counts no later event
+    # vetoed before the shower: the kept events and the vetoed ones before the last kept
     n = zz_chunk.info["n_generated"]
-    assert zz_chunk.filter_efficiency == pytest.approx(30 / n)
+    assert n == 30 + zz_chunk.info["n_vetoed"] and zz_chunk.filter_efficiency == pytest.approx(30 / n)
+    # filtered afterwards, the same seed without the filter replays the same events: the last of
+    # the first n_generated is the last kept one, so the efficiency's denominator counts no later event
+    after = generate(pythia_settings(ZZ, 13000.0, 12345), 30, QQ_VV, veto=False)
+    n = after.info["n_generated"]
+    assert after.filter_efficiency == pytest.approx(30 / n) and after.info["n_vetoed"] == 0
     replay = generate(pythia_settings(ZZ, 13000.0, 12345), n)
-    assert ak.to_list(replay.particles[-1].px) == ak.to_list(zz_chunk.particles[-1].px)
+    assert ak.to_list(replay.particles[-1].px) == ak.to_list(after.particles[-1].px)
 
 
 # parton level without showers, MPI or primordial kT (fast): the two outgoing partons of the

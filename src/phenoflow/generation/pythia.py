@@ -10,14 +10,20 @@ import math
 import re
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import awkward as ak
 import numpy as np
 
 from phenoflow.arrays import isin
 from phenoflow.logs import redirect_native_output
+
+if TYPE_CHECKING:
+    import pythia8mc
 
 log = logging.getLogger("phenoflow.generation")
 
@@ -77,25 +83,40 @@ class DecayFilter:
 
     ``channels`` lists, per resonance, the set of allowed |PDG id| of its (two-body) decay
     products; the event passes when exactly one resonance decays into each channel, as in
-    ZZ -> (qq)(vv): ``DecayFilter(23, ((1, 2, 3, 4, 5), (12, 14, 16)))``.
+    ZZ -> (qq)(vv): ``DecayFilter(23, ((1, 2, 3, 4, 5), (12, 14, 16)))``. The products are the
+    hard process's outgoing particles (|status| 23) whose first mother has |PDG id| ``mother``:
+    there must be two per channel, and as many in each distinct channel as it is listed times two.
     """
 
     mother: int
     channels: tuple[tuple[int, ...], ...]
 
+    @cached_property
+    def _required(self) -> dict[tuple[int, ...], int]:
+        """Times each distinct channel (its sorted |PDG ids|) is listed."""
+        return dict(Counter(tuple(sorted(channel)) for channel in self.channels))
+
     def passes(self, prt: ak.Array) -> np.ndarray:
-        """Boolean mask over events of a Pythia batch (``prt`` as returned by ``nextBatch``)."""
+        """Boolean mask over the events of a Pythia batch (``prt`` of ``nextBatch``: full events)."""
         hard = prt[abs(prt.status) == 23]
         products = hard[abs(prt.id[hard.mother1]) == self.mother]
         pdg = abs(products.id)
         keep = ak.num(products) == 2 * len(self.channels)
-        required: dict[tuple[int, ...], int] = {}
-        for channel in self.channels:
-            key = tuple(sorted(channel))
-            required[key] = required.get(key, 0) + 1
-        for channel, count in required.items():
+        for channel, count in self._required.items():
             keep = keep & (ak.sum(isin(pdg, channel), axis=1) == 2 * count)
         return ak.to_numpy(keep)
+
+    def accepts(self, process: pythia8mc.Event) -> bool:
+        """Whether one ``pythia8mc.Event`` record passes (the same test as :meth:`passes`); the
+        veto (:class:`~phenoflow.generation.veto.DecayVeto`) asks it of each hard-process record."""
+        pdg = [
+            abs(process[i].id())
+            for i in range(process.size())
+            if abs(process[i].status()) == 23 and abs(process[process[i].mother1()].id()) == self.mother
+        ]
+        return len(pdg) == 2 * len(self.channels) and all(
+            sum(p in channel for p in pdg) == 2 * count for channel, count in self._required.items()
+        )
 
 
 @dataclass
@@ -121,10 +142,11 @@ def final_state_records(prt: ak.Array) -> ak.Array:
     """The particles the detector simulation needs from a Pythia ``nextBatch`` record: the
     final state (status > 0) and the b and c quarks of the whole record (status < 0, for jet
     flavour), in the layout of :func:`generate`: fields pid, status, px, py, pz, e, mass (GeV).
+    Packed: the result holds no reference to the full record's buffers, which can then be freed.
     """
     heavy = (abs(prt.id) == 4) | (abs(prt.id) == 5)
     final = prt[(prt.status > 0) | ((prt.status < 0) & heavy)]
-    return ak.zip(
+    records = ak.zip(
         {
             "pid": final.id,
             "status": final.status,
@@ -136,6 +158,7 @@ def final_state_records(prt: ak.Array) -> ak.Array:
         },
         with_name="Particle",
     )
+    return ak.to_packed(records)
 
 
 def pythia_settings(
@@ -254,18 +277,26 @@ def generate(
     settings: Sequence[str],
     n_events: int,
     decay_filter: DecayFilter | None = None,
-    batch_size: int = 500,
+    batch_size: int = 200,
+    veto: bool = True,
 ) -> GeneratedChunk:
     """Run Pythia8 until ``n_events`` events (passing ``decay_filter``) are collected.
 
     Final-state particles and heavy-flavour quarks are kept (:func:`final_state_records`), with
-    Pythia's event weights (not 1 with a biased selection, :func:`bias_settings`). The cross
-    section is Pythia's ``sigmaGen`` times the filter efficiency, the kept fraction of the summed
-    weights of the events generated up to the last one kept; its error adds Pythia's error and
-    the efficiency's (binomial for unit weights) in quadrature. Progress (events done / total,
-    rate) goes to the ``phenoflow`` log, followed by Pythia's ``stat()`` tables; ``info`` holds
-    Pythia's message counts (:func:`pythia_statistics`). A failed ``init()`` raises RuntimeError
-    naming Pythia's aborts and errors.
+    Pythia's event weights (not 1 with a biased selection, :func:`bias_settings`). A decay filter
+    vetoes the hard process before the shower (:class:`~phenoflow.generation.veto.DecayVeto`);
+    ``veto=False`` generates every event in full and filters afterwards (the slower reference
+    the tests and benchmarks compare with). Pythia returns at most ``batch_size`` full events
+    at a time (about 0.35 MB each for ZZ at 13 TeV), and only the kept particles are held.
+
+    The cross section is the unfiltered one times the filter efficiency, the kept fraction of
+    the summed weights of the events offered to the filter up to the last one kept; its error
+    adds the unfiltered cross section's and the efficiency's (binomial for unit weights) in
+    quadrature. Progress (events done / total, rate) goes to the ``phenoflow`` log, followed by
+    Pythia's ``stat()`` tables; ``info`` holds the unfiltered cross section, the events offered
+    to the filter (``n_generated``; ``n_vetoed`` of them rejected before the shower) and Pythia's
+    message counts (:func:`pythia_statistics`). A failed ``init()`` raises RuntimeError naming
+    Pythia's aborts and errors.
     """
     import pythia8mc
 
@@ -273,6 +304,13 @@ def generate(
     for line in settings:
         if not pythia.readString(line):
             raise ValueError(f"Pythia rejected the setting '{line}'")
+    hook = None
+    if decay_filter is not None and veto:
+        from phenoflow.generation.veto import DecayVeto
+
+        hook = DecayVeto(decay_filter, weight=lambda: pythia.infoPython().weight())
+        pythia.setUserHooksPtr(hook)
+    filter_after = decay_filter is not None and hook is None
     init_or_raise(pythia, "Pythia process")
 
     batches, weights = [], []
@@ -281,11 +319,9 @@ def generate(
     start = time.perf_counter()
     while n_done < n_events:
         need = n_events - n_done
-        ask = need
-        if decay_filter is not None and n_generated:
-            ask = math.ceil(1.1 * need * n_generated / max(n_done, 1))
-        batch = pythia.nextBatch(min(ask, batch_size) if decay_filter is None else min(ask, 4 * batch_size))
-        keep = np.ones(len(batch), dtype=bool) if decay_filter is None else decay_filter.passes(batch.prt)
+        ask = math.ceil(1.1 * need * n_generated / max(n_done, 1)) if filter_after and n_generated else need
+        batch = pythia.nextBatch(min(ask, batch_size))
+        keep = decay_filter.passes(batch.prt) if filter_after else np.ones(len(batch), dtype=bool)
         # the filter's tally stops at the last event kept: later ones were never offered to it
         passing = np.flatnonzero(keep)
         used = int(passing[need - 1]) + 1 if len(passing) >= need else len(batch)
@@ -299,18 +335,31 @@ def generate(
         batches.append(final_state_records(batch[keep].prt))
         weights.append(w[keep])
         n_done += int(keep.sum())
-        rate = n_generated / (time.perf_counter() - start)
-        kept = f" (kept by the decay filter out of {n_generated})" if decay_filter is not None else ""
-        log.info("generated %d / %d events%s, %.1f events/s", n_done, n_events, kept, rate)
+        del batch  # the full event records: only the kept particles stay
+        rate = n_done / (time.perf_counter() - start)
+        note = ""
+        if hook is not None:
+            note = f" (kept by the decay filter; {hook.n_vetoed} hard processes vetoed before the shower)"
+        elif filter_after:
+            note = f" (kept by the decay filter out of {n_generated})"
+        log.info("generated %d / %d events%s, %.1f events/s", n_done, n_events, note, rate)
 
     messages = log_statistics(pythia)
     info = pythia.infoPython()
+    sigma = info.sigmaGen() * PB_PER_MB
+    rel_err = info.sigmaErr() / info.sigmaGen() if info.sigmaGen() > 0 else 0.0
+    n_vetoed = 0
+    if hook is not None:
+        # the vetoed events, all before the last kept one (nextBatch stops there)
+        n_vetoed = hook.n_vetoed
+        n_generated += n_vetoed
+        sum_w += hook.sum_w
+        sum_w2_fail += hook.sum_w2
+        sigma, rel_err = _unvetoed_sigma(sigma, rel_err, n_done, n_generated)
     # the filter efficiency is the weighted fraction kept (the event count's with unit weights),
     # with the variance of a ratio of weighted sums
     eff = sum_w_pass / sum_w if sum_w else 1.0
     eff_err = math.sqrt((1 - eff) ** 2 * sum_w2_pass + eff**2 * sum_w2_fail) / abs(sum_w) if sum_w else 0.0
-    sigma = info.sigmaGen() * PB_PER_MB
-    rel_err = info.sigmaErr() / info.sigmaGen() if info.sigmaGen() > 0 else 0.0
     eff_rel_err = eff_err / eff if 0 < eff < 1 else 0.0
     return GeneratedChunk(
         particles=ak.concatenate(batches) if batches else ak.Array([]),
@@ -322,9 +371,25 @@ def generate(
         filter_efficiency=eff,
         info={
             "n_generated": n_generated,
+            "n_vetoed": n_vetoed,
             "sum_weights_generated": sum_w,
             "sigma_gen_pb": sigma,
-            "sigma_gen_err_pb": info.sigmaErr() * PB_PER_MB,
+            "sigma_gen_err_pb": sigma * rel_err,
             **messages,
         },
     )
+
+
+def _unvetoed_sigma(sigma: float, rel_err: float, n_kept: int, n_offered: int) -> tuple[float, float]:
+    """The cross section (and relative error) of a run without the veto, from Pythia's with it.
+
+    Pythia counts a vetoed hard process as selected but not accepted, so its ``sigmaGen`` is
+    the unfiltered cross section times the kept fraction by count, n_kept / n_offered, and its
+    squared relative error adds that fraction's binomial term (1 - f) / n_kept (Pythia's
+    ``ProcessContainer::sigmaDelta``). Both are taken out here; the weighted efficiency is
+    applied as after a filter-afterwards run.
+    """
+    if n_kept == 0:
+        return sigma, rel_err
+    kept = n_kept / n_offered
+    return sigma / kept, math.sqrt(max(rel_err**2 - (1 - kept) / n_kept, 0.0))
