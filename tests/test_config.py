@@ -69,6 +69,11 @@ BAD = [
     ("bad process name", _set("processes.q c d", DEFAULT["processes"]["qcd"]), r"processes: 'q c d' does not match"),
     ("bad selection", _set("selection.cuts", ["fatjet0.pt >"]), r"selection\.cuts\[0\]: cannot parse"),
     ("unknown observable", _set("features.names", ["tau0.pt"]), r"features\.names\[0\].*tau0"),
+    (
+        "min_delta_phi over a bad slice",
+        _set("features.names", ["met", "jet[1:4],met.min_delta_phi"]),
+        r"features\.names\[1\]: observable 'jet\[1:4\],met\.min_delta_phi': 'jet\[1:4\]': min_delta_phi takes",
+    ),
     ("split sum", _set("split.fractions", {"train": 0.5, "val": 0.5, "test": 0.5}), r"split\.fractions: must sum to 1"),
     ("no signal", _set("processes.zz_qqvv.role", "background"), r"processes: no signal process \(role: signal\)"),
     (
