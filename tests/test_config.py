@@ -70,6 +70,11 @@ BAD = [
     ("bad selection", _set("selection.cuts", ["fatjet0.pt >"]), r"selection\.cuts\[0\]: cannot parse"),
     ("unknown observable", _set("features.names", ["tau0.pt"]), r"features\.names\[0\].*tau0"),
     (
+        "min_delta_phi over a bad slice",
+        _set("features.names", ["met", "jet[1:4],met.min_delta_phi"]),
+        r"features\.names\[1\]: observable 'jet\[1:4\],met\.min_delta_phi': 'jet\[1:4\]': min_delta_phi takes",
+    ),
+    (
         "split sum",
         _set("split", {"fractions": {"train": 0.5, "val": 0.5, "test": 0.5}}),
         r"split\.fractions: must sum to 1",

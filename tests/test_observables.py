@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,79 @@ def test_object_quantities_agree_on_any_layout(events):
                 values = observable(sample, f"{collection}{index}.{quantity}", fill=-1.0)
                 np.testing.assert_array_equal(values, reference(sample, collection, index, quantity, -1.0))
         np.testing.assert_array_equal(observable(sample, "n_jets"), ak.to_numpy(ak.num(sample.jet, axis=1)))
+
+
+@pytest.fixture
+def anti_qcd_events():
+    """MET against jets: a jet across phi = +-pi from MET, five jets (the fifth nearest MET), one
+    jet, no jet; fat jets in the first two events only."""
+    from conftest import make_events
+
+    return make_events(
+        jets=[
+            [(100.0, 0.0, 3.1, 0.0), (80.0, 0.0, 0.0, 0.0)],
+            [(200.0, 0.0, 0.0, 0.0), (150.0, 0.0, 1.0, 0.0), (100.0, 0.0, -1.0, 0.0), (60.0, 0.0, 2.0, 0.0)]
+            + [(30.0, 0.0, -2.5, 0.0)],
+            [(50.0, 1.0, 0.5, 0.0)],
+            [],
+        ],
+        fatjets=[[(300.0, 0.0, 1.0, 90.0)], [(400.0, 0.0, -2.0, 90.0), (250.0, 0.0, 0.9, 90.0)], [], []],
+        met=[(250.0, -3.1), (300.0, -2.4), (220.0, -0.5), (210.0, 1.0)],
+    )
+
+
+def test_min_delta_phi_over_leading_jets(anti_qcd_events):
+    fill = -999.0
+    # event 0: |3.1 - (-3.1)| = 6.2 wraps to 2 pi - 6.2 = 0.0832 (the other jet is 3.1 away)
+    # event 1: |dphi| to the five jets 2.4, 2 pi - 3.4, 1.4, 2 pi - 4.4, 0.1: the leading four give
+    #          1.4, the fifth (30 GeV, nearest the MET) enters only with jet[:]
+    # event 2: one jet, 1.0 away: fewer jets than four take the minimum over those present
+    # event 3: no jet: the fill value
+    four = observable(anti_qcd_events, "jet[:4],met.min_delta_phi", fill=fill)
+    np.testing.assert_allclose(four, [2 * np.pi - 6.2, 1.4, 1.0, fill], rtol=1e-12)
+    every = observable(anti_qcd_events, "jet[:],met.min_delta_phi", fill=fill)
+    np.testing.assert_allclose(every, [2 * np.pi - 6.2, 0.1, 1.0, fill], rtol=1e-12)
+    leading = observable(anti_qcd_events, "jet[:1],met.min_delta_phi", fill=fill)
+    np.testing.assert_allclose(leading, [2 * np.pi - 6.2, 2.4, 1.0, fill], rtol=1e-12)
+    assert np.isnan(observable(anti_qcd_events, "jet[:4],met.min_delta_phi")[3])  # default fill NaN
+
+
+def test_min_delta_phi_over_fat_jets(anti_qcd_events):
+    # event 0: |1.0 + 3.1| = 4.1 -> 2 pi - 4.1; event 1: |-2.0 + 2.4| = 0.4 and |0.9 + 2.4| = 3.3 -> 2 pi - 3.3
+    values = observable(anti_qcd_events, "fatjet[:2],met.min_delta_phi", fill=-1.0)
+    np.testing.assert_allclose(values, [2 * np.pi - 4.1, 0.4, -1.0, -1.0], rtol=1e-12)
+    # over one object it is |delta_phi| of the pair observable
+    one = observable(anti_qcd_events, "fatjet[:1],met.min_delta_phi", fill=-1.0)
+    pair = observable(anti_qcd_events, "fatjet0,met.delta_phi", fill=-1.0)
+    np.testing.assert_allclose(one, np.where(pair == -1.0, -1.0, np.abs(pair)), rtol=1e-12)
+
+
+def test_min_delta_phi_syntax_check():
+    from phenoflow.events.observables import check
+
+    for name in ("jet[:4],met.min_delta_phi", "fatjet[:2],met.min_delta_phi", "photon[:],met.min_delta_phi"):
+        check(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "jet[1:4],met.min_delta_phi",
+            r"'jet\[1:4\]': .* the first N as <collection>\[:N\] or all as <collection>\[:\]",
+        ),
+        ("jet0,met.min_delta_phi", r"'jet0': min_delta_phi takes the leading objects .* jet\[:4\],met"),
+        ("tau[:4],met.min_delta_phi", r"'tau\[:4\]': min_delta_phi takes the leading objects"),
+        ("jet[:0],met.min_delta_phi", r"'jet\[:0\]' holds no object"),
+        ("jet[:4],fatjet0.min_delta_phi", r"min_delta_phi is taken between leading objects and met"),
+        ("jet[:4].min_delta_phi", r"min_delta_phi is taken between leading objects and met"),
+        ("jet[:4].pt", r"'jet\[:4\]': leading objects enter only min_delta_phi with met"),
+        ("jet[:4],met.delta_phi", r"'jet\[:4\]': leading objects enter only min_delta_phi with met"),
+        ("jet0,jet1.min_dphi", r"unknown pair quantity 'min_dphi' .* or min_delta_phi"),
+    ],
+)
+def test_min_delta_phi_bad_forms_are_refused(name, message):
+    from phenoflow.events.observables import check
+
+    with pytest.raises(KeyError, match=rf"observable '{re.escape(name)}': {message}"):
+        check(name)

@@ -40,3 +40,18 @@ def test_syntax_error_names_key():
 def test_unknown_observable_names_key():
     with pytest.raises(SelectionError, match=r"selection\.cuts\[0\].*tau0"):
         parse("tau0.pt > 20", where="selection.cuts[0]")
+
+
+def test_min_delta_phi_cut(events):
+    # the fixture's events: MET at -2.0 with jets at +-3.1 (nearest 1.1 away); MET at 0.0 with one jet
+    # at 0.5; no jet, which fails the cut unless it is kept explicitly
+    assert parse("jet[:4],met.min_delta_phi > 0.6").mask(events).tolist() == [True, False, False]
+    assert parse("jet[ : 4 ] , met.min_delta_phi > 1.2").mask(events).tolist() == [False, False, False]
+    kept = parse("n_jets == 0 or jet[:4],met.min_delta_phi > 0.6", where="selection.cuts[4]")
+    assert kept.mask(events).tolist() == [True, False, True]
+    assert list(kept.observables.values()) == ["n_jets", "jet[:4],met.min_delta_phi"]
+
+
+def test_min_delta_phi_cut_badly_written_names_key():
+    with pytest.raises(SelectionError, match=r"selection\.cuts\[4\]: .*'jet\[1:4\]': .*<collection>\[:N\]"):
+        parse("jet[1:4],met.min_delta_phi > 0.5", where="selection.cuts[4]")

@@ -14,6 +14,18 @@ Syntax (all momenta GeV, angles rad):
   :mod:`phenoflow.events.substructure`
 - ``<object>,<object>.<pair quantity>``: e.g. ``jet0,jet1.delta_r``, ``fatjet0,met.delta_phi``;
   pair quantities ``delta_r delta_phi delta_eta mass pt`` (``met`` only with ``delta_phi``)
+- ``<collection>[:N],met.min_delta_phi``: the smallest |Δφ| in [0, π] between the missing
+  momentum and any of the N leading (highest-pT) objects of the collection, e.g.
+  ``jet[:4],met.min_delta_phi``; ``<collection>[:]`` takes all of them. The anti-QCD requirement
+  of MET + jets searches: in QCD multijets the missing momentum comes from a mismeasured jet (or
+  neutrinos in a jet) and points along one of the leading jets, so they pile up at small values.
+  CMS monojet / mono-V (CMS-EXO-16-048, Phys. Rev. D 97 (2018) 092005) require > 0.5 over the
+  four leading jets with pT > 30 GeV; ATLAS (e.g. Eur. Phys. J. C 77 (2017) 765) > 0.4 over the
+  four leading jets with pT > 30 GeV. The objects are the collection as the detector card makes
+  it (``jets.jet``: pT > 20 GeV and |η| < 5 in config/cards/cms.yaml), with no threshold of their
+  own. An event with fewer than N objects takes the minimum over those it has; an event with none
+  gives ``fill``, so in a selection (where ``fill`` is NaN) ``jet[:4],met.min_delta_phi > 0.5``
+  fails an event without jets: write ``n_jets == 0 or jet[:4],met.min_delta_phi > 0.5`` to keep it.
 
 An object missing in an event (``jet1`` in a one-jet event) gives ``fill`` for that event.
 Every function is vectorised over events; the result is a float64 array of shape (n_events,).
@@ -73,6 +85,9 @@ def needs_constituents(names: Iterable[str]) -> bool:
 
 
 _OBJECT = re.compile(r"^(jet|fatjet|electron|muon|photon)(\d+)$")
+#: The leading objects of a collection, ``jet[:4]`` (the first four) or ``jet[:]`` (all).
+_LEADING = re.compile(r"^(jet|fatjet|electron|muon|photon)\[:(\d*)\]$")
+_MIN_DELTA_PHI_FORM = "write e.g. jet[:4],met.min_delta_phi"
 
 
 def _to_numpy(values: ak.Array | np.ndarray, fill: float) -> np.ndarray:
@@ -120,6 +135,8 @@ def _object(events: ak.Array, name: str) -> ak.Array:
 def _object_match(name: str) -> re.Match:
     """``name`` split into collection and index, e.g. ``fatjet0``; ``KeyError`` if it is no such name."""
     match = _OBJECT.match(name)
+    if not match and "[" in name:
+        raise KeyError(f"'{name}': leading objects enter only min_delta_phi with met ({_MIN_DELTA_PHI_FORM})")
     if not match:
         raise KeyError(f"unknown object '{name}' (expected met or one of {', '.join(f'{c}N' for c in COLLECTIONS)})")
     return match
@@ -177,7 +194,29 @@ def _pair(events: ak.Array, names: list[str], quantity: str) -> ak.Array:
     if quantity in ("mass", "pt"):
         total = a + b
         return total.mass if quantity == "mass" else total.pt
-    raise KeyError(f"unknown pair quantity '{quantity}' (expected one of {', '.join(PAIR_QUANTITIES)})")
+    raise KeyError(
+        f"unknown pair quantity '{quantity}' (expected one of {', '.join(PAIR_QUANTITIES)}, or min_delta_phi)"
+    )
+
+
+def _min_delta_phi(events: ak.Array, names: list[str]) -> ak.Array:
+    """min over the leading objects ``names[0]`` (e.g. ``jet[:4]``) of |Δφ(object, MET)|, rad in
+    [0, π]; option type of shape (n_events,), None for an event without any of the objects."""
+    if len(names) != 2 or names[1] != "met":
+        raise KeyError(f"min_delta_phi is taken between leading objects and met ({_MIN_DELTA_PHI_FORM})")
+    match = _LEADING.match(names[0])
+    if not match:
+        raise KeyError(
+            f"'{names[0]}': min_delta_phi takes the leading objects of a collection, the first N as "
+            f"<collection>[:N] or all as <collection>[:] ({_MIN_DELTA_PHI_FORM})"
+        )
+    collection, count = match.groups()
+    if count and int(count) == 0:
+        raise KeyError(f"'{names[0]}' holds no object (N must be at least 1)")
+    phi = events[collection].phi
+    if count:
+        phi = phi[:, : int(count)]
+    return ak.min(np.abs(delta_phi(phi, events.met.phi)), axis=1)
 
 
 def observable(
@@ -209,7 +248,9 @@ def observable(
         if not objects:
             raise KeyError(f"'{name}' has no quantity (write e.g. '{name}.pt')")
         names = objects.split(",")
-        if len(names) > 1:
+        if quantity == "min_delta_phi":
+            values = _min_delta_phi(events, names)
+        elif len(names) > 1:
             values = _pair(events, names, quantity)
         elif quantity in SUBSTRUCTURE:
             values = _substructure(events, _object(events, names[0]), quantity, names[0], settings)

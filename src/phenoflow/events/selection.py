@@ -18,7 +18,9 @@ import numpy as np
 from phenoflow.events.observables import Substructure, check, observable
 from phenoflow.expression import COMPARISONS, evaluate
 
-_PAIR = re.compile(r"\b([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)+)\.([A-Za-z_]\w*)")
+#: An object of a pair: a name, optionally with leading objects in brackets (``jet[:4]``).
+_PAIR_OBJECT = r"[A-Za-z_]\w*(?:\[[^\[\]]*\])?"
+_PAIR = re.compile(rf"\b({_PAIR_OBJECT}(?:\s*,\s*{_PAIR_OBJECT})+)\.([A-Za-z_]\w*)")
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 
 
