@@ -164,3 +164,19 @@ def test_a_split_file_that_tests_a_row_twice_or_is_old_is_refused(tmp_path):
     write_json(tmp_path / "split.json", {"indices": {"train": [0], "val": [1], "test": [2]}})
     with pytest.raises(ValueError, match=r"split\.json: no train/val/test sets .* rerun the split rule"):
         load_scored_arrays(tmp_path / "features.parquet", tmp_path / "split.json", [])
+
+
+def test_a_training_set_without_a_rare_process_is_weighted_and_a_lost_test_yield_refused(tmp_path):
+    """Two selected QCD events over three folds leave one fold's training set without QCD: its
+    other processes are scaled as usual. A fixed split whose test set holds none of a process
+    would lose that yield: refused, naming it."""
+    from phenoflow.features.datasets import full_luminosity_weights, load_scored_arrays
+    from phenoflow.io import write_json
+
+    table = pd.DataFrame({"process": ["s", "s", "b", "b", "qcd", "qcd"], "label": [1, 1, 0, 0, 0, 0],
+                          "class": [1, 1, 0, 0, 0, 0], "weight": [1.0, 3.0, 2.0, 2.0, 1e5, 3e5]})  # fmt: skip
+    np.testing.assert_allclose(full_luminosity_weights(table, np.array([0, 2])), [4.0, 4.0])
+    table.to_parquet(tmp_path / "features.parquet")
+    write_json(tmp_path / "split.json", {"sets": [{"train": [0, 2, 4, 5], "val": [], "test": [1, 3]}]})
+    with pytest.raises(ValueError, match=r"split\.json: no scored event of qcd .* use k-fold"):
+        load_scored_arrays(tmp_path / "features.parquet", tmp_path / "split.json", [])

@@ -236,10 +236,12 @@ def full_luminosity_weights(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray
     signed (NLO generators): each process's scale is its signed total over its signed sum in
     ``rows``, which must be a positive number; a split whose negative weights outweigh (or
     equal) the positive ones of a process is an error naming the process (more events needed).
+    A process without rows in ``rows`` has nothing to scale (a fold's training set may lack a
+    process of two or three selected events); where that loses a yield the caller refuses it.
     """
     sub = table.iloc[rows]
-    total = table.groupby("process", observed=True)["weight"].sum()
     part = sub.groupby("process", observed=True)["weight"].sum()
+    total = table.groupby("process", observed=True)["weight"].sum().reindex(part.index)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = total / part
     bad = ratio[~(np.isfinite(ratio) & (ratio > 0))]
@@ -409,6 +411,12 @@ def load_scored_arrays(
             raise ValueError(f"{split_path}: set {i} tests rows another set tests; rerun the split rule")
         fold[part["test"]] = i
     rows = np.flatnonzero(fold >= 0)
+    lost = sorted(set(data.table["process"].astype(str)) - set(data.table["process"].iloc[rows].astype(str)))
+    if lost:
+        raise ValueError(
+            f"{split_path}: no scored event of {', '.join(lost)} (its few selected events all in training); "
+            "generate more events of it, or use k-fold training (split.folds), which scores every event"
+        )
     return data.arrays(rows, fold[rows], full_luminosity_weights(data.table, rows))
 
 
