@@ -11,8 +11,10 @@ BDT = {
     "auc": 0.91,
     "max_significance": {"significance": 3.2},
     "max_significance_with_uncertainty": {"significance": 2.5},
+    "bootstrap": {"auc": 0.012, "z_max_asimov": 0.41, "z_max": 0.3},
 }
-CUTS = {"auc": 0.7, "max_significance": {"significance": 1.5}}  # no uncertainty configured: Z_max = Z_A
+# a pass/fail score: no AUC; no uncertainty configured: Z_max = Z_A
+CUTS = {"auc": None, "max_significance": {"significance": 1.5}, "bootstrap": {"auc": None, "z_max_asimov": 0.2}}
 BINNING = pd.DataFrame({
     "space": ["score", "score", "score", "simplex"],
     "method": ["equidistant", "optimal", "optimal", "gmm"],
@@ -33,6 +35,8 @@ def test_best_result_of_each_stage_per_classifier():
     assert list(table.columns) == COLUMNS and list(table["classifier"]) == ["bdt", "cuts"]
     bdt, cuts = table.iloc[0], table.iloc[1]
     assert (bdt["auc"], bdt["z_max_asimov"], bdt["z_max"]) == (0.91, 3.2, 2.5)
+    assert (bdt["auc_err"], bdt["z_max_asimov_err"], bdt["z_max_err"]) == (0.012, 0.41, 0.3)
+    assert math.isnan(cuts["auc"]) and math.isnan(cuts["auc_err"]) and cuts["z_max_asimov_err"] == 0.2
     # the NaN row is skipped, the best Z is the optimal binning with K = 5
     assert (bdt["z_binned"], bdt["z_binned_method"], bdt["z_binned_k"]) == (3.6, "optimal", 5)
     # the smallest finite median limit
@@ -60,6 +64,17 @@ def test_written_csv_and_markdown(tmp_path):
     text = (tmp_path / "h.md").read_text()
     lines = text.splitlines()
     cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[2:4]]
-    assert cells[0] == ["bdt", "0.9100", "3.20", "2.50", "3.60", "optimal", "5", "0.62", "optimal", "10"]
-    assert cells[1] == ["cuts", "0.7000", "1.50", "1.50", "—", "—", "—", "—", "—", "—"]
-    assert "95 % CL" in text
+    assert cells[0] == [
+        "bdt",
+        "0.9100 ± 0.0120",
+        "3.20 ± 0.41",
+        "2.50 ± 0.30",
+        "3.60",
+        "optimal",
+        "5",
+        "0.62",
+        "optimal",
+        "10",
+    ]
+    assert cells[1] == ["cuts", "—", "1.50 ± 0.20", "1.50", "—", "—", "—", "—", "—", "—"]
+    assert "95 % CL" in text and "bootstrap standard errors" in text and "not a ROC curve" in text

@@ -395,3 +395,188 @@ def test_networks_early_stopping_auc_is_the_projects_one_over_classes():
     positive = np.abs(weights)
     sk = roc_auc_score(labels, proba, sample_weight=positive, multi_class="ovr", labels=[0, 1, 2])
     assert weighted_auc_score(labels, proba, positive) == pytest.approx(sk, rel=1e-12)
+
+
+# --- Metrics that mean something: working points, each background alone, bootstrap errors ---
+
+from scipy.stats import binom  # noqa: E402
+
+from phenoflow.evaluation import bootstrap as bootstrap_module  # noqa: E402
+from phenoflow.evaluation.bootstrap import Bootstrap, replica_counts, replica_metrics, standard_error  # noqa: E402
+from phenoflow.evaluation.metrics import Significance, working_point  # noqa: E402
+from phenoflow.evaluation.scores import NO_CURVE, evaluate, fold_spread, per_background  # noqa: E402
+
+# Signal 0.9 (w 2), 0.5 (w 1): S = 3; background "zj" 0.7 (w 1), 0.2 (w 3): 4; "qcd" 0.95 (w 10), 0.1 (w 10): 20
+_TWO_BACKGROUNDS = (
+    np.array([0.9, 0.5, 0.7, 0.2, 0.95, 0.1]),
+    np.array([2.0, 1.0, 1.0, 3.0, 10.0, 10.0]),
+    np.array([1, 1, 0, 0, 0, 0]),
+    np.array(["sig", "sig", "zj", "zj", "qcd", "qcd"]),
+)
+
+
+def test_auc_and_r50_against_each_background_by_hand():
+    scores, weights, labels, processes = _TWO_BACKGROUNDS
+    found = per_background(scores, weights, labels, processes)
+    assert sorted(found) == ["qcd", "zj"]  # the signal is no background
+    # vs zj: 0.9 (w 2) beats both (2 * 4), 0.5 (w 1) beats 0.2 (1 * 3): 11 / (3 * 4)
+    assert found["zj"]["auc"] == pytest.approx(11 / 12, rel=1e-12)
+    # vs qcd: 0.95 beats every signal; 0.9 and 0.5 beat 0.1: (2 + 1) * 10 / (3 * 20)
+    assert found["qcd"]["auc"] == pytest.approx(0.5, rel=1e-12)
+    # combined: 0.9 beats 14 of 24, 0.5 beats 13: (28 + 13) / (3 * 24), between the two
+    assert weighted_auc(scores, weights, labels) == pytest.approx(41 / 72, rel=1e-12)
+    # R50 vs zj: the cut >= 0.9 keeps 2/3 of the signal and no zj; vs qcd it keeps 0.95: eps_B 1/2
+    assert found["zj"]["r50"] == np.inf and found["qcd"]["r50"] == pytest.approx(2.0)
+    assert background_rejection(scores, weights, labels, 0.5) == pytest.approx(24 / 10)
+
+
+def test_working_point_efficiencies_by_hand():
+    scores, weights, labels, processes = _TWO_BACKGROUNDS
+    point = working_point(scores, weights, labels, 0.6, processes)  # keeps 0.9 (s 2), 0.95 (qcd 10), 0.7 (zj 1)
+    assert point.signal_efficiency == pytest.approx(2 / 3)
+    assert point.background_efficiency == pytest.approx(11 / 24)
+    assert point.per_background == pytest.approx({"qcd": 0.5, "zj": 0.25})
+    assert point.background_rejection == pytest.approx(24 / 11)
+    assert point.balanced_accuracy == pytest.approx((2 / 3 + 13 / 24) / 2)
+    # keeping everything or nothing is worth 0.5, whatever the yields (the weighted accuracy of
+    # "all background" would be B / (S + B) = 24 / 27 here)
+    assert working_point(scores, weights, labels, 2.0).balanced_accuracy == 0.5
+    assert working_point(scores, weights, labels, 0.0).balanced_accuracy == 0.5
+    assert working_point(scores, weights, labels, 2.0).background_rejection == np.inf
+    with pytest.raises(ValueError, match="background process zj"):
+        working_point(scores, np.array([2.0, 1.0, 1.0, -3.0, 10.0, 10.0]), labels, 0.6, processes)
+
+
+def test_evaluate_reports_the_working_point_of_its_best_z_and_each_background():
+    scores, weights, labels, processes = _TWO_BACKGROUNDS
+    metrics = evaluate(scores, weights, labels, 1.0, Significance(0.1), processes=processes).metrics
+    assert "accuracy" not in metrics  # the weighted accuracy at 0.5 only measured the class yields
+    point = metrics["working_point"]
+    assert point["threshold"] == metrics["max_significance_with_uncertainty"]["threshold"]
+    assert point["chosen_by"] == "max_significance_with_uncertainty"
+    expected = working_point(scores, weights, labels, point["threshold"], processes)
+    assert point["signal_efficiency"] == expected.signal_efficiency
+    assert point["per_background"]["qcd"]["efficiency"] == expected.per_background["qcd"]
+    assert metrics["per_background"] == per_background(scores, weights, labels, processes)
+    assert metrics["auc"] == pytest.approx(41 / 72) and "note" not in metrics
+
+
+def test_a_pass_fail_score_has_efficiencies_but_no_auc_or_rejection_at_fixed_efficiency():
+    # a cut-and-count's score: signal passes (w 2) and fails (w 1); zj passes (w 1) and fails (w 3); qcd fails (w 20)
+    scores = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    _, weights, labels, processes = _TWO_BACKGROUNDS
+    metrics = evaluate(scores, weights, labels, 0.5, processes=processes, continuous=False).metrics
+    assert metrics["auc"] is None and metrics["r50"] is None and metrics["r99"] is None
+    assert metrics["note"] == NO_CURVE
+    assert metrics["per_background"] == {"qcd": {"auc": None, "r50": None}, "zj": {"auc": None, "r50": None}}
+    point = metrics["working_point"]
+    assert point["chosen_by"] == "passing the cuts"
+    assert point["signal_efficiency"] == pytest.approx(2 / 3) and point["background_efficiency"] == pytest.approx(
+        1 / 24
+    )
+    assert point["background_rejection"] == pytest.approx(24.0)
+    assert point["per_background"] == {
+        "qcd": {"efficiency": 0.0, "rejection": np.inf},
+        "zj": {"efficiency": 0.25, "rejection": 4.0},
+    }
+    # its best threshold is still scanned (Z of the selection: s = 2, b = 1)
+    assert metrics["max_significance"]["s"] == 2.0 and metrics["max_significance"]["b"] == 1.0
+    spread = fold_spread(scores, weights, labels, np.zeros(6, dtype=int), 0.5, continuous=False)
+    assert (
+        spread["auc"] is None
+        and spread["auc_std"] is None
+        and spread["z_max"] == [metrics["max_significance"]["significance"]]
+    )
+
+
+def test_replica_counts_keep_each_process_and_do_not_depend_on_the_blocks():
+    processes = np.array(["b"] * 7 + ["s"] * 3 + ["b"] * 5)
+    counts = replica_counts(processes, range(6), seed=42)
+    assert counts.shape == (6, 15) and counts.dtype.kind == "i"
+    np.testing.assert_array_equal(counts[:, processes == "b"].sum(axis=1), 12)
+    np.testing.assert_array_equal(counts[:, processes == "s"].sum(axis=1), 3)
+    np.testing.assert_array_equal(replica_counts(processes, range(4, 5), seed=42)[0], counts[4])
+    assert not np.array_equal(replica_counts(processes, range(6), seed=43), counts)
+    assert len({tuple(c) for c in counts}) == 6  # the replicas differ from each other
+
+
+def test_replicas_of_the_sample_itself_give_its_auc_and_z_max(monkeypatch):
+    """The vectorised rank AUC and threshold scan of the replicas are the project's AUC and scan:
+    with every multiplicity 1 each replica is the sample itself."""
+    rng = np.random.default_rng(9)
+    n = 600
+    processes = rng.choice(["sig", "zj", "qcd"], n, p=[0.2, 0.6, 0.2])
+    labels = (processes == "sig").astype(int)
+    scores = np.round(np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0, 1), 2)  # many ties
+    weights = np.where(labels == 1, 0.5, np.where(processes == "zj", 20.0, rng.uniform(50, 500, n)))
+    weights[rng.random(n) < 0.05] *= -1  # signed weights
+    monkeypatch.setattr(
+        bootstrap_module, "replica_counts", lambda s, r, seed: np.ones((len(r), len(s)), dtype=np.int64)
+    )
+    both = Significance(0.1, True)
+    replicas = replica_metrics(scores, weights, labels, processes, 5.0, Bootstrap(3, 1), both)
+    np.testing.assert_allclose(replicas.auc, weighted_auc(scores, weights, labels), rtol=1e-12)
+    np.testing.assert_allclose(
+        replicas.z_max_asimov, max_significance(scores, weights, labels, 5.0).significance, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        replicas.z_max, max_significance(scores, weights, labels, 5.0, both).significance, rtol=1e-12
+    )
+    for process in ("zj", "qcd"):
+        mine = (processes == "sig") | (processes == process)
+        expected = weighted_auc(scores[mine], weights[mine], labels[mine])
+        np.testing.assert_allclose(replicas.auc_per_background[process], expected, rtol=1e-12)
+    for values in replicas.as_arrays().values():  # the same bits wherever a replica lies in the block
+        assert (values == values[0]).all()
+
+
+def test_bootstrap_error_of_the_auc_is_the_binomial_one():
+    """All background at score 0.5, n signal events at 1 (a fraction p) or 0: the AUC is the signal
+    fraction above, and resampling the signal's n events makes it Binomial(n, p) / n, whose
+    standard deviation is sqrt(p (1 - p) / n)."""
+    n, p = 400, 0.3
+    labels = np.r_[np.ones(n, dtype=int), np.zeros(300, dtype=int)]
+    scores = np.r_[np.where(np.arange(n) < p * n, 1.0, 0.0), np.full(300, 0.5)]
+    weights = np.r_[np.full(n, 0.2), np.full(300, 7.0)]
+    processes = np.where(labels == 1, "sig", "bkg")
+    replicas = replica_metrics(scores, weights, labels, processes, 1.0, Bootstrap(4000, 20261206))
+    assert weighted_auc(scores, weights, labels) == pytest.approx(p)
+    # the error of a standard deviation from R replicas is about 1 / sqrt(2 R) = 1.1 % of it
+    assert replicas.errors()["auc"] == pytest.approx(np.sqrt(p * (1 - p) / n), rel=0.05)
+    assert replicas.errors()["auc_per_background"]["bkg"] == pytest.approx(np.sqrt(p * (1 - p) / n), rel=0.05)
+
+
+def test_bootstrap_error_of_z_max_is_that_of_the_binomial_background():
+    """Every signal event at score 1, a fraction q of the n_b background events too, the rest at 0:
+    the best threshold keeps s and the K background events at 1, K ~ Binomial(n_b, q) in the
+    replicas, so the error of Z_max is the standard deviation of Z_A(s, w_b K) over that
+    binomial, summed exactly."""
+    n_s, n_b, q, w_s, w_b = 200, 2000, 0.05, 0.5, 1.5
+    labels = np.r_[np.ones(n_s, dtype=int), np.zeros(n_b, dtype=int)]
+    scores = np.r_[np.ones(n_s), np.where(np.arange(n_b) < q * n_b, 1.0, 0.0)]
+    weights = np.r_[np.full(n_s, w_s), np.full(n_b, w_b)]
+    processes = np.where(labels == 1, "sig", "bkg")
+    k = np.arange(1, n_b + 1)  # K = 0 has probability 1e-44
+    z = asimov_significance(n_s * w_s, w_b * k)
+    pmf = binom.pmf(k, n_b, q)
+    expected = np.sqrt(np.sum(pmf * z**2) - np.sum(pmf * z) ** 2)
+    replicas = replica_metrics(scores, weights, labels, processes, 0.5, Bootstrap(4000, 7))
+    assert replicas.errors()["z_max_asimov"] == pytest.approx(expected, rel=0.05)
+    assert replicas.errors()["z_max"] == replicas.errors()["z_max_asimov"]  # no uncertainty configured
+    assert max_significance(scores, weights, labels, 0.5).significance == pytest.approx(
+        asimov_significance(100.0, 150.0)
+    )
+
+
+def test_a_pass_fail_score_has_no_auc_replicas_and_errors_need_two_values():
+    scores, weights, labels, processes = _TWO_BACKGROUNDS
+    replicas = replica_metrics(
+        (scores > 0.6).astype(float), weights, labels, processes, 0.5, Bootstrap(20, 3), continuous=False
+    )
+    errors = replicas.errors()
+    assert errors["auc"] is None and errors["auc_per_background"] == {} and errors["n_replicas"] == 20
+    assert len(replicas.z_max) == 20 and "auc" not in replicas.as_arrays()
+    assert standard_error(np.array([1.0, np.nan])) is None
+    assert standard_error(np.array([1.0, 3.0, np.nan])) == pytest.approx(np.sqrt(2.0))
+    with pytest.raises(ValueError, match="evaluation.bootstrap"):
+        Bootstrap(1, 3)

@@ -105,6 +105,7 @@ def test_every_output_present(tiny):
         "results/evaluation/bdt/scores.png",
         "results/binning/bdt/table.csv",
         "results/binning/bdt/significance.png",
+        "results/evaluation/comparison_pairs.csv",
         "results/headline.csv",
         "results/headline.md",
         "results/headline.provenance.yaml",
@@ -243,7 +244,8 @@ def test_negative_weights_run_end_to_end(tiny):
         metrics = json.loads((tiny / f"results/evaluation/{model}/metrics.json").read_text())
         assert (scores["weight"] < 0).any()
         assert metrics["signal_yield"] == pytest.approx(scores.loc[scores.label == 1, "weight"].sum(), rel=1e-12)
-        assert np.isfinite(metrics["auc"])
+        assert np.isfinite(metrics["working_point"]["signal_efficiency"])
+        assert np.isfinite(metrics["auc"]) if model != "cuts" else metrics["auc"] is None  # pass/fail: no AUC
     table = pd.read_csv(tiny / "results/binning/bdt/table.csv")
     assert (table["significance"] > 0).all()
 
@@ -450,13 +452,25 @@ def test_every_method_is_compared_on_the_same_events(tiny):
     assert list(table["method"]) == ["bdt", "cnn", "cuts", "cuts_parallel", "mlp"]
     assert list(table.columns) == [
         "method",
-        "accuracy",
         "auc",
+        "auc_err",
+        "auc_minus_best",
+        "auc_minus_best_err",
         "auc_fold_std",
+        "auc_qcd",
+        "auc_qcd_err",
+        "auc_zvv_jets",
+        "auc_zvv_jets_err",
         "z_max",
+        "z_max_err",
+        "z_max_minus_best",
+        "z_max_minus_best_err",
         "z_max_fold_std",
         "z_max_asimov",
+        "z_max_asimov_err",
         "s_over_sqrt_b",
+        "wp_signal_efficiency",
+        "wp_background_rejection",
         "r50",
         "r99",
         "training_time_s",
@@ -464,13 +478,27 @@ def test_every_method_is_compared_on_the_same_events(tiny):
     ]
     assert (table["z_max"] <= table["z_max_asimov"] * (1 + 1e-12)).all()
     assert (table["n_parameters"] > 0).all() and (table["training_time_s"] > 0).all()
+    # bootstrap errors of every Z_max and of every AUC a classifier has; the cut-and-counts (a
+    # pass/fail score) have none, nor R50 or R99, but their working point's efficiencies
+    rows = table.set_index("method")
+    assert (rows["z_max_err"] > 0).all() and (rows["z_max_minus_best_err"] >= 0).all()
+    for model in ("bdt", "cnn", "mlp"):
+        assert rows.loc[model, "auc_err"] > 0 and rows.loc[model, ["auc_qcd_err", "auc_zvv_jets_err"]].ge(0).all()
+    for model in ("cuts", "cuts_parallel"):
+        assert rows.loc[model, ["auc", "auc_err", "auc_zvv_jets", "r50", "r99"]].isna().all(), model
+        assert 0 < rows.loc[model, "wp_signal_efficiency"] <= 1, model
+    assert (rows[["auc_minus_best", "z_max_minus_best"]].max() == 0).all()  # the best's difference to itself
     markdown = (tiny / "results/evaluation/comparison.md").read_text()
-    assert markdown.count("\n") == 7 and "R50" in markdown
+    assert markdown.count("\n") == 9 and "R50" in markdown and "best" in markdown and "Accuracy" not in markdown
+    pairs = pd.read_csv(tiny / "results/evaluation/comparison_pairs.csv")
+    assert len(pairs[pairs.metric == "auc"]) == 3 and len(pairs[pairs.metric == "z_max"]) == 10  # 3 and 5 methods
+    assert pairs["error"].notna().all() and (pairs["error"] >= 0).all()
     scores = {m: pd.read_parquet(tiny / f"results/evaluation/{m}/scores.parquet") for m in table["method"]}
     reference = scores["bdt"][["row", "fold", "process", "label", "weight"]]
     for frame in scores.values():
         pd.testing.assert_frame_equal(frame[["row", "fold", "process", "label", "weight"]], reference)
-    assert (table["auc_fold_std"] >= 0).all()  # two folds: a spread for every instance
+    assert (rows["z_max_fold_std"] >= 0).all()  # two folds: a spread for every instance
+    assert (rows.loc[["bdt", "cnn", "mlp"], "auc_fold_std"] >= 0).all()
     assert set(scores["cuts"]["score"]) <= {0.0, 1.0}  # a cut-and-count passes or fails
     cuts = json.loads((tiny / "results/models/cuts/fold0/model.json").read_text())
     assert cuts["cuts"], "the cut-and-count chose no cut"
@@ -581,9 +609,12 @@ def test_headline_table_has_every_classifier_and_the_stages_that_apply(tiny):
     assert sorted(table.index) == sorted(config["classifiers"])
     for name, row in table.iterrows():
         metrics = json.loads((tiny / f"results/evaluation/{name}/metrics.json").read_text())
-        assert row["auc"] == pytest.approx(metrics["auc"]) and row["z_max_asimov"] == pytest.approx(
-            metrics["max_significance"]["significance"]
-        )
+        if metrics["auc"] is None:  # a cut-and-count's pass/fail score has no ROC curve
+            assert np.isnan(row["auc"]) and np.isnan(row["auc_err"]), name
+        else:
+            assert row["auc"] == pytest.approx(metrics["auc"]) and row["auc_err"] == metrics["bootstrap"]["auc"]
+        assert row["z_max_asimov"] == pytest.approx(metrics["max_significance"]["significance"])
+        assert row["z_max_err"] == pytest.approx(metrics["bootstrap"]["z_max"])
         binned = (tiny / f"results/binning/{name}/table.csv").exists()
         assert np.isfinite(row["z_binned"]) == binned, name  # the cut-and-counts are not binned
         if binned:

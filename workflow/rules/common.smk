@@ -31,6 +31,9 @@ CLASSIFIERS = classifiers(config)
 MODELS = list(CLASSIFIERS)
 #: The train/val/test sets of the split: k folds, or one fixed split; one model per set and instance.
 FOLDS = list(range(n_folds(config["split"])))
+#: The seed of the bootstrap replicas, one for every classifier (rules evaluate and compare): each
+#: one's errors and the comparison's paired differences come from the same resampled events.
+BOOTSTRAP_SEED = derive_seed(config["seed"], "bootstrap")
 #: Models whose score is binned (a cut-and-count has a pass/fail score, nothing to bin).
 BINNED_MODELS = binnable_instances(config)
 #: What the inference stage builds likelihoods for: by default every binned model, the optimised

@@ -47,6 +47,8 @@ rule evaluate:
         features=lambda w: list(CLASSIFIERS[w.model].features),
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
+        bootstrap=config["evaluation"]["bootstrap"],
+        seed=BOOTSTRAP_SEED,
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],
@@ -59,7 +61,7 @@ rule evaluate:
 
 
 rule compare:
-    """Compare every classifier on the same events: one table and one ROC figure."""
+    """Compare every classifier on the same events: one table, their paired differences, one ROC figure."""
     input:
         metrics=expand(result("evaluation/{model}/metrics.json"), model=MODELS),
         scores=expand(result("evaluation/{model}/scores.parquet"), model=MODELS),
@@ -72,6 +74,12 @@ rule compare:
             subcategory="comparison",
         ),
         markdown=result("evaluation/comparison.md"),
+        pairs=report(
+            result("evaluation/comparison_pairs.csv"),
+            caption="../report/comparison_pairs.rst",
+            category="Classifiers",
+            subcategory="comparison",
+        ),
         roc=report(
             result("evaluation/roc_comparison.png"),
             caption="../report/roc_comparison.rst",
@@ -82,6 +90,9 @@ rule compare:
     params:
         provenance=lambda w: provenance_config("compare"),
         models=MODELS,
+        min_background=config["evaluation"]["min_background"],
+        bootstrap=config["evaluation"]["bootstrap"],
+        seed=BOOTSTRAP_SEED,
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],

@@ -1,30 +1,52 @@
-"""Collect every classifier's test metrics into one comparison table and ROC figure (rule compare)."""
+"""Collect every classifier's metrics into one comparison table, with the differences between them
+and their paired bootstrap errors, and one ROC figure (rule compare)."""
 
 import pandas as pd
 
 from phenoflow.evaluation import plots
-from phenoflow.evaluation.comparison import comparison_row, comparison_table, write_comparison
+from phenoflow.evaluation.bootstrap import Bootstrap, replica_metrics
+from phenoflow.evaluation.comparison import (
+    comparison_row,
+    comparison_table,
+    differences_to_best,
+    paired_differences,
+    paired_events,
+    write_comparison,
+    write_pairs,
+)
 from phenoflow.evaluation.metrics import Significance, weighted_roc
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
+from phenoflow.models import describe
 from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
 
 started = now()
 p = snakemake.params
+inputs = snakemake.input
 out = snakemake.output
+significance = Significance.from_config(p.significance)
+bootstrap = Bootstrap(p.bootstrap, p.seed)
 with to_log_file(snakemake.log[0]) as log:
-    rows, curves = [], {}
-    inputs = snakemake.input
-    for model, metrics, scores, training in zip(p.models, inputs.metrics, inputs.scores, inputs.training):
-        rows.append(comparison_row(read_json(metrics), read_json(training)))
-        table = pd.read_parquet(scores)
-        signal_eff, background_eff, _ = weighted_roc(
-            table["score"].to_numpy(), table["weight"].to_numpy(), table["label"].to_numpy()
+    metrics = {model: read_json(path) for model, path in zip(p.models, inputs.metrics)}
+    rows = [comparison_row(metrics[m], read_json(path)) for m, path in zip(p.models, inputs.training)]
+    backgrounds = sorted({b for m in metrics.values() for b in m.get("per_background", {})})
+    table = comparison_table(rows, backgrounds)
+    paths = dict(zip(p.models, inputs.scores))
+    events, scores = paired_events({model: pd.read_parquet(path) for model, path in paths.items()}, paths)
+    w, labels, processes = (events[c].to_numpy() for c in ("weight", "label", "process"))
+    replicas = {
+        model: replica_metrics(
+            score, w, labels, processes, p.min_background, bootstrap, significance,
+            continuous=describe(metrics[model]["method"]).binnable,
         )
-        curves[model] = (signal_eff, background_eff)
-    table = comparison_table(rows)
-    write_comparison(table, out.table, out.markdown, Significance.from_config(p.significance))
+        for model, score in scores.items()
+    }  # fmt: skip
+    table = differences_to_best(table, replicas)
+    pairs = paired_differences(table, replicas)
+    write_comparison(table, out.table, out.markdown, significance, bootstrap.n_replicas)
+    write_pairs(pairs, out.pairs)
+    curves = {model: weighted_roc(score, w, labels)[:2] for model, score in scores.items()}
     plots.roc_comparison(curves, out.roc, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))
     write_record(out.provenance, p.provenance, started, inputs, kind="classifier comparison")
-    log.info("comparison:\n%s", table.to_string(index=False))
+    log.info("comparison:\n%s\npaired differences:\n%s", table.to_string(index=False), pairs.to_string(index=False))

@@ -1,10 +1,11 @@
 """Score every event with the fold model that never saw it and compute weighted metrics at the
-full luminosity (rule evaluate)."""
+full luminosity, with bootstrap errors (rule evaluate)."""
 
 import numpy as np
 import pandas as pd
 
 from phenoflow.evaluation import plots
+from phenoflow.evaluation.bootstrap import Bootstrap, replica_metrics
 from phenoflow.evaluation.metrics import Significance, binary_confusion
 from phenoflow.evaluation.scores import evaluate, fold_spread, multiclass_metrics, overtraining, signal_score
 from phenoflow.features.classes import Classes
@@ -30,9 +31,16 @@ with to_log_file(snakemake.log[0]) as log:
     test = load_scored_arrays(inputs.features, inputs.split, p.features, images)
     proba = ensemble.predict_out_of_fold(test.inputs, test.fold)
     scores = signal_score(proba, classes.signal_indices)
-    result = evaluate(scores, test.w, test.y, p.min_background, significance)
-    spread = fold_spread(scores, fold_weights(test), test.y, test.fold, p.min_background, significance)
-    metrics = {"model": name, "method": p.method, **result.metrics, "folds": spread}
+    continuous = describe(p.method).binnable  # a pass/fail score has no ROC curve
+    events = (scores, test.w, test.y)
+    result = evaluate(*events, p.min_background, significance, processes=test.process, continuous=continuous)
+    replicas = replica_metrics(
+        *events, test.process, p.min_background, Bootstrap(p.bootstrap, p.seed), significance, continuous=continuous
+    )
+    spread = fold_spread(
+        scores, fold_weights(test), test.y, test.fold, p.min_background, significance, continuous=continuous
+    )
+    metrics = {"model": name, "method": p.method, **result.metrics, "bootstrap": replicas.errors(), "folds": spread}
     columns = {"score": scores}
     if proba.ndim == 2:  # a softmax over the classes: per-class metrics and probabilities too
         metrics["multiclass"] = multiclass_metrics(proba, test.w, test.target, classes)

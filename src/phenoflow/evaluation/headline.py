@@ -2,12 +2,14 @@
 
 Per classifier: the ROC AUC and the best threshold's significance from its metrics.json
 (``z_max_asimov`` the plain Asimov Z_A, ``z_max`` the configured significance, Cowan's Z with the
-background uncertainty of the ``significance`` block, equal to Z_A without one); the best binned
+background uncertainty of the ``significance`` block, equal to Z_A without one), each with its
+bootstrap standard error (``*_err``; events resampled per process); the best binned
 significance of the binning stage (its method, space and requested K); the smallest expected
 median upper limit on the signal strength mu of the inference stage (its method and K). A stage
 that does not apply to a classifier (a cut-and-count's pass/fail score is not binned; inference
 may be limited to some classifiers) or gives no finite value (failed fits) leaves its columns
-empty (NaN).
+empty (NaN); so does a cut-and-count's AUC (its pass/fail score has one working point, not a ROC
+curve).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import pandas as pd
 
 from phenoflow.io import atomic_path
 
-COLUMNS = ["classifier", "auc", "z_max_asimov", "z_max", "z_binned", "z_binned_method", "z_binned_k",
-           "limit_median", "limit_method", "limit_k"]  # fmt: skip
+COLUMNS = ["classifier", "auc", "auc_err", "z_max_asimov", "z_max_asimov_err", "z_max", "z_max_err", "z_binned",
+           "z_binned_method", "z_binned_k", "limit_median", "limit_method", "limit_k"]  # fmt: skip
+
+#: Columns shown in the Markdown as "value ± error" (the error column beside each).
+_WITH_ERRORS = ("auc", "z_max_asimov", "z_max")
 
 _HEADERS = {
     "classifier": "Classifier",
@@ -55,11 +60,15 @@ def headline_row(
     binning table (space, method, n_bins_requested, significance) or None if not binned;
     ``inference``: its inference table (method, n_bins_requested, limit_median) or None."""
     plain = metrics["max_significance"]["significance"]
+    errors = metrics.get("bootstrap", {})
     row = {
         "classifier": name,
         "auc": metrics["auc"],
+        "auc_err": errors.get("auc"),
         "z_max_asimov": plain,
+        "z_max_asimov_err": errors.get("z_max_asimov"),
         "z_max": metrics.get("max_significance_with_uncertainty", metrics["max_significance"])["significance"],
+        "z_max_err": errors.get("z_max"),
     }
     binned = _best(binning, "significance", largest=True)
     if binned is not None:
@@ -86,7 +95,8 @@ def headline_table(
         raise ValueError(f"binning or inference tables of classifiers without metrics: {sorted(unknown)}")
     rows = [headline_row(name, m, binning.get(name), inference.get(name)) for name, m in metrics.items()]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("auc", "z_max_asimov", "z_max", "z_binned", "limit_median"):
+    errors = [f"{c}_err" for c in _WITH_ERRORS]
+    for column in (*_WITH_ERRORS, *errors, "z_binned", "limit_median"):
         table[column] = pd.to_numeric(table[column]).astype("float64")
     for column in ("z_binned_k", "limit_k"):
         table[column] = pd.to_numeric(table[column]).astype("Int64")
@@ -97,8 +107,9 @@ def write_headline(
     table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike, *, cl: float
 ) -> None:
     """The table as CSV (full precision, empty where missing) and as Markdown for reading (AUC to 4
-    decimals, Z to 2, limits to 3 significant digits, ``—`` where a stage does not apply), each
-    written atomically; ``cl`` is the limits' confidence level, named in the Markdown's note."""
+    decimals, Z to 2, each ``± error`` where it has one, limits to 3 significant digits, ``—`` where
+    a stage does not apply), each written atomically; ``cl`` is the limits' confidence level, named
+    in the Markdown's note."""
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
     formats = {
@@ -112,17 +123,27 @@ def write_headline(
     for column in COLUMNS:
         fmt = formats.get(column, "{}")
         shown[column] = [("—" if pd.isna(v) else fmt.format(v)) for v in table[column]]
-    shown.columns = [_HEADERS[c] for c in COLUMNS]
+    for column in _WITH_ERRORS:
+        fmt = formats[column]
+        errors = [
+            ("" if pd.isna(e) or pd.isna(v) else f" ± {fmt.format(e)}")
+            for v, e in zip(table[column], table[f"{column}_err"])
+        ]
+        shown[column] = [text + error for text, error in zip(shown[column], errors)]
+    shown = shown[[c for c in COLUMNS if not c.endswith("_err")]]
+    shown.columns = [_HEADERS[c] for c in shown.columns]
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n"
     text += (
         "\nPer classifier on the scored events (with k-fold training every event, scored by the fold model"
-        " that never saw it) at the full luminosity: Z_max is the best score threshold's"
+        " that never saw it) at the full luminosity, ± bootstrap standard errors (the events resampled with"
+        " replacement within each process): Z_max is the best score threshold's"
         " significance as configured (Cowan's Z with the background uncertainty of the `significance`"
         " block; the plain Asimov Z_A without one), the best binned Z the largest combined significance"
         " over the binning methods and K, and the limit the smallest expected median"
         f" {100 * cl:g} % CL CLs upper limit on the signal strength μ over the inference's binnings."
-        " — : the stage does not apply (a cut-and-count is not binned), was not run for it, or gave no"
-        " finite result (failed fits: see the inference table's notes).\n"
+        " — : the stage does not apply (a cut-and-count is not binned, and its pass/fail score has one"
+        " working point, not a ROC curve, so no AUC), was not run for it, or gave no finite result (failed"
+        " fits: see the inference table's notes).\n"
     )
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -430,3 +430,68 @@ def ks_test(
     n_a, n_b = effective_sample_size(wa), effective_sample_size(wb)
     n = max(1.0, float(np.round(n_a * n_b / (n_a + n_b))))
     return statistic, float(np.clip(kstwo.sf(statistic, n), 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class WorkingPoint:
+    """The efficiencies of one selection ``score >= threshold``: the signal's, the background's
+    (combined, and per background process in ``per_background``), each a ratio of signed sums."""
+
+    threshold: float
+    signal_efficiency: float
+    background_efficiency: float
+    per_background: dict[str, float]
+
+    @property
+    def background_rejection(self) -> float:
+        """1/eps_B; ``inf`` where the selection keeps no background (eps_B <= 0)."""
+        return _rejection(self.background_efficiency)
+
+    @property
+    def balanced_accuracy(self) -> float:
+        """(eps_S + (1 - eps_B)) / 2: the mean of the signal efficiency and the background rejection
+        fraction, 0.5 for a selection that keeps everything or nothing, whatever the class yields."""
+        return 0.5 * (self.signal_efficiency + 1.0 - self.background_efficiency)
+
+    def as_dict(self) -> dict:
+        return {
+            "threshold": self.threshold,
+            "signal_efficiency": self.signal_efficiency,
+            "background_efficiency": self.background_efficiency,
+            "background_rejection": self.background_rejection,
+            "balanced_accuracy": self.balanced_accuracy,
+            "per_background": {
+                name: {"efficiency": eff, "rejection": _rejection(eff)} for name, eff in self.per_background.items()
+            },
+        }
+
+
+def _rejection(efficiency: float) -> float:
+    return float(1.0 / efficiency) if efficiency > 0 else float("inf")
+
+
+def working_point(
+    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, threshold: float, processes: np.ndarray | None = None
+) -> WorkingPoint:
+    """The efficiencies of the selection ``score >= threshold``.
+
+    ``scores``, ``weights`` (expected events), ``labels`` (1 signal, else background) and the
+    events' ``processes`` (names; optional): shapes (n,). Each background process's efficiency is
+    its kept over its total signed weight (which must be positive, like the signal's and the
+    combined background's).
+    """
+    scores, weights, is_signal, total_s, total_b = _binary_inputs(scores, weights, labels)
+    kept = scores >= threshold
+    per_background = {}
+    if processes is not None:
+        processes = np.asarray(processes)
+        for name in np.unique(processes[~is_signal]):
+            mine = (processes == name) & ~is_signal
+            total = _positive_total(f"background process {name}", weights[mine].sum())
+            per_background[str(name)] = float(weights[mine & kept].sum() / total)
+    return WorkingPoint(
+        float(threshold),
+        float(weights[is_signal & kept].sum() / total_s),
+        float(weights[~is_signal & kept].sum() / total_b),
+        per_background,
+    )

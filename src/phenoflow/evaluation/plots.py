@@ -26,10 +26,14 @@ def roc(
 ) -> None:
     """Background rejection 1/eps_B (log) against signal efficiency eps_S.
 
-    ``curves``: method name -> (eps_S, eps_B, AUC).
+    ``curves``: method name -> (eps_S, eps_B, AUC); an AUC of None marks a pass/fail score (a
+    cut-and-count), drawn as its working point (leaving out the trivial "keep everything" point).
     """
     fig, ax = plt.subplots(figsize=(8, 7))
     for name, (tpr, fpr, auc) in curves.items():
+        if auc is None:
+            _working_point(ax, tpr, fpr, f"{name} (working point)")
+            continue
         ok = fpr > 0
         ax.plot(tpr[ok], 1.0 / fpr[ok], label=f"{name} (AUC = {auc:.3f})")
     ax.set_yscale("log")
@@ -149,6 +153,15 @@ def cutflow(table, path: str | os.PathLike, *, collision: Collision) -> None:
 # --- Comparing classifiers ------------------------------------------------------------------------
 
 
+def _working_point(ax, eps_s: np.ndarray, eps_b: np.ndarray, label: str) -> None:
+    """A pass/fail selection's ROC points as markers (those with eps_B > 0), leaving out the trivial
+    "keep everything" point eps_S = eps_B = 1 when another point remains."""
+    ok = eps_b > 0
+    nontrivial = ok & ~((eps_s >= 1) & (eps_b >= 1))
+    ok = nontrivial if nontrivial.any() else ok
+    ax.plot(eps_s[ok], 1.0 / eps_b[ok], linestyle="none", marker="*", markersize=14, label=label)
+
+
 @styled
 def roc_comparison(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, *, collision: Collision
@@ -163,12 +176,10 @@ def roc_comparison(
     fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
     for name, (eps_s, eps_b) in curves.items():
         eps_s, eps_b = np.asarray(eps_s, dtype=np.float64), np.asarray(eps_b, dtype=np.float64)
-        ok = eps_b > 0
         if len(eps_s) <= 3:
-            nontrivial = ok & ~((eps_s >= 1) & (eps_b >= 1))
-            ok = nontrivial if nontrivial.any() else ok
-            ax.plot(eps_s[ok], 1.0 / eps_b[ok], linestyle="none", marker="*", markersize=14, label=name)
+            _working_point(ax, eps_s, eps_b, name)
         else:
+            ok = eps_b > 0
             ax.plot(eps_s[ok], 1.0 / eps_b[ok], label=name)
     ax.set_yscale("log")
     ax.set_xlabel("Signal efficiency ε_S")

@@ -1,5 +1,6 @@
-"""Evaluate one classifier's test scores: weighted ROC, AUC, accuracy and the best threshold;
-for multi-class classifiers also per-class one-vs-rest AUCs and the k×k confusion matrix."""
+"""Evaluate one classifier's scored events: weighted ROC, AUC (combined and against each background
+process), the best threshold and the efficiencies of the working point it chooses; for multi-class
+classifiers also per-class one-vs-rest AUCs and the k×k confusion matrix."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from phenoflow.evaluation.metrics import (
     max_significance,
     one_vs_rest_auc,
     project_to_binary,
-    weighted_accuracy,
     weighted_auc,
     weighted_roc,
+    working_point,
 )
 from phenoflow.features.classes import Classes
 
@@ -57,40 +58,88 @@ class Evaluation:
     background_efficiency: np.ndarray
 
 
+#: The working point of a pass/fail score (a cut-and-count's 1 or 0): the events passing the cuts.
+PASS_THRESHOLD = 0.5
+
+#: Why a pass/fail score has no AUC, R50 or R99 (metrics.json, the comparison, the headline).
+NO_CURVE = (
+    "a pass/fail score (a cut-and-count) has one working point, not a ROC curve: no AUC, R50 or R99; "
+    "see working_point for its efficiencies"
+)
+
+
+def per_background(
+    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, processes: np.ndarray, continuous: bool = True
+) -> dict:
+    """Per background process, the signal against that process alone: its weighted AUC and its
+    background rejection at 50 % signal efficiency (R50); None for a pass/fail score
+    (``continuous`` False). Shapes (n,); every background process's summed weight must be positive."""
+    processes, is_signal = np.asarray(processes), np.asarray(labels) == 1
+    out = {}
+    for name in np.unique(processes[~is_signal]):
+        mine = is_signal | (processes == name)
+        if continuous:
+            args = (scores[mine], weights[mine], labels[mine])
+            out[str(name)] = {"auc": weighted_auc(*args), "r50": background_rejection(*args, 0.5)}
+        else:
+            out[str(name)] = {"auc": None, "r50": None}
+    return out
+
+
 def evaluate(
     scores: np.ndarray,
     weights: np.ndarray,
     labels: np.ndarray,
     min_background: float,
     significance: Significance = ASIMOV,
+    *,
+    processes: np.ndarray | None = None,
+    continuous: bool = True,
 ) -> Evaluation:
     """Weighted metrics of signal probabilities ``scores`` (n,) with expected-event ``weights`` (n,).
 
-    Accuracy and the 2x2 confusion matrix ([[TN, FP], [FN, TP]], expected events) are taken at
-    score 0.5; R50 and R99 are the background rejections 1/eps_B at signal efficiencies 0.5 and
-    0.99; the significance scans keep thresholds with at least ``min_background`` expected
-    background events: ``max_significance`` maximises the plain Asimov Z_A,
-    ``max_significance_with_uncertainty`` the configured ``significance`` (Cowan's Z with the
-    background uncertainty it names, or again Z_A if it has none), each with its threshold, s,
-    b, sigma_b and s/sqrt(b).
+    The significance scans keep thresholds with at least ``min_background`` expected background
+    events: ``max_significance`` maximises the plain Asimov Z_A, ``max_significance_with_uncertainty``
+    the configured ``significance`` (Cowan's Z with the background uncertainty it names, or again
+    Z_A if it has none), each with its threshold, s, b, sigma_b and s/sqrt(b). The
+    ``working_point`` is the selection the analysis would use: the threshold of the configured
+    best Z, or for a pass/fail score (``continuous`` False) the events passing; it holds the
+    signal and background efficiencies (per background process too, given the events'
+    ``processes`` (n,)), the rejection 1/eps_B and the balanced accuracy. R50 and R99 are the
+    background rejections at signal efficiencies 0.5 and 0.99; with ``processes``,
+    ``per_background`` holds the AUC and R50 against each background process alone. A pass/fail
+    score has no ROC curve: its AUC, R50 and R99 are None, with a ``note`` saying why. The 2x2
+    confusion matrix ([[TN, FP], [FN, TP]], expected events) is taken at score 0.5.
+
+    No accuracy at score 0.5: it weighs the classes by their yields, so calling every event
+    background scores 1 - S/(S+B) (0.9996 in the default analysis), above every classifier.
     """
     tpr, fpr, _ = weighted_roc(scores, weights, labels)
     best = max_significance(scores, weights, labels, min_background)
     best_uncertain = (
         best if significance.plain else max_significance(scores, weights, labels, min_background, significance)
     )
+    threshold = best_uncertain.threshold if continuous else PASS_THRESHOLD
+    chosen = "max_significance_with_uncertainty" if continuous else "passing the cuts"
     metrics = {
-        "auc": weighted_auc(scores, weights, labels),
-        "accuracy": weighted_accuracy(scores, weights, labels, 0.5),
+        "auc": weighted_auc(scores, weights, labels) if continuous else None,
         "max_significance": best.as_dict(),
         "max_significance_with_uncertainty": {**best_uncertain.as_dict(), **significance.as_dict()},
-        "r50": background_rejection(scores, weights, labels, 0.5),
-        "r99": background_rejection(scores, weights, labels, 0.99),
+        "working_point": {
+            "chosen_by": chosen,
+            **working_point(scores, weights, labels, threshold, processes).as_dict(),
+        },
+        "r50": background_rejection(scores, weights, labels, 0.5) if continuous else None,
+        "r99": background_rejection(scores, weights, labels, 0.99) if continuous else None,
         "confusion_at_0.5": binary_confusion(scores, weights, labels, 0.5).tolist(),
         "signal_yield": float(weights[labels == 1].sum()),
         "background_yield": float(weights[labels == 0].sum()),
         "n_test_events": int(len(scores)),
     }
+    if processes is not None:
+        metrics["per_background"] = per_background(scores, weights, labels, processes, continuous)
+    if not continuous:
+        metrics["note"] = NO_CURVE
     return Evaluation(metrics, tpr, fpr)
 
 
@@ -130,6 +179,8 @@ def fold_spread(
     fold: np.ndarray,
     min_background: float,
     significance: Significance = ASIMOV,
+    *,
+    continuous: bool = True,
 ) -> dict:
     """The metrics of each fold's test events alone, and their mean and standard deviation.
 
@@ -139,17 +190,22 @@ def fold_spread(
     events. Per fold: the AUC, the best threshold's plain Asimov Z_A (``z_max_asimov``) and its
     configured significance (``z_max``). The standard deviation (ddof 1) is the spread of one
     fold's figure; the pooled figure's own error is about it over sqrt(k). One fold only: the
-    values, without a spread.
+    values, without a spread. A pass/fail score (``continuous`` False) has no AUC: None.
     """
     folds = np.unique(fold)
     per_fold = {"auc": [], "z_max_asimov": [], "z_max": []}
     for f in folds:
         rows = fold == f
-        result = evaluate(scores[rows], weights[rows], labels[rows], min_background, significance)
+        result = evaluate(
+            scores[rows], weights[rows], labels[rows], min_background, significance, continuous=continuous
+        )
         per_fold["auc"].append(result.metrics["auc"])
         per_fold["z_max_asimov"].append(result.metrics["max_significance"]["significance"])
         per_fold["z_max"].append(result.metrics["max_significance_with_uncertainty"]["significance"])
     out: dict = {"n_folds": int(len(folds))}
+    if not continuous:
+        out.update(auc=None, auc_mean=None, auc_std=None)
+        del per_fold["auc"]
     for name, values in per_fold.items():
         values = np.asarray(values, dtype=np.float64)
         out[name] = values.tolist()
