@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.binning.methods import evaluate_binning
+from phenoflow.binning.rule import bin_index
 from phenoflow.inference.likelihood import (
     BinnedSample,
     ExpectedResults,
@@ -64,7 +65,8 @@ def real_workspaces() -> dict[str, tuple[dict, float]]:
         for method in METHODS:
             for k in N_BINS:
                 row = evaluate_binning(method, x, w, y, k, **RULE)
-                samples, _ = binned_samples(x, w, processes, y, row["edges"])
+                bins = bin_index(x, np.asarray(row["edges"]))
+                samples, _ = binned_samples(bins, row["n_bins"], w, processes, y)
                 spec = workspace_spec(
                     samples, luminosity_uncertainty=0.017, normalisation=normalisation, mc_statistics=True
                 )

@@ -73,10 +73,26 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
         assert row["n_bins"] == len(row["edges"]) - 1 <= row["n_bins_requested"]
     by = {(r["method"], r["n_bins_requested"]): r["significance"] for r in rows}
     assert by["gmm", 4] > by["equidistant", 4] and by["gmm", 4] >= 0.95 * by["optimal", 4]
-    assert rows[-1]["gmm"]["n_effective_components"] <= 4 and len(rows[-1]["gmm"]["background_bias_soft_vs_hard"]) == 4
+    (n_effective,) = rows[-1]["gmm"]["n_effective_components"]  # one fit: no cross-fitting
+    assert n_effective <= 4 and len(rows[-1]["gmm"]["background_bias_soft_vs_hard"][0]) == 4
     names = {p.name for p in tmp_path.iterdir()}
     for name in ("gmm_history_K4.png", "gmm_components_K2.png", "stack_optimal_K4_log.png", "stack_gmm_K4_linear.png"):
         assert name in names, name
+    # cross-fitted over three groups: each group's edges chosen on the other two, every event in
+    # the stacked bins; the rule holds for the stacked bins, and both figures are reported
+    scores["fold"], scores["row"] = np.arange(len(scores)) % 3, np.arange(len(scores))
+    groups = scores["fold"].to_numpy()
+    crossed = run_binnings(scores, ["optimal", "gmm"], [4], 20.0, 0.3, settings, 7, tmp_path / "x", collision=LHC,
+                           groups=groups)  # fmt: skip
+    for row in crossed:
+        assert row["crossfit"] and len(row["fold_edges"]) == 3 and "edges" not in row
+        assert all(len(e) == row["n_bins"] + 1 for e in row["fold_edges"])
+        b, err = np.array(row["b"]), np.array(row["b_error"])
+        assert np.all(b >= 20.0) and np.all(err / b <= 0.3 + 1e-12), row["method"]
+        assert np.sum(row["b"]) == pytest.approx(scores.loc[scores.label == 0, "weight"].sum(), rel=1e-9)
+        assert row["significance_choosing"] == pytest.approx(np.mean(row["significance_choosing_per_group"]))
+    assert len(crossed[1]["gmm"]["n_effective_components"]) == 3  # one mixture per group
+    assert (tmp_path / "x" / "stack_gmm_K4_log.png").stat().st_size > 0
 
 
 def test_softmax_vectors_binned_on_the_simplex(tmp_path):

@@ -11,6 +11,7 @@ BDT = {
     "auc": 0.91,
     "max_significance": {"significance": 3.2},
     "max_significance_with_uncertainty": {"significance": 2.5},
+    "max_significance_with_uncertainty_independent": {"significance": 2.1},  # threshold from other folds
     "bootstrap": {"auc": 0.012, "z_max_asimov": 0.41, "z_max": 0.3},
 }
 # a pass/fail score: no AUC; no uncertainty configured: Z_max = Z_A
@@ -69,6 +70,7 @@ def test_written_csv_and_markdown(tmp_path):
         "0.9100 ± 0.0120",
         "3.20 ± 0.41",
         "2.50 ± 0.30",
+        "2.10",
         "3.60",
         "optimal",
         "5",
@@ -76,5 +78,5 @@ def test_written_csv_and_markdown(tmp_path):
         "optimal",
         "10",
     ]
-    assert cells[1] == ["cuts", "—", "1.50 ± 0.20", "1.50", "—", "—", "—", "—", "—", "—"]
+    assert cells[1] == ["cuts", "—", "1.50 ± 0.20", "1.50", "—", "—", "—", "—", "—", "—", "—"]
     assert "95 % CL" in text and "bootstrap standard errors" in text and "not a ROC curve" in text

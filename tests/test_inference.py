@@ -9,6 +9,7 @@ import pytest
 from scipy.optimize import brentq
 from scipy.stats import norm
 
+from phenoflow.binning.rule import bin_index
 from phenoflow.evaluation.metrics import asimov_significance
 from phenoflow.inference.likelihood import BinnedSample, band_targets, binned_samples, expected_results, workspace_spec
 from phenoflow.inference.study import COLUMNS, run_inference, select_rows, write_table
@@ -111,7 +112,8 @@ def test_negative_yields_are_floored_and_empty_bins_refused():
     weights = np.array([5.0, -2.0, 3.0, 1.0, -4.0, 2.0])
     processes = np.array(["bkg", "bkg", "bkg", "sig", "sig", "sig"])
     labels = np.array([0, 0, 0, 1, 1, 1])
-    samples, notes = binned_samples(scores, weights, processes, labels, [0.0, 0.5, 1.0])
+    bins = bin_index(scores, np.array([0.0, 0.5, 1.0]))
+    samples, notes = binned_samples(bins, 2, weights, processes, labels)
     bkg, sig = samples
     np.testing.assert_allclose(bkg.yields, [3.0, 3.0])
     np.testing.assert_allclose(bkg.sumw2, [29.0, 9.0])

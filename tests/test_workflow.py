@@ -279,6 +279,25 @@ def test_every_event_is_scored_once_by_a_fold_model_that_never_saw_it(tiny):
     assert metrics["folds"]["auc_mean"] == pytest.approx(np.mean(metrics["folds"]["auc"]))
 
 
+def test_bins_and_thresholds_are_chosen_on_other_folds_than_those_that_report_them(tiny):
+    """binning.crossfit (default): each fold's events go through bins chosen on the other fold;
+    the table gives the choosing and the independent significance; the best threshold is also
+    chosen on the other fold, reported on its own."""
+    scores = pd.read_parquet(tiny / "results/evaluation/bdt/scores.parquet")
+    rows = json.loads((tiny / "results/binning/bdt/binning.json").read_text())
+    for row in rows:
+        assert row["crossfit"] and len(row["fold_edges"]) == 2 and "edges" not in row
+        assert np.sum(row["b"]) == pytest.approx(scores.loc[scores.label == 0, "weight"].sum(), rel=1e-9)
+    table = pd.read_csv(tiny / "results/binning/bdt/table.csv")
+    assert {"significance_choosing", "z_asimov_choosing", "optimism"} <= set(table.columns)
+    np.testing.assert_allclose(table["optimism"], table["z_asimov_choosing"] / table["z_asimov"], rtol=1e-9)
+    metrics = json.loads((tiny / "results/evaluation/bdt/metrics.json").read_text())
+    independent = metrics["max_significance_with_uncertainty_independent"]
+    assert len(independent["thresholds"]) == 2 and np.isfinite(independent["significance"])
+    comparison = pd.read_csv(tiny / "results/evaluation/comparison.csv").set_index("method")
+    assert comparison.loc["bdt", "z_max_independent"] == pytest.approx(independent["significance"])
+
+
 def test_a_fixed_split_still_runs_and_scales_its_test_events(tiny, tmp_path):
     """split: {fractions: ...} trains one model per instance on the train split and scores the
     test split alone, its weights scaled to each process's full yield."""
@@ -466,6 +485,7 @@ def test_every_method_is_compared_on_the_same_events(tiny):
         "z_max_minus_best",
         "z_max_minus_best_err",
         "z_max_fold_std",
+        "z_max_independent",
         "z_max_asimov",
         "z_max_asimov_err",
         "s_over_sqrt_b",

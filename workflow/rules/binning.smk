@@ -1,5 +1,6 @@
 rule binning:
-    """Bin the test scores with each configured method and number of bins, judged by one rule."""
+    """Bin the scored events with each configured method and number of bins, judged by one rule;
+    each fold's events through bins chosen on the other folds (binning.crossfit)."""
     input:
         result("evaluation/{model}/scores.parquet"),
     output:
@@ -31,6 +32,7 @@ rule binning:
         min_background=config["binning"]["min_background"],
         max_rel_uncertainty=config["binning"]["max_rel_uncertainty"],
         gmm=config["binning"]["gmm"],
+        crossfit=config["binning"]["crossfit"],
         classes=CLASSES.as_dict(),
         combination=config["binning"]["combination"],
         significance=config["significance"],

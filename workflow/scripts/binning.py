@@ -1,4 +1,4 @@
-"""Bin the test scores with each method and number of bins (rule binning)."""
+"""Bin the scored events with each method and number of bins, cross-fitted over the folds (rule binning)."""
 
 import pandas as pd
 
@@ -6,6 +6,7 @@ from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.study import run_binnings, run_simplex_binnings
 from phenoflow.evaluation.metrics import Significance
 from phenoflow.features.classes import Classes
+from phenoflow.features.datasets import crossfit_groups
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.plotstyle import Collision
@@ -22,13 +23,18 @@ with to_log_file(snakemake.log[0]) as log:
     scores = pd.read_parquet(snakemake.input[0])
     rule = (p.min_background, p.max_rel_uncertainty)
     significance = Significance.from_config(p.significance)
-    rows = run_binnings(scores, p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots, significance, collision=collision)
+    # bins chosen on other events than those that fill them (binning.crossfit), as each event's score
+    groups = crossfit_groups(scores["fold"].to_numpy(), scores["row"].to_numpy()) if p.crossfit else None
+    args = (p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots, significance)
+    rows = run_binnings(scores, *args, collision=collision, groups=groups)
     classes = Classes.from_dict(p.classes)
     if f"p_{classes.names[0]}" in scores:  # a softmax over several classes: bin the simplex too
         args = (classes.names, classes.signal_indices, p.methods, p.n_bins, *rule, p.combination, p.gmm, p.seed)
         rows += run_simplex_binnings(scores, *args, out.plots, significance, collision=collision)
     write_json(out.results, rows)
-    table = pd.DataFrame(rows)[["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov"]]
+    columns = ["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov"]
+    columns += ["significance_choosing", "z_asimov_choosing", "optimism"] if p.crossfit else []
+    table = pd.DataFrame(rows).reindex(columns=columns)
     with atomic_path(out.table) as tmp:
         table.to_csv(tmp, index=False)
     binning_plots.significance_vs_bins(

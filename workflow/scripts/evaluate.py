@@ -6,10 +6,23 @@ import pandas as pd
 
 from phenoflow.evaluation import plots
 from phenoflow.evaluation.bootstrap import Bootstrap, replica_metrics
-from phenoflow.evaluation.metrics import Significance, binary_confusion
-from phenoflow.evaluation.scores import evaluate, fold_spread, multiclass_metrics, overtraining, signal_score
+from phenoflow.evaluation.metrics import ASIMOV, Significance, binary_confusion
+from phenoflow.evaluation.scores import (
+    evaluate,
+    fold_spread,
+    independent_threshold,
+    multiclass_metrics,
+    overtraining,
+    signal_score,
+)
 from phenoflow.features.classes import Classes
-from phenoflow.features.datasets import fold_weights, load_scored_arrays, load_split_arrays, write_table
+from phenoflow.features.datasets import (
+    crossfit_groups,
+    fold_weights,
+    load_scored_arrays,
+    load_split_arrays,
+    write_table,
+)
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
 from phenoflow.models import describe
@@ -41,6 +54,10 @@ with to_log_file(snakemake.log[0]) as log:
         scores, fold_weights(test), test.y, test.fold, p.min_background, significance, continuous=continuous
     )
     metrics = {"model": name, "method": p.method, **result.metrics, "bootstrap": replicas.errors(), "folds": spread}
+    # the best threshold chosen on other folds than those that report it (cross-fitted)
+    groups = crossfit_groups(test.fold, test.rows)
+    for key, z in (("max_significance", ASIMOV), ("max_significance_with_uncertainty", significance)):
+        metrics[f"{key}_independent"] = independent_threshold(*events, test.process, groups, p.min_background, z)
     columns = {"score": scores}
     if proba.ndim == 2:  # a softmax over the classes: per-class metrics and probabilities too
         metrics["multiclass"] = multiclass_metrics(proba, test.w, test.target, classes)

@@ -92,8 +92,25 @@ def evaluate_binning(
     judged by :func:`evaluate_edges`. Methods that optimise edges (``optimal``, ``gmm``) obey
     ``min_background`` and ``max_rel_uncertainty`` themselves and maximise sum Z^2 with Z =
     ``significance``; the others are merged to obey them."""
+    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
+    edges = method_edges(method, scores, weights, labels, n_bins, **rule, significance=significance, **options)
+    return evaluate_edges(method, edges, scores, weights, labels, n_bins, **rule, significance=significance)
+
+
+def method_edges(
+    method: str,
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    n_bins: int,
+    min_background: float,
+    max_rel_uncertainty: float = np.inf,
+    significance: Significance = ASIMOV,
+    **options,
+) -> np.ndarray:
+    """The edges ``method`` (a key of :data:`METHODS`) gives for ``n_bins`` bins of these events,
+    before the rule's merges; ``options`` such as ``seed`` pass to it."""
     if method not in METHODS:
         raise KeyError(f"binning method '{method}' is not one of {', '.join(METHODS)}")
     rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
-    edges = METHODS[method](scores, weights, labels, n_bins, **rule, significance=significance, **options)
-    return evaluate_edges(method, edges, scores, weights, labels, n_bins, **rule, significance=significance)
+    return METHODS[method](scores, weights, labels, n_bins, **rule, significance=significance, **options)

@@ -27,10 +27,12 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
-from phenoflow.binning.methods import evaluate_binning, evaluate_edges
-from phenoflow.binning.rule import bin_index, evaluate_bin_map, yields_with_errors
+from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins
+from phenoflow.binning.methods import evaluate_edges, method_edges
+from phenoflow.binning.rule import evaluate_bin_map, yields_with_errors
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.features.datasets import group_complement_weights
 from phenoflow.plotstyle import Collision
 
 log = logging.getLogger(__name__)
@@ -59,15 +61,12 @@ def gmm_arguments(settings: Mapping) -> dict:
 
 
 def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Collision) -> None:
-    """Stacked background processes and the signal per bin of ``row``'s edges, linear and log."""
-    edges = np.asarray(row["edges"])
+    """Stacked background processes and the signal per bin of ``row`` (each event through its
+    own group's edges for a cross-fitted row), linear and log."""
     process = scores["process"].astype(str).to_numpy()
     names = sorted(set(process))
     groups = yields_with_errors(
-        bin_index(scores["score"].to_numpy(), edges),
-        scores["weight"].to_numpy(),
-        np.searchsorted(names, process),
-        len(edges) - 1,
+        row_bins(row, scores), scores["weight"].to_numpy(), np.searchsorted(names, process), row["n_bins"]
     )
     is_signal = scores.groupby(process)["label"].first()
     present = [(names[i], values, errors) for i, (values, errors) in sorted(groups.items())]
@@ -100,11 +99,18 @@ def run_binnings(
     significance: Significance = ASIMOV,
     *,
     collision: Collision,
+    groups: np.ndarray | None = None,
 ) -> list[dict]:
     """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K, and the plots;
     Z is ``significance`` (default the plain Asimov Z_A), the rows' ``z_asimov`` always Z_A.
 
-    ``scores``: the evaluation's test table (score, weight, label, process). The mixture gets
+    With ``groups`` (n,; :func:`phenoflow.features.datasets.crossfit_groups`) every binning is
+    cross-fitted (:mod:`phenoflow.binning.crossfit`): each group's events binned by edges chosen
+    on the others, the rows giving the independent and the choosing significances
+    (:func:`phenoflow.binning.crossfit.crossfit_row`); without, the events that choose the bins
+    also fill them.
+
+    ``scores``: the evaluation's table of scored events (score, weight, label, process). The mixture gets
     ``seed`` and the options of ``gmm_settings`` (config keys of :data:`GMM_OPTIONS`); its rows add
     the number of effective components, the per-component background bias soft vs hard, the
     restarts' significances and its warnings (its wall time is logged, so that equal inputs give
@@ -117,26 +123,44 @@ def run_binnings(
     x, w, y = (scores[c].to_numpy() for c in ("score", "weight", "label"))
     rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty, "significance": significance}
     rows = []
+    process = scores["process"].astype(str).to_numpy()
     for method in methods:
         for k in n_bins:
-            if method != "gmm":
-                rows.append({**evaluate_binning(method, x, w, y, k, **rule), "space": "score"})
-                continue
-            fit = fit_gmm_binning(x, w, y, k, seed=seed, **rule, **gmm_arguments(gmm_settings))
-            row = evaluate_edges("gmm", fit.edges, x, w, y, k, **rule)
+            fits = []  # the mixture's fits, for its plots and record
+
+            def edges_on(xs, ws, ys, method=method, k=k, fits=fits):
+                if method != "gmm":
+                    return method_edges(method, xs, ws, ys, k, **rule)
+                fits.append(
+                    fit_gmm_binning(xs, ws, ys, k, seed=seed + len(fits), **rule, **gmm_arguments(gmm_settings))
+                )
+                log.info("gmm, K = %d: trained in %.1f s", k, fits[-1].wall_time)
+                return fits[-1].edges
+
+            if groups is None:
+                row = evaluate_edges(method, edges_on(x, w, y), x, w, y, k, **rule)
+            else:
+                fit = crossfit_binning(edges_on, x, w, y, process, groups, rule)
+                row = crossfit_row(method, k, fit, significance)
             row["space"] = "score"
-            row["gmm"] = {
-                "n_effective_components": fit.n_effective,
-                "background_bias_soft_vs_hard": fit.component_bias.tolist(),
-                "restart_significance": np.asarray(fit.restart_significance).tolist(),
-                "warnings": list(fit.warnings),
-            }
-            log.info("gmm, K = %d: trained in %.1f s", k, fit.wall_time)
             rows.append(row)
+            if not fits:
+                continue
+            row["gmm"] = {
+                "n_effective_components": [f.n_effective for f in fits],
+                "background_bias_soft_vs_hard": [f.component_bias.tolist() for f in fits],
+                "restart_significance": [np.asarray(f.restart_significance).tolist() for f in fits],
+                "warnings": [note for f in fits for note in f.warnings],
+            }
+            fit, xs, ws, ys = fits[0], x, w, y  # the plots show the first fit, on its own choosing events
+            if groups is not None:
+                chosen = groups != 0
+                ws = group_complement_weights(process, w, groups, 0)[chosen]
+                xs, ys = x[chosen], y[chosen]
             binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png", collision=collision)
-            lo = float(np.quantile(x[y == 1], 0.01)) if np.any(y == 1) else 0.0
+            lo = float(np.quantile(xs[ys == 1], 0.01)) if np.any(ys == 1) else 0.0
             binning_plots.mixture_components_1d(
-                x, w, y == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
+                xs, ws, ys == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
                 plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0), collision=collision,
             )  # fmt: skip
         _stack_plots(rows[-1], scores, plot_dir / f"stack_{method}_K{rows[-1]['n_bins_requested']}", collision)

@@ -12,7 +12,8 @@ difference to the best one (0 for the best itself), with the standard error of t
 difference: both are scored on the same events, so one set of replicas serves both and what
 they share cancels. ``wp_signal_efficiency`` and ``wp_background_rejection`` are the working
 point's eps_S and 1/eps_B: the threshold of ``z_max``, or a cut-and-count's selection. With
-k-fold training, ``auc_fold_std`` and ``z_max_fold_std`` are the standard deviations of the AUC
+k-fold training, ``z_max_independent`` is ``z_max`` with each fold's threshold chosen on the other
+folds (:func:`phenoflow.evaluation.scores.independent_threshold`), and ``auc_fold_std`` and ``z_max_fold_std`` are the standard deviations of the AUC
 and of ``z_max`` over the folds, each fold's test events alone scaled to the full luminosity
 (missing for one fixed split).
 
@@ -48,7 +49,7 @@ WITHIN = 2.0
 #: The columns of a table without per-background AUCs; :func:`columns` inserts those.
 COLUMNS = (
     "method", "auc", "auc_err", "auc_minus_best", "auc_minus_best_err", "auc_fold_std", "z_max", "z_max_err",
-    "z_max_minus_best", "z_max_minus_best_err", "z_max_fold_std", "z_max_asimov", "z_max_asimov_err",
+    "z_max_minus_best", "z_max_minus_best_err", "z_max_fold_std", "z_max_independent", "z_max_asimov", "z_max_asimov_err",
     "s_over_sqrt_b", "wp_signal_efficiency", "wp_background_rejection", "r50", "r99", "training_time_s",
     "n_parameters",
 )  # fmt: skip
@@ -61,6 +62,7 @@ _HEADERS = {
     "z_max": "Z_max",
     "z_max_minus_best": "Z_max − best (paired)",
     "z_max_fold_std": "Z_max spread (σ over folds)",
+    "z_max_independent": "Z_max, threshold from other folds",
     "z_max_asimov": "Z_max (Asimov)",
     "s_over_sqrt_b": "s/√b",
     "wp_signal_efficiency": "ε_S at Z_max",
@@ -103,6 +105,7 @@ def comparison_row(metrics: dict, training: dict) -> dict:
         "z_max": metrics.get("max_significance_with_uncertainty", best)["significance"],
         "z_max_err": errors.get("z_max"),
         "z_max_fold_std": folds.get("z_max_std"),
+        "z_max_independent": metrics.get("max_significance_with_uncertainty_independent", {}).get("significance"),
         "z_max_asimov": best["significance"],
         "z_max_asimov_err": errors.get("z_max_asimov"),
         "s_over_sqrt_b": best["s_over_sqrt_b"],

@@ -1,6 +1,7 @@
 """The headline table: one row per classifier instance with its best result at every stage.
 
-Per classifier: the ROC AUC and the best threshold's significance from its metrics.json
+Per classifier: the ROC AUC and the best threshold's significance from its metrics.json, also
+with each fold's threshold chosen on the other folds (``z_max_independent``, configured Z)
 (``z_max_asimov`` the plain Asimov Z_A, ``z_max`` the configured significance, Cowan's Z with the
 background uncertainty of the ``significance`` block, equal to Z_A without one), each with its
 bootstrap standard error (``*_err``; events resampled per process); the best binned
@@ -22,8 +23,8 @@ import pandas as pd
 
 from phenoflow.io import atomic_path
 
-COLUMNS = ["classifier", "auc", "auc_err", "z_max_asimov", "z_max_asimov_err", "z_max", "z_max_err", "z_binned",
-           "z_binned_method", "z_binned_k", "limit_median", "limit_method", "limit_k"]  # fmt: skip
+COLUMNS = ["classifier", "auc", "auc_err", "z_max_asimov", "z_max_asimov_err", "z_max", "z_max_err", "z_max_independent",
+           "z_binned", "z_binned_method", "z_binned_k", "limit_median", "limit_method", "limit_k"]  # fmt: skip
 
 #: Columns shown in the Markdown as "value ± error" (the error column beside each).
 _WITH_ERRORS = ("auc", "z_max_asimov", "z_max")
@@ -33,6 +34,7 @@ _HEADERS = {
     "auc": "AUC",
     "z_max_asimov": "Z_max (Asimov)",
     "z_max": "Z_max",
+    "z_max_independent": "Z_max, threshold from other folds",
     "z_binned": "best binned Z",
     "z_binned_method": "its binning",
     "z_binned_k": "its K",
@@ -69,6 +71,7 @@ def headline_row(
         "z_max_asimov_err": errors.get("z_max_asimov"),
         "z_max": metrics.get("max_significance_with_uncertainty", metrics["max_significance"])["significance"],
         "z_max_err": errors.get("z_max"),
+        "z_max_independent": metrics.get("max_significance_with_uncertainty_independent", {}).get("significance"),
     }
     binned = _best(binning, "significance", largest=True)
     if binned is not None:
@@ -96,7 +99,7 @@ def headline_table(
     rows = [headline_row(name, m, binning.get(name), inference.get(name)) for name, m in metrics.items()]
     table = pd.DataFrame(rows, columns=COLUMNS)
     errors = [f"{c}_err" for c in _WITH_ERRORS]
-    for column in (*_WITH_ERRORS, *errors, "z_binned", "limit_median"):
+    for column in (*_WITH_ERRORS, *errors, "z_max_independent", "z_binned", "limit_median"):
         table[column] = pd.to_numeric(table[column]).astype("float64")
     for column in ("z_binned_k", "limit_k"):
         table[column] = pd.to_numeric(table[column]).astype("Int64")
@@ -116,6 +119,7 @@ def write_headline(
         "auc": "{:.4f}",
         "z_max_asimov": "{:.2f}",
         "z_max": "{:.2f}",
+        "z_max_independent": "{:.2f}",
         "z_binned": "{:.2f}",
         "limit_median": "{:.3g}",
     }
@@ -138,8 +142,10 @@ def write_headline(
         " that never saw it) at the full luminosity, ± bootstrap standard errors (the events resampled with"
         " replacement within each process): Z_max is the best score threshold's"
         " significance as configured (Cowan's Z with the background uncertainty of the `significance`"
-        " block; the plain Asimov Z_A without one), the best binned Z the largest combined significance"
-        " over the binning methods and K, and the limit the smallest expected median"
+        " block; the plain Asimov Z_A without one) on the events that chose the threshold, the same with"
+        " each fold's threshold chosen on the other folds (independent events), the best binned Z the"
+        " largest combined significance over the binning methods and K (with `binning.crossfit`, each"
+        " fold binned by edges chosen on the other folds), and the limit the smallest expected median"
         f" {100 * cl:g} % CL CLs upper limit on the signal strength μ over the inference's binnings."
         " — : the stage does not apply (a cut-and-count is not binned, and its pass/fail score has one"
         " working point, not a ROC curve, so no AUC), was not run for it, or gave no finite result (failed"

@@ -212,3 +212,51 @@ def fold_spread(
         out[f"{name}_mean"] = float(values.mean())
         out[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
     return out
+
+
+def independent_threshold(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    process: np.ndarray,
+    groups: np.ndarray,
+    min_background: float,
+    significance: Significance = ASIMOV,
+) -> dict:
+    """The best score threshold chosen on other events than those that report it (cross-fitted).
+
+    For each group g of ``groups`` (n,; the folds, :func:`phenoflow.features.datasets.crossfit_groups`)
+    the threshold maximising ``significance`` is chosen on the other groups' events, scaled to
+    the full luminosity (:func:`max_significance`, at least ``min_background``); group g's events
+    are then kept above it. Returns the thresholds, the ``significance`` of every kept event
+    together with its s, b and sigma_b (the independent figure), the mean of the groups' Z on
+    their own choosing events (``significance_choosing``) and the optimism, choosing over
+    independent. Shapes (n,); weights are expected events of all events together.
+    """
+    from phenoflow.features.datasets import group_complement_weights
+
+    groups = np.asarray(groups)
+    keep = np.zeros(len(scores), dtype=bool)
+    thresholds, choosing = [], []
+    for g in range(int(groups.max()) + 1):
+        rows = groups != g
+        w = group_complement_weights(process, weights, groups, g)[rows]
+        best = max_significance(scores[rows], w, labels[rows], min_background, significance)
+        thresholds.append(best.threshold)
+        choosing.append(best.significance)
+        keep |= (groups == g) & (scores >= best.threshold)
+    bkg = labels != 1
+    s, b = float(weights[keep & ~bkg].sum()), float(weights[keep & bkg].sum())
+    sumw2 = float(np.sum(weights[keep & bkg] ** 2))
+    z = float(significance(np.array([s]), np.array([b]), np.array([sumw2]))[0]) if b > 0 else float("nan")
+    sigma = 0.0 if significance.plain else float(significance.sigma_b(np.array([b]), np.array([sumw2]))[0])
+    chosen = float(np.mean(choosing))
+    return {
+        "thresholds": thresholds,
+        "significance": z,
+        "s": s,
+        "b": b,
+        "sigma_b": sigma,
+        "significance_choosing": chosen,
+        "optimism": chosen / z if z > 0 else float("nan"),
+    }

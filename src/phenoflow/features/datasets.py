@@ -429,3 +429,23 @@ def fold_weights(arrays: SplitArrays) -> np.ndarray:
         rows = np.flatnonzero(arrays.fold == f)
         out[rows] = full_luminosity_weights(frame, rows)
     return out
+
+
+def crossfit_groups(fold: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """The groups (n,) over which a choice made on scored events is cross-fitted: the folds of a
+    k-fold split, or with one fixed split (a single fold) the even and odd rows of the feature
+    table, as LHC analyses split by event number. Rows of one process are in generation order,
+    so either way every group is a random, process-stratified share of the events."""
+    fold = np.asarray(fold)
+    return fold.copy() if len(np.unique(fold)) > 1 else np.asarray(row) % 2
+
+
+def group_complement_weights(process: np.ndarray, weight: np.ndarray, groups: np.ndarray, group: int) -> np.ndarray:
+    """Weights (n,) of the events outside ``group`` scaled so each process keeps its yield in all
+    events (those of ``group`` get 0): the choosing events of a cross-fitted choice at the full
+    luminosity."""
+    frame = pd.DataFrame({"process": np.asarray(process).astype(str), "weight": weight})
+    rows = np.flatnonzero(np.asarray(groups) != group)
+    out = np.zeros(len(frame))
+    out[rows] = full_luminosity_weights(frame, rows)
+    return out

@@ -75,29 +75,28 @@ class ExpectedResults:
 
 
 def binned_samples(
-    scores: np.ndarray,
+    bins: np.ndarray,
+    n_bins: int,
     weights: np.ndarray,
     processes: np.ndarray,
     labels: np.ndarray,
-    edges: Sequence[float],
 ) -> tuple[list[BinnedSample], list[str]]:
-    """Per-process yields and sum w^2 in the bins ``edges`` (n_bins + 1, increasing; [e_i, e_i+1),
-    the last bin closed, as :func:`numpy.histogram`), and notes on floored negative yields.
+    """Per-process yields and sum w^2 in ``n_bins`` bins, and notes on floored negative yields.
 
-    ``scores``, ``weights`` (expected events), ``processes`` (names), ``labels`` (1 signal): (n,).
-    Events outside the edges are not counted. Samples come in sorted name order.
+    ``bins``: each event's bin in [0, n_bins), -1 (or any other value) outside, e.g.
+    :func:`phenoflow.binning.rule.bin_index` of its score or, for a cross-fitted binning, its own
+    group's bin (:func:`phenoflow.binning.crossfit.row_bins`); ``weights`` (expected events),
+    ``processes`` (names), ``labels`` (1 signal): (n,). Samples come in sorted name order.
     """
-    scores, weights = np.asarray(scores, dtype=np.float64), np.asarray(weights, dtype=np.float64)
-    processes, labels, edges = (
-        np.asarray(processes).astype(str),
-        np.asarray(labels),
-        np.asarray(edges, dtype=np.float64),
-    )
+    bins, weights = np.asarray(bins), np.asarray(weights, dtype=np.float64)
+    processes, labels = np.asarray(processes).astype(str), np.asarray(labels)
+    inside = (bins >= 0) & (bins < n_bins)
     samples, notes = [], []
     for name in sorted(set(processes)):
         mine = processes == name
-        yields = np.histogram(scores[mine], bins=edges, weights=weights[mine])[0]
-        sumw2 = np.histogram(scores[mine], bins=edges, weights=weights[mine] ** 2)[0]
+        kept = mine & inside
+        yields = np.bincount(bins[kept], weights=weights[kept], minlength=n_bins)
+        sumw2 = np.bincount(bins[kept], weights=weights[kept] ** 2, minlength=n_bins)
         negative = np.flatnonzero(yields < 0)
         if negative.size:
             notes.append(f"{name}: negative yield in bins {negative.tolist()} floored at 0")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.rule import combined_significance
 from phenoflow.evaluation.metrics import Significance
 from phenoflow.inference.likelihood import FitError, binned_samples, expected_results, workspace_spec
@@ -57,12 +58,13 @@ def run_inference(
     table (:data:`COLUMNS`). ``scores``: the evaluation's test table (score, weight at the full
     luminosity, label, process); ``significance``: the config block with
     ``relative_background_uncertainty`` and ``mc_statistics`` for the Cowan column."""
-    x, w, y = (scores[c].to_numpy() for c in ("score", "weight", "label"))
+    w, y = (scores[c].to_numpy() for c in ("weight", "label"))
     processes = scores["process"].astype(str).to_numpy()
     table = []
     for row in rows:
         method, k = row["method"], row["n_bins_requested"]
-        samples, notes = binned_samples(x, w, processes, y, row["edges"])
+        n_bins = len(row["fold_edges"][0] if "fold_edges" in row else row["edges"]) - 1
+        samples, notes = binned_samples(row_bins(row, scores), n_bins, w, processes, y)
         try:
             spec = workspace_spec(
                 samples,
