@@ -9,7 +9,7 @@ from phenoflow.binning.methods import method_edges
 from phenoflow.binning.rule import apply_rule_1d
 from phenoflow.evaluation.metrics import ASIMOV, Significance, max_significance
 from phenoflow.evaluation.scores import independent_threshold
-from phenoflow.features.datasets import crossfit_groups, group_complement_weights
+from phenoflow.features.splits import crossfit_groups, group_complement_weights
 
 RULE = {"min_background": 1.0, "max_rel_uncertainty": 0.5, "significance": Significance(0.1, True)}
 

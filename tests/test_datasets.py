@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenoflow.features.datasets import balanced_weights, full_luminosity_weights, split_indices
+from phenoflow.features.datasets import balanced_weights
+from phenoflow.features.splits import full_luminosity_weights, split_indices
 
 
 def test_split_is_disjoint_complete_stratified_and_seeded():
@@ -92,7 +93,7 @@ def test_split_arrays_give_each_model_its_own_features_and_the_images_beside_the
 
 
 def test_kfold_tests_every_row_once_and_never_trains_on_it():
-    from phenoflow.features.datasets import kfold_indices
+    from phenoflow.features.splits import kfold_indices
 
     processes = np.array(["a"] * 101 + ["b"] * 37 + ["c"] * 3)
     sets = kfold_indices(processes, 5, 0.2, seed=7)
@@ -120,7 +121,8 @@ def test_kfold_tests_every_row_once_and_never_trains_on_it():
 def test_scored_arrays_keep_physical_weights_with_kfold_and_scale_a_fixed_test_split(tmp_path):
     """With k folds every row is scored, at its own weight: the yields are the table's (sigma L
     after the selection); one fixed split scores its test rows, scaled to the same yields."""
-    from phenoflow.features.datasets import fold_weights, kfold_indices, load_scored_arrays, split_indices
+    from phenoflow.features.datasets import fold_weights, load_scored_arrays
+    from phenoflow.features.splits import kfold_indices, split_indices
     from phenoflow.io import write_json
 
     n = 40
@@ -170,7 +172,8 @@ def test_a_training_set_without_a_rare_process_is_weighted_and_a_lost_test_yield
     """Two selected QCD events over three folds leave one fold's training set without QCD: its
     other processes are scaled as usual. A fixed split whose test set holds none of a process
     would lose that yield: refused, naming it."""
-    from phenoflow.features.datasets import full_luminosity_weights, load_scored_arrays
+    from phenoflow.features.datasets import load_scored_arrays
+    from phenoflow.features.splits import full_luminosity_weights
     from phenoflow.io import write_json
 
     table = pd.DataFrame({"process": ["s", "s", "b", "b", "qcd", "qcd"], "label": [1, 1, 0, 0, 0, 0],

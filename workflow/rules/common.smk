@@ -5,7 +5,7 @@ import math
 from phenoflow.config import beam_ids, binnable_instances
 from phenoflow.events.observables import needs_constituents
 from phenoflow.features.classes import classes_from_config
-from phenoflow.features.datasets import n_folds, split_scheme
+from phenoflow.features.splits import n_folds, split_scheme
 from phenoflow.models import classifiers
 from phenoflow.seeds import derive_seed
 

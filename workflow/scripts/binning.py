@@ -6,7 +6,7 @@ from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.study import run_binnings, run_simplex_binnings
 from phenoflow.evaluation.metrics import Significance
 from phenoflow.features.classes import Classes
-from phenoflow.features.datasets import crossfit_groups
+from phenoflow.features.splits import crossfit_groups
 from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.plotstyle import Collision

@@ -17,12 +17,12 @@ from phenoflow.evaluation.scores import (
 )
 from phenoflow.features.classes import Classes
 from phenoflow.features.datasets import (
-    crossfit_groups,
     fold_weights,
     load_scored_arrays,
     load_split_arrays,
     write_table,
 )
+from phenoflow.features.splits import crossfit_groups
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
 from phenoflow.models import describe

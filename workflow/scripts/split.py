@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from phenoflow.features.datasets import split_scheme, split_sets
+from phenoflow.features.splits import split_scheme, split_sets
 from phenoflow.io import write_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record

@@ -4,9 +4,9 @@ Optimised bins report the fluctuations of the events that chose them: with bins 
 events a DP optimum or a trained mixture finds where this sample's background happens to be
 low, and the same events then quote a significance the next sample does not reach. As each
 event is scored by the model that did not train on it (k-fold), here each group of events (the
-folds; the even and odd rows for one fixed split: :func:`phenoflow.features.datasets.crossfit_groups`)
+folds; the even and odd rows for one fixed split: :func:`phenoflow.features.splits.crossfit_groups`)
 is binned by edges chosen on the other groups' events, scaled to the full luminosity
-(:func:`phenoflow.features.datasets.group_complement_weights`). Bin i of the result holds every
+(:func:`phenoflow.features.splits.group_complement_weights`). Bin i of the result holds every
 event, each through edges that never saw it: the yields, significance and likelihood of the
 cross-fitted binning are those of independent events. Each group's binning is also judged on
 its own choosing events; the mean of those Z over the groups is the *choosing* significance,
@@ -40,7 +40,7 @@ from phenoflow.binning.rule import (
     rule_note,
 )
 from phenoflow.evaluation.metrics import ASIMOV
-from phenoflow.features.datasets import crossfit_groups, group_complement_weights
+from phenoflow.features.splits import crossfit_groups, group_complement_weights
 
 #: A binning method on given events: (scores, weights, labels) -> increasing edges over [0, 1].
 EdgesOn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]

@@ -32,7 +32,7 @@ from phenoflow.binning.methods import evaluate_edges, method_edges
 from phenoflow.binning.rule import evaluate_bin_map, yields_with_errors
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 from phenoflow.evaluation.metrics import ASIMOV, Significance
-from phenoflow.features.datasets import group_complement_weights
+from phenoflow.features.splits import group_complement_weights
 from phenoflow.plotstyle import Collision
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def run_binnings(
     """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K, and the plots;
     Z is ``significance`` (default the plain Asimov Z_A), the rows' ``z_asimov`` always Z_A.
 
-    With ``groups`` (n,; :func:`phenoflow.features.datasets.crossfit_groups`) every binning is
+    With ``groups`` (n,; :func:`phenoflow.features.splits.crossfit_groups`) every binning is
     cross-fitted (:mod:`phenoflow.binning.crossfit`): each group's events binned by edges chosen
     on the others, the rows giving the independent and the choosing significances
     (:func:`phenoflow.binning.crossfit.crossfit_row`); without, the events that choose the bins

@@ -225,7 +225,7 @@ def independent_threshold(
 ) -> dict:
     """The best score threshold chosen on other events than those that report it (cross-fitted).
 
-    For each group g of ``groups`` (n,; the folds, :func:`phenoflow.features.datasets.crossfit_groups`)
+    For each group g of ``groups`` (n,; the folds, :func:`phenoflow.features.splits.crossfit_groups`)
     the threshold maximising ``significance`` is chosen on the other groups' events, scaled to
     the full luminosity (:func:`max_significance`, at least ``min_background``); group g's events
     are then kept above it. Returns the thresholds, the ``significance`` of every kept event
@@ -233,7 +233,7 @@ def independent_threshold(
     their own choosing events (``significance_choosing``) and the optimism, choosing over
     independent. Shapes (n,); weights are expected events of all events together.
     """
-    from phenoflow.features.datasets import group_complement_weights
+    from phenoflow.features.splits import group_complement_weights
 
     groups = np.asarray(groups)
     keep = np.zeros(len(scores), dtype=bool)

@@ -10,20 +10,18 @@ import math
 import re
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import awkward as ak
 import numpy as np
 
-from phenoflow.arrays import isin
+from phenoflow.generation.decays import DecayFilter
 from phenoflow.logs import redirect_native_output
 
 if TYPE_CHECKING:
-    import pythia8mc
+    pass
 
 log = logging.getLogger("phenoflow.generation")
 
@@ -75,48 +73,6 @@ def hand_set_bias(process: Sequence[str]) -> list[int]:
     """Indices of the ``process`` lines that set ``PhaseSpace:bias2Selection*`` themselves
     (Pythia's setting names are case-insensitive)."""
     return [i for i, line in enumerate(process) if line.split("=")[0].strip().lower().startswith(_BIAS_PREFIX)]
-
-
-@dataclass(frozen=True)
-class DecayFilter:
-    """Keep events whose hard-process resonances ``mother`` decay into the given channels.
-
-    ``channels`` lists, per resonance, the set of allowed |PDG id| of its (two-body) decay
-    products; the event passes when exactly one resonance decays into each channel, as in
-    ZZ -> (qq)(vv): ``DecayFilter(23, ((1, 2, 3, 4, 5), (12, 14, 16)))``. The products are the
-    hard process's outgoing particles (|status| 23) whose first mother has |PDG id| ``mother``:
-    there must be two per channel, and as many in each distinct channel as it is listed times two.
-    """
-
-    mother: int
-    channels: tuple[tuple[int, ...], ...]
-
-    @cached_property
-    def _required(self) -> dict[tuple[int, ...], int]:
-        """Times each distinct channel (its sorted |PDG ids|) is listed."""
-        return dict(Counter(tuple(sorted(channel)) for channel in self.channels))
-
-    def passes(self, prt: ak.Array) -> np.ndarray:
-        """Boolean mask over the events of a Pythia batch (``prt`` of ``nextBatch``: full events)."""
-        hard = prt[abs(prt.status) == 23]
-        products = hard[abs(prt.id[hard.mother1]) == self.mother]
-        pdg = abs(products.id)
-        keep = ak.num(products) == 2 * len(self.channels)
-        for channel, count in self._required.items():
-            keep = keep & (ak.sum(isin(pdg, channel), axis=1) == 2 * count)
-        return ak.to_numpy(keep)
-
-    def accepts(self, process: pythia8mc.Event) -> bool:
-        """Whether one ``pythia8mc.Event`` record passes (the same test as :meth:`passes`); the
-        veto (:class:`~phenoflow.generation.veto.DecayVeto`) asks it of each hard-process record."""
-        pdg = [
-            abs(process[i].id())
-            for i in range(process.size())
-            if abs(process[i].status()) == 23 and abs(process[process[i].mother1()].id()) == self.mother
-        ]
-        return len(pdg) == 2 * len(self.channels) and all(
-            sum(p in channel for p in pdg) == 2 * count for channel, count in self._required.items()
-        )
 
 
 @dataclass

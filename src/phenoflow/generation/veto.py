@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pythia8mc
 
-from phenoflow.generation.pythia import DecayFilter
+from phenoflow.generation.decays import DecayFilter
 
 
 class DecayVeto(pythia8mc.UserHooks):
