@@ -1,14 +1,16 @@
 """Expected-result fits of the inference stage on real workspaces: how many converge and the
 seconds per workspace, optionally checked against pyhf's own hypotest route.
 
-Run: ``.venv/bin/python benchmarks/inference.py [--write-workspaces DIR] [--cross-check NAME,...]``
+Run: ``.venv/bin/python benchmarks/inference.py [--write-workspaces DIR] [--cross-check NAME,...]
+[--mc-statistics MODEL] [--compare-mc-statistics]``
 
 The workspaces are those the inference rule would write for the saved test-split BDT scores in
 ``tests/data/binning_scores`` (the default analysis and boosted tops vs QCD, see its README):
 edges from :func:`phenoflow.binning.methods.evaluate_binning` for the methods optimal, gmm,
 quantile and equidistant at K = 3, 5, 10, 20 under the default config's rule (b >= 1, background
 MC uncertainty <= 0.5 per bin), then :func:`phenoflow.inference.likelihood.workspace_spec` with
-1.7 % luminosity, MC statistics and the normalisations of :data:`NORMALISATION`: 32 workspaces
+1.7 % luminosity, MC statistics (the default model, or ``--mc-statistics`` one of
+:data:`MC_MODELS`) and the normalisations of :data:`NORMALISATION`: 32 workspaces
 with bins of 4e3 - 1e8 background events. Each row shows the binning's Z_A, the likelihood's
 Z, the median limit on mu with its +-2 sigma band and the wall time of
 :func:`phenoflow.inference.likelihood.expected_results`, or its FitError. TensorFlow's import,
@@ -20,6 +22,13 @@ and pyhf's backend with a first trace (a one-bin workspace), are timed apart, on
 hypotest's expected CLs set within +-1 % of ours (``upper_limit`` itself fails under that
 backend in pyhf 0.7.6: its cache hashes tensors). Minutes per workspace; where pyhf's own SLSQP
 fits stray (most workspaces) brentq finds no sign change and the row says so.
+
+``--compare-mc-statistics`` builds the BDT's optimal binnings at K = 3, 5, 10, 20 of three runs
+(the default analysis of 55 000 events, binned as its config does, i.e. with Cowan's Z at 10 %
+and MC statistics; the older default and the tops, binned as above) with each MC-statistics
+model of :data:`MC_MODELS` and prints the likelihood's Z and median limit [-2 sigma, +2 sigma]
+(issue 22: the signal's share of the staterror, Gaussian against Poisson terms in bins of few
+MC events), with the bins' effective background MC events N_eff.
 
 Timings are wall-clock times on whatever else the machine is running.
 """
@@ -37,11 +46,14 @@ import pandas as pd
 
 from phenoflow.binning.methods import evaluate_binning
 from phenoflow.binning.rule import bin_index
+from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.inference.likelihood import (
     BinnedSample,
     ExpectedResults,
     FitError,
+    MCStatistics,
     binned_samples,
+    effective_background_events,
     expected_results,
     tensorflow_backend,
     workspace_spec,
@@ -53,25 +65,72 @@ NORMALISATION = {"default_bdt": {"zvv_jets": 0.1, "qcd": 0.5}, "tops_bdt": {"qcd
 METHODS = ("optimal", "gmm", "quantile", "equidistant")
 N_BINS = (3, 5, 10, 20)
 RULE = {"min_background": 1.0, "max_rel_uncertainty": 0.5}
+#: The MC-statistics models compared by ``--compare-mc-statistics``: before issue 22 (the
+#: signal in the staterror, Gaussian everywhere), the signal out, each with Poisson terms below 10
+#: effective background MC events (the default is "signal-out-poisson"), and none at all.
+MC_MODELS = {
+    "signal-in-gaussian": MCStatistics(include_signal=True, poisson_below=0.0),
+    "signal-out-gaussian": MCStatistics(include_signal=False, poisson_below=0.0),
+    "signal-out-poisson": MCStatistics(include_signal=False, poisson_below=10.0),
+    "signal-in-poisson": MCStatistics(include_signal=True, poisson_below=10.0),
+    "none": MCStatistics(enabled=False),
+}
+#: Runs of --compare-mc-statistics: scores file -> the figure of merit of its binning.
+COMPARED_RUNS = {"default_55k_bdt": Significance(0.1, True), "default_bdt": ASIMOV, "tops_bdt": ASIMOV}
 
 
-def real_workspaces() -> dict[str, tuple[dict, float]]:
+def binnings(
+    analysis: str, methods=METHODS, n_bins=N_BINS, significance: Significance = ASIMOV
+) -> dict[str, tuple[list[BinnedSample], float]]:
+    """Name (analysis_method_KN) -> (the processes' bins, the binning's Z_A) for the saved scores
+    ``analysis`` binned under :data:`RULE`."""
+    table = pd.read_parquet(SCORES / f"{analysis}.parquet")
+    x, w = table["score"].to_numpy(np.float64), table["weight"].to_numpy(np.float64)
+    y, processes = table["label"].to_numpy(), table["process"].astype(str).to_numpy()
+    out = {}
+    for method in methods:
+        for k in n_bins:
+            row = evaluate_binning(method, x, w, y, k, **RULE, significance=significance)
+            bins = bin_index(x, np.asarray(row["edges"]))
+            out[f"{analysis}_{method}_K{k}"] = (
+                binned_samples(bins, row["n_bins"], w, processes, y)[0],
+                row["z_asimov"],
+            )
+    return out
+
+
+def real_workspaces(mc_statistics: MCStatistics) -> dict[str, tuple[dict, float]]:
     """Name (analysis_method_KN) -> (workspace, the binning's Z_A) for the 32 real binnings."""
     out = {}
     for analysis, normalisation in NORMALISATION.items():
-        table = pd.read_parquet(SCORES / f"{analysis}.parquet")
-        x, w = table["score"].to_numpy(np.float64), table["weight"].to_numpy(np.float64)
-        y, processes = table["label"].to_numpy(), table["process"].astype(str).to_numpy()
-        for method in METHODS:
-            for k in N_BINS:
-                row = evaluate_binning(method, x, w, y, k, **RULE)
-                bins = bin_index(x, np.asarray(row["edges"]))
-                samples, _ = binned_samples(bins, row["n_bins"], w, processes, y)
-                spec = workspace_spec(
-                    samples, luminosity_uncertainty=0.017, normalisation=normalisation, mc_statistics=True
-                )
-                out[f"{analysis}_{method}_K{k}"] = (spec, row["z_asimov"])
+        for name, (samples, z_asimov) in binnings(analysis).items():
+            spec = workspace_spec(
+                samples, luminosity_uncertainty=0.017, normalisation=normalisation, mc_statistics=mc_statistics
+            )
+            out[name] = (spec, z_asimov)
     return out
+
+
+def compare_mc_statistics() -> None:
+    """Print Z and the median limit [-2 sigma, +2 sigma] of each model of :data:`MC_MODELS` on the
+    optimal binnings of :data:`COMPARED_RUNS`."""
+    print(f"\n{'binning':26s} {'N_eff of the bins':>24s}  " + " | ".join(f"{m:^30s}" for m in MC_MODELS))
+    for analysis, significance in COMPARED_RUNS.items():
+        normalisation = NORMALISATION[analysis.replace("_55k", "")]
+        for name, (samples, _) in binnings(analysis, ("optimal",), significance=significance).items():
+            n_eff = effective_background_events(samples)
+            cells = []
+            for model in MC_MODELS.values():
+                spec = workspace_spec(
+                    samples, luminosity_uncertainty=0.017, normalisation=normalisation, mc_statistics=model
+                )
+                try:
+                    r = expected_results(spec)
+                    cells.append(f"Z {r.significance:.3f}, {r.limits[2]:.3g} [{r.limits[0]:.3g}, {r.limits[4]:.3g}]")
+                except FitError as err:
+                    cells.append(f"FitError: {str(err)[:20]}")
+            low = f"{np.sum(n_eff < 10)} of {n_eff.size} < 10, min {n_eff.min():.1f}"
+            print(f"{name:26s} {low:>24s}  " + " | ".join(f"{c:^30s}" for c in cells))
 
 
 def pyhf_route(spec: dict, ours: ExpectedResults) -> tuple[float, np.ndarray]:
@@ -106,14 +165,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--write-workspaces", type=Path, default=None, help="folder for the 32 workspaces (JSON)")
     parser.add_argument("--cross-check", default="", help="comma-separated workspace names for pyhf's own route")
+    parser.add_argument(
+        "--mc-statistics", choices=list(MC_MODELS), default="signal-out-poisson", help="MC statistics of the 32"
+    )
+    parser.add_argument("--compare-mc-statistics", action="store_true", help="only compare the MC-statistics models")
     args = parser.parse_args()
+    if args.compare_mc_statistics:
+        compare_mc_statistics()
+        return
 
     start = time.perf_counter()
     import tensorflow  # noqa: F401  (the gmm binning would import it first)
 
     print(f"TensorFlow import: {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
-    workspaces = real_workspaces()
+    workspaces = real_workspaces(MC_MODELS[args.mc_statistics])
     print(f"{len(workspaces)} workspaces built in {time.perf_counter() - start:.1f} s (binning included)")
     if args.write_workspaces is not None:
         args.write_workspaces.mkdir(parents=True, exist_ok=True)

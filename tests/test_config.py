@@ -286,6 +286,21 @@ BAD = [
         _set("inference.classifiers", [3]),
         r"inference\.classifiers\[0\]: 3 is not of type 'string'",
     ),
+    (
+        "inference.mc_statistics of an unknown key",
+        _set("inference.mc_statistics", {"signal": False}),
+        r"inference\.mc_statistics: Additional properties are not allowed \('signal' was unexpected\)",
+    ),
+    (
+        "inference.mc_statistics with a negative threshold",
+        _set("inference.mc_statistics", {"poisson_below": -1}),
+        r"inference\.mc_statistics\.poisson_below: -1 is less than the minimum of 0",
+    ),
+    (
+        "inference.mc_statistics neither boolean nor mapping",
+        _set("inference.mc_statistics", "yes"),
+        r"inference\.mc_statistics: 'yes' is not of type 'boolean', 'object'",
+    ),
 ]
 
 
@@ -486,3 +501,35 @@ def test_instances_of_one_method_with_their_own_features():
     assert instances["cnn_log"].model_file(2) == "models/cnn_log/fold2/model.keras"
     assert instances["cuts_parallel"].model_file(0) == "models/cuts_parallel/fold0/model.json"
     assert instances["cuts_parallel"].manifest_file == "models/cuts_parallel/ensemble.json"
+
+
+@pytest.mark.parametrize(
+    "given, filled",
+    [
+        (None, {"enabled": True, "include_signal": False, "poisson_below": 10}),
+        ({"poisson_below": 4}, {"enabled": True, "include_signal": False, "poisson_below": 4}),
+        (True, True),
+        (False, False),
+    ],
+)
+def test_inference_mc_statistics_defaults_are_the_likelihoods(given, filled):
+    """Snakemake's validate fills the schema's defaults into a mapping (or a missing key) and
+    leaves the shorthand true / false as it is; each means the same MCStatistics as in the
+    likelihood module."""
+    from snakemake.utils import validate
+
+    from phenoflow.inference.likelihood import MCStatistics
+
+    config = copy.deepcopy(DEFAULT)
+    if given is None:
+        del config["inference"]["mc_statistics"]
+    else:
+        config["inference"]["mc_statistics"] = given
+    validate(config, str(SCHEMA))
+    assert config["inference"]["mc_statistics"] == filled
+    expected = (
+        MCStatistics(enabled=filled)
+        if isinstance(filled, bool)
+        else MCStatistics(poisson_below=filled["poisson_below"])
+    )
+    assert MCStatistics.from_config(config["inference"]["mc_statistics"]) == expected

@@ -3,6 +3,7 @@
 import pandas as pd
 
 from phenoflow.evaluation import plots
+from phenoflow.inference.likelihood import MCStatistics
 from phenoflow.inference.study import run_inference, select_rows, write_table
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
@@ -20,7 +21,7 @@ with to_log_file(snakemake.log[0]) as log:
     table = run_inference(
         pd.read_parquet(snakemake.input.scores), rows, lambda m, k: paths[(m, k)],
         luminosity_uncertainty=p.luminosity_uncertainty, normalisation=p.normalisation,
-        mc_statistics=p.mc_statistics, cl=p.cl, significance=p.significance,
+        mc_statistics=MCStatistics.from_config(p.mc_statistics), cl=p.cl, significance=p.significance,
     )  # fmt: skip
     write_table(table, out.table, out.markdown, cl=p.cl, n_skipped=n_skipped)
     limits = {m: (g["n_bins_requested"].tolist(), g[["limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy())

@@ -3,11 +3,42 @@ CLs upper limit on the signal strength (pyhf).
 
 One channel holds one sample per process, with its expected yields per bin (events at the full
 luminosity) and MC errors sqrt(sum w^2). Signal samples scale with the signal strength ``mu``
-(the POI, a normfactor). Optional modifiers: ``staterror`` (the bins' MC statistical uncertainty,
-one Gaussian-constrained parameter per bin shared by all samples, Barlow-Beeston lite), ``lumi``
+(the POI, a normfactor). Optional modifiers: the MC statistical uncertainty (below), ``lumi``
 (the luminosity uncertainty, on every sample) and one ``normsys`` per process with a relative
 normalisation uncertainty u (factors 1 + u up and 1 - u down). An uncertainty of zero adds no
 modifier.
+
+MC statistics (:class:`MCStatistics`, the config's ``inference.mc_statistics``) follow CMS's
+``autoMCStats`` (Combine's "Automatic statistical uncertainties": a threshold on the effective
+number of unweighted background events per bin, Barlow-Beeston-lite above it, one term per
+process below it). Per bin, the background samples' effective number of MC events
+N_eff = (sum_b y_b)^2 / sum_b (sum w^2)_b decides:
+
+* N_eff >= ``poisson_below`` (default 10): one Gaussian-constrained factor scales the summed
+  yield of the samples that carry it (pyhf ``staterror_<channel>``, Barlow-Beeston lite), of
+  relative width sqrt(sum sum w^2) / sum y over them;
+* N_eff < ``poisson_below``: each of those samples with a positive yield and MC error in the bin
+  gets its own Poisson-constrained factor there (pyhf ``shapesys_<channel>_<sample>``, one name
+  per sample, i.e. full Barlow-Beeston per process), whose auxiliary count is the sample's own
+  effective MC events y^2 / sum w^2: the MC sample is the auxiliary measurement. A Gaussian
+  factor of width sigma can take a bin's background to zero at a cost of 1 / sigma^2 in twice
+  the NLL (4 at the binning rule's 50 % MC error, four equal-weight events), hiding a signal as
+  large as that background for so little; the Poisson term's cost grows without bound as its
+  factor goes to zero.
+
+A sample carries zeros where the other form applies, and pyhf fixes a factor at 1 in a bin with
+no uncertainty (``staterror``) or without yield or uncertainty (``shapesys``), so bins without
+background MC error, and a sample's empty bins, get no term. Unlike ``autoMCStats``, N_eff is not
+rounded, and below the threshold every process gets a Poisson term (CMS gives a process with
+N_eff of its own above the threshold a Gaussian one: a Poisson term with that many auxiliary
+events is nearly Gaussian).
+
+By default only the background samples carry these terms, and the threshold counts only the
+background (as ``autoMCStats``' default ``include-signal = 0``). pyhf's staterror multiplies
+every sample that carries it, so a signal sharing it would be scaled by the background's MC
+error: on the default analysis a bin's 50 % background MC error acted as ~42 % on the signal,
+whose own MC error there was 9.5 % (issue 22). With ``include_signal`` the signal samples join
+the bin's staterror and get their own shapesys below the threshold.
 
 Results are expected ones, from Asimov data (no observed data enter): the median discovery
 significance Z = sqrt(q0) on the mu = 1 Asimov data, and the CLs upper limit on mu (test
@@ -29,7 +60,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -37,9 +68,10 @@ import numpy as np
 POI = "mu"
 #: Order of the five expected limits: the -2, -1, 0 (median), +1, +2 sigma quantiles.
 BANDS = (-2, -1, 0, 1, 2)
-#: The POI's upper bound in units of a rough (Gaussian) expected limit: the +2 sigma limits of the
-#: saved real workspaces reach 0.8 - 21 of it, as the MC-statistics parameter of a bin with 50 %
-#: background uncertainty absorbs large signals (tests/data/binning_scores, docs/benchmarks.md).
+#: The POI's upper bound in units of a rough (Gaussian) expected limit: with the signal in the
+#: staterror (``include_signal``) the +2 sigma limits of the saved real workspaces reach 0.8 - 21
+#: of it, as the MC-statistics parameter of a bin with 50 % background uncertainty absorbs large
+#: signals (tests/data/binning_scores, docs/benchmarks.md).
 POI_RANGE = 100.0
 
 
@@ -72,6 +104,80 @@ class ExpectedResults:
             f"limit_{name}": value for name, value in zip(("minus2", "minus1", "median", "plus1", "plus2"), self.limits)
         }
         return {"z_discovery": self.significance, **bands, "cl": self.cl}
+
+
+@dataclass(frozen=True)
+class MCStatistics:
+    """How the bins' MC statistical uncertainty sqrt(sum w^2) enters the workspace (the config's
+    ``inference.mc_statistics``; see the module docstring): ``enabled`` adds MC-statistics terms
+    at all; ``include_signal`` lets the signal samples carry them too (by default only the
+    background samples do); a bin whose background has fewer than ``poisson_below`` effective
+    MC events (:func:`effective_background_events`) gets a Poisson term (``shapesys``) per sample
+    instead of the bin's one Gaussian ``staterror`` (0: Gaussian everywhere). After CMS's
+    ``autoMCStats``, whose documented example uses a threshold of 10."""
+
+    enabled: bool = True
+    include_signal: bool = False
+    poisson_below: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.poisson_below >= 0:
+            raise ValueError(f"mc_statistics.poisson_below must be >= 0, got {self.poisson_below}")
+
+    @classmethod
+    def from_config(cls, value: bool | Mapping, key: str = "inference.mc_statistics") -> MCStatistics:
+        """From the config: ``true`` / ``false`` (shorthand for the defaults, or no MC-statistics
+        terms) or a mapping of the fields (missing ones take their defaults). Errors name ``key``."""
+        if isinstance(value, bool):
+            return cls(enabled=value)
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{key}: must be true, false or a mapping, got {value!r}")
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"{key}: unknown keys {unknown} (known: {', '.join(names)})")
+        for name in ("enabled", "include_signal"):
+            if not isinstance(value.get(name, False), bool):
+                raise ValueError(f"{key}.{name}: must be true or false, got {value[name]!r}")
+        below = value.get("poisson_below", cls.poisson_below)
+        if isinstance(below, bool) or not isinstance(below, (int, float)) or not below >= 0:
+            raise ValueError(f"{key}.poisson_below: must be a number >= 0, got {below!r}")
+        return cls(**{**value, "poisson_below": float(below)})
+
+
+def effective_background_events(samples: Sequence[BinnedSample]) -> np.ndarray:
+    """The background's effective number of MC events per bin, N_eff = (sum of the background
+    samples' yields)^2 / (sum of their sum w^2), shape (n_bins,); inf where sum w^2 is 0."""
+    b = np.sum([s.yields for s in samples if not s.signal], axis=0)
+    sumw2 = np.sum([s.sumw2 for s in samples if not s.signal], axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sumw2 > 0, b**2 / np.where(sumw2 > 0, sumw2, 1.0), np.inf)
+
+
+def mc_statistics_modifiers(
+    samples: Sequence[BinnedSample], options: MCStatistics, channel: str = "score"
+) -> dict[str, list[dict]]:
+    """The MC-statistics modifiers (pyhf JSON) of each sample by name, as the module docstring
+    says: ``staterror_<channel>`` with sqrt(sum w^2) in the bins at or above the threshold (0 in
+    the others) on every carrying sample, if any bin is; ``shapesys_<channel>_<sample>`` with
+    sqrt(sum w^2) in the bins below it where the sample has a positive yield and sum w^2 (0 in
+    the others), on each carrying sample that has such a bin. Samples without terms map to []."""
+    out: dict[str, list[dict]] = {s.name: [] for s in samples}
+    if not options.enabled:
+        return out
+    poisson = effective_background_events(samples) < options.poisson_below
+    for s in samples:
+        if s.signal and not options.include_signal:
+            continue
+        error = np.sqrt(s.sumw2)
+        if not poisson.all():
+            gaussian = np.where(poisson, 0.0, error)
+            out[s.name].append({"name": f"staterror_{channel}", "type": "staterror", "data": gaussian.tolist()})
+        counted = poisson & (s.yields > 0) & (s.sumw2 > 0)
+        if counted.any():
+            data = np.where(counted, error, 0.0).tolist()
+            out[s.name].append({"name": f"shapesys_{channel}_{s.name}", "type": "shapesys", "data": data})
+    return out
 
 
 def binned_samples(
@@ -142,7 +248,7 @@ def workspace_spec(
     *,
     luminosity_uncertainty: float = 0.0,
     normalisation: Mapping[str, float] | None = None,
-    mc_statistics: bool = True,
+    mc_statistics: MCStatistics | bool = True,
     channel: str = "score",
 ) -> dict:
     """A HistFactory workspace (pyhf JSON, validated against pyhf's schema) of one channel.
@@ -150,13 +256,16 @@ def workspace_spec(
     ``samples``: the processes' bins (see :func:`binned_samples`, all with the same number of
     bins); ``luminosity_uncertainty``: relative (0.017 for 1.7 %), on every sample;
     ``normalisation``: process name -> relative normalisation uncertainty in [0, 1);
-    ``mc_statistics``: a per-bin ``staterror`` from the samples' sqrt(sum w^2). The POI ``mu``
-    ranges over [0, max(10, :data:`POI_RANGE` x a rough expected limit)]; the observations are the
-    background-only Asimov data.
+    ``mc_statistics``: the MC statistical uncertainty from the samples' sqrt(sum w^2)
+    (:func:`mc_statistics_modifiers`; ``True`` for the :class:`MCStatistics` defaults, ``False``
+    for none). The POI ``mu`` ranges over [0, max(10, :data:`POI_RANGE` x a rough expected
+    limit)]; the observations are the background-only Asimov data.
     """
     import pyhf
 
     normalisation = dict(normalisation or {})
+    if isinstance(mc_statistics, bool):
+        mc_statistics = MCStatistics(enabled=mc_statistics)
     _check_samples(samples)
     unknown = sorted(set(normalisation) - {s.name for s in samples})
     if unknown:
@@ -164,7 +273,7 @@ def workspace_spec(
     for name, u in {"luminosity": luminosity_uncertainty, **normalisation}.items():
         if not 0 <= u < 1:
             raise ValueError(f"the relative uncertainty of {name} must be in [0, 1), got {u}")
-    spec_samples = []
+    spec_samples, mc_modifiers = [], mc_statistics_modifiers(samples, mc_statistics, channel)
     for sample in samples:
         modifiers = [{"name": POI, "type": "normfactor", "data": None}] if sample.signal else []
         if luminosity_uncertainty > 0:
@@ -172,10 +281,7 @@ def workspace_spec(
         u = normalisation.get(sample.name, 0.0)
         if u > 0:
             modifiers.append({"name": f"norm_{sample.name}", "type": "normsys", "data": {"hi": 1.0 + u, "lo": 1.0 - u}})
-        if mc_statistics:
-            modifiers.append(
-                {"name": f"staterror_{channel}", "type": "staterror", "data": np.sqrt(sample.sumw2).tolist()}
-            )
+        modifiers += mc_modifiers[sample.name]
         spec_samples.append({"name": sample.name, "data": sample.yields.tolist(), "modifiers": modifiers})
     mu_max = max(10.0, POI_RANGE * _rough_limit(samples, luminosity_uncertainty, normalisation))
     parameters = [{"name": POI, "bounds": [[0.0, mu_max]], "inits": [1.0]}]

@@ -23,7 +23,14 @@ import pandas as pd
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.rule import combined_significance
 from phenoflow.evaluation.metrics import Significance
-from phenoflow.inference.likelihood import FitError, binned_samples, expected_results, workspace_spec
+from phenoflow.inference.likelihood import (
+    FitError,
+    MCStatistics,
+    binned_samples,
+    effective_background_events,
+    expected_results,
+    workspace_spec,
+)
 from phenoflow.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -50,14 +57,15 @@ def run_inference(
     *,
     luminosity_uncertainty: float,
     normalisation: Mapping[str, float],
-    mc_statistics: bool,
+    mc_statistics: MCStatistics,
     cl: float,
     significance: Mapping,
 ) -> pd.DataFrame:
     """Write a workspace for each binning row to ``workspace_path(method, K)`` and return the
     table (:data:`COLUMNS`). ``scores``: the evaluation's test table (score, weight at the full
     luminosity, label, process); ``significance``: the config block with
-    ``relative_background_uncertainty`` and ``mc_statistics`` for the Cowan column."""
+    ``relative_background_uncertainty`` and ``mc_statistics`` for the Cowan column. The notes
+    name the bins whose MC statistics got Poisson terms."""
     w, y = (scores[c].to_numpy() for c in ("weight", "label"))
     processes = scores["process"].astype(str).to_numpy()
     table = []
@@ -74,6 +82,12 @@ def run_inference(
             )
         except ValueError as err:
             raise ValueError(f"binning {method}, K = {k}: {err}") from err
+        poisson = np.flatnonzero(effective_background_events(samples) < mc_statistics.poisson_below)
+        if mc_statistics.enabled and poisson.size:
+            notes.append(
+                f"MC statistics: Poisson terms (shapesys) in bins {poisson.tolist()}, "
+                f"below {mc_statistics.poisson_below:g} effective background MC events"
+            )
         write_json(workspace_path(method, k), spec)
         try:
             results = expected_results(spec, cl).as_dict()
