@@ -61,9 +61,8 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
         "n_steps": 150, "n_restarts": 2, "temperature": (0.3, 0.02),
         "temperature_schedule": "cosine", "learning_rate_schedule": "cosine",
     }  # fmt: skip
-    rows = run_binnings(
-        scores, ["equidistant", "quantile", "optimal", "gmm"], [2, 4], 20.0, 0.3, settings, 7, tmp_path, collision=LHC
-    )
+    methods = ["equidistant", "quantile", "optimal", "gmm"]
+    rows = run_binnings(scores, methods, [2, 4], 20.0, 0.3, 400, settings, 7, tmp_path, collision=LHC)
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         (m, k) for m in ("equidistant", "quantile", "optimal", "gmm") for k in (2, 4)
     ]
@@ -71,6 +70,12 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
         b, err = np.array(row["b"]), np.array(row["b_error"])
         assert np.all(b >= 20.0) and np.all(err / b <= 0.3 + 1e-12), row["method"]
         assert row["n_bins"] == len(row["edges"]) - 1 <= row["n_bins_requested"]
+        # at least 400 background MC events per bin, counted on the events
+        expected = binned_yields(toy["scores"], toy["weights"], toy["labels"], np.array(row["edges"]))["b_events"]
+        assert row["b_events"] == expected.astype(int).tolist() and min(row["b_events"]) >= 400, row["method"]
+    # the count binds: the optimal K = 4 binning without it has a bin of fewer events
+    free = run_binnings(scores, ["optimal"], [4], 20.0, 0.3, 0, settings, 7, tmp_path, collision=LHC)[0]
+    assert min(free["b_events"]) < 400
     by = {(r["method"], r["n_bins_requested"]): r["significance"] for r in rows}
     assert by["gmm", 4] > by["equidistant", 4] and by["gmm", 4] >= 0.95 * by["optimal", 4]
     assert rows[-1]["gmm"]["n_effective_components"] <= 4 and len(rows[-1]["gmm"]["background_bias_soft_vs_hard"]) == 4
@@ -95,7 +100,7 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     scores = pd.DataFrame({"weight": weight, "class": target, **{f"p_{c}": proba[:, i] for i, c in enumerate("bxy")}})
     settings = {"steps": 150, "restarts": 2}
     rows = run_simplex_binnings(scores, ["b", "x", "y"], [1, 2], ["equidistant", "quantile", "optimal", "gmm"], [3, 6],
-                                5.0, 0.5, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip
+                                5.0, 0.5, 200, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         ("equidistant", 3),
         ("equidistant", 6),
@@ -106,6 +111,7 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     ]  # no exact optimum on the simplex
     for row in rows:
         assert row["space"] == "simplex" and np.all(np.array(row["b"]) >= 5.0)
+        assert len(row["b_events"]) == row["n_bins"] and min(row["b_events"]) >= 200 and sum(row["b_events"]) == n
         zi = np.array(row["signal_significance"])
         assert zi.shape == (2,) and row["significance"] == pytest.approx(np.sqrt(np.sum(zi**2)))
         assert np.array(row["s"]).shape == (2, row["n_bins"])

@@ -20,7 +20,7 @@ with to_log_file(snakemake.log[0]) as log:
     if "gmm" in p.methods:
         use_tensorflow_threads(snakemake.threads)
     scores = pd.read_parquet(snakemake.input[0])
-    rule = (p.min_background, p.max_rel_uncertainty)
+    rule = (p.min_background, p.max_rel_uncertainty, p.min_mc_events)
     significance = Significance.from_config(p.significance)
     rows = run_binnings(scores, p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots, significance, collision=collision)
     classes = Classes.from_dict(p.classes)
@@ -29,6 +29,7 @@ with to_log_file(snakemake.log[0]) as log:
         rows += run_simplex_binnings(scores, *args, out.plots, significance, collision=collision)
     write_json(out.results, rows)
     table = pd.DataFrame(rows)[["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov"]]
+    table["min_b_events"] = [min(row["b_events"]) for row in rows]  # the fewest background MC events of a bin
     with atomic_path(out.table) as tmp:
         table.to_csv(tmp, index=False)
     binning_plots.significance_vs_bins(
