@@ -47,6 +47,7 @@ rule evaluate:
         features=lambda w: list(CLASSIFIERS[w.model].features),
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
+        min_mc_events=config["evaluation"]["min_mc_events"],
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],

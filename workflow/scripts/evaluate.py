@@ -30,8 +30,9 @@ with to_log_file(snakemake.log[0]) as log:
     test = load_scored_arrays(inputs.features, inputs.split, p.features, images)
     proba = ensemble.predict_out_of_fold(test.inputs, test.fold)
     scores = signal_score(proba, classes.signal_indices)
-    result = evaluate(scores, test.w, test.y, p.min_background, significance)
-    spread = fold_spread(scores, fold_weights(test), test.y, test.fold, p.min_background, significance)
+    rule = (p.min_background, significance, p.min_mc_events)
+    result = evaluate(scores, test.w, test.y, *rule)
+    spread = fold_spread(scores, fold_weights(test), test.y, test.fold, *rule)
     metrics = {"model": name, "method": p.method, **result.metrics, "folds": spread}
     columns = {"score": scores}
     if proba.ndim == 2:  # a softmax over the classes: per-class metrics and probabilities too

@@ -63,21 +63,25 @@ def evaluate(
     labels: np.ndarray,
     min_background: float,
     significance: Significance = ASIMOV,
+    min_mc_events: int = 0,
 ) -> Evaluation:
     """Weighted metrics of signal probabilities ``scores`` (n,) with expected-event ``weights`` (n,).
 
     Accuracy and the 2x2 confusion matrix ([[TN, FP], [FN, TP]], expected events) are taken at
     score 0.5; R50 and R99 are the background rejections 1/eps_B at signal efficiencies 0.5 and
     0.99; the significance scans keep thresholds with at least ``min_background`` expected
-    background events: ``max_significance`` maximises the plain Asimov Z_A,
+    background events from at least ``min_mc_events`` background MC events:
+    ``max_significance`` maximises the plain Asimov Z_A,
     ``max_significance_with_uncertainty`` the configured ``significance`` (Cowan's Z with the
     background uncertainty it names, or again Z_A if it has none), each with its threshold, s,
-    b, sigma_b and s/sqrt(b).
+    b, sigma_b, s/sqrt(b) and the background MC events kept.
     """
     tpr, fpr, _ = weighted_roc(scores, weights, labels)
-    best = max_significance(scores, weights, labels, min_background)
+    best = max_significance(scores, weights, labels, min_background, min_mc_events=min_mc_events)
     best_uncertain = (
-        best if significance.plain else max_significance(scores, weights, labels, min_background, significance)
+        best
+        if significance.plain
+        else max_significance(scores, weights, labels, min_background, significance, min_mc_events)
     )
     metrics = {
         "auc": weighted_auc(scores, weights, labels),
@@ -130,6 +134,7 @@ def fold_spread(
     fold: np.ndarray,
     min_background: float,
     significance: Significance = ASIMOV,
+    min_mc_events: int = 0,
 ) -> dict:
     """The metrics of each fold's test events alone, and their mean and standard deviation.
 
@@ -137,7 +142,8 @@ def fold_spread(
     events to the full luminosity on their own (:func:`phenoflow.features.datasets.fold_weights`),
     so every fold is one independent measurement of the whole analysis, with a k-th of the
     events. Per fold: the AUC, the best threshold's plain Asimov Z_A (``z_max_asimov``) and its
-    configured significance (``z_max``). The standard deviation (ddof 1) is the spread of one
+    configured significance (``z_max``), its threshold obeying the rule (``min_background``,
+    ``min_mc_events``) within the fold. The standard deviation (ddof 1) is the spread of one
     fold's figure; the pooled figure's own error is about it over sqrt(k). One fold only: the
     values, without a spread.
     """
@@ -145,7 +151,7 @@ def fold_spread(
     per_fold = {"auc": [], "z_max_asimov": [], "z_max": []}
     for f in folds:
         rows = fold == f
-        result = evaluate(scores[rows], weights[rows], labels[rows], min_background, significance)
+        result = evaluate(scores[rows], weights[rows], labels[rows], min_background, significance, min_mc_events)
         per_fold["auc"].append(result.metrics["auc"])
         per_fold["z_max_asimov"].append(result.metrics["max_significance"]["significance"])
         per_fold["z_max"].append(result.metrics["max_significance_with_uncertainty"]["significance"])
