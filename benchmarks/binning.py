@@ -1,17 +1,21 @@
 """Gaussian-mixture bin optimisation against the exact dynamic-programming optimum: the GATO toy,
 saved real classifier scores of two analyses, and a three-class classifier on the simplex.
 
-Run: ``.venv/bin/python benchmarks/binning.py [--sections toy,real,simplex] [--signal N]
+Run: ``.venv/bin/python benchmarks/binning.py [--sections toy,real,events,simplex] [--signal N]
 [--background M] [--seed S] [--min-background B] [--max-rel-uncertainty R]
 [--relative-background-uncertainty U] [--mc-statistics] [--plots DIR]``
 
-Section "real" (saved test-split BDT scores in ``tests/data/binning_scores``: the default analysis
+Section "real" (saved test-split scores in ``tests/data/binning_scores``: the default analysis
 and boosted all-hadronic tops vs QCD, see its README) uses the default config's rule (b >= 1,
-background MC uncertainty <= 0.5 per bin) and prints, for the plain Asimov Z_A and for Cowan's Z
+background MC uncertainty <= 0.5 and at least 10 background MC events per bin) and prints, for the plain Asimov Z_A and for Cowan's Z
 with 10 % systematic and MC statistics (the default ``significance`` block), each labelled: the
 exact optimum over every cut between events (:func:`phenoflow.binning.optimal.event_optimum`,
 no fine grid; the reference), the workflow's ``optimal`` method (DP on 200 equal fine bins), the
 mixture (defaults, seed 0), GMM / exact, the bins each keeps and the mixture's seconds per K.
+Section "events" (the same tables): what the rule's minimum of 10 background MC events costs, per
+K the exact optimum's Z without it (b >= 1, MC uncertainty <= 0.5: four equal-weight events pass)
+and with it, the bins each keeps, how many of the optimum's bins held fewer than 10 background MC
+events without it, and the mixture's Z under the full rule against the optimum.
 Section "simplex": the mixture on the softmax outputs of a three-class toy
 (:func:`phenoflow.binning.toys.softmax_toy`, two signals combined in quadrature, b >= 10 per
 bin) against the best of the n-D baselines (regular grid, argmax-and-quantile regions), the
@@ -75,7 +79,7 @@ from phenoflow.plotstyle import Collision
 K_VALUES = (3, 5, 10, 20)
 DP_FINE = (200, 2000)
 REAL_SCORES = Path(__file__).resolve().parent.parent / "tests" / "data" / "binning_scores"
-REAL_RULE = dict(min_background=1.0, max_rel_uncertainty=0.5)  # the default config's rule
+REAL_RULE = dict(min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10)  # the default config's rule
 SIMPLEX_RULE = dict(min_background=10.0, max_rel_uncertainty=np.inf)
 
 #: The plots' label: the toy's luminosity (pb^-1 -> fb^-1); it has no beams.
@@ -221,25 +225,58 @@ def print_table(rows: dict, title: str) -> None:
         )
 
 
-def real_scores(significance: Significance, plots: Path | None) -> None:
-    """GMM against the exact optimum over all cuts between events, on every saved score table."""
+def real_tables():
+    """(name, scores, weights, labels) of every saved score table."""
     import pandas as pd
 
     for path in sorted(REAL_SCORES.glob("*.parquet")):
         table = pd.read_parquet(path)
-        x, w, y = (
-            table[c].to_numpy(t) for c, t in (("score", np.float64), ("weight", np.float64), ("label", np.int64))
-        )
+        columns = (("score", np.float64), ("weight", np.float64), ("label", np.int64))
+        yield (path.stem, *(table[c].to_numpy(t) for c, t in columns))
+
+
+def describe_z(significance: Significance) -> str:
+    """The Z a table quotes, in words."""
+    return "plain Asimov Z_A" if significance.plain else "Cowan, sigma_b: " + significance.describe()
+
+
+def mc_events(significance: Significance) -> None:
+    """The exact optimum without and with the rule's minimum of background MC events, and the
+    mixture under the full rule, on every saved score table."""
+    minimum = REAL_RULE["min_mc_events"]
+    before = {**REAL_RULE, "min_mc_events": 0}
+    for name, x, w, y in real_tables():
         print(
-            f"\n{path.stem} ({len(x)} events, {w[y == 1].sum():.4g} signal / {w[y == 0].sum():.4g} background expected); "
-            f"Z: {'plain Asimov Z_A' if significance.plain else 'Cowan, sigma_b: ' + significance.describe()}"
+            f"\n{name} ({len(x)} events, {np.count_nonzero((y == 0) & (w != 0))} background MC); Z: {describe_z(significance)}"
+        )
+        header = ("K", "Z before", "bins", f"< {minimum} ev.", "min ev.", "Z after", "bins", "after/bef.", "GMM/after")
+        print(" ".join(f"{h:>10}" for h in header))
+        for k in K_VALUES:
+            edges0, z0 = event_optimum(x, w, y, k, **before, significance=significance)
+            counts = binned_yields(x, w, y, edges0)["b_events"]
+            edges1, z1 = event_optimum(x, w, y, k, **REAL_RULE, significance=significance)
+            fit = fit_gmm_binning(x, w, y, k, **REAL_RULE, significance=significance, seed=0)
+            assert binned_yields(x, w, y, fit.edges)["b_events"].min() >= minimum
+            print(
+                f"{k:>10d} {z0:10.4f} {len(edges0) - 1:>10d} {np.count_nonzero(counts < minimum):>10d} "
+                f"{int(counts.min()):>10d} {z1:10.4f} {len(edges1) - 1:>10d} {z1 / z0:10.4f} {fit.significance / z1:10.4f}"
+            )
+
+
+def real_scores(significance: Significance, plots: Path | None) -> None:
+    """GMM against the exact optimum over all cuts between events, on every saved score table."""
+    for name, x, w, y in real_tables():
+        print(
+            f"\n{name} ({len(x)} events, {w[y == 1].sum():.4g} signal / {w[y == 0].sum():.4g} background expected); "
+            f"Z: {describe_z(significance)}"
         )
         header = ("K", "exact DP", "bins", "DP n=200", "bins", "GMM", "bins", "GMM/exact", "GMM s")
         print(" ".join(f"{h:>10}" for h in header))
         for k in K_VALUES:
             edges, exact = event_optimum(x, w, y, k, **REAL_RULE, significance=significance)
-            s200, b200, w200, fine = fine_histograms(x, w, y, 200)
-            coarse = fine[optimal_partition(s200, b200, w200, k, **REAL_RULE, significance=significance).indices]
+            s200, b200, w200, n200, fine = fine_histograms(x, w, y, 200)
+            part = optimal_partition(s200, b200, w200, k, **REAL_RULE, significance=significance, b_events=n200)
+            coarse = fine[part.indices]
             z200, n200 = z_under_rule(coarse, x, w, y, **REAL_RULE, significance=significance)
             fit = fit_gmm_binning(x, w, y, k, **REAL_RULE, significance=significance, seed=0)
             print(
@@ -252,9 +289,9 @@ def real_scores(significance: Significance, plots: Path | None) -> None:
                 tag = "asimov" if significance.plain else "cowan"
                 binning_plots.mixture_components_1d(
                     x, w, y == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
-                    plots / f"real_{path.stem}_{tag}_k{k}_components.png",
+                    plots / f"real_{name}_{tag}_k{k}_components.png",
                     xlim=(float(np.quantile(x[y == 1], 0.02)), 1.0), reference_edges=edges, collision=REAL,
-                    title=f"{path.stem}, K = {k}\nGMM {fit.significance:.4g} ({fit.n_bins} bins), "
+                    title=f"{name}, K = {k}\nGMM {fit.significance:.4g} ({fit.n_bins} bins), "
                     f"exact optimum {exact:.4g} ({len(edges) - 1} bins)",
                 )  # fmt: skip
 
@@ -267,7 +304,7 @@ def simplex_three_class(significance: Significance) -> None:
     print(
         f"\nThree-class toy on the simplex ({len(y)} events; signals A and B combined in quadrature; b >= "
         f"{SIMPLEX_RULE['min_background']:g} per bin); "
-        f"Z: {'plain Asimov Z_A' if significance.plain else 'Cowan, sigma_b: ' + significance.describe()}"
+        f"Z: {describe_z(significance)}"
     )
     header = ("K", "grid", "bins", "argmax-q", "bins", "GMM", "bins", "GMM/best", "GMM s")
     print(" ".join(f"{h:>10}" for h in header))
@@ -286,7 +323,9 @@ def simplex_three_class(significance: Significance) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", default="toy,real,simplex", help="comma-separated: toy, real, simplex")
+    parser.add_argument(
+        "--sections", default="toy,real,events,simplex", help="comma-separated: toy, real, events, simplex"
+    )
     parser.add_argument("--signal", type=int, default=100_000)
     parser.add_argument("--background", type=int, default=300_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -297,8 +336,9 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, default=None, help="folder for figures of every GMM fit")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    if sections - {"toy", "real", "simplex"}:
-        parser.error(f"unknown sections: {sorted(sections - {'toy', 'real', 'simplex'})}")
+    known = {"toy", "real", "events", "simplex"}
+    if sections - known:
+        parser.error(f"unknown sections: {sorted(sections - known)}")
     significance = Significance(args.relative_background_uncertainty, args.mc_statistics)
     if args.plots is not None:
         args.plots.mkdir(parents=True, exist_ok=True)
@@ -326,10 +366,18 @@ def main() -> None:
     if "real" in sections:
         print(
             f"\n== Saved real scores; rule b >= {REAL_RULE['min_background']:g}, rel. MC unc. <= "
-            f"{REAL_RULE['max_rel_uncertainty']:g}; Z = sqrt(sum Z^2); reference: exact optimum over every cut =="
+            f"{REAL_RULE['max_rel_uncertainty']:g}, >= {REAL_RULE['min_mc_events']} background MC events; "
+            "Z = sqrt(sum Z^2); reference: exact optimum over every cut =="
         )
         for z in (ASIMOV, Significance(0.1, True)):
             real_scores(z, args.plots)
+    if "events" in sections:
+        print(
+            f"\n== Saved real scores: the exact optimum without and with >= {REAL_RULE['min_mc_events']} background MC "
+            "events per bin (both b >= 1, rel. MC unc. <= 0.5); GMM under the full rule =="
+        )
+        for z in (ASIMOV, Significance(0.1, True)):
+            mc_events(z)
     if "simplex" in sections:
         print("\n== Simplex binning of a three-class classifier ==")
         for z in (ASIMOV, Significance(0.1, True)):
@@ -357,7 +405,7 @@ def toy_section(args: argparse.Namespace, significance: Significance) -> None:
         "DP: exact optimum on 200 equal fine bins, 2000 equal fine bins, and the GMM's "
         f"{FINE_CELLS_1D} MC-quantile cells; reference = best of the three"
     )
-    print(f"Z: {'plain Asimov Z_A' if significance.plain else 'Cowan, sigma_b: ' + significance.describe()}")
+    print(f"Z: {describe_z(significance)}")
 
     rule = run(data, args.min_background, args.max_rel_uncertainty, True, args.plots, "rule", significance)
     rule_text = f"b >= {args.min_background:g}, rel. MC unc. <= {args.max_rel_uncertainty:g}"

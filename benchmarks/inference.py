@@ -7,10 +7,10 @@ Run: ``.venv/bin/python benchmarks/inference.py [--write-workspaces DIR] [--cros
 The workspaces are those the inference rule would write for the saved test-split BDT scores in
 ``tests/data/binning_scores`` (the default analysis and boosted tops vs QCD, see its README):
 edges from :func:`phenoflow.binning.methods.evaluate_binning` for the methods optimal, gmm,
-quantile and equidistant at K = 3, 5, 10, 20 under the default config's rule (b >= 1, background
-MC uncertainty <= 0.5 per bin), then :func:`phenoflow.inference.likelihood.workspace_spec` with
-1.7 % luminosity, MC statistics (the default model, or ``--mc-statistics`` one of
-:data:`MC_MODELS`) and the normalisations of :data:`NORMALISATION`: 32 workspaces
+quantile and equidistant at K = 3, 5, 10, 20 under the default config's rule before its minimum of
+background MC events per bin (b >= 1, background MC uncertainty <= 0.5 per bin; the figures in
+docs/benchmarks.md were measured so), then :func:`phenoflow.inference.likelihood.workspace_spec` with
+1.7 % luminosity, MC statistics and the normalisations of :data:`NORMALISATION`: 32 workspaces
 with bins of 4e3 - 1e8 background events. Each row shows the binning's Z_A, the likelihood's
 Z, the median limit on mu with its +-2 sigma band and the wall time of
 :func:`phenoflow.inference.likelihood.expected_results`, or its FitError. TensorFlow's import,
@@ -64,7 +64,7 @@ SCORES = Path(__file__).resolve().parents[1] / "tests" / "data" / "binning_score
 NORMALISATION = {"default_bdt": {"zvv_jets": 0.1, "qcd": 0.5}, "tops_bdt": {"qcd": 0.5}}
 METHODS = ("optimal", "gmm", "quantile", "equidistant")
 N_BINS = (3, 5, 10, 20)
-RULE = {"min_background": 1.0, "max_rel_uncertainty": 0.5}
+RULE = {"min_background": 1.0, "max_rel_uncertainty": 0.5}  # without min_mc_events: the documented figures
 #: The MC-statistics models compared by ``--compare-mc-statistics``: before issue 22 (the
 #: signal in the staterror, Gaussian everywhere), the signal out, each with Poisson terms below 10
 #: effective background MC events (the default is "signal-out-poisson"), and none at all.

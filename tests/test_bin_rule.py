@@ -64,7 +64,9 @@ def _za2(s: float, b: float) -> float:
 def test_merge_bins_joins_a_negative_background_bin_to_the_best_neighbour():
     # b of the middle bin is -1: it must go. With bin 0: s = 3, b = 3; with bin 2: s = 5, b = 1.
     # Gains: Z^2(3, 3) - Z^2(1, 4) = 2.086 and Z^2(5, 1) - Z^2(3, 2) = 8.338: it joins bin 2.
-    y = BinYields(np.array([[1.0, 2.0, 3.0]]), np.array([4.0, -1.0, 2.0]), np.array([1.0, 1.0, 1.0]), np.ones(3))
+    y = BinYields(
+        np.array([[1.0, 2.0, 3.0]]), np.array([4.0, -1.0, 2.0]), np.array([1.0, 1.0, 1.0]), np.ones(3), np.ones(3)
+    )
     assert _za2(5, 1) - _za2(3, 2) > _za2(3, 3) - _za2(1, 4)
     chain = np.eye(3, k=1, dtype=bool) | np.eye(3, k=-1, dtype=bool)
     groups, n = merge_bins(y, chain)
@@ -123,3 +125,101 @@ def test_rule_merges_a_bin_whose_signed_background_is_negative():
     np.testing.assert_allclose(yields["s"], [0.0, 1.0])
     np.testing.assert_allclose(yields["b_sumw2"], [19.0, 4.0])
     assert notes == ["1 bin merged for b > 0, b >= 1e-09: 3 -> 2 bins"]
+
+
+# --- the minimum number of background MC events -----------------------------------------------------
+
+from rule_cases import RULE, background_counts, top_sample  # noqa: E402
+
+from phenoflow.binning.optimal import event_optimum, optimal_edges  # noqa: E402
+from phenoflow.binning.rule import evaluate_bin_map, obeys_rule  # noqa: E402
+
+
+def test_obeys_rule_counts_whole_background_events():
+    b, w2 = np.array([1.0, 1.0]), np.array([0.1, 0.1])
+    np.testing.assert_array_equal(obeys_rule(b, w2, 0.5, 0.5, np.array([9.0, 10.0]), 10), [False, True])
+    np.testing.assert_array_equal(obeys_rule(b, w2, 0.5, 0.5, np.array([9.0, 10.0]), 0), [True, True])
+    np.testing.assert_array_equal(obeys_rule(b, w2, 0.5, 0.5), [True, True])  # no minimum: no count needed
+    with pytest.raises(ValueError, match="min_mc_events"):
+        obeys_rule(b, w2, 0.5, 0.5, None, 10)
+
+
+def test_merge_bins_refuses_nine_background_events_and_keeps_ten():
+    chain = np.eye(2, k=1, dtype=bool) | np.eye(2, k=-1, dtype=bool)
+    for n_top, n_kept in ((9, 1), (10, 2)):
+        y = BinYields(np.array([[4.5, 5.0]]), np.array([40.0, 0.1 * n_top]), np.array([40.0, 0.01 * n_top]),
+                      np.array([50.0, 10.0 + n_top]), np.array([40.0, n_top]))  # fmt: skip
+        groups, n = merge_bins(y, chain, **RULE, min_mc_events=10)
+        assert n == n_kept
+        assert y.merged(groups, n).b_events.tolist() == ([40.0 + n_top] if n == 1 else [40.0, n_top])
+        assert merge_bins(y, chain, **RULE)[1] == 2  # without the minimum both are kept
+
+
+@pytest.mark.parametrize("method", ["equidistant", "quantile"])
+def test_fixed_edges_are_merged_below_ten_background_events(method):
+    for n_top in (9, 10):
+        scores, weights, labels = top_sample(n_top)
+        row = evaluate_binning(method, scores, weights, labels, 2, **RULE, min_mc_events=10)
+        assert row["b_events"] == background_counts(row["edges"], scores, weights, labels)
+        if n_top == 9:  # refused: the top bin is merged into the one below
+            assert row["n_bins"] == 1 and row["b_events"] == [49]
+            assert row["notes"] == [
+                "1 bin merged for b > 0, b >= 0.5, rel. MC uncertainty <= 0.6, >= 10 background MC events: 2 -> 1 bins"
+            ]
+        else:  # accepted as it is
+            assert row["n_bins"] == 2 and row["b_events"] == [40, 10] and row["notes"] == []
+            assert row["edges"][1] == pytest.approx(0.5 if method == "equidistant" else 0.675)
+
+
+def test_apply_rule_merges_nine_background_events_keeps_ten():
+    for n_top, want in ((9, [0.0, 1.0]), (10, [0.0, 0.5, 1.0])):
+        edges, _ = apply_rule_1d(np.array([0.0, 0.5, 1.0]), *top_sample(n_top), **RULE, min_mc_events=10)
+        np.testing.assert_allclose(edges, want)
+
+
+def test_the_optimum_refuses_a_top_bin_of_nine_background_events():
+    # ten light events: the best top bin is that region alone (s = 5, b = 1). Nine: a bin of the
+    # nine would be better still (b = 0.9) but is refused; the best top bin takes the heaviest
+    # score of the low region, the background event at 0.45, and the signal event at 0.445 below
+    # it, but not the background event at 0.4397: b = 1.9 from 10 events, s = 5.5
+    for n_top in (9, 10):
+        scores, weights, labels = top_sample(n_top)
+        edges = optimal_edges(scores, weights, labels, 2, **RULE, min_mc_events=10)
+        assert background_counts(edges, scores, weights, labels) == ([39, 10] if n_top == 9 else [40, 10])
+        if n_top == 9:
+            assert 0.4397 < edges[1] < 0.445
+        else:
+            assert 0.45 < edges[1] < 0.9
+        row = evaluate_binning("optimal", scores, weights, labels, 2, **RULE, min_mc_events=10)
+        np.testing.assert_allclose(row["edges"], edges)  # nothing left to merge
+        # without the minimum the top bin even leaves out the light event at 0.90, below every
+        # signal event of the region: 8 (9) events
+        free = optimal_edges(scores, weights, labels, 2, **RULE)
+        assert background_counts(free, scores, weights, labels) == [41, n_top - 1]
+    _, z = event_optimum(*top_sample(9), 2, **RULE, min_mc_events=10)
+    za2 = _za2(5.5, 1.9) + _za2(4.5, 39.0)
+    assert z == pytest.approx(math.sqrt(za2), rel=1e-12)
+
+
+def test_a_bin_map_merges_nine_background_events_keeps_ten():
+    # softmax vectors (background, signal, other): the top region's events at (0.1, 0.8, 0.1),
+    # the others at (0.8, 0.1, 0.1); bin 1 is a signal probability above 0.5
+    for n_top, n_kept in ((9, 1), (10, 2)):
+        scores, weights, labels = top_sample(n_top)
+        top = scores > 0.5
+        proba = np.where(top[:, None], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1])
+        out = evaluate_bin_map(lambda p: (p[:, 1] > 0.5).astype(int), 2, proba, weights, labels, **RULE,
+                               min_mc_events=10)  # fmt: skip
+        assert out["n_bins"] == n_kept
+        assert out["bins"].b_events.tolist() == ([49.0] if n_top == 9 else [40.0, 10.0])
+
+
+def test_negative_weight_events_count_and_zero_weight_rows_do_not():
+    # ten light top events, one of negative weight and one of weight 0: nine MC events
+    scores, weights, labels = top_sample(10)
+    top = np.flatnonzero((labels == 0) & (scores > 0.5))
+    weights[top[0]], weights[top[1]] = -0.05, 0.0
+    assert binned_yields(scores, weights, labels, np.array([0.0, 0.5, 1.0]))["b_events"].tolist() == [40.0, 9.0]
+    row = evaluate_binning("equidistant", scores, weights, labels, 2, **RULE, min_mc_events=9)
+    assert row["n_bins"] == 2 and row["b_events"] == [40, 9]
+    assert evaluate_binning("equidistant", scores, weights, labels, 2, **RULE, min_mc_events=10)["n_bins"] == 1

@@ -61,9 +61,8 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
         "n_steps": 150, "n_restarts": 2, "temperature": (0.3, 0.02),
         "temperature_schedule": "cosine", "learning_rate_schedule": "cosine",
     }  # fmt: skip
-    rows = run_binnings(
-        scores, ["equidistant", "quantile", "optimal", "gmm"], [2, 4], 20.0, 0.3, settings, 7, tmp_path, collision=LHC
-    )
+    methods = ["equidistant", "quantile", "optimal", "gmm"]
+    rows = run_binnings(scores, methods, [2, 4], 20.0, 0.3, 400, settings, 7, tmp_path, collision=LHC)
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         (m, k) for m in ("equidistant", "quantile", "optimal", "gmm") for k in (2, 4)
     ]
@@ -71,6 +70,12 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
         b, err = np.array(row["b"]), np.array(row["b_error"])
         assert np.all(b >= 20.0) and np.all(err / b <= 0.3 + 1e-12), row["method"]
         assert row["n_bins"] == len(row["edges"]) - 1 <= row["n_bins_requested"]
+        # at least 400 background MC events per bin, counted on the events
+        expected = binned_yields(toy["scores"], toy["weights"], toy["labels"], np.array(row["edges"]))["b_events"]
+        assert row["b_events"] == expected.astype(int).tolist() and min(row["b_events"]) >= 400, row["method"]
+    # the count binds: the optimal K = 4 binning without it has a bin of fewer events
+    free = run_binnings(scores, ["optimal"], [4], 20.0, 0.3, 0, settings, 7, tmp_path, collision=LHC)[0]
+    assert min(free["b_events"]) < 400
     by = {(r["method"], r["n_bins_requested"]): r["significance"] for r in rows}
     assert by["gmm", 4] > by["equidistant", 4] and by["gmm", 4] >= 0.95 * by["optimal", 4]
     (n_effective,) = rows[-1]["gmm"]["n_effective_components"]  # one fit: no cross-fitting
@@ -82,13 +87,13 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
     # the stacked bins; the rule holds for the stacked bins, and both figures are reported
     scores["fold"], scores["row"] = np.arange(len(scores)) % 3, np.arange(len(scores))
     groups = scores["fold"].to_numpy()
-    crossed = run_binnings(scores, ["optimal", "gmm"], [4], 20.0, 0.3, settings, 7, tmp_path / "x", collision=LHC,
+    crossed = run_binnings(scores, ["optimal", "gmm"], [4], 20.0, 0.3, 400, settings, 7, tmp_path / "x", collision=LHC,
                            groups=groups)  # fmt: skip
     for row in crossed:
         assert row["crossfit"] and len(row["fold_edges"]) == 3 and "edges" not in row
         assert all(len(e) == row["n_bins"] + 1 for e in row["fold_edges"])
         b, err = np.array(row["b"]), np.array(row["b_error"])
-        assert np.all(b >= 20.0) and np.all(err / b <= 0.3 + 1e-12), row["method"]
+        assert np.all(b >= 20.0) and np.all(err / b <= 0.3 + 1e-12) and min(row["b_events"]) >= 400, row["method"]
         assert np.sum(row["b"]) == pytest.approx(scores.loc[scores.label == 0, "weight"].sum(), rel=1e-9)
         assert row["significance_choosing"] == pytest.approx(np.mean(row["significance_choosing_per_group"]))
     assert len(crossed[1]["gmm"]["n_effective_components"]) == 3  # one mixture per group
@@ -111,7 +116,7 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     scores = pd.DataFrame({"weight": weight, "class": target, **{f"p_{c}": proba[:, i] for i, c in enumerate("bxy")}})
     settings = {"steps": 150, "restarts": 2}
     rows = run_simplex_binnings(scores, ["b", "x", "y"], [1, 2], ["equidistant", "quantile", "optimal", "gmm"], [3, 6],
-                                5.0, 0.5, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip
+                                5.0, 0.5, 200, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         ("equidistant", 3),
         ("equidistant", 6),
@@ -122,6 +127,7 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     ]  # no exact optimum on the simplex
     for row in rows:
         assert row["space"] == "simplex" and np.all(np.array(row["b"]) >= 5.0)
+        assert len(row["b_events"]) == row["n_bins"] and min(row["b_events"]) >= 200 and sum(row["b_events"]) == n
         zi = np.array(row["signal_significance"])
         assert zi.shape == (2,) and row["significance"] == pytest.approx(np.sqrt(np.sum(zi**2)))
         assert np.array(row["s"]).shape == (2, row["n_bins"])

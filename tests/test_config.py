@@ -212,6 +212,21 @@ BAD = [
     ("bad class name", _set("processes.qcd.class", "q c d"), r"processes\.qcd\.class: 'q c d' does not match"),
     ("bad binning method", _set("binning.methods", ["magic"]), r"binning\.methods\[0\]: 'magic' is not one of"),
     (
+        "negative bin MC events",
+        _set("binning.min_mc_events", -1),
+        r"binning\.min_mc_events: -1 is less than the minimum",
+    ),
+    (
+        "fractional threshold MC events",
+        _set("evaluation.min_mc_events", 2.5),
+        r"evaluation\.min_mc_events: 2\.5 is not of type 'integer'",
+    ),
+    (
+        "MC events of a cut-and-count as text",
+        _set("classifiers.cuts.min_mc_events", "ten"),
+        r"classifiers\.cuts\.min_mc_events: 'ten' is not of type 'integer'",
+    ),
+    (
         "missing detector card",
         _set("detector.card", "config/cards/nope.yaml"),
         r"detector\.card: detector card config/cards/nope\.yaml: cannot read",
@@ -533,3 +548,19 @@ def test_inference_mc_statistics_defaults_are_the_likelihoods(given, filled):
         else MCStatistics(poisson_below=filled["poisson_below"])
     )
     assert MCStatistics.from_config(config["inference"]["mc_statistics"]) == expected
+
+
+def test_the_minimum_of_mc_events_has_one_default_for_bins_and_one_for_thresholds():
+    """binning.min_mc_events and evaluation.min_mc_events default to 10 in the schema; a
+    cut-and-count's own key has no default (the workflow gives it evaluation's), and a BDT's block
+    refuses it."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    props = schema["properties"]
+    assert props["binning"]["properties"]["min_mc_events"]["default"] == 10
+    assert props["evaluation"]["properties"]["min_mc_events"]["default"] == 10
+    own = schema["$defs"]["cuts"]["properties"]["min_mc_events"]
+    assert own["type"] == "integer" and "default" not in own
+    config = copy.deepcopy(DEFAULT)
+    config["classifiers"]["bdt"]["min_mc_events"] = 10
+    with pytest.raises(ConfigError, match=r"classifiers\.bdt"):
+        check_config(config, SCHEMA)

@@ -204,6 +204,60 @@ def test_parallel_drops_a_cut_whose_and_would_empty_the_background():
     assert w[model.select(x) & (y == 0)].sum() >= 5.0
 
 
+# -- (4b) min_mc_events -----------------------------------------------------------------------------
+
+
+def few_events_sample(n_top: int):
+    """One variable: signal 5 events (weight 1) at x = 0.95; background ``n_top`` light events
+    (weight 0.1) at x = 0.95 and 30 (weight 1) on [0, 0.5]. The only candidate value is 0.95."""
+    x = np.r_[np.full(5 + n_top, 0.95), lattice(30, 0.0, 0.5)][:, None]
+    y = np.r_[np.ones(5, int), np.zeros(n_top + 30, int)]
+    w = np.r_[np.ones(5), np.full(n_top, 0.1), np.ones(30)]
+    return x, y, w
+
+
+@pytest.mark.parametrize("topology", ["parallel", "sequential"])
+def test_a_cut_keeping_nine_background_events_is_refused_and_ten_accepted(topology):
+    # x >= 0.95 keeps s = 5 over b = 0.1 n_top (above min_background = 0.5) from n_top MC events
+    for n_top in (9, 10):
+        x, y, w = few_events_sample(n_top)
+        model = CutAndCount(seed=0, topology=topology, min_background=0.5, min_mc_events=10)
+        history = model.fit(x, y, w, validation=(x, y, w))
+        if n_top == 9:
+            assert model.cuts == [] and history.empty
+        else:
+            assert model.cuts == [Cut(0, low=0.95)]
+            assert history["train_background_events"].tolist() == [10] == history["val_background_events"].tolist()
+            assert history["train_significance"].iloc[0] == pytest.approx(asimov_significance(5.0, 1.0))
+        free = CutAndCount(seed=0, topology=topology, min_background=0.5)
+        assert free.fit(x, y, w)["train_background_events"].tolist() == [n_top]  # without the minimum: taken
+
+
+def test_min_mc_events_above_the_whole_sample_is_an_error_and_negative_weights_count():
+    x, y, w = few_events_sample(10)
+    with pytest.raises(ValueError, match="from 40 MC events.*min_mc_events = 41"):
+        CutAndCount(seed=0, min_background=0.5, min_mc_events=41).fit(x, y, w)
+    w[5], w[6] = -0.1, 0.0  # one light event negative (still an MC event), one of weight 0 (none)
+    model = CutAndCount(seed=0, min_background=0.5, min_mc_events=9)
+    assert model.fit(x, y, w)["train_background_events"].tolist() == [9]
+    assert CutAndCount(seed=0, min_background=0.5, min_mc_events=10).fit(x, y, w).empty
+
+
+def test_parallel_drops_a_cut_whose_and_would_keep_too_few_mc_events():
+    # signal 5 at (0.95, 0.95); background 10 light events at (0.95, 0.1), 10 at (0.1, 0.95), 6
+    # lighter ones at (0.95, 0.95) and 30 heavy ones at (0.1, 0.1). Each cut alone keeps 16 MC
+    # events, their AND the 6 (b = 0.06, above min_background = 0.01): refused with 10 required.
+    x = np.r_[[[0.95, 0.95]] * 5, [[0.95, 0.1]] * 10, [[0.1, 0.95]] * 10, [[0.95, 0.95]] * 6, [[0.1, 0.1]] * 30]
+    y = np.r_[np.ones(5, int), np.zeros(56, int)]
+    w = np.r_[np.ones(5), np.full(20, 0.1), np.full(6, 0.01), np.ones(30)]
+    model = CutAndCount(seed=0, topology="parallel", min_background=0.01, min_mc_events=10)
+    with pytest.warns(UserWarning, match="fewer than min_mc_events = 10"):
+        history = model.fit(x, y, w)
+    assert len(model.cuts) == 1 and history["train_background_events"].tolist() == [16]
+    both = CutAndCount(seed=0, topology="parallel", min_background=0.01, min_mc_events=6)
+    assert both.fit(x, y, w)["train_background_events"].tolist() == [16, 6]
+
+
 # -- (5) save / load ---------------------------------------------------------------------------------
 
 
@@ -213,7 +267,9 @@ def test_save_load_round_trip(tmp_path, topology, two_sided):
     xs = rng.normal([1.0, 0.0, 0.5], 1.0, size=(2000, 3))
     xb = rng.normal([0.0, 0.0, -0.5], [1.5, 1.0, 1.0], size=(8000, 3))
     x, y, w = sample(xs, xb, 30.0, 3000.0)
-    model = CutAndCount(seed=3, topology=topology, two_sided=two_sided, n_thresholds=50, feature_names=["a", "b", "c"])
+    model = CutAndCount(
+        seed=3, topology=topology, two_sided=two_sided, n_thresholds=50, feature_names=["a", "b", "c"], min_mc_events=20
+    )
     model.fit(x, y, w)
     assert model.cuts
 
@@ -227,6 +283,7 @@ def test_save_load_round_trip(tmp_path, topology, two_sided):
     assert loaded.cuts == model.cuts
     assert loaded.n_parameters == model.n_parameters == sum(len(c["values"]) for c in data["cuts"])
     assert (loaded.topology, loaded.two_sided, loaded.feature_names) == (topology, two_sided, ["a", "b", "c"])
+    assert loaded.min_mc_events == 20
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
     assert set(np.unique(model.predict_proba(x))) <= {0.0, 1.0}
     loaded.save(tmp_path / "again.json")

@@ -9,12 +9,14 @@ import pytest
 
 from phenoflow.binning.gmm import (
     GMMBinningResult,
+    coarse_optimum_edges,
     differentiable_significance,
+    fine_cells,
     fit_gmm_binning,
     gmm_edges,
     schedule,
 )
-from phenoflow.binning.optimal import fine_histograms, optimal_partition
+from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_partition
 from phenoflow.binning.rule import (
     binned_yields,
     combine_significances,
@@ -94,7 +96,7 @@ def test_same_seed_gives_identical_boundaries(toy, annealed):
 def test_near_the_dp_optimum_on_an_easy_toy(toy):
     scores, weights, labels = toy
     result = fit_gmm_binning(scores, weights, labels, 4, min_background=5.0, seed=0, n_fine=300)
-    s, b, w2, _ = fine_histograms(scores, weights, labels, 300)
+    s, b, w2, _, _ = fine_histograms(scores, weights, labels, 300)
     optimum = math.sqrt(optimal_partition(s, b, w2, 4, min_background=5.0).objective)
     assert result.significance >= 0.97 * optimum
     assert result.n_bins <= 4
@@ -308,20 +310,30 @@ def test_rule_penalty_by_hand_including_negative_background():
 
     from phenoflow.binning.gmm import rule_penalty
 
-    # min_b 2, max_rel 0.5, lambda_b 10, lambda_u 3, margin 0; bins b = 4, 1, -2 with w2 = 1, 0.04, 1
+    # min_b 2, max_rel 0.5, min_n 10, lambda_b 10, lambda_u 3, lambda_n 2, margin 0; bins b = 4, 1,
+    # -2 with w2 = 1, 0.04, 1 and n = 12, 5, 9.5 background MC events (soft: fractions)
     #   background hinge relu(1 - b / 2): 0, 0.5, 2  -> 10 (0.25 + 4) = 42.5
     #   uncertainty relu(1 - n 0.5^2), n = max(b, 0)^2 / w2 = 16, 25, 0: 0, 0, 1 -> 3
+    #   events relu(1 - n / 10): 0, 0.5, 0.05 -> 2 (0.25 + 0.0025) = 0.505
     b = tf.constant([[4.0, 1.0, -2.0]], tf.float64)
     w2 = tf.constant([[1.0, 0.04, 1.0]], tf.float64)
-    rule = tuple(tf.constant(v, tf.float64) for v in (2.0, 0.5, 10.0, 3.0, 0.0))
+    n = tf.constant([[12.0, 5.0, 9.5]], tf.float64)
+    rule = tuple(tf.constant(v, tf.float64) for v in (2.0, 0.5, 10.0, 10.0, 3.0, 2.0, 0.0))
     assert rule_penalty(b, w2, rule).numpy()[0] == pytest.approx(45.5, rel=1e-12)
+    assert rule_penalty(b, w2, rule, n).numpy()[0] == pytest.approx(46.005, rel=1e-12)
+    # the safety margin asks for (1 + margin) times the minimum: 10 events fall short of 11
+    margin = rule[:-1] + (tf.constant(0.1, tf.float64),)
+    ten = rule_penalty(
+        tf.constant([[4.0]], tf.float64), tf.constant([[1.0]], tf.float64), margin, tf.constant([[10.0]], tf.float64)
+    )
+    assert ten.numpy()[0] == pytest.approx(2.0 * (1 - 10 / 11) ** 2, rel=1e-12)
     # a soft bin holding a fraction g of one MC event of weight 1e6: relative uncertainty
     # 1/sqrt(g), but the hinge on its effective count n = g stays below lambda_u (no blow-up)
     g = 1e-8
     tiny = rule_penalty(tf.constant([[g * 1e6]], tf.float64), tf.constant([[g * 1e12]], tf.float64), rule)
     assert tiny.numpy()[0] == pytest.approx(10.0 * (1 - g * 1e6 / 2) ** 2 + 3.0 * (1 - g / 4) ** 2, rel=1e-9)
     # only the background hinge: its gradient pulls the negative bin up (d/db = -2 lambda_b relu / 2)
-    rule = tuple(tf.constant(v, tf.float64) for v in (2.0, 0.5, 10.0, 0.0, 0.0))
+    rule = tuple(tf.constant(v, tf.float64) for v in (2.0, 0.5, 1.0, 10.0, 0.0, 0.0, 0.0))
     with tf.GradientTape() as tape:
         tape.watch(b)
         penalty = rule_penalty(b, w2, rule)
@@ -342,6 +354,13 @@ def test_rule_background_by_hand():
     np.testing.assert_allclose(rule_background(b, b, w2, 2.0, 4.0).numpy(), [10.0, 2.0, 20.0, 2.0, 2.0])
     # without the rule it is b itself
     np.testing.assert_allclose(rule_background(b, b, w2, 0.0, 0.0).numpy(), [10.0, 1.0, 5.0, 0.0, 0.0])
+    # at least 10 MC events: b = 10 from 12 events obeys it; b = 5 from 1 event needs ten such
+    # events, 50; b = 1 from 4 events (mean weight 0.25) needs 2.5, above the floor 2; b = 0 and
+    # b = -1 take the floor
+    n = tf.constant([12.0, 4.0, 1.0, 0.0, 3.0], tf.float64)
+    np.testing.assert_allclose(rule_background(b, b, w2, 2.0, 0.0, n, 10.0).numpy(), [10.0, 2.5, 50.0, 2.0, 2.0])
+    np.testing.assert_allclose(rule_background(b, b, w2, 2.0, 4.0, n, 10.0).numpy(), [10.0, 2.5, 50.0, 2.0, 2.0])
+    np.testing.assert_allclose(rule_background(b, b, w2, 0.0, 0.0, n, 0.0).numpy(), [10.0, 1.0, 5.0, 0.0, 0.0])
 
 
 def test_soft_yields_keep_signed_weights_by_hand():
@@ -352,7 +371,13 @@ def test_soft_yields_keep_signed_weights_by_hand():
     # (width 0.1, equal weights) at T = 1: gamma of the near component is 1 / (1 + exp(-18))
     cells = FineCells(
         np.array([[0.2], [0.8]]),
-        BinYields(np.array([[1.0, -0.5]]), np.array([3.0, -1.0]), np.array([2.0, 1.0]), np.array([5.0, 4.0])),
+        BinYields(
+            np.array([[1.0, -0.5]]),
+            np.array([3.0, -1.0]),
+            np.array([2.0, 1.0]),
+            np.array([5.0, 4.0]),
+            np.array([3.0, 2.0]),
+        ),
         np.array([0, 1]),
     )
     y = _soft_yields(cells, np.log([0.5, 0.5]), np.array([[0.2], [0.8]]), np.full((2, 1, 1), 0.1), 1.0)
@@ -360,6 +385,7 @@ def test_soft_yields_keep_signed_weights_by_hand():
     np.testing.assert_allclose(y.s, [[g - 0.5 * (1 - g), (1 - g) - 0.5 * g]], rtol=1e-12)
     np.testing.assert_allclose(y.b, [3 * g - (1 - g), 3 * (1 - g) - g], rtol=1e-12)
     np.testing.assert_allclose(y.b_sumw2, [2 * g + (1 - g), 2 * (1 - g) + g], rtol=1e-12)
+    np.testing.assert_allclose(y.b_events, [3 * g + 2 * (1 - g), 3 * (1 - g) + 2 * g], rtol=1e-12)
 
 
 def test_gmm_with_negative_weights_obeys_the_rule_on_signed_yields(toy):
@@ -377,3 +403,59 @@ def test_gmm_with_negative_weights_obeys_the_rule_on_signed_yields(toy):
     # the soft yields at the final temperature keep the signed totals
     assert result.component_soft.b.sum() == pytest.approx(signed[labels == 0].sum(), rel=1e-9)
     assert result.component_soft.s.sum() == pytest.approx(signed[labels == 1].sum(), rel=1e-9)
+
+
+# --- the minimum number of background MC events -----------------------------------------------------
+
+from rule_cases import RULE, background_counts, top_sample  # noqa: E402
+
+
+def test_mixture_refuses_a_bin_of_nine_background_events_and_keeps_ten():
+    """The hand-made case of test_bin_rule.py: the mixture reaches the exact optimum under the rule
+    (one fine cell per event, fewer than the coarse cells, so its coarse-DP start is exact), whose
+    top bin holds ten background MC events: the ten light ones, or the nine and one more; without
+    the minimum its top bin holds fewer."""
+    for n_top in (9, 10):
+        scores, weights, labels = top_sample(n_top)
+        _, optimum = event_optimum(scores, weights, labels, 2, **RULE, min_mc_events=10)
+        fit = fit_gmm_binning(scores, weights, labels, 2, **RULE, min_mc_events=10, seed=0, n_steps=50)
+        counts = [39, 10] if n_top == 9 else [40, 10]
+        assert background_counts(fit.edges, scores, weights, labels) == counts
+        assert fit.bins.b_events.tolist() == counts and fit.settings["min_mc_events"] == 10
+        assert fit.significance == pytest.approx(optimum, rel=1e-9)
+        free = fit_gmm_binning(scores, weights, labels, 2, **RULE, seed=0, n_steps=50)
+        assert min(background_counts(free.edges, scores, weights, labels)) < 10
+
+
+def test_coarse_dp_starts_obey_the_minimum():
+    scores, weights, labels = top_sample(9)
+    cells = fine_cells(scores, weights, labels, (1,), 2000)  # one cell per event
+    edges = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE, min_mc_events=10)
+    assert background_counts(edges, scores, weights, labels) == [39, 10]
+    free = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE)
+    assert background_counts(free, scores, weights, labels) == [41, 8]
+    assert coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE, min_mc_events=50) is None  # 49 in all
+
+
+@pytest.mark.parametrize(("n_top", "minimum", "feasible"), [(9, 10, False), (10, 10, True), (9, 9, True)])
+def test_training_marks_a_hard_state_of_too_few_events_infeasible(n_top, minimum, feasible):
+    """The training's check of the hard state: bins [0, 0.5) and [0.5, 1] (two components of equal
+    width, so their argmax boundary is exactly 0.5), whose top bin holds the n_top light events,
+    score their Z if every bin obeys the rule, else -1."""
+    from phenoflow.binning.gmm import _Init, _mixture_from_edges, _train
+
+    scores, weights, labels = top_sample(n_top)
+    cells = fine_cells(scores, weights, labels, (1,), 2000)
+    log_w, mu, sigma = _mixture_from_edges(np.array([0.0, 0.5, 1.0]), 2)
+    init = _Init((log_w - np.log(np.exp(log_w).sum()))[None], mu[None, :, None], sigma[None, :, None, None])
+    trained = _train(
+        cells, init, interval=(0.0, 1.0), combination="quadrature", **RULE, min_mc_events=minimum,
+        penalty_background=20.0, penalty_uncertainty=20.0, margin=0.02,
+        temperatures=np.full(1, 0.01), learning_rates=np.full(1, 1e-12),
+    )  # fmt: skip
+    z_hard = float(trained.history["z_hard"][0, 0])
+    if feasible:
+        s, b = np.array([5.0, 5.0]), np.array([40.0, 0.1 * n_top])
+        assert z_hard == pytest.approx(combined_significance(s, b), rel=1e-5)  # float32 training
+    else:
+        assert z_hard == -1.0

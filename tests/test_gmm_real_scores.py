@@ -15,7 +15,7 @@ from phenoflow.binning.rule import RULE_TOLERANCE, binned_yields, combined_signi
 from phenoflow.evaluation.metrics import Significance
 
 DATA = Path(__file__).parent / "data" / "binning_scores"
-RULE = dict(min_background=1.0, max_rel_uncertainty=0.5)  # the default config's
+RULE = dict(min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10)  # the default config's
 COWAN = Significance(0.1, True)  # the default config's significance block
 
 
@@ -34,6 +34,7 @@ def test_mixture_reaches_the_exact_optimum_on_real_scores(name, k):
     slack = 1 + RULE_TOLERANCE  # bins of exactly four equal-weight MC events sit on the threshold
     assert np.all(y["b"] * slack >= RULE["min_background"])
     assert np.all(np.sqrt(y["b_sumw2"]) <= RULE["max_rel_uncertainty"] * y["b"] * slack)
+    assert np.all(y["b_events"] >= RULE["min_mc_events"])
     assert fit.significance == pytest.approx(combined_significance(y["s"], y["b"], y["b_sumw2"], COWAN), rel=1e-9)
     assert fit.significance <= optimum * (1 + 1e-9)  # nothing beats the optimum over all cuts
     assert fit.significance >= 0.98 * optimum, f"GMM {fit.significance:.5g} vs exact {optimum:.5g}"
@@ -67,6 +68,7 @@ def test_workflow_optimal_is_the_exact_optimum_on_real_scores(name):
         # with fewer cells than events it is at most the optimum, and still close on these scores
         coarse = optimal_edges(scores, weights, labels, k, max_cells=400, **RULE, significance=COWAN)
         y = binned_yields(scores, weights, labels, coarse)
+        assert np.all(y["b_events"] >= RULE["min_mc_events"])
         z = combined_significance(y["s"], y["b"], y["b_sumw2"], COWAN)
         assert 0.95 * optimum <= z <= optimum * (1 + 1e-9)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from phenoflow.evaluation.metrics import asimov_significance, max_significance, weighted_auc
+from phenoflow.evaluation.metrics import ASIMOV, Significance, asimov_significance, max_significance, weighted_auc
 
 
 def test_asimov_hand_value():
@@ -38,6 +38,62 @@ def test_max_significance_ties_cut_together():
     weights = np.array([3.0, 4.0, 10.0])
     best = max_significance(scores, weights, labels, min_background=1.0)
     assert (best.s, best.b) == (3.0, 4.0)
+
+
+def _scan_sample(n_top: int):
+    """Signal 5 events of weight 1 at score 0.95; background ``n_top`` light events (weight 0.1) at
+    0.95 and 30 of weight 1 at 0.3."""
+    scores = np.r_[np.full(5, 0.95), np.full(n_top, 0.95), np.full(30, 0.3)]
+    weights = np.r_[np.ones(5), np.full(n_top, 0.1), np.ones(30)]
+    labels = np.r_[np.ones(5, int), np.zeros(n_top + 30, int)]
+    return scores, weights, labels
+
+
+@pytest.mark.parametrize("significance", [ASIMOV, Significance(0.1, True)])
+def test_max_significance_refuses_nine_background_events_and_keeps_ten(significance):
+    # two thresholds: >= 0.95 keeps s = 5 over the light background (b = 0.9 or 1.0, above
+    # min_background = 0.5), >= 0.3 keeps everything. With at least 10 MC events the first one is
+    # taken when it keeps ten background events and refused when it keeps nine.
+    for n_top in (9, 10):
+        scores, weights, labels = _scan_sample(n_top)
+        best = max_significance(scores, weights, labels, 0.5, significance, min_mc_events=10)
+        b_top = 0.1 * n_top
+        if n_top == 9:
+            assert best.threshold == 0.3 and best.b_events == 39 and best.b == pytest.approx(30.9)
+            z = significance(5.0, 30.9, 30 + 9 * 0.01)
+        else:
+            assert best.threshold == 0.95 and best.b_events == 10 and best.b == pytest.approx(b_top)
+            z = significance(5.0, b_top, 10 * 0.01)
+        assert best.significance == pytest.approx(z, rel=1e-12)
+        free = max_significance(scores, weights, labels, 0.5, significance)
+        assert free.threshold == 0.95 and free.b_events == n_top  # the rule without the count takes it
+    with pytest.raises(ValueError, match="at least 40 MC events.*from 39"):
+        max_significance(*_scan_sample(9), 0.5, min_mc_events=40)
+
+
+def test_max_significance_counts_negative_weight_events_but_not_zero_weights():
+    scores, weights, labels = _scan_sample(11)
+    weights[5], weights[6] = -0.1, 0.0  # 11 light rows: one negative (counted), one of weight 0 (not)
+    best = max_significance(scores, weights, labels, 0.5, min_mc_events=10)
+    assert best.threshold == 0.95 and best.b_events == 10 and best.b == pytest.approx(0.8)
+    assert max_significance(scores, weights, labels, 0.5, min_mc_events=11).threshold == 0.3
+
+
+def test_the_evaluation_and_every_fold_obey_the_minimum():
+    from phenoflow.evaluation.scores import evaluate, fold_spread
+
+    # two folds, each a copy of the ten-event case: pooled, the threshold 0.95 keeps 20 light
+    # events; each fold alone (scaled to the full luminosity) keeps ten there, fewer than 11, and
+    # falls back to everything
+    scores, weights, labels = _scan_sample(10)
+    scores, labels = np.r_[scores, scores], np.r_[labels, labels]
+    fold = np.repeat([0, 1], len(weights))
+    pooled, per_fold = np.r_[weights, weights] / 2, np.r_[weights, weights]
+    metrics = evaluate(scores, pooled, labels, 0.5, Significance(0.1, True), min_mc_events=11).metrics
+    assert metrics["max_significance"]["threshold"] == 0.95 and metrics["max_significance"]["b_events"] == 20
+    assert metrics["max_significance_with_uncertainty"]["b_events"] == 20
+    spread = fold_spread(scores, per_fold, labels, fold, 0.5, ASIMOV, min_mc_events=11)
+    assert spread["z_max_asimov"] == pytest.approx([asimov_significance(5.0, 31.0)] * 2, rel=1e-12)
 
 
 def test_weighted_auc_matches_sklearn_and_hand_value():

@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
-from phenoflow.binning.optimal import event_cells, fine_histograms, optimal_edges, optimal_partition
+from phenoflow.binning.optimal import event_cells, event_optimum, fine_histograms, optimal_edges, optimal_partition
 from phenoflow.binning.rule import binned_yields, merge_low_background
 from phenoflow.binning.toys import GATO_PROCESSES, gato_toy
 from phenoflow.evaluation.metrics import asimov_significance
 
 
-def brute_force(s, b, w2, n_bins, min_background=0.0, max_rel_uncertainty=np.inf):
+def brute_force(s, b, w2, n_bins, min_background=0.0, max_rel_uncertainty=np.inf, min_mc_events=0, b_events=None):
     """Best sum Z_A^2 over every contiguous partition into at most n_bins bins, by enumeration."""
     n = len(s)
+    n_b = np.zeros(n) if b_events is None else b_events
     best, best_idx = -np.inf, None
     for k in range(1, n_bins + 1):
         for inner in itertools.combinations(range(1, n), k - 1):
@@ -21,6 +22,8 @@ def brute_force(s, b, w2, n_bins, min_background=0.0, max_rel_uncertainty=np.inf
             for lo, hi in zip(idx[:-1], idx[1:]):
                 sk, bk, wk = s[lo:hi].sum(), b[lo:hi].sum(), w2[lo:hi].sum()
                 if bk <= 0 or bk < min_background or np.sqrt(wk) / bk > max_rel_uncertainty:
+                    break
+                if n_b[lo:hi].sum() < min_mc_events:
                     break
                 total += asimov_significance(sk, bk) ** 2
             else:
@@ -34,14 +37,15 @@ def partition_yields(s, b, w2, idx):
     return cs, cb, cw
 
 
-def random_fine(seed, n=10):
+def random_fine(seed, n=10, counts=False):
+    """Fine-bin s, b, w2 (and, with ``counts``, the background MC events) of a random toy."""
     rng = np.random.default_rng(seed)
     s = rng.exponential(1.0, n) * np.linspace(0.2, 3.0, n)  # signal rising towards high score
     b = rng.exponential(5.0, n) * np.linspace(3.0, 0.2, n)
     b[rng.random(n) < 0.2] = 0.0  # some empty background bins
     n_events = rng.integers(1, 20, n)
     w2 = b**2 / n_events  # as if b came from n_events equal-weight events
-    return s, b, w2
+    return (s, b, w2, np.where(b > 0, n_events, 0).astype(float)) if counts else (s, b, w2)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -61,6 +65,68 @@ def test_dp_matches_brute_force(seed, constraints):
     assert np.all(pb > 0)
     assert np.all(pb >= constraints.get("min_background", 0.0))
     assert np.all(np.sqrt(pw) / pb <= constraints.get("max_rel_uncertainty", np.inf) * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    "constraints",
+    [
+        {"min_mc_events": 10},
+        {"min_mc_events": 25, "max_rel_uncertainty": 0.4},
+        {"min_mc_events": 40, "min_background": 2.0},
+    ],
+)
+def test_dp_with_a_minimum_of_mc_events_matches_brute_force(seed, constraints):
+    s, b, w2, n_b = random_fine(seed, counts=True)
+    want, _ = brute_force(s, b, w2, 4, **constraints, b_events=n_b)
+    if not np.isfinite(want):
+        with pytest.raises(ValueError, match="no binning"):
+            optimal_partition(s, b, w2, 4, **constraints, b_events=n_b)
+        return
+    idx, objective = optimal_partition(s, b, w2, 4, **constraints, b_events=n_b)
+    assert objective == pytest.approx(want, rel=1e-10)
+    assert np.all(np.add.reduceat(n_b, idx[:-1]) >= constraints["min_mc_events"])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_dp_optimum_under_the_rule_never_holds_fewer_than_the_minimum(seed):
+    """Property: on random samples of events (weights spanning two orders of magnitude, a tenth of
+    them negative, some of weight 0), every bin of the optimum for any K holds at least
+    min_mc_events background MC events, counted on the events by hand; and the minimum costs
+    significance only where the optimum without it had a bin of fewer events."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(200, 600))
+    labels = (rng.random(n) < 0.3).astype(int)
+    scores = np.clip(rng.beta(np.where(labels == 1, 5, 2), np.where(labels == 1, 2, 5)), 0, 1)
+    weights = 10 ** rng.uniform(-1, 1, n) * np.where(rng.random(n) < 0.1, -1.0, 1.0)
+    weights[rng.random(n) < 0.05] = 0.0
+    minimum = int(rng.integers(5, 30))
+    for k in (2, 5, 12):
+        edges, z = event_optimum(scores, weights, labels, k, 1.0, 0.5, min_mc_events=minimum)
+        inside = [(scores >= lo) & (scores < hi) for lo, hi in zip(edges[:-1], np.r_[edges[1:-1], np.inf])]
+        counts = [int(np.sum(m & (labels == 0) & (weights != 0))) for m in inside]
+        assert min(counts) >= minimum, (k, counts)
+        assert binned_yields(scores, weights, labels, edges)["b_events"].tolist() == counts
+        free_edges, free_z = event_optimum(scores, weights, labels, k, 1.0, 0.5)
+        assert z <= free_z * (1 + 1e-12)
+        if min(binned_yields(scores, weights, labels, free_edges)["b_events"]) >= minimum:
+            assert z == pytest.approx(free_z, rel=1e-12)
+
+
+def test_the_dp_refuses_nine_background_events_and_keeps_ten_by_hand():
+    # two fine bins: s = 0, 2; b = 5, 1; the top one from 9 or 10 MC events. Two bins give
+    # Z_A(0, 5)^2 + Z_A(2, 1)^2, one bin Z_A(2, 6)^2
+    s, b, w2 = np.array([0.0, 2.0]), np.array([5.0, 1.0]), np.array([0.5, 0.1])
+    part = optimal_partition(s, b, w2, 2, min_mc_events=10, b_events=np.array([30.0, 9.0]))
+    np.testing.assert_array_equal(part.indices, [0, 2])
+    assert part.objective == pytest.approx(asimov_significance(2.0, 6.0) ** 2, rel=1e-12)
+    part = optimal_partition(s, b, w2, 2, min_mc_events=10, b_events=np.array([30.0, 10.0]))
+    np.testing.assert_array_equal(part.indices, [0, 1, 2])
+    assert part.objective == pytest.approx(asimov_significance(2.0, 1.0) ** 2, rel=1e-12)
+    with pytest.raises(ValueError, match="min_mc_events=40.*from 39 MC events"):
+        optimal_partition(s, b, w2, 2, min_mc_events=40, b_events=np.array([30.0, 9.0]))
+    with pytest.raises(ValueError, match="needs b_events"):
+        optimal_partition(s, b, w2, 2, min_mc_events=10)
 
 
 def test_dp_matches_brute_force_more_bins():
@@ -125,7 +191,7 @@ def _snapped_objective(edges, s, b, n_fine):
 def test_dp_beats_equidistant_and_signal_quantiles(small_toy, n_bins):
     sc, w, y = small_toy["scores"], small_toy["weights"], small_toy["labels"]
     n_fine = 100
-    s, b, w2, _ = fine_histograms(sc, w, y, n_fine)
+    s, b, w2, _, _ = fine_histograms(sc, w, y, n_fine)
     _, best = optimal_partition(s, b, w2, n_bins)
     for method in (equidistant, equal_signal_quantile_edges):
         other, k = _snapped_objective(method(sc, w, y, n_bins), s, b, n_fine)
@@ -137,11 +203,12 @@ def test_dp_beats_equidistant_and_signal_quantiles(small_toy, n_bins):
 
 def test_optimal_edges_agree_with_binned_yields(small_toy):
     sc, w, y = small_toy["scores"], small_toy["weights"], small_toy["labels"]
-    s, b, w2, fine = fine_histograms(sc, w, y, 50)
-    assert s.sum() == pytest.approx(50.0) and b.sum() == pytest.approx(26_000.0)
+    s, b, w2, n_b, fine = fine_histograms(sc, w, y, 50)
+    assert s.sum() == pytest.approx(50.0) and b.sum() == pytest.approx(26_000.0) and n_b.sum() == 15_000
     np.testing.assert_allclose(fine, np.linspace(0, 1, 51))
-    s, b, w2, cuts = event_cells(sc, w, y, 300)
+    s, b, w2, n_b, cuts = event_cells(sc, w, y, 300)
     assert len(cuts) == 301 and s.sum() == pytest.approx(50.0) and b.sum() == pytest.approx(26_000.0)
+    assert n_b.sum() == 15_000
     edges = optimal_edges(sc, w, y, 4, max_cells=300, min_background=1.0, max_rel_uncertainty=0.3)
     assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0) and len(edges) <= 5
     assert np.all(np.isin(edges, cuts))
@@ -152,7 +219,7 @@ def test_optimal_edges_agree_with_binned_yields(small_toy):
     np.testing.assert_allclose(edges, cuts[idx])
     assert np.sum(asimov_significance(yields["s"], yields["b"]) ** 2) == pytest.approx(objective, rel=1e-9)
     # cutting between events beats any equal-width grid of the same toy
-    s50, b50, w50, _ = fine_histograms(sc, w, y, 50)
+    s50, b50, w50, _, _ = fine_histograms(sc, w, y, 50)
     assert objective > optimal_partition(s50, b50, w50, 4, min_background=1.0, max_rel_uncertainty=0.3).objective
 
 
@@ -161,16 +228,18 @@ def test_event_cells_by_hand():
     weights = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     labels = np.array([1, 0, 0, 1, 0, 1])
     # one cell per distinct score, cuts midway between neighbours
-    s, b, w2, cuts = event_cells(scores, weights, labels, 10)
+    s, b, w2, n_b, cuts = event_cells(scores, weights, labels, 10)
     np.testing.assert_allclose(cuts, [0.0, 0.15, 0.35, 0.7, 1.0])
     np.testing.assert_allclose(s, [1.0, 0.0, 4.0, 6.0])
     np.testing.assert_allclose(b, [2.0, 3.0, 0.0, 5.0])
     np.testing.assert_allclose(w2, [4.0, 9.0, 0.0, 25.0])
+    np.testing.assert_array_equal(n_b, [1, 1, 0, 1])
     # two runs of three events each: {0.1, 0.1, 0.2} and {0.5, 0.9, 0.9}
-    s, b, w2, cuts = event_cells(scores, weights, labels, 2)
+    s, b, w2, n_b, cuts = event_cells(scores, weights, labels, 2)
     np.testing.assert_allclose(cuts, [0.0, 0.35, 1.0])
     np.testing.assert_allclose(s, [1.0, 10.0])
     np.testing.assert_allclose(b, [5.0, 5.0])
+    np.testing.assert_array_equal(n_b, [2, 1])
     with pytest.raises(ValueError, match="max_cells"):
         event_cells(scores, weights, labels, 0)
 
@@ -264,7 +333,11 @@ def test_a_bin_exactly_on_the_uncertainty_threshold_is_allowed_by_every_judge():
     np.testing.assert_array_equal(part.indices, [0, 5, 9])  # the four light events alone
     heavy = b[:5]
     y = BinYields(
-        np.array([[0.0, 4.0]]), np.array([heavy.sum(), 4 * w]), np.array([(heavy**2).sum(), 4 * w * w]), np.ones(2)
+        np.array([[0.0, 4.0]]),
+        np.array([heavy.sum(), 4 * w]),
+        np.array([(heavy**2).sum(), 4 * w * w]),
+        np.array([5.0, 4.0]),
+        np.array([5.0, 4.0]),
     )
     _, n_bins = merge_bins(y, np.ones((2, 2), dtype=bool), min_background=1.0, max_rel_uncertainty=0.5)
     assert n_bins == 2

@@ -120,7 +120,9 @@ def test_the_rule_merges_where_the_uncertain_z_loses_least():
     # bin 1 (b = 0.5) must join bin 0 or bin 2. Gains sum Z^2(merged) - Z^2(partner):
     # plain: 0.3272 (bin 0) > 0.1884 (bin 2); with sigma_b^2 = sum w^2 bin 0's background is
     # 16 / 2^2 uncertain: 0.0457 (bin 0) < 0.1469 (bin 2).
-    y = BinYields(np.array([[1.0, 0.5, 1.0]]), np.array([2.0, 0.5, 5.0]), np.array([16.0, 0.25, 1.0]), np.ones(3))
+    y = BinYields(
+        np.array([[1.0, 0.5, 1.0]]), np.array([2.0, 0.5, 5.0]), np.array([16.0, 0.25, 1.0]), np.ones(3), np.ones(3)
+    )
     chain = np.eye(3, k=1, dtype=bool) | np.eye(3, k=-1, dtype=bool)
     gain = {
         "plain": (cowan2(1.5, 2.5, 0) - cowan2(1, 2, 0), cowan2(1.5, 5.5, 0) - cowan2(1, 5, 0)),

@@ -354,6 +354,29 @@ def test_changing_the_significance_reruns_the_binning_and_what_else_quotes_it(ti
         shutil.copy(TINY, tiny / "config" / "config.yaml")
 
 
+def test_the_minimum_of_mc_events_reruns_what_it_rules(tiny):
+    """evaluation.min_mc_events rules the score scans and the cut-and-counts' selections (their
+    blocks set none of their own here); binning.min_mc_events the bins alone."""
+    try:
+        edit_config(tiny, lambda c: c["evaluation"].update({"min_mc_events": 12}))
+        expected = {"train_cuts": 2, "train_cuts_parallel": 2, "ensemble": 2, "evaluate": 5, "binning": 3, "inference": 2,
+                    "compare": 1, "headline": 1, "config_record": 1, "all": 1}  # fmt: skip
+        assert planned_jobs(tiny) == expected
+        shutil.copy(TINY, tiny / "config" / "config.yaml")
+        edit_config(tiny, lambda c: c["binning"].update({"min_mc_events": 12}))
+        assert planned_jobs(tiny) == {"binning": 3, "inference": 2, "headline": 1, "config_record": 1, "all": 1}
+    finally:
+        shutil.copy(TINY, tiny / "config" / "config.yaml")
+    # every quoted threshold and bin of the run rests on at least the default ten events
+    for model in ("bdt", "mlp", "cnn", "cuts", "cuts_parallel"):
+        metrics = json.loads((tiny / f"results/evaluation/{model}/metrics.json").read_text())
+        assert metrics["max_significance"]["b_events"] >= 10 <= metrics["max_significance_with_uncertainty"]["b_events"]
+    for model in ("bdt", "mlp", "cnn"):
+        assert (pd.read_csv(tiny / f"results/binning/{model}/table.csv")["min_b_events"] >= 10).all()
+    cuts = json.loads((tiny / "results/models/cuts/fold0/model.json").read_text())
+    assert cuts["settings"]["min_mc_events"] == 10  # evaluation's default, its block sets none
+
+
 def test_inference_gives_a_valid_likelihood_per_binning(tiny):
     """The tiny config asks for the BDT and the MLP (optimal and gmm binnings, every K): one pyhf
     workspace each, whose yields are the binning's, and finite expected results or a row that

@@ -31,6 +31,7 @@ rule binning:
         n_bins=config["binning"]["n_bins"],
         min_background=config["binning"]["min_background"],
         max_rel_uncertainty=config["binning"]["max_rel_uncertainty"],
+        min_mc_events=config["binning"]["min_mc_events"],
         gmm=config["binning"]["gmm"],
         crossfit=config["binning"]["crossfit"],
         classes=CLASSES.as_dict(),

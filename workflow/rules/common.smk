@@ -176,8 +176,10 @@ def provenance_config(kind, model=None, process=None):
         inputs = ("images",) if instance.images else ()
         weights = () if instance.description.physical_weights else ("training_weights",)
         keys = (*EVENT_KEYS, "features", *inputs, "split", *weights, f"classifiers.{model}")
-        # a model whose training maximises the significance (the cut-and-count) depends on its settings
-        keys += ("significance",) if instance.description.significance_objective else ()
+        # a model whose training maximises the significance (the cut-and-count) depends on its
+        # settings, and on the threshold rule's minimum of MC events unless its block sets its own
+        if instance.description.significance_objective:
+            keys += ("significance",) + (() if "min_mc_events" in instance.hyper else ("evaluation.min_mc_events",))
         keys += {
             "train": (),
             "evaluate": ("evaluation", "significance"),
@@ -210,6 +212,16 @@ def training_balance(model):
     """The training weights of a classifier: config's training_weights, or None (physical
     weights) for a model that trains on those (the cut-and-count maximises Z_A)."""
     return None if CLASSIFIERS[model].description.physical_weights else config["training_weights"]
+
+
+def selection_events(model):
+    """The background MC events the selection of a significance-maximising classifier (the
+    cut-and-count) must keep: its own min_mc_events, else evaluation.min_mc_events; None for
+    every other classifier."""
+    instance = CLASSIFIERS[model]
+    if not instance.description.significance_objective:
+        return None
+    return instance.hyper.get("min_mc_events", config["evaluation"]["min_mc_events"])
 
 
 def training_seed(model):

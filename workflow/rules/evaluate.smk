@@ -49,6 +49,7 @@ rule evaluate:
         min_background=config["evaluation"]["min_background"],
         bootstrap=config["evaluation"]["bootstrap"],
         seed=BOOTSTRAP_SEED,
+        min_mc_events=config["evaluation"]["min_mc_events"],
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],

@@ -22,6 +22,7 @@ for _model, _classifier in CLASSIFIERS.items():
             balance=training_balance(_model),
             # a model that maximises the significance gets its settings (the others ignore them)
             significance=config["significance"] if _classifier.description.significance_objective else {},
+            min_mc_events=selection_events(_model),
             seed=training_seed(_model),
         log:
             result(f"logs/train/{_model}/fold{{fold}}.log"),

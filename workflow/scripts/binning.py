@@ -21,7 +21,7 @@ with to_log_file(snakemake.log[0]) as log:
     if "gmm" in p.methods:
         use_tensorflow_threads(snakemake.threads)
     scores = pd.read_parquet(snakemake.input[0])
-    rule = (p.min_background, p.max_rel_uncertainty)
+    rule = (p.min_background, p.max_rel_uncertainty, p.min_mc_events)
     significance = Significance.from_config(p.significance)
     # bins chosen on other events than those that fill them (binning.crossfit), as each event's score
     groups = crossfit_groups(scores["fold"].to_numpy(), scores["row"].to_numpy()) if p.crossfit else None
@@ -32,8 +32,10 @@ with to_log_file(snakemake.log[0]) as log:
         args = (classes.names, classes.signal_indices, p.methods, p.n_bins, *rule, p.combination, p.gmm, p.seed)
         rows += run_simplex_binnings(scores, *args, out.plots, significance, collision=collision)
     write_json(out.results, rows)
-    columns = ["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov"]
+    columns = ["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov", "min_b_events"]
     columns += ["significance_choosing", "z_asimov_choosing", "optimism"] if p.crossfit else []
+    for row in rows:
+        row["min_b_events"] = min(row["b_events"])  # the fewest background MC events of a bin
     table = pd.DataFrame(rows).reindex(columns=columns)
     with atomic_path(out.table) as tmp:
         table.to_csv(tmp, index=False)

@@ -46,18 +46,19 @@ with to_log_file(snakemake.log[0]) as log:
     scores = signal_score(proba, classes.signal_indices)
     continuous = describe(p.method).binnable  # a pass/fail score has no ROC curve
     events = (scores, test.w, test.y)
-    result = evaluate(*events, p.min_background, significance, processes=test.process, continuous=continuous)
+    rule = (p.min_background, significance, p.min_mc_events)
+    result = evaluate(*events, *rule, processes=test.process, continuous=continuous)
     replicas = replica_metrics(
         *events, test.process, p.min_background, Bootstrap(p.bootstrap, p.seed), significance, continuous=continuous
     )
-    spread = fold_spread(
-        scores, fold_weights(test), test.y, test.fold, p.min_background, significance, continuous=continuous
-    )
+    spread = fold_spread(scores, fold_weights(test), test.y, test.fold, *rule, continuous=continuous)
     metrics = {"model": name, "method": p.method, **result.metrics, "bootstrap": replicas.errors(), "folds": spread}
     # the best threshold chosen on other folds than those that report it (cross-fitted)
     groups = crossfit_groups(test.fold, test.rows)
     for key, z in (("max_significance", ASIMOV), ("max_significance_with_uncertainty", significance)):
-        metrics[f"{key}_independent"] = independent_threshold(*events, test.process, groups, p.min_background, z)
+        metrics[f"{key}_independent"] = independent_threshold(
+            *events, test.process, groups, p.min_background, z, p.min_mc_events
+        )
     columns = {"score": scores}
     if proba.ndim == 2:  # a softmax over the classes: per-class metrics and probabilities too
         metrics["multiclass"] = multiclass_metrics(proba, test.w, test.target, classes)

@@ -18,8 +18,10 @@ with to_log_file(snakemake.log[0]) as log:
     sets = ("train", "val")
     train, val = load_split_arrays(inputs.features, inputs.split, p.features, sets, p.balance, images, fold=p.fold)
     names = {"feature_names": list(p.features)} if description.feature_names else {}
-    objective = dict(p.significance) if description.significance_objective else {}
-    model = model_class(p.method)(seed=p.seed, threads=snakemake.threads, **p.hyper, **names, **objective)
+    # a significance-maximising model also gets the threshold rule's minimum of background MC events
+    objective = {**p.significance, "min_mc_events": p.min_mc_events} if description.significance_objective else {}
+    settings = {**p.hyper, **names, **objective}  # min_mc_events may be in hyper too, with the same value
+    model = model_class(p.method)(seed=p.seed, threads=snakemake.threads, **settings)
     start = time.perf_counter()
     # a multi-class model learns every class, the others signal against background
     target, val_target = (train.target, val.target) if description.multiclass else (train.y, val.y)

@@ -85,12 +85,12 @@ def crossfit_binning(
 
     ``scores``, ``weights`` (expected events of all events together), ``labels`` (1 signal),
     ``process`` names: shape (n,). ``rule``: the keyword arguments of the common rule
-    (``min_background``, ``max_rel_uncertainty``, ``significance``), applied to every group's
+    (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``, ``significance``), applied to every group's
     bins on its choosing events and to the stacked bins.
     """
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
-    rule = {"min_background": 0.0, "max_rel_uncertainty": np.inf, "significance": ASIMOV, **rule}
+    rule = {"min_background": 0.0, "max_rel_uncertainty": np.inf, "min_mc_events": 0, "significance": ASIMOV, **rule}
     significance = rule["significance"]
     n_groups = int(groups.max()) + 1
     if n_groups < 2 or len(np.unique(groups)) != n_groups:
@@ -116,7 +116,8 @@ def crossfit_binning(
         keep = np.r_[True, np.diff(merged) != 0, True]
         chosen = [edges[keep] for edges in chosen]
         stacked = stacked.merged(merged, n_kept)
-        notes += rule_note(n, n_kept, rule["min_background"], rule["max_rel_uncertainty"], "after stacking the groups ")
+        limits = (rule["min_background"], rule["max_rel_uncertainty"])
+        notes += rule_note(n, n_kept, *limits, "after stacking the groups ", rule["min_mc_events"])
     own, own_asimov = [], []
     for g, edges in enumerate(chosen):
         y = events[g].yields(edges)
@@ -152,6 +153,7 @@ def crossfit_row(method: str, n_bins: int, fit: CrossFit, significance=ASIMOV) -
         "s": y.s[0].tolist(),
         "b": y.b.tolist(),
         "b_error": np.sqrt(y.b_sumw2).tolist(),
+        "b_events": y.b_events.tolist(),
         "significance": _z(y, significance),
         "z_asimov": independent,
         "significance_choosing": float(np.mean(fit.choosing)),

@@ -44,14 +44,15 @@ Design choices:
   cells, :func:`coarse_optimum_edges`; n-D: means at random populated cells), all from a numpy
   Generator seeded by ``seed``. Same seed, same inputs -> identical result.
 * The rule (``min_background`` for b_k, ``max_rel_uncertainty`` for sqrt(sum w^2)_k / b_k of the
-  background) acts three ways. (1) The soft Z is taken at :func:`rule_background`, the
-  background each bin would need to obey the rule, so breaking it gains nothing. (2) Squared
-  hinge penalties, relative to Z and with a safety ``margin``, bounded by 1 per bin
-  (:func:`rule_penalty`: the uncertainty rule as an effective MC count b^2/w2 >= 1/max_rel^2,
-  which stays finite where a soft bin holds a fraction of one heavy MC event); non-finite
-  gradients are zeroed. (3) Every 5 steps the hard (argmax) assignment of the cells is scored:
-  its Z if every bin (1-D: every interval of one winner, at most K of them) obeys the rule;
-  each restart keeps its best such state. The result is the best hard Z under the rule, on the
+  background, ``min_mc_events`` for its number of MC events n_k) acts three ways. (1) The soft
+  Z is taken at :func:`rule_background`, the background each bin would need to obey the rule,
+  so breaking it gains nothing. (2) Squared hinge penalties, relative to Z and with a safety
+  ``margin``, bounded by 1 per bin (:func:`rule_penalty`: the uncertainty rule as an effective
+  MC count b^2/w2 >= 1/max_rel^2, which stays finite where a soft bin holds a fraction of one
+  heavy MC event, and the soft count sum_cells gamma n_cell >= min_mc_events, both weighted by
+  ``penalty_uncertainty``); non-finite gradients are zeroed. (3) Every 5 steps the hard
+  (argmax) assignment of the cells is scored: its Z if every bin (1-D: every interval of one
+  winner, at most K of them) obeys the rule; each restart keeps its best such state. The result is the best hard Z under the rule, on the
   events, among every restart's start, best and final state, and its bins are checked and
   merged under the same rule (1-D: :func:`phenoflow.binning.rule.merge_low_background`
   for the background floor, then :func:`phenoflow.binning.rule.merge_bins`, as in
@@ -59,11 +60,12 @@ Design choices:
   touching bins). Why: on real scores with few MC events of large weights the soft relaxation
   alone ended 3-80 % below the exact optimum, or in NaN (docs/benchmarks.md, issue 16).
 * Signed event weights (NLO generators) enter every yield with their sign: cell sums, soft
-  yields (gamma-weighted sums of the cells) and hard yields; sums of w^2 are positive. A soft
-  bin whose background is <= 0 has its Z taken at the rule's floor (or at 1e-12 without a
-  rule: large), and the penalties push it back (:func:`rule_penalty`); a hard bin with b <= 0
-  is always merged by the rule. The
-  1-D starting edges use the running maximum of the signed signal distribution function.
+  yields (gamma-weighted sums of the cells) and hard yields; sums of w^2 are positive, and an
+  event of negative weight counts as one MC event like any other. A soft bin whose background
+  is <= 0 has its Z taken at the rule's floor (or at 1e-12 without a rule: large), and the
+  penalties push it back (:func:`rule_penalty`); a hard bin with b <= 0 is always merged by
+  the rule. The 1-D starting edges use the running maximum of the signed signal distribution
+  function.
 * Several signals: Z_i per signal with the other signals counted as background, combined by
   ``combination`` (:data:`phenoflow.binning.rule.COMBINATIONS`); "minimum" is a smooth minimum
   -tau logsumexp(-Z_i / tau), tau = 2% of the mean Z_i, in the loss and the exact one in results.
@@ -114,6 +116,7 @@ FINE_CELLS_1D, FINE_DIVISIONS_SIMPLEX = 2000, 100
 _SCALE_FLOOR = 1e-9  # smallest Gaussian width (score units)
 _HARD_SLACK = 1e-5  # float32 training's slack on the rule (RULE_TOLERANCE; sums of ~1e3 cells)
 _B_FLOOR = 1e-12  # background floor inside the loss (expected events), keeps Z_A finite as b -> 0
+_N_FLOOR = 1e-6  # MC-event floor of a soft bin's mean weight b / n in rule_background
 
 
 # --- schedules and the differentiable significance ------------------------------------------------
@@ -202,44 +205,56 @@ def differentiable_significance(s, b, combination: str = "quadrature", w2=None, 
     return z, z_sig
 
 
-def rule_penalty(b, w2, rule):
+def rule_penalty(b, w2, rule, n=None):
     """Squared-hinge penalty of soft bins against the rule (TensorFlow tensors), shape (...,).
 
-    ``b``, ``w2``: background yield and sum of w^2 per bin (..., n_bins); ``rule`` = (min_b,
-    max_rel, lambda_b, lambda_u, margin). Returns lambda_b sum_k relu(1 - b_k / (min_b (1 +
-    margin)))^2 + lambda_u sum_k relu(1 - n_k max_rel^2 / (1 + margin)^2)^2 with n_k = b_k^2 /
-    w2_k the effective number of MC events of the bin (b_k < 0 counts as 0): the rule
-    sqrt(w2_k) / b_k <= max_rel is n_k >= 1 / max_rel^2. Both hinges are bounded by 1 for b >= 0,
-    so a soft bin holding a small fraction gamma of one MC event (relative uncertainty
-    1/sqrt(gamma), which a hinge on sqrt(w2)/b would square into 1/gamma) cannot blow the loss
-    and its gradients up. With signed weights a soft bin's b can be <= 0: the background hinge
-    keeps growing (linearly in -b, so with a gradient pulling b up).
+    ``b``, ``w2``, ``n``: background yield, sum of w^2 and (soft) number of background MC
+    events per bin (..., n_bins; ``n`` may be None when lambda_n = 0); ``rule`` = (min_b,
+    max_rel, min_n, lambda_b, lambda_u, lambda_n, margin). Returns lambda_b sum_k relu(1 - b_k /
+    (min_b (1 + margin)))^2 + lambda_u sum_k relu(1 - n_eff_k max_rel^2 / (1 + margin)^2)^2 +
+    lambda_n sum_k relu(1 - n_k / (min_n (1 + margin)))^2 with n_eff_k = b_k^2 / w2_k the
+    effective number of MC events of the bin (b_k < 0 counts as 0): the rule sqrt(w2_k) / b_k <=
+    max_rel is n_eff_k >= 1 / max_rel^2. The hinges are bounded by 1 for b, n >= 0, so a soft bin
+    holding a small fraction gamma of one MC event (relative uncertainty 1/sqrt(gamma), which a
+    hinge on sqrt(w2)/b would square into 1/gamma) cannot blow the loss and its gradients up.
+    With signed weights a soft bin's b can be <= 0: the background hinge keeps growing
+    (linearly in -b, so with a gradient pulling b up).
     """
     import tensorflow as tf
 
-    min_b, max_rel, lam_b, lam_u, margin = rule
+    min_b, max_rel, min_n, lam_b, lam_u, lam_n, margin = rule
     short = tf.nn.relu(1.0 - b / (min_b * (1.0 + margin)))
     bp = tf.maximum(b, 0.0)
     n_eff = bp * bp / tf.maximum(w2, 1e-30)
     few = tf.nn.relu(1.0 - n_eff * max_rel**2 / (1.0 + margin) ** 2)
-    return lam_b * tf.reduce_sum(short**2, axis=-1) + lam_u * tf.reduce_sum(few**2, axis=-1)
+    penalty = lam_b * tf.reduce_sum(short**2, axis=-1) + lam_u * tf.reduce_sum(few**2, axis=-1)
+    if n is None:
+        return penalty
+    lacking = tf.nn.relu(1.0 - n / (min_n * (1.0 + margin)))
+    return penalty + lam_n * tf.reduce_sum(lacking**2, axis=-1)
 
 
-def rule_background(b, b_rule, w2_rule, min_background, inv_rel2):
-    """The background a bin would need to obey the rule, max(b, min_background, w2 / (max_rel^2 b'))
-    (TensorFlow tensors, broadcasting): ``b`` the background Z is taken at, ``b_rule`` = b' and
-    ``w2_rule`` the yields the rule is judged on (the hard yields, see :func:`_trainer`),
-    ``inv_rel2`` = 1 / max_rel^2 (0 without that constraint). It is b itself where the rule
-    holds, more where it does not: the mixture's objective takes Z at this background, so a bin
-    gains nothing by breaking the rule. A bin with one MC event where the rule asks for four
-    counts as if it had four events' background, and widening it to take them in (as a bin
-    obeying the rule must) costs no significance. w2 / b' is taken as 0 where b' <= 0 (the floor
-    min_background, or the 1e-12 floor of the significance, takes over).
+def rule_background(b, b_rule, w2_rule, min_background, inv_rel2, n_rule=None, min_events=0.0):
+    """The background a bin would need to obey the rule, max(b, min_background,
+    w2 / (max_rel^2 b'), min_events b' / n) (TensorFlow tensors, broadcasting): ``b`` the
+    background Z is taken at, ``b_rule`` = b', ``w2_rule`` and ``n_rule`` = n (background MC
+    events; may be None without ``min_events``) the yields the rule is judged on (the soft yields
+    themselves in training), ``inv_rel2`` = 1 / max_rel^2 (0 without that constraint). It is b
+    itself where the rule holds, more where it does not: the mixture's objective takes Z at this
+    background, so a bin gains nothing by breaking the rule. A bin with one MC event where the
+    rule asks for four (through max_rel, or ``min_events``) counts as if it had that many events'
+    background at its mean weight, and widening it to take them in (as a bin obeying the rule
+    must) costs no significance. w2 / b' and b' / n are taken as 0 where b' <= 0 (the floor
+    min_background, or the 1e-12 floor of the significance, takes over), and n is floored at
+    1e-6 events (a component holding less than that gains nothing worth a NaN gradient).
     """
     import tensorflow as tf
 
-    needed = inv_rel2 * tf.math.divide_no_nan(w2_rule, tf.where(b_rule > 0, b_rule, tf.zeros_like(b_rule)))
-    return tf.maximum(tf.maximum(b, min_background), needed)
+    positive = tf.where(b_rule > 0, b_rule, tf.zeros_like(b_rule))
+    needed = tf.maximum(tf.maximum(b, min_background), inv_rel2 * tf.math.divide_no_nan(w2_rule, positive))
+    if n_rule is None:
+        return needed
+    return tf.maximum(needed, min_events * positive / tf.maximum(n_rule, _N_FLOOR))
 
 
 @dataclass(frozen=True)
@@ -372,13 +387,14 @@ def coarse_optimum_edges(
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
 ) -> np.ndarray | None:
     """Edges of the exact optimum (:func:`phenoflow.binning.optimal.optimal_partition`) over a
     coarse grid of the 1-D fine cells, a start for the mixture: the cells are grouped into about
     ``n_coarse`` runs of equal share of half the MC events plus half the signal yield (so the
     grid resolves both where the MC knowledge is and the signal-rich tail), each edge placed
     midway between the last event of one run and the first of the next. One signal only; None if
-    no partition obeys the rule.
+    no partition obeys the rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``).
     """
     from phenoflow.binning.optimal import optimal_partition
 
@@ -392,9 +408,8 @@ def coarse_optimum_edges(
     n_groups = int(group.max()) + 1
     coarse = y.merged(group, n_groups)
     try:
-        part = optimal_partition(
-            coarse.s[0], coarse.b, coarse.b_sumw2, k, min_background, max_rel_uncertainty, significance
-        )
+        rule = (min_background, max_rel_uncertainty, significance, min_mc_events)
+        part = optimal_partition(coarse.s[0], coarse.b, coarse.b_sumw2, k, *rule, coarse.b_events)
     except ValueError:
         return None
     ends = np.flatnonzero(np.diff(group))  # last fine cell of each run but the last
@@ -438,11 +453,13 @@ _CHECK_EVERY = 5  # steps between checks of the hard assignment (its best state 
 
 
 @functools.cache
-def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False) -> Callable:
+def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False, counted: bool = False) -> Callable:
     """The compiled training loop for mixtures in ``dim`` coordinates (1-D interval means if
     ``interval``, simplex means otherwise), maximising Cowan's Z if ``uncertain`` (its rel and
-    mc come as tensors), else the plain Z_A. Memoised so that fits of any size share one trace
-    (shapes are relaxed after the first retrace); it holds no data, only compiled code."""
+    mc come as tensors), else the plain Z_A; with the rule's minimum of MC events in the soft
+    objective and penalties if ``counted`` (the hard check applies it always). Memoised so that
+    fits of any size share one trace (shapes are relaxed after the first retrace); it holds no
+    data, only compiled code."""
     import tensorflow as tf
     import tensorflow_probability as tfp
 
@@ -479,11 +496,12 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
         log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(tril)), axis=-1)
         log_joint_ = -0.5 * z2 - log_det[..., None] - 0.5 * dim * np.log(2 * np.pi) + log_w[..., None]
         gamma = tf.nn.softmax(log_joint_ / temperature, axis=1)  # (R, K, m)
-        sums = tf.linalg.matmul(gamma, cell_sums)  # (R, K, n_sig + 2)
-        s, b, w2 = tf.transpose(sums[..., :-2], [0, 2, 1]), sums[..., -2], sums[..., -1]
-        min_b, inv_rel2, _ = bounds
-        z = significance_of(s, rule_background(b, b, w2, min_b, inv_rel2), w2, uncertainty)
-        penalty = rule_penalty(b, w2, rule)
+        sums = tf.linalg.matmul(gamma, cell_sums)  # (R, K, n_sig + 3)
+        s, b, w2, n = tf.transpose(sums[..., :-3], [0, 2, 1]), sums[..., -3], sums[..., -2], sums[..., -1]
+        min_b, inv_rel2, _, min_n = bounds
+        n = n if counted else None
+        z = significance_of(s, rule_background(b, b, w2, min_b, inv_rel2, n, min_n), w2, uncertainty)
+        penalty = rule_penalty(b, w2, rule, n)
         loss = -z + tf.stop_gradient(z) * penalty
         sharp = tf.linalg.matvec(tf.reduce_max(gamma, axis=1), occupancy)
         return loss, z, sharp, log_joint_
@@ -493,7 +511,7 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
         cells obeys the rule (1-D: every interval of cells with the same winner, at most K of
         them, as the hard result will be judged)."""
         _, cell_sums, occupancy, _, _ = data
-        min_b, _, rel2_hard = bounds
+        min_b, _, rel2_hard, min_n = bounds
         owner = tf.argmax(log_joint_, axis=1)  # (R, m)
         n_r, m, k = tf.shape(owner)[0], tf.shape(owner)[1], tf.shape(log_joint_)[1]
         if interval:  # cells in increasing score: runs of one winner are the bins
@@ -506,11 +524,11 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
         columns = tf.concat([cell_sums, occupancy[:, None]], axis=1)
         hs = tf.math.unsorted_segment_sum(tf.tile(columns, [n_r, 1]), flat, n_r * n_ids)
         hs = tf.reshape(hs, [n_r, n_ids, -1])
-        hb, hw2, used = hs[..., -3], hs[..., -2], hs[..., -1] > 0
-        legal = (hb > 0) & (hb >= min_b * (1 - _HARD_SLACK)) & (hw2 <= rel2_hard * hb * hb)
+        hb, hw2, hn, used = hs[..., -4], hs[..., -3], hs[..., -2], hs[..., -1] > 0
+        legal = (hb > 0) & (hb >= min_b * (1 - _HARD_SLACK)) & (hw2 <= rel2_hard * hb * hb) & (hn >= min_n)
         feasible = tf.reduce_all(legal | ~used, axis=-1) & few_enough
         z_hard = significance_of(
-            tf.transpose(hs[..., :-3], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty
+            tf.transpose(hs[..., :-4], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty
         )
         return tf.where(feasible & tf.math.is_finite(z_hard), z_hard, -tf.ones_like(z_hard))
 
@@ -596,6 +614,7 @@ def _train(
     combination: str,
     min_background: float,
     max_rel_uncertainty: float,
+    min_mc_events: float,
     penalty_background: float,
     penalty_uncertainty: float,
     margin: float,
@@ -619,14 +638,17 @@ def _train(
     """
     d = cells.points.shape[1]
     y = cells.yields
-    data = (cells.points.T, np.column_stack([y.s.T, y.b, y.b_sumw2]), y.count / y.count.sum())
+    data = (cells.points.T, np.column_stack([y.s.T, y.b, y.b_sumw2, y.b_events]), y.count / y.count.sum())
     use_b = min_background > 0 and penalty_background > 0
     use_u = bool(np.isfinite(max_rel_uncertainty)) and penalty_uncertainty > 0
+    use_n = min_mc_events > 0 and penalty_uncertainty > 0
     rule = (
         min_background if use_b else 1.0,
         max_rel_uncertainty if use_u else 1.0,
+        min_mc_events if use_n else 1.0,
         penalty_background if use_b else 0.0,
         penalty_uncertainty if use_u else 0.0,
+        penalty_uncertainty if use_n else 0.0,
         margin,
     )
     finite_u = bool(np.isfinite(max_rel_uncertainty))
@@ -634,9 +656,10 @@ def _train(
         max(min_background, 0.0),
         1.0 / max_rel_uncertainty**2 if finite_u else 0.0,
         (max_rel_uncertainty * (1 + _HARD_SLACK)) ** 2 if finite_u else 1e30,
+        max(min_mc_events, 0.0),
     )
     lo, hi = interval if interval is not None else (0.0, 1.0)
-    run = _trainer(d, interval is not None, combination, not significance.plain)
+    run = _trainer(d, interval is not None, combination, not significance.plain, min_mc_events > 0)
     uncertainty = (significance.relative_background_uncertainty, float(significance.mc_statistics))
     final, best, hist = run(init, data, rule, bounds, uncertainty, temperatures, learning_rates, lo, hi)
     names = ("loss", "z_soft", "sharpness", "z_hard", "temperature", "learning_rate")
@@ -736,7 +759,7 @@ def _soft_yields(
     gamma = np.exp(a - a.max(axis=1, keepdims=True))
     gamma /= gamma.sum(axis=1, keepdims=True)
     y = cells.yields
-    return BinYields(y.s @ gamma, y.b @ gamma, y.b_sumw2 @ gamma, y.count @ gamma)
+    return BinYields(y.s @ gamma, y.b @ gamma, y.b_sumw2 @ gamma, y.count @ gamma, y.b_events @ gamma)
 
 
 class _Hard(NamedTuple):
@@ -799,7 +822,9 @@ def _hard_simplex(
     bin_map = BinMap(log_w[kept], means[kept], tril[kept], groups)
     component_bin = np.full(k, -1)
     component_bin[kept] = groups
-    notes = rule_note(n_eff, n_new, rule["min_background"], rule["max_rel_uncertainty"], "into touching bins ")
+    notes = rule_note(
+        n_eff, n_new, rule["min_background"], rule["max_rel_uncertainty"], "into touching bins ", rule["min_mc_events"]
+    )
     image = simplex.bin_image(bin_map) if x.shape[1] == 2 else None
     return _Hard(bin_map, None, component_hard, component_bin, n_eff, notes, image)
 
@@ -814,6 +839,7 @@ def fit_gmm_binning(
     combination: str = "quadrature",
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
+    min_mc_events: float = 0,
     penalty_background: float = 20.0,
     penalty_uncertainty: float = 20.0,
     margin: float = 0.02,
@@ -833,12 +859,13 @@ def fit_gmm_binning(
 
     ``scores``: (n,) 1-D scores in ``score_range``, or (n, C) softmax vectors; ``weights`` (n,)
     expected events; ``labels`` (n,) integer process groups, those in ``signal_labels`` being
-    signals and all others background. ``min_background`` (events) and
-    ``max_rel_uncertainty`` are the per-bin rule, ``penalty_*`` the weights of its penalties
-    (0 switches a penalty off; the rule is still applied to the hard bins). ``temperature`` and
-    ``learning_rate``: (start, end) of their schedules (one of :data:`SCHEDULES`) over
-    ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side (default 6 in 1-D, 4 in
-    n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 2000) or grid
+    signals and all others background. ``min_background`` (events), ``max_rel_uncertainty``
+    and ``min_mc_events`` (background MC events of nonzero weight) are the per-bin rule,
+    ``penalty_*`` the weights of its penalties (``penalty_uncertainty`` weighs both MC-statistics
+    hinges; 0 switches a penalty off; the rule is still applied to the hard bins).
+    ``temperature`` and ``learning_rate``: (start, end) of their schedules (one of
+    :data:`SCHEDULES`) over ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side
+    (default 6 in 1-D, 4 in n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 2000) or grid
     divisions per free coordinate (n-D, default 100). ``n_coarse`` (1-D, one signal): restarts
     1-3 start from the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
     cells (0: no such starts). ``significance``: the Z maximised, merged
@@ -867,7 +894,7 @@ def fit_gmm_binning(
         x, weights, labels, signal_labels, n_fine or (FINE_CELLS_1D if one_d else FINE_DIVISIONS_SIMPLEX), lo, hi
     )
     rng = np.random.default_rng(seed)
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
+    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
     if one_d:
         sig = is_sig & (scores >= lo) & (scores <= hi)
         dp_start = [
@@ -884,8 +911,7 @@ def fit_gmm_binning(
         init,
         interval=(lo, hi) if one_d else None,
         combination=combination,
-        min_background=min_background,
-        max_rel_uncertainty=max_rel_uncertainty,
+        **rule,
         penalty_background=penalty_background,
         penalty_uncertainty=penalty_uncertainty,
         margin=margin,
@@ -982,6 +1008,7 @@ def gmm_edges(
     n_bins: int,
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
+    min_mc_events: float = 0,
     seed: int = 0,
     **options,
 ) -> np.ndarray:
@@ -1001,6 +1028,7 @@ def gmm_edges(
         n_bins,
         min_background=min_background,
         max_rel_uncertainty=max_rel_uncertainty,
+        min_mc_events=min_mc_events,
         seed=seed,
         **passed,
     )

@@ -47,20 +47,22 @@ def evaluate_edges(
     min_background: float,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
 ) -> dict:
     """Judge one binning by the common rule: bins are merged until each has b > 0, b >=
-    ``min_background`` and a background MC uncertainty sqrt(sum w^2)/b <= ``max_rel_uncertainty``
+    ``min_background``, a background MC uncertainty sqrt(sum w^2)/b <= ``max_rel_uncertainty``
+    and at least ``min_mc_events`` background MC events
     (:func:`phenoflow.binning.rule.apply_rule_1d`, each merge losing the least sum Z^2); then
     yields and combined Z from the events.
 
     ``edges``: the method's edges for ``n_bins`` requested bins; events (n,) with ``labels`` 1
     signal, 0 background. Returns a JSON-ready row: method, bins requested and kept, edges,
-    per-bin s, b and background MC error, the significance sqrt(sum Z^2) with Z =
-    ``significance`` (default the plain Asimov Z_A), the plain ``z_asimov`` beside it, and notes
-    on merged bins.
+    per-bin s, b, background MC error and background MC events, the significance sqrt(sum Z^2)
+    with Z = ``significance`` (default the plain Asimov Z_A), the plain ``z_asimov`` beside it,
+    and notes on merged bins.
     """
     merged, notes = apply_rule_1d(
-        edges, scores, weights, labels, min_background, max_rel_uncertainty, significance=significance
+        edges, scores, weights, labels, min_background, max_rel_uncertainty, (1,), significance, min_mc_events
     )
     yields = binned_yields(scores, weights, labels, merged)
     return {
@@ -71,6 +73,7 @@ def evaluate_edges(
         "s": yields["s"].tolist(),
         "b": yields["b"].tolist(),
         "b_error": np.sqrt(yields["b_sumw2"]).tolist(),
+        "b_events": yields["b_events"].astype(int).tolist(),
         "significance": combined_significance(yields["s"], yields["b"], yields["b_sumw2"], significance),
         "z_asimov": combined_significance(yields["s"], yields["b"]),
         "notes": list(notes),
@@ -86,13 +89,14 @@ def evaluate_binning(
     min_background: float,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
     **options,
 ) -> dict:
     """Edges from ``method`` (a key of :data:`METHODS`; ``options`` such as ``seed`` pass to it),
     judged by :func:`evaluate_edges`. Methods that optimise edges (``optimal``, ``gmm``) obey
-    ``min_background`` and ``max_rel_uncertainty`` themselves and maximise sum Z^2 with Z =
-    ``significance``; the others are merged to obey them."""
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
+    the rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``) themselves and
+    maximise sum Z^2 with Z = ``significance``; the others are merged to obey it."""
+    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
     edges = method_edges(method, scores, weights, labels, n_bins, **rule, significance=significance, **options)
     return evaluate_edges(method, edges, scores, weights, labels, n_bins, **rule, significance=significance)
 
@@ -106,11 +110,12 @@ def method_edges(
     min_background: float,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
     **options,
 ) -> np.ndarray:
     """The edges ``method`` (a key of :data:`METHODS`) gives for ``n_bins`` bins of these events,
     before the rule's merges; ``options`` such as ``seed`` pass to it."""
     if method not in METHODS:
         raise KeyError(f"binning method '{method}' is not one of {', '.join(METHODS)}")
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty)
+    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
     return METHODS[method](scores, weights, labels, n_bins, **rule, significance=significance, **options)

@@ -8,8 +8,9 @@ contiguous partition of the fine cells; its objective is sum_k Z(s_k, b_k)^2, wh
 root is the combined significance of :func:`phenoflow.binning.rule.combined_significance`; Z is
 the plain Asimov Z_A or, with a ``significance`` that has a background uncertainty, Cowan's Z
 with each candidate bin's own sigma_b (its relative systematic and its sqrt(sum w^2)). The
-partition into at most ``n_bins`` bins that maximises it, subject to per-bin background
-constraints, is found exactly by dynamic programming over the fine edges.
+partition into at most ``n_bins`` bins that maximises it, subject to the per-bin rule of
+:func:`phenoflow.binning.rule.obeys_rule` (background yield, its MC uncertainty and its number of
+MC events), is found exactly by dynamic programming over the fine edges.
 
 :func:`optimal_edges` follows the signature convention of
 :data:`phenoflow.binning.methods.METHODS`: ``(scores, weights, labels, n_bins, **options) -> edges``.
@@ -21,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from phenoflow.binning.rule import obeys_rule
+from phenoflow.binning.rule import background_events, obeys_rule
 from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 
@@ -35,12 +36,12 @@ class Partition(NamedTuple):
 
 def fine_histograms(
     scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_fine: int, lo: float = 0.0, hi: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Weighted fine histograms of the score.
 
     ``scores``, ``weights`` (expected events) and ``labels`` (1 signal, 0 background) have shape
-    (n,). Returns signal yields s, background yields b and background sum of w^2, each shape
-    (n_fine,), and the fine edges, shape (n_fine + 1,). Bins are [e_i, e_{i+1}) with the last one
+    (n,). Returns signal yields s, background yields b, background sum of w^2 and background MC
+    events (nonzero weight), each shape (n_fine,), and the fine edges, shape (n_fine + 1,). Bins are [e_i, e_{i+1}) with the last one
     closed, as in :func:`numpy.histogram` (and :func:`phenoflow.binning.rule.binned_yields`); scores
     outside [lo, hi] are not counted.
     """
@@ -53,7 +54,8 @@ def fine_histograms(
     s, _ = np.histogram(scores[is_sig], bins=edges, weights=weights[is_sig])
     b, _ = np.histogram(scores[~is_sig], bins=edges, weights=weights[~is_sig])
     b_w2, _ = np.histogram(scores[~is_sig], bins=edges, weights=weights[~is_sig] ** 2)
-    return s, b, b_w2, edges
+    n_b, _ = np.histogram(scores, bins=edges, weights=background_events(weights, is_sig))
+    return s, b, b_w2, n_b, edges
 
 
 def bin_value_matrix(
@@ -63,27 +65,38 @@ def bin_value_matrix(
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
+    b_events: np.ndarray | None = None,
 ) -> np.ndarray:
     """Z^2 of every candidate bin made of fine bins i..j-1, shape (n_fine + 1, n_fine + 1).
 
     Z is ``significance`` (default the plain Asimov Z_A), with the candidate bin's background
     sum of w^2 for its MC statistics. Entry [i, j] for i < j is Z(s_ij, b_ij)^2 if the bin obeys
-    the rule (:func:`phenoflow.binning.rule.obeys_rule`: b_ij > 0, b_ij >= min_background and
-    sqrt(b_sumw2_ij) / b_ij <= max_rel_uncertainty), otherwise -inf;
+    the rule (:func:`phenoflow.binning.rule.obeys_rule`: b_ij > 0, b_ij >= min_background,
+    sqrt(b_sumw2_ij) / b_ij <= max_rel_uncertainty and at least ``min_mc_events`` background MC
+    events, from ``b_events`` (n_fine,), needed only with that minimum), otherwise -inf;
     entries with i >= j are -inf. Yields are differences of cumulative sums (a run of empty
-    fine bins gives exactly b = 0, since adding zeros leaves a running sum unchanged).
+    fine bins gives exactly b = 0, since adding zeros leaves a running sum unchanged; event
+    counts stay whole numbers).
     """
     s = np.asarray(s, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     w2 = np.asarray(b_sumw2, dtype=np.float64)
-    if not (s.shape == b.shape == w2.shape and s.ndim == 1):
-        raise ValueError(f"s, b and b_sumw2 must be 1-D of equal length, got {s.shape}, {b.shape}, {w2.shape}")
+    n_b = np.zeros_like(b) if b_events is None else np.asarray(b_events, dtype=np.float64)
+    if not (s.shape == b.shape == w2.shape == n_b.shape and s.ndim == 1):
+        raise ValueError(
+            f"s, b, b_sumw2 and b_events must be 1-D of equal length, got {s.shape}, {b.shape}, {w2.shape}, {n_b.shape}"
+        )
+    if min_mc_events > 0 and b_events is None:
+        raise ValueError(f"min_mc_events = {min_mc_events:g} needs b_events, the fine bins' background MC events")
     zero = np.zeros(1)
-    cs, cb, cw2 = (np.concatenate([zero, np.cumsum(x)]) for x in (s, b, w2))
+    cs, cb, cw2, cn = (np.concatenate([zero, np.cumsum(x)]) for x in (s, b, w2, n_b))
     S = cs[None, :] - cs[:, None]
     B = cb[None, :] - cb[:, None]
     W2 = cw2[None, :] - cw2[:, None]
-    ok = np.triu(np.ones(S.shape, dtype=bool), k=1) & obeys_rule(B, W2, min_background, max_rel_uncertainty)
+    N = cn[None, :] - cn[:, None]
+    rule = obeys_rule(B, W2, min_background, max_rel_uncertainty, N, min_mc_events)
+    ok = np.triu(np.ones(S.shape, dtype=bool), k=1) & rule
     z = significance(np.where(ok, S, 0.0), np.where(ok, B, 1.0), np.where(ok, W2, 0.0))
     return np.where(ok, z**2, -np.inf)
 
@@ -96,13 +109,16 @@ def optimal_partition(
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
+    b_events: np.ndarray | None = None,
 ) -> Partition:
     """Contiguous partition of the fine bins into at most ``n_bins`` bins maximising sum Z^2
     (Z: ``significance``, default the plain Asimov Z_A).
 
-    ``s``, ``b``, ``b_sumw2``: fine-bin signal yield, background yield and background sum of
-    w^2, shape (n_fine,). Every bin must satisfy b_k > 0, b_k >= ``min_background`` and
-    sqrt(b_sumw2_k) / b_k <= ``max_rel_uncertainty``. Among equally good partitions (to a relative
+    ``s``, ``b``, ``b_sumw2``, ``b_events``: fine-bin signal yield, background yield,
+    background sum of w^2 and background MC events, shape (n_fine,). Every bin must satisfy
+    b_k > 0, b_k >= ``min_background``, sqrt(b_sumw2_k) / b_k <= ``max_rel_uncertainty`` and
+    hold at least ``min_mc_events`` background MC events (``b_events`` is needed only then). Among equally good partitions (to a relative
     1e-12) the one with the fewest bins is returned, so fewer than ``n_bins`` bins come back when
     more cannot help or the constraints forbid them. Exact; O(n_bins * n_fine^2) time and
     O(n_fine^2 + n_bins * n_fine) memory, vectorised over both inner indices.
@@ -111,7 +127,8 @@ def optimal_partition(
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    value = bin_value_matrix(s, b, b_sumw2, min_background, max_rel_uncertainty, significance)
+    rule = (min_background, max_rel_uncertainty, significance, min_mc_events)
+    value = bin_value_matrix(s, b, b_sumw2, *rule, b_events)
     n = value.shape[0] - 1
     k_max = min(n_bins, n)
     # best[k, j]: best objective over partitions of fine bins 0..j-1 into exactly k bins
@@ -124,9 +141,11 @@ def optimal_partition(
         best[k] = np.take_along_axis(total, prev_idx[k][None, :], axis=0)[0]
     final = best[1:, n]
     if not np.isfinite(final).any():
+        events = "" if b_events is None else f" from {float(np.sum(b_events)):g} MC events"
         raise ValueError(
             f"no binning satisfies the constraints (min_background={min_background}, "
-            f"max_rel_uncertainty={max_rel_uncertainty}); total background {float(np.sum(b)):g}"
+            f"max_rel_uncertainty={max_rel_uncertainty}, min_mc_events={min_mc_events}); "
+            f"total background {float(np.sum(b)):g}{events}"
         )
     top = float(np.max(final))
     k = 1 + int(np.argmax(final >= top - 1e-12 * abs(top)))
@@ -139,15 +158,15 @@ def optimal_partition(
 
 def event_cells(
     scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, max_cells: int, lo: float = 0.0, hi: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The events summed into fine cells whose boundaries lie between neighbouring events.
 
     One cell per distinct score in [lo, hi] if there are at most ``max_cells`` of them, else
     ``max_cells`` runs of neighbouring distinct scores holding (nearly) equal numbers of events,
     so the cells are finest where the events are densest and the tail keeps its own cells.
     ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
-    Returns the signal yield, background yield and background sum of w^2 per cell, shape
-    (n_cells,), and the cuts, shape (n_cells + 1,): lo, the midpoints between the last score of
+    Returns the signal yield, background yield, background sum of w^2 and background MC events
+    (nonzero weight) per cell, shape (n_cells,), and the cuts, shape (n_cells + 1,): lo, the midpoints between the last score of
     one cell and the first of the next, hi.
     """
     if max_cells < 1:
@@ -170,7 +189,8 @@ def event_cells(
     s = np.bincount(cell, weights=np.where(sig, w, 0.0), minlength=n_cells)
     b = np.bincount(cell, weights=np.where(sig, 0.0, w), minlength=n_cells)
     w2 = np.bincount(cell, weights=np.where(sig, 0.0, w**2), minlength=n_cells)
-    return s, b, w2, cuts
+    n_b = np.bincount(cell, weights=background_events(w, sig), minlength=n_cells)
+    return s, b, w2, n_b, cuts
 
 
 def optimal_edges(
@@ -182,11 +202,12 @@ def optimal_edges(
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
     **_,
 ) -> np.ndarray:
     """Edges over [0, 1] of the DP-optimal binning on the event cells of :func:`event_cells`,
     maximising sum Z^2 (Z: ``significance``, default the plain Asimov Z_A) under the rule
-    (``min_background``, ``max_rel_uncertainty``).
+    (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``).
 
     ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
     Exact over every cut between events when there are at most ``max_cells`` distinct scores
@@ -194,8 +215,8 @@ def optimal_edges(
     shape (n_bins_found + 1,) with n_bins_found <= ``n_bins``. Other keyword options are
     ignored (METHODS convention).
     """
-    s, b, b_w2, cuts = event_cells(scores, weights, labels, max_cells)
-    part = optimal_partition(s, b, b_w2, n_bins, min_background, max_rel_uncertainty, significance)
+    s, b, b_w2, n_b, cuts = event_cells(scores, weights, labels, max_cells)
+    part = optimal_partition(s, b, b_w2, n_bins, min_background, max_rel_uncertainty, significance, min_mc_events, n_b)
     return cuts[part.indices]
 
 
@@ -207,13 +228,15 @@ def event_optimum(
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
     lo: float = 0.0,
     hi: float = 1.0,
     max_events: int = 5000,
 ) -> tuple[np.ndarray, float]:
     """The exact optimum over every binning of the events themselves: the DP of
     :func:`optimal_partition` with one fine bin per distinct score, so that every cut between
-    two neighbouring events is a candidate edge (no fine grid limits it). The reference for other
+    two neighbouring events is a candidate edge (no fine grid limits it), under the rule
+    (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``). The reference for other
     methods on small samples.
 
     ``scores`` in [lo, hi], ``weights`` (expected events), ``labels`` (1 signal, 0 background):
@@ -225,6 +248,6 @@ def event_optimum(
     n_distinct = np.unique(scores[(scores >= lo) & (scores <= hi)]).size
     if n_distinct > max_events:
         raise ValueError(f"{n_distinct} distinct scores: more than max_events = {max_events} for the exact optimum")
-    s, b, w2, cuts = event_cells(scores, weights, labels, max_events, lo, hi)
-    part = optimal_partition(s, b, w2, n_bins, min_background, max_rel_uncertainty, significance)
+    s, b, w2, n_b, cuts = event_cells(scores, weights, labels, max_events, lo, hi)
+    part = optimal_partition(s, b, w2, n_bins, min_background, max_rel_uncertainty, significance, min_mc_events, n_b)
     return cuts[part.indices], float(np.sqrt(part.objective))

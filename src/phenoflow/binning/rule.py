@@ -9,11 +9,17 @@ and the Z_i are combined by one of :data:`COMBINATIONS`. Z is a
 Z with each bin's own background uncertainty sigma_b^2 = (rel (b_k + other signals))^2 +
 sum w^2_k (the true background's MC error), uncorrelated between bins.
 
-The rule: bins are merged until every bin has b > 0, b >= ``min_background`` and a relative
-background MC uncertainty sqrt(sum w^2)_k / b_k <= ``max_rel_uncertainty`` (or one bin is left),
-each merge losing the least sum_i Z^2 (:func:`merge_bins`; 1-D bins via
-:func:`apply_rule_1d`, any n-D bin map via :func:`evaluate_bin_map`). Numpy only: no method's
-evaluation loads TensorFlow.
+The rule: bins are merged until every bin has b > 0, b >= ``min_background``, a relative
+background MC uncertainty sqrt(sum w^2)_k / b_k <= ``max_rel_uncertainty`` and at least
+``min_mc_events`` background MC events (or one bin is left), each merge losing the least
+sum_i Z^2 (:func:`merge_bins`; 1-D bins via :func:`apply_rule_1d`, any n-D bin map via
+:func:`evaluate_bin_map`). Numpy only: no method's evaluation loads TensorFlow.
+
+A bin's background MC events are its background rows with a nonzero weight. Events of negative
+weight (NLO generators) count like the others: each is one simulated event whose weight enters
+b and sum w^2, and the signed b and its sum w^2 are judged by the other two bounds. The count
+is what the uncertainty bound alone cannot guarantee: four equal-weight events pass
+sqrt(sum w^2)/b <= 0.5, and the optimisers fit the fluctuations of such bins.
 """
 
 from __future__ import annotations
@@ -119,13 +125,15 @@ def yields_with_errors(
 
 @dataclass(frozen=True)
 class BinYields:
-    """Yields of a set of bins: signal (n_signals, n_bins), background, background sum of w^2 and
-    MC events (n_bins,)."""
+    """Yields of a set of bins: signal (n_signals, n_bins), background, background sum of w^2, MC
+    events (every class, any weight) and background MC events (nonzero weight; the rule's
+    count), each (n_bins,)."""
 
     s: np.ndarray
     b: np.ndarray
     b_sumw2: np.ndarray
     count: np.ndarray
+    b_events: np.ndarray
 
     def merged(self, groups: np.ndarray, n_groups: int) -> BinYields:
         """Yields of the bins merged by ``groups`` (new bin of each old bin, (n_bins,))."""
@@ -133,11 +141,24 @@ class BinYields:
         def add(x: np.ndarray) -> np.ndarray:
             return np.stack([np.bincount(groups, weights=r, minlength=n_groups) for r in np.atleast_2d(x)])
 
-        return BinYields(add(self.s), add(self.b)[0], add(self.b_sumw2)[0], add(self.count)[0])
+        return BinYields(add(self.s), *(add(x)[0] for x in self._columns))
 
     def take(self, index: np.ndarray) -> BinYields:
         """The bins ``index`` only."""
-        return BinYields(self.s[:, index], self.b[index], self.b_sumw2[index], self.count[index])
+        return BinYields(self.s[:, index], *(x[index] for x in self._columns))
+
+    def pairs(self) -> BinYields:
+        """Yields of every two neighbouring bins joined, (n_bins - 1,)."""
+        return BinYields(self.s[:, :-1] + self.s[:, 1:], *(x[:-1] + x[1:] for x in self._columns))
+
+    @property
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        """The per-bin arrays after the signal, in field order."""
+        return self.b, self.b_sumw2, self.count, self.b_events
+
+    def obeys(self, min_background: float, max_rel_uncertainty: float, min_mc_events: float) -> np.ndarray:
+        """Whether each bin obeys the rule (:func:`obeys_rule`), (n_bins,)."""
+        return obeys_rule(self.b, self.b_sumw2, min_background, max_rel_uncertainty, self.b_events, min_mc_events)
 
     def significance(self, combination: str, significance: Significance = ASIMOV) -> float:
         """Combined Z (``significance``, default Z_A); -inf if some bin has no background."""
@@ -149,14 +170,21 @@ class BinYields:
 def group_sums(
     cell: np.ndarray, weights: np.ndarray, labels: np.ndarray, signal_labels: Sequence[int], m: int
 ) -> BinYields:
-    """Sums per cell (index in [0, m), -1 skipped) of each signal, the background, its w^2, MC events."""
+    """Sums per cell (index in [0, m), -1 skipped) of each signal, the background, its w^2, MC
+    events and background MC events (:class:`BinYields`)."""
     ok = cell >= 0
     c, w, lab = cell[ok], weights[ok], labels[ok]
     is_sig = np.isin(lab, signal_labels)
     s = np.stack([np.bincount(c, weights=np.where(lab == g, w, 0.0), minlength=m) for g in signal_labels])
     b = np.bincount(c, weights=np.where(is_sig, 0.0, w), minlength=m)
     w2 = np.bincount(c, weights=np.where(is_sig, 0.0, w**2), minlength=m)
-    return BinYields(s, b, w2, np.bincount(c, minlength=m).astype(np.float64))
+    n_b = np.bincount(c, weights=background_events(w, is_sig), minlength=m)
+    return BinYields(s, b, w2, np.bincount(c, minlength=m).astype(np.float64), n_b)
+
+
+def background_events(weights: np.ndarray, is_signal: np.ndarray) -> np.ndarray:
+    """1.0 for each background MC event the rule counts (nonzero weight, either sign), else 0.0; (n,)."""
+    return ((weights != 0) & ~is_signal).astype(np.float64)
 
 
 class SortedEvents:
@@ -168,7 +196,7 @@ class SortedEvents:
         w, lab = weights[order], labels[order]
         is_sig = np.isin(lab, signal_labels)
         cols = [np.where(lab == g, w, 0.0) for g in signal_labels]
-        cols += [np.where(is_sig, 0.0, w), np.where(is_sig, 0.0, w**2), np.ones_like(w)]
+        cols += [np.where(is_sig, 0.0, w), np.where(is_sig, 0.0, w**2), np.ones_like(w), background_events(w, is_sig)]
         self.cum = np.concatenate([np.zeros((len(cols), 1)), np.cumsum(np.stack(cols), axis=1)], axis=1)
         self.n_sig = len(signal_labels)
 
@@ -177,7 +205,7 @@ class SortedEvents:
         pos = np.searchsorted(self.x, edges, side="left")
         pos[-1] = np.searchsorted(self.x, edges[-1], side="right")
         d = np.diff(self.cum[:, pos], axis=1)
-        return BinYields(d[: self.n_sig], d[self.n_sig], d[self.n_sig + 1], d[self.n_sig + 2])
+        return BinYields(d[: self.n_sig], *d[self.n_sig :])
 
 
 # --- merging -----------------------------------------------------------------------------------------
@@ -191,23 +219,29 @@ def _bin_objective(y: BinYields, significance: Significance = ASIMOV) -> np.ndar
 
 
 def obeys_rule(
-    b: np.ndarray, b_sumw2: np.ndarray, min_background: float = 0.0, max_rel_uncertainty: float = np.inf
+    b: np.ndarray,
+    b_sumw2: np.ndarray,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    b_events: np.ndarray | None = None,
+    min_mc_events: float = 0,
 ) -> np.ndarray:
-    """Whether bins of background ``b`` (expected events) and background sum of w^2 ``b_sumw2``
-    (arrays of one shape) obey the rule: b > 0, b >= ``min_background`` and
-    sqrt(sum w^2) / b <= ``max_rel_uncertainty``, each within :data:`RULE_TOLERANCE`. The one
-    judge of the rule for the merges here and the DP of :mod:`phenoflow.binning.optimal`."""
+    """Whether bins of background ``b`` (expected events), background sum of w^2 ``b_sumw2`` and
+    background MC events ``b_events`` (arrays of one shape) obey the rule: b > 0,
+    b >= ``min_background`` and sqrt(sum w^2) / b <= ``max_rel_uncertainty``, each within
+    :data:`RULE_TOLERANCE`, and b_events >= ``min_mc_events`` (whole events: exact). The one judge
+    of the rule for the merges here, the DP of :mod:`phenoflow.binning.optimal` and the
+    mixture's hard bins. ``b_events`` may be None only without a minimum count."""
     b = np.asarray(b, dtype=np.float64)
     ok = (b > 0) & (b >= min_background * (1 - RULE_TOLERANCE))
     if np.isfinite(max_rel_uncertainty):
         allowed = max_rel_uncertainty * (1 + RULE_TOLERANCE) * np.where(ok, b, 0.0)
         ok &= np.sqrt(np.clip(b_sumw2, 0, None)) <= allowed
+    if min_mc_events > 0:
+        if b_events is None:
+            raise ValueError(f"min_mc_events = {min_mc_events:g} needs the bins' background MC event counts")
+        ok &= np.asarray(b_events) >= min_mc_events
     return ok
-
-
-def _violations(y: BinYields, min_background: float, max_rel_uncertainty: float) -> np.ndarray:
-    """Bins breaking the rule (:func:`obeys_rule`)."""
-    return ~obeys_rule(y.b, y.b_sumw2, min_background, max_rel_uncertainty)
 
 
 def merge_bins(
@@ -216,9 +250,11 @@ def merge_bins(
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
 ) -> tuple[np.ndarray, int]:
-    """Merge bins until every bin has b > 0, b >= ``min_background`` and relative background MC
-    uncertainty <= ``max_rel_uncertainty`` (or a single bin is left).
+    """Merge bins until every bin has b > 0, b >= ``min_background``, relative background MC
+    uncertainty <= ``max_rel_uncertainty`` and at least ``min_mc_events`` background MC events
+    (or a single bin is left).
 
     Greedy: the offending bin with the smallest background joins, among the bins it touches
     (``adjacency``, (n_bins, n_bins) bool; all bins if it touches none), the one for which the
@@ -231,7 +267,7 @@ def merge_bins(
     adj = np.asarray(adjacency, dtype=bool).copy()
     cur, alive = y, np.ones(n, dtype=bool)
     while alive.sum() > 1:
-        bad = _violations(cur, min_background, max_rel_uncertainty) & alive
+        bad = ~cur.obeys(min_background, max_rel_uncertainty, min_mc_events) & alive
         if not bad.any():
             break
         i = int(np.flatnonzero(bad)[np.argmin(cur.b[bad])])
@@ -261,13 +297,16 @@ def _chain(n: int) -> np.ndarray:
     return np.eye(n, k=1, dtype=bool) | np.eye(n, k=-1, dtype=bool)
 
 
-def rule_note(n_before: int, n_after: int, min_background: float, max_rel_uncertainty: float, how: str) -> list[str]:
+def rule_note(
+    n_before: int, n_after: int, min_background: float, max_rel_uncertainty: float, how: str, min_mc_events: float = 0
+) -> list[str]:
     """A note on bins merged ``how`` under the rule; none if no bin was merged."""
     if n_after == n_before:
         return []
     rule = f"b > 0, b >= {min_background:g}" + (
         f", rel. MC uncertainty <= {max_rel_uncertainty:g}" if np.isfinite(max_rel_uncertainty) else ""
     )
+    rule += f", >= {min_mc_events:g} background MC events" if min_mc_events > 0 else ""
     k = n_before - n_after
     return [f"{k} bin{'s' * (k > 1)} merged {how}for {rule}: {n_before} -> {n_after} bins"]
 
@@ -279,28 +318,27 @@ def merge_edges(
     max_rel_uncertainty: float,
     max_bins: int,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
 ) -> tuple[np.ndarray, list[str]]:
     """Apply the rule to 1-D bins: at most ``max_bins`` bins (adjacent pairs losing the least
     sum Z^2 merged; a component can own two intervals), then b >= max(min_background, > 0)
-    by merge_low_background, then :func:`merge_bins` for what is left (relative uncertainty).
-    Z: ``significance`` (default Z_A). Returns the edges and notes on what was merged."""
+    by merge_low_background, then :func:`merge_bins` for what is left (relative uncertainty,
+    ``min_mc_events``). Z: ``significance`` (default Z_A). Returns the edges and notes on what
+    was merged."""
     notes = []
     n0 = len(edges) - 1
     while len(edges) - 1 > max_bins:
         y = events.yields(edges)
         obj = _bin_objective(y, significance)
-        pairs = BinYields(
-            y.s[:, :-1] + y.s[:, 1:], y.b[:-1] + y.b[1:], y.b_sumw2[:-1] + y.b_sumw2[1:], y.count[:-1] + y.count[1:]
-        )
-        edges = np.delete(edges, int(np.argmax(_bin_objective(pairs, significance) - obj[:-1] - obj[1:])) + 1)
+        edges = np.delete(edges, int(np.argmax(_bin_objective(y.pairs(), significance) - obj[:-1] - obj[1:])) + 1)
     if len(edges) - 1 < n0:
         notes.append(f"{n0} argmax intervals for at most {max_bins} bins: adjacent intervals merged")
     n1 = len(edges) - 1
     edges = merge_low_background(edges, events.yields(edges).b, max(min_background, _TINY))
     y = events.yields(edges)
-    groups, _ = merge_bins(y, _chain(len(y.b)), min_background, max_rel_uncertainty, significance)
+    groups, _ = merge_bins(y, _chain(len(y.b)), min_background, max_rel_uncertainty, significance, min_mc_events)
     edges = np.r_[edges[0], edges[1:-1][np.diff(groups) != 0], edges[-1]]
-    return edges, notes + rule_note(n1, len(edges) - 1, min_background, max_rel_uncertainty, "")
+    return edges, notes + rule_note(n1, len(edges) - 1, min_background, max_rel_uncertainty, "", min_mc_events)
 
 
 def apply_rule_1d(
@@ -312,17 +350,18 @@ def apply_rule_1d(
     max_rel_uncertainty: float = np.inf,
     signal_labels: Sequence[int] = (1,),
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
 ) -> tuple[np.ndarray, list[str]]:
-    """Merge 1-D bins of any method until every bin has b > 0, b >= ``min_background`` and
-    relative background MC uncertainty <= ``max_rel_uncertainty``, exactly as the mixture's hard
-    bins are merged, each merge losing the least sum Z^2 (``significance``, default Z_A).
-    ``edges`` (n_bins + 1,); events (n,). Returns new edges and notes."""
+    """Merge 1-D bins of any method until every bin has b > 0, b >= ``min_background``,
+    relative background MC uncertainty <= ``max_rel_uncertainty`` and at least
+    ``min_mc_events`` background MC events, exactly as the mixture's hard bins are merged, each
+    merge losing the least sum Z^2 (``significance``, default Z_A). ``edges`` (n_bins + 1,);
+    events (n,). Returns new edges and notes."""
     events = SortedEvents(
         np.asarray(scores, np.float64), np.asarray(weights, np.float64), np.asarray(labels), tuple(signal_labels)
     )
-    return merge_edges(
-        np.asarray(edges, np.float64), events, min_background, max_rel_uncertainty, len(edges) - 1, significance
-    )
+    rule = (min_background, max_rel_uncertainty)
+    return merge_edges(np.asarray(edges, np.float64), events, *rule, len(edges) - 1, significance, min_mc_events)
 
 
 def evaluate_bin_map(
@@ -336,9 +375,11 @@ def evaluate_bin_map(
     min_background: float = 0.0,
     max_rel_uncertainty: float = np.inf,
     significance: Significance = ASIMOV,
+    min_mc_events: float = 0,
 ) -> dict:
-    """Bins of an n-D map merged under the rule, as for the mixture (touching bins from a pixel
-    image for C = 3, any bins otherwise). ``scores`` (n, C); ``bin_function`` gives bins in
+    """Bins of an n-D map merged under the rule (``min_background``, ``max_rel_uncertainty``,
+    ``min_mc_events``), as for the mixture (touching bins from a pixel image for C = 3, any
+    bins otherwise). ``scores`` (n, C); ``bin_function`` gives bins in
     [0, n_bins). Returns {"n_bins", "significance", "signal_significance" (both with
     ``significance``, default Z_A), "significance_asimov" (plain Z_A), "bins" (BinYields),
     "groups" (new bin of each old bin)}."""
@@ -349,7 +390,7 @@ def evaluate_bin_map(
         adjacency = simplex.region_adjacency(simplex.bin_image(bin_function), n_bins)
     else:
         adjacency = np.ones((n_bins, n_bins), dtype=bool)
-    groups, n_new = merge_bins(y, adjacency, min_background, max_rel_uncertainty, significance)
+    groups, n_new = merge_bins(y, adjacency, min_background, max_rel_uncertainty, significance, min_mc_events)
     merged = y.merged(groups, n_new)
     z = signal_significances(merged.s, merged.b, merged.b_sumw2, significance)
     return {
@@ -368,12 +409,14 @@ def evaluate_bin_map(
 def binned_yields(
     scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, edges: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Per-bin signal and background yields and background sum of w^2; each shape (n_bins,)."""
+    """Per-bin signal and background yields, background sum of w^2 and background MC events
+    (nonzero weight); each shape (n_bins,)."""
     is_sig = labels == 1
     s, _ = np.histogram(scores[is_sig], bins=edges, weights=weights[is_sig])
     b, _ = np.histogram(scores[~is_sig], bins=edges, weights=weights[~is_sig])
     b_w2, _ = np.histogram(scores[~is_sig], bins=edges, weights=weights[~is_sig] ** 2)
-    return {"s": s, "b": b, "b_sumw2": b_w2}
+    n_b, _ = np.histogram(scores, bins=edges, weights=background_events(weights, is_sig))
+    return {"s": s, "b": b, "b_sumw2": b_w2, "b_events": n_b}
 
 
 def merge_low_background(edges: np.ndarray, b: np.ndarray, min_background: float) -> np.ndarray:

@@ -60,6 +60,16 @@ def gmm_arguments(settings: Mapping) -> dict:
     return out
 
 
+def _rule(min_background: float, max_rel_uncertainty: float, min_mc_events: float, significance: Significance) -> dict:
+    """The rule's keyword arguments, as every method and judge takes them."""
+    return {
+        "min_background": min_background,
+        "max_rel_uncertainty": max_rel_uncertainty,
+        "min_mc_events": min_mc_events,
+        "significance": significance,
+    }
+
+
 def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Collision) -> None:
     """Stacked background processes and the signal per bin of ``row`` (each event through its
     own group's edges for a cross-fitted row), linear and log."""
@@ -93,6 +103,7 @@ def run_binnings(
     n_bins: Sequence[int],
     min_background: float,
     max_rel_uncertainty: float,
+    min_mc_events: float,
     gmm_settings: Mapping,
     seed: int,
     plot_dir: str | os.PathLike,
@@ -101,8 +112,9 @@ def run_binnings(
     collision: Collision,
     groups: np.ndarray | None = None,
 ) -> list[dict]:
-    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K, and the plots;
-    Z is ``significance`` (default the plain Asimov Z_A), the rows' ``z_asimov`` always Z_A.
+    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K under the
+    rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``), and the plots; Z is
+    ``significance`` (default the plain Asimov Z_A), the rows' ``z_asimov`` always Z_A.
 
     With ``groups`` (n,; :func:`phenoflow.features.splits.crossfit_groups`) every binning is
     cross-fitted (:mod:`phenoflow.binning.crossfit`): each group's events binned by edges chosen
@@ -121,7 +133,7 @@ def run_binnings(
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
     x, w, y = (scores[c].to_numpy() for c in ("score", "weight", "label"))
-    rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty, "significance": significance}
+    rule = _rule(min_background, max_rel_uncertainty, min_mc_events, significance)
     rows = []
     process = scores["process"].astype(str).to_numpy()
     for method in methods:
@@ -175,6 +187,7 @@ def run_simplex_binnings(
     n_bins: Sequence[int],
     min_background: float,
     max_rel_uncertainty: float,
+    min_mc_events: float,
     combination: str,
     gmm_settings: Mapping,
     seed: int,
@@ -185,7 +198,8 @@ def run_simplex_binnings(
 ) -> list[dict]:
     """Rows for the softmax vectors (columns ``p_<class>`` of ``scores``, class index in
     ``class``) binned on the simplex by every method that has an n-D form, each K; every bin map
-    merged by the same rule (touching bins) and Z combined over the signal classes by
+    merged by the same rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``;
+    touching bins) and Z combined over the signal classes by
     ``combination``, with Z = ``significance`` (default the plain Asimov Z_A; ``z_asimov`` is
     always Z_A). For 3 classes the mixture's bin map is drawn per K (labelled with ``collision``)."""
     from phenoflow.binning.gmm import fit_gmm_binning
@@ -193,7 +207,7 @@ def run_simplex_binnings(
     plot_dir = Path(plot_dir)
     proba = scores[[f"p_{c}" for c in class_names]].to_numpy(np.float64)
     w, labels = scores["weight"].to_numpy(), scores["class"].to_numpy()
-    rule = {"min_background": min_background, "max_rel_uncertainty": max_rel_uncertainty, "significance": significance}
+    rule = _rule(min_background, max_rel_uncertainty, min_mc_events, significance)
     common = {"signal_labels": tuple(signal_classes), "combination": combination, **rule}
     rows = []
     for method in methods:
@@ -235,6 +249,6 @@ def run_simplex_binnings(
                 "space": "simplex", "method": method, "n_bins_requested": k, "n_bins": int(n_kept),
                 "significance": float(z), "z_asimov": float(z_asimov), "signal_significance": np.asarray(zi).tolist(),
                 "s": np.asarray(bins.s).tolist(), "b": bins.b.tolist(), "b_error": np.sqrt(bins.b_sumw2).tolist(),
-                "notes": notes,
+                "b_events": bins.b_events.astype(int).tolist(), "notes": notes,
             })  # fmt: skip
     return rows

@@ -150,7 +150,8 @@ ASIMOV = Significance()
 @dataclass(frozen=True)
 class ThresholdScan:
     """Best score threshold (keep score >= threshold): its Z, s, b, the background uncertainty
-    sigma_b that Z took (0 for the plain Asimov Z) and s/sqrt(b)."""
+    sigma_b that Z took (0 for the plain Asimov Z), s/sqrt(b) and the background MC events it
+    keeps (nonzero weight)."""
 
     threshold: float
     significance: float
@@ -158,6 +159,7 @@ class ThresholdScan:
     b: float
     s_over_sqrt_b: float
     sigma_b: float = 0.0
+    b_events: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -169,18 +171,25 @@ def max_significance(
     labels: np.ndarray,
     min_background: float,
     significance: Significance = ASIMOV,
+    min_mc_events: int = 0,
 ) -> ThresholdScan:
-    """Scan every distinct score threshold; maximise Z among those keeping b >= min_background.
+    """Scan every distinct score threshold; maximise Z among those keeping b >= min_background
+    and at least ``min_mc_events`` background MC events.
 
     ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
     Z is ``significance`` (default the plain Asimov Z_A; with a background uncertainty, the
-    kept background's sum of w^2 gives its MC error).
+    kept background's sum of w^2 gives its MC error). A background MC event is a background
+    row of nonzero weight; one of negative weight counts like the others.
     """
     is_signal = labels == 1
     thr, s, b = _cumulative_at_cuts(scores, weights, is_signal)
-    allowed = b >= max(min_background, np.finfo(float).tiny)
+    _, _, n_b = _cumulative_at_cuts(scores, (weights != 0).astype(np.float64), is_signal)
+    allowed = (b >= max(min_background, np.finfo(float).tiny)) & (n_b >= min_mc_events)
     if not allowed.any():
-        raise ValueError(f"no threshold keeps a background of at least {min_background} events")
+        raise ValueError(
+            f"no threshold keeps a background of at least {min_background} events from at least "
+            f"{min_mc_events} MC events (all of it: {b[-1]:g} from {n_b[-1]:g})"
+        )
     b_safe = np.where(allowed, b, 1.0)
     if significance.plain:
         z = np.where(allowed, asimov_significance(s, b_safe), -np.inf)
@@ -191,7 +200,7 @@ def max_significance(
         z = np.where(allowed, asimov_significance_with_uncertainty(s, b_safe, sigma), -np.inf)
     i = int(np.argmax(z))
     return ThresholdScan(
-        float(thr[i]), float(z[i]), float(s[i]), float(b[i]), float(s[i] / np.sqrt(b[i])), float(sigma[i])
+        float(thr[i]), float(z[i]), float(s[i]), float(b[i]), float(s[i] / np.sqrt(b[i])), float(sigma[i]), int(n_b[i])
     )
 
 

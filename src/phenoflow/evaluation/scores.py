@@ -92,6 +92,7 @@ def evaluate(
     labels: np.ndarray,
     min_background: float,
     significance: Significance = ASIMOV,
+    min_mc_events: int = 0,
     *,
     processes: np.ndarray | None = None,
     continuous: bool = True,
@@ -99,9 +100,9 @@ def evaluate(
     """Weighted metrics of signal probabilities ``scores`` (n,) with expected-event ``weights`` (n,).
 
     The significance scans keep thresholds with at least ``min_background`` expected background
-    events: ``max_significance`` maximises the plain Asimov Z_A, ``max_significance_with_uncertainty``
+    events from at least ``min_mc_events`` background MC events: ``max_significance`` maximises the plain Asimov Z_A, ``max_significance_with_uncertainty``
     the configured ``significance`` (Cowan's Z with the background uncertainty it names, or again
-    Z_A if it has none), each with its threshold, s, b, sigma_b and s/sqrt(b). The
+    Z_A if it has none), each with its threshold, s, b, sigma_b, s/sqrt(b) and the background MC events kept. The
     ``working_point`` is the selection the analysis would use: the threshold of the configured
     best Z, or for a pass/fail score (``continuous`` False) the events passing; it holds the
     signal and background efficiencies (per background process too, given the events'
@@ -115,9 +116,11 @@ def evaluate(
     background scores 1 - S/(S+B) (0.9996 in the default analysis), above every classifier.
     """
     tpr, fpr, _ = weighted_roc(scores, weights, labels)
-    best = max_significance(scores, weights, labels, min_background)
+    best = max_significance(scores, weights, labels, min_background, min_mc_events=min_mc_events)
     best_uncertain = (
-        best if significance.plain else max_significance(scores, weights, labels, min_background, significance)
+        best
+        if significance.plain
+        else max_significance(scores, weights, labels, min_background, significance, min_mc_events)
     )
     threshold = best_uncertain.threshold if continuous else PASS_THRESHOLD
     chosen = "max_significance_with_uncertainty" if continuous else "passing the cuts"
@@ -179,6 +182,7 @@ def fold_spread(
     fold: np.ndarray,
     min_background: float,
     significance: Significance = ASIMOV,
+    min_mc_events: int = 0,
     *,
     continuous: bool = True,
 ) -> dict:
@@ -188,7 +192,8 @@ def fold_spread(
     events to the full luminosity on their own (:func:`phenoflow.features.datasets.fold_weights`),
     so every fold is one independent measurement of the whole analysis, with a k-th of the
     events. Per fold: the AUC, the best threshold's plain Asimov Z_A (``z_max_asimov``) and its
-    configured significance (``z_max``). The standard deviation (ddof 1) is the spread of one
+    configured significance (``z_max``), its threshold obeying the rule (``min_background``,
+    ``min_mc_events``) within the fold. The standard deviation (ddof 1) is the spread of one
     fold's figure; the pooled figure's own error is about it over sqrt(k). One fold only: the
     values, without a spread. A pass/fail score (``continuous`` False) has no AUC: None.
     """
@@ -197,7 +202,13 @@ def fold_spread(
     for f in folds:
         rows = fold == f
         result = evaluate(
-            scores[rows], weights[rows], labels[rows], min_background, significance, continuous=continuous
+            scores[rows],
+            weights[rows],
+            labels[rows],
+            min_background,
+            significance,
+            min_mc_events,
+            continuous=continuous,
         )
         per_fold["auc"].append(result.metrics["auc"])
         per_fold["z_max_asimov"].append(result.metrics["max_significance"]["significance"])
@@ -222,12 +233,14 @@ def independent_threshold(
     groups: np.ndarray,
     min_background: float,
     significance: Significance = ASIMOV,
+    min_mc_events: int = 0,
 ) -> dict:
     """The best score threshold chosen on other events than those that report it (cross-fitted).
 
     For each group g of ``groups`` (n,; the folds, :func:`phenoflow.features.splits.crossfit_groups`)
     the threshold maximising ``significance`` is chosen on the other groups' events, scaled to
-    the full luminosity (:func:`max_significance`, at least ``min_background``); group g's events
+    the full luminosity (:func:`max_significance`, at least ``min_background`` expected background
+    events from ``min_mc_events`` MC events); group g's events
     are then kept above it. Returns the thresholds, the ``significance`` of every kept event
     together with its s, b and sigma_b (the independent figure), the mean of the groups' Z on
     their own choosing events (``significance_choosing``) and the optimism, choosing over
@@ -241,7 +254,7 @@ def independent_threshold(
     for g in range(int(groups.max()) + 1):
         rows = groups != g
         w = group_complement_weights(process, weights, groups, g)[rows]
-        best = max_significance(scores[rows], w, labels[rows], min_background, significance)
+        best = max_significance(scores[rows], w, labels[rows], min_background, significance, min_mc_events)
         thresholds.append(best.threshold)
         choosing.append(best.significance)
         keep |= (groups == g) & (scores >= best.threshold)

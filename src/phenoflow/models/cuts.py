@@ -15,8 +15,9 @@ sigma_b), sigma_b^2 = (rel b)^2 + (sum w^2 of the kept background), the figure t
 quotes for every classifier's best working point: the cuts then avoid selections whose
 background is large (where a relative systematic dominates) or made of a few heavy events. They are
 signed (NLO generators write negative weights), and s and b of every candidate selection are
-signed sums, so the objective is the physical Z_A; a selection whose b is <= 0 (or below
-``min_background``) is never allowed, and one whose s is <= 0 has Z_A = 0. Only the candidate cut
+signed sums, so the objective is the physical Z_A; a selection whose b is <= 0, below
+``min_background`` or made of fewer than ``min_mc_events`` background MC events (rows of nonzero
+weight, either sign) is never allowed, and one whose s is <= 0 has Z_A = 0. Only the candidate cut
 values, weighted signal quantiles, use |w| (a quantile needs a monotonic distribution function).
 
 A cut keeps a closed interval of one variable, ``low <= x <= high``: ``">"`` keeps ``x >= value``,
@@ -116,9 +117,11 @@ class CutAndCount:
     quantiles (levels 0, 1/(n-1), ..., 1) tried per variable and direction. ``min_background``: a
     cut is allowed only if the selection keeps at least this many expected background events (so Z
     cannot blow up on an empty background; with negative weights a sum <= 0 is never allowed).
-    ``two_sided``: also try windows (both bounds at once) per variable. ``tolerance``: a cut must
-    raise Z by more than this fraction of the current Z. ``feature_names``: optional, for readable
-    JSON and plots.
+    ``min_mc_events``: likewise, the selection must keep at least this many background MC events
+    (training rows of nonzero weight, either sign), so that no cut isolates a handful of them
+    (0: no minimum). ``two_sided``: also try windows (both bounds at once) per variable.
+    ``tolerance``: a cut must raise Z by more than this fraction of the current Z.
+    ``feature_names``: optional, for readable JSON and plots.
 
     Sequential rule: each variable is cut at most once per direction (a ``">"`` and a ``"<"`` may
     both be chosen, which makes a window; a window uses both directions); there is no tightening
@@ -126,7 +129,7 @@ class CutAndCount:
 
     Parallel rule: a variable gets its best cut (on the full training sample) only if that cut alone
     improves Z; the cuts are ANDed in order of decreasing Z, and a cut that would take the combined
-    selection below ``min_background`` is dropped (with a warning).
+    selection below ``min_background`` or ``min_mc_events`` is dropped (with a warning).
 
     The algorithm is deterministic: ``seed`` and ``threads`` are accepted for the common model API
     and not used.
@@ -142,6 +145,7 @@ class CutAndCount:
         topology: str = "sequential",
         n_thresholds: int = 100,
         min_background: float = 1.0,
+        min_mc_events: int = 0,
         two_sided: bool = False,
         tolerance: float = 1e-3,
         feature_names: Sequence[str] | None = None,
@@ -157,6 +161,7 @@ class CutAndCount:
         self.topology = topology
         self.n_thresholds = int(n_thresholds)
         self.min_background = float(min_background)
+        self.min_mc_events = int(min_mc_events)
         self.two_sided = bool(two_sided)
         self.tolerance = float(tolerance)
         self.feature_names = list(feature_names) if feature_names is not None else None
@@ -188,17 +193,21 @@ class CutAndCount:
         Returns the history, one row per chosen cut in order: step, variable, feature, direction,
         value (NaN for a window), low, high (the kept interval), chosen_significance (the Z that
         chose the cut: alone on the full sample for parallel, after the earlier cuts for
-        sequential), and the signal, background and Z_A after this and all earlier cuts on the
-        training and (if given, with its own physical weights) validation samples.
+        sequential), and the signal, background, background MC events and Z after this and all
+        earlier cuts on the training and (if given, with its own physical weights) validation
+        samples.
         """
         x, y, w = _check(x, y, w)
         if self.feature_names is not None and len(self.feature_names) != x.shape[1]:
             raise ValueError(f"{len(self.feature_names)} feature names for {x.shape[1]} variables")
         self.n_features = x.shape[1]
         signal = y == 1
-        b0 = float(w[~signal].sum())
-        if not self._allowed(b0):
-            raise ValueError(f"training background {b0:.4g} is below min_background = {self.min_background}")
+        b0, n0 = float(w[~signal].sum()), int(np.count_nonzero(_mc_events(w, signal)))
+        if not self._allowed(b0, n0):
+            raise ValueError(
+                f"training background {b0:.4g} from {n0} MC events is below min_background = "
+                f"{self.min_background} or min_mc_events = {self.min_mc_events}"
+            )
         self.baseline_significance = self._z(w, signal, np.ones(len(w), dtype=bool))
 
         if self.topology == "sequential":
@@ -239,10 +248,11 @@ class CutAndCount:
         chosen, mask = [], np.ones(len(w), dtype=bool)
         for c in improving:
             trial = mask & c.cut.keep(x)
-            if not self._allowed(w[trial & ~signal].sum()):
+            if not self._allowed(w[trial & ~signal].sum(), np.count_nonzero(_mc_events(w, signal) & trial)):
                 warnings.warn(
                     f"parallel cuts: dropped {c.cut.describe(self.feature_names)}: the AND would keep "
-                    f"less than min_background = {self.min_background} background events",
+                    f"less than min_background = {self.min_background} background events or fewer than "
+                    f"min_mc_events = {self.min_mc_events} background MC events",
                     stacklevel=2,
                 )
                 continue
@@ -258,9 +268,9 @@ class CutAndCount:
         grid = _weighted_quantiles(column[signal], np.abs(w[signal]), self.n_thresholds)
         if grid.size == 0 or not directions:
             return None
-        # Yields (and the background's sum of w^2) with x < t and x <= t for each grid value t.
+        # Yields (the background's sum of w^2 and MC events too) with x < t and x <= t per grid value t.
         lt, le = {}, {}
-        classes = [("s", signal, w), ("b", ~signal, w)]
+        classes = [("s", signal, w), ("b", ~signal, w), ("n", ~signal, _mc_events(w, signal).astype(np.float64))]
         if self.significance.mc_statistics:
             classes.append(("b2", ~signal, w**2))
         for label, sel, weight in classes:
@@ -272,29 +282,29 @@ class CutAndCount:
         total = {label: float(weight[sel].sum()) for label, sel, weight in classes}
         total.setdefault("b2", 0.0)
 
-        candidates = []  # (s, b, b2, low, high) arrays per family
+        sums = ("s", "b", "b2", "n")
+        candidates = []  # (s, b, b2, n, low, high) arrays per family
         inf = np.full(grid.size, np.inf)
         if ">" in directions:
-            candidates.append((total["s"] - lt["s"], total["b"] - lt["b"], total["b2"] - lt["b2"], grid, inf))
+            candidates.append((*(total[k] - lt[k] for k in sums), grid, inf))
         if "<" in directions:
-            candidates.append((le["s"], le["b"], le["b2"], -inf, grid))
+            candidates.append((*(le[k] for k in sums), -inf, grid))
         if self.two_sided and directions == {">", "<"} and grid.size > 1:
             i, j = np.triu_indices(grid.size, k=1)
-            candidates.append(
-                (le["s"][j] - lt["s"][i], le["b"][j] - lt["b"][i], le["b2"][j] - lt["b2"][i], grid[i], grid[j])
-            )
-        s, b, b2, low, high = (np.concatenate(parts) for parts in zip(*candidates))
-        allowed = self._allowed(b)
+            candidates.append((*(le[k][j] - lt[k][i] for k in sums), grid[i], grid[j]))
+        s, b, b2, n, low, high = (np.concatenate(parts) for parts in zip(*candidates))
+        allowed = self._allowed(b, n)
         if not allowed.any():
             return None
         z = np.where(allowed, self.significance(s, np.where(allowed, b, 1.0), b2), -np.inf)
         k = int(np.argmax(z))
         return _Candidate(float(z[k]), Cut(variable, float(low[k]), float(high[k])), float(s[k]), float(b[k]))
 
-    def _allowed(self, b: np.ndarray | float) -> np.ndarray | bool:
-        """Whether a selection keeping background ``b`` is allowed: b > 0 and b >= min_background
-        up to rounding (a relative 1e-9, so that sums in a different order agree)."""
-        return (b > 0) & (b >= self.min_background * (1 - 1e-9))
+    def _allowed(self, b: np.ndarray | float, n: np.ndarray | float) -> np.ndarray | bool:
+        """Whether a selection keeping background ``b`` from ``n`` background MC events is
+        allowed: b > 0, b >= min_background up to rounding (a relative 1e-9, so that sums in a
+        different order agree) and n >= min_mc_events (whole events: exact)."""
+        return (b > 0) & (b >= self.min_background * (1 - 1e-9)) & (np.asarray(n) >= self.min_mc_events)
 
     def _z(self, w: np.ndarray, signal: np.ndarray, mask: np.ndarray) -> float:
         """Z (:attr:`significance`) of the events ``mask`` (n,) of a sample with weights ``w``."""
@@ -321,15 +331,23 @@ class CutAndCount:
                 "chosen_significance": c.significance,
                 "train_signal": s,
                 "train_background": b,
+                "train_background_events": int(np.count_nonzero(_mc_events(w, y == 1) & mask)),
                 "train_significance": self._z(w, y == 1, mask),
                 "val_signal": math.nan,
                 "val_background": math.nan,
+                "val_background_events": math.nan,
                 "val_significance": math.nan,
             }
             if validation is not None:
                 mask_v &= c.cut.keep(xv)
                 sv, bv = float(wv[mask_v & (yv == 1)].sum()), float(wv[mask_v & (yv == 0)].sum())
-                row.update(val_signal=sv, val_background=bv, val_significance=self._z(wv, yv == 1, mask_v))
+                nv = int(np.count_nonzero(_mc_events(wv, yv == 1) & mask_v))
+                row.update(
+                    val_signal=sv,
+                    val_background=bv,
+                    val_background_events=nv,
+                    val_significance=self._z(wv, yv == 1, mask_v),
+                )
             rows.append(row)
         columns = [
             "step",
@@ -342,9 +360,11 @@ class CutAndCount:
             "chosen_significance",
             "train_signal",
             "train_background",
+            "train_background_events",
             "train_significance",
             "val_signal",
             "val_background",
+            "val_background_events",
             "val_significance",
         ]
         return pd.DataFrame(rows, columns=columns)
@@ -381,6 +401,7 @@ class CutAndCount:
                     "topology": self.topology,
                     "n_thresholds": self.n_thresholds,
                     "min_background": self.min_background,
+                    "min_mc_events": self.min_mc_events,
                     "two_sided": self.two_sided,
                     "tolerance": self.tolerance,
                     "feature_names": self.feature_names,
@@ -417,6 +438,11 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, n: int) -> np.n
     cdf /= cdf[-1]
     index = np.searchsorted(cdf, np.linspace(0.0, 1.0, n), side="left")
     return np.unique(values[np.minimum(index, values.size - 1)])
+
+
+def _mc_events(w: np.ndarray, signal: np.ndarray) -> np.ndarray:
+    """Background MC events (nonzero weight, either sign): boolean mask (n,)."""
+    return (w != 0) & ~signal
 
 
 def _cumulative(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
