@@ -297,6 +297,11 @@ BAD = [
         r"inference\.mc_statistics\.poisson_below: -1 is less than the minimum of 0",
     ),
     (
+        "inference.mc_limited_below of 1 or more",
+        _set("inference.mc_limited_below", 1.0),
+        r"inference\.mc_limited_below: 1\.0 is greater than or equal to the maximum of 1",
+    ),
+    (
         "inference.mc_statistics neither boolean nor mapping",
         _set("inference.mc_statistics", "yes"),
         r"inference\.mc_statistics: 'yes' is not of type 'boolean', 'object'",
@@ -533,3 +538,18 @@ def test_inference_mc_statistics_defaults_are_the_likelihoods(given, filled):
         else MCStatistics(poisson_below=filled["poisson_below"])
     )
     assert MCStatistics.from_config(config["inference"]["mc_statistics"]) == expected
+
+
+def test_mc_limited_below_defaults_to_the_run_inferences():
+    """A config without inference.mc_limited_below gets 0.8, the default of run_inference."""
+    import inspect
+
+    from snakemake.utils import validate
+
+    from phenoflow.inference.study import run_inference
+
+    config = copy.deepcopy(DEFAULT)
+    del config["inference"]["mc_limited_below"]
+    validate(config, str(SCHEMA))
+    assert config["inference"]["mc_limited_below"] == 0.8
+    assert inspect.signature(run_inference).parameters["mc_limited_below"].default == 0.8
