@@ -24,7 +24,7 @@ BINNING = pd.DataFrame({
     "significance": [3.0, 3.6, float("nan"), 3.4],
     "z_asimov": [3.0, 3.6, 0.0, 3.4],
 })  # fmt: skip
-NEEDED = "zvv_jets: 16x more events (10 000 -> 160 000 generated); qcd alone: not within 1024x"
+NEEDED = "zvv_jets: 16x more events (10 000 -> 160 000 generated); qcd alone: not within 65536x"
 INFERENCE = pd.DataFrame({
     "method": ["optimal", "optimal", "gmm"],
     "n_bins_requested": [5, 10, 5],

@@ -22,6 +22,7 @@ from phenoflow.inference.likelihood import (
     workspace_spec,
 )
 from phenoflow.inference.mclimit import (
+    MAX_FACTOR,
     EventsNeeded,
     describe,
     events_needed,
@@ -104,7 +105,7 @@ def test_the_process_whose_sum_w2_dominates_gets_the_smallest_factor():
         assert ours == pytest.approx(hand_ratios(4.0 + 900.0 / f), rel=1e-4)
         assert (min(ours) >= 0.8) == (f == factor)
     text = describe(impact.needed, {"qcd": 40_000, "zjets": 10_000, "sig": 5_000})
-    assert text == "zjets: 16x more events (10 000 -> 160 000 generated); qcd alone: not within 1024x"
+    assert text == "zjets: 16x more events (10 000 -> 160 000 generated); qcd alone: not within 65536x"
 
 
 def test_when_no_process_suffices_alone_all_are_scaled_together():
@@ -118,7 +119,7 @@ def test_when_no_process_suffices_alone_all_are_scaled_together():
     assert factor == 16
     assert describe(needed, {"qcd": 1000, "zjets": 2000}) == (
         "all of qcd, zjets together: 16x more events each (qcd 1 000 -> 16 000, zjets 2 000 -> 32 000 generated);"
-        " qcd alone: not within 1024x; zjets alone: not within 1024x"
+        " qcd alone: not within 65536x; zjets alone: not within 65536x"
     )
 
 
@@ -159,27 +160,27 @@ def fake_evaluate(reach_at: float, calls: list[float], fail_at: float | None = N
     return evaluate
 
 
-@pytest.mark.parametrize("reach_at", [2, 3, 16, 100, 1024])
+@pytest.mark.parametrize("reach_at", [2, 3, 16, 100, 1024, 40000])
 def test_the_search_bisects_in_log2_f(reach_at):
     """The smallest power of two at or above where the ratio reaches 0.8, in at most 5 fits; the
-    first at 1024."""
+    first at the largest factor, 2^16."""
     samples = [BinnedSample("zjets", False, np.array([1.0]), np.array([1.0]))]
     calls = []
     needed = events_needed(samples, ["zjets"], fake_evaluate(reach_at, calls), (1.0, 1.0), 0.8)
     assert needed == [EventsNeeded(("zjets",), int(2 ** np.ceil(np.log2(reach_at))))]
-    assert calls[0] == 1024 and len(calls) <= 5
+    assert calls[0] == MAX_FACTOR == 2**16 and len(calls) <= 5
 
 
 def test_the_search_reports_a_factor_beyond_reach_and_a_failed_fit():
     samples = [BinnedSample("zjets", False, np.array([1.0]), np.array([1.0]))]
     calls = []
-    assert events_needed(samples, ["zjets"], fake_evaluate(5000, calls), (1.0, 1.0), 0.8) == [
+    assert events_needed(samples, ["zjets"], fake_evaluate(70000, calls), (1.0, 1.0), 0.8) == [
         EventsNeeded(("zjets",), None)
     ]
-    assert calls == [1024]  # one fit decides it
-    needed = events_needed(samples, ["zjets"], fake_evaluate(3, [], fail_at=32), (1.0, 1.0), 0.8)
-    assert needed == [EventsNeeded(("zjets",), None, error="fit failed at 32x: the profile fit at mu = 2 failed")]
-    assert describe(needed) == "zjets: fit failed at 32x: the profile fit at mu = 2 failed"
+    assert calls == [MAX_FACTOR]  # one fit decides it
+    needed = events_needed(samples, ["zjets"], fake_evaluate(3, [], fail_at=256), (1.0, 1.0), 0.8)
+    assert needed == [EventsNeeded(("zjets",), None, error="fit failed at 256x: the profile fit at mu = 2 failed")]
+    assert describe(needed) == "zjets: fit failed at 256x: the profile fit at mu = 2 failed"
     with pytest.raises(ValueError, match="power of two"):
         events_needed(samples, ["zjets"], fake_evaluate(3, []), (1.0, 1.0), 0.8, max_factor=1000)
 
@@ -226,7 +227,7 @@ def test_inference_table_says_when_the_saved_default_run_is_mc_limited(tmp_path)
     assert row["limit_ratio_mc"] == pytest.approx(row["limit_median_no_mc"] / row["limit_median"])
     assert row["z_ratio_mc"] < 0.1 and row["z_discovery_no_mc"] > 5 and row["mc_limited"]
     needed = row["mc_events_needed"]
-    assert needed.endswith("; qcd alone: not within 1024x"), needed
+    assert needed.endswith("; qcd alone: not within 65536x"), needed
     factor = int(needed.split("x more events")[0].removeprefix("zvv_jets: "))
     assert needed.startswith(
         f"zvv_jets: {factor}x more events (10 000 -> {10000 * factor:,} generated)".replace(",", " ")

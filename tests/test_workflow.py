@@ -396,7 +396,7 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
             for part in needed.split("; "):  # "<process>: <f>x more events (<n> -> <f n> generated)" or why not
                 found = re.fullmatch(r"(\w+): (\d+)x more events \(([\d ]+) -> ([\d ]+) generated\)", part)
                 if found is None:
-                    assert re.search(r"not within 1024x$|fit failed at \d+x", part), part
+                    assert re.search(r"not within 65536x$|fit failed at \d+x", part), part
                     continue
                 process, factor, before, after = found.groups()
                 assert int(before.replace(" ", "")) == generated[process], part

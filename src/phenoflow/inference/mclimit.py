@@ -26,8 +26,9 @@ from dataclasses import dataclass, replace
 
 from phenoflow.inference.likelihood import BinnedSample, FitError, MCStatistics, mc_statistics_modifiers
 
-#: The largest factor of more generated events tried (2^10).
-MAX_FACTOR = 1024
+#: The largest factor of more generated events tried (2^16: the bisection in log2 f takes as many fits
+#: as up to 2^10, and the saved real runs need 10^3 - 10^5).
+MAX_FACTOR = 2**16
 
 #: A likelihood's expected results from binned samples: (Z, median limit on mu).
 Evaluate = Callable[[Sequence[BinnedSample]], tuple[float, float]]
@@ -82,7 +83,7 @@ def events_needed(
 
     One fit at ``max_factor`` first (the process cannot do it alone if that falls short), then
     bisection in log2 f between 1 (MC-limited: below the threshold, the caller's premise) and the
-    factor that reached it: at most 1 + ceil(log2(log2 ``max_factor``)) fits (5 for 1024) per search. It
+    factor that reached it: at most 1 + ceil(log2(log2 ``max_factor``)) fits (5 for 2^16) per search. It
     assumes the ratios grow with f (less MC error); the factor returned reaches the threshold and
     half of it does not. A :class:`FitError` ends that search with its message.
     """
@@ -119,7 +120,7 @@ def _count(n: float) -> str:
 
 def describe(needed: Sequence[EventsNeeded], generated: Mapping[str, int] | None = None) -> str:
     """One line on what :func:`events_needed` found, e.g. ``zvv_jets: 16x more events (20 000 ->
-    320 000 generated); qcd alone: not within 1024x``, the smallest factor first and the searches
+    320 000 generated); qcd alone: not within 65536x``, the smallest factor first and the searches
     that found none last; the generated counts (process -> events, from its generation summary)
     where ``generated`` has them."""
     generated = generated or {}
