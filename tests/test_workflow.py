@@ -393,14 +393,19 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
         assert table["mc_limited"][ok].tolist() == (ratios[ok].min(axis=1) < 0.8).tolist()
         generated = {p: json.loads((tiny / f"results/generate/{p}/summary.json").read_text())["n_events"] for p in config["processes"]}  # fmt: skip
         for needed in table.loc[table["mc_limited"], "mc_events_needed"]:
-            for part in needed.split("; "):  # "<process>: <f>x more events (<n> -> <f n> generated)" or why not
-                found = re.fullmatch(r"(\w+): (\d+)x more events \(([\d ]+) -> ([\d ]+) generated\)", part)
+            # "<process>: <f>x more events (<n> -> <f n> generated)", "all of <processes> together: <f>x
+            # more events each (<process> <n> -> <f n>, ... generated)", or why there is no factor
+            for part in needed.split("; "):
+                found = re.fullmatch(r"(?:(\w+)|all of [\w, ]+ together): (\d+)x more events(?: each)? \((.+) generated\)", part)  # fmt: skip
                 if found is None:
                     assert re.search(r"not within 65536x$|fit failed at \d+x", part), part
                     continue
-                process, factor, before, after = found.groups()
-                assert int(before.replace(" ", "")) == generated[process], part
-                assert int(after.replace(" ", "")) == int(factor) * generated[process], part
+                single, factor, counts = found.groups()
+                for count in counts.split(", "):
+                    process, before, after = re.fullmatch(r"(?:([A-Za-z_]\w*) )?([\d ]+) -> ([\d ]+)", count).groups()
+                    process = process or single
+                    assert int(before.replace(" ", "")) == generated[process], part
+                    assert int(after.replace(" ", "")) == int(factor) * generated[process], part
         binning = {
             (r["method"], r["n_bins_requested"]): r
             for r in json.loads((tiny / f"results/binning/{model}/binning.json").read_text())
