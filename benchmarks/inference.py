@@ -2,7 +2,7 @@
 seconds per workspace, optionally checked against pyhf's own hypotest route.
 
 Run: ``.venv/bin/python benchmarks/inference.py [--write-workspaces DIR] [--cross-check NAME,...]
-[--mc-statistics MODEL] [--compare-mc-statistics]``
+[--mc-statistics MODEL] [--compare-mc-statistics] [--mc-limited]``
 
 The workspaces are those the inference rule would write for the saved test-split BDT scores in
 ``tests/data/binning_scores`` (the default analysis and boosted tops vs QCD, see its README):
@@ -29,6 +29,11 @@ and MC statistics; the older default and the tops, binned as above) with each MC
 model of :data:`MC_MODELS` and prints the likelihood's Z and median limit [-2 sigma, +2 sigma]
 (issue 22: the signal's share of the staterror, Gaussian against Poisson terms in bins of few
 MC events), with the bins' effective background MC events N_eff.
+
+``--mc-limited`` fits the same optimal binnings with the default MC statistics and without them
+(:func:`phenoflow.inference.mclimit.mc_impact`, as the inference rule does) and prints the ratios
+Z with / Z without and median limit without / with, and for a result below 0.8 the events needed
+(the generated counts of :data:`GENERATED`), with the seconds and fits it took.
 
 Timings are wall-clock times on whatever else the machine is running.
 """
@@ -58,6 +63,7 @@ from phenoflow.inference.likelihood import (
     tensorflow_backend,
     workspace_spec,
 )
+from phenoflow.inference.mclimit import describe, mc_impact
 
 SCORES = Path(__file__).resolve().parents[1] / "tests" / "data" / "binning_scores"
 #: Relative normalisation uncertainties per analysis (the default config's for the default one).
@@ -77,6 +83,12 @@ MC_MODELS = {
 }
 #: Runs of --compare-mc-statistics: scores file -> the figure of merit of its binning.
 COMPARED_RUNS = {"default_55k_bdt": Significance(0.1, True), "default_bdt": ASIMOV, "tops_bdt": ASIMOV}
+#: Generated events per process of those runs (tests/data/binning_scores/README.md).
+GENERATED = {
+    "default_55k_bdt": {"zz_qqvv": 5000, "zvv_jets": 10000, "qcd": 40000},
+    "default_bdt": {"zz_qqvv": 5000, "zvv_jets": 5000, "qcd": 5000},
+    "tops_bdt": {"ttbar": 3000, "qcd": 3000},
+}
 
 
 def binnings(
@@ -133,6 +145,38 @@ def compare_mc_statistics() -> None:
             print(f"{name:26s} {low:>24s}  " + " | ".join(f"{c:^30s}" for c in cells))
 
 
+def mc_limited(threshold: float = 0.8) -> None:
+    """Print, for the optimal binnings of :data:`COMPARED_RUNS` with the default MC statistics, Z
+    and the median limit with and without them, their ratios and the events needed below
+    ``threshold``, with the seconds and the fits of the comparison and search."""
+    options = MC_MODELS["signal-out-poisson"]
+    print(
+        f"\n{'binning':26s} {'Z':>7s} {'Z no MC':>8s} {'limit':>7s} {'no MC':>7s} {'ratios':>13s} {'s':>5s} {'fits':>4s}  events needed"
+    )
+    for analysis, significance in COMPARED_RUNS.items():
+        normalisation = NORMALISATION[analysis.replace("_55k", "")]
+        for name, (samples, _) in binnings(analysis, ("optimal",), significance=significance).items():
+            fits = []
+
+            def evaluate(s, mc: MCStatistics, normalisation=normalisation, fits=fits) -> tuple[float, float]:
+                fits.append(mc.enabled)
+                spec = workspace_spec(s, luminosity_uncertainty=0.017, normalisation=normalisation, mc_statistics=mc)
+                r = expected_results(spec, bands=(0,))
+                return r.significance, r.limits[2]
+
+            with_mc = evaluate(samples, options)
+            fits.clear()
+            start = time.perf_counter()
+            impact = mc_impact(samples, with_mc, evaluate, options, threshold)
+            seconds = time.perf_counter() - start
+            ratios = f"{impact.z_ratio:.3f}, {impact.limit_ratio:.3f}"
+            needed = describe(impact.needed, GENERATED[analysis]) if impact.limited else "not MC-limited"
+            print(
+                f"{name:26s} {with_mc[0]:7.3f} {impact.z_without:8.3f} {with_mc[1]:7.3g} {impact.limit_without:7.3g}"
+                f" {ratios:>13s} {seconds:5.1f} {len(fits):4d}  {needed}"
+            )
+
+
 def pyhf_route(spec: dict, ours: ExpectedResults) -> tuple[float, np.ndarray]:
     """Z and the five expected limits by pyhf's hypotest (TensorFlow backend, autodiff
     gradients); NaN limits where brentq finds no sign change within +-1 % of ours."""
@@ -169,9 +213,13 @@ def main() -> None:
         "--mc-statistics", choices=list(MC_MODELS), default="signal-out-poisson", help="MC statistics of the 32"
     )
     parser.add_argument("--compare-mc-statistics", action="store_true", help="only compare the MC-statistics models")
+    parser.add_argument("--mc-limited", action="store_true", help="only the results without MC statistics")
     args = parser.parse_args()
     if args.compare_mc_statistics:
         compare_mc_statistics()
+        return
+    if args.mc_limited:
+        mc_limited()
         return
 
     start = time.perf_counter()

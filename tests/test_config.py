@@ -312,6 +312,11 @@ BAD = [
         r"inference\.mc_statistics\.poisson_below: -1 is less than the minimum of 0",
     ),
     (
+        "inference.mc_limited_below of 1 or more",
+        _set("inference.mc_limited_below", 1.0),
+        r"inference\.mc_limited_below: 1\.0 is greater than or equal to the maximum of 1",
+    ),
+    (
         "inference.mc_statistics neither boolean nor mapping",
         _set("inference.mc_statistics", "yes"),
         r"inference\.mc_statistics: 'yes' is not of type 'boolean', 'object'",
@@ -564,3 +569,18 @@ def test_the_minimum_of_mc_events_has_one_default_for_bins_and_one_for_threshold
     config["classifiers"]["bdt"]["min_mc_events"] = 10
     with pytest.raises(ConfigError, match=r"classifiers\.bdt"):
         check_config(config, SCHEMA)
+
+
+def test_mc_limited_below_defaults_to_the_run_inferences():
+    """A config without inference.mc_limited_below gets 0.8, the default of run_inference."""
+    import inspect
+
+    from snakemake.utils import validate
+
+    from phenoflow.inference.study import run_inference
+
+    config = copy.deepcopy(DEFAULT)
+    del config["inference"]["mc_limited_below"]
+    validate(config, str(SCHEMA))
+    assert config["inference"]["mc_limited_below"] == 0.8
+    assert inspect.signature(run_inference).parameters["mc_limited_below"].default == 0.8

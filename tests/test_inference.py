@@ -47,6 +47,12 @@ def test_one_bin_counting_experiment_by_hand():
     np.testing.assert_allclose(result.limits, [limit(n) for n in (-2, -1, 0, 1, 2)], rtol=1e-4)
     assert result.limits[2] == pytest.approx(2.0900, abs=1e-4)
     assert np.all(np.diff(result.limits) > 0)
+    # only the bands asked for: the others NaN
+    median = expected_results(workspace_spec(one_bin(s, b), mc_statistics=False), bands=(0,))
+    assert median.significance == result.significance and median.limits[2] == pytest.approx(result.limits[2], rel=1e-6)
+    assert np.isnan([median.limits[i] for i in (0, 1, 3, 4)]).all()
+    with pytest.raises(ValueError, match=r"bands must be a non-empty subset of \(-2, -1, 0, 1, 2\), got \(3,\)"):
+        expected_results(workspace_spec(one_bin(s, b), mc_statistics=False), bands=(3,))
 
 
 def test_limits_and_significance_equal_pyhfs_own_hypotest_route():
@@ -359,7 +365,11 @@ def test_study_writes_workspaces_table_and_markdown(tmp_path):
     assert list(table.columns) == COLUMNS and len(table) == 2
     # ~1 000 background MC events of weight 1 per bin, all below the threshold of 1e4
     assert table["notes"].str.contains("Poisson terms \\(shapesys\\) in bins \\[0, 1").all()
-    assert np.all(np.isfinite(table.drop(columns=["method", "notes"]).to_numpy(np.float64)))
+    assert np.all(np.isfinite(table.drop(columns=["method", "mc_events_needed", "notes"]).to_numpy(np.float64)))
+    # background MC events of weight 1: the MC error is as large as the data's own (test_inference_mclimit.py)
+    ratios = table[["z_ratio_mc", "limit_ratio_mc"]].to_numpy()
+    assert np.all((0.5 < ratios) & (ratios < 1)) and table["mc_limited"].tolist() == (ratios.min(axis=1) < 0.8).tolist()
+    assert table.loc[table["mc_limited"], "mc_events_needed"].str.contains("x more events").all()
     assert (table["z_cowan"] < table["z_asimov"]).all() and (table["z_discovery"] < table["z_asimov"]).all()
     for _, row in table.iterrows():
         spec = json.loads((tmp_path / f"optimal_K{row['n_bins_requested']}.json").read_text())

@@ -407,6 +407,28 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
         ].tolist()
         assert np.all(results[ok, 0] > 0) and np.all(np.diff(results[ok, 1:], axis=1) > 0)
         converged += ok.sum()
+        # each result also without MC statistics: ratios Z / Z without and limit without / limit,
+        # MC-limited below inference.mc_limited_below (0.8 by default), then the events needed
+        ratios = table[["z_ratio_mc", "limit_ratio_mc"]].to_numpy(np.float64)
+        np.testing.assert_allclose(ratios[ok, 0], table["z_discovery"][ok] / table["z_discovery_no_mc"][ok])
+        np.testing.assert_allclose(ratios[ok, 1], table["limit_median_no_mc"][ok] / table["limit_median"][ok])
+        assert table["mc_limited"].dtype == bool and not table["mc_limited"][~ok].any()
+        assert table["mc_limited"][ok].tolist() == (ratios[ok].min(axis=1) < 0.8).tolist()
+        generated = {p: json.loads((tiny / f"results/generate/{p}/summary.json").read_text())["n_events"] for p in config["processes"]}  # fmt: skip
+        for needed in table.loc[table["mc_limited"], "mc_events_needed"]:
+            # "<process>: <f>x more events (<n> -> <f n> generated)", "all of <processes> together: <f>x
+            # more events each (<process> <n> -> <f n>, ... generated)", or why there is no factor
+            for part in needed.split("; "):
+                found = re.fullmatch(r"(?:(\w+)|all of [\w, ]+ together): (\d+)x more events(?: each)? \((.+) generated\)", part)  # fmt: skip
+                if found is None:
+                    assert re.search(r"not within 65536x$|fit failed at \d+x", part), part
+                    continue
+                single, factor, counts = found.groups()
+                for count in counts.split(", "):
+                    process, before, after = re.fullmatch(r"(?:([A-Za-z_]\w*) )?([\d ]+) -> ([\d ]+)", count).groups()
+                    process = process or single
+                    assert int(before.replace(" ", "")) == generated[process], part
+                    assert int(after.replace(" ", "")) == int(factor) * generated[process], part
         binning = {
             (r["method"], r["n_bins_requested"]): r
             for r in json.loads((tiny / f"results/binning/{model}/binning.json").read_text())
@@ -679,6 +701,9 @@ def test_headline_table_has_every_classifier_and_the_stages_that_apply(tiny):
         assert row["limit_median"] == pytest.approx(limits.min()) if len(limits) else np.isnan(row["limit_median"]), (
             name
         )
+        if len(limits):  # the best limit's MC-limited flag is its inference row's
+            best = pd.read_csv(inferred).loc[limits.idxmin()]
+            assert row["mc_limited"] == best["mc_limited"], name
     assert "| bdt " in (tiny / "results/headline.md").read_text()
 
 

@@ -133,6 +133,11 @@ def madgraph_inputs(wildcards):
     return [madgraph["delphes_card"]] if "delphes_card" in madgraph else []
 
 
+def generation_summaries(wildcards):
+    """Every process's generation summary (its cross section and generated events)."""
+    return [result(f"generate/{process}/summary.json") for process in PROCESSES]
+
+
 def chunk_files(kind):
     """Input function: all chunk files (kind 'root' or 'json') of the process wildcard."""
 

@@ -1,9 +1,11 @@
 rule inference:
     """A HistFactory likelihood per chosen binning of a classifier's score (pyhf workspaces), its
-    expected discovery significance and CLs upper limits on the signal strength."""
+    expected discovery significance and CLs upper limits on the signal strength, each also without
+    MC statistics, and for an MC-limited result how many more events of which process it needs."""
     input:
         binning=result("binning/{model}/binning.json"),
         scores=result("evaluation/{model}/scores.parquet"),
+        summaries=generation_summaries,  # each process's generated events, for the events needed
     output:
         workspaces=expand(
             result("inference/{{model}}/workspace_{method}_K{k}.json"), method=INFERENCE_METHODS, k=INFERENCE_N_BINS
@@ -30,6 +32,7 @@ rule inference:
         normalisation=config["inference"]["normalisation"],
         mc_statistics=config["inference"]["mc_statistics"],
         cl=config["inference"]["cl"],
+        mc_limited_below=config["inference"]["mc_limited_below"],
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],
         significance=config["significance"],

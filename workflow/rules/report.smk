@@ -37,6 +37,7 @@ rule headline:
         binned_models=BINNED_MODELS,
         inference_models=INFERENCE_MODELS,
         cl=config["inference"]["cl"],
+        mc_limited_below=config["inference"]["mc_limited_below"],
     log:
         result("logs/headline.log"),
     conda:

@@ -16,6 +16,6 @@ with to_log_file(snakemake.log[0]) as log:
     binning = {model: pd.read_csv(path) for model, path in zip(p.binned_models, inputs.binning)}
     inference = {model: pd.read_csv(path) for model, path in zip(p.inference_models, inputs.inference)}
     table = headline_table(metrics, binning, inference)
-    write_headline(table, out.table, out.markdown, cl=p.cl)
+    write_headline(table, out.table, out.markdown, cl=p.cl, mc_limited_below=p.mc_limited_below)
     write_record(out.provenance, p.provenance, started, inputs, kind="headline")
     log.info("headline:\n%s", table.to_string(index=False))

@@ -4,7 +4,7 @@ import pandas as pd
 
 from phenoflow.evaluation import plots
 from phenoflow.inference.likelihood import MCStatistics
-from phenoflow.inference.study import run_inference, select_rows, write_table
+from phenoflow.inference.study import run_inference, select_rows, uncertainty_note, write_table
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
 from phenoflow.plotstyle import Collision
@@ -18,12 +18,15 @@ with to_log_file(snakemake.log[0]) as log:
     if n_skipped:
         log.info("%d multi-class (simplex) binnings skipped: only 1-D score binnings get a likelihood", n_skipped)
     paths = dict(zip([(m, k) for m in p.methods for k in p.n_bins], out.workspaces))
+    generated = {s["process"]: s["n_events"] for s in map(read_json, snakemake.input.summaries)}
+    settings = dict(luminosity_uncertainty=p.luminosity_uncertainty, normalisation=p.normalisation,
+                    mc_statistics=MCStatistics.from_config(p.mc_statistics))  # fmt: skip
     table = run_inference(
-        pd.read_parquet(snakemake.input.scores), rows, lambda m, k: paths[(m, k)],
-        luminosity_uncertainty=p.luminosity_uncertainty, normalisation=p.normalisation,
-        mc_statistics=MCStatistics.from_config(p.mc_statistics), cl=p.cl, significance=p.significance,
+        pd.read_parquet(snakemake.input.scores), rows, lambda m, k: paths[(m, k)], **settings, cl=p.cl,
+        significance=p.significance, mc_limited_below=p.mc_limited_below, generated=generated,
     )  # fmt: skip
-    write_table(table, out.table, out.markdown, cl=p.cl, n_skipped=n_skipped)
+    note = uncertainty_note(significance=p.significance, mc_limited_below=p.mc_limited_below, **settings)
+    write_table(table, out.table, out.markdown, cl=p.cl, n_skipped=n_skipped, note=note)
     limits = {m: (g["n_bins_requested"].tolist(), g[["limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy())
               for m, g in table.groupby("method", sort=False)}  # fmt: skip
     plots.expected_limits(limits, out.plot, cl=p.cl, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))

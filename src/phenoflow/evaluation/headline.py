@@ -6,7 +6,9 @@ with each fold's threshold chosen on the other folds (``z_max_independent``, con
 background uncertainty of the ``significance`` block, equal to Z_A without one), each with its
 bootstrap standard error (``*_err``; events resampled per process); the best binned
 significance of the binning stage (its method, space and requested K); the smallest expected
-median upper limit on the signal strength mu of the inference stage (its method and K). A stage
+median upper limit on the signal strength mu of the inference stage (its method and K), and
+whether that result is limited by the MC sample (``mc_limited``, with the inference table's
+``mc_events_needed``: which process needs how many more generated events). A stage
 that does not apply to a classifier (a cut-and-count's pass/fail score is not binned; inference
 may be limited to some classifiers) or gives no finite value (failed fits) leaves its columns
 empty (NaN); so does a cut-and-count's AUC (its pass/fail score has one working point, not a ROC
@@ -24,7 +26,8 @@ import pandas as pd
 from phenoflow.io import atomic_path
 
 COLUMNS = ["classifier", "auc", "auc_err", "z_max_asimov", "z_max_asimov_err", "z_max", "z_max_err", "z_max_independent",
-           "z_binned", "z_binned_method", "z_binned_k", "limit_median", "limit_method", "limit_k"]  # fmt: skip
+           "z_binned", "z_binned_method", "z_binned_k", "limit_median", "limit_method", "limit_k", "mc_limited",
+           "mc_events_needed"]  # fmt: skip
 
 #: Columns shown in the Markdown as "value ± error" (the error column beside each).
 _WITH_ERRORS = ("auc", "z_max_asimov", "z_max")
@@ -41,6 +44,7 @@ _HEADERS = {
     "limit_median": "best median limit on μ",
     "limit_method": "binning of the limit",
     "limit_k": "K of the limit",
+    "mc_limited": "limited by the MC?",
 }
 
 
@@ -60,7 +64,8 @@ def headline_row(
 ) -> dict:
     """One classifier's row (:data:`COLUMNS`). ``metrics``: its metrics.json; ``binning``: its
     binning table (space, method, n_bins_requested, significance) or None if not binned;
-    ``inference``: its inference table (method, n_bins_requested, limit_median) or None."""
+    ``inference``: its inference table (method, n_bins_requested, limit_median, and mc_limited,
+    mc_events_needed where it has them) or None."""
     plain = metrics["max_significance"]["significance"]
     errors = metrics.get("bootstrap", {})
     row = {
@@ -81,6 +86,9 @@ def headline_row(
     limit = _best(inference, "limit_median", largest=False)
     if limit is not None:
         row.update(limit_median=limit["limit_median"], limit_method=limit["method"], limit_k=limit["n_bins_requested"])
+        if not pd.isna(limit.get("mc_limited")):
+            needed = limit.get("mc_events_needed")
+            row.update(mc_limited=bool(limit["mc_limited"]), mc_events_needed=needed if isinstance(needed, str) else "")
     return row
 
 
@@ -103,16 +111,23 @@ def headline_table(
         table[column] = pd.to_numeric(table[column]).astype("float64")
     for column in ("z_binned_k", "limit_k"):
         table[column] = pd.to_numeric(table[column]).astype("Int64")
+    table["mc_limited"] = table["mc_limited"].astype("boolean")
     return table
 
 
 def write_headline(
-    table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike, *, cl: float
+    table: pd.DataFrame,
+    csv_path: str | os.PathLike,
+    markdown_path: str | os.PathLike,
+    *,
+    cl: float,
+    mc_limited_below: float = 0.8,
 ) -> None:
     """The table as CSV (full precision, empty where missing) and as Markdown for reading (AUC to 4
     decimals, Z to 2, each ``± error`` where it has one, limits to 3 significant digits, ``—`` where
-    a stage does not apply), each written atomically; ``cl`` is the limits' confidence level, named
-    in the Markdown's note."""
+    a stage does not apply; for an MC-limited limit "yes" and the events needed), each written
+    atomically; ``cl`` is the limits' confidence level and ``mc_limited_below`` the inference's
+    threshold of an MC-limited result, both named in the Markdown's note."""
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
     formats = {
@@ -134,7 +149,11 @@ def write_headline(
             for v, e in zip(table[column], table[f"{column}_err"])
         ]
         shown[column] = [text + error for text, error in zip(shown[column], errors)]
-    shown = shown[[c for c in COLUMNS if not c.endswith("_err")]]
+    shown["mc_limited"] = [
+        "—" if pd.isna(flag) else (f"yes: {needed}" if flag else "no")
+        for flag, needed in zip(table["mc_limited"], table["mc_events_needed"])
+    ]
+    shown = shown[[c for c in COLUMNS if not c.endswith("_err") and c != "mc_events_needed"]]
     shown.columns = [_HEADERS[c] for c in shown.columns]
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n"
     text += (
@@ -147,6 +166,12 @@ def write_headline(
         " largest combined significance over the binning methods and K (with `binning.crossfit`, each"
         " fold binned by edges chosen on the other folds), and the limit the smallest expected median"
         f" {100 * cl:g} % CL CLs upper limit on the signal strength μ over the inference's binnings."
+        " Limited by the MC: with the MC statistical uncertainty that limit's likelihood gives a Z or a"
+        f" median limit worse than {mc_limited_below:g} of the same without it (Z with / Z without or limit"
+        " without / limit with below it), so the number of simulated events, not the physics, decides the"
+        " result; then it says how many times more generated events of which process (its Σw² divided by"
+        " that factor, the binning held fixed) would bring both ratios to the threshold. The Z columns here"
+        " do not carry the likelihood's uncertainties: see the inference table's note."
         " — : the stage does not apply (a cut-and-count is not binned, and its pass/fail score has one"
         " working point, not a ROC curve, so no AUC), was not run for it, or gave no finite result (failed"
         " fits: see the inference table's notes).\n"

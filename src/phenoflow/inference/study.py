@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.rule import combined_significance
 from phenoflow.evaluation.metrics import Significance
 from phenoflow.inference.likelihood import (
+    BinnedSample,
     FitError,
     MCStatistics,
     binned_samples,
@@ -31,13 +33,24 @@ from phenoflow.inference.likelihood import (
     expected_results,
     workspace_spec,
 )
+from phenoflow.inference.mclimit import describe, mc_impact
 from phenoflow.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
+#: The likelihood's expected results in the inference table.
+RESULTS = ["z_discovery", "limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]
+#: The comparison without MC statistical uncertainty (:mod:`phenoflow.inference.mclimit`).
+MC_COLUMNS = [
+    "z_discovery_no_mc",
+    "limit_median_no_mc",
+    "z_ratio_mc",
+    "limit_ratio_mc",
+    "mc_limited",
+    "mc_events_needed",
+]
 #: Columns of the inference table, in order.
-COLUMNS = ["method", "n_bins_requested", "n_bins", "z_asimov", "z_cowan", "z_discovery",
-           "limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2", "notes"]  # fmt: skip
+COLUMNS = ["method", "n_bins_requested", "n_bins", "z_asimov", "z_cowan", *RESULTS, *MC_COLUMNS, "notes"]
 
 
 def select_rows(rows: Sequence[Mapping], methods: Sequence[str], n_bins: Sequence[int]) -> tuple[list[Mapping], int]:
@@ -60,26 +73,35 @@ def run_inference(
     mc_statistics: MCStatistics,
     cl: float,
     significance: Mapping,
+    mc_limited_below: float = 0.8,
+    generated: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Write a workspace for each binning row to ``workspace_path(method, K)`` and return the
     table (:data:`COLUMNS`). ``scores``: the evaluation's test table (score, weight at the full
     luminosity, label, process); ``significance``: the config block with
     ``relative_background_uncertainty`` and ``mc_statistics`` for the Cowan column. The notes
-    name the bins whose MC statistics got Poisson terms."""
+    name the bins whose MC statistics got Poisson terms.
+
+    Each result is also fitted without MC statistics (:func:`phenoflow.inference.mclimit.mc_impact`):
+    a row whose Z or median-limit ratio is below ``mc_limited_below`` is ``mc_limited``, and
+    ``mc_events_needed`` says how many times more generated events of which process would lift
+    it to the threshold (with the counts of ``generated``, process -> generated events, where
+    given)."""
     w, y = (scores[c].to_numpy() for c in ("weight", "label"))
     processes = scores["process"].astype(str).to_numpy()
+    settings = {"luminosity_uncertainty": luminosity_uncertainty, "normalisation": normalisation}
+
+    def evaluate(samples: Sequence[BinnedSample], options: MCStatistics) -> tuple[float, float]:
+        result = expected_results(workspace_spec(samples, **settings, mc_statistics=options), cl, bands=(0,))
+        return result.significance, result.limits[2]
+
     table = []
     for row in rows:
         method, k = row["method"], row["n_bins_requested"]
         n_bins = len(row["fold_edges"][0] if "fold_edges" in row else row["edges"]) - 1
         samples, notes = binned_samples(row_bins(row, scores), n_bins, w, processes, y)
         try:
-            spec = workspace_spec(
-                samples,
-                luminosity_uncertainty=luminosity_uncertainty,
-                normalisation=normalisation,
-                mc_statistics=mc_statistics,
-            )
+            spec = workspace_spec(samples, **settings, mc_statistics=mc_statistics)
         except ValueError as err:
             raise ValueError(f"binning {method}, K = {k}: {err}") from err
         poisson = np.flatnonzero(effective_background_events(samples) < mc_statistics.poisson_below)
@@ -93,7 +115,16 @@ def run_inference(
             results = expected_results(spec, cl).as_dict()
         except FitError as err:
             log.warning("%s, K = %d: no expected results: %s", method, k, err)
-            results, notes = {key: np.nan for key in COLUMNS[5:-1]}, [*notes, f"no expected results: {err}"]
+            results, notes = dict.fromkeys(RESULTS, np.nan), [*notes, f"no expected results: {err}"]
+        start = time.perf_counter()
+        impact = mc_impact(
+            samples, (results["z_discovery"], results["limit_median"]), evaluate, mc_statistics, mc_limited_below
+        )
+        if impact.error is not None:
+            notes.append(f"no results without MC statistics: {impact.error}")
+        needed = describe(impact.needed, generated)
+        log.info("%s, K = %d: without MC statistics %.1f s%s", method, k, time.perf_counter() - start,
+                 f"; MC-limited: {needed}" if impact.limited else "")  # fmt: skip
         s = np.sum([p.yields for p in samples if p.signal], axis=0)
         b = np.sum([p.yields for p in samples if not p.signal], axis=0)
         sumw2 = np.sum([p.sumw2 for p in samples if not p.signal], axis=0)
@@ -101,7 +132,10 @@ def run_inference(
             "method": method, "n_bins_requested": k, "n_bins": len(b),
             "z_asimov": combined_significance(s, b),
             "z_cowan": combined_significance(s, b, sumw2, Significance.from_config(significance)),
-            **{key: results[key] for key in COLUMNS[5:-1]},
+            **{key: results[key] for key in RESULTS},
+            "z_discovery_no_mc": impact.z_without, "limit_median_no_mc": impact.limit_without,
+            "z_ratio_mc": impact.z_ratio, "limit_ratio_mc": impact.limit_ratio,
+            "mc_limited": impact.limited, "mc_events_needed": needed,
             "notes": "; ".join(notes),
         })  # fmt: skip
         log.info(
@@ -110,11 +144,61 @@ def run_inference(
     return pd.DataFrame(table, columns=COLUMNS)
 
 
+def uncertainty_note(
+    *,
+    significance: Mapping,
+    luminosity_uncertainty: float,
+    normalisation: Mapping[str, float],
+    mc_statistics: MCStatistics,
+    mc_limited_below: float,
+) -> str:
+    """The markdown table's note on which uncertainties each Z of the table carries (the binned
+    Z and the likelihood's do not carry the same) and on the columns without MC statistics."""
+    cowan = Significance.from_config(significance)
+    terms = (
+        [f"({100 * cowan.relative_background_uncertainty:g} % of b)²"] if cowan.relative_background_uncertainty else []
+    )
+    terms += ["Σw² of the bin's background (its MC error)"] if cowan.mc_statistics else []
+    binned = (
+        f"Cowan's Z with σ_b² = {' + '.join(terms)} in each bin (the `significance` block)" if terms else "Z_A again"
+    )
+    likelihood = [f"luminosity {100 * luminosity_uncertainty:g} % (one parameter on every sample)"] * bool(
+        luminosity_uncertainty
+    )
+    likelihood += [f"normalisation of {p} {100 * u:g} %" for p, u in sorted(normalisation.items()) if u > 0]
+    if mc_statistics.enabled:
+        carriers = "every sample" if mc_statistics.include_signal else "the background samples"
+        likelihood.append(
+            f"MC statistics of {carriers} (a Gaussian staterror per bin, Poisson shapesys per process in bins"
+            f" below {mc_statistics.poisson_below:g} effective background MC events)"
+        )
+    return (
+        "Uncertainties: Z_A (binning) has none. Z (Cowan) is "
+        f"{binned}, bins combined as √ΣZ², i.e. uncorrelated between bins, with no luminosity or"
+        " per-process normalisation uncertainty. Z (likelihood) and the limits carry "
+        f"{', '.join(likelihood) or 'no uncertainty'}; the luminosity and each normalisation are one"
+        " parameter across all bins (correlated), the MC statistics one per bin, and there is no"
+        " per-bin relative systematic. The two therefore do not carry the same uncertainties."
+        ' "no MC stat.": the same likelihood without its MC statistics; ratios Z / Z without and'
+        f" limit without / limit. MC-limited: either ratio below {mc_limited_below:g}, i.e. the"
+        " simulated sample, not the physics, decides the result; the events needed are the smallest"
+        " power-of-two factor of more generated events of that process (its Σw² divided by it,"
+        " the binning held fixed) for which both ratios reach the threshold.\n"
+    )
+
+
 def write_table(
-    table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike, *, cl: float, n_skipped: int
+    table: pd.DataFrame,
+    csv_path: str | os.PathLike,
+    markdown_path: str | os.PathLike,
+    *,
+    cl: float,
+    n_skipped: int,
+    note: str = "",
 ) -> None:
     """The table as CSV and as a markdown table (4 significant digits) with a note on what the
-    columns are and on skipped simplex binnings, each written atomically."""
+    columns are (and ``note``, e.g. :func:`uncertainty_note`) and on skipped simplex binnings,
+    each written atomically."""
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
     shown = table.drop(columns="notes").copy()
@@ -135,8 +219,14 @@ def write_table(
         + "]"
     )
     shown = shown.drop(columns=["limit_minus2", "limit_minus1", "limit_plus1", "limit_plus2"])
-    for column in ("z_asimov", "z_cowan", "z_discovery"):
+    for column in ("z_asimov", "z_cowan", "z_discovery", "z_discovery_no_mc", "limit_median_no_mc"):
         shown[column] = shown[column].map(lambda v: f"{v:.4g}")
+    for column in ("z_ratio_mc", "limit_ratio_mc"):
+        shown[column] = shown[column].map(lambda v: f"{v:.3f}")
+    shown["mc_limited"] = [
+        f"yes: {needed}" if limited else "no" for limited, needed in zip(table["mc_limited"], table["mc_events_needed"])
+    ]
+    shown = shown.drop(columns="mc_events_needed")
     shown.columns = [
         "method",
         "K",
@@ -145,9 +235,15 @@ def write_table(
         "Z (Cowan)",
         "Z (likelihood)",
         f"{100 * cl:g} % CL limit on mu [±1σ] [±2σ]",
+        "Z, no MC stat.",
+        "median limit, no MC stat.",
+        "Z ratio",
+        "limit ratio",
+        "MC-limited: more events needed",
     ]
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n"
     text += "\nExpected (Asimov) results of the HistFactory likelihood of each binning (pyhf).\n"
+    text += note
     if n_skipped:
         text += (
             f"{n_skipped} multi-class (simplex) binnings are not included: only 1-D score binnings get a likelihood.\n"
