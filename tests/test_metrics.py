@@ -584,6 +584,12 @@ def test_replicas_of_the_sample_itself_give_its_auc_and_z_max(monkeypatch):
         np.testing.assert_allclose(replicas.auc_per_background[process], expected, rtol=1e-12)
     for values in replicas.as_arrays().values():  # the same bits wherever a replica lies in the block
         assert (values == values[0]).all()
+    # with a minimum of background MC events the replica scan is the scan with that minimum
+    counted = replica_metrics(scores, weights, labels, processes, 5.0, Bootstrap(3, 1), both, min_mc_events=120)
+    for z, expected in ((counted.z_max_asimov, ASIMOV), (counted.z_max, both)):
+        scan = max_significance(scores, weights, labels, 5.0, expected, min_mc_events=120)
+        assert scan.significance != max_significance(scores, weights, labels, 5.0, expected).significance  # binds
+        np.testing.assert_allclose(z, scan.significance, rtol=1e-12)
 
 
 def test_bootstrap_error_of_the_auc_is_the_binomial_one():

@@ -92,6 +92,7 @@ rule compare:
         provenance=lambda w: provenance_config("compare"),
         models=MODELS,
         min_background=config["evaluation"]["min_background"],
+        min_mc_events=config["evaluation"]["min_mc_events"],
         bootstrap=config["evaluation"]["bootstrap"],
         seed=BOOTSTRAP_SEED,
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label

@@ -38,7 +38,7 @@ with to_log_file(snakemake.log[0]) as log:
     replicas = {
         model: replica_metrics(
             score, w, labels, processes, p.min_background, bootstrap, significance,
-            continuous=describe(metrics[model]["method"]).binnable,
+            continuous=describe(metrics[model]["method"]).binnable, min_mc_events=p.min_mc_events,
         )
         for model, score in scores.items()
     }  # fmt: skip

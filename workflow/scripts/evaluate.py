@@ -48,9 +48,11 @@ with to_log_file(snakemake.log[0]) as log:
     events = (scores, test.w, test.y)
     rule = (p.min_background, significance, p.min_mc_events)
     result = evaluate(*events, *rule, processes=test.process, continuous=continuous)
+    bootstrap = Bootstrap(p.bootstrap, p.seed)
     replicas = replica_metrics(
-        *events, test.process, p.min_background, Bootstrap(p.bootstrap, p.seed), significance, continuous=continuous
-    )
+        *events, test.process, p.min_background, bootstrap, significance, continuous=continuous,
+        min_mc_events=p.min_mc_events,
+    )  # fmt: skip
     spread = fold_spread(scores, fold_weights(test), test.y, test.fold, *rule, continuous=continuous)
     metrics = {"model": name, "method": p.method, **result.metrics, "bootstrap": replicas.errors(), "folds": spread}
     # the best threshold chosen on other folds than those that report it (cross-fitted)

@@ -18,6 +18,7 @@ sum), Z_max from the cumulative yields at every distinct threshold ``score >= t`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,12 +88,22 @@ def _auc(s: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _z_max(
-    s: np.ndarray, b: np.ndarray, b2: np.ndarray | None, min_background: float, significance: Significance
+    s: np.ndarray,
+    b: np.ndarray,
+    b2: np.ndarray | None,
+    min_background: float,
+    significance: Significance,
+    n_b: np.ndarray | None = None,
+    min_mc_events: float = 0,
 ) -> np.ndarray:
     """Best Z per row over the thresholds, from the signal, background and background sum w^2 per
-    distinct score (ascending), shapes (r, m) -> (r,); NaN where no threshold keeps the minimum."""
+    distinct score (ascending), shapes (r, m) -> (r,); NaN where no threshold keeps the minima.
+    ``n_b`` (r, m): background MC events per distinct score, of which a threshold must keep
+    ``min_mc_events``."""
     s_cut, b_cut = _reverse_cumsum(s), _reverse_cumsum(b)
     allowed = b_cut >= max(min_background, np.finfo(float).tiny)
+    if n_b is not None and min_mc_events > 0:
+        allowed &= _reverse_cumsum(n_b) >= min_mc_events - 0.5
     b_safe = np.where(allowed, b_cut, 1.0)
     z = significance(s_cut, b_safe, 0.0 if b2 is None else _reverse_cumsum(b2))
     best = np.max(np.where(allowed, z, -np.inf), axis=1)
@@ -151,13 +162,15 @@ def replica_metrics(
     significance: Significance = ASIMOV,
     *,
     continuous: bool = True,
+    min_mc_events: int = 0,
 ) -> Replicas:
     """A classifier's metrics on each bootstrap replica of its scored events.
 
     ``scores``, ``weights`` (expected events, signed), ``labels`` (1 signal, else background) and
     ``processes`` (names, the strata): shape (n,). ``continuous`` False (a pass/fail score, which
     has no ROC curve) leaves out the AUCs. Z_max as :func:`~phenoflow.evaluation.metrics.max_significance`
-    with ``min_background``, each replica choosing its own best threshold.
+    with ``min_background`` and ``min_mc_events`` (background MC events of nonzero weight, each
+    counted as often as the replica draws it), each replica choosing its own best threshold.
     """
     scores = np.asarray(scores, dtype=np.float64)
     weights, processes = np.asarray(weights, dtype=np.float64), np.asarray(processes)
@@ -170,6 +183,7 @@ def replica_metrics(
     masks.update({f"process {p}": ~is_signal & (processes == p) for p in backgrounds})
     masks = {name: mask[order].astype(np.float64) for name, mask in masks.items()}
     w_sorted, w2_sorted = weights[order], weights[order] ** 2
+    nonzero = (weights[order] != 0).astype(np.float64)
     results: dict[str, list[np.ndarray]] = {}
     block = max(1, _BLOCK_CELLS // max(len(scores), 1))
     for first in range(0, bootstrap.n_replicas, block):
@@ -178,8 +192,10 @@ def replica_metrics(
         w = counts * w_sorted
         s, b = _per_score(w, masks["signal"], starts), _per_score(w, masks["background"], starts)
         b2 = None if significance.plain else _per_score(counts * w2_sorted, masks["background"], starts)
-        found = {"z_max_asimov": _z_max(s, b, None, min_background, ASIMOV)}
-        found["z_max"] = found["z_max_asimov"] if significance.plain else _z_max(s, b, b2, min_background, significance)
+        n_b = _per_score(counts * nonzero, masks["background"], starts)
+        z_max = functools.partial(_z_max, s, b, min_background=min_background, n_b=n_b, min_mc_events=min_mc_events)
+        found = {"z_max_asimov": z_max(None, significance=ASIMOV)}
+        found["z_max"] = found["z_max_asimov"] if significance.plain else z_max(b2, significance=significance)
         if continuous:
             found["auc"] = _auc(s, b)
             found.update({f"auc_{p}": _auc(s, _per_score(w, masks[f"process {p}"], starts)) for p in backgrounds})
