@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import copy_repo
+from workflow_helpers import SNAKEMAKE, copy_repo, edit_config
 
 from phenoflow.config import (
+    MAX_CHUNKS_PER_PROCESS,
     ConfigError,
     DuplicateKeyError,
     check_config,
     check_config_files,
+    chunk_errors,
     htcondor_path_errors,
     input_paths,
     load_yaml_strict,
@@ -584,3 +587,55 @@ def test_mc_limited_below_defaults_to_the_run_inferences():
     validate(config, str(SCHEMA))
     assert config["inference"]["mc_limited_below"] == 0.8
     assert inspect.signature(run_inference).parameters["mc_limited_below"].default == 0.8
+
+
+# -- absurd sample sizes --------------------------------------------------------------------------
+
+
+def test_more_chunks_than_the_limit_are_refused_naming_the_key_and_the_chunks():
+    """ceil(events / events_per_chunk) above generation.max_chunks_per_process (default 10^5,
+    the schema's default too) is refused, naming the process's events key and the chunk count."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert (
+        schema["properties"]["generation"]["properties"]["max_chunks_per_process"]["default"] == MAX_CHUNKS_PER_PROCESS
+    )
+    config = copy.deepcopy(DEFAULT)  # events_per_chunk 2500
+    config["processes"]["qcd"]["events"] = 10_000_000_000  # 4 000 000 chunks
+    config["processes"]["zvv_jets"]["events"] = 2500 * MAX_CHUNKS_PER_PROCESS  # exactly at the limit
+    assert chunk_errors(config) == [
+        "processes.qcd.events: 10000000000 events are 4000000 generation chunks of 2500 "
+        "(generation.events_per_chunk), more than generation.max_chunks_per_process = 100000; if the "
+        "number is meant, raise generation.events_per_chunk or generation.max_chunks_per_process"
+    ]
+    config["processes"]["zvv_jets"]["events"] += 1  # one event more is one chunk more
+    assert [e.split(":")[0] for e in chunk_errors(config)] == ["processes.zvv_jets.events", "processes.qcd.events"]
+    assert "100001 generation chunks" in chunk_errors(config)[0]
+    with pytest.raises(ConfigError, match=r"processes\.qcd\.events: .* 4000000 generation chunks"):
+        check_config(config, SCHEMA)
+
+
+def test_the_chunk_limit_and_the_chunk_size_can_be_raised():
+    config = copy.deepcopy(DEFAULT)
+    config["processes"]["qcd"]["events"] = 10_000_000_000
+    config["generation"]["max_chunks_per_process"] = 4_000_000
+    assert chunk_errors(config) == []
+    config["generation"]["max_chunks_per_process"] = 3_999_999
+    assert len(chunk_errors(config)) == 1
+    config["generation"] = {"events_per_chunk": 100_000}  # 100 000 chunks: at the default limit
+    assert chunk_errors(config) == []
+    config["generation"]["max_chunks_per_process"] = 0
+    with pytest.raises(ConfigError, match=r"generation\.max_chunks_per_process: 0 is less than the minimum of 1"):
+        check_config(config, SCHEMA)
+
+
+def test_a_typo_of_three_zeros_is_refused_before_the_dag_is_built(tmp_path):
+    """A dry run with `processes.qcd.events: 10000000000` (50 000 000 chunks of the tiny config's
+    200) stops at the config check. The timeout only guards the test run against a DAG of millions
+    of jobs; how long the refusal takes is measured in docs/benchmarks.md."""
+    workdir = copy_repo(tmp_path)
+    edit_config(workdir, lambda c: c["processes"]["qcd"].update(events=10_000_000_000))
+    proc = subprocess.run([*SNAKEMAKE, "-n"], cwd=workdir, capture_output=True, text=True, timeout=120)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "processes.qcd.events: 10000000000 events are 50000000 generation chunks of 200" in output
+    assert "Building DAG of jobs" not in output

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import yaml
-from workflow_helpers import copy_repo, snakemake
+from workflow_helpers import REPO, copy_repo, snakemake
 
 
 def planned_paths(workdir: Path, *args: str) -> set[str]:
@@ -38,6 +38,7 @@ def test_two_results_directories_make_disjoint_trees(tmp_path):
 EXAMPLES = {
     "wjj_vs_qcd": {"cuts_parallel", "cuts_sequential", "bdt", "mlp", "cnn_max", "cnn_log"},
     "tops": {"cuts", "bdt", "mlp"},
+    "production": {"bdt", "cuts", "mlp", "cnn"},
 }
 
 
@@ -56,3 +57,16 @@ def test_examples_plan_their_classifiers_in_their_own_directories(tmp_path):
         }
         assert trained == classifiers, name
         assert f"{results}/evaluation/comparison.csv" in paths
+
+
+def test_the_production_recipe_is_the_default_analysis_with_100x_its_events():
+    """config/examples/production.yaml differs from config/config.yaml in its results directory
+    and its processes' event counts only, each 100 times the default's."""
+    default = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    production = yaml.safe_load((REPO / "config/examples/production.yaml").read_text())
+    assert production["results"] == "results/production"
+    for name, process in default["processes"].items():
+        assert production["processes"][name]["events"] == 100 * process["events"], name
+        process["events"] *= 100
+    default["results"] = "results/production"
+    assert production == default

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -140,6 +141,7 @@ def semantic_errors(config: dict) -> list[str]:
                 "and one background process"
             )
     errors += class_errors(config["processes"])
+    errors += chunk_errors(config)
     errors += pythia_errors(config)
     errors += beam_errors(config)
     for name, process in config["processes"].items():
@@ -164,6 +166,30 @@ def semantic_errors(config: dict) -> list[str]:
     if abs(total - 1) > 1e-9:
         errors.append(f"split.fractions: must sum to 1, got {total:g}")
     return errors + _inference_errors(config)
+
+
+#: Default of ``generation.max_chunks_per_process`` (the schema's default).
+MAX_CHUNKS_PER_PROCESS = 100_000
+
+
+def chunk_errors(config: Mapping[str, Any]) -> list[str]:
+    """Processes whose events imply more generation chunks (ceil(events / events_per_chunk), one
+    job each) than ``generation.max_chunks_per_process``: a typo of a few zeros would otherwise
+    have Snakemake build a DAG of millions of jobs for minutes before anything runs."""
+    generation = config["generation"]
+    per_chunk = generation["events_per_chunk"]
+    limit = generation.get("max_chunks_per_process", MAX_CHUNKS_PER_PROCESS)
+    errors = []
+    for name, process in config["processes"].items():
+        chunks = math.ceil(process["events"] / per_chunk)
+        if chunks > limit:
+            errors.append(
+                f"processes.{name}.events: {process['events']} events are {chunks} generation chunks of "
+                f"{per_chunk} (generation.events_per_chunk), more than generation.max_chunks_per_process = "
+                f"{limit}; if the number is meant, raise generation.events_per_chunk or "
+                "generation.max_chunks_per_process"
+            )
+    return errors
 
 
 def binnable_instances(config: Mapping[str, Any]) -> list[str]:
