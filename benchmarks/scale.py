@@ -2,7 +2,7 @@
 several multiples of the default sample (goal: time linear in events, memory flat).
 
 Run: .venv/bin/python benchmarks/scale.py [--run /work/run-clean] [--config config/config.yaml]
-         [--scales 1 3 10 30] [--train-up-to 10] [--models bdt cuts mlp cnn]
+         [--scales 1 3 10 30] [--train-up-to 10] [--extrapolate 100] [--models bdt cuts mlp cnn]
          [--scratch /tmp/phenoflow-scale] [--keep]
 
 The events are REPLICATED, not generated: for scale N, every chunk ntuple of a finished run's
@@ -25,9 +25,12 @@ stages are summed (time) and maximised (memory) over the processes.
 
 The training of the larger models takes minutes per 10x, so it runs only up to --train-up-to.
 At the end, per stage: the time per million generated events at each scale and whether time is
-linear (the per-event time at the largest scale within 30 % of that at the second largest), and
-the peak memory's growth per million generated events between the smallest and largest scale
-(flat: less than 10 % above the smallest scale's peak). Prints figures; asserts nothing.
+linear (the per-event time at the largest scale within 30 % of that at the second largest;
+"sublinear" where a fixed cost still dominates), whether the peak memory is flat (at the largest
+scale less than 10 % above the smallest scale's) and its growth per million generated events
+between the two largest scales, and both extrapolated to --extrapolate (100x) where that scale was
+not run (the default scales stop at 30x: at this sample's memory growth the features alone would
+need about 20 GB at 100x). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -194,8 +197,9 @@ def rows_of(d: Path) -> dict[str, int]:
     return {"rows": pq.ParquetFile(table).metadata.num_rows} if table.exists() else {}
 
 
-def verdict(results: dict[str, dict[int, dict]], generated: dict[int, int]) -> None:
-    """Per stage: time per million events at each scale, linearity, and memory growth per million events."""
+def verdict(results: dict[str, dict[int, dict]], generated: dict[int, int], target: int) -> None:
+    """Per stage: time per million events at each scale, linearity, memory growth per million
+    events, and both extrapolated to the scale ``target`` where it was not measured."""
     print("\nper stage: s per 10^6 generated events at each scale; linear time; peak memory growth")
     for stage, by_scale in results.items():
         scales = sorted(by_scale)
@@ -205,13 +209,23 @@ def verdict(results: dict[str, dict[int, dict]], generated: dict[int, int]) -> N
             print(f"  {stage:14s} {text}  (one scale only)")
             continue
         a, b = scales[-2], scales[-1]
-        # linear: from the second largest to the largest scale, time grows as the events do
+        # from the second largest to the largest scale: time against the events' growth (below 1:
+        # a fixed cost still dominates), and the memory's growth per million events added
         ratio = (by_scale[b]["seconds"] / by_scale[a]["seconds"]) / (b / a)
+        shape = "superlinear" if ratio > 1 + LINEAR else "linear" if ratio >= 1 - LINEAR else "sublinear"
         low, high = by_scale[scales[0]]["peak_mb"], by_scale[b]["peak_mb"]
-        growth = (high - low) / ((generated[b] - generated[scales[0]]) / 1e6)
-        print(f"  {stage:14s} {text}  | time {a}x->{b}x: {ratio:.2f} x linear ({'linear' if abs(ratio - 1) <= LINEAR else 'NOT linear'})"
-              f" | peak {low:.0f} -> {high:.0f} MB, {growth:+.0f} MB per 10^6 events "
-              f"({'flat' if high <= (1 + FLAT) * low else 'GROWS'})")  # fmt: skip
+        growth = (high - by_scale[a]["peak_mb"]) / ((generated[b] - generated[a]) / 1e6)
+        memory = "flat" if high <= (1 + FLAT) * low else "GROWS"
+        print(
+            f"  {stage:14s} {text}  | time {a}x->{b}x: {ratio:.2f} x linear ({shape}) | peak {scales[0]}x->{b}x "
+            f"{low:.0f} -> {high:.0f} MB ({memory}), {growth:+.0f} MB per 10^6 events added {a}x->{b}x"
+        )
+        if target > b:  # linear from the largest scale on, at its time per event and this growth
+            events = generated[b] / b * target
+            seconds, peak = per_m[b] * events / 1e6, high + growth * (events - generated[b]) / 1e6
+            print(
+                f"  {'':14s} EXTRAPOLATED to {target}x ({events:,.0f} events), not measured: {seconds:.0f} s, peak {peak:.0f} MB"
+            )
 
 
 def main() -> None:
@@ -221,6 +235,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml", help="the run's config")
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 3, 10, 30])
     parser.add_argument("--train-up-to", type=int, default=10, help="largest scale at which the models train")
+    parser.add_argument("--extrapolate", type=int, default=100, help="scale to extrapolate the figures to")
     parser.add_argument("--models", nargs="+", help="classifier instances to train (default: all of the config)")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/phenoflow-scale"))
     parser.add_argument("--keep", action="store_true", help="keep each scale's scratch results")
@@ -255,7 +270,7 @@ def main() -> None:
             results.setdefault(stage, {})[scale] = total
         if not args.keep:
             shutil.rmtree(d, ignore_errors=True)
-    verdict(results, generated)
+    verdict(results, generated, args.extrapolate)
 
 
 if __name__ == "__main__":
