@@ -55,10 +55,9 @@ LINEAR = 0.3  # time per event at the largest scale within this fraction of the 
 FLAT = 0.1  # peak memory at the largest scale within this fraction above the smallest scale's
 
 
-def replicate(run: Path, dest: Path, scale: int, config: dict) -> dict[str, list[Path]]:
-    """Chunk ntuples of ``run`` (a finished run of ``config``) listed ``scale`` times in ``dest/generate/<process>/`` (ROOT files
-    linked, JSON summaries rewritten with the new chunk index); the ROOT paths by process."""
-    files = {}
+def replicate(run: Path, dest: Path, scale: int, config: dict) -> None:
+    """The chunk ntuples of ``run`` (a finished run of ``config``) listed ``scale`` times in
+    ``dest/generate/<process>/``: ROOT files linked, JSON summaries rewritten with the new index."""
     for process in sorted(config["processes"]):
         source, target = run / "results" / "generate" / process, dest / "generate" / process
         target.mkdir(parents=True, exist_ok=True)
@@ -69,7 +68,6 @@ def replicate(run: Path, dest: Path, scale: int, config: dict) -> dict[str, list
         if found != config["processes"][process]["events"]:
             raise ValueError(f"{source}: {found} events, processes.{process}.events of the config is "
                              f"{config['processes'][process]['events']} (not a finished run of this config?)")  # fmt: skip
-        files[process] = []
         for copy in range(scale):
             for k, root in enumerate(chunks):
                 index = copy * len(chunks) + k
@@ -78,8 +76,6 @@ def replicate(run: Path, dest: Path, scale: int, config: dict) -> dict[str, list
                     link.symlink_to(root.resolve())
                 summary = json.loads(root.with_suffix(".json").read_text())
                 (target / f"chunk{index}.json").write_text(json.dumps({**summary, "chunk": index}))
-                files[process].append(link)
-    return files
 
 
 def jobs(config: dict, d: Path, processes: list[str], models: list[str], train: bool) -> list[tuple[str, dict]]:
@@ -189,12 +185,12 @@ def measure(job: dict, path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def rows_of(d: Path) -> dict[str, int]:
-    """Skimmed events (feature rows) and training rows of fold 0, where written."""
+def skimmed_events(d: Path) -> int:
+    """Rows of the feature table under the scratch results ``d`` (0 if not written)."""
     import pyarrow.parquet as pq
 
     table = d / "features" / "features.parquet"
-    return {"rows": pq.ParquetFile(table).metadata.num_rows} if table.exists() else {}
+    return pq.ParquetFile(table).metadata.num_rows if table.exists() else 0
 
 
 def verdict(results: dict[str, dict[int, dict]], generated: dict[int, int], target: int) -> None:
@@ -265,7 +261,7 @@ def main() -> None:
             total["peak_mb"] = max(total["peak_mb"], figures["peak_mb"])
             extra = f" {job['wildcards']['process']}" if job["wildcards"] else ""
             print(f"  {stage}{extra}: {figures['seconds']:.1f} s, peak {figures['peak_mb']:.0f} MB", flush=True)
-        print(f"  {rows_of(d).get('rows', 0):,} skimmed events (feature rows)")
+        print(f"  {skimmed_events(d):,} skimmed events (feature rows)")
         for stage, total in totals.items():
             results.setdefault(stage, {})[scale] = total
         if not args.keep:
