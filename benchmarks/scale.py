@@ -1,7 +1,7 @@
 """How the stages after generation scale with the sample: wall time and peak memory per stage at
 several multiples of the default sample (goal: time linear in events, memory flat).
 
-Run: .venv/bin/python benchmarks/scale.py [--run /work/run-clean] [--config config/config.yaml]
+Run: .venv/bin/python benchmarks/scale.py [--run .] [--config config/config.yaml]
          [--scales 1 3 10 30] [--train-up-to 10] [--extrapolate 100] [--models bdt cuts mlp cnn]
          [--scratch /tmp/phenoflow-scale] [--keep]
 
@@ -227,7 +227,7 @@ def verdict(results: dict[str, dict[int, dict]], generated: dict[int, int], targ
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--run", type=Path, default=Path("/work/run-clean"), help="a finished run (read only)")
+    parser.add_argument("--run", type=Path, default=REPO, help="the checkout of a finished default run (read only)")
     parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml", help="the run's config")
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 3, 10, 30])
     parser.add_argument("--train-up-to", type=int, default=10, help="largest scale at which the models train")
