@@ -24,6 +24,7 @@ from phenoflow.evaluation.metrics import (
     working_point,
 )
 from phenoflow.features.classes import Classes
+from phenoflow.features.splits import group_complement_weights
 
 
 def signal_score(proba: np.ndarray, signal_classes: Sequence[int]) -> np.ndarray:
@@ -246,8 +247,6 @@ def independent_threshold(
     their own choosing events (``significance_choosing``) and the optimism, choosing over
     independent. Shapes (n,); weights are expected events of all events together.
     """
-    from phenoflow.features.splits import group_complement_weights
-
     groups = np.asarray(groups)
     keep = np.zeros(len(scores), dtype=bool)
     thresholds, choosing = [], []
