@@ -111,35 +111,38 @@ def result_files(workdir: Path) -> set[Path]:
 
 def assert_same_results(ours: Path, reference: Path) -> list[str]:
     """Assert that two runs produced the same results: every file under results/ of either run
-    exists in both and is byte-identical (job logs and records aside), except ntuples (compared array by array: ROOT files
-    carry a UUID and dates), the metadata records (compared without their times) and the
-    :data:`VOLATILE` files. Returns the relative paths compared."""
-    import awkward as ak
-    import uproot
-
+    exists in both and is the same (:func:`assert_same_file`; job logs and records aside, and the
+    :data:`VOLATILE` files). Returns the relative paths compared."""
     files, theirs = result_files(reference), result_files(ours)
     assert files == theirs, f"different result files: {sorted(files ^ theirs)}"
     compared = []
     for name in sorted(files):
         if any(name.match(pattern) for pattern in VOLATILE):
             continue
-        a, b = ours / name, reference / name
-        if name.suffix == ".root":
-            assert ak.to_list(uproot.open(a)["Delphes"].arrays()) == ak.to_list(uproot.open(b)["Delphes"].arrays()), (
-                name
-            )
-        elif name.name == "comparison.csv":
-            import pandas as pd
-
-            read = lambda path: pd.read_csv(path).drop(columns="training_time_s")  # noqa: E731
-            pd.testing.assert_frame_equal(read(a), read(b))
-        elif name.name in TIMED:
-
-            def drop(path):
-                return {k: v for k, v in yaml.safe_load(path.read_text()).items() if k not in ("started", "finished")}
-
-            assert drop(a) == drop(b), name
-        else:
-            assert a.read_bytes() == b.read_bytes(), name
+        assert_same_file(ours / name, reference / name)
         compared.append(str(name))
     return compared
+
+
+def assert_same_file(a: Path, b: Path) -> None:
+    """Assert that result file ``a`` is the same as ``b``: byte-identical, except ntuples
+    (compared array by array: ROOT files carry a UUID and dates), the metadata records (compared
+    without their times) and the comparison table (without the training times)."""
+    import awkward as ak
+    import uproot
+
+    if a.suffix == ".root":
+        assert ak.to_list(uproot.open(a)["Delphes"].arrays()) == ak.to_list(uproot.open(b)["Delphes"].arrays()), a
+    elif a.name == "comparison.csv":
+        import pandas as pd
+
+        read = lambda path: pd.read_csv(path).drop(columns="training_time_s")  # noqa: E731
+        pd.testing.assert_frame_equal(read(a), read(b))
+    elif a.name in TIMED:
+
+        def drop(path):
+            return {k: v for k, v in yaml.safe_load(path.read_text()).items() if k not in ("started", "finished")}
+
+        assert drop(a) == drop(b), a
+    else:
+        assert a.read_bytes() == b.read_bytes(), a
