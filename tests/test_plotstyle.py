@@ -4,6 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from phenoflow.evaluation import plots
+from phenoflow.inference import plots as inference_plots
 from phenoflow.plotstyle import Collision, add_label, label_text
 
 
@@ -43,10 +44,12 @@ def test_a_row_of_panels_has_one_label_across_it(tmp_path, monkeypatch):
     """Brazil plot of two methods: "Simulation" above the first panel, sqrt(s) and luminosity above
     the last, each method's name inside its panel."""
     figures = []
-    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(inference_plots, "save", lambda fig, path: figures.append(fig))
     limits = np.array([[0.5, 0.7, 1.0, 1.4, 2.0]] * 2)
     lhc = Collision(13000.0, 139.0)
-    plots.expected_limits({"optimal": ([2, 5], limits), "gmm": ([2, 5], limits)}, tmp_path / "l.png", collision=lhc)
+    inference_plots.expected_limits(
+        {"optimal": ([2, 5], limits), "gmm": ([2, 5], limits)}, tmp_path / "l.png", collision=lhc
+    )
     first, last = figures[0].axes
     assert texts(first) == ["optimal", "Simulation"] and texts(last) == ["gmm", "13 TeV, 139 fb$^{-1}$"]
     assert first.get_title() == "" and last.get_title() == ""

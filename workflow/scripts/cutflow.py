@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from phenoflow.evaluation import plots
+from phenoflow.events import plots
 from phenoflow.io import atomic_path
 from phenoflow.logs import to_log_file
 from phenoflow.plotstyle import Collision

@@ -4,7 +4,7 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 
-from phenoflow.evaluation import plots
+from phenoflow.features import plots
 from phenoflow.features.datasets import image_metadata
 from phenoflow.features.images import average_image, leading_fatjet_inputs, spec_from_config, write_jet_images
 from phenoflow.io import atomic_path, write_yaml

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from phenoflow.evaluation import plots
+from phenoflow.inference import plots
 from phenoflow.inference.likelihood import MCStatistics
 from phenoflow.inference.study import run_inference, select_rows, uncertainty_note, write_table
 from phenoflow.io import read_json

@@ -1,5 +1,7 @@
-"""Figures of the evaluation and inference stages in the common style (:mod:`phenoflow.plotstyle`):
-ROC curves, score distributions, jet images, cutflows, classifier comparisons and expected limits.
+"""Figures of the evaluation stage in the common style (:mod:`phenoflow.plotstyle`): ROC curves,
+score distributions, overtraining checks, training histories, confusion matrices, cut values and
+the classifier comparison (the other stages draw their own: ``events.plots``, ``features.plots``,
+``inference.plots``, ``binning.plots``).
 
 Every function draws one figure with the "Simulation" label and writes it atomically as PNG and
 PDF (the suffix of ``path`` is replaced). ``collision`` gives the label's sqrt(s) and luminosity;
@@ -86,67 +88,6 @@ def score_distributions(
             ax.axvline(e, color="grey", linestyle="--", linewidth=1)
     ax.legend()
     add_label(ax, collision)
-    save(fig, path)
-
-
-@styled
-def average_images(
-    images: Mapping[str, np.ndarray],
-    extent: tuple[float, float, float, float],
-    path: str | os.PathLike,
-    *,
-    collision: Collision,
-) -> None:
-    """Side-by-side average jet images (n_eta × n_phi each, e.g. signal and background), log colour.
-
-    ``extent``: (eta_min, eta_max, phi_min, phi_max) of the window, in the image's own frame.
-    """
-    from matplotlib.colors import LogNorm
-
-    fig, axes = plt.subplots(
-        1, len(images), figsize=(6.5 * len(images) + 1.5, 6.5), squeeze=False, layout="constrained"
-    )
-    positive = [img[img > 0] for img in images.values() if np.any(img > 0)]
-    low = min(v.min() for v in positive) if positive else 1e-3
-    high = max(v.max() for v in positive) if positive else 1.0
-    norm = LogNorm(vmin=max(low, high * 1e-6), vmax=high)
-    for ax, (title, image) in zip(axes[0], images.items()):
-        shown = ax.imshow(
-            np.where(image > 0, image, np.nan).T,
-            origin="lower",
-            extent=extent,
-            aspect="equal",
-            norm=norm,
-            cmap="viridis",
-        )
-        ax.set_xlabel("$\\Delta\\eta$ (jet frame)")
-        ax.set_ylabel("$\\Delta\\phi$ (jet frame)")
-        panel_title(ax, title)
-    fig.colorbar(shown, ax=axes[0].tolist(), label="mean pixel $p_T$ [GeV]")
-    add_label(axes[0][0], collision, luminosity=False, right=axes[0][-1])
-    save(fig, path)
-
-
-@styled
-def cutflow(table, path: str | os.PathLike, *, collision: Collision) -> None:
-    """Cutflow per process: expected events (log scale, MC error bars) and raw MC events per step.
-
-    ``table``: rows with columns process, step, events, yield, yield_error (as the skim writes).
-    """
-    steps = list(dict.fromkeys(table["step"]))
-    x = np.arange(len(steps))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 9), sharex=True, layout="constrained")
-    for process, rows in table.groupby("process", sort=False):
-        rows = rows.set_index("step").loc[steps]
-        top.errorbar(x, rows["yield"], yerr=rows["yield_error"], marker="o", capsize=3, label=str(process))
-        bottom.plot(x, rows["events"], marker="o", label=str(process))
-    top.set_yscale("log")
-    top.set_ylabel("expected events")
-    top.legend(fontsize="small")
-    bottom.set_yscale("log")
-    bottom.set_ylabel("MC events")
-    bottom.set_xticks(x, steps, rotation=30, ha="right", fontsize="small")
-    add_label(top, collision)
     save(fig, path)
 
 
@@ -370,36 +311,4 @@ def cut_values(
             ax.set_yscale("log")
         ax.legend(fontsize="small")
     add_label(axes[0][0], collision, luminosity=not normalise, right=axes[0][-1])
-    save(fig, path)
-
-
-@styled
-def expected_limits(
-    limits: Mapping[str, tuple[Sequence[int], np.ndarray]],
-    path: str | os.PathLike,
-    *,
-    collision: Collision,
-    cl: float = 0.95,
-) -> None:
-    """Brazil plot: the expected upper limit on the signal strength mu against the number of bins
-    K, one panel per binning method, median dashed with the ±1σ (green) and ±2σ (yellow) bands.
-
-    ``limits``: method -> (K values (n,), limits (n, 5) at the -2, -1, 0, +1, +2 σ quantiles).
-    """
-    fig, axes = plt.subplots(
-        1, len(limits), figsize=(7 * len(limits), 6.5), sharey=True, squeeze=False, layout="constrained"
-    )
-    for ax, (method, (k, values)) in zip(axes[0], limits.items()):
-        k, values = np.asarray(k), np.asarray(values, dtype=np.float64)
-        ax.fill_between(k, values[:, 0], values[:, 4], color="#ffcc00", label=r"expected $\pm 2\sigma$")
-        ax.fill_between(k, values[:, 1], values[:, 3], color="#00cc00", label=r"expected $\pm 1\sigma$")
-        ax.plot(k, values[:, 2], "k--", marker="o", label="expected median")
-        ax.axhline(1.0, color="red", linewidth=1, label=r"$\mu = 1$")
-        panel_title(ax, method)
-        ax.set_xlabel("Number of bins K")
-        ax.set_xticks(k)
-    axes[0][0].set_ylabel(f"{100 * cl:g} % CL upper limit on $\\mu$ (CLs)")
-    axes[0][0].set_yscale("log")
-    axes[0][-1].legend()
-    add_label(axes[0][0], collision, right=axes[0][-1])
     save(fig, path)
