@@ -118,39 +118,40 @@ def _written(path):
 
 
 @pytest.mark.parametrize("suffix", ["png", "pdf"])
-def test_roc_comparison(tmp_path, suffix):
+def test_roc_of_several_methods(tmp_path, suffix):
     eps_s = np.linspace(0, 1, 50)
     curves = {
-        "bdt": (eps_s, eps_s**4),
-        "cut-and-count": (np.array([0.0, 0.6, 1.0]), np.array([0.0, 0.1, 1.0])),
+        "bdt": (eps_s, eps_s**4, 0.8),
+        "cut-and-count": (np.array([0.0, 0.6, 1.0]), np.array([0.0, 0.1, 1.0]), None),
     }
     path = tmp_path / f"roc.{suffix}"
-    plots.roc_comparison(curves, path, collision=LHC)
+    plots.roc(curves, path, collision=LHC)
     assert _written(path)
     if suffix == "png":  # every PNG plot comes with a PDF beside it, equal bytes for equal figures
         pdf = path.with_suffix(".pdf")
         assert pdf.read_bytes()[:4] == b"%PDF"
         first = pdf.read_bytes()
-        plots.roc_comparison(curves, path, collision=LHC)
+        plots.roc(curves, path, collision=LHC)
         assert pdf.read_bytes() == first
 
 
-def test_roc_comparison_axis_labels_and_marker(tmp_path, monkeypatch):
+def test_roc_axis_labels_and_marker(tmp_path, monkeypatch):
     captured = {}
     monkeypatch.setattr(plots, "save", lambda fig, path: captured.setdefault("fig", fig))
-    plots.roc_comparison(
+    plots.roc(
         {
-            "mlp": (np.linspace(0, 1, 10), np.linspace(0, 1, 10) ** 2),
-            "cnc": (np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.2, 1.0])),
+            "mlp": (np.linspace(0, 1, 10), np.linspace(0, 1, 10) ** 2, 0.6667),
+            "cnc": (np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.2, 1.0]), None),
         },
         tmp_path / "x.png",
         collision=LHC,
     )
     ax = captured["fig"].axes[0]
-    assert ax.get_xlabel() == "Signal efficiency ε_S"
-    assert ax.get_ylabel() == "Background rejection 1/ε_B"
+    assert ax.get_xlabel() == r"Signal efficiency $\varepsilon_S$"
+    assert ax.get_ylabel() == r"Background rejection $1/\varepsilon_B$"
     assert ax.get_yscale() == "log"
     mlp, cnc = ax.get_lines()
+    assert mlp.get_label() == "mlp (AUC = 0.667)" and cnc.get_label() == "cnc (working point)"
     assert cnc.get_linestyle() == "None" and cnc.get_marker() != "None"
     np.testing.assert_allclose(cnc.get_xydata(), [[0.5, 5.0]])  # only the working point
     assert len(mlp.get_xdata()) == 9  # eps_B = 0 left out

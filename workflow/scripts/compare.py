@@ -46,7 +46,10 @@ with to_log_file(snakemake.log[0]) as log:
     pairs = paired_differences(table, replicas)
     write_comparison(table, out.table, out.markdown, significance, bootstrap.n_replicas)
     write_pairs(pairs, out.pairs)
-    curves = {model: weighted_roc(score, w, labels)[:2] for model, score in scores.items()}
-    plots.roc_comparison(curves, out.roc, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))
+    curves = {
+        model: (*weighted_roc(score, w, labels)[:2], metrics[model]["auc"] if describe(metrics[model]["method"]).binnable else None)
+        for model, score in scores.items()
+    }  # fmt: skip
+    plots.roc(curves, out.roc, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))
     write_record(out.provenance, p.provenance, started, inputs, kind="classifier comparison")
     log.info("comparison:\n%s\npaired differences:\n%s", table.to_string(index=False), pairs.to_string(index=False))

@@ -22,22 +22,35 @@ import pandas as pd
 from phenoflow.plotstyle import Collision, add_label, panel_title, save, styled
 
 
+def _working_point(ax, eps_s: np.ndarray, eps_b: np.ndarray, label: str) -> None:
+    """A pass/fail selection's ROC points as markers (those with eps_B > 0), leaving out the trivial
+    "keep everything" point eps_S = eps_B = 1 when another point remains."""
+    ok = eps_b > 0
+    nontrivial = ok & ~((eps_s >= 1) & (eps_b >= 1))
+    ok = nontrivial if nontrivial.any() else ok
+    ax.plot(eps_s[ok], 1.0 / eps_b[ok], linestyle="none", marker="*", markersize=14, label=label)
+
+
 @styled
 def roc(
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: str | os.PathLike, *, collision: Collision
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, float | None]], path: str | os.PathLike, *, collision: Collision
 ) -> None:
-    """Background rejection 1/eps_B (log) against signal efficiency eps_S.
+    """Background rejection 1/eps_B (log) against signal efficiency eps_S, one entry per method:
+    one classifier's own figure, or all of them compared.
 
-    ``curves``: method name -> (eps_S, eps_B, AUC); an AUC of None marks a pass/fail score (a
-    cut-and-count), drawn as its working point (leaving out the trivial "keep everything" point).
+    ``curves``: method name -> (eps_S, eps_B, AUC), arrays of equal shape. Points with eps_B <= 0
+    (infinite rejection) cannot be drawn and are left out. An AUC of None marks a pass/fail score
+    (a cut-and-count), drawn as its working point: markers, leaving out the trivial "keep
+    everything" point eps_S = eps_B = 1 when another point remains.
     """
-    fig, ax = plt.subplots(figsize=(8, 7))
-    for name, (tpr, fpr, auc) in curves.items():
+    fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
+    for name, (eps_s, eps_b, auc) in curves.items():
+        eps_s, eps_b = np.asarray(eps_s, dtype=np.float64), np.asarray(eps_b, dtype=np.float64)
         if auc is None:
-            _working_point(ax, tpr, fpr, f"{name} (working point)")
+            _working_point(ax, eps_s, eps_b, f"{name} (working point)")
             continue
-        ok = fpr > 0
-        ax.plot(tpr[ok], 1.0 / fpr[ok], label=f"{name} (AUC = {auc:.3f})")
+        ok = eps_b > 0
+        ax.plot(eps_s[ok], 1.0 / eps_b[ok], label=f"{name} (AUC = {auc:.3f})")
     ax.set_yscale("log")
     ax.set_xlabel(r"Signal efficiency $\varepsilon_S$")
     ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
@@ -92,43 +105,6 @@ def score_distributions(
 
 
 # --- Comparing classifiers ------------------------------------------------------------------------
-
-
-def _working_point(ax, eps_s: np.ndarray, eps_b: np.ndarray, label: str) -> None:
-    """A pass/fail selection's ROC points as markers (those with eps_B > 0), leaving out the trivial
-    "keep everything" point eps_S = eps_B = 1 when another point remains."""
-    ok = eps_b > 0
-    nontrivial = ok & ~((eps_s >= 1) & (eps_b >= 1))
-    ok = nontrivial if nontrivial.any() else ok
-    ax.plot(eps_s[ok], 1.0 / eps_b[ok], linestyle="none", marker="*", markersize=14, label=label)
-
-
-@styled
-def roc_comparison(
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, *, collision: Collision
-) -> None:
-    """Background rejection 1/eps_B (log scale) against signal efficiency eps_S, one entry per method.
-
-    ``curves``: method name -> (eps_S, eps_B), arrays of equal shape. Points with eps_B <= 0
-    (infinite rejection) cannot be drawn and are left out. A method whose curve has at most three
-    points is a cut-and-count working point: it is drawn as markers (leaving out the trivial
-    "keep everything" point eps_S = eps_B = 1 when another point remains) rather than a line.
-    """
-    fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
-    for name, (eps_s, eps_b) in curves.items():
-        eps_s, eps_b = np.asarray(eps_s, dtype=np.float64), np.asarray(eps_b, dtype=np.float64)
-        if len(eps_s) <= 3:
-            _working_point(ax, eps_s, eps_b, name)
-        else:
-            ok = eps_b > 0
-            ax.plot(eps_s[ok], 1.0 / eps_b[ok], label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("Signal efficiency ε_S")
-    ax.set_ylabel("Background rejection 1/ε_B")
-    ax.set_xlim(0, 1)
-    ax.legend()
-    add_label(ax, collision, luminosity=False)
-    save(fig, path)
 
 
 @styled
