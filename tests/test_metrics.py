@@ -108,8 +108,11 @@ def test_weighted_auc_matches_sklearn_and_hand_value():
 # --- Weighted metrics for comparing classifiers ---
 
 from scipy.stats import ks_2samp  # noqa: E402
-from sklearn.metrics import accuracy_score, roc_curve  # noqa: E402
-from sklearn.metrics import confusion_matrix as sk_confusion_matrix  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    accuracy_score,
+    confusion_matrix as sk_confusion_matrix,  # noqa: E402
+    roc_curve,
+)
 
 from phenoflow.evaluation.metrics import (  # noqa: E402
     background_rejection,

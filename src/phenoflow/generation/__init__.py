@@ -18,6 +18,16 @@ from phenoflow.generation.pythia import (
     pythia_settings,
 )
 
+__all__ = [
+    "DecayFilter",
+    "GeneratedChunk",
+    "bias_settings",
+    "generate",
+    "generate_chunk",
+    "hand_set_bias",
+    "pythia_settings",
+]
+
 log = logging.getLogger("phenoflow.generation")
 
 

@@ -1,0 +1,12 @@
+"""Public names of the package (read by lazy_loader.attach_stub and by type checkers)."""
+
+from . import likelihood as likelihood, mclimit as mclimit, plots as plots, study as study
+from .likelihood import (
+    ExpectedResults as ExpectedResults,
+    FitError as FitError,
+    MCStatistics as MCStatistics,
+    expected_results as expected_results,
+    workspace_spec as workspace_spec,
+)
+from .mclimit import events_needed as events_needed, mc_impact as mc_impact
+from .study import run_inference as run_inference
