@@ -639,3 +639,22 @@ def test_a_typo_of_three_zeros_is_refused_before_the_dag_is_built(tmp_path):
     assert proc.returncode != 0
     assert "processes.qcd.events: 10000000000 events are 50000000 generation chunks of 200" in output
     assert "Building DAG of jobs" not in output
+
+
+def test_inference_targets_default_to_the_binned_classifiers_and_optimised_binnings():
+    """Without choices the inference builds likelihoods for every binned instance (not the
+    cut-and-count), the optimised binnings that run and every K; given ones are kept as given."""
+    from phenoflow.config import inference_targets
+
+    config = copy.deepcopy(DEFAULT)
+    config["inference"] = {}
+    config["binning"]["methods"] = ["equidistant", "gmm", "quantile"]
+    config["binning"]["n_bins"] = [3, 5]
+    targets = inference_targets(config)
+    binned = sorted(n for n, block in config["classifiers"].items() if block["method"] != "cuts")
+    assert targets.models == binned and "cuts" not in targets.models
+    assert targets.methods == ["gmm"] and targets.n_bins == [3, 5]
+    config["binning"]["methods"] = ["equidistant", "quantile"]  # no optimised binning runs: all that run
+    assert inference_targets(config).methods == ["equidistant", "quantile"]
+    config["inference"] = {"classifiers": ["mlp", "bdt"], "methods": ["quantile"], "n_bins": [5]}
+    assert inference_targets(config) == (["bdt", "mlp"], ["quantile"], [5])

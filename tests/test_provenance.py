@@ -1,7 +1,7 @@
 import platform
 import subprocess
 
-from phenoflow.provenance import git_state, record
+from phenoflow.provenance import EVENT_KEYS, config_part, git_state, provenance_config, record
 
 
 def _git(directory, *args):
@@ -30,3 +30,53 @@ def test_record_carries_python_version_and_config_hash():
     assert rec["python"] == platform.python_version()
     assert rec["kind"] == "test" and rec["config"] == {"seed": 1}
     assert len(rec["config_hash"]) == 64 and "git" in rec
+
+
+def _config() -> dict:
+    return {
+        "seed": 1, "luminosity_fb": 139.0, "collider": {"sqrt_s_gev": 13000.0}, "generation": {"events_per_chunk": 10},
+        "detector": {"card": "c.yaml"}, "selection": {"cuts": ["met > 200"]}, "substructure": {"radius": 1.0},
+        "features": {"names": ["met"]}, "images": {"n_pixels": 4}, "split": {"folds": 3},
+        "training_weights": "process", "evaluation": {"min_mc_events": 10}, "binning": {"n_bins": [5]},
+        "significance": {"relative_uncertainty": 0.1}, "inference": {}, "results": "results",
+        "processes": {"sig": {"role": "signal", "title": "S", "class": "s", "events": 100, "pythia": ["A = on"]}},
+        "classifiers": {"bdt": {"method": "bdt"}, "cnn": {"method": "cnn"}, "cuts": {"method": "cuts"},
+                        "own": {"method": "cuts", "min_mc_events": 3}},
+    }  # fmt: skip
+
+
+def test_config_part_keeps_dotted_entries_under_their_parents_and_skips_missing_keys():
+    config = {"a": 1, "b": {"x": 2, "y": 3}, "c": 4}
+    assert config_part(config, ("b.y", "a", "missing", "b.missing")) == {"b": {"y": 3}, "a": 1}
+
+
+def test_a_process_records_its_own_block_without_role_class_or_title():
+    config = _config()
+    generate = provenance_config(config, "generate", process="sig")
+    assert generate["processes"] == {"sig": {"events": 100, "pythia": ["A = on"]}}
+    assert set(generate) == {"seed", "collider", "generation", "detector", "processes"}
+    skim = provenance_config(config, "skim", process="sig")
+    assert set(skim) - set(generate) == {"luminosity_fb", "selection", "substructure"}
+
+
+def test_a_model_stage_records_only_what_that_classifier_uses():
+    from phenoflow.models import classifiers
+
+    config = _config()
+    instances = classifiers(config)
+    part = {name: provenance_config(config, "train", model=name, classifier=instances[name]) for name in instances}
+    assert "images" in part["cnn"] and "images" not in part["bdt"]
+    assert "training_weights" in part["bdt"] and "training_weights" not in part["cuts"]  # physical weights
+    assert part["bdt"]["classifiers"] == {"bdt": {"method": "bdt"}}
+    # the cut-and-count maximises the significance: its rule, and the threshold rule's minimum of
+    # MC events unless its own block sets one
+    assert part["cuts"]["evaluation"] == {"min_mc_events": 10} and "significance" in part["cuts"]
+    assert "evaluation" not in part["own"] and "significance" not in part["bdt"]
+    inference = provenance_config(config, "inference", model="bdt", classifier=instances["bdt"])
+    assert {"evaluation", "binning", "significance", "inference"} <= set(inference)
+
+
+def test_an_analysis_wide_result_records_its_keys():
+    config = _config()
+    assert set(provenance_config(config, "split")) == set(EVENT_KEYS) | {"features", "split"}
+    assert provenance_config(config, "headline")["inference"] == {}

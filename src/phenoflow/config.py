@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import yaml
@@ -200,6 +200,33 @@ def binnable_instances(config: Mapping[str, Any]) -> list[str]:
         for name, block in config["classifiers"].items()
         if isinstance(block, Mapping) and block.get("method") in DESCRIPTIONS and DESCRIPTIONS[block["method"]].binnable
     ]
+
+
+#: The binning methods that optimise the bins; by default the inference builds likelihoods for these.
+OPTIMISED_BINNINGS = ("optimal", "gmm")
+
+
+class InferenceTargets(NamedTuple):
+    """What the inference stage builds likelihoods for: classifier instances, binning methods and
+    numbers of bins."""
+
+    models: list[str]
+    methods: list[str]
+    n_bins: list[int]
+
+
+def inference_targets(config: Mapping[str, Any]) -> InferenceTargets:
+    """The ``inference`` block's targets with their defaults, which follow other blocks (so the
+    schema cannot hold them): every binned classifier instance (sorted), the optimised binning
+    methods (:data:`OPTIMISED_BINNINGS`) among ``binning.methods`` (all of them if none is), and
+    every number of bins of ``binning.n_bins``."""
+    inference, binning = config.get("inference", {}), config["binning"]
+    optimised = [m for m in OPTIMISED_BINNINGS if m in binning["methods"]] or list(binning["methods"])
+    return InferenceTargets(
+        sorted(inference.get("classifiers", binnable_instances(config))),
+        list(inference.get("methods", optimised)),
+        list(inference.get("n_bins", binning["n_bins"])),
+    )
 
 
 def inference_classifier_errors(config: Mapping[str, Any]) -> list[str]:

@@ -25,6 +25,75 @@ PACKAGES = ("phenoflow", "numpy", "awkward", "uproot", "vector", "fastjet", "pyt
             "scikit-learn", "xgboost", "tensorflow", "snakemake")  # fmt: skip
 
 
+#: The config keys the events of every process depend on, up to the skim.
+EVENT_KEYS = ("seed", "luminosity_fb", "collider", "generation", "processes", "detector", "selection", "substructure")
+#: The config keys each dataset's or analysis-wide result's records depend on (dotted keys name
+#: one entry of a block); a model's and a process's stages are in :func:`provenance_config`.
+PROVENANCE_KEYS = {
+    "cutflow": EVENT_KEYS,
+    "features": (*EVENT_KEYS, "features"),
+    "images": (*EVENT_KEYS, "images"),
+    "split": (*EVENT_KEYS, "features", "split"),
+    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance"),
+    "headline": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance",
+                 "binning", "inference"),
+}  # fmt: skip
+#: What a classifier's stage depends on beyond its training: the blocks of the stage and those before it.
+MODEL_STAGE_KEYS = {
+    "train": (),
+    "evaluate": ("evaluation", "significance"),
+    "binning": ("evaluation", "binning", "significance"),
+    "inference": ("evaluation", "binning", "significance", "inference"),
+}
+
+
+def config_part(config: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The entries of ``config`` named by ``keys`` (a dotted key such as ``classifiers.bdt`` is one
+    entry of a block, kept under its parents), in the order of ``keys``; keys not in the config
+    are left out."""
+    part: dict[str, Any] = {}
+    for key in keys:
+        *parents, last = key.split(".")
+        source, target = config, part
+        for name in parents:
+            source, target = source[name], target.setdefault(name, {})
+        if last in source:
+            target[last] = source[last]
+    return part
+
+
+def provenance_config(
+    config: Mapping[str, Any],
+    kind: str,
+    *,
+    model: str | None = None,
+    classifier: Any = None,
+    process: str | None = None,
+) -> dict[str, Any]:
+    """The part of ``config`` the results of ``kind`` depend on, recorded (with its hash) in their
+    provenance: a dataset or analysis-wide result (:data:`PROVENANCE_KEYS`); a process's chunks or
+    skim (``kind`` "generate" or "skim" with ``process``: its own block without role, class and
+    title, which do not change its events); or a classifier's stage (``kind`` one of
+    :data:`MODEL_STAGE_KEYS` with ``model``, the instance's name, and ``classifier``, its
+    :class:`~phenoflow.models.registry.Classifier`): only the inputs and weights it uses and its
+    own block."""
+    if process is not None:
+        keys = ("seed", "collider", "generation", "detector")
+        keys += ("luminosity_fb", "selection", "substructure") if kind == "skim" else ()
+        events = {k: v for k, v in config["processes"][process].items() if k not in ("role", "class", "title")}
+        return {**{k: config[k] for k in keys if k in config}, "processes": {process: events}}
+    if model is None:
+        return config_part(config, PROVENANCE_KEYS[kind])
+    inputs = ("images",) if classifier.images else ()
+    weights = () if classifier.description.physical_weights else ("training_weights",)
+    keys = (*EVENT_KEYS, "features", *inputs, "split", *weights, f"classifiers.{model}")
+    # a model whose training maximises the significance (the cut-and-count) depends on its
+    # settings, and on the threshold rule's minimum of MC events unless its block sets its own
+    if classifier.description.significance_objective:
+        keys += ("significance",) + (() if "min_mc_events" in classifier.hyper else ("evaluation.min_mc_events",))
+    return config_part(config, keys + MODEL_STAGE_KEYS[kind])
+
+
 def config_hash(part: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of a config part, independent of key order."""
     text = json.dumps(part, sort_keys=True, separators=(",", ":"), default=str)

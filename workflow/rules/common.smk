@@ -2,11 +2,12 @@
 
 import math
 
-from phenoflow.config import beam_ids, binnable_instances
+from phenoflow.config import beam_ids, binnable_instances, inference_targets
 from phenoflow.events.observables import needs_constituents
 from phenoflow.features.classes import classes_from_config
 from phenoflow.features.splits import n_folds, split_scheme
 from phenoflow.models import classifiers
+from phenoflow.provenance import provenance_config as library_provenance_config
 from phenoflow.seeds import derive_seed
 
 #: The analysis's results directory (config key `results`): every output, job log and benchmark
@@ -36,13 +37,8 @@ FOLDS = list(range(n_folds(config["split"])))
 BOOTSTRAP_SEED = derive_seed(config["seed"], "bootstrap")
 #: Models whose score is binned (a cut-and-count has a pass/fail score, nothing to bin).
 BINNED_MODELS = binnable_instances(config)
-#: What the inference stage builds likelihoods for: by default every binned model, the optimised
-#: binning methods (optimal, gmm) among those that run, and every number of bins.
-INFERENCE_MODELS = sorted(config["inference"].get("classifiers", BINNED_MODELS))
-INFERENCE_METHODS = config["inference"].get(
-    "methods", [m for m in ("optimal", "gmm") if m in config["binning"]["methods"]] or config["binning"]["methods"]
-)
-INFERENCE_N_BINS = config["inference"].get("n_bins", config["binning"]["n_bins"])
+#: What the inference stage builds likelihoods for (the defaults: phenoflow.config.inference_targets).
+INFERENCE_MODELS, INFERENCE_METHODS, INFERENCE_N_BINS = inference_targets(config)
 
 
 def one_of(names):
@@ -153,55 +149,10 @@ def keep_constituents():
     return "images" in config or needs_constituents([*config["selection"]["cuts"], *config["features"]["names"]])
 
 
-#: The config keys the events of every process depend on, up to the skim.
-EVENT_KEYS = ("seed", "luminosity_fb", "collider", "generation", "processes", "detector", "selection", "substructure")
-#: The config keys each stage's results depend on (dotted keys name one entry of a block),
-#: recorded with their hash in the stage's provenance record.
-PROVENANCE_KEYS = {
-    "cutflow": EVENT_KEYS,
-    "features": (*EVENT_KEYS, "features"),
-    "images": (*EVENT_KEYS, "images"),
-    "split": (*EVENT_KEYS, "features", "split"),
-    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance"),
-    "headline": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance",
-                 "binning", "inference"),
-}
-
-
 def provenance_config(kind, model=None, process=None):
-    """The part of the config the results of ``kind`` depend on: a dataset, a stage, a model's
-    stage ("train", "evaluate", "binning", "inference" with ``model``) or a process's ("generate", "skim")."""
-    if process is not None:  # a process's events do not depend on its role, class or title
-        keys = ("seed", "collider", "generation", "detector")
-        keys += ("luminosity_fb", "selection", "substructure") if kind == "skim" else ()
-        events = {k: v for k, v in config["processes"][process].items() if k not in ("role", "class", "title")}
-        return {**{k: config[k] for k in keys if k in config}, "processes": {process: events}}
-    elif model is not None:  # only the inputs and weights this classifier uses, and its own block
-        instance = CLASSIFIERS[model]
-        inputs = ("images",) if instance.images else ()
-        weights = () if instance.description.physical_weights else ("training_weights",)
-        keys = (*EVENT_KEYS, "features", *inputs, "split", *weights, f"classifiers.{model}")
-        # a model whose training maximises the significance (the cut-and-count) depends on its
-        # settings, and on the threshold rule's minimum of MC events unless its block sets its own
-        if instance.description.significance_objective:
-            keys += ("significance",) + (() if "min_mc_events" in instance.hyper else ("evaluation.min_mc_events",))
-        keys += {
-            "train": (),
-            "evaluate": ("evaluation", "significance"),
-            "binning": ("evaluation", "binning", "significance"),
-            "inference": ("evaluation", "binning", "significance", "inference"),
-        }[kind]
-    else:
-        keys = PROVENANCE_KEYS[kind]
-    part = {}
-    for key in keys:
-        *parents, last = key.split(".")
-        source, target = config, part
-        for name in parents:
-            source, target = source[name], target.setdefault(name, {})
-        if last in source:
-            target[last] = source[last]
-    return part
+    """The part of the config the results of ``kind`` depend on (:func:`phenoflow.provenance.provenance_config`)."""
+    classifier = CLASSIFIERS[model] if model is not None else None
+    return library_provenance_config(config, kind, model=model, classifier=classifier, process=process)
 
 
 def training_inputs(model):
