@@ -78,6 +78,7 @@ def test_library_is_grouped_by_stage():
         "retry",
         "seeds",
         "tf_threads",
+        "variations",
     }, top
     present = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert present <= set(STAGES), present - set(STAGES)
