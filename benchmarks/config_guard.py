@@ -1,4 +1,4 @@
-"""How long the refusal of an absurd sample size takes (issue 23): `processes.qcd.events:
+"""How long the refusal of an absurd sample size takes: `processes.qcd.events:
 10000000000` in the default config, 4 000 000 generation chunks of 2 500.
 
 Run: .venv/bin/python benchmarks/config_guard.py [--repeat 5]

@@ -27,7 +27,7 @@ fits stray (most workspaces) brentq finds no sign change and the row says so.
 (the default analysis of 55 000 events, binned as its config does, i.e. with Cowan's Z at 10 %
 and MC statistics; the older default and the tops, binned as above) with each MC-statistics
 model of :data:`MC_MODELS` and prints the likelihood's Z and median limit [-2 sigma, +2 sigma]
-(issue 22: the signal's share of the staterror, Gaussian against Poisson terms in bins of few
+(the signal's share of the staterror, Gaussian against Poisson terms in bins of few
 MC events), with the bins' effective background MC events N_eff.
 
 ``--mc-limited`` fits the same optimal binnings with the default MC statistics and without them
@@ -71,7 +71,7 @@ NORMALISATION = {"default_bdt": {"zvv_jets": 0.1, "qcd": 0.5}, "tops_bdt": {"qcd
 METHODS = ("optimal", "gmm", "quantile", "equidistant")
 N_BINS = (3, 5, 10, 20)
 RULE = {"min_background": 1.0, "max_rel_uncertainty": 0.5}  # without min_mc_events: the documented figures
-#: The MC-statistics models compared by ``--compare-mc-statistics``: before issue 22 (the
+#: The MC-statistics models compared by ``--compare-mc-statistics``: the former default (the
 #: signal in the staterror, Gaussian everywhere), the signal out, each with Poisson terms below 10
 #: effective background MC events (the default is "signal-out-poisson"), and none at all.
 MC_MODELS = {

@@ -1,7 +1,7 @@
 """Profile fits of real workspaces (tests/data/workspaces, see its README): bins of 4e3 - 1e8
 background events, 1.7 % luminosity, 10 % and 50 % normalisations and up to 50 % MC statistics,
 on which pyhf's SLSQP with numerical gradients strayed (the profile fell in mu). Three have the
-MC statistics of before issue 22 (one Gaussian staterror per bin on every sample, the signal
+former default MC statistics (one Gaussian staterror per bin on every sample, the signal
 included), the fourth today's default (the background's staterror, and Poisson shapesys terms in
 its bins of few MC events)."""
 

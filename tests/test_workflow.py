@@ -394,7 +394,7 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
         assert np.all(np.isfinite(table[["n_bins", "z_asimov", "z_cowan"]].to_numpy(np.float64)))
         # results are finite with ordered bands, or absent with the FitError in the notes. The tiny
         # run's bins hold ~1e9 QCD events from a handful of MC events (s/b 1e-5 - 1e-6): with the
-        # signal out of the staterror (issue 22) its limits lie where a bin's background factor is
+        # signal out of the staterror its limits lie where a bin's background factor is
         # driven towards zero, and there the scaled SLSQP fits of some binnings stall or fail (the
         # BDT's K = 4, the MLP's); before, a staterror shared with the signal absorbed any signal
         results = table[
