@@ -1,5 +1,5 @@
 """Theory systematics in the HistFactory workspace: a group's up and down yields, its histosys and
-normsys."""
+normsys, the table with and without them."""
 
 import json
 
@@ -10,10 +10,12 @@ import pytest
 
 from phenoflow.inference.likelihood import (
     BinnedSample,
+    MCStatistics,
     binned_samples,
     expected_results,
     workspace_spec,
 )
+from phenoflow.inference.study import COLUMNS, THEORY_COLUMNS, run_inference, uncertainty_note, write_table
 from phenoflow.inference.theory import (
     TheoryShift,
     TheorySystematics,
@@ -281,6 +283,40 @@ def test_theory_systematics_weaken_the_expected_result():
             workspace_spec(samples, mc_statistics=False, theory=TheorySystematics(mode=mode)), bands=(0,)
         )
         assert full.significance < bare.significance and full.limits[2] > bare.limits[2], mode
+
+
+def test_the_inference_table_compares_with_and_without_theory(tmp_path):
+    """run_inference on the two-bin table with the scale envelope on Z+jets: the workspace has
+    its normsys and histosys, the table the theory columns (ratios below 1) and a note with the
+    shift's totals (+16.7 % / -6.67 %); without variations the table has today's columns."""
+    table = two_bin_table().assign(score=lambda t: 0.25 + 0.5 * t["bin"])
+    rows = [{"method": "optimal", "n_bins_requested": 2, "edges": [0.0, 0.5, 1.0]}]
+    settings = dict(luminosity_uncertainty=0.0, normalisation={}, mc_statistics=MCStatistics(enabled=False), cl=0.95,
+                    significance={})  # fmt: skip
+    variations = {"zjets": VARIATIONS["envelope"]}
+    result = run_inference(table, rows, lambda m, k: tmp_path / "ws.json", **settings, variations=variations)
+    assert list(result.columns) == [*COLUMNS[:-1], *THEORY_COLUMNS, "notes"]
+    types = [m["type"] for m in modifiers_of(json.loads((tmp_path / "ws.json").read_text()), "zjets")]
+    assert types == ["normsys", "histosys"]
+    row = result.iloc[0]
+    assert row["z_discovery_no_theory"] > row["z_discovery"] and row["limit_median_no_theory"] < row["limit_median"]
+    assert 0 < row["z_ratio_theory"] < 1 and 0 < row["limit_ratio_theory"] < 1
+    assert row["z_ratio_theory"] == pytest.approx(row["z_discovery"] / row["z_discovery_no_theory"])
+    assert "theory systematics: zjets: scale_zjets (envelope of 2) +16.7 % / -6.67 %" in row["notes"]
+    write_table(result, tmp_path / "t.csv", tmp_path / "t.md", cl=0.95, n_skipped=0)
+    assert "Z, no theory syst." in (tmp_path / "t.md").read_text()
+    note = uncertainty_note(significance={}, luminosity_uncertainty=0.0, normalisation={},
+                            mc_statistics=MCStatistics(enabled=False), mc_limited_below=0.8,
+                            theory=TheorySystematics(), variations=variations)  # fmt: skip
+    assert "scale_zjets (envelope of 2 variations; zjets)" in note and '"no theory syst."' in note
+    plain = uncertainty_note(significance={}, luminosity_uncertainty=0.0, normalisation={},
+                             mc_statistics=MCStatistics(enabled=False), mc_limited_below=0.8)  # fmt: skip
+    assert "theory" not in plain
+    off = run_inference(table, rows, lambda m, k: tmp_path / "off.json", **settings, variations=variations,
+                        theory=TheorySystematics(enabled=False))  # fmt: skip
+    assert list(off.columns) == COLUMNS
+    assert off.loc[0, "z_discovery"] == pytest.approx(row["z_discovery_no_theory"], rel=1e-6)
+    assert "theory" not in (tmp_path / "off.json").read_text()
 
 
 @pytest.mark.parametrize(
