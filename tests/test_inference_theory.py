@@ -1,5 +1,5 @@
 """Theory systematics in the HistFactory workspace: a group's up and down yields, its histosys and
-normsys, the table with and without them."""
+normsys, the table with and without them, the figure."""
 
 import json
 
@@ -8,6 +8,7 @@ import pandas as pd
 import pyhf
 import pytest
 
+from phenoflow.inference import plots
 from phenoflow.inference.likelihood import (
     BinnedSample,
     MCStatistics,
@@ -24,6 +25,7 @@ from phenoflow.inference.theory import (
     theory_modifiers,
     theory_shifts,
 )
+from phenoflow.plotstyle import Collision
 from phenoflow.variations import Variation
 
 
@@ -338,3 +340,14 @@ def test_theory_from_config():
     assert TheorySystematics.from_config({}) == TheorySystematics()
     got = TheorySystematics.from_config({"mode": "shape", "correlated": ["isr", "fsr", "pdf"]})
     assert got == TheorySystematics(True, "shape", ("isr", "fsr", "pdf"))
+
+
+def test_the_figure_of_a_process_variations(tmp_path):
+    samples, _ = binned(two_bin_table(), {"zjets": [*VARIATIONS["envelope"], *VARIATIONS["hessian"]]})
+    lhc = Collision(13000.0, 139.0)
+    plots.theory_variations(samples[2], tmp_path / "zjets.png", collision=lhc, edges=[0.0, 0.5, 1.0])
+    assert (tmp_path / "zjets.png").stat().st_size > 0 and (tmp_path / "zjets.pdf").stat().st_size > 0
+    with pytest.raises(ValueError, match="process qcd has no theory variations"):
+        plots.theory_variations(samples[0], tmp_path / "qcd.png", collision=lhc)
+    with pytest.raises(ValueError, match="2 edges for 2 bins of process zjets"):
+        plots.theory_variations(samples[2], tmp_path / "x.png", collision=lhc, edges=[0.0, 1.0])
