@@ -589,6 +589,41 @@ def test_mc_limited_below_defaults_to_the_run_inferences():
     assert inspect.signature(run_inference).parameters["mc_limited_below"].default == 0.8
 
 
+@pytest.mark.parametrize(
+    "given, filled",
+    [
+        (None, {"enabled": True, "mode": "both", "correlated": ["isr", "fsr"]}),
+        ({"mode": "shape"}, {"enabled": True, "mode": "shape", "correlated": ["isr", "fsr"]}),
+        ({"correlated": []}, {"enabled": True, "mode": "both", "correlated": []}),
+    ],
+)
+def test_inference_theory_defaults_are_the_libraries(given, filled):
+    """Snakemake's validate fills the schema's defaults into inference.theory; without the key
+    they make the TheorySystematics of the library's defaults (run_inference's when given none)."""
+    from snakemake.utils import validate
+
+    from phenoflow.inference.theory import TheorySystematics
+
+    config = copy.deepcopy(DEFAULT)
+    if given is None:
+        config["inference"].pop("theory", None)
+    else:
+        config["inference"]["theory"] = given
+    validate(config, str(SCHEMA))
+    assert config["inference"]["theory"] == filled
+    options = TheorySystematics.from_config(config["inference"]["theory"])
+    assert options == TheorySystematics(**{**filled, "correlated": tuple(filled["correlated"])})
+    if given is None:
+        assert options == TheorySystematics()
+
+
+def test_a_bad_theory_mode_is_refused_naming_the_key():
+    config = copy.deepcopy(DEFAULT)
+    config["inference"]["theory"] = {"mode": "ratio"}
+    with pytest.raises(ConfigError, match=r"inference\.theory\.mode: 'ratio' is not one of"):
+        check_config(config, SCHEMA)
+
+
 # -- absurd sample sizes --------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 rule inference:
     """A HistFactory likelihood per chosen binning of a classifier's score (pyhf workspaces), its
     expected discovery significance and CLs upper limits on the signal strength, each also without
-    MC statistics, and for an MC-limited result how many more events of which process it needs."""
+    MC statistics (and without theory systematics where the scores carry variation weights), and
+    for an MC-limited result how many more events of which process it needs."""
     input:
         binning=result("binning/{model}/binning.json"),
         scores=result("evaluation/{model}/scores.parquet"),
@@ -31,6 +32,7 @@ rule inference:
         luminosity_uncertainty=config["inference"]["luminosity_uncertainty"],
         normalisation=config["inference"]["normalisation"],
         mc_statistics=config["inference"]["mc_statistics"],
+        theory=config["inference"]["theory"],
         cl=config["inference"]["cl"],
         mc_limited_below=config["inference"]["mc_limited_below"],
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label

@@ -5,10 +5,12 @@ import pandas as pd
 from phenoflow.inference import plots
 from phenoflow.inference.likelihood import MCStatistics
 from phenoflow.inference.study import run_inference, select_rows, uncertainty_note, write_table
+from phenoflow.inference.theory import TheorySystematics
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
 from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
+from phenoflow.variations import from_records
 
 started = now()
 p = snakemake.params
@@ -18,9 +20,13 @@ with to_log_file(snakemake.log[0]) as log:
     if n_skipped:
         log.info("%d multi-class (simplex) binnings skipped: only 1-D score binnings get a likelihood", n_skipped)
     paths = dict(zip([(m, k) for m in p.methods for k in p.n_bins], out.workspaces))
-    generated = {s["process"]: s["n_events"] for s in map(read_json, snakemake.input.summaries)}
+    summaries = [read_json(path) for path in snakemake.input.summaries]
+    generated = {s["process"]: s["n_events"] for s in summaries}
+    # each process's theory variations (phenoflow.variations records), if its generation made any
+    variations = {s["process"]: from_records(s.get("variations", [])) for s in summaries}
     settings = dict(luminosity_uncertainty=p.luminosity_uncertainty, normalisation=p.normalisation,
-                    mc_statistics=MCStatistics.from_config(p.mc_statistics))  # fmt: skip
+                    mc_statistics=MCStatistics.from_config(p.mc_statistics),
+                    theory=TheorySystematics.from_config(p.theory), variations=variations)  # fmt: skip
     table = run_inference(
         pd.read_parquet(snakemake.input.scores), rows, lambda m, k: paths[(m, k)], **settings, cl=p.cl,
         significance=p.significance, mc_limited_below=p.mc_limited_below, generated=generated,

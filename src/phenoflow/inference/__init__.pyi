@@ -1,6 +1,6 @@
 """Public names of the package (read by lazy_loader.attach_stub and by type checkers)."""
 
-from . import likelihood as likelihood, mclimit as mclimit, plots as plots, study as study
+from . import likelihood as likelihood, mclimit as mclimit, plots as plots, study as study, theory as theory
 from .likelihood import (
     ExpectedResults as ExpectedResults,
     FitError as FitError,
@@ -10,3 +10,4 @@ from .likelihood import (
 )
 from .mclimit import events_needed as events_needed, mc_impact as mc_impact
 from .study import run_inference as run_inference
+from .theory import TheorySystematics as TheorySystematics, group_shift as group_shift

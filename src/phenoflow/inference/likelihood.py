@@ -52,17 +52,28 @@ deviations (:class:`ProfileLikelihood`, :class:`AsimovFits`). Bins of 1e3 - 1e9 
 the parameters to ~1e-4 where their constraints allow 0.017 (luminosity) to 0.5 (normalisation,
 MC statistics): with numerical gradients most fits of real workspaces strayed.
 
+Theory systematics (:mod:`phenoflow.inference.theory`): a process whose events carry variation
+weights (columns ``weight:<name>`` of the scores, :mod:`phenoflow.variations`) gets each group's
+up and down yields (:attr:`BinnedSample.theory`) and from them a ``histosys`` and / or a ``normsys``
+per group (:class:`~phenoflow.inference.theory.TheorySystematics`, the config's
+``inference.theory``). Samples without variations give the workspace they gave before.
+
 Negative yields (negative generator weights) are floored at zero per process and bin, keeping the
-bin's sum w^2; a bin without positive background after that, or no signal at all, is an error.
+bin's sum w^2, and so are a variation's; a bin without positive background after that, or no
+signal at all, is an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
+
+from phenoflow.inference.options import checked_mapping
+from phenoflow.inference.theory import TheoryShift, TheorySystematics, theory_modifiers, theory_shifts
+from phenoflow.variations import Variation
 
 #: Name of the signal-strength parameter (the POI).
 POI = "mu"
@@ -82,12 +93,14 @@ class FitError(ValueError):
 
 @dataclass(frozen=True)
 class BinnedSample:
-    """One process in the bins: expected yields and their sum of squared weights, shape (n_bins,)."""
+    """One process in the bins: expected yields and their sum of squared weights, shape (n_bins,),
+    and the up and down yields of each group of its theory variations (none by default)."""
 
     name: str
     signal: bool
     yields: np.ndarray
     sumw2: np.ndarray
+    theory: tuple[TheoryShift, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,12 +143,7 @@ class MCStatistics:
         terms) or a mapping of the fields (missing ones take their defaults). Errors name ``key``."""
         if isinstance(value, bool):
             return cls(enabled=value)
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{key}: must be true, false or a mapping, got {value!r}")
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            raise ValueError(f"{key}: unknown keys {unknown} (known: {', '.join(names)})")
+        value = checked_mapping(value, cls, key, "true, false or a mapping")
         for name in ("enabled", "include_signal"):
             if not isinstance(value.get(name, False), bool):
                 raise ValueError(f"{key}.{name}: must be true or false, got {value[name]!r}")
@@ -186,6 +194,9 @@ def binned_samples(
     weights: np.ndarray,
     processes: np.ndarray,
     labels: np.ndarray,
+    *,
+    variations: Mapping[str, Sequence[Variation]] | None = None,
+    variation_weights: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[BinnedSample], list[str]]:
     """Per-process yields and sum w^2 in ``n_bins`` bins, and notes on floored negative yields.
 
@@ -193,9 +204,18 @@ def binned_samples(
     :func:`phenoflow.binning.rule.bin_index` of its score or, for a cross-fitted binning, its own
     group's bin (:func:`phenoflow.binning.crossfit.row_bins`); ``weights`` (expected events),
     ``processes`` (names), ``labels`` (1 signal): (n,). Samples come in sorted name order.
+
+    Theory variations: ``variations`` gives a process's :class:`~phenoflow.variations.Variation`
+    list, ``variation_weights`` each variation's weights (n,) by its column name
+    (``weight:<name>``, normalised as ``weights``); a process gets the up and down yields of
+    each group (:func:`phenoflow.inference.theory.theory_shifts`) from its variations' yields,
+    summed as the nominal's and floored at zero likewise. A process none of whose variations has
+    weights gets none (and a note); one with some but not all, or with non-finite weights on its
+    events, is an error naming the column.
     """
     bins, weights = np.asarray(bins), np.asarray(weights, dtype=np.float64)
     processes, labels = np.asarray(processes).astype(str), np.asarray(labels)
+    variations, variation_weights = variations or {}, variation_weights or {}
     inside = (bins >= 0) & (bins < n_bins)
     samples, notes = [], []
     for name in sorted(set(processes)):
@@ -206,9 +226,42 @@ def binned_samples(
         negative = np.flatnonzero(yields < 0)
         if negative.size:
             notes.append(f"{name}: negative yield in bins {negative.tolist()} floored at 0")
-        signal = bool(np.all(labels[mine] == 1))
-        samples.append(BinnedSample(name, signal, np.clip(yields, 0.0, None), sumw2))
+        signal, yields = bool(np.all(labels[mine] == 1)), np.clip(yields, 0.0, None)
+        shifts, shift_notes = _theory_of(name, variations.get(name, ()), variation_weights, mine, kept, bins, yields)
+        samples.append(BinnedSample(name, signal, yields, sumw2, shifts))
+        notes += shift_notes
     return samples, notes
+
+
+def _theory_of(
+    name: str,
+    variations: Sequence[Variation],
+    columns: Mapping[str, np.ndarray],
+    mine: np.ndarray,
+    kept: np.ndarray,
+    bins: np.ndarray,
+    nominal: np.ndarray,
+) -> tuple[tuple[TheoryShift, ...], list[str]]:
+    """The theory shifts of process ``name`` (see :func:`binned_samples`) and notes on them."""
+    if not variations:
+        return (), []
+    missing = [v.column for v in variations if v.column not in columns]
+    if len(missing) == len(variations):
+        return (), [
+            f"{name}: none of its {len(variations)} theory variations has weights in the scores: no theory systematics"
+        ]
+    if missing:
+        raise ValueError(f"process {name}: no weights for its variations {missing}")
+    yields, floored = np.empty((len(variations), len(nominal))), []
+    for i, v in enumerate(variations):
+        w = np.asarray(columns[v.column], dtype=np.float64)
+        if not np.all(np.isfinite(w[mine])):
+            raise ValueError(f"process {name}: column {v.column} has non-finite weights on its events")
+        yields[i] = np.bincount(bins[kept], weights=w[kept], minlength=len(nominal))
+        if np.any(yields[i] < 0):
+            floored.append(f"{v.column} in bins {np.flatnonzero(yields[i] < 0).tolist()}")
+    notes = [f"{name}: negative variation yields floored at 0 ({'; '.join(floored)})"] if floored else []
+    return theory_shifts(nominal, variations, np.clip(yields, 0.0, None)), notes
 
 
 def _check_samples(samples: Sequence[BinnedSample]) -> None:
@@ -222,6 +275,12 @@ def _check_samples(samples: Sequence[BinnedSample]) -> None:
             raise ValueError(
                 f"sample {s.name}: yields and sum w^2 must be finite and >= 0 (floor negative yields first)"
             )
+        for shift in s.theory:
+            if not all(x.shape == s.yields.shape and np.all(np.isfinite(x) & (x >= 0)) for x in (shift.up, shift.down)):
+                raise ValueError(
+                    f"sample {s.name}, theory group '{shift.group}': up and down yields must be finite, >= 0 and"
+                    f" of the sample's {len(s.yields)} bins"
+                )
     background = np.sum([s.yields for s in samples if not s.signal], axis=0)
     empty = np.flatnonzero(~(background > 0))
     if empty.size:
@@ -231,15 +290,22 @@ def _check_samples(samples: Sequence[BinnedSample]) -> None:
 
 
 def _rough_limit(
-    samples: Sequence[BinnedSample], luminosity_uncertainty: float, normalisation: Mapping[str, float]
+    samples: Sequence[BinnedSample],
+    luminosity_uncertainty: float,
+    normalisation: Mapping[str, float],
+    theory: bool,
 ) -> float:
-    """A Gaussian estimate of the median 95 % CL limit on mu (only to set the POI's range)."""
+    """A Gaussian estimate of the median 95 % CL limit on mu (only to set the POI's range); with
+    ``theory`` the background's theory shifts count too (half their up - down spread)."""
     s = np.sum([x.yields for x in samples if x.signal], axis=0)
     b = np.sum([x.yields for x in samples if not x.signal], axis=0)
     variance = b + np.sum([x.sumw2 for x in samples], axis=0) + (luminosity_uncertainty * b) ** 2
     variance = variance + np.sum(
         [(normalisation.get(x.name, 0.0) * x.yields) ** 2 for x in samples if not x.signal], axis=0
     )
+    shifts = [t for x in samples if not x.signal for t in x.theory] if theory else []
+    if shifts:
+        variance = variance + np.sum([((t.up - t.down) / 2) ** 2 for t in shifts], axis=0)
     return float(1.96 / np.sqrt(np.sum(s**2 / variance)))
 
 
@@ -249,6 +315,7 @@ def workspace_spec(
     luminosity_uncertainty: float = 0.0,
     normalisation: Mapping[str, float] | None = None,
     mc_statistics: MCStatistics | bool = True,
+    theory: TheorySystematics | bool = True,
     channel: str = "score",
 ) -> dict:
     """A HistFactory workspace (pyhf JSON, validated against pyhf's schema) of one channel.
@@ -258,14 +325,19 @@ def workspace_spec(
     ``normalisation``: process name -> relative normalisation uncertainty in [0, 1);
     ``mc_statistics``: the MC statistical uncertainty from the samples' sqrt(sum w^2)
     (:func:`mc_statistics_modifiers`; ``True`` for the :class:`MCStatistics` defaults, ``False``
-    for none). The POI ``mu`` ranges over [0, max(10, :data:`POI_RANGE` x a rough expected
-    limit)]; the observations are the background-only Asimov data.
+    for none); ``theory``: how the samples' theory shifts enter
+    (:func:`phenoflow.inference.theory.theory_modifiers`; ``True`` for the
+    :class:`~phenoflow.inference.theory.TheorySystematics` defaults, ``False`` for none). The POI
+    ``mu`` ranges over [0, max(10, :data:`POI_RANGE` x a rough expected limit)]; the
+    observations are the background-only Asimov data.
     """
     import pyhf
 
     normalisation = dict(normalisation or {})
     if isinstance(mc_statistics, bool):
         mc_statistics = MCStatistics(enabled=mc_statistics)
+    if isinstance(theory, bool):
+        theory = TheorySystematics(enabled=theory)
     _check_samples(samples)
     unknown = sorted(set(normalisation) - {s.name for s in samples})
     if unknown:
@@ -281,9 +353,10 @@ def workspace_spec(
         u = normalisation.get(sample.name, 0.0)
         if u > 0:
             modifiers.append({"name": f"norm_{sample.name}", "type": "normsys", "data": {"hi": 1.0 + u, "lo": 1.0 - u}})
+        modifiers += theory_modifiers(sample.name, sample.yields, sample.theory, theory)
         modifiers += mc_modifiers[sample.name]
         spec_samples.append({"name": sample.name, "data": sample.yields.tolist(), "modifiers": modifiers})
-    mu_max = max(10.0, POI_RANGE * _rough_limit(samples, luminosity_uncertainty, normalisation))
+    mu_max = max(10.0, POI_RANGE * _rough_limit(samples, luminosity_uncertainty, normalisation, theory.enabled))
     parameters = [{"name": POI, "bounds": [[0.0, mu_max]], "inits": [1.0]}]
     if luminosity_uncertainty > 0:
         u = luminosity_uncertainty

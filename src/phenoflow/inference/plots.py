@@ -1,5 +1,5 @@
 """Figures of the inference: the expected upper limits on the signal strength against the number
-of bins (Brazil plot), in the common style (:mod:`phenoflow.plotstyle`), written atomically as
+of bins (Brazil plot) and a process's theory variations in the bins, in the common style (:mod:`phenoflow.plotstyle`), written atomically as
 PNG and PDF (the suffix of ``path`` is replaced).
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from phenoflow.inference.likelihood import BinnedSample
 from phenoflow.plotstyle import Collision, add_label, panel_title, save, styled
 
 
@@ -43,4 +44,50 @@ def expected_limits(
     axes[0][0].set_yscale("log")
     axes[0][-1].legend()
     add_label(axes[0][0], collision, right=axes[0][-1])
+    save(fig, path)
+
+
+@styled
+def theory_variations(
+    sample: BinnedSample,
+    path: str | os.PathLike,
+    *,
+    collision: Collision,
+    edges: Sequence[float] | None = None,
+) -> None:
+    """One process's theory variations in the final bins: above, its nominal yield (events) and
+    each group's up (solid) and down (dashed) yields; below, the same as ratios to the nominal
+    (1 where the nominal is empty). ``sample``: a :class:`BinnedSample` with theory shifts;
+    ``edges``: the bins' score edges (n_bins + 1,), else the bins are numbered. A sample without
+    theory shifts is an error."""
+    if not sample.theory:
+        raise ValueError(f"process {sample.name} has no theory variations to draw")
+    n_bins = len(sample.yields)
+    x = np.arange(n_bins + 1.0) if edges is None else np.asarray(edges, dtype=np.float64)
+    if x.shape != (n_bins + 1,):
+        raise ValueError(f"{len(x)} edges for {n_bins} bins of process {sample.name}")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 8), sharex=True, height_ratios=(2, 1), layout="constrained")
+    top.stairs(sample.yields, x, color="black", linewidth=2, baseline=None, label="nominal")
+    nominal = np.where(sample.yields > 0, sample.yields, 1.0)
+    bottom.axhline(1.0, color="black", linewidth=2)
+    for i, shift in enumerate(sample.theory):
+        colour = f"C{i}"
+        label = f"{shift.group} ({shift.combine} of {shift.n_members})"
+        for yields, style in ((shift.up, "-"), (shift.down, "--")):
+            ratio = np.where(sample.yields > 0, yields / nominal, 1.0)
+            top.stairs(yields, x, color=colour, linestyle=style, baseline=None, label=label if style == "-" else None)
+            bottom.stairs(ratio, x, color=colour, linestyle=style, baseline=None)
+    top.set_ylabel("Events")
+    highest = max(np.max(sample.yields), *(np.max(t.up) for t in sample.theory))
+    if np.all(sample.yields > 0):  # room above for the legend
+        top.set_yscale("log")
+        top.set_ylim(top=highest * 10 ** max(0.8 * np.log10(highest / np.min(sample.yields)), 1.2))
+    else:
+        top.set_ylim(0, 1.8 * highest)
+    top.legend(
+        fontsize="small", loc="upper right", title=f"{sample.name}: up solid, down dashed", title_fontsize="small"
+    )
+    bottom.set_ylabel("Ratio to nominal")
+    bottom.set_xlabel("Classifier score" if edges is not None else "Bin")
+    add_label(top, collision)
     save(fig, path)

@@ -9,6 +9,11 @@ workspace is written and evaluated (:mod:`phenoflow.inference.likelihood`). For 
 holds the binning's own sqrt(sum Z_A^2) and the same with Cowan's per-bin background uncertainty
 (:func:`phenoflow.binning.rule.combined_significance` with the config's ``significance``
 block).
+
+With theory variations (weight columns ``weight:<name>`` in the scores, the processes'
+:class:`~phenoflow.variations.Variation` lists given) the likelihood carries the theory
+systematics (:mod:`phenoflow.inference.theory`), and the table holds Z and the median limit also
+without them (:data:`THEORY_COLUMNS`); without variations the table and workspaces are as before.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from phenoflow.inference.likelihood import (
     expected_results,
     workspace_spec,
 )
-from phenoflow.inference.mclimit import describe, mc_impact
+from phenoflow.inference.mclimit import describe, mc_impact, mc_ratios
+from phenoflow.inference.theory import TheorySystematics, describe_shifts, modifier_name
 from phenoflow.io import atomic_path, write_json
+from phenoflow.variations import WEIGHT_COLUMN_PREFIX, Variation, groups
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,9 @@ MC_COLUMNS = [
 ]
 #: Columns of the inference table, in order.
 COLUMNS = ["method", "n_bins_requested", "n_bins", "z_asimov", "z_cowan", *RESULTS, *MC_COLUMNS, "notes"]
+#: The comparison without theory systematics, before ``notes`` in a table whose likelihoods have
+#: any: Z and median limit without them, Z with / Z without and limit without / limit with.
+THEORY_COLUMNS = ["z_discovery_no_theory", "limit_median_no_theory", "z_ratio_theory", "limit_ratio_theory"]
 
 
 def select_rows(rows: Sequence[Mapping], methods: Sequence[str], n_bins: Sequence[int]) -> tuple[list[Mapping], int]:
@@ -75,12 +85,19 @@ def run_inference(
     significance: Mapping,
     mc_limited_below: float = 0.8,
     generated: Mapping[str, int] | None = None,
+    theory: TheorySystematics | None = None,
+    variations: Mapping[str, Sequence[Variation]] | None = None,
 ) -> pd.DataFrame:
     """Write a workspace for each binning row to ``workspace_path(method, K)`` and return the
     table (:data:`COLUMNS`). ``scores``: the evaluation's test table (score, weight at the full
-    luminosity, label, process); ``significance``: the config block with
-    ``relative_background_uncertainty`` and ``mc_statistics`` for the Cowan column. The notes
-    name the bins whose MC statistics got Poisson terms.
+    luminosity, label, process, and the variations' weights ``weight:<name>``); ``significance``:
+    the config block with ``relative_background_uncertainty`` and ``mc_statistics`` for the
+    Cowan column. The notes name the bins whose MC statistics got Poisson terms.
+
+    ``variations``: process -> its theory variations, whose weight columns in ``scores`` give the
+    theory systematics as ``theory`` says (default :class:`TheorySystematics`'s defaults); when
+    any sample gets them the table has the :data:`THEORY_COLUMNS` (each likelihood fitted again
+    without them) and the notes give each modifier's up and down total.
 
     Each result is also fitted without MC statistics (:func:`phenoflow.inference.mclimit.mc_impact`):
     a row whose Z or median-limit ratio is below ``mc_limited_below`` is ``mc_limited``, and
@@ -89,17 +106,23 @@ def run_inference(
     given)."""
     w, y = (scores[c].to_numpy() for c in ("weight", "label"))
     processes = scores["process"].astype(str).to_numpy()
-    settings = {"luminosity_uncertainty": luminosity_uncertainty, "normalisation": normalisation}
+    theory = TheorySystematics() if theory is None else theory
+    settings = {"luminosity_uncertainty": luminosity_uncertainty, "normalisation": normalisation, "theory": theory}
+    varied = {}
+    if theory.enabled and variations:
+        columns = {c: scores[c].to_numpy() for c in scores.columns if str(c).startswith(WEIGHT_COLUMN_PREFIX)}
+        varied = {"variations": variations, "variation_weights": columns}
 
-    def evaluate(samples: Sequence[BinnedSample], options: MCStatistics) -> tuple[float, float]:
-        result = expected_results(workspace_spec(samples, **settings, mc_statistics=options), cl, bands=(0,))
+    def evaluate(samples: Sequence[BinnedSample], options: MCStatistics, **theory_off) -> tuple[float, float]:
+        spec = workspace_spec(samples, **{**settings, **theory_off}, mc_statistics=options)
+        result = expected_results(spec, cl, bands=(0,))
         return result.significance, result.limits[2]
 
-    table = []
+    table, with_theory = [], False
     for row in rows:
         method, k = row["method"], row["n_bins_requested"]
         n_bins = len(row["fold_edges"][0] if "fold_edges" in row else row["edges"]) - 1
-        samples, notes = binned_samples(row_bins(row, scores), n_bins, w, processes, y)
+        samples, notes = binned_samples(row_bins(row, scores), n_bins, w, processes, y, **varied)
         try:
             spec = workspace_spec(samples, **settings, mc_statistics=mc_statistics)
         except ValueError as err:
@@ -125,6 +148,14 @@ def run_inference(
         needed = describe(impact.needed, generated)
         log.info("%s, K = %d: without MC statistics %.1f s%s", method, k, time.perf_counter() - start,
                  f"; MC-limited: {needed}" if impact.limited else "")  # fmt: skip
+        varied_samples = [p for p in samples if p.theory]
+        without_theory = {}
+        if varied_samples:
+            with_theory = True
+            notes.append("theory systematics: " + "; ".join(describe_shifts(p.name, p.yields, p.theory, theory)
+                                                            for p in varied_samples))  # fmt: skip
+            without_theory = _without_theory(samples, (results["z_discovery"], results["limit_median"]),
+                                             lambda s: evaluate(s, mc_statistics, theory=False), notes)  # fmt: skip
         s = np.sum([p.yields for p in samples if p.signal], axis=0)
         b = np.sum([p.yields for p in samples if not p.signal], axis=0)
         sumw2 = np.sum([p.sumw2 for p in samples if not p.signal], axis=0)
@@ -136,12 +167,30 @@ def run_inference(
             "z_discovery_no_mc": impact.z_without, "limit_median_no_mc": impact.limit_without,
             "z_ratio_mc": impact.z_ratio, "limit_ratio_mc": impact.limit_ratio,
             "mc_limited": impact.limited, "mc_events_needed": needed,
-            "notes": "; ".join(notes),
+            **without_theory, "notes": "; ".join(notes),
         })  # fmt: skip
         log.info(
             "%s, K = %d: Z = %.3f, median limit mu < %.4g", method, k, results["z_discovery"], results["limit_median"]
         )
-    return pd.DataFrame(table, columns=COLUMNS)
+    return pd.DataFrame(table, columns=[*COLUMNS[:-1], *THEORY_COLUMNS, "notes"] if with_theory else COLUMNS)
+
+
+def _without_theory(
+    samples: Sequence[BinnedSample],
+    with_theory: tuple[float, float],
+    evaluate: Callable[[Sequence[BinnedSample]], tuple[float, float]],
+    notes: list[str],
+) -> dict[str, float]:
+    """The :data:`THEORY_COLUMNS` of one row: ``evaluate`` (the same likelihood without theory
+    systematics) against the result ``with_theory`` (Z, median limit); NaN where a fit failed
+    (said in ``notes``) or the result with them is missing."""
+    without = (np.nan, np.nan)
+    if all(np.isfinite(with_theory)):
+        try:
+            without = evaluate(samples)
+        except FitError as err:
+            notes.append(f"no results without theory systematics: {err}")
+    return dict(zip(THEORY_COLUMNS, (*without, *mc_ratios(with_theory, without))))
 
 
 def uncertainty_note(
@@ -151,9 +200,13 @@ def uncertainty_note(
     normalisation: Mapping[str, float],
     mc_statistics: MCStatistics,
     mc_limited_below: float,
+    theory: TheorySystematics | None = None,
+    variations: Mapping[str, Sequence[Variation]] | None = None,
 ) -> str:
     """The markdown table's note on which uncertainties each Z of the table carries (the binned
-    Z and the likelihood's do not carry the same) and on the columns without MC statistics."""
+    Z and the likelihood's do not carry the same) and on the columns without MC statistics and,
+    with ``variations`` (process -> its theory variations) and ``theory`` enabled, which theory
+    systematics the likelihoods carry and the columns without them."""
     cowan = Significance.from_config(significance)
     terms = (
         [f"({100 * cowan.relative_background_uncertainty:g} % of b)²"] if cowan.relative_background_uncertainty else []
@@ -172,6 +225,8 @@ def uncertainty_note(
             f"MC statistics of {carriers} (a Gaussian staterror per bin, Poisson shapesys per process in bins"
             f" below {mc_statistics.poisson_below:g} effective background MC events)"
         )
+    theory_text = _theory_note(theory or TheorySystematics(), variations or {})
+    likelihood += [theory_text] * bool(theory_text)
     return (
         "Uncertainties: Z_A (binning) has none. Z (Cowan) is "
         f"{binned}, bins combined as √ΣZ², i.e. uncorrelated between bins, with no luminosity or"
@@ -183,7 +238,41 @@ def uncertainty_note(
         f" limit without / limit. MC-limited: either ratio below {mc_limited_below:g}, i.e. the"
         " simulated sample, not the physics, decides the result; the events needed are the smallest"
         " power-of-two factor of more generated events of that process (its Σw² divided by it,"
-        " the binning held fixed) for which both ratios reach the threshold.\n"
+        " the binning held fixed) for which both ratios reach the threshold."
+        + (
+            ' "no theory syst.": the same likelihood without its theory systematics, ratios as for the MC'
+            " statistics; the notes give each theory modifier's total up and down shift per binning."
+        )
+        * bool(theory_text)
+        + "\n"
+    )
+
+
+#: What a theory modifier is in each mode (:data:`phenoflow.inference.theory.MODES`).
+_MODE_TEXT = {
+    "shape": "a histosys with the group's up and down yields",
+    "norm": "a normsys with the group's total up and down ratios only",
+    "both": "a normsys with the group's total up and down ratios and a histosys of the same parameter on its"
+    " shapes normalised to the nominal total",
+}
+
+
+def _theory_note(theory: TheorySystematics, variations: Mapping[str, Sequence[Variation]]) -> str:
+    """The theory systematics' part of :func:`uncertainty_note`: "" when disabled or none."""
+    if not theory.enabled or not any(variations.values()):
+        return ""
+    modifiers: dict[str, list] = {}
+    for process, vs in sorted(variations.items()):
+        for group, members in groups(vs).items():
+            entry = modifiers.setdefault(modifier_name(group, process, theory), [members[0].combine, set(), []])
+            entry[1].add(len(members))
+            entry[2].append(process)
+    described = [
+        f"{name} ({combine} of {'/'.join(map(str, sorted(sizes)))} variations; {', '.join(processes)})"
+        for name, (combine, sizes, processes) in modifiers.items()
+    ]
+    return f"theory systematics where the scores carry their weights, each {_MODE_TEXT[theory.mode]}: " + ", ".join(
+        described
     )
 
 
@@ -227,6 +316,11 @@ def write_table(
         f"yes: {needed}" if limited else "no" for limited, needed in zip(table["mc_limited"], table["mc_events_needed"])
     ]
     shown = shown.drop(columns="mc_events_needed")
+    headers = dict(zip(THEORY_COLUMNS, ["Z, no theory syst.", "median limit, no theory syst.", "Z ratio (theory)",
+                                         "limit ratio (theory)"]))  # fmt: skip
+    theory = [c for c in THEORY_COLUMNS if c in shown.columns]
+    for column in theory:
+        shown[column] = shown[column].map(lambda v, c=column: f"{v:.3f}" if "ratio" in c else f"{v:.4g}")
     shown.columns = [
         "method",
         "K",
@@ -240,6 +334,7 @@ def write_table(
         "Z ratio",
         "limit ratio",
         "MC-limited: more events needed",
+        *(headers[c] for c in theory),
     ]
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n"
     text += "\nExpected (Asimov) results of the HistFactory likelihood of each binning (pyhf).\n"
