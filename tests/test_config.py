@@ -208,6 +208,29 @@ BAD = [
         r"processes\.qcd: give exactly one of 'pythia' or 'lhe' or 'madgraph'",
     ),
     (
+        "unknown shower variation",
+        _set("processes.qcd.shower_variations", ["isr", "mpi"]),
+        r"processes\.qcd\.shower_variations\[1\]: 'mpi' is not one of \['isr', 'fsr'\]",
+    ),
+    (
+        "shower variations of a MadGraph process",
+        _set(
+            "processes.qcd",
+            {
+                "role": "background",
+                "events": 5,
+                "madgraph": {"process": ["generate p p > j j"]},
+                "shower_variations": ["fsr"],
+            },
+        ),
+        r"processes\.qcd: give exactly one of 'pythia' or 'lhe' or 'madgraph'",
+    ),
+    (
+        "unknown LHE variation",
+        _set("processes.qcd", {"role": "background", "events": 5, "lhe": {"file": "x.lhe", "variations": ["alphas"]}}),
+        r"processes\.qcd\.lhe\.variations\[0\]: 'alphas' is not one of \['scale', 'pdf'\]",
+    ),
+    (
         "class mixing roles",
         _set("processes.qcd.class", "signal"),
         r"processes\.qcd\.class: 'signal' is the name of the other role",
@@ -351,6 +374,22 @@ def test_lhe_beams_matching_the_collider_are_accepted(monkeypatch):
         check_config(tevatron, SCHEMA)
     # or explicitly allowed at the LHC
     check_config(_with_lhe(DEFAULT, "tests/data/lhe/ppbar_1960_idwtup3.lhe", allow_beam_mismatch=True), SCHEMA)
+
+
+def test_theory_variations_are_accepted_and_checked_against_the_file(monkeypatch):
+    monkeypatch.chdir(REPO)
+    config = _with_lhe(DEFAULT, "tests/data/lhe/pp_jj.lhe.gz", variations=["scale", "pdf"])
+    config["processes"]["qcd"]["shower_variations"] = ["isr", "fsr"]
+    config["processes"]["zvv_jets"]["shower_variations"] = ["fsr"]
+    check_config(config, SCHEMA)
+    # phenoflow sets Pythia's shower variations: by hand they are reserved
+    config["processes"]["zvv_jets"]["pythia"].append("UncertaintyBands:doVariations = on")
+    with pytest.raises(ConfigError, match=r"processes\.zvv_jets\.pythia\[6\]: 'UncertaintyBands:doVariations = on' is reserved: .*give shower_variations instead"):  # fmt: skip
+        check_config(config, SCHEMA)
+    # a file without the variations asked for: the file, the variation and what the file has
+    config = _with_lhe(DEFAULT, "tests/data/lhe/ppbar_1960_idwtup3.lhe", variations=["scale"], allow_beam_mismatch=True)
+    with pytest.raises(ConfigError, match=r"processes\.qcd\.lhe\.variations: tests/data/lhe/ppbar_1960_idwtup3\.lhe: asks for scale variations.*no <initrwgt> weights"):  # fmt: skip
+        check_config(config, SCHEMA)
 
 
 def test_lhe_beams_are_read_from_the_header_only(tmp_path, monkeypatch):

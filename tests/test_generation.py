@@ -20,9 +20,12 @@ from phenoflow.generation.pythia import (
     hand_set_bias,
     pythia_settings,
     reserved_reason,
+    shower_variation_settings,
+    shower_variations,
 )
 from phenoflow.logs import redirect_native_output, to_log_file
 from phenoflow.seeds import MAX_PYTHIA_SEED, derive_seed
+from phenoflow.variations import Variation
 
 ZZ = [
     "WeakDoubleBoson:ffbar2gmZgmZ = on",
@@ -252,3 +255,78 @@ def test_biased_weights_survive_chunk_merging_and_the_skim(tmp_path):
     np.testing.assert_allclose(ak.to_numpy(events.weight_phys), merged["sigma_pb"] * 139.0e3 * w / w.sum(), rtol=1e-12)
     assert ak.sum(events.weight_phys) == pytest.approx(merged["sigma_pb"] * 139.0e3, rel=1e-12)
     assert cutflow["yield"].iloc[0] == pytest.approx(merged["sigma_pb"] * 139.0e3, rel=1e-12)
+
+
+# ------------------------------------------------------------------------- shower variations
+
+Z_JETS = [
+    "WeakBosonAndParton:qqbar2gmZg = on",
+    "WeakBosonAndParton:qg2gmZq = on",
+    "WeakZ0:gmZmode = 2",
+    "23:onMode = off",
+    "23:onIfAny = 12 14 16",
+    "PhaseSpace:pTHatMin = 200.",
+]
+
+
+def test_shower_variations_are_the_factor_two_set_and_reserved():
+    variations = shower_variations(["isr", "fsr"])
+    assert [(v.name, v.group, v.combine, v.source) for v in variations] == [
+        ("isr:murfac=0.5", "isr", "envelope", "isr_murfac_0.5"), ("isr:murfac=2", "isr", "envelope", "isr_murfac_2"),
+        ("fsr:murfac=0.5", "fsr", "envelope", "fsr_murfac_0.5"), ("fsr:murfac=2", "fsr", "envelope", "fsr_murfac_2")]  # fmt: skip
+    assert shower_variation_settings(variations[2:]) == [
+        "UncertaintyBands:doVariations = on",
+        "UncertaintyBands:List = {fsr_murfac_0.5 fsr:muRfac=0.5, fsr_murfac_2 fsr:muRfac=2}",
+    ]
+    assert shower_variation_settings([]) == []
+    with pytest.raises(ValueError, match="unknown shower variations"):
+        shower_variations(["mpi"])
+    # phenoflow sets them: by hand they are refused (also by the config check), other knobs are not
+    for line in (
+        "UncertaintyBands:doVariations = on",
+        "uncertaintybands:LIST = {a isr:muRfac=2}",
+        "Weights:prefix = x",
+    ):
+        assert "shower_variations" in reserved_reason(line), line
+        with pytest.raises(ValueError, match="reserved"):
+            generate_chunk({"pythia": [*Z_JETS, line], "shower_variations": ["isr"]}, 1, 0, 5, 13000.0)
+    assert reserved_reason("UncertaintyBands:overSampleFSR = 4") is None
+
+
+def test_a_chunk_with_shower_variations():
+    process = {"pythia": Z_JETS, "shower_variations": ["isr", "fsr"]}
+    chunk, settings = generate_chunk(process, 20, 0, 11, 13000.0)
+    plain, plain_settings = generate_chunk({"pythia": Z_JETS}, 20, 0, 11, 13000.0)
+    assert settings == [*plain_settings, *shower_variation_settings(shower_variations(["isr", "fsr"]))]
+    assert chunk.variations == shower_variations(["isr", "fsr"]) and chunk.variation_weights.shape == (20, 4)
+    # the nominal weights are the generator's, as without variations (here all 1); the events are
+    # not the same-seed run's: with variations Pythia decides each trial emission after building
+    # it and oversamples the trials, which draws other random numbers from the first shower on
+    np.testing.assert_array_equal(chunk.weights, plain.weights)
+    np.testing.assert_array_equal(chunk.weights, np.ones(20))
+    w = chunk.variation_weights
+    assert np.all(np.isfinite(w)) and np.all(w >= 0)
+    assert all(not np.allclose(column, 1.0) for column in w.T)  # every variation moves some event
+    assert plain.variations == [] and plain.variation_weights.shape == (20, 0)
+
+
+#: The identity variation (muR factor 1): its weights must be the nominal ones, whatever they are.
+IDENTITY = Variation("isr:murfac=1", "isr", "envelope", "isr_murfac_1")
+
+
+@pytest.mark.parametrize("veto", [True, False])
+def test_variation_weights_carry_the_bias_weight_once_through_the_decay_filter(veto):
+    settings = pythia_settings([*ZZ, *bias_settings({"power": 2.0, "reference_pt": 200.0})], 13000.0, 21)
+    chunk = generate([*settings, *shower_variation_settings([IDENTITY])], 8, QQ_VV, veto=veto, variations=[IDENTITY])
+    assert chunk.variation_weights.shape == (8, 1) and np.ptp(chunk.weights) > 0.05  # biased: weights (200 / pT-hat)^2
+    # row by row the kept events' own nominal weight: the bias weight once, not squared or dropped
+    np.testing.assert_allclose(chunk.variation_weights[:, 0], chunk.weights, rtol=1e-12)
+    if veto:
+        assert chunk.info["n_vetoed"] > 0
+    else:
+        assert chunk.info["n_generated"] > 8
+
+
+def test_pythia_without_the_variation_it_is_asked_for_says_so():
+    with pytest.raises(RuntimeError, match=r"Pythia has 0 weights named 'isr_murfac_1' for the shower variation isr:murfac=1"):  # fmt: skip
+        generate(pythia_settings(PARTON_QCD, 13000.0, 3), 2, variations=[IDENTITY])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -18,10 +19,22 @@ import numpy as np
 import pylhe
 import pytest
 
+from phenoflow.config import lhe_variation_errors
 from phenoflow.detector.card import load_card
 from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
-from phenoflow.generation.lhe import LHEHeader, cross_section, read_beams, read_header, read_scan, shower, write_scan
+from phenoflow.generation.lhe import (
+    LHEHeader,
+    cross_section,
+    read_beams,
+    read_header,
+    read_scan,
+    read_variations,
+    shower,
+    write_scan,
+)
+from phenoflow.generation.pythia import shower_variations
+from phenoflow.variations import Variation
 
 DATA = Path(__file__).parent / "data" / "lhe"
 ZZ = DATA / "pp_zz_jjvv.lhe.gz"
@@ -359,7 +372,8 @@ def test_reserved_settings_are_refused():
 def test_a_scan_keeps_header_sigma_and_weights_exactly(tmp_path):
     header_json, weights_npy = tmp_path / "lhe.json", tmp_path / "lhe_weights.npy"
     assert write_scan(NLO, header_json, weights_npy) == read_header(NLO)
-    header, xwgtup = read_scan(header_json, weights_npy)
+    header, xwgtup, variations, _ = read_scan(header_json, weights_npy)
+    assert variations == ()  # none asked for: the scan is what it was before variations existed
     assert header == read_header(NLO)  # every field, tuples and processes included
     np.testing.assert_array_equal(xwgtup, NLO_NOMINAL)
     assert xwgtup.dtype == np.float64
@@ -404,3 +418,170 @@ def test_too_few_events_fail_before_showering(tmp_path):
     process = {"lhe": {"file": str(NLO)}}
     with pytest.raises(ValueError, match=r"has 6 events, fewer than the 8 this process asks for"):
         generate_chunk(process, 4, 4, SEED, 13000.0, lhe_scan=scan)
+
+
+# ------------------------------------------------------------------------- theory variations
+
+#: A MadGraph-style <initrwgt>: weight id -> (group, attributes, factor of XWGTUP in every event).
+#: Ids 1..8 are the scale points but (1, 1), of which 3 and 6 are anti-correlated; 9 uses another
+#: dynamical scale; 10..12 are the CT18NLO members 0, 1, 2 (member 0 the (1, 1) point) and 13 a
+#: member of another set. The 7-point variation is 1, 2, 4, 10, 5, 7, 8 (in SCALE_POINTS order).
+HAND_WEIGHTS = {
+    **{str(i): ("scale", f'MUR="{mur}" MUF="{muf}" PDF="14000"', factor) for i, (mur, muf, factor) in enumerate(
+        [(0.5, 0.5, 1.10), (0.5, 1.0, 1.20), (0.5, 2.0, 9.0), (1.0, 0.5, 1.05), (1.0, 2.0, 0.95), (2.0, 0.5, 9.0),
+         (2.0, 1.0, 0.85), (2.0, 2.0, 0.80)], start=1)},
+    "9": ("scale", 'MUR="0.5" MUF="0.5" DYN_SCALE="1" PDF="14000"', 9.0),
+    **{str(10 + k): ("CT18NLO", f'MUR="1.0" MUF="1.0" PDF="{14000 + k}"', f) for k, f in enumerate((1.0, 1.02, 0.97))},
+    "13": ("NNPDF31_nlo_as_0118", 'MUR="1.0" MUF="1.0" PDF="303400"', 9.0),
+}  # fmt: skip
+HAND_GROUPS = {"scale": "envelope", "CT18NLO": "hessian", "NNPDF31_nlo_as_0118": "replicas"}
+HAND_SCALE = {"scale:mur=0.5,muf=0.5": "1", "scale:mur=0.5,muf=1": "2", "scale:mur=1,muf=0.5": "4",
+              "scale:mur=1,muf=1": "10", "scale:mur=1,muf=2": "5", "scale:mur=2,muf=1": "7", "scale:mur=2,muf=2": "8"}  # fmt: skip
+HAND_XWGTUP = {-4: np.array([2.0, 1.0, 0.5, -1.0, 4.0]), -3: np.array([2.0, 2.0, 2.0, -2.0, 2.0])}
+
+
+def _weighted_lhe(path: Path, idwtup: int = -4, weights=HAND_WEIGHTS, groups=HAND_GROUPS, value=None) -> Path:
+    """The five p pbar events of PPBAR as an LHEF 3 file with ``weights`` in ``<initrwgt>`` and
+    per event ``<rwgt>`` (each weight its factor times XWGTUP, or ``value(id, event)`` if given),
+    central PDF 14000, IDWTUP ``idwtup`` with the XWGTUP of :data:`HAND_XWGTUP`."""
+    xwgtup = HAND_XWGTUP[idwtup]
+    initrwgt = ["<initrwgt>"]
+    for group, combine in groups.items():
+        initrwgt.append(f'<weightgroup name="{group}" combine="{combine}">')
+        initrwgt += [f'<weight id="{i}" {attrs} > </weight>' for i, (g, attrs, _) in weights.items() if g == group]
+        initrwgt.append("</weightgroup>")
+    initrwgt.append("</initrwgt>")
+    text = PPBAR.read_text().replace('version="1.0"', 'version="3.0"')
+    text = text.replace("</header>", "\n".join(initrwgt) + "\n</header>")
+    text = text.replace("247000 247000 -3 2", f"14000 14000 {idwtup} 2")
+    events = text.split("<event>\n")
+    for k in range(1, len(events)):
+        head, rest = events[k].split("\n", 1)
+        fields = head.split()
+        fields[2] = f"{xwgtup[k - 1]:+.7e}"
+        wgt = [value(i, k - 1) if value else f * xwgtup[k - 1] for i, (_, _, f) in weights.items()]
+        rwgt = "<rwgt>\n" + "".join(f"<wgt id='{i}'> {float(w)!r} </wgt>\n" for i, w in zip(weights, wgt)) + "</rwgt>\n"
+        events[k] = " ".join(fields) + "\n" + rest.replace("</event>", rwgt + "</event>")
+    path.write_text("<event>\n".join(events))
+    return path
+
+
+def test_the_variations_of_a_hand_written_file(tmp_path):
+    path = _weighted_lhe(tmp_path / "weighted.lhe")
+    scale = read_variations(path, ["scale"])
+    assert {v.name: v.source for v in scale} == HAND_SCALE and [v.name for v in scale] == list(HAND_SCALE)
+    assert {(v.group, v.combine) for v in scale} == {("scale", "envelope")}
+    # the members of the central set 14000, Hessian by the group's combine attribute
+    assert read_variations(path, ["pdf"]) == [Variation("pdf:1", "pdf", "hessian", "11"), Variation("pdf:2", "pdf", "hessian", "12")]  # fmt: skip
+    assert read_variations(path, ["pdf", "scale"]) == read_variations(path, ["pdf"]) + scale
+    # a scan keeps them with their <rwgt> weights: XWGTUP, then one column per variation
+    header_json, weights_npy = tmp_path / "lhe.json", tmp_path / "lhe_weights.npy"
+    write_scan(path, header_json, weights_npy, ["scale", "pdf"])
+    scan = read_scan(header_json, weights_npy)
+    assert scan.variations == tuple(read_variations(path, ["scale", "pdf"]))
+    assert np.load(weights_npy).shape == (5, 1 + 9)
+    factors = np.array([HAND_WEIGHTS[v.source][2] for v in scan.variations])
+    np.testing.assert_allclose(scan.variation_wgts, np.outer(HAND_XWGTUP[-4], factors), rtol=1e-15)
+
+
+@pytest.mark.parametrize("idwtup", [-4, -3])
+def test_variation_weights_follow_the_nominal_convention(tmp_path, idwtup):
+    path = _weighted_lhe(tmp_path / "weighted.lhe", idwtup)
+    chunk = shower(path, seed=SEED, variations=["scale", "pdf"])
+    x = HAND_XWGTUP[idwtup]
+    # IDWTUP -4: nominal XWGTUP in pb and the <rwgt> weights as they are; -3: the nominal is the
+    # sign of XWGTUP and each variation weight its <rwgt> weight over |XWGTUP|
+    nominal = x if idwtup == -4 else np.sign(x)
+    np.testing.assert_array_equal(chunk.weights, nominal)
+    factors = np.array([HAND_WEIGHTS[v.source][2] for v in chunk.variations])
+    np.testing.assert_allclose(chunk.variation_weights, np.outer(nominal, factors), rtol=1e-15)
+    # a variation's cross section sigma * sum(w_var) / sum(w): the factor's share of sigma
+    share = chunk.variation_weights.sum(axis=0) / chunk.weights.sum()
+    np.testing.assert_allclose(share, factors, rtol=1e-14)
+    # a chunk keeps its own events' rows
+    part = shower(path, 2, seed=SEED, first_event=2, variations=["scale", "pdf"])
+    np.testing.assert_array_equal(part.variation_weights, chunk.variation_weights[2:4])
+
+
+def test_missing_and_broken_variations_are_refused(tmp_path):
+    # asked for, not provided: the error names the file, the variation and what the file has
+    only_scale = {i: w for i, w in HAND_WEIGHTS.items() if w[0] == "scale"}
+    path = _weighted_lhe(tmp_path / "scale only.lhe", weights=only_scale, groups={"scale": "envelope"})
+    with pytest.raises(ValueError, match=r"scale only.lhe: asks for PDF variations.*'scale' \(9 weights, ids 1..9, combine envelope\)"):  # fmt: skip
+        read_variations(path, ["pdf"])
+    with pytest.raises(ValueError, match=r"asks for scale variations.*it has no <initrwgt> weights"):
+        read_variations(PPBAR, ["scale"])
+    # a PDF group that says neither how it combines nor what family it is
+    odd = _weighted_lhe(tmp_path / "odd.lhe", groups={**HAND_GROUPS, "CT18NLO": "mystery"})
+    read_variations(odd, ["scale"])  # the scales are fine
+    unnamed = {i: ("mine", *w[1:]) if w[0] == "CT18NLO" else w for i, w in HAND_WEIGHTS.items()}
+    odd = _weighted_lhe(tmp_path / "odd.lhe", weights=unnamed, groups={**HAND_GROUPS, "mine": "mystery"})
+    with pytest.raises(ValueError, match="cannot tell how the members of the PDF weight group 'mine' combine"):
+        read_variations(odd, ["pdf"])
+    # all zero, or not finite: refused by the scan (nothing written) and by the shower
+    scan = (tmp_path / "lhe.json", tmp_path / "lhe_weights.npy")
+    for name, value in (("zero", lambda i, k: 0.0 if i == "11" else 1.0), ("nan", lambda i, k: float("nan") if (i, k) == ("8", 3) else 1.0)):  # fmt: skip
+        path = _weighted_lhe(tmp_path / f"{name}.lhe", value=value)
+        problem = "only zero weights" if name == "zero" else "non-finite weights, first at event 3"
+        variation = "pdf:1 (group pdf, 11)" if name == "zero" else "scale:mur=2,muf=2 (group scale, 8)"
+        with pytest.raises(ValueError, match=rf"{name}.lhe: variation {re.escape(variation)} has {problem}"):
+            write_scan(path, *scan, ["scale", "pdf"])
+        assert not any(p.exists() for p in scan)
+        with pytest.raises(ValueError, match=problem):
+            shower(path, seed=SEED, variations=["scale", "pdf"])
+    # a scan made for other variations
+    path = _weighted_lhe(tmp_path / "weighted.lhe")
+    write_scan(path, *scan)
+    with pytest.raises(ValueError, match=r"the scan given holds the variations \[\], not the \['scale'\]"):
+        shower(path, seed=SEED, scanned=read_scan(*scan), variations=["scale"])
+
+
+def test_the_config_check_refuses_a_file_without_the_variations_asked_for(tmp_path):
+    only_scale = {i: w for i, w in HAND_WEIGHTS.items() if w[0] == "scale"}
+    path = _weighted_lhe(tmp_path / "scale_only.lhe", weights=only_scale, groups={"scale": "envelope"})
+    config = {"processes": {"ok": {"lhe": {"file": str(path), "variations": ["scale"]}},
+                            "bad": {"lhe": {"file": str(path), "variations": ["scale", "pdf"]}}}}  # fmt: skip
+    errors = lhe_variation_errors(config)
+    assert len(errors) == 1 and errors[0].startswith(f"processes.bad.lhe.variations: {path}: asks for PDF variations")
+
+
+def test_the_madgraph_files_scale_and_pdf_groups(tmp_path):
+    scale = read_variations(ZZ, ["scale"])
+    # MadGraph 3.5: its scale group lacks (1, 1) without another dynamical scale; that point is
+    # the central member (id 45) of its PDF group
+    assert [(v.name, v.source) for v in scale] == [
+        ("scale:mur=0.5,muf=0.5", "1"), ("scale:mur=0.5,muf=1", "6"), ("scale:mur=1,muf=0.5", "16"),
+        ("scale:mur=1,muf=1", "45"), ("scale:mur=1,muf=2", "25"), ("scale:mur=2,muf=1", "35"), ("scale:mur=2,muf=2", "40")]  # fmt: skip
+    pdf = read_variations(ZZ, ["pdf"])  # NNPDF23_lo_as_0130_qed, combine="replicas": members 247001..247100
+    assert [(v.name, v.source, v.combine) for v in pdf] == [
+        (f"pdf:{k}", str(45 + k), "replicas") for k in range(1, 101)
+    ]
+    header_json, weights_npy = tmp_path / "lhe.json", tmp_path / "lhe_weights.npy"
+    write_scan(ZZ, header_json, weights_npy, ["scale"])
+    _, xwgtup, variations, wgts = read_scan(header_json, weights_npy)
+    w = dict(zip((v.name for v in variations), wgts.T))
+    np.testing.assert_array_equal(w["scale:mur=1,muf=1"], xwgtup)
+    # q qbar -> ZZ has no alpha_s at leading order: muR changes no weight, muF (the PDFs) does
+    for muf in ("0.5", "1", "2"):
+        np.testing.assert_array_equal(
+            w[f"scale:mur=1,muf={muf}"], w[f"scale:mur={'2' if muf != '0.5' else '0.5'},muf={muf}"]
+        )
+    np.testing.assert_array_equal(w["scale:mur=0.5,muf=1"], xwgtup)
+    assert not np.array_equal(w["scale:mur=1,muf=2"], xwgtup)
+
+
+def test_shower_variations_of_an_lhe_file_keep_its_events_and_weights():
+    isr_fsr = shower_variations(["isr", "fsr"])
+    varied = shower(ZZ, 12, seed=SEED, shower_variations=isr_fsr, variations=["scale"])
+    plain = shower(ZZ, 12, seed=SEED)
+    # event by event the file's weights and hard processes, with or without the variations
+    np.testing.assert_array_equal(varied.weights, plain.weights)
+    lhe_m = _lhe_nunu_masses(ZZ)[:12]
+    assert _matches(_showered_nunu_masses(varied.particles), lhe_m).all()
+    assert _matches(_showered_nunu_masses(plain.particles), lhe_m).all()
+    # the file's scale variations first, then the shower's, in pb like the nominal weight
+    assert [v.name for v in varied.variations] == [v.name for v in read_variations(ZZ, ["scale"])] + [v.name for v in isr_fsr]  # fmt: skip
+    shower_w = varied.variation_weights[:, 7:]
+    assert np.all(np.isfinite(shower_w)) and np.all(shower_w >= 0)
+    assert all(not np.allclose(column, varied.weights) for column in shower_w.T)
+    assert 0.2 < np.median(shower_w / varied.weights[:, np.newaxis]) < 5

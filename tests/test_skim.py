@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from phenoflow.detector.card import load_card
-from phenoflow.detector.ntuple import delphes_branches, read_events, write_ntuple
+from phenoflow.detector.ntuple import delphes_branches, read_events, read_variation_weights, write_ntuple
 from phenoflow.detector.simulation import simulate
 from phenoflow.events.skim import EmptySelectionError, physical_weights, skim
-from phenoflow.generation.crosssection import merge_chunks
+from phenoflow.generation.crosssection import merge_chunks, variation_summary
+from phenoflow.variations import Variation, to_records
 
 
 def test_physical_weights_hand_value():
@@ -164,3 +165,68 @@ def test_kept_events_equal_packed_masked_events(ntuples):
         kept, expected = _kept_events(sample, mask), ak.to_packed(sample[mask])
         assert kept.layout.form == expected.layout.form
         assert kept.to_list() == expected.to_list()
+
+
+# ------------------------------------------------------------------------- theory variations
+
+
+def test_variation_weights_ride_in_the_delphes_weight_collection(tmp_path):
+    import uproot
+
+    objects = simulate(_toy_particles(30, 7), load_card(CARD), seed=7)
+    nominal = np.linspace(0.5, 2.0, 30)
+    varied = nominal[:, np.newaxis] * np.array([0.9, 1.1, 1.05])  # hand factors, e.g. scale down/up, a PDF member
+    plain = delphes_branches(objects, nominal, 2.0, 0.1)
+    assert "Weight" not in plain  # a chunk without variations writes what it wrote before
+    assert "Weight" not in delphes_branches(objects, nominal, 2.0, 0.1, variation_weights=np.zeros((30, 0)))
+    path = tmp_path / "varied.root"
+    write_ntuple(path, delphes_branches(objects, nominal, 2.0, 0.1, variation_weights=varied))
+    tree = uproot.open(path)["Delphes"]
+    assert {"Weight.Weight", "Weight.ID", "Weight_size"} <= set(tree.keys())
+    assert tree["Weight.ID"].array().to_list() == [[0, 1, 2]] * 30
+    assert tree["Weight.Weight"].array().type.content.content.primitive == "float64"  # exact sums, as Event.Weight
+    np.testing.assert_array_equal(read_variation_weights(path), varied)
+    np.testing.assert_array_equal(ak.to_numpy(read_events([path]).weight), nominal)
+    write_ntuple(tmp_path / "plain.root", plain)
+    assert read_variation_weights(tmp_path / "plain.root").shape == (30, 0)
+    with pytest.raises(ValueError, match=r"variation weights of shape \(29, 3\) for 30 events"):
+        delphes_branches(objects, nominal, 2.0, 0.1, variation_weights=varied[:-1])
+
+
+def test_the_skim_reads_ntuples_with_variations_as_without(tmp_path, ntuples):
+    objects = simulate(_toy_particles(50, 0), load_card(CARD), seed=0)  # chunk0 of the fixture
+    varied = tmp_path / "varied.root"
+    write_ntuple(varied, delphes_branches(objects, np.ones(50), 2.0, 0.1, variation_weights=np.full((50, 2), 0.5)))
+    cuts = ["jet0.pt > 30", "met > 0"]
+    events, cutflow = skim([varied, ntuples[1]], cuts, 2.0, 100.0, 3.0, process="toy")
+    expected, expected_cutflow = skim(ntuples, cuts, 2.0, 100.0, 3.0, process="toy")
+    assert events.to_list() == expected.to_list()
+    assert cutflow.equals(expected_cutflow)
+
+
+def _chunk(sigma, n_tried, weights, variation_weights, variations):
+    return {"sigma_pb": sigma, "sigma_err_pb": 0.1, "n_tried": n_tried, "n_events": len(weights),
+            "sum_weights": float(np.sum(weights)), **variation_summary(variations, variation_weights)}  # fmt: skip
+
+
+def test_merge_chunks_sums_each_variation_and_refuses_differing_lists():
+    scale = [Variation("scale:mur=0.5,muf=0.5", "scale", "envelope", "1"), Variation("scale:mur=2,muf=2", "scale", "envelope", "9")]  # fmt: skip
+    a = _chunk(1.0, 100, np.ones(4), np.array([[1.2, 0.8]] * 4), scale)
+    b = _chunk(2.0, 300, np.full(2, 3.0), np.array([[3.0, 3.0], [4.5, 1.5]]), scale)
+    assert a["variations"] == to_records(scale) and a["variation_sum_weights"] == {scale[0].name: 4.8, scale[1].name: 3.2}  # fmt: skip
+    merged = merge_chunks([a, b])
+    # sigma = (100 * 1 + 300 * 2) / 400 = 1.75 pb over sum w = 10: down 4.8 + 7.5 = 12.3, up 3.2 + 4.5 = 7.7
+    assert merged["variations"] == to_records(scale)
+    assert merged["variation_sum_weights"] == pytest.approx({scale[0].name: 12.3, scale[1].name: 7.7})
+    assert merged["variation_sigma_pb"] == pytest.approx({scale[0].name: 1.75 * 1.23, scale[1].name: 1.75 * 0.77})
+    # a k-factor or a configured cross section scales the variations alike
+    k = merge_chunks([a, b], {"k_factor": 2.0})["variation_sigma_pb"]
+    assert k == pytest.approx({scale[0].name: 3.5 * 1.23, scale[1].name: 3.5 * 0.77})
+    # chunks without variations merge as before; mixed or different lists are refused
+    plain = [
+        {key: c[key] for key in ("sigma_pb", "sigma_err_pb", "n_tried", "n_events", "sum_weights")} for c in (a, b)
+    ]
+    assert "variations" not in merge_chunks(plain)
+    for other in (plain[1], _chunk(2.0, 300, np.ones(2), np.ones((2, 1)), scale[:1])):
+        with pytest.raises(ValueError, match="the chunks of a process must carry the same ones"):
+            merge_chunks([a, {**other, "chunk": 1}])

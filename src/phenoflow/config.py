@@ -144,6 +144,7 @@ def semantic_errors(config: dict) -> list[str]:
     errors += chunk_errors(config)
     errors += pythia_errors(config)
     errors += beam_errors(config)
+    errors += lhe_variation_errors(config)
     for name, process in config["processes"].items():
         if process.get("bias"):
             errors += [
@@ -335,6 +336,23 @@ def beam_errors(config: dict[str, Any]) -> list[str]:
                 f"({sqrt_s / 2:g} GeV per beam); change collider, or set processes.{name}.lhe.allow_beam_mismatch: "
                 "true to shower the file's beams anyway"
             )
+    return errors
+
+
+def lhe_variation_errors(config: dict[str, Any]) -> list[str]:
+    """LHE files that lack a variation their process asks for (``lhe.variations``), from the
+    files' headers only, each naming the file, the variation and what the file provides."""
+    errors = []
+    for name, process in config["processes"].items():
+        lhe = process.get("lhe") or {}
+        if not lhe.get("variations") or not os.path.isfile(lhe["file"]):
+            continue  # a missing file is reported by semantic_errors
+        from phenoflow.generation.lhe import read_variations
+
+        try:
+            read_variations(lhe["file"], lhe["variations"])
+        except ValueError as err:
+            errors.append(f"processes.{name}.lhe.variations: {err}")
     return errors
 
 

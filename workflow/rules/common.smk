@@ -101,7 +101,8 @@ def chunk_first_event(wildcards):
 def generator_settings(wildcards):
     """Only the generator part of a process, so that changing its event count keeps old chunks."""
     process = config["processes"][wildcards.process]
-    return {key: process[key] for key in ("pythia", "bias", "decay_filter", "lhe", "madgraph") if key in process}
+    keys = ("pythia", "bias", "decay_filter", "lhe", "madgraph", "shower_variations")
+    return {key: process[key] for key in keys if key in process}
 
 
 def lhe_inputs(wildcards):

@@ -1,7 +1,8 @@
 rule scan_lhe:
     """Read an LHE process's file once: check that it is a complete LHE file, and keep its header,
-    the cross section of its events and every event's weight for the chunks, which then shower
-    only their own events. A bad file fails here, once (no retries), naming the file."""
+    the cross section of its events and every event's weight, with the weights of the variations
+    the process asks for, for the chunks, which then shower only their own events. A bad file, or
+    one without a variation asked for, fails here, once (no retries), naming the file."""
     input:
         lhe=lambda w: config["processes"][w.process]["lhe"]["file"],
     output:
@@ -9,6 +10,8 @@ rule scan_lhe:
         weights=result("generate/{process}/lhe_weights.npy"),
     wildcard_constraints:
         process=one_of(LHE_PROCESSES),
+    params:
+        variations=lambda w: config["processes"][w.process]["lhe"].get("variations", []),
     log:
         result("logs/generate/{process}/scan_lhe.log"),
     benchmark:

@@ -6,6 +6,7 @@ from phenoflow.detector.card import load_card
 from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 from phenoflow.detector.simulation import simulate
 from phenoflow.generation import generate_chunk
+from phenoflow.generation.crosssection import variation_summary
 from phenoflow.io import write_json
 from phenoflow.logs import redirect_native_output, to_log_file
 from phenoflow.retry import not_repeated
@@ -23,7 +24,9 @@ with to_log_file(snakemake.log[0]) as log:
     objects = simulate(chunk.particles, load_card(snakemake.input.card), p.detector_seed)
     write_ntuple(
         snakemake.output.ntuple,
-        delphes_branches(objects, chunk.weights, chunk.sigma_pb, chunk.sigma_err_pb, p.first_event),
+        delphes_branches(
+            objects, chunk.weights, chunk.sigma_pb, chunk.sigma_err_pb, p.first_event, chunk.variation_weights
+        ),
     )
     write_json(
         snakemake.output.summary,
@@ -41,6 +44,7 @@ with to_log_file(snakemake.log[0]) as log:
             "filter_efficiency": chunk.filter_efficiency,
             "pythia_settings": settings,
             **chunk.info,
+            **variation_summary(chunk.variations, chunk.variation_weights),
         },
     )
     log.info("chunk done: %d events, sigma = %.6g +- %.2g pb", chunk.n_accepted, chunk.sigma_pb, chunk.sigma_err_pb)

@@ -7,6 +7,7 @@ from .ntuple import (
     delphes_branches as delphes_branches,
     iterate_events as iterate_events,
     read_events as read_events,
+    read_variation_weights as read_variation_weights,
     write_ntuple as write_ntuple,
 )
 from .simulation import simulate as simulate

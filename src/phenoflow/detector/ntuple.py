@@ -2,7 +2,10 @@
 
 The tree is called ``Delphes``; each collection is a branch family named like Delphes' own
 (``Jet.PT``, ``FatJet.Mass``, ``MissingET.MET``, ``Event.Weight``) with a ``<Name>_size`` counter.
-``Event``, ``MissingET`` and ``ScalarHT`` hold one entry per event, as in Delphes. Units: GeV, rad.
+``Event``, ``MissingET`` and ``ScalarHT`` hold one entry per event, as in Delphes. A chunk with
+theory variations also has Delphes' ``Weight`` collection: per event one entry per variation,
+``Weight.Weight`` its weight and ``Weight.ID`` its index in the chunk's list of variations (kept in
+the chunk's JSON). Units: GeV, rad.
 """
 
 from __future__ import annotations
@@ -77,18 +80,37 @@ def _met(met: ak.Array) -> ak.Array:
 
 
 def delphes_branches(
-    objects: dict[str, ak.Array], weights: np.ndarray, sigma_pb: float, sigma_err_pb: float, first_event: int = 0
+    objects: dict[str, ak.Array],
+    weights: np.ndarray,
+    sigma_pb: float,
+    sigma_err_pb: float,
+    first_event: int = 0,
+    variation_weights: np.ndarray | None = None,
 ) -> dict[str, ak.Array]:
     """Map detector-level objects (see :func:`phenoflow.detector.simulation.simulate`) to Delphes branches.
 
     ``weights``: generator weight per event; ``sigma_pb``, ``sigma_err_pb``: the chunk's cross
     section and error (pb), written to every event as Delphes' ``Event.CrossSection`` does.
     Field names and types follow Delphes' classes (``Jet.BTag``, ``Electron.Charge``,
-    ``EFlowPhoton.ET``, ...); kinematics are float32 as in Delphes.
+    ``EFlowPhoton.ET``, ...); kinematics are float32 as in Delphes. ``variation_weights`` (n_events,
+    n_variations), in the units of ``weights``: the theory variations' weights, as the ``Weight``
+    collection (float64, like ``Event.Weight``); none without variations.
     """
     n = len(weights)
     jets = objects["Jet"]
     photons = objects["Photon"]
+    variation = {}
+    if variation_weights is not None and np.shape(variation_weights)[1:] != (0,):
+        variation_weights = np.asarray(variation_weights, dtype=np.float64)
+        if variation_weights.ndim != 2 or len(variation_weights) != n:
+            raise ValueError(f"variation weights of shape {variation_weights.shape} for {n} events")
+        k = variation_weights.shape[1]
+        variation["Weight"] = ak.zip(
+            {
+                "Weight": ak.unflatten(variation_weights.ravel(), np.full(n, k, dtype=np.int64)),
+                "ID": ak.unflatten(np.tile(np.arange(k, dtype=np.int32), n), np.full(n, k, dtype=np.int64)),
+            }
+        )
     return {
         "Event": ak.zip(
             {
@@ -132,6 +154,7 @@ def delphes_branches(
         "MissingET": _met(objects["MissingET"]),
         "GenMissingET": _met(objects["GenMissingET"]),
         "ScalarHT": ak.zip({"HT": _one_per_event(np.asarray(objects["ScalarHT"], dtype=np.float32))}),
+        **variation,
     }
 
 
@@ -269,3 +292,24 @@ def read_events(paths: Sequence[str | os.PathLike], constituents: bool = False) 
     GeV), ``ht`` (GeV), and with ``constituents`` ``eflow`` (massless Momentum4D, GeV)."""
     chunks = list(iterate_events(paths, constituents=constituents))
     return ak.concatenate(chunks) if chunks else ak.Array([])
+
+
+def read_variation_weights(path: str | os.PathLike) -> np.ndarray:
+    """The theory variations' weights of a Delphes-layout file (the ``Weight`` collection
+    :func:`delphes_branches` writes), shape (n_events, n_variations), column i the variation of
+    ``Weight.ID`` i; (n_events, 0) for a file without the collection. ValueError naming the file
+    if its events do not all hold the variations 0 .. n-1 in order."""
+    try:
+        with uproot.open(f"{path}:{TREE}") as tree:
+            if "Weight.Weight" not in tree:
+                return np.zeros((tree.num_entries, 0))
+            arrays = tree.arrays(["Weight.Weight", "Weight.ID"], library="ak")
+    except (OSError, ValueError, uproot.exceptions.KeyInFileError) as err:
+        raise ValueError(f"cannot read Delphes-layout tree from {path}: {err}") from err
+    offsets, values = _jagged(arrays, "Weight.Weight")
+    ids = _jagged(arrays, "Weight.ID")[1]
+    counts = np.diff(offsets)
+    k = int(counts[0]) if len(counts) else 0
+    if np.any(counts != k) or not np.array_equal(ids, np.tile(np.arange(k), len(counts))):
+        raise ValueError(f"{path}: the Weight collection does not hold the same variations 0..n-1 in every event")
+    return values.astype(np.float64).reshape(len(counts), k)

@@ -16,6 +16,8 @@ from phenoflow.generation.pythia import (
     generate,
     hand_set_bias,
     pythia_settings,
+    shower_variation_settings,
+    shower_variations,
 )
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "generate_chunk",
     "hand_set_bias",
     "pythia_settings",
+    "shower_variation_settings",
+    "shower_variations",
 ]
 
 log = logging.getLogger("phenoflow.generation")
@@ -43,14 +47,16 @@ def generate_chunk(
     """Generate chunk events ``first_event`` .. ``first_event + n_events - 1`` of a configured process.
 
     ``process`` is the generator part of a process's config (``pythia``, ``bias`` and
-    ``decay_filter``, or ``lhe``). Returns the chunk and the Pythia settings that describe it (for
-    the record). For a Pythia process ``beams`` are the PDG ids of the two beams, each at
+    ``decay_filter``, or ``lhe``; either with ``shower_variations``). Returns the chunk and the
+    Pythia settings that describe it (for the record). The chunk carries the variations of the
+    process's ``lhe.variations`` and ``shower_variations``, in that order. For a Pythia process ``beams`` are the PDG ids of the two beams, each at
     ``sqrt_s_gev / 2`` (GeV).
     For an LHE file the beams come from the file (the config check refuses a file whose beams are
     not the collider's unless ``lhe.allow_beam_mismatch``); a different sqrt(s) is logged as a warning.
     ``lhe_scan`` (header JSON, weights ``.npy`` of :func:`~phenoflow.generation.lhe.write_scan`)
     spares reading the whole LHE file, and a file with too few events fails before showering.
     """
+    showers = shower_variations(process.get("shower_variations", []))
     if "lhe" in process:
         from phenoflow.generation.lhe import read_scan, shower
 
@@ -62,7 +68,16 @@ def generate_chunk(
                 f"{lhe['file']}: has {scanned[0].n_events} events, fewer than the "
                 f"{first_event + n_events} this process asks for; lower its 'events'"
             )
-        chunk = shower(lhe["file"], n_events, seed=seed, extra_settings=extra, first_event=first_event, scanned=scanned)
+        chunk = shower(
+            lhe["file"],
+            n_events,
+            seed=seed,
+            extra_settings=extra,
+            first_event=first_event,
+            scanned=scanned,
+            variations=lhe.get("variations", []),
+            shower_variations=showers,
+        )
         file_sqrt_s, file_beams = chunk.info["sqrt_s_gev"], tuple(chunk.info["beam_pdg"])
         if abs(file_sqrt_s - sqrt_s_gev) > 1e-6 * sqrt_s_gev or sorted(file_beams) != sorted(beams):
             log.warning(
@@ -78,7 +93,8 @@ def generate_chunk(
                 f"{lhe['file']}: has {chunk.info['n_events_file']} events, fewer than the "
                 f"{first_event + n_events} this process asks for; lower its 'events'"
             )
-        return chunk, [f"Beams:LHEF = {lhe['file']}", f"Beams:nSkipLHEFatInit = {first_event}", *extra]
+        settings = [f"Beams:LHEF = {lhe['file']}", f"Beams:nSkipLHEFatInit = {first_event}"]
+        return chunk, [*settings, *shower_variation_settings(showers), *extra]
     dfilter = process.get("decay_filter")
     if dfilter:
         dfilter = DecayFilter(dfilter["mother"], tuple(tuple(c) for c in dfilter["channels"]))
@@ -88,4 +104,6 @@ def generate_chunk(
             raise ValueError("a process with a 'bias' key may not set PhaseSpace:bias2Selection* in its 'pythia' lines")
         lines += bias_settings(process["bias"])
     settings = pythia_settings(lines, sqrt_s_gev, seed, tuple(beams))
-    return generate(settings, n_events, dfilter), settings
+    # after the process's lines, which may not set them (reserved)
+    settings += shower_variation_settings(showers)
+    return generate(settings, n_events, dfilter, variations=showers), settings

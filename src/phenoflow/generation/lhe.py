@@ -15,7 +15,9 @@ Cross-section rule (by the weighting strategy IDWTUP of the ``<init>`` block):
   of an event is its XWGTUP in pb, sign included (NLO files have negative weights).
 
 In LHEF 3 files with weight groups (``<initrwgt>``, per-event ``<rwgt>``) the nominal weight is
-the event's XWGTUP; the variations are listed in :attr:`LHEHeader.weight_ids` but not used.
+the event's XWGTUP; every weight id is listed in :attr:`LHEHeader.weight_ids`, and a process keeps
+the variations it asks for (scale, PDF: :mod:`~phenoflow.generation.lhe_variations`) as weights
+in the units of its generator weights (:func:`variation_weights`).
 IDWTUP = ±1, ±2 (Pythia would unweight the events itself) are not supported.
 """
 
@@ -33,24 +35,31 @@ import time
 import warnings
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import awkward as ak
 import numpy as np
 import pylhe
 
+from phenoflow.generation.lhe_variations import LHEWeight, VariationError, lhe_variations, weights_of
 from phenoflow.generation.pythia import (
     PRINT_SETTINGS,
     GeneratedChunk,
+    check_variation_weights,
     final_state_records,
     init_or_raise,
     log_statistics,
+    relative_variation_weights,
     reserved_reason,
+    shower_variation_settings,
+    variation_columns,
 )
 from phenoflow.io import atomic_path, read_json, write_json
 from phenoflow.seeds import MAX_PYTHIA_SEED
+from phenoflow.variations import Variation, from_records, groups, to_records
 
 log = logging.getLogger("phenoflow.generation")
 
@@ -128,10 +137,30 @@ def _invalid(path: Path, why: object) -> ValueError:
     return ValueError(f"{path}: not a valid LHE file ({why})")
 
 
-def _scan(path: str | os.PathLike) -> tuple[LHEHeader, np.ndarray]:
-    """Header and the nominal event weights XWGTUP (pb for IDWTUP ±4) of an LHE file, one pass.
+class LHEScan(NamedTuple):
+    """What one read of an LHE file keeps for its chunks: the header facts, every event's XWGTUP
+    (pb for IDWTUP ±4), shape (n_events,), the variations asked for (``source``: their weight
+    ids) and their ``<rwgt>`` weights as the file gives them (units of XWGTUP), shape
+    (n_events, n_variations)."""
 
-    Raises ValueError naming the file for anything that is not a complete LHE file.
+    header: LHEHeader
+    xwgtup: np.ndarray
+    variations: tuple[Variation, ...]
+    variation_wgts: np.ndarray
+
+
+def _central_pdf(pdf_set: tuple[int, int]) -> int | None:
+    """The LHAPDF id of the nominal PDF from the ``<init>`` block's PDFSUP, None if not given."""
+    return int(pdf_set[0]) if pdf_set[0] > 0 else None
+
+
+def _scan(path: str | os.PathLike, variations: Sequence[str] = ()) -> LHEScan:
+    """Header, the nominal event weights XWGTUP (pb for IDWTUP ±4) and the weights of the
+    variations ``variations`` (groups of :data:`~phenoflow.generation.lhe_variations.LHE_VARIATIONS`)
+    of an LHE file, one pass.
+
+    Raises ValueError naming the file for anything that is not a complete LHE file, and for a
+    variation the file does not provide (naming what it does) or an event without its weight.
     """
     p = Path(path)
     if not p.is_file():
@@ -142,22 +171,34 @@ def _scan(path: str | os.PathLike) -> tuple[LHEHeader, np.ndarray]:
             raise _invalid(p, "LHEH5/HDF5 input is not supported, only LHE XML (plain or gzip)")
 
     weights: list[float] = []
+    wanted: list[Variation] = []
+    wgts: list[list[float]] = []
     lhef = None
     # pylhe turns XML parse errors into a RuntimeWarning and then simply stops iterating, so a
     # truncated or corrupt file would look like a shorter valid one: record the warnings instead.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            # with_attributes=False: skip building the per-event <rwgt> weight dicts (only XWGTUP
-            # is used); ~25 % faster on MadGraph files with 145 weights per event.
-            lhef = pylhe.LHEFile.fromfile(p, with_attributes=False)
+            # with_attributes=False: skip building the per-event <rwgt> weight dicts unless
+            # variations are asked for; ~25 % faster on MadGraph files with 145 weights per event.
+            lhef = pylhe.LHEFile.fromfile(p, with_attributes=bool(variations))
+            if variations:
+                central = _central_pdf((lhef.init.initInfo.PDFsetA, lhef.init.initInfo.PDFsetB))
+                wanted = lhe_variations(_weights(lhef, p), central, variations, str(p))
             for event in lhef.events:
                 if event.eventinfo.nparticles != len(event.particles):
                     raise ValueError(
                         f"event {len(weights)} announces {event.eventinfo.nparticles} particles "
                         f"but lists {len(event.particles)}"
                     )
+                if wanted:
+                    missing = [v.source for v in wanted if v.source not in event.weights]
+                    if missing:
+                        raise VariationError(f"{p}: event {len(weights)} has no <rwgt> weight with the ids {missing}")
+                    wgts.append([event.weights[v.source] for v in wanted])
                 weights.append(event.eventinfo.weight)
+        except VariationError:
+            raise
         except _READ_ERRORS as exc:
             raise _invalid(p, exc) from exc
         finally:
@@ -194,7 +235,17 @@ def _scan(path: str | os.PathLike) -> tuple[LHEHeader, np.ndarray]:
         n_events=len(weights),
         weight_ids=weight_ids,
     )
-    return header, np.asarray(weights, dtype=float)
+    return LHEScan(
+        header,
+        np.asarray(weights, dtype=float),
+        tuple(wanted),
+        np.asarray(wgts, dtype=float).reshape(len(weights), len(wanted)),
+    )
+
+
+def _weights(lhef, path: Path) -> tuple[LHEWeight, ...]:
+    """The ``<initrwgt>`` weights of an opened pylhe file (none without a header)."""
+    return weights_of(lhef.header.initrwgt, str(path)) if lhef.header is not None else ()
 
 
 def read_header(path: str | os.PathLike) -> LHEHeader:
@@ -206,9 +257,8 @@ def read_header(path: str | os.PathLike) -> LHEHeader:
     return _scan(path)[0]
 
 
-def read_beams(path: str | os.PathLike) -> tuple[tuple[int, int], tuple[float, float]]:
-    """The beams of an LHE file from its ``<init>`` block only, without reading the events:
-    (PDG ids IDBMUP, energies EBMUP in GeV). Cheap enough for a config check.
+def _read_head(path: str | os.PathLike, read: Callable):
+    """``read(lhef)`` of a pylhe file opened and read up to ``</init>`` only, without the events.
 
     Raises ValueError naming the file if its header or ``<init>`` block cannot be read.
     """
@@ -221,8 +271,9 @@ def read_beams(path: str | os.PathLike) -> tuple[tuple[int, int], tuple[float, f
         warnings.simplefilter("always")
         try:
             lhef = pylhe.LHEFile.fromfile(p, with_attributes=False)  # reads up to </init>
-            info = lhef.init.initInfo
-            beams = ((int(info.beamA), int(info.beamB)), (float(info.energyA), float(info.energyB)))
+            return read(lhef)
+        except VariationError:
+            raise
         except _READ_ERRORS as exc:
             parse = "; ".join(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
             raise _invalid(p, f"{exc}{'; ' + parse if parse else ''}") from exc
@@ -230,7 +281,38 @@ def read_beams(path: str | os.PathLike) -> tuple[tuple[int, int], tuple[float, f
             events = getattr(lhef, "events", None)
             if hasattr(events, "close"):
                 events.close()
-    return beams
+
+
+def read_beams(path: str | os.PathLike) -> tuple[tuple[int, int], tuple[float, float]]:
+    """The beams of an LHE file from its ``<init>`` block only, without reading the events:
+    (PDG ids IDBMUP, energies EBMUP in GeV). Cheap enough for a config check.
+
+    Raises ValueError naming the file if its header or ``<init>`` block cannot be read.
+    """
+
+    def beams(lhef) -> tuple[tuple[int, int], tuple[float, float]]:
+        info = lhef.init.initInfo
+        return (int(info.beamA), int(info.beamB)), (float(info.energyA), float(info.energyB))
+
+    return _read_head(path, beams)
+
+
+def read_variations(path: str | os.PathLike, variations: Sequence[str]) -> list[Variation]:
+    """The variations of the groups ``variations`` (``scale``, ``pdf``) an LHE file provides,
+    from its header and ``<init>`` block only (:mod:`~phenoflow.generation.lhe_variations`); each
+    variation's ``source`` is its weight id. Cheap enough for a config check.
+
+    Raises ValueError naming the file, the variation asked for and what the file provides if it
+    lacks one, or if its header or ``<init>`` block cannot be read.
+    """
+
+    def select(lhef) -> list[Variation]:
+        info = lhef.init.initInfo
+        return lhe_variations(
+            _weights(lhef, Path(path)), _central_pdf((info.PDFsetA, info.PDFsetB)), variations, str(path)
+        )
+
+    return _read_head(path, select)
 
 
 def _sigma_and_weights(header: LHEHeader, xwgtup: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -260,43 +342,70 @@ def cross_section(path: str | os.PathLike) -> tuple[float, float]:
     event weight (pb) over all events of the file; its error is the larger of the standard error
     of that mean and the ``<init>`` error (equal-weight files have no spread to measure).
     """
-    header, xwgtup = _scan(path)
+    header, xwgtup, *_ = _scan(path)
     sigma, err, _ = _sigma_and_weights(header, xwgtup)
     return sigma, err
 
 
-def write_scan(path: str | os.PathLike, header_json: str | os.PathLike, weights_npy: str | os.PathLike) -> LHEHeader:
+def variation_weights(header: LHEHeader, xwgtup: np.ndarray, wgts: np.ndarray) -> np.ndarray:
+    """The variations' weights in the units of the generator weights of the module's rule: the
+    file's ``<rwgt>`` weights ``wgts`` (n_events, n_variations) in pb for IDWTUP ±4, and divided by
+    |XWGTUP| for IDWTUP ±3 (whose generator weight is the sign of XWGTUP), so that each is the
+    nominal generator weight times the variation's relative weight."""
+    wgts = np.asarray(wgts, dtype=float)
+    if abs(header.idwtup) == 4:
+        return wgts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return wgts / np.abs(xwgtup)[:, np.newaxis]
+
+
+def write_scan(
+    path: str | os.PathLike,
+    header_json: str | os.PathLike,
+    weights_npy: str | os.PathLike,
+    variations: Sequence[str] = (),
+) -> LHEHeader:
     """Read an LHE file once and keep what its chunks need: the header facts with the cross
     section of its events (pb, by the module's rule) as JSON, and every event's XWGTUP (pb for
-    IDWTUP ±4) as a float64 array of shape (n_events,) in ``.npy``.
+    IDWTUP ±4) as a float64 array of shape (n_events,) in ``.npy``. With ``variations`` (groups
+    ``scale``, ``pdf``) the JSON also lists the variations (``variations``, records of
+    :func:`~phenoflow.variations.to_records`) and the array is (n_events, 1 + n_variations):
+    XWGTUP, then each variation's ``<rwgt>`` weight.
 
-    Raises ValueError naming the file if it is not a complete LHE file or its IDWTUP is not
-    supported; then neither output is written.
+    Raises ValueError naming the file if it is not a complete LHE file, its IDWTUP is not
+    supported, it lacks a variation asked for, or a variation's weights are all zero or not all
+    finite; then neither output is written.
     """
-    header, xwgtup = _scan(path)
+    header, xwgtup, found, wgts = _scan(path, variations)
     sigma, sigma_err, _ = _sigma_and_weights(header, xwgtup)
+    check_variation_weights(variation_weights(header, xwgtup, wgts), found, str(path))
+    facts = {"header": dataclasses.asdict(header), "sigma_pb": sigma, "sigma_err_pb": sigma_err}
+    if variations:
+        facts["variations"] = to_records(found)
     with atomic_path(weights_npy) as tmp, open(tmp, "wb") as out:
-        np.save(out, xwgtup)
-    write_json(header_json, {"header": dataclasses.asdict(header), "sigma_pb": sigma, "sigma_err_pb": sigma_err})
+        np.save(out, np.column_stack([xwgtup, wgts]) if variations else xwgtup)
+    write_json(header_json, facts)
     return header
 
 
-def read_scan(header_json: str | os.PathLike, weights_npy: str | os.PathLike) -> tuple[LHEHeader, np.ndarray]:
-    """The header and event weights :func:`write_scan` kept, as :func:`shower` takes them."""
-    facts = read_json(header_json)["header"]
+def read_scan(header_json: str | os.PathLike, weights_npy: str | os.PathLike) -> LHEScan:
+    """The header, event weights and variations :func:`write_scan` kept, as :func:`shower` takes them."""
+    facts = read_json(header_json)
     header = LHEHeader(
         **{
-            **facts,
-            **{key: tuple(facts[key]) for key in ("beam_pdg", "beam_energy_gev", "pdf_set", "weight_ids")},
-            "processes": tuple(LHEProcess(**pr) for pr in facts["processes"]),
+            **facts["header"],
+            **{key: tuple(facts["header"][key]) for key in ("beam_pdg", "beam_energy_gev", "pdf_set", "weight_ids")},
+            "processes": tuple(LHEProcess(**pr) for pr in facts["header"]["processes"]),
         }
     )
-    xwgtup = np.load(weights_npy)
-    if xwgtup.shape != (header.n_events,):
-        raise ValueError(
-            f"{weights_npy}: holds {xwgtup.shape} weights for the {header.n_events} events of {header.path}"
-        )
-    return header, xwgtup
+    variations = tuple(from_records(facts.get("variations", [])))
+    weights = np.load(weights_npy)
+    shape = (header.n_events, 1 + len(variations)) if "variations" in facts else (header.n_events,)
+    if weights.shape != shape:
+        raise ValueError(f"{weights_npy}: holds {weights.shape} weights for the {shape} of {header.path}")
+    if "variations" not in facts:
+        return LHEScan(header, weights, (), np.zeros((header.n_events, 0)))
+    return LHEScan(header, weights[:, 0], variations, weights[:, 1:])
 
 
 def _empty_particles() -> ak.Array:
@@ -335,7 +444,9 @@ def shower(
     first_event: int = 0,
     batch_size: int = 200,
     max_failed: int = 0,
-    scanned: tuple[LHEHeader, np.ndarray] | None = None,
+    scanned: LHEScan | None = None,
+    variations: Sequence[str] = (),
+    shower_variations: Sequence[Variation] = (),
 ) -> GeneratedChunk:
     """Shower and hadronise the events of an LHE file with Pythia8; keep final-state particles.
 
@@ -352,6 +463,12 @@ def shower(
     value for ±4), else RuntimeError; settings that change Pythia's event weight (e.g. merging)
     are therefore not supported here. ``scanned`` (from :func:`read_scan`) saves reading the
     whole file again for every chunk.
+
+    ``variations`` (``scale``, ``pdf``: :func:`read_variations`) are the file's weight groups the
+    chunk keeps, ``shower_variations`` (:func:`~phenoflow.generation.pythia.shower_variations`)
+    Pythia's shower variations it computes; the chunk carries both, in that order, as weights in
+    the units of ``weights`` (:func:`variation_weights`; a shower variation is the nominal weight
+    times its relative weight). A scan must have been made for the same ``variations``.
     """
     import pythia8mc
 
@@ -365,10 +482,17 @@ def shower(
         raise ValueError(f"first_event ({first_event}) and n_events ({n_events}) must not be negative")
 
     lhe = Path(path)
-    header, xwgtup = _scan(lhe) if scanned is None else scanned
+    header, xwgtup, lhe_variations, wgts = _scan(lhe, variations) if scanned is None else scanned
     if header.path != str(lhe):
         raise ValueError(f"{lhe}: the scan given is of another file, {header.path}")
+    if list(groups(lhe_variations)) != list(variations):
+        raise ValueError(
+            f"{lhe}: the scan given holds the variations {list(groups(lhe_variations))}, not the {list(variations)} asked for"
+        )
     sigma, sigma_err, gen_weights = _sigma_and_weights(header, xwgtup)
+    file_variation_weights = variation_weights(header, xwgtup, wgts)
+    check_variation_weights(file_variation_weights, lhe_variations, str(lhe))
+    chunk_variations = [*lhe_variations, *shower_variations]
     available = max(header.n_events - first_event, 0)
     n_todo = available if n_events is None else min(n_events, available)
     info = {
@@ -401,6 +525,7 @@ def shower(
             n_tried=0,
             n_accepted=0,
             info=info,
+            variations=chunk_variations,
         )
 
     tmpdirs: list[str] = []
@@ -413,6 +538,7 @@ def shower(
             "Random:setSeed = on",
             f"Random:seed = {seed}",
             *_QUIET,
+            *shower_variation_settings(shower_variations),
             *extra_settings,
         ]
         pythia = pythia8mc.Pythia("", False)
@@ -421,7 +547,8 @@ def shower(
                 raise ValueError(f"Pythia rejected the setting '{line}'")
         init_or_raise(pythia, str(lhe))
 
-        batches, pythia_weights, failed = [], [], []
+        batches, pythia_weights, relative, failed = [], [], [], []
+        columns = None
         n_read = 0
         start = time.perf_counter()
         while n_read < n_todo:
@@ -436,6 +563,9 @@ def shower(
             batch = ak.drop_none(batch, axis=0)
             batches.append(final_state_records(batch.prt))
             pythia_weights.append(ak.to_numpy(batch.info.weights[:, 0]))
+            if shower_variations:
+                columns = variation_columns(pythia, shower_variations, str(lhe)) if columns is None else columns
+                relative.append(relative_variation_weights(batch.info.weights, columns))
             n_read += ask
             rate = n_read / (time.perf_counter() - start)
             log.info("%s: showered %d / %d LHE events, %.1f events/s", lhe.name, n_read, n_todo, rate)
@@ -473,6 +603,10 @@ def shower(
             f"{lhe}: Pythia's event weights disagree with the file (first at showered event {first_bad}: "
             f"{seen[first_bad]} vs {weights[first_bad]}); the showered events are not the file's"
         )
+    shower_weights = (
+        weights[:, np.newaxis] * np.concatenate(relative) if shower_variations else np.zeros((len(weights), 0))
+    )
+    check_variation_weights(shower_weights, shower_variations, str(lhe))
     return GeneratedChunk(
         particles=ak.concatenate(batches),
         weights=weights,
@@ -482,4 +616,8 @@ def shower(
         n_accepted=n_todo - len(failed),
         filter_efficiency=1.0,
         info=info,
+        variations=chunk_variations,
+        variation_weights=np.column_stack(
+            [file_variation_weights[first_event : first_event + n_todo][keep], shower_weights]
+        ),
     )

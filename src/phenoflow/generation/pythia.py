@@ -19,6 +19,7 @@ import numpy as np
 
 from phenoflow.generation.decays import DecayFilter
 from phenoflow.logs import redirect_native_output
+from phenoflow.variations import Variation
 
 if TYPE_CHECKING:
     pass
@@ -35,6 +36,11 @@ RESERVED = {
     "random": "phenoflow seeds every chunk from the config's 'seed' so that chunks are independent "
     "and the run is reproducible; change seed instead",
     "main:numberofevents": "the number of events is the process's 'events', split into chunks",
+    **dict.fromkeys(
+        ("uncertaintybands:dovariations", "uncertaintybands:list", "weights:prefix"),
+        "phenoflow switches Pythia's shower variations on and reads their weights by name from the "
+        "process's 'shower_variations'; give shower_variations instead",
+    ),
 }
 
 #: What Pythia prints into a chunk's log: no banner (``Pythia("", False)``), no event listings
@@ -75,13 +81,95 @@ def hand_set_bias(process: Sequence[str]) -> list[int]:
     return [i for i, line in enumerate(process) if line.split("=")[0].strip().lower().startswith(_BIAS_PREFIX)]
 
 
+#: The shower variations a process may ask for (``shower_variations``), each the renormalisation
+#: scale of Pythia's ISR or FSR emissions multiplied by these factors (the standard factor-2 set).
+SHOWER_GROUPS = ("isr", "fsr")
+SHOWER_FACTORS = (0.5, 2.0)
+
+
+def shower_variations(groups: Sequence[str]) -> list[Variation]:
+    """The variations of a process's ``shower_variations`` (``isr``, ``fsr``), in that order: per
+    group its renormalisation-scale factors :data:`SHOWER_FACTORS`, named ``isr:murfac=0.5`` etc.,
+    combined as an envelope; ``source`` is the label of the Pythia variation group whose weight
+    is read (Pythia lower-cases labels)."""
+    unknown = [g for g in groups if g not in SHOWER_GROUPS]
+    if unknown:
+        raise ValueError(f"unknown shower variations {unknown}; known: {', '.join(SHOWER_GROUPS)}")
+    out = []
+    for group in groups:
+        for factor in SHOWER_FACTORS:
+            name = f"{group}:murfac={factor:g}"
+            out.append(Variation(name, group, "envelope", name.replace(":", "_").replace("=", "_")))
+    return out
+
+
+def shower_variation_settings(variations: Sequence[Variation]) -> list[str]:
+    """Pythia lines that compute the shower ``variations`` of :func:`shower_variations` as event
+    weights (``UncertaintyBands``, one variation group per variation, labelled by its ``source``);
+    none for no variations."""
+    if not variations:
+        return []
+    bands = []
+    for v in variations:
+        group, factor = v.name.split(":murfac=")
+        bands.append(f"{v.source} {group}:muRfac={factor}")
+    return ["UncertaintyBands:doVariations = on", f"UncertaintyBands:List = {{{', '.join(bands)}}}"]
+
+
+def variation_columns(pythia, variations: Sequence[Variation], what: str) -> np.ndarray:
+    """Indices of the shower ``variations``' weights in Pythia's weight vector (``info.weights`` of
+    a batch; index 0 is the nominal weight), found by their labels (``source``) once an event has
+    been generated (an LHE file's own weights come first and are known only then). RuntimeError
+    naming ``what`` if Pythia has no weight of that name or has it twice."""
+    info = pythia.infoPython()
+    names = [info.weightNameByIndex(i) for i in range(info.numberOfWeights())]
+    columns = []
+    for v in variations:
+        found = [i for i, name in enumerate(names) if name == v.source.lower()]
+        if len(found) != 1:
+            raise RuntimeError(
+                f"{what}: Pythia has {len(found)} weights named '{v.source.lower()}' for the shower "
+                f"variation {v.name}, not one (its weights: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''})"
+            )
+        columns.append(found[0])
+    return np.asarray(columns, dtype=np.int64)
+
+
+def relative_variation_weights(batch_weights: ak.Array, columns: np.ndarray) -> np.ndarray:
+    """The shower variations' weights relative to the nominal one, shape (n_events, n_variations),
+    from a batch's ``info.weights`` (each event's Pythia weight vector, nominal first). Pythia's
+    variation weights include the nominal weight (a biased selection's, an LHE file's in pb), so
+    the ratio is the shower's own factor; an event of nominal weight 0 keeps factor 1."""
+    if len(columns) == 0:
+        return np.zeros((len(batch_weights), 0))
+    weights = ak.to_numpy(batch_weights[:, : int(columns.max()) + 1])
+    nominal = weights[:, :1]
+    return np.divide(weights[:, columns], nominal, out=np.ones((len(weights), len(columns))), where=nominal != 0)
+
+
+def check_variation_weights(weights: np.ndarray, variations: Sequence[Variation], what: str) -> None:
+    """ValueError naming ``what`` and the variation if a variation's weights (columns of
+    ``weights``, shape (n_events, n_variations)) are all zero or any is not finite."""
+    for v, column in zip(variations, np.asarray(weights).T):
+        bad = np.flatnonzero(~np.isfinite(column))
+        if len(bad):
+            raise ValueError(
+                f"{what}: variation {v.name} (group {v.group}, {v.source}) has non-finite weights, first at event {bad[0]}"
+            )
+        if len(column) and not np.any(column):
+            raise ValueError(f"{what}: variation {v.name} (group {v.group}, {v.source}) has only zero weights")
+
+
 @dataclass
 class GeneratedChunk:
     """Particles of one chunk (see :func:`final_state_records`) and the generator's bookkeeping.
 
     ``particles``: events × var records with fields pid, status, px, py, pz, e, mass (GeV).
     ``weights``: generator event weights, shape (n_events,). ``sigma_pb``/``sigma_err_pb``: the
-    cross section of the accepted events (after any decay filter) in pb.
+    cross section of the accepted events (after any decay filter) in pb. ``variations``: the
+    theory variations of the event weights the chunk carries, ``variation_weights`` their weights
+    per event, shape (n_events, n_variations), in the units of ``weights`` (a variation's sum over
+    all generated events relates to the nominal sum as its cross section to ``sigma_pb``).
     """
 
     particles: ak.Array
@@ -92,6 +180,17 @@ class GeneratedChunk:
     n_accepted: int
     filter_efficiency: float = 1.0
     info: dict = field(default_factory=dict)
+    variations: list[Variation] = field(default_factory=list)
+    variation_weights: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.variation_weights is None:
+            self.variation_weights = np.zeros((len(self.weights), len(self.variations)))
+        if self.variation_weights.shape != (len(self.weights), len(self.variations)):
+            raise ValueError(
+                f"variation weights of shape {self.variation_weights.shape} for {len(self.weights)} events "
+                f"and {len(self.variations)} variations"
+            )
 
 
 def final_state_records(prt: ak.Array) -> ak.Array:
@@ -235,6 +334,7 @@ def generate(
     decay_filter: DecayFilter | None = None,
     batch_size: int = 200,
     veto: bool = True,
+    variations: Sequence[Variation] = (),
 ) -> GeneratedChunk:
     """Run Pythia8 until ``n_events`` events (passing ``decay_filter``) are collected.
 
@@ -253,6 +353,16 @@ def generate(
     to the filter (``n_generated``; ``n_vetoed`` of them rejected before the shower) and Pythia's
     message counts (:func:`pythia_statistics`). A failed ``init()`` raises RuntimeError naming
     Pythia's aborts and errors.
+
+    ``variations``: the shower variations (:func:`shower_variations`) that ``settings`` switch on
+    (:func:`shower_variation_settings`); each kept event gets their weights, its nominal weight
+    times the variation's relative weight (:func:`relative_variation_weights`). A vetoed hard
+    process has no shower to vary, and the filter efficiency stays the nominal one: a variation's
+    cross section is ``sigma_pb`` times its summed weights over the nominal sum. With the same
+    seed the events are not those of a run without variations: Pythia then postpones each trial
+    emission's accept/reject until the emission is built (and oversamples the trials), which
+    draws other random numbers from the first shower on; the nominal sample is statistically the
+    same and its weights are still the generator's.
     """
     import pythia8mc
 
@@ -269,7 +379,8 @@ def generate(
     filter_after = decay_filter is not None and hook is None
     init_or_raise(pythia, "Pythia process")
 
-    batches, weights = [], []
+    batches, weights, variation_weights = [], [], []
+    columns = None
     n_done = n_generated = 0
     sum_w = sum_w_pass = sum_w2_pass = sum_w2_fail = 0.0  # generator weights before / after the filter
     start = time.perf_counter()
@@ -283,6 +394,9 @@ def generate(
         used = int(passing[need - 1]) + 1 if len(passing) >= need else len(batch)
         batch, keep = batch[:used], keep[:used]
         w = ak.to_numpy(batch.info.weights[:, 0])
+        if variations:
+            columns = variation_columns(pythia, variations, "Pythia process") if columns is None else columns
+            variation_weights.append(w[keep, None] * relative_variation_weights(batch.info.weights[keep], columns))
         n_generated += used
         sum_w += math.fsum(w)
         sum_w_pass += math.fsum(w[keep])
@@ -317,6 +431,9 @@ def generate(
     eff = sum_w_pass / sum_w if sum_w else 1.0
     eff_err = math.sqrt((1 - eff) ** 2 * sum_w2_pass + eff**2 * sum_w2_fail) / abs(sum_w) if sum_w else 0.0
     eff_rel_err = eff_err / eff if 0 < eff < 1 else 0.0
+    variation_weights = np.concatenate(variation_weights) if variation_weights else None
+    if variation_weights is not None:
+        check_variation_weights(variation_weights, variations, "Pythia process")
     return GeneratedChunk(
         particles=ak.concatenate(batches) if batches else ak.Array([]),
         weights=np.concatenate(weights) if weights else np.zeros(0),
@@ -333,6 +450,8 @@ def generate(
             "sigma_gen_err_pb": sigma * rel_err,
             **messages,
         },
+        variations=list(variations),
+        variation_weights=variation_weights,
     )
 
 
