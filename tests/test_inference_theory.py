@@ -41,9 +41,12 @@ from phenoflow.variations import Variation
         # the standard deviation is about the replicas' mean (12), added to the nominal: s = 1 and 2
         ("replicas", [[13.0, 18.0], [11.0, 22.0], [12.0, 20.0]], [11.0, 22.0], [9.0, 18.0]),
         # shifts (3, 4) and (0, 1) from the nominal: sqrt(9 + 16) = 5, sqrt(0 + 1) = 1
-        ("hessian", [[13.0, 20.0], [14.0, 21.0]], [15.0, 21.0], [5.0, 19.0]),
+        ("symmhessian", [[13.0, 20.0], [14.0, 21.0]], [15.0, 21.0], [5.0, 19.0]),
+        # pairs per eigenvector: (13, 20)/(8, 21) and (11, 17)/(10, 22) about (10, 20): up sqrt(3^2 + 1^2),
+        # sqrt(1^2 + 2^2); down sqrt(2^2 + 0), sqrt(0 + 3^2)
+        ("hessian", [[13.0, 20.0], [8.0, 21.0], [11.0, 17.0], [10.0, 22.0]], [10 + 10**0.5, 20 + 5**0.5], [8.0, 17.0]),
         # a shift of 30 in bin 0 is larger than the nominal: down floored at 0
-        ("hessian", [[40.0, 20.0]], [40.0, 20.0], [0.0, 20.0]),
+        ("symmhessian", [[40.0, 20.0]], [40.0, 20.0], [0.0, 20.0]),
     ],
 )
 def test_a_groups_up_and_down_yields_by_hand(combine, members, up, down):
@@ -77,7 +80,7 @@ ZJETS_WEIGHTS = {
 VARIATIONS = {
     "envelope": [Variation("scale:1", "scale", "envelope"), Variation("scale:2", "scale", "envelope")],
     "replicas": [Variation(f"pdf:{i}", "pdf", "replicas") for i in (1, 2, 3)],
-    "hessian": [Variation(f"ct:{i}", "ct", "hessian") for i in (1, 2)],
+    "symmhessian": [Variation(f"ct:{i}", "ct", "symmhessian") for i in (1, 2)],
 }
 
 
@@ -127,11 +130,11 @@ def modifiers_of(spec: dict, sample: str) -> list[dict]:
             "both",
             [("normsys", {"hi": 1.1, "lo": 0.9}), ("histosys", {"hi_data": [10.0, 20.0], "lo_data": [10.0, 20.0]})],
         ),
-        # hessian: up (15, 21), total 36; down (5, 19), total 24
-        ("hessian", "shape", [("histosys", {"hi_data": [15.0, 21.0], "lo_data": [5.0, 19.0]})]),
-        ("hessian", "norm", [("normsys", {"hi": 1.2, "lo": 0.8})]),
+        # symmetric Hessian: up (15, 21), total 36; down (5, 19), total 24
+        ("symmhessian", "shape", [("histosys", {"hi_data": [15.0, 21.0], "lo_data": [5.0, 19.0]})]),
+        ("symmhessian", "norm", [("normsys", {"hi": 1.2, "lo": 0.8})]),
         (
-            "hessian",
+            "symmhessian",
             "both",  # up / 1.2, down / 0.8
             [
                 ("normsys", {"hi": 1.2, "lo": 0.8}),
@@ -148,7 +151,7 @@ def test_two_bin_workspace_theory_modifiers_by_hand(combine, mode, expected):
     assert notes == []
     options = TheorySystematics(mode=mode)
     spec = workspace_spec(samples, mc_statistics=False, theory=options)
-    name = {"envelope": "scale_zjets", "replicas": "pdf_zjets", "hessian": "ct_zjets"}[combine]
+    name = {"envelope": "scale_zjets", "replicas": "pdf_zjets", "symmhessian": "ct_zjets"}[combine]
     got = modifiers_of(spec, "zjets")
     assert [(m["name"], m["type"]) for m in got] == [(name, kind) for kind, _ in expected]
     for modifier, (_, data) in zip(got, expected):
@@ -189,7 +192,7 @@ def test_groups_are_named_per_process_unless_correlated():
     clash = [TheoryShift(g, "envelope", 2, np.array([11.0]), np.array([9.0])) for g in ("a b", "a_b")]
     with pytest.raises(ValueError, match="two theory groups share the modifier name 'a_b_qcd'"):
         theory_modifiers("qcd", np.array([10.0]), clash, options)
-    empty_down = TheoryShift("scale", "hessian", 1, np.array([25.0]), np.array([0.0]))
+    empty_down = TheoryShift("scale", "symmhessian", 1, np.array([25.0]), np.array([0.0]))
     with pytest.raises(ValueError, match=r"qcd, theory group 'scale': .* positive .* \(got 10, 25, 0\)"):
         theory_modifiers("qcd", np.array([10.0]), [empty_down], options)
     assert theory_modifiers("qcd", np.array([10.0]), [empty_down], TheorySystematics(mode="shape"))[0]["data"] == {
@@ -262,10 +265,10 @@ def test_variation_weights_are_checked_and_floored_like_the_nominal():
 
 def test_theory_shifts_group_their_members():
     nominal = np.array([10.0, 20.0])
-    variations = [*VARIATIONS["envelope"], *VARIATIONS["hessian"]]
+    variations = [*VARIATIONS["envelope"], *VARIATIONS["symmhessian"]]
     yields = np.array([[12.0, 19.0], [13.0, 20.0], [9.0, 23.0], [14.0, 21.0]])
     shifts = theory_shifts(nominal, [variations[i] for i in (0, 2, 1, 3)], yields)
-    assert [(s.group, s.combine, s.n_members) for s in shifts] == [("scale", "envelope", 2), ("ct", "hessian", 2)]
+    assert [(s.group, s.combine, s.n_members) for s in shifts] == [("scale", "envelope", 2), ("ct", "symmhessian", 2)]
     np.testing.assert_allclose(shifts[0].up, [12.0, 23.0])
     np.testing.assert_allclose(shifts[1].up, [15.0, 21.0])
 
@@ -343,7 +346,7 @@ def test_theory_from_config():
 
 
 def test_the_figure_of_a_process_variations(tmp_path):
-    samples, _ = binned(two_bin_table(), {"zjets": [*VARIATIONS["envelope"], *VARIATIONS["hessian"]]})
+    samples, _ = binned(two_bin_table(), {"zjets": [*VARIATIONS["envelope"], *VARIATIONS["symmhessian"]]})
     lhc = Collision(13000.0, 139.0)
     plots.theory_variations(samples[2], tmp_path / "zjets.png", collision=lhc, edges=[0.0, 0.5, 1.0])
     assert (tmp_path / "zjets.png").stat().st_size > 0 and (tmp_path / "zjets.pdf").stat().st_size > 0

@@ -585,3 +585,21 @@ def test_shower_variations_of_an_lhe_file_keep_its_events_and_weights():
     assert np.all(np.isfinite(shower_w)) and np.all(shower_w >= 0)
     assert all(not np.allclose(column, varied.weights) for column in shower_w.T)
     assert 0.2 < np.median(shower_w / varied.weights[:, np.newaxis]) < 5
+
+
+@pytest.mark.parametrize(
+    "group, combine, expected",
+    [
+        ("CT18NLO", "hessian", ("hessian", False)),
+        ("PDF4LHC21_40_pdfas", "symmhessian+as", ("symmhessian", True)),
+        ("NNPDF31_nlo_as_0118", "replicas", ("replicas", False)),
+        ("CT18NLO", None, ("hessian", False)),  # eigenvector pairs
+        ("PDF4LHC15_nlo_30", None, ("symmhessian", False)),
+        ("NNPDF31_nnlo_as_0118_hessian", None, ("symmhessian", False)),
+        ("NNPDF31_nnlo_as_0118_mc", None, ("replicas", False)),
+    ],
+)
+def test_how_a_pdf_group_combines_follows_lhapdf_error_types(group, combine, expected):
+    from phenoflow.generation.lhe_variations import _pdf_combine
+
+    assert _pdf_combine(group, combine, "f.lhe") == expected

@@ -8,8 +8,9 @@ are normalised as they are (sigma * L / sum of the nominal weights over all gene
 that a variation's total over all generated events is its own cross section times L.
 
 The variations of one group make one systematic: the bin-wise ``envelope`` of its members (scale
-and shower variations), the standard deviation of PDF ``replicas``, or the quadrature sum of
-``hessian`` eigenvector shifts.
+and shower variations), the standard deviation of PDF ``replicas``, or the Hessian PDF
+uncertainty from eigenvector pairs (``hessian``) or one member per eigenvector
+(``symmhessian``), LHAPDF's error types of the same names.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 #: How the variations of a group combine into an up and a down shift.
-COMBINE = ("envelope", "replicas", "hessian")
+COMBINE = ("envelope", "replicas", "hessian", "symmhessian")
 #: The feature and score tables hold a variation's physical weights in this column: ``weight:<name>``.
 WEIGHT_COLUMN_PREFIX = "weight:"
 

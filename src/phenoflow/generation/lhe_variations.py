@@ -35,7 +35,8 @@ _TEXT_KEY = re.compile(
     r"\b(mur|muf|renscfact|facscfact|pdf|lhapdf|pdfset|memberid|dyn_scale|dyn_scale_choice)\s*=\s*(\S+)", re.I
 )
 #: LHAPDF families whose error sets are Hessian eigenvectors, by the start of the set's name.
-_HESSIAN_FAMILIES = re.compile(r"^(ct\d|cteq|mmht|msht|abm|hera|pdf4lhc\d+_n*lo_\d)", re.I)
+_HESSIAN_FAMILIES = re.compile(r"^(ct\d|cteq|mmht|msht|abm|hera)", re.I)
+_SYMMETRIC_FAMILIES = re.compile(r"^pdf4lhc\d+_n*lo_\d", re.I)
 
 
 @dataclass(frozen=True)
@@ -151,20 +152,21 @@ def scale_variations(weights: Sequence[LHEWeight], central_pdf: int | None, wher
 
 
 def _pdf_combine(group: str, combine: str | None, where: str) -> tuple[str, bool]:
-    """How a PDF group's members combine (``replicas`` or ``hessian``) and whether its last two
-    members are alpha_s variations (LHAPDF error types ending in ``+as``): from the group's
-    ``combine`` attribute (LHAPDF's error type, as MadGraph writes it), else from the set's name
-    (``hessian`` in it; NNPDF and ``_mc`` sets are replicas; CT, CTEQ, MMHT, MSHT, ABM, HERAPDF and
-    PDF4LHC <order>_<n> sets are Hessian)."""
+    """How a PDF group's members combine (LHAPDF's error types: ``replicas``, ``hessian`` with a
+    pair of members per eigenvector, ``symmhessian`` with one) and whether its last two members are
+    alpha_s variations (error types ending in ``+as``): from the group's ``combine`` attribute
+    (LHAPDF's error type, as MadGraph writes it), else from the set's name (the Hessian
+    conversions of Monte Carlo sets, ``..._hessian``, and the PDF4LHC <order>_<n> sets are
+    symmetric; NNPDF and ``_mc`` sets are replicas; CT, CTEQ, MMHT, MSHT, ABM and HERAPDF sets are
+    eigenvector pairs)."""
     if combine:
         kind = combine.removesuffix("+as")
-        if kind == "replicas":
-            return "replicas", combine.endswith("+as")
-        if kind in ("hessian", "symmhessian"):
-            return "hessian", combine.endswith("+as")
-    if "hessian" in group.lower():
-        return "hessian", False
-    if "nnpdf" in group.lower() or "_mc" in group.lower():
+        if kind in ("replicas", "hessian", "symmhessian"):
+            return kind, combine.endswith("+as")
+    name = group.lower()
+    if "hessian" in name or _SYMMETRIC_FAMILIES.match(group):
+        return "symmhessian", False
+    if "nnpdf" in name or "_mc" in name:
         return "replicas", False
     if _HESSIAN_FAMILIES.match(group):
         return "hessian", False

@@ -16,10 +16,13 @@ members' yields in the same bins:
 * ``replicas`` (Monte Carlo PDF sets): nominal +- the standard deviation of the members (with
   N - 1, about their mean), the PDF4LHC recommendations for Monte Carlo sets (Butterworth et al.,
   arXiv:1510.03865; PDF4LHC21, arXiv:2203.05506).
-* ``hessian`` (symmetric Hessian PDF sets, one member per eigenvector): nominal +- the
-  quadrature sum of the members' shifts from the nominal, sqrt(sum_k (member_k - nominal)^2), the
-  same recommendations' symmetric Hessian formula. (Asymmetric sets with a + and a - member per
-  eigenvector want (1/2) sqrt(sum_k (X+_k - X-_k)^2) instead, about 1/sqrt(2) of this.)
+* ``hessian`` (Hessian PDF sets with a + and a - member per eigenvector, in that order, as LHAPDF
+  orders them): the asymmetric Hessian uncertainty, up = nominal + sqrt(sum_k max(X+_k - X_0,
+  X-_k - X_0, 0)^2), down = nominal - sqrt(sum_k max(X_0 - X+_k, X_0 - X-_k, 0)^2) (LHAPDF's
+  ``errplus``/``errminus``; the PDF4LHC recommendations, Butterworth et al., arXiv:1510.03865).
+* ``symmhessian`` (symmetric Hessian sets, one member per eigenvector, e.g. PDF4LHC15_30): nominal
+  +- the quadrature sum of the members' shifts, sqrt(sum_k (X_k - X_0)^2), the same
+  recommendations' symmetric formula.
 
 Down yields are floored at zero.
 
@@ -122,6 +125,13 @@ def group_shift(nominal: np.ndarray, members: np.ndarray, combine: str) -> tuple
             raise ValueError("a standard deviation over replicas needs at least 2 of them, got 1")
         delta = members.std(axis=0, ddof=1)
     elif combine == "hessian":
+        if len(members) % 2:
+            raise ValueError(f"a Hessian set of eigenvector pairs needs an even number of members, got {len(members)}")
+        shifts = members.reshape(len(members) // 2, 2, -1) - nominal  # (eigenvector, +/-, bin)
+        up = np.sqrt(np.sum(np.clip(shifts.max(axis=1), 0, None) ** 2, axis=0))
+        down = np.sqrt(np.sum(np.clip(-shifts.min(axis=1), 0, None) ** 2, axis=0))
+        return nominal + up, np.maximum(nominal - down, 0.0)
+    elif combine == "symmhessian":
         delta = np.sqrt(np.sum((members - nominal) ** 2, axis=0))
     else:
         raise ValueError(f"combine must be one of {', '.join(COMBINE)}, not '{combine}'")
