@@ -364,7 +364,8 @@ def test_rule_background_by_hand():
 
 
 def test_soft_yields_keep_signed_weights_by_hand():
-    from phenoflow.binning.gmm import FineCells, _soft_yields
+    from phenoflow.binning.gmm import FineCells
+    from phenoflow.binning.gmm.fit import _soft_yields
     from phenoflow.binning.rule import BinYields
 
     # two cells at 0.2 and 0.8; cell 1 has a negative background. Components at 0.2 and 0.8
@@ -442,7 +443,8 @@ def test_training_marks_a_hard_state_of_too_few_events_infeasible(n_top, minimum
     """The training's check of the hard state: bins [0, 0.5) and [0.5, 1] (two components of equal
     width, so their argmax boundary is exactly 0.5), whose top bin holds the n_top light events,
     score their Z if every bin obeys the rule, else -1."""
-    from phenoflow.binning.gmm import _Init, _mixture_from_edges, _train
+    from phenoflow.binning.gmm.cells import _Init, _mixture_from_edges
+    from phenoflow.binning.gmm.training import _train
 
     scores, weights, labels = top_sample(n_top)
     cells = fine_cells(scores, weights, labels, (1,), 2000)

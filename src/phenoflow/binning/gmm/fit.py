@@ -1,0 +1,407 @@
+"""The mixture's fit: cells, starts and training put together, the hard bins of the best state
+merged under the rule, and the result. See :mod:`phenoflow.binning.gmm` for the method."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from phenoflow.binning import simplex
+from phenoflow.binning.gmm.cells import (
+    COARSE_GRIDS,
+    FINE_CELLS_1D,
+    FINE_DIVISIONS_SIMPLEX,
+    FineCells,
+    _init_1d,
+    _init_simplex,
+    coarse_optimum_edges,
+    fine_cells,
+    log_joint,
+)
+from phenoflow.binning.gmm.loss import schedule
+from phenoflow.binning.gmm.training import _train
+from phenoflow.binning.rule import (
+    COMBINATIONS,
+    BinYields,
+    SortedEvents,
+    bin_index,
+    combine_significances,
+    group_sums,
+    merge_bins,
+    merge_edges,
+    rule_note,
+    signal_significances,
+    yields_with_errors,
+)
+from phenoflow.evaluation.metrics import ASIMOV, Significance
+
+
+@dataclass(frozen=True)
+class BinMap:
+    """Hard bins of a trained mixture. Call with scores ((n,) in 1-D, (n, C) softmax vectors) to
+    get bin indices (n,); 1-D scores outside the edges get -1.
+
+    1-D: ``edges`` decide. n-D: argmax over the components that received events
+    (``log_weights`` (K',), ``means`` (K', d), ``scale_tril`` (K', d, d)), then
+    ``component_bin`` (K',) after merging.
+    """
+
+    log_weights: np.ndarray
+    means: np.ndarray
+    scale_tril: np.ndarray
+    component_bin: np.ndarray
+    edges: np.ndarray | None = None
+
+    def components(self, scores: np.ndarray) -> np.ndarray:
+        """Winning (kept) component of each score vector (n,) (n-D only)."""
+        return np.argmax(
+            log_joint(simplex.free_coordinates(scores), self.log_weights, self.means, self.scale_tril), axis=1
+        )
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        if self.edges is not None:
+            return bin_index(scores, self.edges)
+        return self.component_bin[self.components(scores)]
+
+
+@dataclass
+class GMMBinningResult:
+    """Everything a fit produced. Yields are expected events; arrays per bin have n_bins entries,
+    per component K, history arrays one entry per training step.
+
+    ``component_soft`` / ``component_hard``: BinYields per component, soft (gamma at the final
+    temperature, on the fine cells) and hard (argmax, on the events); ``component_bias`` (K,):
+    (hard - soft) / max(hard, soft) of the background, 0 where both vanish. ``group_yields``:
+    process label -> (yields, MC errors) per final bin (from :func:`phenoflow.binning.rule.yields_with_errors`).
+    ``image``: bin index on a pixel grid over the triangle (C = 3 only, NaN outside).
+    ``significance`` / ``signal_significance``: the combined and per-signal Z the fit maximised
+    (``settings["significance"]``: Z_A or Cowan's Z with its background uncertainty);
+    :attr:`significance_asimov` the plain Asimov one of the same bins.
+    """
+
+    n_components: int
+    n_effective: int
+    n_bins: int
+    edges: np.ndarray | None
+    bin_map: BinMap
+    signal_labels: tuple[int, ...]
+    combination: str
+    significance: float
+    signal_significance: np.ndarray
+    bins: BinYields
+    group_yields: dict[int, tuple[np.ndarray, np.ndarray]]
+    means: np.ndarray
+    scale_tril: np.ndarray
+    weights: np.ndarray
+    component_soft: BinYields
+    component_hard: BinYields
+    component_bin: np.ndarray
+    history: dict[str, np.ndarray]
+    restart_significance: np.ndarray
+    chosen_restart: int
+    warnings: list[str]
+    wall_time: float
+    image: np.ndarray | None = None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def significance_asimov(self) -> float:
+        """The plain Asimov combined Z of the final bins (equal to ``significance`` when that has
+        no background uncertainty)."""
+        return combine_significances(signal_significances(self.bins.s, self.bins.b), self.combination)
+
+    @property
+    def component_bias(self) -> np.ndarray:
+        """(hard - soft) / max(|hard|, |soft|) of each component's background, (K,); 0 if both are 0."""
+        hard, soft = self.component_hard.b, self.component_soft.b
+        scale = np.maximum(np.abs(hard), np.abs(soft))
+        return np.where(scale > 0, (hard - soft) / np.where(scale > 0, scale, 1.0), 0.0)
+
+
+def _soft_yields(
+    cells: FineCells, log_w: np.ndarray, means: np.ndarray, tril: np.ndarray, temperature: float
+) -> BinYields:
+    """Per-component soft yields on the fine cells at ``temperature`` (numpy, float64)."""
+    a = log_joint(cells.points, log_w, means, tril) / temperature
+    gamma = np.exp(a - a.max(axis=1, keepdims=True))
+    gamma /= gamma.sum(axis=1, keepdims=True)
+    y = cells.yields
+    return BinYields(y.s @ gamma, y.b @ gamma, y.b_sumw2 @ gamma, y.count @ gamma, y.b_events @ gamma)
+
+
+class _Hard(NamedTuple):
+    """The hard result of one trained mixture."""
+
+    bin_map: BinMap
+    edges: np.ndarray | None
+    component_hard: BinYields  # per component, on the events
+    component_bin: np.ndarray  # (K,) final bin, -1 without events
+    n_effective: int
+    notes: list[str]
+    image: np.ndarray | None
+
+
+def _hard_1d(
+    log_w,
+    means,
+    tril,
+    events: SortedEvents,
+    cells: FineCells,
+    k: int,
+    lo: float,
+    hi: float,
+    rule: dict,
+    significance: Significance,
+) -> _Hard:
+    """Bins of the argmax assignment of the fine cells (as training scores it): runs of cells
+    with one winner, edges midway between the last event of one run and the first of the next,
+    yields on the events, bins merged under the rule."""
+    owner_cell = np.argmax(log_joint(cells.points, log_w, means, tril), axis=1)
+    change = np.flatnonzero(owner_cell[1:] != owner_cell[:-1])  # last cell of each run but the last
+    edges0 = np.r_[lo, 0.5 * (cells.high[change] + cells.low[change + 1]), hi]
+    owner = owner_cell[np.r_[0, change + 1]]
+    component_hard = events.yields(edges0).merged(owner, k)
+    edges, notes = merge_edges(edges0, events, max_bins=k, significance=significance, **rule)
+    component_bin = np.full(k, -1)
+    component_bin[owner] = bin_index(0.5 * (edges0[:-1] + edges0[1:]), edges)  # of its last interval
+    component_bin[component_hard.count == 0] = -1
+    n_effective = int(np.count_nonzero(component_hard.count))
+    return _Hard(
+        BinMap(log_w, means, tril, component_bin, edges), edges, component_hard, component_bin, n_effective, notes, None
+    )
+
+
+def _hard_simplex(
+    log_w, means, tril, x, weights, labels, signal_labels, k: int, rule: dict, significance: Significance
+) -> _Hard:
+    """Argmax over components on the events; empty components dropped; bins merged into
+    touching bins (C = 3, from a pixel image) or any bins (C > 3) under the rule."""
+    component_hard = group_sums(np.argmax(log_joint(x, log_w, means, tril), axis=1), weights, labels, signal_labels, k)
+    kept = np.flatnonzero(component_hard.count > 0)
+    n_eff = len(kept)
+    if x.shape[1] == 2:
+        adjacency = simplex.region_adjacency(
+            simplex.bin_image(BinMap(log_w[kept], means[kept], tril[kept], np.arange(n_eff))), n_eff
+        )
+    else:
+        adjacency = np.ones((n_eff, n_eff), dtype=bool)
+    groups, n_new = merge_bins(component_hard.take(kept), adjacency, significance=significance, **rule)
+    bin_map = BinMap(log_w[kept], means[kept], tril[kept], groups)
+    component_bin = np.full(k, -1)
+    component_bin[kept] = groups
+    notes = rule_note(
+        n_eff, n_new, rule["min_background"], rule["max_rel_uncertainty"], "into touching bins ", rule["min_mc_events"]
+    )
+    image = simplex.bin_image(bin_map) if x.shape[1] == 2 else None
+    return _Hard(bin_map, None, component_hard, component_bin, n_eff, notes, image)
+
+
+def fit_gmm_binning(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    n_components: int,
+    *,
+    signal_labels: Sequence[int] = (1,),
+    combination: str = "quadrature",
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    min_mc_events: float = 0,
+    penalty_background: float = 20.0,
+    penalty_uncertainty: float = 20.0,
+    margin: float = 0.02,
+    n_steps: int = 300,
+    temperature: tuple[float, float] = (0.1, 0.01),
+    temperature_schedule: str = "cosine",
+    learning_rate: tuple[float, float] = (0.01, 0.0005),
+    learning_rate_schedule: str = "cosine",
+    n_restarts: int | None = None,
+    n_fine: int | None = None,
+    n_coarse: int = 600,
+    score_range: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+    significance: Significance = ASIMOV,
+) -> GMMBinningResult:
+    """Optimise K = ``n_components`` bins of classifier outputs with a Gaussian mixture.
+
+    ``scores``: (n,) 1-D scores in ``score_range``, or (n, C) softmax vectors; ``weights`` (n,)
+    expected events; ``labels`` (n,) integer process groups, those in ``signal_labels`` being
+    signals and all others background. ``min_background`` (events), ``max_rel_uncertainty``
+    and ``min_mc_events`` (background MC events of nonzero weight) are the per-bin rule,
+    ``penalty_*`` the weights of its penalties (``penalty_uncertainty`` weighs both MC-statistics
+    hinges; 0 switches a penalty off; the rule is still applied to the hard bins).
+    ``temperature`` and ``learning_rate``: (start, end) of their schedules (one of
+    :data:`SCHEDULES`) over ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side
+    (default 6 in 1-D, 4 in n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 2000) or grid
+    divisions per free coordinate (n-D, default 100). ``n_coarse`` (1-D, one signal): restarts
+    1-3 start from the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
+    cells (0: no such starts). ``significance``: the Z maximised, merged
+    by and reported (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov`
+    is always Z_A). See the module docstring for the method.
+    """
+    start = time.perf_counter()
+    if combination not in COMBINATIONS:
+        raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
+    one_d = np.ndim(scores) == 1
+    n_restarts = n_restarts or (6 if one_d else 4)
+    if n_components < 1 or n_restarts < 1 or n_steps < 1:
+        raise ValueError("n_components, n_restarts and n_steps must be at least 1")
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    signal_labels = tuple(int(g) for g in signal_labels)
+    is_sig = np.isin(labels, signal_labels)
+    if not is_sig.any() or is_sig.all():
+        raise ValueError("need both signal (labels in signal_labels) and background events")
+    if weights[~is_sig].sum() <= 0:
+        raise ValueError("the total background yield must be positive")
+    lo, hi = score_range
+    x = scores if one_d else simplex.free_coordinates(scores)
+    cells = fine_cells(
+        x, weights, labels, signal_labels, n_fine or (FINE_CELLS_1D if one_d else FINE_DIVISIONS_SIMPLEX), lo, hi
+    )
+    rng = np.random.default_rng(seed)
+    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
+    if one_d:
+        sig = is_sig & (scores >= lo) & (scores <= hi)
+        dp_start = [
+            coarse_optimum_edges(cells, n_components, int(n_coarse * f), lo, hi, **rule, significance=significance)
+            for f in (COARSE_GRIDS if n_coarse > 0 else ())
+        ]
+        dp_start = [e for e in dp_start if e is not None]
+        init = _init_1d(rng, scores[sig], weights[sig], n_components, n_restarts, lo, hi, dp_start)
+    else:
+        init = _init_simplex(rng, cells, n_components, n_restarts)
+    temps = schedule(temperature_schedule, *temperature, n_steps)
+    trained = _train(
+        cells,
+        init,
+        interval=(lo, hi) if one_d else None,
+        combination=combination,
+        **rule,
+        penalty_background=penalty_background,
+        penalty_uncertainty=penalty_uncertainty,
+        margin=margin,
+        temperatures=temps,
+        learning_rates=schedule(learning_rate_schedule, *learning_rate, n_steps),
+        significance=significance,
+    )
+    events = SortedEvents(scores, weights, labels, signal_labels) if one_d else None
+
+    def hard_significance(params) -> float:
+        """Hard Z of one mixture under the rule: 1-D on the events, n-D on the fine cells."""
+        if one_d:
+            edges = _hard_1d(*params, events, cells, n_components, lo, hi, rule, significance).edges
+            return events.yields(edges).significance(combination, significance)
+        y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
+        groups, n_new = merge_bins(
+            y, np.ones((n_components, n_components), dtype=bool), significance=significance, **rule
+        )
+        return y.merged(groups, n_new).significance(combination, significance)
+
+    # candidates per restart: its start, its best hard state during training, its final state
+    stages = (
+        (init.log_weights, init.means, init.scale_tril),
+        (trained.best_log_weights, trained.best_means, trained.best_scale_tril),
+        (trained.log_weights, trained.means, trained.scale_tril),
+    )
+    z_stage = np.array([[hard_significance(tuple(a[r] for a in st)) for st in stages] for r in range(n_restarts)])
+    per_restart = z_stage.max(axis=1)
+    best = int(np.argmax(per_restart))
+    log_w, means, tril = (np.asarray(a[best], dtype=np.float64) for a in stages[int(np.argmax(z_stage[best]))])
+    if one_d:
+        hard = _hard_1d(log_w, means, tril, events, cells, n_components, lo, hi, rule, significance)
+    else:
+        hard = _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, n_components, rule, significance)
+    final = hard.bin_map(scores)
+    n_bins = len(hard.edges) - 1 if one_d else int(hard.component_bin.max()) + 1
+    bins = group_sums(final, weights, labels, signal_labels, n_bins)
+    if not np.all(bins.b > 0):  # cannot happen after merging while the total background is positive
+        raise ValueError("a final bin has no background")
+    z_sig = signal_significances(bins.s, bins.b, bins.b_sumw2, significance)
+    notes = (
+        [f"K={n_components} requested, {hard.n_effective} effective bins (components without events dropped)"]
+        if hard.n_effective < n_components
+        else []
+    )
+    settings = dict(
+        rule,
+        penalty_background=penalty_background,
+        penalty_uncertainty=penalty_uncertainty,
+        margin=margin,
+        n_steps=n_steps,
+        temperature=tuple(temperature),
+        temperature_schedule=temperature_schedule,
+        learning_rate=tuple(learning_rate),
+        learning_rate_schedule=learning_rate_schedule,
+        n_restarts=n_restarts,
+        n_fine_cells=len(cells.points),
+        n_coarse=n_coarse,
+        seed=seed,
+        significance=significance.as_dict(),
+    )
+    return GMMBinningResult(
+        n_components=n_components,
+        n_effective=hard.n_effective,
+        n_bins=n_bins,
+        edges=hard.edges,
+        bin_map=hard.bin_map,
+        signal_labels=signal_labels,
+        combination=combination,
+        significance=combine_significances(z_sig, combination),
+        signal_significance=z_sig,
+        bins=bins,
+        group_yields=yields_with_errors(final, weights, labels, n_bins),
+        means=means,
+        scale_tril=tril,
+        weights=np.exp(log_w),
+        component_soft=_soft_yields(cells, log_w, means, tril, float(temps[-1])),
+        component_hard=hard.component_hard,
+        component_bin=hard.component_bin,
+        history={k: (v[:, best] if v.ndim == 2 else v) for k, v in trained.history.items()},
+        restart_significance=per_restart,
+        chosen_restart=best,
+        warnings=notes + hard.notes,
+        wall_time=time.perf_counter() - start,
+        image=hard.image,
+        settings=settings,
+    )
+
+
+def gmm_edges(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+    n_bins: int,
+    min_background: float = 0.0,
+    max_rel_uncertainty: float = np.inf,
+    min_mc_events: float = 0,
+    seed: int = 0,
+    **options,
+) -> np.ndarray:
+    """Edges over [0, 1] of the Gaussian-mixture binning with K = ``n_bins`` (METHODS convention).
+
+    ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
+    Returns increasing edges, shape (n_bins_found + 1,), n_bins_found <= ``n_bins``, every bin
+    satisfying the rule. Keyword options of :func:`fit_gmm_binning` pass through; others are
+    ignored.
+    """
+    accepted = set(inspect.signature(fit_gmm_binning).parameters) - {"n_components", "signal_labels", "score_range"}
+    passed = {k: v for k, v in options.items() if k in accepted}
+    result = fit_gmm_binning(
+        scores,
+        weights,
+        labels,
+        n_bins,
+        min_background=min_background,
+        max_rel_uncertainty=max_rel_uncertainty,
+        min_mc_events=min_mc_events,
+        seed=seed,
+        **passed,
+    )
+    return result.edges
