@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from phenoflow.binning.methods import evaluate_binning
-from phenoflow.binning.rule import binned_yields, combined_significance, merge_low_background
+from phenoflow.binning.rule import BinRule, binned_yields, combined_significance, merge_low_background
 from phenoflow.evaluation.metrics import asimov_significance
 from phenoflow.plotstyle import Collision
 
@@ -34,7 +36,7 @@ def test_empty_background_bins_never_give_inf():
     rng = np.random.default_rng(0)
     scores = np.r_[rng.uniform(0.9, 1.0, 100), rng.uniform(0.0, 0.5, 1000)]
     labels = np.r_[np.ones(100), np.zeros(1000)].astype(int)
-    out = evaluate_binning("equidistant", scores, np.ones(1100), labels, n_bins=10, min_background=1.0)
+    out = evaluate_binning("equidistant", scores, np.ones(1100), labels, n_bins=10, rule=BinRule(min_background=1.0))
     assert np.isfinite(out["significance"]) and out["n_bins"] < 10
     assert min(out["b"]) >= 1.0
 
@@ -62,7 +64,8 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
         "temperature_schedule": "cosine", "learning_rate_schedule": "cosine",
     }  # fmt: skip
     methods = ["equidistant", "quantile", "optimal", "gmm"]
-    rows = run_binnings(scores, methods, [2, 4], 20.0, 0.3, 400, settings, 7, tmp_path, collision=LHC)
+    rule = BinRule(min_background=20.0, max_rel_uncertainty=0.3, min_mc_events=400)
+    rows = run_binnings(scores, methods, [2, 4], rule, settings, 7, tmp_path, collision=LHC)
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         (m, k) for m in ("equidistant", "quantile", "optimal", "gmm") for k in (2, 4)
     ]
@@ -74,7 +77,9 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
         expected = binned_yields(toy["scores"], toy["weights"], toy["labels"], np.array(row["edges"]))["b_events"]
         assert row["b_events"] == expected.astype(int).tolist() and min(row["b_events"]) >= 400, row["method"]
     # the count binds: the optimal K = 4 binning without it has a bin of fewer events
-    free = run_binnings(scores, ["optimal"], [4], 20.0, 0.3, 0, settings, 7, tmp_path, collision=LHC)[0]
+    free = run_binnings(scores, ["optimal"], [4], replace(rule, min_mc_events=0), settings, 7, tmp_path, collision=LHC)[
+        0
+    ]
     assert min(free["b_events"]) < 400
     by = {(r["method"], r["n_bins_requested"]): r["significance"] for r in rows}
     assert by["gmm", 4] > by["equidistant", 4] and by["gmm", 4] >= 0.95 * by["optimal", 4]
@@ -87,7 +92,7 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
     # the stacked bins; the rule holds for the stacked bins, and both figures are reported
     scores["fold"], scores["row"] = np.arange(len(scores)) % 3, np.arange(len(scores))
     groups = scores["fold"].to_numpy()
-    crossed = run_binnings(scores, ["optimal", "gmm"], [4], 20.0, 0.3, 400, settings, 7, tmp_path / "x", collision=LHC,
+    crossed = run_binnings(scores, ["optimal", "gmm"], [4], rule, settings, 7, tmp_path / "x", collision=LHC,
                            groups=groups)  # fmt: skip
     for row in crossed:
         assert row["crossfit"] and len(row["fold_edges"]) == 3 and "edges" not in row
@@ -115,8 +120,9 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     weight = np.where(target == 0, 10.0, 0.05)
     scores = pd.DataFrame({"weight": weight, "class": target, **{f"p_{c}": proba[:, i] for i, c in enumerate("bxy")}})
     settings = {"steps": 150, "restarts": 2}
+    rule = BinRule(min_background=5.0, max_rel_uncertainty=0.5, min_mc_events=200)
     rows = run_simplex_binnings(scores, ["b", "x", "y"], [1, 2], ["equidistant", "quantile", "optimal", "gmm"], [3, 6],
-                                5.0, 0.5, 200, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip
+                                rule, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip
     assert [(r["method"], r["n_bins_requested"]) for r in rows] == [
         ("equidistant", 3),
         ("equidistant", 6),

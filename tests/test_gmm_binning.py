@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from phenoflow.binning.gmm import (
 )
 from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_partition
 from phenoflow.binning.rule import (
+    BinRule,
     binned_yields,
     combine_significances,
     combined_significance,
@@ -63,7 +65,7 @@ def toy():
 def annealed(toy):
     """K = 4 from a soft start (T: 10 -> 0.01) under a background floor of 20 events; one start,
     so that the history is that of the equal-signal-quantile initialisation."""
-    return fit_gmm_binning(*toy, 4, min_background=20.0, temperature=(10.0, 0.01), seed=3, **ANNEALED)
+    return fit_gmm_binning(*toy, 4, rule=BinRule(min_background=20.0), temperature=(10.0, 0.01), seed=3, **ANNEALED)
 
 
 def test_schedules():
@@ -87,7 +89,7 @@ def test_annealing_sharpens_the_soft_assignment(annealed):
 
 def test_same_seed_gives_identical_boundaries(toy, annealed):
     fit_gmm_binning(*toy, 5, seed=3, **FAST)  # another shape in between: the loop is retraced for any size
-    again = fit_gmm_binning(*toy, 4, min_background=20.0, temperature=(10.0, 0.01), seed=3, **ANNEALED)
+    again = fit_gmm_binning(*toy, 4, rule=BinRule(min_background=20.0), temperature=(10.0, 0.01), seed=3, **ANNEALED)
     assert np.array_equal(again.edges, annealed.edges)
     assert np.array_equal(again.history["loss"], annealed.history["loss"])
     assert np.array_equal(again.means, annealed.means)
@@ -95,9 +97,9 @@ def test_same_seed_gives_identical_boundaries(toy, annealed):
 
 def test_near_the_dp_optimum_on_an_easy_toy(toy):
     scores, weights, labels = toy
-    result = fit_gmm_binning(scores, weights, labels, 4, min_background=5.0, seed=0, n_fine=300)
+    result = fit_gmm_binning(scores, weights, labels, 4, rule=BinRule(min_background=5.0), seed=0, n_fine=300)
     s, b, w2, _, _ = fine_histograms(scores, weights, labels, 300)
-    optimum = math.sqrt(optimal_partition(s, b, w2, 4, min_background=5.0).objective)
+    optimum = math.sqrt(optimal_partition(s, b, w2, 4, BinRule(min_background=5.0)).objective)
     assert result.significance >= 0.97 * optimum
     assert result.n_bins <= 4
     y = binned_yields(scores, weights, labels, result.edges)
@@ -189,7 +191,14 @@ def test_differentiable_significance_is_finite_without_background():
 def test_gmm_edges_follow_the_methods_convention(toy):
     scores, weights, labels = toy
     edges = gmm_edges(
-        scores, weights, labels, 3, min_background=50.0, max_rel_uncertainty=0.1, seed=1, unknown_option=1, **FAST
+        scores,
+        weights,
+        labels,
+        3,
+        BinRule(min_background=50.0, max_rel_uncertainty=0.1),
+        seed=1,
+        unknown_option=1,
+        **FAST,
     )
     assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0) and len(edges) <= 4
     y = binned_yields(scores, weights, labels, edges)
@@ -215,7 +224,7 @@ def simplex_fit():
         labels,
         5,
         signal_labels=(1, 2),
-        min_background=10.0,
+        rule=BinRule(min_background=10.0),
         seed=0,
         n_steps=150,
         n_restarts=2,
@@ -239,13 +248,13 @@ def test_simplex_mixture_assigns_every_event(simplex_fit):
     for bin_map in (RegularGridMap.for_bins(3, 5), ArgmaxQuantileMap.fit(scores, 5)):
         assigned = bin_map(scores)
         assert assigned.min() >= 0 and assigned.max() < bin_map.n_bins
-        out = evaluate_bin_map(bin_map, bin_map.n_bins, scores, weights, labels, (1, 2), min_background=10.0)
+        out = evaluate_bin_map(bin_map, bin_map.n_bins, scores, weights, labels, BinRule(min_background=10.0), (1, 2))
         assert np.all(out["bins"].b >= 10.0) and np.isfinite(out["significance"])
     assert (
         result.significance
-        > evaluate_bin_map(RegularGridMap.for_bins(3, 5), 3, scores, weights, labels, (1, 2), min_background=10.0)[
-            "significance"
-        ]
+        > evaluate_bin_map(
+            RegularGridMap.for_bins(3, 5), 3, scores, weights, labels, BinRule(min_background=10.0), (1, 2)
+        )["significance"]
     )
 
 
@@ -393,7 +402,8 @@ def test_gmm_with_negative_weights_obeys_the_rule_on_signed_yields(toy):
     scores, weights, labels = toy
     rng = np.random.default_rng(8)
     signed = weights * np.where(rng.random(len(weights)) < 0.2, -1.0, 1.0)  # NLO-like: a fifth negative
-    result = fit_gmm_binning(scores, signed, labels, 4, min_background=5.0, max_rel_uncertainty=0.3, seed=1, **FAST)
+    rule = BinRule(min_background=5.0, max_rel_uncertainty=0.3)
+    result = fit_gmm_binning(scores, signed, labels, 4, rule=rule, seed=1, **FAST)
     assert finite_everywhere(result)
     y = binned_yields(scores, signed, labels, result.edges)
     np.testing.assert_allclose(result.bins.b, y["b"], rtol=1e-12)
@@ -408,7 +418,7 @@ def test_gmm_with_negative_weights_obeys_the_rule_on_signed_yields(toy):
 
 # --- the minimum number of background MC events -----------------------------------------------------
 
-from rule_cases import RULE, background_counts, top_sample  # noqa: E402
+from rule_cases import RULE, TEN, background_counts, top_sample  # noqa: E402
 
 
 def test_mixture_refuses_a_bin_of_nine_background_events_and_keeps_ten():
@@ -418,24 +428,24 @@ def test_mixture_refuses_a_bin_of_nine_background_events_and_keeps_ten():
     the minimum its top bin holds fewer."""
     for n_top in (9, 10):
         scores, weights, labels = top_sample(n_top)
-        _, optimum = event_optimum(scores, weights, labels, 2, **RULE, min_mc_events=10)
-        fit = fit_gmm_binning(scores, weights, labels, 2, **RULE, min_mc_events=10, seed=0, n_steps=50)
+        _, optimum = event_optimum(scores, weights, labels, 2, TEN)
+        fit = fit_gmm_binning(scores, weights, labels, 2, rule=TEN, seed=0, n_steps=50)
         counts = [39, 10] if n_top == 9 else [40, 10]
         assert background_counts(fit.edges, scores, weights, labels) == counts
         assert fit.bins.b_events.tolist() == counts and fit.settings["min_mc_events"] == 10
         assert fit.significance == pytest.approx(optimum, rel=1e-9)
-        free = fit_gmm_binning(scores, weights, labels, 2, **RULE, seed=0, n_steps=50)
+        free = fit_gmm_binning(scores, weights, labels, 2, rule=RULE, seed=0, n_steps=50)
         assert min(background_counts(free.edges, scores, weights, labels)) < 10
 
 
 def test_coarse_dp_starts_obey_the_minimum():
     scores, weights, labels = top_sample(9)
     cells = fine_cells(scores, weights, labels, (1,), 2000)  # one cell per event
-    edges = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE, min_mc_events=10)
+    edges = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, TEN)
     assert background_counts(edges, scores, weights, labels) == [39, 10]
-    free = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE)
+    free = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, RULE)
     assert background_counts(free, scores, weights, labels) == [41, 8]
-    assert coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE, min_mc_events=50) is None  # 49 in all
+    assert coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, replace(RULE, min_mc_events=50)) is None  # 49 in all
 
 
 @pytest.mark.parametrize(("n_top", "minimum", "feasible"), [(9, 10, False), (10, 10, True), (9, 9, True)])
@@ -451,7 +461,7 @@ def test_training_marks_a_hard_state_of_too_few_events_infeasible(n_top, minimum
     log_w, mu, sigma = _mixture_from_edges(np.array([0.0, 0.5, 1.0]), 2)
     init = _Init((log_w - np.log(np.exp(log_w).sum()))[None], mu[None, :, None], sigma[None, :, None, None])
     trained = _train(
-        cells, init, interval=(0.0, 1.0), combination="quadrature", **RULE, min_mc_events=minimum,
+        cells, init, interval=(0.0, 1.0), combination="quadrature", rule=replace(RULE, min_mc_events=minimum),
         penalty_background=20.0, penalty_uncertainty=20.0, margin=0.02,
         temperatures=np.full(1, 0.01), learning_rates=np.full(1, 1e-12),
     )  # fmt: skip

@@ -16,8 +16,7 @@ import numpy as np
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.optimal import optimal_edges
-from phenoflow.binning.rule import apply_rule_1d, binned_yields, combined_significance
-from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.binning.rule import BinRule, apply_rule_1d, binned_yields, combined_significance
 
 EdgesFn = Callable[..., np.ndarray]
 
@@ -44,26 +43,19 @@ def evaluate_edges(
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
-    min_background: float,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
 ) -> dict:
-    """Judge one binning by the common rule: bins are merged until each has b > 0, b >=
-    ``min_background``, a background MC uncertainty sqrt(sum w^2)/b <= ``max_rel_uncertainty``
-    and at least ``min_mc_events`` background MC events
+    """Judge one binning by the common rule: bins are merged until each obeys ``rule``
     (:func:`phenoflow.binning.rule.apply_rule_1d`, each merge losing the least sum Z^2); then
     yields and combined Z from the events.
 
     ``edges``: the method's edges for ``n_bins`` requested bins; events (n,) with ``labels`` 1
     signal, 0 background. Returns a JSON-ready row: method, bins requested and kept, edges,
     per-bin s, b, background MC error and background MC events, the significance sqrt(sum Z^2)
-    with Z = ``significance`` (default the plain Asimov Z_A), the plain ``z_asimov`` beside it,
-    and notes on merged bins.
+    with Z the rule's significance (default the plain Asimov Z_A), the plain ``z_asimov`` beside
+    it, and notes on merged bins.
     """
-    merged, notes = apply_rule_1d(
-        edges, scores, weights, labels, min_background, max_rel_uncertainty, (1,), significance, min_mc_events
-    )
+    merged, notes = apply_rule_1d(edges, scores, weights, labels, rule)
     yields = binned_yields(scores, weights, labels, merged)
     return {
         "method": method,
@@ -74,7 +66,7 @@ def evaluate_edges(
         "b": yields["b"].tolist(),
         "b_error": np.sqrt(yields["b_sumw2"]).tolist(),
         "b_events": yields["b_events"].astype(int).tolist(),
-        "significance": combined_significance(yields["s"], yields["b"], yields["b_sumw2"], significance),
+        "significance": combined_significance(yields["s"], yields["b"], yields["b_sumw2"], rule.significance),
         "z_asimov": combined_significance(yields["s"], yields["b"]),
         "notes": list(notes),
     }
@@ -86,19 +78,15 @@ def evaluate_binning(
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
-    min_background: float,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
     **options,
 ) -> dict:
     """Edges from ``method`` (a key of :data:`METHODS`; ``options`` such as ``seed`` pass to it),
     judged by :func:`evaluate_edges`. Methods that optimise edges (``optimal``, ``gmm``) obey
-    the rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``) themselves and
-    maximise sum Z^2 with Z = ``significance``; the others are merged to obey it."""
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
-    edges = method_edges(method, scores, weights, labels, n_bins, **rule, significance=significance, **options)
-    return evaluate_edges(method, edges, scores, weights, labels, n_bins, **rule, significance=significance)
+    ``rule`` themselves and maximise sum Z^2 with Z its significance; the others are merged to
+    obey it."""
+    edges = method_edges(method, scores, weights, labels, n_bins, rule, **options)
+    return evaluate_edges(method, edges, scores, weights, labels, n_bins, rule)
 
 
 def method_edges(
@@ -107,15 +95,11 @@ def method_edges(
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
-    min_background: float,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
     **options,
 ) -> np.ndarray:
     """The edges ``method`` (a key of :data:`METHODS`) gives for ``n_bins`` bins of these events,
     before the rule's merges; ``options`` such as ``seed`` pass to it."""
     if method not in METHODS:
         raise KeyError(f"binning method '{method}' is not one of {', '.join(METHODS)}")
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
-    return METHODS[method](scores, weights, labels, n_bins, **rule, significance=significance, **options)
+    return METHODS[method](scores, weights, labels, n_bins, rule=rule, **options)

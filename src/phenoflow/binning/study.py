@@ -29,9 +29,8 @@ import pandas as pd
 from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins
 from phenoflow.binning.methods import evaluate_edges, method_edges
-from phenoflow.binning.rule import evaluate_bin_map, yields_with_errors
+from phenoflow.binning.rule import BinRule, evaluate_bin_map, yields_with_errors
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
-from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.features.splits import group_complement_weights
 from phenoflow.plotstyle import Collision
 
@@ -58,16 +57,6 @@ def gmm_arguments(settings: Mapping) -> dict:
         for name in (target,) if isinstance(target, str) else target:
             out[name] = tuple(value) if isinstance(value, list) else value
     return out
-
-
-def _rule(min_background: float, max_rel_uncertainty: float, min_mc_events: float, significance: Significance) -> dict:
-    """The rule's keyword arguments, as every method and judge takes them."""
-    return {
-        "min_background": min_background,
-        "max_rel_uncertainty": max_rel_uncertainty,
-        "min_mc_events": min_mc_events,
-        "significance": significance,
-    }
 
 
 def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Collision) -> None:
@@ -101,20 +90,16 @@ def run_binnings(
     scores: pd.DataFrame,
     methods: Sequence[str],
     n_bins: Sequence[int],
-    min_background: float,
-    max_rel_uncertainty: float,
-    min_mc_events: float,
+    rule: BinRule,
     gmm_settings: Mapping,
     seed: int,
     plot_dir: str | os.PathLike,
-    significance: Significance = ASIMOV,
     *,
     collision: Collision,
     groups: np.ndarray | None = None,
 ) -> list[dict]:
-    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K under the
-    rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``), and the plots; Z is
-    ``significance`` (default the plain Asimov Z_A), the rows' ``z_asimov`` always Z_A.
+    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K under
+    ``rule``, and the plots; Z is the rule's significance, the rows' ``z_asimov`` always Z_A.
 
     With ``groups`` (n,; :func:`phenoflow.features.splits.crossfit_groups`) every binning is
     cross-fitted (:mod:`phenoflow.binning.crossfit`): each group's events binned by edges chosen
@@ -133,7 +118,6 @@ def run_binnings(
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
     x, w, y = (scores[c].to_numpy() for c in ("score", "weight", "label"))
-    rule = _rule(min_background, max_rel_uncertainty, min_mc_events, significance)
     rows = []
     process = scores["process"].astype(str).to_numpy()
     for method in methods:
@@ -142,18 +126,18 @@ def run_binnings(
 
             def edges_on(xs, ws, ys, method=method, k=k, fits=fits):
                 if method != "gmm":
-                    return method_edges(method, xs, ws, ys, k, **rule)
+                    return method_edges(method, xs, ws, ys, k, rule)
                 fits.append(
-                    fit_gmm_binning(xs, ws, ys, k, seed=seed + len(fits), **rule, **gmm_arguments(gmm_settings))
+                    fit_gmm_binning(xs, ws, ys, k, rule=rule, seed=seed + len(fits), **gmm_arguments(gmm_settings))
                 )
                 log.info("gmm, K = %d: trained in %.1f s", k, fits[-1].wall_time)
                 return fits[-1].edges
 
             if groups is None:
-                row = evaluate_edges(method, edges_on(x, w, y), x, w, y, k, **rule)
+                row = evaluate_edges(method, edges_on(x, w, y), x, w, y, k, rule)
             else:
                 fit = crossfit_binning(edges_on, x, w, y, process, groups, rule)
-                row = crossfit_row(method, k, fit, significance)
+                row = crossfit_row(method, k, fit, rule.significance)
             row["space"] = "score"
             rows.append(row)
             if not fits:
@@ -185,30 +169,24 @@ def run_simplex_binnings(
     signal_classes: Sequence[int],
     methods: Sequence[str],
     n_bins: Sequence[int],
-    min_background: float,
-    max_rel_uncertainty: float,
-    min_mc_events: float,
+    rule: BinRule,
     combination: str,
     gmm_settings: Mapping,
     seed: int,
     plot_dir: str | os.PathLike,
-    significance: Significance = ASIMOV,
     *,
     collision: Collision,
 ) -> list[dict]:
     """Rows for the softmax vectors (columns ``p_<class>`` of ``scores``, class index in
     ``class``) binned on the simplex by every method that has an n-D form, each K; every bin map
-    merged by the same rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``;
-    touching bins) and Z combined over the signal classes by
-    ``combination``, with Z = ``significance`` (default the plain Asimov Z_A; ``z_asimov`` is
-    always Z_A). For 3 classes the mixture's bin map is drawn per K (labelled with ``collision``)."""
+    merged by the same ``rule`` (touching bins) and Z combined over the signal classes by
+    ``combination``, with Z the rule's significance (``z_asimov`` is always Z_A). For 3 classes the mixture's bin map is drawn per K (labelled with ``collision``)."""
     from phenoflow.binning.gmm import fit_gmm_binning
 
     plot_dir = Path(plot_dir)
     proba = scores[[f"p_{c}" for c in class_names]].to_numpy(np.float64)
     w, labels = scores["weight"].to_numpy(), scores["class"].to_numpy()
-    rule = _rule(min_background, max_rel_uncertainty, min_mc_events, significance)
-    common = {"signal_labels": tuple(signal_classes), "combination": combination, **rule}
+    common = {"rule": rule, "signal_labels": tuple(signal_classes), "combination": combination}
     rows = []
     for method in methods:
         for k in n_bins:

@@ -55,8 +55,8 @@ Design choices:
   winner, at most K of them) obeys the rule; each restart keeps its best such state. The result is the best hard Z under the rule, on the
   events, among every restart's start, best and final state, and its bins are checked and
   merged under the same rule (1-D: :func:`phenoflow.binning.rule.merge_low_background`
-  for the background floor, then :func:`phenoflow.binning.rule.merge_bins`, as in
-  :func:`phenoflow.binning.rule.apply_rule_1d`; n-D: :func:`phenoflow.binning.rule.merge_bins` with
+  for the background floor, then :meth:`phenoflow.binning.rule.BinRule.merge`, as in
+  :func:`phenoflow.binning.rule.apply_rule_1d`; n-D: :meth:`phenoflow.binning.rule.BinRule.merge` with
   touching bins). Why: on real scores with few MC events of large weights the soft relaxation
   alone ended 3-80 % below the exact optimum, or in NaN (docs/benchmarks.md, issue 16).
 * Signed event weights (NLO generators) enter every yield with their sign: cell sums, soft

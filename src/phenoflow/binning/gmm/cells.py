@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phenoflow.binning import simplex
-from phenoflow.binning.rule import BinYields, bin_index, group_sums
-from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.binning.rule import BinRule, BinYields, bin_index, group_sums
 
 #: Coarse grids of the exact-optimum starts, in units of ``n_coarse`` cells (1-D, one signal)
 COARSE_GRIDS = (1.0, 1.5, 2.0)
@@ -149,17 +148,14 @@ def coarse_optimum_edges(
     n_coarse: int,
     lo: float,
     hi: float,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
 ) -> np.ndarray | None:
     """Edges of the exact optimum (:func:`phenoflow.binning.optimal.optimal_partition`) over a
     coarse grid of the 1-D fine cells, a start for the mixture: the cells are grouped into about
     ``n_coarse`` runs of equal share of half the MC events plus half the signal yield (so the
     grid resolves both where the MC knowledge is and the signal-rich tail), each edge placed
     midway between the last event of one run and the first of the next. One signal only; None if
-    no partition obeys the rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``).
+    no partition obeys ``rule``.
     """
     from phenoflow.binning.optimal import optimal_partition
 
@@ -173,8 +169,7 @@ def coarse_optimum_edges(
     n_groups = int(group.max()) + 1
     coarse = y.merged(group, n_groups)
     try:
-        rule = (min_background, max_rel_uncertainty, significance, min_mc_events)
-        part = optimal_partition(coarse.s[0], coarse.b, coarse.b_sumw2, k, *rule, coarse.b_events)
+        part = optimal_partition(coarse.s[0], coarse.b, coarse.b_sumw2, k, rule, coarse.b_events)
     except ValueError:
         return None
     ends = np.flatnonzero(np.diff(group))  # last fine cell of each run but the last

@@ -27,18 +27,16 @@ from phenoflow.binning.gmm.loss import schedule
 from phenoflow.binning.gmm.training import _train
 from phenoflow.binning.rule import (
     COMBINATIONS,
+    BinRule,
     BinYields,
     SortedEvents,
     bin_index,
     combine_significances,
     group_sums,
-    merge_bins,
     merge_edges,
-    rule_note,
     signal_significances,
     yields_with_errors,
 )
-from phenoflow.evaluation.metrics import ASIMOV, Significance
 
 
 @dataclass(frozen=True)
@@ -155,8 +153,7 @@ def _hard_1d(
     k: int,
     lo: float,
     hi: float,
-    rule: dict,
-    significance: Significance,
+    rule: BinRule,
 ) -> _Hard:
     """Bins of the argmax assignment of the fine cells (as training scores it): runs of cells
     with one winner, edges midway between the last event of one run and the first of the next,
@@ -166,7 +163,7 @@ def _hard_1d(
     edges0 = np.r_[lo, 0.5 * (cells.high[change] + cells.low[change + 1]), hi]
     owner = owner_cell[np.r_[0, change + 1]]
     component_hard = events.yields(edges0).merged(owner, k)
-    edges, notes = merge_edges(edges0, events, max_bins=k, significance=significance, **rule)
+    edges, notes = merge_edges(edges0, events, rule, max_bins=k)
     component_bin = np.full(k, -1)
     component_bin[owner] = bin_index(0.5 * (edges0[:-1] + edges0[1:]), edges)  # of its last interval
     component_bin[component_hard.count == 0] = -1
@@ -176,9 +173,7 @@ def _hard_1d(
     )
 
 
-def _hard_simplex(
-    log_w, means, tril, x, weights, labels, signal_labels, k: int, rule: dict, significance: Significance
-) -> _Hard:
+def _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, k: int, rule: BinRule) -> _Hard:
     """Argmax over components on the events; empty components dropped; bins merged into
     touching bins (C = 3, from a pixel image) or any bins (C > 3) under the rule."""
     component_hard = group_sums(np.argmax(log_joint(x, log_w, means, tril), axis=1), weights, labels, signal_labels, k)
@@ -190,13 +185,11 @@ def _hard_simplex(
         )
     else:
         adjacency = np.ones((n_eff, n_eff), dtype=bool)
-    groups, n_new = merge_bins(component_hard.take(kept), adjacency, significance=significance, **rule)
+    groups, n_new = rule.merge(component_hard.take(kept), adjacency)
     bin_map = BinMap(log_w[kept], means[kept], tril[kept], groups)
     component_bin = np.full(k, -1)
     component_bin[kept] = groups
-    notes = rule_note(
-        n_eff, n_new, rule["min_background"], rule["max_rel_uncertainty"], "into touching bins ", rule["min_mc_events"]
-    )
+    notes = rule.note(n_eff, n_new, "into touching bins ")
     image = simplex.bin_image(bin_map) if x.shape[1] == 2 else None
     return _Hard(bin_map, None, component_hard, component_bin, n_eff, notes, image)
 
@@ -209,9 +202,7 @@ def fit_gmm_binning(
     *,
     signal_labels: Sequence[int] = (1,),
     combination: str = "quadrature",
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
     penalty_background: float = 20.0,
     penalty_uncertainty: float = 20.0,
     margin: float = 0.02,
@@ -225,24 +216,21 @@ def fit_gmm_binning(
     n_coarse: int = 600,
     score_range: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
-    significance: Significance = ASIMOV,
 ) -> GMMBinningResult:
     """Optimise K = ``n_components`` bins of classifier outputs with a Gaussian mixture.
 
     ``scores``: (n,) 1-D scores in ``score_range``, or (n, C) softmax vectors; ``weights`` (n,)
     expected events; ``labels`` (n,) integer process groups, those in ``signal_labels`` being
-    signals and all others background. ``min_background`` (events), ``max_rel_uncertainty``
-    and ``min_mc_events`` (background MC events of nonzero weight) are the per-bin rule,
-    ``penalty_*`` the weights of its penalties (``penalty_uncertainty`` weighs both MC-statistics
+    signals and all others background. ``rule``: the per-bin rule and the Z maximised, merged by
+    and reported (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov`
+    is always Z_A). ``penalty_*``: the weights of its penalties (``penalty_uncertainty`` weighs both MC-statistics
     hinges; 0 switches a penalty off; the rule is still applied to the hard bins).
     ``temperature`` and ``learning_rate``: (start, end) of their schedules (one of
     :data:`SCHEDULES`) over ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side
     (default 6 in 1-D, 4 in n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 2000) or grid
     divisions per free coordinate (n-D, default 100). ``n_coarse`` (1-D, one signal): restarts
     1-3 start from the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
-    cells (0: no such starts). ``significance``: the Z maximised, merged
-    by and reported (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov`
-    is always Z_A). See the module docstring for the method.
+    cells (0: no such starts). See :mod:`phenoflow.binning.gmm` for the method.
     """
     start = time.perf_counter()
     if combination not in COMBINATIONS:
@@ -266,11 +254,11 @@ def fit_gmm_binning(
         x, weights, labels, signal_labels, n_fine or (FINE_CELLS_1D if one_d else FINE_DIVISIONS_SIMPLEX), lo, hi
     )
     rng = np.random.default_rng(seed)
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
+    significance = rule.significance
     if one_d:
         sig = is_sig & (scores >= lo) & (scores <= hi)
         dp_start = [
-            coarse_optimum_edges(cells, n_components, int(n_coarse * f), lo, hi, **rule, significance=significance)
+            coarse_optimum_edges(cells, n_components, int(n_coarse * f), lo, hi, rule)
             for f in (COARSE_GRIDS if n_coarse > 0 else ())
         ]
         dp_start = [e for e in dp_start if e is not None]
@@ -283,25 +271,22 @@ def fit_gmm_binning(
         init,
         interval=(lo, hi) if one_d else None,
         combination=combination,
-        **rule,
+        rule=rule,
         penalty_background=penalty_background,
         penalty_uncertainty=penalty_uncertainty,
         margin=margin,
         temperatures=temps,
         learning_rates=schedule(learning_rate_schedule, *learning_rate, n_steps),
-        significance=significance,
     )
     events = SortedEvents(scores, weights, labels, signal_labels) if one_d else None
 
     def hard_significance(params) -> float:
         """Hard Z of one mixture under the rule: 1-D on the events, n-D on the fine cells."""
         if one_d:
-            edges = _hard_1d(*params, events, cells, n_components, lo, hi, rule, significance).edges
+            edges = _hard_1d(*params, events, cells, n_components, lo, hi, rule).edges
             return events.yields(edges).significance(combination, significance)
         y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
-        groups, n_new = merge_bins(
-            y, np.ones((n_components, n_components), dtype=bool), significance=significance, **rule
-        )
+        groups, n_new = rule.merge(y, np.ones((n_components, n_components), dtype=bool))
         return y.merged(groups, n_new).significance(combination, significance)
 
     # candidates per restart: its start, its best hard state during training, its final state
@@ -315,9 +300,9 @@ def fit_gmm_binning(
     best = int(np.argmax(per_restart))
     log_w, means, tril = (np.asarray(a[best], dtype=np.float64) for a in stages[int(np.argmax(z_stage[best]))])
     if one_d:
-        hard = _hard_1d(log_w, means, tril, events, cells, n_components, lo, hi, rule, significance)
+        hard = _hard_1d(log_w, means, tril, events, cells, n_components, lo, hi, rule)
     else:
-        hard = _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, n_components, rule, significance)
+        hard = _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, n_components, rule)
     final = hard.bin_map(scores)
     n_bins = len(hard.edges) - 1 if one_d else int(hard.component_bin.max()) + 1
     bins = group_sums(final, weights, labels, signal_labels, n_bins)
@@ -330,7 +315,7 @@ def fit_gmm_binning(
         else []
     )
     settings = dict(
-        rule,
+        rule.as_dict(),
         penalty_background=penalty_background,
         penalty_uncertainty=penalty_uncertainty,
         margin=margin,
@@ -343,7 +328,6 @@ def fit_gmm_binning(
         n_fine_cells=len(cells.points),
         n_coarse=n_coarse,
         seed=seed,
-        significance=significance.as_dict(),
     )
     return GMMBinningResult(
         n_components=n_components,
@@ -378,9 +362,7 @@ def gmm_edges(
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
     seed: int = 0,
     **options,
 ) -> np.ndarray:
@@ -393,15 +375,5 @@ def gmm_edges(
     """
     accepted = set(inspect.signature(fit_gmm_binning).parameters) - {"n_components", "signal_labels", "score_range"}
     passed = {k: v for k, v in options.items() if k in accepted}
-    result = fit_gmm_binning(
-        scores,
-        weights,
-        labels,
-        n_bins,
-        min_background=min_background,
-        max_rel_uncertainty=max_rel_uncertainty,
-        min_mc_events=min_mc_events,
-        seed=seed,
-        **passed,
-    )
+    result = fit_gmm_binning(scores, weights, labels, n_bins, rule=rule, seed=seed, **passed)
     return result.edges

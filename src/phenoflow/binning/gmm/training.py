@@ -12,7 +12,7 @@ import numpy as np
 
 from phenoflow.binning.gmm.cells import _SCALE_FLOOR, FineCells, _Init
 from phenoflow.binning.gmm.loss import differentiable_significance, rule_background, rule_penalty
-from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.binning.rule import BinRule
 
 _HARD_SLACK = 1e-5  # float32 training's slack on the rule (RULE_TOLERANCE; sums of ~1e3 cells)
 
@@ -192,18 +192,16 @@ def _train(
     *,
     interval: tuple[float, float] | None,
     combination: str,
-    min_background: float,
-    max_rel_uncertainty: float,
-    min_mc_events: float,
+    rule: BinRule,
     penalty_background: float,
     penalty_uncertainty: float,
     margin: float,
     temperatures: np.ndarray,
     learning_rates: np.ndarray,
-    significance: Significance = ASIMOV,
 ) -> _Trained:
     """Adam on all restarts at once in one compiled tf.while_loop over len(temperatures) steps,
-    maximising the soft combined Z (``significance``: Z_A, or Cowan's Z with its uncertainty).
+    maximising the soft combined Z (the rule's significance: Z_A, or Cowan's Z with its
+    uncertainty).
 
     ``interval``: (lo, hi) for 1-D means lo + (hi - lo) sigmoid(raw); None for the simplex
     (softmax of [raw, 0] without its last entry). Scales through FillScaleTriL (softplus
@@ -219,10 +217,16 @@ def _train(
     d = cells.points.shape[1]
     y = cells.yields
     data = (cells.points.T, np.column_stack([y.s.T, y.b, y.b_sumw2, y.b_events]), y.count / y.count.sum())
+    min_background, max_rel_uncertainty, min_mc_events = (
+        rule.min_background,
+        rule.max_rel_uncertainty,
+        rule.min_mc_events,
+    )
+    significance = rule.significance
     use_b = min_background > 0 and penalty_background > 0
     use_u = bool(np.isfinite(max_rel_uncertainty)) and penalty_uncertainty > 0
     use_n = min_mc_events > 0 and penalty_uncertainty > 0
-    rule = (
+    penalty = (
         min_background if use_b else 1.0,
         max_rel_uncertainty if use_u else 1.0,
         min_mc_events if use_n else 1.0,
@@ -241,6 +245,6 @@ def _train(
     lo, hi = interval if interval is not None else (0.0, 1.0)
     run = _trainer(d, interval is not None, combination, not significance.plain, min_mc_events > 0)
     uncertainty = (significance.relative_background_uncertainty, float(significance.mc_statistics))
-    final, best, hist = run(init, data, rule, bounds, uncertainty, temperatures, learning_rates, lo, hi)
+    final, best, hist = run(init, data, penalty, bounds, uncertainty, temperatures, learning_rates, lo, hi)
     names = ("loss", "z_soft", "sharpness", "z_hard", "temperature", "learning_rate")
     return _Trained(*final, dict(zip(names, hist)), *best)
