@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
-from phenoflow.binning.gmm import FINE_CELLS_1D, fine_cells, fit_gmm_binning
+from phenoflow.binning.gmm import FINE_CELLS_1D, GMMSettings, fine_cells, fit_gmm_binning
 from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_partition
 from phenoflow.binning.rule import (
     RULE_TOLERANCE,
@@ -118,16 +118,8 @@ def run(data: dict, rule: BinRule, penalties: bool, plots: Path | None, tag: str
             row[name], _ = z_under_rule(edges, scores, weights, labels, rule)
         for name, (s, b, w2) in fine.items():
             row[f"dp {name}"], row[f"dp {name} time"] = dp_optimum(s, b, w2, k, rule)
-        penalty = {} if penalties else dict(penalty_background=0.0, penalty_uncertainty=0.0)
-        result = fit_gmm_binning(
-            scores,
-            weights,
-            labels,
-            k,
-            rule=rule,
-            seed=0,
-            **penalty,
-        )
+        settings = GMMSettings() if penalties else GMMSettings(penalty_background=0.0, penalty_uncertainty=0.0)
+        result = fit_gmm_binning(scores, weights, labels, k, rule=rule, settings=settings)
         y = binned_yields(scores, weights, labels, result.edges)
         assert np.all(y["b"] >= rule.min_background) and np.all(y["b"] > 0)
         assert np.all(np.sqrt(y["b_sumw2"]) <= rule.max_rel_uncertainty * y["b"] * (1 + RULE_TOLERANCE))
@@ -339,14 +331,12 @@ def main() -> None:
                 warm["weights"],
                 warm["labels"],
                 k,
-                n_steps=k,
-                n_restarts=k,
-                n_fine=200 * k,
                 rule=BinRule(significance=z),
+                settings=GMMSettings(n_steps=k, n_restarts=k, n_fine=200 * k),
             )
             three = softmax_toy(3 * n, (n, n), seed=k)  # and the simplex loop (C = 3)
             fit_gmm_binning(three["scores"], three["weights"], three["labels"], k, signal_labels=(1, 2),
-                            n_steps=k, n_restarts=k, n_fine=10 * k, rule=BinRule(significance=z))  # fmt: skip
+                            rule=BinRule(significance=z), settings=GMMSettings(n_steps=k, n_restarts=k, n_fine=10 * k))  # fmt: skip
     print(f"Warm-up (TensorFlow import and tracing, once per process): {time.perf_counter() - start:.1f} s")
     print("Timings: wall-clock seconds per K after the warm-up, on whatever else the machine is running")
 

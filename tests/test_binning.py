@@ -46,7 +46,8 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
     mixture's extra record, and the plots."""
     import pandas as pd
 
-    from phenoflow.binning.study import gmm_arguments, run_binnings
+    from phenoflow.binning.gmm import GMMSettings
+    from phenoflow.binning.study import run_binnings
     from phenoflow.binning.toys import gato_toy
 
     toy = gato_toy(n_signal=4000, n_background=12000, seed=3)
@@ -58,11 +59,7 @@ def test_every_method_and_k_judged_by_one_rule_with_plots(tmp_path):
             "process": [f"p{i}" for i in toy["process"]],
         }
     )
-    settings = {"steps": 150, "restarts": 2, "temperature": [0.3, 0.02], "schedule": "cosine"}
-    assert gmm_arguments(settings) == {
-        "n_steps": 150, "n_restarts": 2, "temperature": (0.3, 0.02),
-        "temperature_schedule": "cosine", "learning_rate_schedule": "cosine",
-    }  # fmt: skip
+    settings = GMMSettings.from_config({"steps": 150, "restarts": 2, "temperature": [0.3, 0.02], "schedule": "cosine"})
     methods = ["equidistant", "quantile", "optimal", "gmm"]
     rule = BinRule(min_background=20.0, max_rel_uncertainty=0.3, min_mc_events=400)
     rows = run_binnings(scores, methods, [2, 4], rule, settings, 7, tmp_path, collision=LHC)
@@ -119,7 +116,9 @@ def test_softmax_vectors_binned_on_the_simplex(tmp_path):
     proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     weight = np.where(target == 0, 10.0, 0.05)
     scores = pd.DataFrame({"weight": weight, "class": target, **{f"p_{c}": proba[:, i] for i, c in enumerate("bxy")}})
-    settings = {"steps": 150, "restarts": 2}
+    from phenoflow.binning.gmm import GMMSettings
+
+    settings = GMMSettings(n_steps=150, n_restarts=2)
     rule = BinRule(min_background=5.0, max_rel_uncertainty=0.5, min_mc_events=200)
     rows = run_simplex_binnings(scores, ["b", "x", "y"], [1, 2], ["equidistant", "quantile", "optimal", "gmm"], [3, 6],
                                 rule, "quadrature", settings, 1, tmp_path, collision=LHC)  # fmt: skip

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenoflow.binning.gmm import fit_gmm_binning
+from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
 from phenoflow.binning.optimal import event_optimum, optimal_edges
 from phenoflow.binning.rule import RULE_TOLERANCE, BinRule, binned_yields, combined_significance
 from phenoflow.evaluation.metrics import Significance
@@ -82,7 +82,7 @@ def test_mixture_bins_are_the_runs_of_fine_cells_training_scores():
 
     # (no coarse-DP starts, whose edges are midway by construction: the result is a trained state)
     scores, weights, labels = load("default_55k_cnn")
-    fit = fit_gmm_binning(scores, weights, labels, 10, rule=RULE, seed=0, n_fine=500, n_coarse=0)
+    fit = fit_gmm_binning(scores, weights, labels, 10, rule=RULE, settings=GMMSettings(n_fine=500, n_coarse=0))
     cells = fine_cells(scores, weights, labels, (1,), 500)
     bins = np.digitize(scores, fit.edges[1:-1])
     for c in range(len(cells.points)):

@@ -216,7 +216,7 @@ def test_the_tensorflow_cowan_z_equals_the_numpy_one_with_finite_gradients():
 
 def test_the_mixture_maximises_and_reports_the_option():
     pytest.importorskip("tensorflow")
-    from phenoflow.binning.gmm import fit_gmm_binning
+    from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
     from phenoflow.binning.rule import binned_yields
     from phenoflow.binning.toys import gato_toy
 
@@ -231,16 +231,16 @@ def test_the_mixture_maximises_and_reports_the_option():
     )
     assert fit.significance_asimov == pytest.approx(combined_significance(yields["s"], yields["b"]), rel=1e-12)
     assert fit.significance < fit.significance_asimov
-    assert fit.settings["significance"] == both.as_dict()
+    assert fit.rule.significance == both
     # as good as the exact DP optimum of the same objective on 2000 fine bins (0.8020; the
     # mixture's 1000 quantile cells resolve the top of the score better: 0.8024 measured)
     fine = (np.histogram(x[y == k], 2000, (0, 1), weights=w[y == k] ** p)[0] for k, p in ((1, 1), (0, 1), (0, 2)))
     dp = optimal_partition(*fine, 4, rule)
     assert fit.significance > 0.98 * math.sqrt(dp.objective)
     # both settings off: the very same fit as without the option
-    options = dict(n_steps=100, n_restarts=2, seed=1)
-    plain = fit_gmm_binning(x, w, y, 4, rule=replace(rule, significance=ASIMOV), **options)
-    off = fit_gmm_binning(x, w, y, 4, rule=replace(rule, significance=OFF), **options)
+    short = GMMSettings(n_steps=100, n_restarts=2)
+    plain = fit_gmm_binning(x, w, y, 4, rule=replace(rule, significance=ASIMOV), settings=short, seed=1)
+    off = fit_gmm_binning(x, w, y, 4, rule=replace(rule, significance=OFF), settings=short, seed=1)
     np.testing.assert_array_equal(off.edges, plain.edges)
     assert off.significance == plain.significance == plain.significance_asimov
 

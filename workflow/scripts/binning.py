@@ -3,6 +3,7 @@
 import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
+from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.rule import BinRule
 from phenoflow.binning.study import run_binnings, run_simplex_binnings
 from phenoflow.evaluation.metrics import Significance
@@ -31,11 +32,12 @@ with to_log_file(snakemake.log[0]) as log:
     )
     # bins chosen on other events than those that fill them (binning.crossfit), as each event's score
     groups = crossfit_groups(scores["fold"].to_numpy(), scores["row"].to_numpy()) if p.crossfit else None
-    args = (p.methods, p.n_bins, rule, p.gmm, p.seed, out.plots)
+    gmm = GMMSettings.from_config(p.gmm)
+    args = (p.methods, p.n_bins, rule, gmm, p.seed, out.plots)
     rows = run_binnings(scores, *args, collision=collision, groups=groups)
     classes = Classes.from_dict(p.classes)
     if f"p_{classes.names[0]}" in scores:  # a softmax over several classes: bin the simplex too
-        args = (classes.names, classes.signal_indices, p.methods, p.n_bins, rule, p.combination, p.gmm, p.seed)
+        args = (classes.names, classes.signal_indices, p.methods, p.n_bins, rule, p.combination, gmm, p.seed)
         rows += run_simplex_binnings(scores, *args, out.plots, collision=collision)
     write_json(out.results, rows)
     columns = ["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov", "min_b_events"]

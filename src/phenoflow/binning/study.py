@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins
+from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.methods import evaluate_edges, method_edges
 from phenoflow.binning.rule import BinRule, evaluate_bin_map, yields_with_errors
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
@@ -35,28 +36,6 @@ from phenoflow.features.splits import group_complement_weights
 from phenoflow.plotstyle import Collision
 
 log = logging.getLogger(__name__)
-
-#: Keys of the config's binning.gmm block and the fit_gmm_binning arguments they set.
-GMM_OPTIONS = {
-    "steps": "n_steps",
-    "restarts": "n_restarts",
-    "fine_bins": "n_fine",
-    "coarse_bins": "n_coarse",
-    "temperature": "temperature",
-    "learning_rate": "learning_rate",
-    "schedule": ("temperature_schedule", "learning_rate_schedule"),
-    "penalty": ("penalty_background", "penalty_uncertainty"),
-}
-
-
-def gmm_arguments(settings: Mapping) -> dict:
-    """fit_gmm_binning keyword arguments from the config's binning.gmm block."""
-    out = {}
-    for key, value in settings.items():
-        target = GMM_OPTIONS[key]
-        for name in (target,) if isinstance(target, str) else target:
-            out[name] = tuple(value) if isinstance(value, list) else value
-    return out
 
 
 def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Collision) -> None:
@@ -91,7 +70,7 @@ def run_binnings(
     methods: Sequence[str],
     n_bins: Sequence[int],
     rule: BinRule,
-    gmm_settings: Mapping,
+    gmm_settings: GMMSettings,
     seed: int,
     plot_dir: str | os.PathLike,
     *,
@@ -108,7 +87,7 @@ def run_binnings(
     also fill them.
 
     ``scores``: the evaluation's table of scored events (score, weight, label, process). The mixture gets
-    ``seed`` and the options of ``gmm_settings`` (config keys of :data:`GMM_OPTIONS`); its rows add
+    ``seed`` and ``gmm_settings``; its rows add
     the number of effective components, the per-component background bias soft vs hard, the
     restarts' significances and its warnings (its wall time is logged, so that equal inputs give
     equal files). ``collision``: sqrt(s) and luminosity of the plots' label.
@@ -127,9 +106,7 @@ def run_binnings(
             def edges_on(xs, ws, ys, method=method, k=k, fits=fits):
                 if method != "gmm":
                     return method_edges(method, xs, ws, ys, k, rule)
-                fits.append(
-                    fit_gmm_binning(xs, ws, ys, k, rule=rule, seed=seed + len(fits), **gmm_arguments(gmm_settings))
-                )
+                fits.append(fit_gmm_binning(xs, ws, ys, k, rule=rule, settings=gmm_settings, seed=seed + len(fits)))
                 log.info("gmm, K = %d: trained in %.1f s", k, fits[-1].wall_time)
                 return fits[-1].edges
 
@@ -171,7 +148,7 @@ def run_simplex_binnings(
     n_bins: Sequence[int],
     rule: BinRule,
     combination: str,
-    gmm_settings: Mapping,
+    gmm_settings: GMMSettings,
     seed: int,
     plot_dir: str | os.PathLike,
     *,
@@ -192,7 +169,7 @@ def run_simplex_binnings(
         for k in n_bins:
             notes = []
             if method == "gmm":
-                fit = fit_gmm_binning(proba, w, labels, k, seed=seed, **common, **gmm_arguments(gmm_settings))
+                fit = fit_gmm_binning(proba, w, labels, k, **common, settings=gmm_settings, seed=seed)
                 n_kept, z, zi, bins, notes = (
                     fit.n_bins,
                     fit.significance,

@@ -83,8 +83,6 @@ from __future__ import annotations
 
 from phenoflow.binning.gmm.cells import (
     COARSE_GRIDS,
-    FINE_CELLS_1D,
-    FINE_DIVISIONS_SIMPLEX,
     FineCells,
     coarse_optimum_edges,
     fine_cells,
@@ -99,6 +97,7 @@ from phenoflow.binning.gmm.loss import (
     schedule,
     significance_squared_with_uncertainty,
 )
+from phenoflow.binning.gmm.settings import FINE_CELLS_1D, FINE_DIVISIONS_SIMPLEX, GMMSettings
 
 __all__ = [
     "COARSE_GRIDS",
@@ -108,6 +107,7 @@ __all__ = [
     "BinMap",
     "FineCells",
     "GMMBinningResult",
+    "GMMSettings",
     "coarse_optimum_edges",
     "differentiable_significance",
     "fine_cells",

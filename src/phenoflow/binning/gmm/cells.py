@@ -14,10 +14,6 @@ from phenoflow.binning.rule import BinRule, BinYields, bin_index, group_sums
 
 #: Coarse grids of the exact-optimum starts, in units of ``n_coarse`` cells (1-D, one signal)
 COARSE_GRIDS = (1.0, 1.5, 2.0)
-#: Default fine cells: 1-D quantile cells (with fewer distinct scores, one cell per score, so
-#: that every cut between two events is open to the mixture), and grid divisions per free
-#: simplex coordinate
-FINE_CELLS_1D, FINE_DIVISIONS_SIMPLEX = 2000, 100
 _SCALE_FLOOR = 1e-9  # smallest Gaussian width (score units)
 
 

@@ -3,10 +3,9 @@ merged under the rule, and the result. See :mod:`phenoflow.binning.gmm` for the 
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -14,8 +13,6 @@ import numpy as np
 from phenoflow.binning import simplex
 from phenoflow.binning.gmm.cells import (
     COARSE_GRIDS,
-    FINE_CELLS_1D,
-    FINE_DIVISIONS_SIMPLEX,
     FineCells,
     _init_1d,
     _init_simplex,
@@ -23,7 +20,7 @@ from phenoflow.binning.gmm.cells import (
     fine_cells,
     log_joint,
 )
-from phenoflow.binning.gmm.loss import schedule
+from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.gmm.training import _train
 from phenoflow.binning.rule import (
     COMBINATIONS,
@@ -78,8 +75,10 @@ class GMMBinningResult:
     process label -> (yields, MC errors) per final bin (from :func:`phenoflow.binning.rule.yields_with_errors`).
     ``image``: bin index on a pixel grid over the triangle (C = 3 only, NaN outside).
     ``significance`` / ``signal_significance``: the combined and per-signal Z the fit maximised
-    (``settings["significance"]``: Z_A or Cowan's Z with its background uncertainty);
-    :attr:`significance_asimov` the plain Asimov one of the same bins.
+    (``rule.significance``: Z_A or Cowan's Z with its background uncertainty);
+    :attr:`significance_asimov` the plain Asimov one of the same bins. ``rule``, ``settings``
+    (the dimension's defaults filled in) and ``seed``: what the fit was given; ``n_cells``: the
+    populated fine cells it trained on.
     """
 
     n_components: int
@@ -104,8 +103,11 @@ class GMMBinningResult:
     chosen_restart: int
     warnings: list[str]
     wall_time: float
+    rule: BinRule
+    settings: GMMSettings
+    seed: int
+    n_cells: int
     image: np.ndarray | None = None
-    settings: dict = field(default_factory=dict)
 
     @property
     def significance_asimov(self) -> float:
@@ -203,42 +205,27 @@ def fit_gmm_binning(
     signal_labels: Sequence[int] = (1,),
     combination: str = "quadrature",
     rule: BinRule = BinRule(),
-    penalty_background: float = 20.0,
-    penalty_uncertainty: float = 20.0,
-    margin: float = 0.02,
-    n_steps: int = 300,
-    temperature: tuple[float, float] = (0.1, 0.01),
-    temperature_schedule: str = "cosine",
-    learning_rate: tuple[float, float] = (0.01, 0.0005),
-    learning_rate_schedule: str = "cosine",
-    n_restarts: int | None = None,
-    n_fine: int | None = None,
-    n_coarse: int = 600,
-    score_range: tuple[float, float] = (0.0, 1.0),
+    settings: GMMSettings = GMMSettings(),
     seed: int = 0,
 ) -> GMMBinningResult:
     """Optimise K = ``n_components`` bins of classifier outputs with a Gaussian mixture.
 
-    ``scores``: (n,) 1-D scores in ``score_range``, or (n, C) softmax vectors; ``weights`` (n,)
-    expected events; ``labels`` (n,) integer process groups, those in ``signal_labels`` being
-    signals and all others background. ``rule``: the per-bin rule and the Z maximised, merged by
-    and reported (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov`
-    is always Z_A). ``penalty_*``: the weights of its penalties (``penalty_uncertainty`` weighs both MC-statistics
-    hinges; 0 switches a penalty off; the rule is still applied to the hard bins).
-    ``temperature`` and ``learning_rate``: (start, end) of their schedules (one of
-    :data:`SCHEDULES`) over ``n_steps`` Adam steps. ``n_restarts``: starts trained side by side
-    (default 6 in 1-D, 4 in n-D, where the cells are more numerous). ``n_fine``: fine bins (1-D, default 2000) or grid
-    divisions per free coordinate (n-D, default 100). ``n_coarse`` (1-D, one signal): restarts
-    1-3 start from the exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine
-    cells (0: no such starts). See :mod:`phenoflow.binning.gmm` for the method.
+    ``scores``: (n,) 1-D scores in ``settings.score_range``, or (n, C) softmax vectors;
+    ``weights`` (n,) expected events; ``labels`` (n,) integer process groups, those in
+    ``signal_labels`` being signals and all others background, their Z combined by
+    ``combination``. ``rule``: the per-bin rule and the Z maximised, merged by and reported
+    (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov` is always Z_A).
+    ``settings``: how the mixture is trained (:class:`GMMSettings`); ``seed`` seeds its starts.
+    See :mod:`phenoflow.binning.gmm` for the method.
     """
     start = time.perf_counter()
     if combination not in COMBINATIONS:
         raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, got '{combination}'")
     one_d = np.ndim(scores) == 1
-    n_restarts = n_restarts or (6 if one_d else 4)
-    if n_components < 1 or n_restarts < 1 or n_steps < 1:
-        raise ValueError("n_components, n_restarts and n_steps must be at least 1")
+    settings = settings.resolved(one_d)
+    n_restarts = settings.n_restarts
+    if n_components < 1:
+        raise ValueError(f"n_components must be at least 1, got {n_components}")
     scores = np.asarray(scores, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int64)
@@ -248,36 +235,22 @@ def fit_gmm_binning(
         raise ValueError("need both signal (labels in signal_labels) and background events")
     if weights[~is_sig].sum() <= 0:
         raise ValueError("the total background yield must be positive")
-    lo, hi = score_range
+    lo, hi = settings.score_range
     x = scores if one_d else simplex.free_coordinates(scores)
-    cells = fine_cells(
-        x, weights, labels, signal_labels, n_fine or (FINE_CELLS_1D if one_d else FINE_DIVISIONS_SIMPLEX), lo, hi
-    )
+    cells = fine_cells(x, weights, labels, signal_labels, settings.n_fine, lo, hi)
     rng = np.random.default_rng(seed)
     significance = rule.significance
     if one_d:
         sig = is_sig & (scores >= lo) & (scores <= hi)
         dp_start = [
-            coarse_optimum_edges(cells, n_components, int(n_coarse * f), lo, hi, rule)
-            for f in (COARSE_GRIDS if n_coarse > 0 else ())
+            coarse_optimum_edges(cells, n_components, int(settings.n_coarse * f), lo, hi, rule)
+            for f in (COARSE_GRIDS if settings.n_coarse > 0 else ())
         ]
         dp_start = [e for e in dp_start if e is not None]
         init = _init_1d(rng, scores[sig], weights[sig], n_components, n_restarts, lo, hi, dp_start)
     else:
         init = _init_simplex(rng, cells, n_components, n_restarts)
-    temps = schedule(temperature_schedule, *temperature, n_steps)
-    trained = _train(
-        cells,
-        init,
-        interval=(lo, hi) if one_d else None,
-        combination=combination,
-        rule=rule,
-        penalty_background=penalty_background,
-        penalty_uncertainty=penalty_uncertainty,
-        margin=margin,
-        temperatures=temps,
-        learning_rates=schedule(learning_rate_schedule, *learning_rate, n_steps),
-    )
+    trained = _train(cells, init, (lo, hi) if one_d else None, combination, rule, settings)
     events = SortedEvents(scores, weights, labels, signal_labels) if one_d else None
 
     def hard_significance(params) -> float:
@@ -314,21 +287,6 @@ def fit_gmm_binning(
         if hard.n_effective < n_components
         else []
     )
-    settings = dict(
-        rule.as_dict(),
-        penalty_background=penalty_background,
-        penalty_uncertainty=penalty_uncertainty,
-        margin=margin,
-        n_steps=n_steps,
-        temperature=tuple(temperature),
-        temperature_schedule=temperature_schedule,
-        learning_rate=tuple(learning_rate),
-        learning_rate_schedule=learning_rate_schedule,
-        n_restarts=n_restarts,
-        n_fine_cells=len(cells.points),
-        n_coarse=n_coarse,
-        seed=seed,
-    )
     return GMMBinningResult(
         n_components=n_components,
         n_effective=hard.n_effective,
@@ -344,7 +302,7 @@ def fit_gmm_binning(
         means=means,
         scale_tril=tril,
         weights=np.exp(log_w),
-        component_soft=_soft_yields(cells, log_w, means, tril, float(temps[-1])),
+        component_soft=_soft_yields(cells, log_w, means, tril, float(settings.temperatures()[-1])),
         component_hard=hard.component_hard,
         component_bin=hard.component_bin,
         history={k: (v[:, best] if v.ndim == 2 else v) for k, v in trained.history.items()},
@@ -352,8 +310,11 @@ def fit_gmm_binning(
         chosen_restart=best,
         warnings=notes + hard.notes,
         wall_time=time.perf_counter() - start,
-        image=hard.image,
+        rule=rule,
         settings=settings,
+        seed=seed,
+        n_cells=len(cells.points),
+        image=hard.image,
     )
 
 
@@ -364,16 +325,13 @@ def gmm_edges(
     n_bins: int,
     rule: BinRule = BinRule(),
     seed: int = 0,
-    **options,
+    settings: GMMSettings = GMMSettings(),
+    **_,
 ) -> np.ndarray:
     """Edges over [0, 1] of the Gaussian-mixture binning with K = ``n_bins`` (METHODS convention).
 
     ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
     Returns increasing edges, shape (n_bins_found + 1,), n_bins_found <= ``n_bins``, every bin
-    satisfying the rule. Keyword options of :func:`fit_gmm_binning` pass through; others are
-    ignored.
+    satisfying the rule. Other keyword options are ignored.
     """
-    accepted = set(inspect.signature(fit_gmm_binning).parameters) - {"n_components", "signal_labels", "score_range"}
-    passed = {k: v for k, v in options.items() if k in accepted}
-    result = fit_gmm_binning(scores, weights, labels, n_bins, rule=rule, seed=seed, **passed)
-    return result.edges
+    return fit_gmm_binning(scores, weights, labels, n_bins, rule=rule, settings=settings, seed=seed).edges

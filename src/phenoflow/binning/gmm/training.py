@@ -12,6 +12,7 @@ import numpy as np
 
 from phenoflow.binning.gmm.cells import _SCALE_FLOOR, FineCells, _Init
 from phenoflow.binning.gmm.loss import differentiable_significance, rule_background, rule_penalty
+from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.rule import BinRule
 
 _HARD_SLACK = 1e-5  # float32 training's slack on the rule (RULE_TOLERANCE; sums of ~1e3 cells)
@@ -189,19 +190,14 @@ def _trainer(dim: int, interval: bool, combination: str, uncertain: bool = False
 def _train(
     cells: FineCells,
     init: _Init,
-    *,
     interval: tuple[float, float] | None,
     combination: str,
     rule: BinRule,
-    penalty_background: float,
-    penalty_uncertainty: float,
-    margin: float,
-    temperatures: np.ndarray,
-    learning_rates: np.ndarray,
+    settings: GMMSettings,
 ) -> _Trained:
-    """Adam on all restarts at once in one compiled tf.while_loop over len(temperatures) steps,
+    """Adam on all restarts at once in one compiled tf.while_loop over ``settings.n_steps`` steps,
     maximising the soft combined Z (the rule's significance: Z_A, or Cowan's Z with its
-    uncertainty).
+    uncertainty), the temperature and the learning rate following the settings' schedules.
 
     ``interval``: (lo, hi) for 1-D means lo + (hi - lo) sigmoid(raw); None for the simplex
     (softmax of [raw, 0] without its last entry). Scales through FillScaleTriL (softplus
@@ -223,6 +219,7 @@ def _train(
         rule.min_mc_events,
     )
     significance = rule.significance
+    penalty_background, penalty_uncertainty = settings.penalty_background, settings.penalty_uncertainty
     use_b = min_background > 0 and penalty_background > 0
     use_u = bool(np.isfinite(max_rel_uncertainty)) and penalty_uncertainty > 0
     use_n = min_mc_events > 0 and penalty_uncertainty > 0
@@ -233,7 +230,7 @@ def _train(
         penalty_background if use_b else 0.0,
         penalty_uncertainty if use_u else 0.0,
         penalty_uncertainty if use_n else 0.0,
-        margin,
+        settings.margin,
     )
     finite_u = bool(np.isfinite(max_rel_uncertainty))
     bounds = (
@@ -245,6 +242,7 @@ def _train(
     lo, hi = interval if interval is not None else (0.0, 1.0)
     run = _trainer(d, interval is not None, combination, not significance.plain, min_mc_events > 0)
     uncertainty = (significance.relative_background_uncertainty, float(significance.mc_statistics))
-    final, best, hist = run(init, data, penalty, bounds, uncertainty, temperatures, learning_rates, lo, hi)
+    schedules = (settings.temperatures(), settings.learning_rates())
+    final, best, hist = run(init, data, penalty, bounds, uncertainty, *schedules, lo, hi)
     names = ("loss", "z_soft", "sharpness", "z_hard", "temperature", "learning_rate")
     return _Trained(*final, dict(zip(names, hist)), *best)
