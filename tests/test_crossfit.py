@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins, stacked_index
-from phenoflow.binning.methods import method_edges
+from phenoflow.binning.methods import MethodOptions, registered
 from phenoflow.binning.rule import BinRule, apply_rule_1d
 from phenoflow.evaluation.metrics import ASIMOV, Significance, max_significance
 from phenoflow.evaluation.scores import independent_threshold
@@ -24,7 +24,7 @@ def toy(n=3000, seed=1):
 
 
 def quantile_edges(k):
-    return lambda x, w, y: method_edges("quantile", x, w, y, k, RULE)
+    return lambda x, w, y: registered("quantile")(x, w, y, k, RULE, MethodOptions()).edges
 
 
 def test_group_complement_weights_scale_the_other_groups_to_every_process_yield():
@@ -80,7 +80,7 @@ def test_the_optimum_reports_less_on_independent_events_than_on_its_own():
     them: their own Z exceeds the independent one, the optimism the cross-fit measures."""
     x, w, y, process = toy(n=1500, seed=4)
     groups = np.arange(len(x)) % 3
-    optimal = lambda xs, ws, ys: method_edges("optimal", xs, ws, ys, 10, RULE)  # noqa: E731
+    optimal = lambda xs, ws, ys: registered("optimal")(xs, ws, ys, 10, RULE, MethodOptions()).edges  # noqa: E731
     row = crossfit_row("optimal", 10, crossfit_binning(optimal, x, w, y, process, groups, RULE), RULE.significance)
     assert row["optimism"] > 1.0 and row["z_asimov_choosing"] > row["z_asimov"] > 0
     assert row["optimism"] == pytest.approx(row["z_asimov_choosing"] / row["z_asimov"])

@@ -15,7 +15,6 @@ from phenoflow.binning.gmm import (
     differentiable_significance,
     fine_cells,
     fit_gmm_binning,
-    gmm_edges,
     schedule,
 )
 from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_partition
@@ -194,18 +193,15 @@ def test_differentiable_significance_is_finite_without_background():
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
 
 
-def test_gmm_edges_follow_the_methods_convention(toy):
+def test_the_mixture_goes_through_the_registry_with_its_fit(toy):
+    from phenoflow.binning.methods import MethodOptions, registered
+
     scores, weights, labels = toy
-    edges = gmm_edges(
-        scores,
-        weights,
-        labels,
-        3,
-        BinRule(min_background=50.0, max_rel_uncertainty=0.1),
-        seed=1,
-        settings=FAST,
-        unknown_option=1,
-    )
+    rule = BinRule(min_background=50.0, max_rel_uncertainty=0.1)
+    chosen = registered("gmm")(scores, weights, labels, 3, rule, MethodOptions(seed=1, gmm=FAST))
+    edges = chosen.edges
+    assert chosen.fit.rule == rule and chosen.fit.seed == 1 and chosen.fit.settings == FAST
+    assert np.array_equal(edges, chosen.fit.edges) and chosen.bin_map is None and chosen.warnings == chosen.fit.warnings
     assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0) and len(edges) <= 4
     y = binned_yields(scores, weights, labels, edges)
     assert np.all(y["b"] >= 50.0) and np.all(np.sqrt(y["b_sumw2"]) <= 0.1 * y["b"])

@@ -12,8 +12,7 @@ partition into at most ``n_bins`` bins that maximises it, subject to the per-bin
 :meth:`phenoflow.binning.rule.BinRule.obeys` (background yield, its MC uncertainty and its number of
 MC events), is found exactly by dynamic programming over the fine edges.
 
-:func:`optimal_edges` follows the signature convention of
-:data:`phenoflow.binning.methods.METHODS`: ``(scores, weights, labels, n_bins, **options) -> edges``.
+:func:`optimal_edges` is the method ``optimal`` of :data:`phenoflow.binning.methods.METHODS`.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ sqrt(sum w^2)/b <= 0.5, and the optimisers fit the fluctuations of such bins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,6 +238,16 @@ class BinRule:
             raise ValueError(f"binning.max_rel_uncertainty must be > 0, got {self.max_rel_uncertainty}")
         if not self.min_mc_events >= 0:
             raise ValueError(f"binning.min_mc_events must be >= 0, got {self.min_mc_events}")
+
+    @classmethod
+    def from_config(cls, binning: Mapping, significance: Mapping | None = None) -> BinRule:
+        """From the config's ``binning`` block (its three bounds, as the schema fills them in) and
+        ``significance`` block."""
+        keys = ("min_background", "max_rel_uncertainty", "min_mc_events")
+        missing = [k for k in keys if k not in binning]
+        if missing:
+            raise ValueError(f"binning: {', '.join(missing)} not set (a config validated by the schema has them)")
+        return cls(**{k: binning[k] for k in keys}, significance=Significance.from_config(significance))
 
     def obeys(self, b: np.ndarray, b_sumw2: np.ndarray, b_events: np.ndarray | None = None) -> np.ndarray:
         """Whether bins of background ``b`` (expected events), background sum of w^2 ``b_sumw2``

@@ -88,7 +88,7 @@ from phenoflow.binning.gmm.cells import (
     fine_cells,
     log_joint,
 )
-from phenoflow.binning.gmm.fit import BinMap, GMMBinningResult, fit_gmm_binning, gmm_edges
+from phenoflow.binning.gmm.fit import BinMap, GMMBinningResult, fit_gmm_binning
 from phenoflow.binning.gmm.loss import (
     SCHEDULES,
     differentiable_significance,
@@ -112,7 +112,6 @@ __all__ = [
     "differentiable_significance",
     "fine_cells",
     "fit_gmm_binning",
-    "gmm_edges",
     "log_joint",
     "rule_background",
     "rule_penalty",

@@ -316,22 +316,3 @@ def fit_gmm_binning(
         n_cells=len(cells.points),
         image=hard.image,
     )
-
-
-def gmm_edges(
-    scores: np.ndarray,
-    weights: np.ndarray,
-    labels: np.ndarray,
-    n_bins: int,
-    rule: BinRule = BinRule(),
-    seed: int = 0,
-    settings: GMMSettings = GMMSettings(),
-    **_,
-) -> np.ndarray:
-    """Edges over [0, 1] of the Gaussian-mixture binning with K = ``n_bins`` (METHODS convention).
-
-    ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
-    Returns increasing edges, shape (n_bins_found + 1,), n_bins_found <= ``n_bins``, every bin
-    satisfying the rule. Other keyword options are ignored.
-    """
-    return fit_gmm_binning(scores, weights, labels, n_bins, rule=rule, settings=settings, seed=seed).edges
