@@ -159,10 +159,7 @@ def draw(result, data: dict, folder: Path, name: str) -> None:
         scores,
         weights,
         data["labels"] == 1,
-        result.weights,
-        result.means[:, 0],
-        result.scale_tril[:, 0, 0],
-        result.edges,
+        result,
         folder / f"{name}_components.png",
         xlim=(0.95, 1.0),
         collision=TOY,
@@ -267,9 +264,8 @@ def real_scores(significance: Significance, plots: Path | None) -> None:
 
                 tag = "asimov" if significance.plain else "cowan"
                 binning_plots.mixture_components_1d(
-                    x, w, y == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
-                    plots / f"real_{name}_{tag}_k{k}_components.png",
-                    xlim=(float(np.quantile(x[y == 1], 0.02)), 1.0), reference_edges=edges, collision=REAL,
+                    x, w, y == 1, fit, plots / f"real_{name}_{tag}_k{k}_components.png",
+                    xlim=(float(np.quantile(x[y == 1], 0.02)), 1.0), reference=(edges, "DP optimum"), collision=REAL,
                     title=f"{name}, K = {k}\nGMM {fit.significance:.4g} ({fit.n_bins} bins), "
                     f"exact optimum {exact:.4g} ({len(edges) - 1} bins)",
                 )  # fmt: skip

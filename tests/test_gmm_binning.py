@@ -293,11 +293,9 @@ def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
             scores,
             weights,
             labels == 1,
-            annealed.weights,
-            annealed.means[:, 0],
-            annealed.scale_tril[:, 0, 0],
-            edges,
+            annealed,
             tmp_path / "components.png",
+            reference=(edges[1:], "the mixture's, but one"),
             **label,
         ),
         binning_plots.simplex_bin_map(

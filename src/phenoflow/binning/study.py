@@ -114,9 +114,8 @@ def _mixture_plots(fit: GMMBinningResult, events: tuple, plot_dir: Path, k: int,
     binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png", collision=collision)
     lo = float(np.quantile(xs[ys == 1], 0.01)) if np.any(ys == 1) else 0.0
     binning_plots.mixture_components_1d(
-        xs, ws, ys == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
-        plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0), collision=collision,
-    )  # fmt: skip
+        xs, ws, ys == 1, fit, plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0), collision=collision
+    )
 
 
 def run_binnings(
