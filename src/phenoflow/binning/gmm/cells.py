@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phenoflow.binning import simplex
+from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.rule import BinRule, BinYields, bin_index, group_sums
 
 #: Coarse grids of the exact-optimum starts, in units of ``n_coarse`` cells (1-D, one signal)
@@ -188,3 +189,21 @@ def _init_simplex(rng: np.random.Generator, cells: FineCells, k: int, n_restarts
         means.append(np.concatenate([cells.points[pick], extra]))
     tril = np.broadcast_to(sigma * np.eye(d), (n_restarts, k, d, d)).copy()
     return _Init(np.full((n_restarts, k), -np.log(k)), np.stack(means), tril)
+
+
+def starts(cells: FineCells, events: tuple, k: int, rule: BinRule, settings: GMMSettings, seed: int) -> _Init:
+    """The restarts' starting mixtures from a Generator seeded by ``seed``: 1-D at signal
+    quantiles and at exact optima on coarse grids (:func:`coarse_optimum_edges`, under ``rule``),
+    n-D at populated cells. ``events``: scores, weights and whether each is a signal event."""
+    rng = np.random.default_rng(seed)
+    scores, weights, signal = events
+    if np.ndim(scores) != 1:
+        return _init_simplex(rng, cells, k, settings.n_restarts)
+    lo, hi = settings.score_range
+    sig = signal & (scores >= lo) & (scores <= hi)
+    dp_start = [
+        coarse_optimum_edges(cells, k, int(settings.n_coarse * f), lo, hi, rule)
+        for f in (COARSE_GRIDS if settings.n_coarse > 0 else ())
+    ]
+    dp_start = [e for e in dp_start if e is not None]
+    return _init_1d(rng, scores[sig], weights[sig], k, settings.n_restarts, lo, hi, dp_start)

@@ -12,13 +12,10 @@ import numpy as np
 
 from phenoflow.binning import simplex
 from phenoflow.binning.gmm.cells import (
-    COARSE_GRIDS,
     FineCells,
-    _init_1d,
-    _init_simplex,
-    coarse_optimum_edges,
     fine_cells,
     log_joint,
+    starts,
 )
 from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.gmm.training import _train
@@ -196,6 +193,21 @@ def _hard_simplex(log_w, means, tril, x, weights, labels, signal_labels, k: int,
     return _Hard(bin_map, None, component_hard, component_bin, n_eff, notes, image)
 
 
+def _checked_events(scores, weights, labels, signal_labels: Sequence[int]) -> tuple:
+    """The events as float64 scores and weights, int64 labels and a tuple of signal labels; an
+    error unless there are signal and background events and the background's total is positive."""
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    signal_labels = tuple(int(g) for g in signal_labels)
+    is_sig = np.isin(labels, signal_labels)
+    if not is_sig.any() or is_sig.all():
+        raise ValueError("need both signal (labels in signal_labels) and background events")
+    if weights[~is_sig].sum() <= 0:
+        raise ValueError("the total background yield must be positive")
+    return scores, weights, labels, signal_labels
+
+
 def fit_gmm_binning(
     scores: np.ndarray,
     weights: np.ndarray,
@@ -226,30 +238,13 @@ def fit_gmm_binning(
     n_restarts = settings.n_restarts
     if n_components < 1:
         raise ValueError(f"n_components must be at least 1, got {n_components}")
-    scores = np.asarray(scores, dtype=np.float64)
-    weights = np.asarray(weights, dtype=np.float64)
-    labels = np.asarray(labels).astype(np.int64)
-    signal_labels = tuple(int(g) for g in signal_labels)
-    is_sig = np.isin(labels, signal_labels)
-    if not is_sig.any() or is_sig.all():
-        raise ValueError("need both signal (labels in signal_labels) and background events")
-    if weights[~is_sig].sum() <= 0:
-        raise ValueError("the total background yield must be positive")
+    scores, weights, labels, signal_labels = _checked_events(scores, weights, labels, signal_labels)
     lo, hi = settings.score_range
     x = scores if one_d else simplex.free_coordinates(scores)
     cells = fine_cells(x, weights, labels, signal_labels, settings.n_fine, lo, hi)
-    rng = np.random.default_rng(seed)
     significance = rule.significance
-    if one_d:
-        sig = is_sig & (scores >= lo) & (scores <= hi)
-        dp_start = [
-            coarse_optimum_edges(cells, n_components, int(settings.n_coarse * f), lo, hi, rule)
-            for f in (COARSE_GRIDS if settings.n_coarse > 0 else ())
-        ]
-        dp_start = [e for e in dp_start if e is not None]
-        init = _init_1d(rng, scores[sig], weights[sig], n_components, n_restarts, lo, hi, dp_start)
-    else:
-        init = _init_simplex(rng, cells, n_components, n_restarts)
+    signal = np.isin(labels, signal_labels)
+    init = starts(cells, (scores, weights, signal), n_components, rule, settings, seed)
     trained = _train(cells, init, (lo, hi) if one_d else None, combination, rule, settings)
     events = SortedEvents(scores, weights, labels, signal_labels) if one_d else None
 
