@@ -1,9 +1,11 @@
 """Every configured binning method and number of bins on one classifier's test scores, with
 their plots: the binning stage of the workflow.
 
-Each method's edges are judged by the same rule and yield function
-(:func:`phenoflow.binning.methods.evaluate_edges`); the Gaussian mixture also yields its training history
-and components. Plots go into one directory: per method, the stacked backgrounds with the
+What runs is a :class:`Plan` (:meth:`Plan.from_config`: the methods, the numbers of bins K, the
+rule and the methods' options); every method comes from the one registry
+:data:`phenoflow.binning.methods.METHODS`. Each method's edges are judged by the same rule and
+yield function (:func:`phenoflow.binning.methods.evaluate_edges`); a method that trains a
+mixture also yields its training history and components. Plots go into one directory: per method, the stacked backgrounds with the
 signal overlaid for its largest K (linear and log); per K, the mixture's history and components.
 
 A multi-class classifier's softmax vectors are also binned on the simplex
