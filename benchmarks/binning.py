@@ -55,15 +55,17 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
-from phenoflow.binning.gmm import FINE_CELLS_1D, fine_cells, fit_gmm_binning
+from phenoflow.binning.gmm import FINE_CELLS_1D, GMMSettings, fine_cells, fit_gmm_binning
 from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_partition
 from phenoflow.binning.rule import (
     RULE_TOLERANCE,
+    BinRule,
     apply_rule_1d,
     bin_index,
     binned_yields,
@@ -79,8 +81,8 @@ from phenoflow.plotstyle import Collision
 K_VALUES = (3, 5, 10, 20)
 DP_FINE = (200, 2000)
 REAL_SCORES = Path(__file__).resolve().parent.parent / "tests" / "data" / "binning_scores"
-REAL_RULE = dict(min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10)  # the default config's rule
-SIMPLEX_RULE = dict(min_background=10.0, max_rel_uncertainty=np.inf)
+REAL_RULE = BinRule(min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10)  # the default config's rule
+SIMPLEX_RULE = BinRule(min_background=10.0)
 
 #: The plots' label: the toy's luminosity (pb^-1 -> fb^-1); it has no beams.
 TOY = Collision(None, GATO_LUMINOSITY / 1000)
@@ -88,33 +90,21 @@ TOY = Collision(None, GATO_LUMINOSITY / 1000)
 REAL = Collision(13000.0, 139.0)
 
 
-def z_under_rule(
-    edges, scores, weights, labels, min_background, max_rel_uncertainty, significance=ASIMOV
-) -> tuple[float, int]:
+def z_under_rule(edges, scores, weights, labels, rule: BinRule) -> tuple[float, int]:
     """Combined Z of ``edges`` after merging under the rule, and the number of bins left."""
-    merged, _ = apply_rule_1d(
-        edges, scores, weights, labels, min_background, max_rel_uncertainty, significance=significance
-    )
+    merged, _ = apply_rule_1d(edges, scores, weights, labels, rule)
     y = binned_yields(scores, weights, labels, merged)
-    return combined_significance(y["s"], y["b"], y["b_sumw2"], significance), len(merged) - 1
+    return combined_significance(y["s"], y["b"], y["b_sumw2"], rule.significance), len(merged) - 1
 
 
-def dp_optimum(s, b, w2, k, min_background, max_rel_uncertainty, significance=ASIMOV) -> tuple[float, float]:
+def dp_optimum(s, b, w2, k, rule: BinRule) -> tuple[float, float]:
     """sqrt of the DP objective and its time in seconds."""
     start = time.perf_counter()
-    part = optimal_partition(s, b, w2, k, min_background, max_rel_uncertainty, significance)
+    part = optimal_partition(s, b, w2, k, rule)
     return math.sqrt(part.objective), time.perf_counter() - start
 
 
-def run(
-    data: dict,
-    min_background: float,
-    max_rel_uncertainty: float,
-    penalties: bool,
-    plots: Path | None,
-    tag: str,
-    significance: Significance = ASIMOV,
-) -> dict:
+def run(data: dict, rule: BinRule, penalties: bool, plots: Path | None, tag: str) -> dict:
     """One table: every method at every K under one rule."""
     scores, weights, labels = data["scores"], data["weights"], data["labels"]
     fine = {n: fine_histograms(scores, weights, labels, n)[:3] for n in DP_FINE}
@@ -125,27 +115,14 @@ def run(
         row = {}
         for name, method in (("equidistant", equidistant), ("quantile", equal_signal_quantile_edges)):
             edges = method(scores, weights, labels, k)
-            rule = (min_background, max_rel_uncertainty, significance)
-            row[name], _ = z_under_rule(edges, scores, weights, labels, *rule)
+            row[name], _ = z_under_rule(edges, scores, weights, labels, rule)
         for name, (s, b, w2) in fine.items():
-            row[f"dp {name}"], row[f"dp {name} time"] = dp_optimum(
-                s, b, w2, k, min_background, max_rel_uncertainty, significance
-            )
-        penalty = {} if penalties else dict(penalty_background=0.0, penalty_uncertainty=0.0)
-        result = fit_gmm_binning(
-            scores,
-            weights,
-            labels,
-            k,
-            min_background=min_background,
-            max_rel_uncertainty=max_rel_uncertainty,
-            seed=0,
-            significance=significance,
-            **penalty,
-        )
+            row[f"dp {name}"], row[f"dp {name} time"] = dp_optimum(s, b, w2, k, rule)
+        settings = GMMSettings() if penalties else GMMSettings(penalty_background=0.0, penalty_uncertainty=0.0)
+        result = fit_gmm_binning(scores, weights, labels, k, rule=rule, settings=settings)
         y = binned_yields(scores, weights, labels, result.edges)
-        assert np.all(y["b"] >= min_background) and np.all(y["b"] > 0)
-        assert np.all(np.sqrt(y["b_sumw2"]) <= max_rel_uncertainty * y["b"] * (1 + RULE_TOLERANCE))
+        assert np.all(y["b"] >= rule.min_background) and np.all(y["b"] > 0)
+        assert np.all(np.sqrt(y["b_sumw2"]) <= rule.max_rel_uncertainty * y["b"] * (1 + RULE_TOLERANCE))
         row["gmm"], row["gmm bins"], row["gmm time"] = result.significance, result.n_bins, result.wall_time
         row["gmm min b"] = float(y["b"].min())
         row["gmm max rel"] = float(np.max(np.sqrt(y["b_sumw2"]) / y["b"]))
@@ -182,10 +159,7 @@ def draw(result, data: dict, folder: Path, name: str) -> None:
         scores,
         weights,
         data["labels"] == 1,
-        result.weights,
-        result.means[:, 0],
-        result.scale_tril[:, 0, 0],
-        result.edges,
+        result,
         folder / f"{name}_components.png",
         xlim=(0.95, 1.0),
         collision=TOY,
@@ -243,8 +217,9 @@ def describe_z(significance: Significance) -> str:
 def mc_events(significance: Significance) -> None:
     """The exact optimum without and with the rule's minimum of background MC events, and the
     mixture under the full rule, on every saved score table."""
-    minimum = REAL_RULE["min_mc_events"]
-    before = {**REAL_RULE, "min_mc_events": 0}
+    minimum = REAL_RULE.min_mc_events
+    rule = replace(REAL_RULE, significance=significance)
+    before = replace(rule, min_mc_events=0)
     for name, x, w, y in real_tables():
         print(
             f"\n{name} ({len(x)} events, {np.count_nonzero((y == 0) & (w != 0))} background MC); Z: {describe_z(significance)}"
@@ -252,10 +227,10 @@ def mc_events(significance: Significance) -> None:
         header = ("K", "Z before", "bins", f"< {minimum} ev.", "min ev.", "Z after", "bins", "after/bef.", "GMM/after")
         print(" ".join(f"{h:>10}" for h in header))
         for k in K_VALUES:
-            edges0, z0 = event_optimum(x, w, y, k, **before, significance=significance)
+            edges0, z0 = event_optimum(x, w, y, k, before)
             counts = binned_yields(x, w, y, edges0)["b_events"]
-            edges1, z1 = event_optimum(x, w, y, k, **REAL_RULE, significance=significance)
-            fit = fit_gmm_binning(x, w, y, k, **REAL_RULE, significance=significance, seed=0)
+            edges1, z1 = event_optimum(x, w, y, k, rule)
+            fit = fit_gmm_binning(x, w, y, k, rule=rule, seed=0)
             assert binned_yields(x, w, y, fit.edges)["b_events"].min() >= minimum
             print(
                 f"{k:>10d} {z0:10.4f} {len(edges0) - 1:>10d} {np.count_nonzero(counts < minimum):>10d} "
@@ -265,6 +240,7 @@ def mc_events(significance: Significance) -> None:
 
 def real_scores(significance: Significance, plots: Path | None) -> None:
     """GMM against the exact optimum over all cuts between events, on every saved score table."""
+    rule = replace(REAL_RULE, significance=significance)
     for name, x, w, y in real_tables():
         print(
             f"\n{name} ({len(x)} events, {w[y == 1].sum():.4g} signal / {w[y == 0].sum():.4g} background expected); "
@@ -273,12 +249,12 @@ def real_scores(significance: Significance, plots: Path | None) -> None:
         header = ("K", "exact DP", "bins", "DP n=200", "bins", "GMM", "bins", "GMM/exact", "GMM s")
         print(" ".join(f"{h:>10}" for h in header))
         for k in K_VALUES:
-            edges, exact = event_optimum(x, w, y, k, **REAL_RULE, significance=significance)
+            edges, exact = event_optimum(x, w, y, k, rule)
             s200, b200, w200, n200, fine = fine_histograms(x, w, y, 200)
-            part = optimal_partition(s200, b200, w200, k, **REAL_RULE, significance=significance, b_events=n200)
+            part = optimal_partition(s200, b200, w200, k, rule, b_events=n200)
             coarse = fine[part.indices]
-            z200, n200 = z_under_rule(coarse, x, w, y, **REAL_RULE, significance=significance)
-            fit = fit_gmm_binning(x, w, y, k, **REAL_RULE, significance=significance, seed=0)
+            z200, n200 = z_under_rule(coarse, x, w, y, rule)
+            fit = fit_gmm_binning(x, w, y, k, rule=rule, seed=0)
             print(
                 f"{k:>10d} {exact:10.4f} {len(edges) - 1:>10d} {z200:10.4f} {n200:>10d} {fit.significance:10.4f} "
                 f"{fit.n_bins:>10d} {fit.significance / exact:10.4f} {fit.wall_time:10.2f}"
@@ -288,9 +264,8 @@ def real_scores(significance: Significance, plots: Path | None) -> None:
 
                 tag = "asimov" if significance.plain else "cowan"
                 binning_plots.mixture_components_1d(
-                    x, w, y == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
-                    plots / f"real_{name}_{tag}_k{k}_components.png",
-                    xlim=(float(np.quantile(x[y == 1], 0.02)), 1.0), reference_edges=edges, collision=REAL,
+                    x, w, y == 1, fit, plots / f"real_{name}_{tag}_k{k}_components.png",
+                    xlim=(float(np.quantile(x[y == 1], 0.02)), 1.0), reference=(edges, "DP optimum"), collision=REAL,
                     title=f"{name}, K = {k}\nGMM {fit.significance:.4g} ({fit.n_bins} bins), "
                     f"exact optimum {exact:.4g} ({len(edges) - 1} bins)",
                 )  # fmt: skip
@@ -300,10 +275,10 @@ def simplex_three_class(significance: Significance) -> None:
     """The mixture on the simplex of a three-class toy against the best n-D baseline."""
     toy = softmax_toy()
     x, w, y = toy["scores"], toy["weights"], toy["labels"]
-    common = dict(signal_labels=(1, 2), combination="quadrature", **SIMPLEX_RULE, significance=significance)
+    common = dict(rule=replace(SIMPLEX_RULE, significance=significance), signal_labels=(1, 2), combination="quadrature")
     print(
         f"\nThree-class toy on the simplex ({len(y)} events; signals A and B combined in quadrature; b >= "
-        f"{SIMPLEX_RULE['min_background']:g} per bin); "
+        f"{SIMPLEX_RULE.min_background:g} per bin); "
         f"Z: {describe_z(significance)}"
     )
     header = ("K", "grid", "bins", "argmax-q", "bins", "GMM", "bins", "GMM/best", "GMM s")
@@ -352,28 +327,25 @@ def main() -> None:
                 warm["weights"],
                 warm["labels"],
                 k,
-                n_steps=k,
-                n_restarts=k,
-                n_fine=200 * k,
-                significance=z,
+                rule=BinRule(significance=z),
+                settings=GMMSettings(n_steps=k, n_restarts=k, n_fine=200 * k),
             )
             three = softmax_toy(3 * n, (n, n), seed=k)  # and the simplex loop (C = 3)
             fit_gmm_binning(three["scores"], three["weights"], three["labels"], k, signal_labels=(1, 2),
-                            n_steps=k, n_restarts=k, n_fine=10 * k, significance=z)  # fmt: skip
+                            rule=BinRule(significance=z), settings=GMMSettings(n_steps=k, n_restarts=k, n_fine=10 * k))  # fmt: skip
     print(f"Warm-up (TensorFlow import and tracing, once per process): {time.perf_counter() - start:.1f} s")
     print("Timings: wall-clock seconds per K after the warm-up, on whatever else the machine is running")
 
     if "real" in sections:
         print(
-            f"\n== Saved real scores; rule b >= {REAL_RULE['min_background']:g}, rel. MC unc. <= "
-            f"{REAL_RULE['max_rel_uncertainty']:g}, >= {REAL_RULE['min_mc_events']} background MC events; "
+            f"\n== Saved real scores; rule {REAL_RULE.describe()}; "
             "Z = sqrt(sum Z^2); reference: exact optimum over every cut =="
         )
         for z in (ASIMOV, Significance(0.1, True)):
             real_scores(z, args.plots)
     if "events" in sections:
         print(
-            f"\n== Saved real scores: the exact optimum without and with >= {REAL_RULE['min_mc_events']} background MC "
+            f"\n== Saved real scores: the exact optimum without and with >= {REAL_RULE.min_mc_events} background MC "
             "events per bin (both b >= 1, rel. MC unc. <= 0.5); GMM under the full rule =="
         )
         for z in (ASIMOV, Significance(0.1, True)):
@@ -407,10 +379,13 @@ def toy_section(args: argparse.Namespace, significance: Significance) -> None:
     )
     print(f"Z: {describe_z(significance)}")
 
-    rule = run(data, args.min_background, args.max_rel_uncertainty, True, args.plots, "rule", significance)
+    under = BinRule(
+        min_background=args.min_background, max_rel_uncertainty=args.max_rel_uncertainty, significance=significance
+    )
+    rule = run(data, under, True, args.plots, "rule")
     rule_text = f"b >= {args.min_background:g}, rel. MC unc. <= {args.max_rel_uncertainty:g}"
     print_table(rule, f"Under the rule ({rule_text}); Z = sqrt(sum Z^2)")
-    free = run(data, 0.0, np.inf, False, args.plots, "unconstrained", significance)
+    free = run(data, BinRule(significance=significance), False, args.plots, "unconstrained")
     print_table(free, "Unconstrained (DP: only b > 0 per bin; GMM: no penalties, bins with b = 0 merged)")
     if args.plots is not None:
         from phenoflow.binning import plots as binning_plots

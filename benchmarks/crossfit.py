@@ -25,13 +25,13 @@ import pandas as pd
 import yaml
 
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row
-from phenoflow.binning.methods import evaluate_binning, method_edges
-from phenoflow.evaluation.metrics import Significance
+from phenoflow.binning.methods import MethodOptions, evaluate_binning, registered
+from phenoflow.binning.rule import BinRule
 from phenoflow.features.splits import crossfit_groups
 
 
-def _edges(x: np.ndarray, w: np.ndarray, y: np.ndarray, *, method: str, k: int, rule: dict) -> np.ndarray:
-    return method_edges(method, x, w, y, k, **rule)
+def _edges(x: np.ndarray, w: np.ndarray, y: np.ndarray, *, method: str, k: int, rule: BinRule) -> np.ndarray:
+    return registered(method)(x, w, y, k, rule, MethodOptions()).edges
 
 
 def main() -> None:
@@ -43,12 +43,8 @@ def main() -> None:
     args = parser.parse_args()
     results = Path(args.results)
     config = yaml.safe_load(Path(args.config or results / "config.yaml").read_text())
-    binning = config["binning"]
-    significance = Significance.from_config(config["significance"])
-    rule = {"min_background": binning["min_background"], "max_rel_uncertainty": binning["max_rel_uncertainty"],
-            "min_mc_events": binning.get("min_mc_events", 0), "significance": significance}  # fmt: skip
-    print(f"load average {os.getloadavg()[0]:.1f}; rule b >= {rule['min_background']:g} events, MC uncertainty <= "
-          f"{rule['max_rel_uncertainty']:g}, >= {rule['min_mc_events']} MC events; Z_A shown")  # fmt: skip
+    rule = BinRule.from_config(config["binning"], config["significance"])
+    print(f"load average {os.getloadavg()[0]:.1f}; rule {rule.describe()}; Z_A shown")
     for path in sorted(results.glob("evaluation/*/scores.parquet")):
         scores = pd.read_parquet(path)
         if scores["score"].nunique() <= 2:
@@ -60,10 +56,10 @@ def main() -> None:
         for method in args.methods:
             for k in args.n_bins:
                 start = time.perf_counter()
-                same = evaluate_binning(method, x, w, y, k, **rule)
+                same = evaluate_binning(method, x, w, y, k, rule)
                 edges_on = functools.partial(_edges, method=method, k=k, rule=rule)
                 fit = crossfit_binning(edges_on, x, w, y, process, groups, rule)
-                crossed = crossfit_row(method, k, fit, significance)
+                crossed = crossfit_row(method, k, fit, rule.significance)
                 rows.append({
                     "method": method, "K": k, "same events": same["z_asimov"],
                     "choosing": crossed["z_asimov_choosing"], "independent": crossed["z_asimov"],

@@ -44,13 +44,14 @@ import argparse
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from phenoflow.binning.methods import evaluate_binning
-from phenoflow.binning.rule import bin_index
+from phenoflow.binning.rule import BinRule, bin_index
 from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.inference.likelihood import (
     BinnedSample,
@@ -70,7 +71,7 @@ SCORES = Path(__file__).resolve().parents[1] / "tests" / "data" / "binning_score
 NORMALISATION = {"default_bdt": {"zvv_jets": 0.1, "qcd": 0.5}, "tops_bdt": {"qcd": 0.5}}
 METHODS = ("optimal", "gmm", "quantile", "equidistant")
 N_BINS = (3, 5, 10, 20)
-RULE = {"min_background": 1.0, "max_rel_uncertainty": 0.5}  # without min_mc_events: the documented figures
+RULE = BinRule(min_background=1.0, max_rel_uncertainty=0.5)  # without min_mc_events: the documented figures
 #: The MC-statistics models compared by ``--compare-mc-statistics``: the former default (the
 #: signal in the staterror, Gaussian everywhere), the signal out, each with Poisson terms below 10
 #: effective background MC events (the default is "signal-out-poisson"), and none at all.
@@ -102,7 +103,7 @@ def binnings(
     out = {}
     for method in methods:
         for k in n_bins:
-            row = evaluate_binning(method, x, w, y, k, **RULE, significance=significance)
+            row = evaluate_binning(method, x, w, y, k, replace(RULE, significance=significance))
             bins = bin_index(x, np.asarray(row["edges"]))
             out[f"{analysis}_{method}_K{k}"] = (
                 binned_samples(bins, row["n_bins"], w, processes, y)[0],

@@ -3,12 +3,18 @@ every method that obeys it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+
+from phenoflow.binning.rule import BinRule
 
 #: The rule of the hand-made cases: b >= 0.5 and rel. MC uncertainty <= 0.6 hold for four or more of
 #: the light top events (1/sqrt(n) <= 0.5) and for nine of them with one heavy event (sqrt(1.09)/1.9
 #: = 0.55), so only the count decides
-RULE = dict(min_background=0.5, max_rel_uncertainty=0.6)
+RULE = BinRule(min_background=0.5, max_rel_uncertainty=0.6)
+#: The same with at least ten background MC events per bin
+TEN = replace(RULE, min_mc_events=10)
 
 
 def top_sample(n_top: int):

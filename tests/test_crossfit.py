@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins, stacked_index
-from phenoflow.binning.methods import method_edges
-from phenoflow.binning.rule import apply_rule_1d
+from phenoflow.binning.methods import MethodOptions, registered
+from phenoflow.binning.rule import BinRule, apply_rule_1d
 from phenoflow.evaluation.metrics import ASIMOV, Significance, max_significance
 from phenoflow.evaluation.scores import independent_threshold
 from phenoflow.features.splits import crossfit_groups, group_complement_weights
 
-RULE = {"min_background": 1.0, "max_rel_uncertainty": 0.5, "significance": Significance(0.1, True)}
+RULE = BinRule(min_background=1.0, max_rel_uncertainty=0.5, significance=Significance(0.1, True))
 
 
 def toy(n=3000, seed=1):
@@ -24,7 +24,7 @@ def toy(n=3000, seed=1):
 
 
 def quantile_edges(k):
-    return lambda x, w, y: method_edges("quantile", x, w, y, k, **RULE)
+    return lambda x, w, y: registered("quantile")(x, w, y, k, RULE, MethodOptions()).edges
 
 
 def test_group_complement_weights_scale_the_other_groups_to_every_process_yield():
@@ -45,7 +45,7 @@ def test_each_group_is_binned_by_edges_chosen_without_it():
     for g in range(3):
         rest = groups != g
         wc = group_complement_weights(process, w, groups, g)[rest]
-        expected, _ = apply_rule_1d(quantile_edges(5)(x[rest], wc, y[rest]), x[rest], wc, y[rest], **RULE)
+        expected, _ = apply_rule_1d(quantile_edges(5)(x[rest], wc, y[rest]), x[rest], wc, y[rest], RULE)
         if len(expected) == len(fit.fold_edges[g]):  # (unless merged to the fewest bins of any group)
             np.testing.assert_allclose(fit.fold_edges[g], expected)
     # changing group 0's own events leaves its edges alone (and changes the others')
@@ -70,7 +70,7 @@ def test_stacked_yields_are_every_event_through_its_own_groups_edges():
     np.testing.assert_allclose(fit.yields.b, b, rtol=1e-12)
     np.testing.assert_allclose(fit.yields.b_sumw2, w2, rtol=1e-12)
     assert b.sum() == pytest.approx(w[y == 0].sum(), rel=1e-12)  # every event, at its own weight
-    row = crossfit_row("quantile", 4, fit, RULE["significance"])
+    row = crossfit_row("quantile", 4, fit, RULE.significance)
     frame = pd.DataFrame({"score": x, "fold": groups, "row": np.arange(len(x))})
     np.testing.assert_array_equal(row_bins(row, frame), stacked_index(x, groups, fit.fold_edges))
 
@@ -80,8 +80,8 @@ def test_the_optimum_reports_less_on_independent_events_than_on_its_own():
     them: their own Z exceeds the independent one, the optimism the cross-fit measures."""
     x, w, y, process = toy(n=1500, seed=4)
     groups = np.arange(len(x)) % 3
-    optimal = lambda xs, ws, ys: method_edges("optimal", xs, ws, ys, 10, **RULE)  # noqa: E731
-    row = crossfit_row("optimal", 10, crossfit_binning(optimal, x, w, y, process, groups, RULE), RULE["significance"])
+    optimal = lambda xs, ws, ys: registered("optimal")(xs, ws, ys, 10, RULE, MethodOptions()).edges  # noqa: E731
+    row = crossfit_row("optimal", 10, crossfit_binning(optimal, x, w, y, process, groups, RULE), RULE.significance)
     assert row["optimism"] > 1.0 and row["z_asimov_choosing"] > row["z_asimov"] > 0
     assert row["optimism"] == pytest.approx(row["z_asimov_choosing"] / row["z_asimov"])
 
@@ -95,7 +95,7 @@ def test_groups_with_different_numbers_of_bins_are_merged_to_the_fewest():
         calls.append(1)
         return np.linspace(0, 1, 9 if len(calls) == 1 else 5)
 
-    fit = crossfit_binning(uneven, x, w, y, process, groups, {"min_background": 0.0, "significance": ASIMOV})
+    fit = crossfit_binning(uneven, x, w, y, process, groups, BinRule())
     assert [len(e) - 1 for e in fit.fold_edges] == [4, 4]
     assert any(
         note.startswith("group 0: ") and note.endswith("-> 4 bins, the fewest of any group, by the cheapest merges")

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from phenoflow.binning.gmm import (
     GMMBinningResult,
+    GMMSettings,
     coarse_optimum_edges,
     differentiable_significance,
     fine_cells,
     fit_gmm_binning,
-    gmm_edges,
     schedule,
 )
 from phenoflow.binning.optimal import event_optimum, fine_histograms, optimal_partition
 from phenoflow.binning.rule import (
+    BinRule,
     binned_yields,
     combine_significances,
     combined_significance,
@@ -27,8 +29,11 @@ from phenoflow.binning.rule import (
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap, free_coordinates
 from phenoflow.binning.toys import softmax_toy
 
-FAST = dict(n_steps=250, n_restarts=3, n_fine=300)
-ANNEALED = dict(temperature_schedule="exponential", n_steps=250, n_restarts=1, n_fine=300)
+FAST = GMMSettings(n_steps=250, n_restarts=3, n_fine=300)
+#: a soft start (T: 10 -> 0.01), one start
+ANNEALED = GMMSettings(
+    temperature=(10.0, 0.01), temperature_schedule="exponential", n_steps=250, n_restarts=1, n_fine=300
+)
 
 
 def beta_toy(n_signal: int = 2000, n_background: int = 6000, seed: int = 1):
@@ -63,7 +68,7 @@ def toy():
 def annealed(toy):
     """K = 4 from a soft start (T: 10 -> 0.01) under a background floor of 20 events; one start,
     so that the history is that of the equal-signal-quantile initialisation."""
-    return fit_gmm_binning(*toy, 4, min_background=20.0, temperature=(10.0, 0.01), seed=3, **ANNEALED)
+    return fit_gmm_binning(*toy, 4, rule=BinRule(min_background=20.0), settings=ANNEALED, seed=3)
 
 
 def test_schedules():
@@ -77,17 +82,17 @@ def test_schedules():
 def test_annealing_sharpens_the_soft_assignment(annealed):
     h = annealed.history
     # the temperature variable read back inside the compiled loop follows the schedule
-    assert np.allclose(h["temperature"], schedule("exponential", 10.0, 0.01, ANNEALED["n_steps"]))
-    assert np.allclose(h["learning_rate"], schedule("cosine", 0.01, 0.0005, ANNEALED["n_steps"]))
+    assert np.allclose(h["temperature"], schedule("exponential", 10.0, 0.01, ANNEALED.n_steps))
+    assert np.allclose(h["learning_rate"], schedule("cosine", 0.01, 0.0005, ANNEALED.n_steps))
     assert h["sharpness"][0] < 0.8
     assert h["sharpness"][-1] > 0.99
     assert np.mean(h["sharpness"][-20:]) > np.mean(h["sharpness"][:20]) + 0.15
-    assert len(h["loss"]) == len(h["z_soft"]) == ANNEALED["n_steps"]
+    assert len(h["loss"]) == len(h["z_soft"]) == ANNEALED.n_steps
 
 
 def test_same_seed_gives_identical_boundaries(toy, annealed):
-    fit_gmm_binning(*toy, 5, seed=3, **FAST)  # another shape in between: the loop is retraced for any size
-    again = fit_gmm_binning(*toy, 4, min_background=20.0, temperature=(10.0, 0.01), seed=3, **ANNEALED)
+    fit_gmm_binning(*toy, 5, settings=FAST, seed=3)  # another shape in between: the loop is retraced for any size
+    again = fit_gmm_binning(*toy, 4, rule=BinRule(min_background=20.0), settings=ANNEALED, seed=3)
     assert np.array_equal(again.edges, annealed.edges)
     assert np.array_equal(again.history["loss"], annealed.history["loss"])
     assert np.array_equal(again.means, annealed.means)
@@ -95,9 +100,11 @@ def test_same_seed_gives_identical_boundaries(toy, annealed):
 
 def test_near_the_dp_optimum_on_an_easy_toy(toy):
     scores, weights, labels = toy
-    result = fit_gmm_binning(scores, weights, labels, 4, min_background=5.0, seed=0, n_fine=300)
+    result = fit_gmm_binning(
+        scores, weights, labels, 4, rule=BinRule(min_background=5.0), settings=GMMSettings(n_fine=300)
+    )
     s, b, w2, _, _ = fine_histograms(scores, weights, labels, 300)
-    optimum = math.sqrt(optimal_partition(s, b, w2, 4, min_background=5.0).objective)
+    optimum = math.sqrt(optimal_partition(s, b, w2, 4, BinRule(min_background=5.0)).objective)
     assert result.significance >= 0.97 * optimum
     assert result.n_bins <= 4
     y = binned_yields(scores, weights, labels, result.edges)
@@ -137,7 +144,7 @@ def test_no_background_region_gives_no_empty_bin():
     scores = np.r_[rng.uniform(0.3, 1.0, 1500), rng.uniform(0.0, 0.5, 3000)]
     labels = np.r_[np.ones(1500, int), np.zeros(3000, int)]
     weights = np.where(labels == 1, 0.01, 0.5)
-    result = fit_gmm_binning(scores, weights, labels, 3, seed=0, **FAST)  # no constraint: b -> 0 is attractive
+    result = fit_gmm_binning(scores, weights, labels, 3, settings=FAST)  # no constraint: b -> 0 is attractive
     assert finite_everywhere(result)
     assert np.all(result.bins.b > 0)
     # the soft Z rewards b -> 0 (no rule), yet the hard state kept never has an empty bin; had
@@ -152,7 +159,7 @@ def test_too_many_components_give_fewer_bins_and_a_warning():
     scores = rng.choice(levels, 4000, p=[0.4, 0.3, 0.2, 0.1])
     labels = (rng.random(4000) < np.interp(scores, levels, [0.05, 0.2, 0.5, 0.8])).astype(int)
     weights = np.where(labels == 1, 0.01, 0.2)
-    result = fit_gmm_binning(scores, weights, labels, 8, seed=0, **FAST)
+    result = fit_gmm_binning(scores, weights, labels, 8, settings=FAST)
     assert result.n_effective <= 4 and result.n_bins <= 4
     assert any(w.startswith("K=8 requested") for w in result.warnings)
     assert finite_everywhere(result)
@@ -186,11 +193,15 @@ def test_differentiable_significance_is_finite_without_background():
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
 
 
-def test_gmm_edges_follow_the_methods_convention(toy):
+def test_the_mixture_goes_through_the_registry_with_its_fit(toy):
+    from phenoflow.binning.methods import MethodOptions, registered
+
     scores, weights, labels = toy
-    edges = gmm_edges(
-        scores, weights, labels, 3, min_background=50.0, max_rel_uncertainty=0.1, seed=1, unknown_option=1, **FAST
-    )
+    rule = BinRule(min_background=50.0, max_rel_uncertainty=0.1)
+    chosen = registered("gmm")(scores, weights, labels, 3, rule, MethodOptions(seed=1, gmm=FAST))
+    edges = chosen.edges
+    assert chosen.fit.rule == rule and chosen.fit.seed == 1 and chosen.fit.settings == FAST
+    assert np.array_equal(edges, chosen.fit.edges) and chosen.bin_map is None and chosen.warnings == chosen.fit.warnings
     assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0) and len(edges) <= 4
     y = binned_yields(scores, weights, labels, edges)
     assert np.all(y["b"] >= 50.0) and np.all(np.sqrt(y["b_sumw2"]) <= 0.1 * y["b"])
@@ -200,7 +211,7 @@ def test_several_signals_in_one_dimension(toy):
     scores, weights, labels = toy
     labels = labels.copy()
     labels[(labels == 1) & (scores < 0.7)] = 2  # a second, softer signal
-    result = fit_gmm_binning(scores, weights, labels, 3, signal_labels=(1, 2), combination="minimum", seed=0, **FAST)
+    result = fit_gmm_binning(scores, weights, labels, 3, signal_labels=(1, 2), combination="minimum", settings=FAST)
     assert result.signal_significance.shape == (2,)
     assert result.significance == pytest.approx(result.signal_significance.min())
     assert result.bins.s.shape == (2, result.n_bins)
@@ -215,11 +226,8 @@ def simplex_fit():
         labels,
         5,
         signal_labels=(1, 2),
-        min_background=10.0,
-        seed=0,
-        n_steps=150,
-        n_restarts=2,
-        n_fine=40,
+        rule=BinRule(min_background=10.0),
+        settings=GMMSettings(n_steps=150, n_restarts=2, n_fine=40),
     )
     return (scores, weights, labels), fit
 
@@ -239,13 +247,13 @@ def test_simplex_mixture_assigns_every_event(simplex_fit):
     for bin_map in (RegularGridMap.for_bins(3, 5), ArgmaxQuantileMap.fit(scores, 5)):
         assigned = bin_map(scores)
         assert assigned.min() >= 0 and assigned.max() < bin_map.n_bins
-        out = evaluate_bin_map(bin_map, bin_map.n_bins, scores, weights, labels, (1, 2), min_background=10.0)
+        out = evaluate_bin_map(bin_map, bin_map.n_bins, scores, weights, labels, BinRule(min_background=10.0), (1, 2))
         assert np.all(out["bins"].b >= 10.0) and np.isfinite(out["significance"])
     assert (
         result.significance
-        > evaluate_bin_map(RegularGridMap.for_bins(3, 5), 3, scores, weights, labels, (1, 2), min_background=10.0)[
-            "significance"
-        ]
+        > evaluate_bin_map(
+            RegularGridMap.for_bins(3, 5), 3, scores, weights, labels, BinRule(min_background=10.0), (1, 2)
+        )["significance"]
     )
 
 
@@ -285,11 +293,9 @@ def test_plots_are_written_as_png_and_pdf(tmp_path, toy, annealed, simplex_fit):
             scores,
             weights,
             labels == 1,
-            annealed.weights,
-            annealed.means[:, 0],
-            annealed.scale_tril[:, 0, 0],
-            edges,
+            annealed,
             tmp_path / "components.png",
+            reference=(edges[1:], "the mixture's, but one"),
             **label,
         ),
         binning_plots.simplex_bin_map(
@@ -364,7 +370,8 @@ def test_rule_background_by_hand():
 
 
 def test_soft_yields_keep_signed_weights_by_hand():
-    from phenoflow.binning.gmm import FineCells, _soft_yields
+    from phenoflow.binning.gmm import FineCells
+    from phenoflow.binning.gmm.fit import _soft_yields
     from phenoflow.binning.rule import BinYields
 
     # two cells at 0.2 and 0.8; cell 1 has a negative background. Components at 0.2 and 0.8
@@ -392,7 +399,8 @@ def test_gmm_with_negative_weights_obeys_the_rule_on_signed_yields(toy):
     scores, weights, labels = toy
     rng = np.random.default_rng(8)
     signed = weights * np.where(rng.random(len(weights)) < 0.2, -1.0, 1.0)  # NLO-like: a fifth negative
-    result = fit_gmm_binning(scores, signed, labels, 4, min_background=5.0, max_rel_uncertainty=0.3, seed=1, **FAST)
+    rule = BinRule(min_background=5.0, max_rel_uncertainty=0.3)
+    result = fit_gmm_binning(scores, signed, labels, 4, rule=rule, settings=FAST, seed=1)
     assert finite_everywhere(result)
     y = binned_yields(scores, signed, labels, result.edges)
     np.testing.assert_allclose(result.bins.b, y["b"], rtol=1e-12)
@@ -407,7 +415,7 @@ def test_gmm_with_negative_weights_obeys_the_rule_on_signed_yields(toy):
 
 # --- the minimum number of background MC events -----------------------------------------------------
 
-from rule_cases import RULE, background_counts, top_sample  # noqa: E402
+from rule_cases import RULE, TEN, background_counts, top_sample  # noqa: E402
 
 
 def test_mixture_refuses_a_bin_of_nine_background_events_and_keeps_ten():
@@ -417,24 +425,24 @@ def test_mixture_refuses_a_bin_of_nine_background_events_and_keeps_ten():
     the minimum its top bin holds fewer."""
     for n_top in (9, 10):
         scores, weights, labels = top_sample(n_top)
-        _, optimum = event_optimum(scores, weights, labels, 2, **RULE, min_mc_events=10)
-        fit = fit_gmm_binning(scores, weights, labels, 2, **RULE, min_mc_events=10, seed=0, n_steps=50)
+        _, optimum = event_optimum(scores, weights, labels, 2, TEN)
+        fit = fit_gmm_binning(scores, weights, labels, 2, rule=TEN, settings=GMMSettings(n_steps=50))
         counts = [39, 10] if n_top == 9 else [40, 10]
         assert background_counts(fit.edges, scores, weights, labels) == counts
-        assert fit.bins.b_events.tolist() == counts and fit.settings["min_mc_events"] == 10
+        assert fit.bins.b_events.tolist() == counts and fit.rule.min_mc_events == 10
         assert fit.significance == pytest.approx(optimum, rel=1e-9)
-        free = fit_gmm_binning(scores, weights, labels, 2, **RULE, seed=0, n_steps=50)
+        free = fit_gmm_binning(scores, weights, labels, 2, rule=RULE, settings=GMMSettings(n_steps=50))
         assert min(background_counts(free.edges, scores, weights, labels)) < 10
 
 
 def test_coarse_dp_starts_obey_the_minimum():
     scores, weights, labels = top_sample(9)
     cells = fine_cells(scores, weights, labels, (1,), 2000)  # one cell per event
-    edges = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE, min_mc_events=10)
+    edges = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, TEN)
     assert background_counts(edges, scores, weights, labels) == [39, 10]
-    free = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE)
+    free = coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, RULE)
     assert background_counts(free, scores, weights, labels) == [41, 8]
-    assert coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, **RULE, min_mc_events=50) is None  # 49 in all
+    assert coarse_optimum_edges(cells, 2, 600, 0.0, 1.0, replace(RULE, min_mc_events=50)) is None  # 49 in all
 
 
 @pytest.mark.parametrize(("n_top", "minimum", "feasible"), [(9, 10, False), (10, 10, True), (9, 9, True)])
@@ -442,20 +450,62 @@ def test_training_marks_a_hard_state_of_too_few_events_infeasible(n_top, minimum
     """The training's check of the hard state: bins [0, 0.5) and [0.5, 1] (two components of equal
     width, so their argmax boundary is exactly 0.5), whose top bin holds the n_top light events,
     score their Z if every bin obeys the rule, else -1."""
-    from phenoflow.binning.gmm import _Init, _mixture_from_edges, _train
+    from phenoflow.binning.gmm.cells import _Init, _mixture_from_edges
+    from phenoflow.binning.gmm.training import _train
 
     scores, weights, labels = top_sample(n_top)
     cells = fine_cells(scores, weights, labels, (1,), 2000)
     log_w, mu, sigma = _mixture_from_edges(np.array([0.0, 0.5, 1.0]), 2)
     init = _Init((log_w - np.log(np.exp(log_w).sum()))[None], mu[None, :, None], sigma[None, :, None, None])
-    trained = _train(
-        cells, init, interval=(0.0, 1.0), combination="quadrature", **RULE, min_mc_events=minimum,
-        penalty_background=20.0, penalty_uncertainty=20.0, margin=0.02,
-        temperatures=np.full(1, 0.01), learning_rates=np.full(1, 1e-12),
-    )  # fmt: skip
+    one_step = GMMSettings(n_steps=1, temperature=(0.01, 0.01), learning_rate=(1e-12, 1e-12))
+    trained = _train(cells, init, (0.0, 1.0), "quadrature", replace(RULE, min_mc_events=minimum), one_step)
     z_hard = float(trained.history["z_hard"][0, 0])
     if feasible:
         s, b = np.array([5.0, 5.0]), np.array([40.0, 0.1 * n_top])
         assert z_hard == pytest.approx(combined_significance(s, b), rel=1e-5)  # float32 training
     else:
         assert z_hard == -1.0
+
+
+# --- the settings ----------------------------------------------------------------------------------
+
+
+def test_settings_from_the_config_block():
+    """Each config key sets its settings (schedule and penalty two each), lists become tuples, unset
+    keys keep the defaults; the dimension's defaults are filled in when a fit resolves them."""
+    settings = GMMSettings.from_config(
+        {"steps": 40, "restarts": 3, "fine_bins": 50, "coarse_bins": 0, "temperature": [1.0, 0.1],
+         "learning_rate": [0.02, 0.001], "schedule": "exponential", "penalty": 5.0}
+    )  # fmt: skip
+    assert settings == GMMSettings(
+        n_steps=40, n_restarts=3, n_fine=50, n_coarse=0, temperature=(1.0, 0.1), learning_rate=(0.02, 0.001),
+        temperature_schedule="exponential", learning_rate_schedule="exponential",
+        penalty_background=5.0, penalty_uncertainty=5.0,
+    )  # fmt: skip
+    assert GMMSettings.from_config({}) == GMMSettings.from_config(None) == GMMSettings()
+    default = GMMSettings()
+    assert (default.resolved(one_d=True).n_restarts, default.resolved(one_d=True).n_fine) == (6, 2000)
+    assert (default.resolved(one_d=False).n_restarts, default.resolved(one_d=False).n_fine) == (4, 100)
+    assert settings.resolved(one_d=False) == settings  # set values are kept
+    np.testing.assert_array_equal(settings.temperatures(), schedule("exponential", 1.0, 0.1, 40))
+    np.testing.assert_array_equal(settings.learning_rates(), schedule("exponential", 0.02, 0.001, 40))
+
+
+def test_the_configs_mixture_block_restates_the_defaults():
+    """config/config.yaml spells out the mixture's settings for the reader; they are the library's."""
+    from pathlib import Path
+
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+    assert GMMSettings.from_config(config["binning"]["gmm"]).resolved(True) == GMMSettings().resolved(True)
+
+
+def test_settings_refuse_unknown_keys_and_bad_values_naming_the_config_key():
+    with pytest.raises(ValueError, match=r"binning\.gmm\.step is not a setting.*known: steps, restarts"):
+        GMMSettings.from_config({"step": 100})
+    for block, key in (({"steps": 0}, "steps"), ({"restarts": 0}, "restarts"), ({"coarse_bins": -1}, "coarse_bins"),
+                       ({"schedule": "linear"}, "schedule"), ({"temperature": [0.1]}, "temperature"),
+                       ({"learning_rate": [0.1, 0.0]}, "learning_rate"), ({"penalty": -1.0}, "penalty")):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"binning\.gmm\.{key} "):
+            GMMSettings.from_config(block)

@@ -9,14 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenoflow.binning.gmm import fit_gmm_binning
+from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
 from phenoflow.binning.optimal import event_optimum, optimal_edges
-from phenoflow.binning.rule import RULE_TOLERANCE, binned_yields, combined_significance
+from phenoflow.binning.rule import RULE_TOLERANCE, BinRule, binned_yields, combined_significance
 from phenoflow.evaluation.metrics import Significance
 
 DATA = Path(__file__).parent / "data" / "binning_scores"
-RULE = dict(min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10)  # the default config's
 COWAN = Significance(0.1, True)  # the default config's significance block
+RULE = BinRule(
+    min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10, significance=COWAN
+)  # the default config's
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,13 +30,13 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("k", [5, 20])
 def test_mixture_reaches_the_exact_optimum_on_real_scores(name, k):
     scores, weights, labels = load(name)
-    edges, optimum = event_optimum(scores, weights, labels, k, **RULE, significance=COWAN)
-    fit = fit_gmm_binning(scores, weights, labels, k, **RULE, significance=COWAN, seed=0)
+    edges, optimum = event_optimum(scores, weights, labels, k, RULE)
+    fit = fit_gmm_binning(scores, weights, labels, k, rule=RULE, seed=0)
     y = binned_yields(scores, weights, labels, fit.edges)
     slack = 1 + RULE_TOLERANCE  # bins of exactly four equal-weight MC events sit on the threshold
-    assert np.all(y["b"] * slack >= RULE["min_background"])
-    assert np.all(np.sqrt(y["b_sumw2"]) <= RULE["max_rel_uncertainty"] * y["b"] * slack)
-    assert np.all(y["b_events"] >= RULE["min_mc_events"])
+    assert np.all(y["b"] * slack >= RULE.min_background)
+    assert np.all(np.sqrt(y["b_sumw2"]) <= RULE.max_rel_uncertainty * y["b"] * slack)
+    assert np.all(y["b_events"] >= RULE.min_mc_events)
     assert fit.significance == pytest.approx(combined_significance(y["s"], y["b"], y["b_sumw2"], COWAN), rel=1e-9)
     assert fit.significance <= optimum * (1 + 1e-9)  # nothing beats the optimum over all cuts
     assert fit.significance >= 0.98 * optimum, f"GMM {fit.significance:.5g} vs exact {optimum:.5g}"
@@ -63,12 +65,12 @@ def test_workflow_optimal_is_the_exact_optimum_on_real_scores(name):
     # fewer distinct scores than max_cells: the workflow's `optimal` cuts between every two events
     scores, weights, labels = load(name)
     for k in (3, 10):
-        edges, optimum = event_optimum(scores, weights, labels, k, **RULE, significance=COWAN)
-        np.testing.assert_allclose(optimal_edges(scores, weights, labels, k, **RULE, significance=COWAN), edges)
+        edges, optimum = event_optimum(scores, weights, labels, k, RULE)
+        np.testing.assert_allclose(optimal_edges(scores, weights, labels, k, RULE), edges)
         # with fewer cells than events it is at most the optimum, and still close on these scores
-        coarse = optimal_edges(scores, weights, labels, k, max_cells=400, **RULE, significance=COWAN)
+        coarse = optimal_edges(scores, weights, labels, k, RULE, max_cells=400)
         y = binned_yields(scores, weights, labels, coarse)
-        assert np.all(y["b_events"] >= RULE["min_mc_events"])
+        assert np.all(y["b_events"] >= RULE.min_mc_events)
         z = combined_significance(y["s"], y["b"], y["b_sumw2"], COWAN)
         assert 0.95 * optimum <= z <= optimum * (1 + 1e-9)
 
@@ -80,7 +82,7 @@ def test_mixture_bins_are_the_runs_of_fine_cells_training_scores():
 
     # (no coarse-DP starts, whose edges are midway by construction: the result is a trained state)
     scores, weights, labels = load("default_55k_cnn")
-    fit = fit_gmm_binning(scores, weights, labels, 10, **RULE, significance=COWAN, seed=0, n_fine=500, n_coarse=0)
+    fit = fit_gmm_binning(scores, weights, labels, 10, rule=RULE, settings=GMMSettings(n_fine=500, n_coarse=0))
     cells = fine_cells(scores, weights, labels, (1,), 500)
     bins = np.digitize(scores, fit.edges[1:-1])
     for c in range(len(cells.points)):

@@ -10,6 +10,7 @@ from scipy.optimize import brentq, minimize_scalar
 
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.methods import evaluate_binning
+from phenoflow.binning.rule import BinRule
 from phenoflow.evaluation.metrics import Significance, asimov_significance
 from phenoflow.inference.likelihood import (
     BinnedSample,
@@ -215,8 +216,8 @@ def test_inference_table_says_when_the_saved_default_run_is_mc_limited(tmp_path)
     which refits with Z+jets' sum w^2 divided by that factor confirm (and by half of it refute)."""
     scores = pd.read_parquet(SCORES)
     x, w = scores["score"].to_numpy(np.float64), scores["weight"].to_numpy(np.float64)
-    binning = evaluate_binning("optimal", x, w, scores["label"].to_numpy(), 5, min_background=1.0,
-                               max_rel_uncertainty=0.5, significance=Significance(0.1, True))  # fmt: skip
+    rule = BinRule(min_background=1.0, max_rel_uncertainty=0.5, significance=Significance(0.1, True))
+    binning = evaluate_binning("optimal", x, w, scores["label"].to_numpy(), 5, rule)
     rows = [{"method": "optimal", "n_bins_requested": 5, "edges": binning["edges"]}]
     generated = {"zz_qqvv": 5000, "zvv_jets": 10000, "qcd": 40000}
     table = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", **SETTINGS, mc_statistics=MCStatistics(),

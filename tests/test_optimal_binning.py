@@ -1,11 +1,12 @@
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.optimal import event_cells, event_optimum, fine_histograms, optimal_edges, optimal_partition
-from phenoflow.binning.rule import binned_yields, merge_low_background
+from phenoflow.binning.rule import BinRule, binned_yields, merge_low_background
 from phenoflow.binning.toys import GATO_PROCESSES, gato_toy
 from phenoflow.evaluation.metrics import asimov_significance
 
@@ -56,7 +57,7 @@ def random_fine(seed, n=10, counts=False):
 def test_dp_matches_brute_force(seed, constraints):
     s, b, w2 = random_fine(seed)
     want, _ = brute_force(s, b, w2, 3, **constraints)
-    idx, objective = optimal_partition(s, b, w2, 3, **constraints)
+    idx, objective = optimal_partition(s, b, w2, 3, BinRule(**constraints))
     assert objective == pytest.approx(want, rel=1e-10)
     assert idx[0] == 0 and idx[-1] == len(s) and np.all(np.diff(idx) > 0) and len(idx) - 1 <= 3
     # the returned boundaries really reach the objective and respect the constraints
@@ -81,9 +82,9 @@ def test_dp_with_a_minimum_of_mc_events_matches_brute_force(seed, constraints):
     want, _ = brute_force(s, b, w2, 4, **constraints, b_events=n_b)
     if not np.isfinite(want):
         with pytest.raises(ValueError, match="no binning"):
-            optimal_partition(s, b, w2, 4, **constraints, b_events=n_b)
+            optimal_partition(s, b, w2, 4, BinRule(**constraints), b_events=n_b)
         return
-    idx, objective = optimal_partition(s, b, w2, 4, **constraints, b_events=n_b)
+    idx, objective = optimal_partition(s, b, w2, 4, BinRule(**constraints), b_events=n_b)
     assert objective == pytest.approx(want, rel=1e-10)
     assert np.all(np.add.reduceat(n_b, idx[:-1]) >= constraints["min_mc_events"])
 
@@ -102,12 +103,13 @@ def test_a_dp_optimum_under_the_rule_never_holds_fewer_than_the_minimum(seed):
     weights[rng.random(n) < 0.05] = 0.0
     minimum = int(rng.integers(5, 30))
     for k in (2, 5, 12):
-        edges, z = event_optimum(scores, weights, labels, k, 1.0, 0.5, min_mc_events=minimum)
+        rule = BinRule(min_background=1.0, max_rel_uncertainty=0.5)
+        edges, z = event_optimum(scores, weights, labels, k, replace(rule, min_mc_events=minimum))
         inside = [(scores >= lo) & (scores < hi) for lo, hi in zip(edges[:-1], np.r_[edges[1:-1], np.inf])]
         counts = [int(np.sum(m & (labels == 0) & (weights != 0))) for m in inside]
         assert min(counts) >= minimum, (k, counts)
         assert binned_yields(scores, weights, labels, edges)["b_events"].tolist() == counts
-        free_edges, free_z = event_optimum(scores, weights, labels, k, 1.0, 0.5)
+        free_edges, free_z = event_optimum(scores, weights, labels, k, rule)
         assert z <= free_z * (1 + 1e-12)
         if min(binned_yields(scores, weights, labels, free_edges)["b_events"]) >= minimum:
             assert z == pytest.approx(free_z, rel=1e-12)
@@ -117,23 +119,23 @@ def test_the_dp_refuses_nine_background_events_and_keeps_ten_by_hand():
     # two fine bins: s = 0, 2; b = 5, 1; the top one from 9 or 10 MC events. Two bins give
     # Z_A(0, 5)^2 + Z_A(2, 1)^2, one bin Z_A(2, 6)^2
     s, b, w2 = np.array([0.0, 2.0]), np.array([5.0, 1.0]), np.array([0.5, 0.1])
-    part = optimal_partition(s, b, w2, 2, min_mc_events=10, b_events=np.array([30.0, 9.0]))
+    part = optimal_partition(s, b, w2, 2, BinRule(min_mc_events=10), b_events=np.array([30.0, 9.0]))
     np.testing.assert_array_equal(part.indices, [0, 2])
     assert part.objective == pytest.approx(asimov_significance(2.0, 6.0) ** 2, rel=1e-12)
-    part = optimal_partition(s, b, w2, 2, min_mc_events=10, b_events=np.array([30.0, 10.0]))
+    part = optimal_partition(s, b, w2, 2, BinRule(min_mc_events=10), b_events=np.array([30.0, 10.0]))
     np.testing.assert_array_equal(part.indices, [0, 1, 2])
     assert part.objective == pytest.approx(asimov_significance(2.0, 1.0) ** 2, rel=1e-12)
     with pytest.raises(ValueError, match="min_mc_events=40.*from 39 MC events"):
-        optimal_partition(s, b, w2, 2, min_mc_events=40, b_events=np.array([30.0, 9.0]))
+        optimal_partition(s, b, w2, 2, BinRule(min_mc_events=40), b_events=np.array([30.0, 9.0]))
     with pytest.raises(ValueError, match="needs b_events"):
-        optimal_partition(s, b, w2, 2, min_mc_events=10)
+        optimal_partition(s, b, w2, 2, BinRule(min_mc_events=10))
 
 
 def test_dp_matches_brute_force_more_bins():
     s, b, w2 = random_fine(42, n=12)
     for k in (1, 2, 5, 12):
         want, _ = brute_force(s, b, w2, k, min_background=1.0)
-        assert optimal_partition(s, b, w2, k, min_background=1.0).objective == pytest.approx(want, rel=1e-10)
+        assert optimal_partition(s, b, w2, k, BinRule(min_background=1.0)).objective == pytest.approx(want, rel=1e-10)
 
 
 def test_never_a_bin_without_background():
@@ -149,17 +151,17 @@ def test_never_a_bin_without_background():
 def test_impossible_constraints_give_fewer_bins_or_raise():
     s = np.linspace(0.1, 2.0, 10)
     b = np.ones(10)
-    idx, _ = optimal_partition(s, b, b, 8, min_background=4.0)  # at most two bins of b >= 4 fit
+    idx, _ = optimal_partition(s, b, b, 8, BinRule(min_background=4.0))  # at most two bins of b >= 4 fit
     assert len(idx) - 1 == 2
     _, pb, _ = partition_yields(s, b, b, idx)
     assert np.all(pb >= 4.0)
     # relative uncertainty 1/sqrt(n) of n unit-weight events: <= 0.5 needs 4 fine bins per bin
-    idx, _ = optimal_partition(s, b, b, 8, max_rel_uncertainty=0.5)
+    idx, _ = optimal_partition(s, b, b, 8, BinRule(max_rel_uncertainty=0.5))
     assert len(idx) - 1 == 2 and np.all(np.diff(idx) >= 4)
     with pytest.raises(ValueError, match="no binning"):
-        optimal_partition(s, b, b, 3, min_background=11.0)
+        optimal_partition(s, b, b, 3, BinRule(min_background=11.0))
     with pytest.raises(ValueError, match="no binning"):
-        optimal_partition(s, b, b, 3, max_rel_uncertainty=0.3)
+        optimal_partition(s, b, b, 3, BinRule(max_rel_uncertainty=0.3))
     with pytest.raises(ValueError, match="no binning"):
         optimal_partition(np.ones(3), np.zeros(3), np.zeros(3), 2)
 
@@ -209,18 +211,19 @@ def test_optimal_edges_agree_with_binned_yields(small_toy):
     s, b, w2, n_b, cuts = event_cells(sc, w, y, 300)
     assert len(cuts) == 301 and s.sum() == pytest.approx(50.0) and b.sum() == pytest.approx(26_000.0)
     assert n_b.sum() == 15_000
-    edges = optimal_edges(sc, w, y, 4, max_cells=300, min_background=1.0, max_rel_uncertainty=0.3)
+    rule = BinRule(min_background=1.0, max_rel_uncertainty=0.3)
+    edges = optimal_edges(sc, w, y, 4, rule, max_cells=300)
     assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0) and len(edges) <= 5
     assert np.all(np.isin(edges, cuts))
     yields = binned_yields(sc, w, y, edges)
     assert np.all(yields["b"] >= 1.0)
     assert np.all(np.sqrt(yields["b_sumw2"]) / yields["b"] <= 0.3 + 1e-12)
-    idx, objective = optimal_partition(s, b, w2, 4, min_background=1.0, max_rel_uncertainty=0.3)
+    idx, objective = optimal_partition(s, b, w2, 4, rule)
     np.testing.assert_allclose(edges, cuts[idx])
     assert np.sum(asimov_significance(yields["s"], yields["b"]) ** 2) == pytest.approx(objective, rel=1e-9)
     # cutting between events beats any equal-width grid of the same toy
     s50, b50, w50, _, _ = fine_histograms(sc, w, y, 50)
-    assert objective > optimal_partition(s50, b50, w50, 4, min_background=1.0, max_rel_uncertainty=0.3).objective
+    assert objective > optimal_partition(s50, b50, w50, 4, rule).objective
 
 
 def test_event_cells_by_hand():
@@ -295,13 +298,13 @@ def test_dp_with_a_negative_background_fine_bin_by_hand():
     # (s 3, b 1), [1,2] (s 2.5, b 2), [0..2] (s 3.5, b 4); [1] alone has b = -1.
     # Z^2: {[0],[1,2]} 0.433 + 2.298 = 2.731; {[0,1],[2]} 5.090 + 0.079 = 5.170; {all} 2.429
     s, b, w2 = np.array([1.0, 2.0, 0.5]), np.array([2.0, -1.0, 3.0]), np.array([1.0, 1.0, 1.0])
-    part = optimal_partition(s, b, w2, n_bins=2, min_background=0.5)
+    part = optimal_partition(s, b, w2, n_bins=2, rule=BinRule(min_background=0.5))
     assert part.indices.tolist() == [0, 2, 3]
     expected = asimov_significance(3.0, 1.0) ** 2 + asimov_significance(0.5, 3.0) ** 2
     assert part.objective == pytest.approx(expected, rel=1e-12)
     assert part.objective == pytest.approx(5.1695, abs=1e-4)
     # with |w| the first pair would have b = 3: Z^2(3, 3) + Z^2(0.5, 3) = 2.397, not the physical value
-    assert optimal_partition(s, np.abs(b), w2, n_bins=2, min_background=0.5).objective == pytest.approx(
+    assert optimal_partition(s, np.abs(b), w2, n_bins=2, rule=BinRule(min_background=0.5)).objective == pytest.approx(
         2.3968, abs=1e-4
     )
 
@@ -324,12 +327,12 @@ def test_a_bin_exactly_on_the_uncertainty_threshold_is_allowed_by_every_judge():
     # four MC events of equal weight: sqrt(sum w^2) / b = 0.5 exactly, the default threshold. The DP
     # sums them as differences of cumulative sums behind five heavy events, the rule directly;
     # both must accept the bin (before, rounding made the DP refuse it while the rule kept it)
-    from phenoflow.binning.rule import BinYields, merge_bins
+    from phenoflow.binning.rule import BinYields
 
     w = 528.6177978515625
     b = np.array([1.5e6, 1.2e6, 9.0e5, 1.1e6, 1.3e6, w, w, w, w])
     s = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
-    part = optimal_partition(s, b, b**2, 2, min_background=1.0, max_rel_uncertainty=0.5)
+    part = optimal_partition(s, b, b**2, 2, BinRule(min_background=1.0, max_rel_uncertainty=0.5))
     np.testing.assert_array_equal(part.indices, [0, 5, 9])  # the four light events alone
     heavy = b[:5]
     y = BinYields(
@@ -339,9 +342,9 @@ def test_a_bin_exactly_on_the_uncertainty_threshold_is_allowed_by_every_judge():
         np.array([5.0, 4.0]),
         np.array([5.0, 4.0]),
     )
-    _, n_bins = merge_bins(y, np.ones((2, 2), dtype=bool), min_background=1.0, max_rel_uncertainty=0.5)
+    _, n_bins = BinRule(min_background=1.0, max_rel_uncertainty=0.5).merge(y, np.ones((2, 2), dtype=bool))
     assert n_bins == 2
     # a fifth of an event's weight less and the bin breaks the rule for both
     b[-1] = 0.8 * w
-    part = optimal_partition(s, b, b**2, 2, min_background=1.0, max_rel_uncertainty=0.5)
+    part = optimal_partition(s, b, b**2, 2, BinRule(min_background=1.0, max_rel_uncertainty=0.5))
     assert not np.array_equal(part.indices, [0, 5, 9])

@@ -3,12 +3,13 @@ score scan, the cut-and-count, the binning rule, the DP, the Gaussian mixture an
 table; with both settings off every result is the plain Asimov one."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from phenoflow.binning.optimal import bin_value_matrix, optimal_partition
-from phenoflow.binning.rule import BinYields, combined_significance, merge_bins, signal_significances
+from phenoflow.binning.rule import BinRule, BinYields, combined_significance, signal_significances
 from phenoflow.evaluation.comparison import comparison_row, comparison_table, write_comparison
 from phenoflow.evaluation.metrics import (
     ASIMOV,
@@ -129,10 +130,10 @@ def test_the_rule_merges_where_the_uncertain_z_loses_least():
         "mc": (cowan2(1.5, 2.5, 16.25) - cowan2(1, 2, 16), cowan2(1.5, 5.5, 1.25) - cowan2(1, 5, 1)),
     }
     assert gain["plain"][0] > gain["plain"][1] and gain["mc"][0] < gain["mc"][1]
-    groups, n = merge_bins(y, chain, min_background=1.0)
+    groups, n = BinRule(min_background=1.0).merge(y, chain)
     assert n == 2 and groups.tolist() == [0, 0, 1]
-    assert merge_bins(y, chain, min_background=1.0, significance=OFF)[0].tolist() == [0, 0, 1]
-    groups, n = merge_bins(y, chain, min_background=1.0, significance=MC)
+    assert BinRule(min_background=1.0, significance=OFF).merge(y, chain)[0].tolist() == [0, 0, 1]
+    groups, n = BinRule(min_background=1.0, significance=MC).merge(y, chain)
     assert n == 2 and groups.tolist() == [0, 1, 1]
     merged = y.merged(groups, n)
     want = math.sqrt(cowan2(1, 2, 16) + cowan2(1.5, 5.5, 1.25))
@@ -150,7 +151,7 @@ def test_several_signals_see_the_others_as_uncertain_background():
 
 def test_the_dp_objective_of_three_fine_bins_by_hand():
     s, b, w2 = np.array([1.0, 2.0, 4.0]), np.array([10.0, 4.0, 1.0]), np.array([1.0, 1.0, 4.0])
-    value = bin_value_matrix(s, b, w2, significance=MC)
+    value = bin_value_matrix(s, b, w2, BinRule(significance=MC))
     for i in range(3):
         for j in range(i + 1, 4):
             want = cowan2(s[i:j].sum(), b[i:j].sum(), w2[i:j].sum())
@@ -162,11 +163,11 @@ def test_the_dp_objective_of_three_fine_bins_by_hand():
     plain = optimal_partition(s, b, w2, 2)
     assert plain.indices.tolist() == [0, 2, 3]
     assert plain.objective == pytest.approx(cowan2(3, 14, 0) + cowan2(4, 1, 0), rel=1e-12)
-    best = optimal_partition(s, b, w2, 2, significance=MC)
+    best = optimal_partition(s, b, w2, 2, BinRule(significance=MC))
     assert best.indices.tolist() == [0, 1, 3]
     assert best.objective == pytest.approx(cowan2(1, 10, 1) + cowan2(6, 5, 5), rel=1e-12)
     assert best.objective == pytest.approx(2.39371, abs=1e-5)
-    np.testing.assert_array_equal(bin_value_matrix(s, b, w2, significance=OFF), bin_value_matrix(s, b, w2))
+    np.testing.assert_array_equal(bin_value_matrix(s, b, w2, BinRule(significance=OFF)), bin_value_matrix(s, b, w2))
 
 
 # --- the Gaussian mixture's differentiable Z -----------------------------------------------------
@@ -215,31 +216,31 @@ def test_the_tensorflow_cowan_z_equals_the_numpy_one_with_finite_gradients():
 
 def test_the_mixture_maximises_and_reports_the_option():
     pytest.importorskip("tensorflow")
-    from phenoflow.binning.gmm import fit_gmm_binning
+    from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
     from phenoflow.binning.rule import binned_yields
     from phenoflow.binning.toys import gato_toy
 
     data = gato_toy(4000, 12000, seed=3)
     x, w, y = data["scores"], data["weights"], data["labels"]
-    rule = dict(min_background=5.0, max_rel_uncertainty=0.3)
     both = Significance(0.1, True)
-    fit = fit_gmm_binning(x, w, y, 4, significance=both, seed=1, **rule)
+    rule = BinRule(min_background=5.0, max_rel_uncertainty=0.3, significance=both)
+    fit = fit_gmm_binning(x, w, y, 4, rule=rule, seed=1)
     yields = binned_yields(x, w, y, fit.edges)
     assert fit.significance == pytest.approx(
         combined_significance(yields["s"], yields["b"], yields["b_sumw2"], both), rel=1e-12
     )
     assert fit.significance_asimov == pytest.approx(combined_significance(yields["s"], yields["b"]), rel=1e-12)
     assert fit.significance < fit.significance_asimov
-    assert fit.settings["significance"] == both.as_dict()
+    assert fit.rule.significance == both
     # as good as the exact DP optimum of the same objective on 2000 fine bins (0.8020; the
     # mixture's 1000 quantile cells resolve the top of the score better: 0.8024 measured)
     fine = (np.histogram(x[y == k], 2000, (0, 1), weights=w[y == k] ** p)[0] for k, p in ((1, 1), (0, 1), (0, 2)))
-    dp = optimal_partition(*fine, 4, significance=both, **rule)
+    dp = optimal_partition(*fine, 4, rule)
     assert fit.significance > 0.98 * math.sqrt(dp.objective)
     # both settings off: the very same fit as without the option
-    options = dict(rule, n_steps=100, n_restarts=2, seed=1)
-    plain = fit_gmm_binning(x, w, y, 4, **options)
-    off = fit_gmm_binning(x, w, y, 4, significance=OFF, **options)
+    short = GMMSettings(n_steps=100, n_restarts=2)
+    plain = fit_gmm_binning(x, w, y, 4, rule=replace(rule, significance=ASIMOV), settings=short, seed=1)
+    off = fit_gmm_binning(x, w, y, 4, rule=replace(rule, significance=OFF), settings=short, seed=1)
     np.testing.assert_array_equal(off.edges, plain.edges)
     assert off.significance == plain.significance == plain.significance_asimov
 
@@ -252,14 +253,14 @@ def test_binning_rows_carry_both_significances():
 
     scores, weights, labels = scan_sample()
     for method in ("equidistant", "quantile", "optimal"):
-        row = evaluate_binning(method, scores, weights, labels, 3, 1.0, significance=MC)
+        row = evaluate_binning(method, scores, weights, labels, 3, BinRule(min_background=1.0, significance=MC))
         s, b, b_err = (np.array(row[k]) for k in ("s", "b", "b_error"))
         assert row["significance"] == pytest.approx(
             math.sqrt(sum(cowan2(*a, e**2) for *a, e in zip(s, b, b_err))), rel=1e-12
         )
         assert row["z_asimov"] == pytest.approx(math.sqrt(sum(cowan2(*a, 0) for a in zip(s, b))), rel=1e-12)
-        off = evaluate_binning(method, scores, weights, labels, 3, 1.0, significance=OFF)
-        assert off == evaluate_binning(method, scores, weights, labels, 3, 1.0)
+        off = evaluate_binning(method, scores, weights, labels, 3, BinRule(min_background=1.0, significance=OFF))
+        assert off == evaluate_binning(method, scores, weights, labels, 3, BinRule(min_background=1.0))
         assert off["significance"] == off["z_asimov"]
 
 

@@ -27,15 +27,8 @@ rule binning:
         provenance=result("binning/{model}/provenance.yaml"),
     params:
         provenance=lambda w: provenance_config("binning", model=w.model),
-        methods=config["binning"]["methods"],
-        n_bins=config["binning"]["n_bins"],
-        min_background=config["binning"]["min_background"],
-        max_rel_uncertainty=config["binning"]["max_rel_uncertainty"],
-        min_mc_events=config["binning"]["min_mc_events"],
-        gmm=config["binning"]["gmm"],
-        crossfit=config["binning"]["crossfit"],
+        binning=config["binning"],  # the methods, K, the rule, the mixture's settings, crossfit, combination
         classes=CLASSES.as_dict(),
-        combination=config["binning"]["combination"],
         significance=config["significance"],
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label

@@ -3,8 +3,7 @@
 import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
-from phenoflow.binning.study import run_binnings, run_simplex_binnings
-from phenoflow.evaluation.metrics import Significance
+from phenoflow.binning.study import Plan, run_binnings, run_simplex_binnings
 from phenoflow.features.classes import Classes
 from phenoflow.features.splits import crossfit_groups
 from phenoflow.io import atomic_path, write_json
@@ -18,22 +17,22 @@ p = snakemake.params
 out = snakemake.output
 collision = Collision(p.sqrt_s_gev, p.luminosity_fb)
 with to_log_file(snakemake.log[0]) as log:
-    if "gmm" in p.methods:
+    plan = Plan.from_config(p.binning, p.significance, p.seed)
+    if "gmm" in plan.methods:
         use_tensorflow_threads(snakemake.threads)
     scores = pd.read_parquet(snakemake.input[0])
-    rule = (p.min_background, p.max_rel_uncertainty, p.min_mc_events)
-    significance = Significance.from_config(p.significance)
     # bins chosen on other events than those that fill them (binning.crossfit), as each event's score
-    groups = crossfit_groups(scores["fold"].to_numpy(), scores["row"].to_numpy()) if p.crossfit else None
-    args = (p.methods, p.n_bins, *rule, p.gmm, p.seed, out.plots, significance)
-    rows = run_binnings(scores, *args, collision=collision, groups=groups)
+    crossfit = p.binning["crossfit"]
+    groups = crossfit_groups(scores["fold"].to_numpy(), scores["row"].to_numpy()) if crossfit else None
+    rows = run_binnings(scores, plan, out.plots, collision=collision, groups=groups)
     classes = Classes.from_dict(p.classes)
     if f"p_{classes.names[0]}" in scores:  # a softmax over several classes: bin the simplex too
-        args = (classes.names, classes.signal_indices, p.methods, p.n_bins, *rule, p.combination, p.gmm, p.seed)
-        rows += run_simplex_binnings(scores, *args, out.plots, significance, collision=collision)
+        rows += run_simplex_binnings(
+            scores, classes.names, classes.signal_indices, plan, out.plots, collision=collision
+        )
     write_json(out.results, rows)
     columns = ["space", "method", "n_bins_requested", "n_bins", "significance", "z_asimov", "min_b_events"]
-    columns += ["significance_choosing", "z_asimov_choosing", "optimism"] if p.crossfit else []
+    columns += ["significance_choosing", "z_asimov_choosing", "optimism"] if crossfit else []
     for row in rows:
         row["min_b_events"] = min(row["b_events"])  # the fewest background MC events of a bin
     table = pd.DataFrame(rows).reindex(columns=columns)
@@ -51,4 +50,4 @@ with to_log_file(snakemake.log[0]) as log:
     for row in rows:
         for note in row["notes"] + row.get("gmm", {}).get("warnings", []):
             log.warning("%s, K = %d: %s", row["method"], row["n_bins_requested"], note)
-    log.info("binning (significance: %s):\n%s", significance.describe(), table.to_string(index=False))
+    log.info("binning (significance: %s):\n%s", plan.rule.significance.describe(), table.to_string(index=False))

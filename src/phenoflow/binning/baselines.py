@@ -1,7 +1,7 @@
 """Baseline binnings of a 1-D classifier score: equal-width bins and equal signal per bin.
 
-Both follow the signature convention of :data:`phenoflow.binning.methods.METHODS`:
-``(scores, weights, labels, n_bins, **options) -> edges``.
+Both take ``(scores, weights, labels, n_bins)`` and return edges; they are registered, with their
+forms on the simplex, in :data:`phenoflow.binning.methods.METHODS`.
 """
 
 from __future__ import annotations
@@ -9,14 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def equidistant(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int, **_) -> np.ndarray:
+def equidistant(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int) -> np.ndarray:
     """``n_bins`` equal-width bins over [0, 1]; shape (n_bins + 1,)."""
     return np.linspace(0.0, 1.0, n_bins + 1)
 
 
-def equal_signal_quantile_edges(
-    scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int, **_
-) -> np.ndarray:
+def equal_signal_quantile_edges(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int) -> np.ndarray:
     """Edges over [0, 1] giving each bin the same weighted signal yield.
 
     Inner edges are weighted quantiles k / n_bins of the signal score distribution, placed

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.binning.rule import (
+    BinRule,
     BinYields,
     SortedEvents,
     _chain,
@@ -35,9 +36,7 @@ from phenoflow.binning.rule import (
     bin_index,
     combined_significance,
     group_sums,
-    merge_bins,
     merge_edges,
-    rule_note,
 )
 from phenoflow.evaluation.metrics import ASIMOV
 from phenoflow.features.splits import crossfit_groups, group_complement_weights
@@ -79,19 +78,17 @@ def crossfit_binning(
     labels: np.ndarray,
     process: np.ndarray,
     groups: np.ndarray,
-    rule: Mapping,
+    rule: BinRule = BinRule(),
 ) -> CrossFit:
     """Cross-fit the binning ``edges_on`` over ``groups`` (n,; 0..G-1, G >= 2).
 
     ``scores``, ``weights`` (expected events of all events together), ``labels`` (1 signal),
-    ``process`` names: shape (n,). ``rule``: the keyword arguments of the common rule
-    (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``, ``significance``), applied to every group's
-    bins on its choosing events and to the stacked bins.
+    ``process`` names: shape (n,). ``rule``: the common rule, applied to every group's bins on
+    its choosing events and to the stacked bins.
     """
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
-    rule = {"min_background": 0.0, "max_rel_uncertainty": np.inf, "min_mc_events": 0, "significance": ASIMOV, **rule}
-    significance = rule["significance"]
+    significance = rule.significance
     n_groups = int(groups.max()) + 1
     if n_groups < 2 or len(np.unique(groups)) != n_groups:
         raise ValueError(f"cross-fitting needs groups 0..G-1 with G >= 2, got {sorted(set(groups.tolist()))}")
@@ -100,24 +97,23 @@ def crossfit_binning(
         rows = groups != g
         w = group_complement_weights(process, weights, groups, g)[rows]
         x, y = scores[rows], labels[rows]
-        edges, why = apply_rule_1d(edges_on(x, w, y), x, w, y, **rule)
+        edges, why = apply_rule_1d(edges_on(x, w, y), x, w, y, rule)
         chosen.append(edges)
         events.append(SortedEvents(x, w, y, (1,)))
         notes += [f"group {g}: {n}" for n in why]
     n = min(len(e) - 1 for e in chosen)
     for g, edges in enumerate(chosen):
         if len(edges) - 1 > n:
-            chosen[g], _ = merge_edges(edges, events[g], max_bins=n, **rule)
+            chosen[g], _ = merge_edges(edges, events[g], rule, max_bins=n)
             notes.append(f"group {g}: {len(edges) - 1} -> {n} bins, the fewest of any group, by the cheapest merges")
     cell = stacked_index(scores, groups, chosen)
     stacked = group_sums(cell, np.asarray(weights, dtype=np.float64), labels, (1,), n)
-    merged, n_kept = merge_bins(stacked, _chain(n), **rule)
+    merged, n_kept = rule.merge(stacked, _chain(n))
     if n_kept < n:
         keep = np.r_[True, np.diff(merged) != 0, True]
         chosen = [edges[keep] for edges in chosen]
         stacked = stacked.merged(merged, n_kept)
-        limits = (rule["min_background"], rule["max_rel_uncertainty"])
-        notes += rule_note(n, n_kept, *limits, "after stacking the groups ", rule["min_mc_events"])
+        notes += rule.note(n, n_kept, "after stacking the groups ")
     own, own_asimov = [], []
     for g, edges in enumerate(chosen):
         y = events[g].yields(edges)

@@ -1,40 +1,126 @@
-"""The binning methods by name, and each method's bins judged by the common rule.
+"""The binning methods by name, one registry for 1-D scores and softmax vectors alike, and each
+method's bins judged by the common rule.
 
-Binning methods are registered in :data:`METHODS` by name, each a function
-``(scores, weights, labels, n_bins, **options) -> edges`` returning increasing edges over
-[0, 1]: equal-width bins and equal signal per bin (:mod:`phenoflow.binning.baselines`), the
-exact optimum by dynamic programming (:mod:`phenoflow.binning.optimal`) and the Gaussian
-mixture (:mod:`phenoflow.binning.gmm`). Every method's bins are then judged by the same rule
-and the same yield function (:func:`evaluate_edges`, with :mod:`phenoflow.binning.rule`).
+Every method is registered in :data:`METHODS` by name as a function
+``(scores, weights, labels, n_bins, rule, options) -> Binning | None`` (:data:`Method`): 1-D
+scores (n,) give increasing edges over [0, 1], softmax vectors (n, C) a bin map; None if the
+method has no binning of such scores. Registered are equal-width bins and equal signal per bin
+(:mod:`phenoflow.binning.baselines`; on the simplex a regular grid and argmax regions cut at
+class-score quantiles, :mod:`phenoflow.binning.simplex`), the exact optimum by dynamic
+programming (:mod:`phenoflow.binning.optimal`, 1-D only) and the Gaussian mixture
+(:mod:`phenoflow.binning.gmm`, whose :class:`Binning` also carries its fit). A new method is a
+function of that signature added to :data:`METHODS` (and to the schema's ``binning.methods``).
+Every method's bins are then judged by the same rule and the same yield function
+(:func:`evaluate_edges`, or :func:`phenoflow.binning.rule.evaluate_bin_map` on the simplex).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
+from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.optimal import optimal_edges
-from phenoflow.binning.rule import apply_rule_1d, binned_yields, combined_significance
-from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.binning.rule import BinRule, apply_rule_1d, binned_yields, combined_significance
+from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 
-EdgesFn = Callable[..., np.ndarray]
-
-
-def gmm(scores: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_bins: int, **options) -> np.ndarray:
-    """Edges of the Gaussian-mixture binning with ``n_bins`` components (imports TensorFlow)."""
-    from phenoflow.binning.gmm import gmm_edges
-
-    return gmm_edges(scores, weights, labels, n_bins, **options)
+if TYPE_CHECKING:
+    from phenoflow.binning.gmm.fit import GMMBinningResult
 
 
-METHODS: dict[str, EdgesFn] = {
-    "equidistant": equidistant,
-    "quantile": equal_signal_quantile_edges,
-    "optimal": optimal_edges,
-    "gmm": gmm,
+@dataclass(frozen=True)
+class Binning:
+    """A method's bins for K requested, before the rule's merges. 1-D scores: ``edges``
+    (n_bins + 1,), increasing over [0, 1]; softmax vectors: ``bin_map``, (n, C) -> bin (n,) in
+    [0, ``n_bins``). ``fit``: the mixture's training record (the Gaussian mixture only)."""
+
+    edges: np.ndarray | None = None
+    bin_map: Callable[[np.ndarray], np.ndarray] | None = None
+    n_bins: int | None = None
+    fit: GMMBinningResult | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the method warns of (the mixture: components without events, its own merges)."""
+        return list(self.fit.warnings) if self.fit is not None else []
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodOptions:
+    """What a method is given besides the events, K and the rule: the ``seed`` of a random method,
+    the mixture's settings ``gmm``, the ``signal_labels`` among the labels and how several
+    signals' Z ``combination`` combine (:data:`phenoflow.binning.rule.COMBINATIONS`)."""
+
+    seed: int = 0
+    gmm: GMMSettings = GMMSettings()
+    signal_labels: tuple[int, ...] = (1,)
+    combination: str = "quadrature"
+
+
+#: A binning method: (scores (n,) or (n, C), weights (n,), labels (n,), K, rule, options) -> its
+#: bins, or None if it has none of such scores
+Method = Callable[[np.ndarray, np.ndarray, np.ndarray, int, BinRule, MethodOptions], Binning | None]
+
+
+def _equidistant(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning:
+    """Equal-width bins; on the simplex a regular grid of about ``n_bins`` cells."""
+    if np.ndim(scores) == 1:
+        return Binning(edges=equidistant(scores, weights, labels, n_bins))
+    grid = RegularGridMap.for_bins(np.shape(scores)[1], n_bins)
+    return Binning(bin_map=grid, n_bins=grid.n_bins)
+
+
+def _quantile(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning | None:
+    """Equal signal per bin; on the simplex argmax regions cut at class-score quantiles (None with
+    fewer bins than classes: the argmax needs a bin per class)."""
+    if np.ndim(scores) == 1:
+        return Binning(edges=equal_signal_quantile_edges(scores, weights, labels, n_bins))
+    if n_bins < np.shape(scores)[1]:
+        return None
+    regions = ArgmaxQuantileMap.fit(scores, n_bins)
+    return Binning(bin_map=regions, n_bins=regions.n_bins)
+
+
+def _optimal(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning | None:
+    """The exact optimum under the rule; None on the simplex (no exact optimum there)."""
+    if np.ndim(scores) != 1:
+        return None
+    return Binning(edges=optimal_edges(scores, weights, labels, n_bins, rule))
+
+
+def _gmm(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning:
+    """The Gaussian mixture with ``n_bins`` components (imports TensorFlow), its fit kept."""
+    from phenoflow.binning.gmm.fit import fit_gmm_binning
+
+    fit = fit_gmm_binning(
+        scores, weights, labels, n_bins, signal_labels=options.signal_labels, combination=options.combination,
+        rule=rule, settings=options.gmm, seed=options.seed,
+    )  # fmt: skip
+    if fit.edges is not None:
+        return Binning(edges=fit.edges, fit=fit)
+    return Binning(bin_map=fit.bin_map, n_bins=fit.n_bins, fit=fit)
+
+
+METHODS: dict[str, Method] = {
+    "equidistant": _equidistant,
+    "quantile": _quantile,
+    "optimal": _optimal,
+    "gmm": _gmm,
 }
+
+
+def registered(method: str) -> Method:
+    """The method registered as ``method`` in :data:`METHODS` (a name of the config's
+    ``binning.methods``); an unknown name is an error naming that key. Call it with the events
+    (scores (n,) or (n, C), weights in expected events, labels), K, the rule and the options for
+    its bins before the rule's merges."""
+    if method not in METHODS:
+        raise ValueError(f"binning.methods: '{method}' is not a binning method (one of {', '.join(METHODS)})")
+    return METHODS[method]
 
 
 def evaluate_edges(
@@ -44,26 +130,19 @@ def evaluate_edges(
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
-    min_background: float,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
 ) -> dict:
-    """Judge one binning by the common rule: bins are merged until each has b > 0, b >=
-    ``min_background``, a background MC uncertainty sqrt(sum w^2)/b <= ``max_rel_uncertainty``
-    and at least ``min_mc_events`` background MC events
+    """Judge one binning by the common rule: bins are merged until each obeys ``rule``
     (:func:`phenoflow.binning.rule.apply_rule_1d`, each merge losing the least sum Z^2); then
     yields and combined Z from the events.
 
     ``edges``: the method's edges for ``n_bins`` requested bins; events (n,) with ``labels`` 1
     signal, 0 background. Returns a JSON-ready row: method, bins requested and kept, edges,
     per-bin s, b, background MC error and background MC events, the significance sqrt(sum Z^2)
-    with Z = ``significance`` (default the plain Asimov Z_A), the plain ``z_asimov`` beside it,
-    and notes on merged bins.
+    with Z the rule's significance (default the plain Asimov Z_A), the plain ``z_asimov`` beside
+    it, and notes on merged bins.
     """
-    merged, notes = apply_rule_1d(
-        edges, scores, weights, labels, min_background, max_rel_uncertainty, (1,), significance, min_mc_events
-    )
+    merged, notes = apply_rule_1d(edges, scores, weights, labels, rule)
     yields = binned_yields(scores, weights, labels, merged)
     return {
         "method": method,
@@ -74,7 +153,7 @@ def evaluate_edges(
         "b": yields["b"].tolist(),
         "b_error": np.sqrt(yields["b_sumw2"]).tolist(),
         "b_events": yields["b_events"].astype(int).tolist(),
-        "significance": combined_significance(yields["s"], yields["b"], yields["b_sumw2"], significance),
+        "significance": combined_significance(yields["s"], yields["b"], yields["b_sumw2"], rule.significance),
         "z_asimov": combined_significance(yields["s"], yields["b"]),
         "notes": list(notes),
     }
@@ -86,36 +165,11 @@ def evaluate_binning(
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
-    min_background: float,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
-    **options,
+    rule: BinRule = BinRule(),
+    options: MethodOptions = MethodOptions(),
 ) -> dict:
-    """Edges from ``method`` (a key of :data:`METHODS`; ``options`` such as ``seed`` pass to it),
-    judged by :func:`evaluate_edges`. Methods that optimise edges (``optimal``, ``gmm``) obey
-    the rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``) themselves and
-    maximise sum Z^2 with Z = ``significance``; the others are merged to obey it."""
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
-    edges = method_edges(method, scores, weights, labels, n_bins, **rule, significance=significance, **options)
-    return evaluate_edges(method, edges, scores, weights, labels, n_bins, **rule, significance=significance)
-
-
-def method_edges(
-    method: str,
-    scores: np.ndarray,
-    weights: np.ndarray,
-    labels: np.ndarray,
-    n_bins: int,
-    min_background: float,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
-    **options,
-) -> np.ndarray:
-    """The edges ``method`` (a key of :data:`METHODS`) gives for ``n_bins`` bins of these events,
-    before the rule's merges; ``options`` such as ``seed`` pass to it."""
-    if method not in METHODS:
-        raise KeyError(f"binning method '{method}' is not one of {', '.join(METHODS)}")
-    rule = dict(min_background=min_background, max_rel_uncertainty=max_rel_uncertainty, min_mc_events=min_mc_events)
-    return METHODS[method](scores, weights, labels, n_bins, **rule, significance=significance, **options)
+    """The 1-D bins of ``method`` (:func:`registered`) judged by :func:`evaluate_edges`. Methods
+    that optimise edges (``optimal``, ``gmm``) obey ``rule`` themselves and maximise sum Z^2
+    with Z its significance; the others are merged to obey it."""
+    edges = registered(method)(scores, weights, labels, n_bins, rule, options).edges
+    return evaluate_edges(method, edges, scores, weights, labels, n_bins, rule)

@@ -9,11 +9,10 @@ root is the combined significance of :func:`phenoflow.binning.rule.combined_sign
 the plain Asimov Z_A or, with a ``significance`` that has a background uncertainty, Cowan's Z
 with each candidate bin's own sigma_b (its relative systematic and its sqrt(sum w^2)). The
 partition into at most ``n_bins`` bins that maximises it, subject to the per-bin rule of
-:func:`phenoflow.binning.rule.obeys_rule` (background yield, its MC uncertainty and its number of
+:meth:`phenoflow.binning.rule.BinRule.obeys` (background yield, its MC uncertainty and its number of
 MC events), is found exactly by dynamic programming over the fine edges.
 
-:func:`optimal_edges` follows the signature convention of
-:data:`phenoflow.binning.methods.METHODS`: ``(scores, weights, labels, n_bins, **options) -> edges``.
+:func:`optimal_edges` is the method ``optimal`` of :data:`phenoflow.binning.methods.METHODS`.
 """
 
 from __future__ import annotations
@@ -22,8 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from phenoflow.binning.rule import background_events, obeys_rule
-from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.binning.rule import BinRule, background_events
 
 
 class Partition(NamedTuple):
@@ -62,19 +60,16 @@ def bin_value_matrix(
     s: np.ndarray,
     b: np.ndarray,
     b_sumw2: np.ndarray,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
     b_events: np.ndarray | None = None,
 ) -> np.ndarray:
     """Z^2 of every candidate bin made of fine bins i..j-1, shape (n_fine + 1, n_fine + 1).
 
-    Z is ``significance`` (default the plain Asimov Z_A), with the candidate bin's background
-    sum of w^2 for its MC statistics. Entry [i, j] for i < j is Z(s_ij, b_ij)^2 if the bin obeys
-    the rule (:func:`phenoflow.binning.rule.obeys_rule`: b_ij > 0, b_ij >= min_background,
-    sqrt(b_sumw2_ij) / b_ij <= max_rel_uncertainty and at least ``min_mc_events`` background MC
-    events, from ``b_events`` (n_fine,), needed only with that minimum), otherwise -inf;
+    Z is the rule's significance (default the plain Asimov Z_A), with the candidate bin's
+    background sum of w^2 for its MC statistics. Entry [i, j] for i < j is Z(s_ij, b_ij)^2 if the
+    bin obeys ``rule`` (:meth:`phenoflow.binning.rule.BinRule.obeys`: b_ij > 0, b_ij >=
+    min_background, sqrt(b_sumw2_ij) / b_ij <= max_rel_uncertainty and at least min_mc_events
+    background MC events, from ``b_events`` (n_fine,), needed only with that minimum), otherwise -inf;
     entries with i >= j are -inf. Yields are differences of cumulative sums (a run of empty
     fine bins gives exactly b = 0, since adding zeros leaves a running sum unchanged; event
     counts stay whole numbers).
@@ -87,17 +82,16 @@ def bin_value_matrix(
         raise ValueError(
             f"s, b, b_sumw2 and b_events must be 1-D of equal length, got {s.shape}, {b.shape}, {w2.shape}, {n_b.shape}"
         )
-    if min_mc_events > 0 and b_events is None:
-        raise ValueError(f"min_mc_events = {min_mc_events:g} needs b_events, the fine bins' background MC events")
+    if rule.min_mc_events > 0 and b_events is None:
+        raise ValueError(f"min_mc_events = {rule.min_mc_events:g} needs b_events, the fine bins' background MC events")
     zero = np.zeros(1)
     cs, cb, cw2, cn = (np.concatenate([zero, np.cumsum(x)]) for x in (s, b, w2, n_b))
     S = cs[None, :] - cs[:, None]
     B = cb[None, :] - cb[:, None]
     W2 = cw2[None, :] - cw2[:, None]
     N = cn[None, :] - cn[:, None]
-    rule = obeys_rule(B, W2, min_background, max_rel_uncertainty, N, min_mc_events)
-    ok = np.triu(np.ones(S.shape, dtype=bool), k=1) & rule
-    z = significance(np.where(ok, S, 0.0), np.where(ok, B, 1.0), np.where(ok, W2, 0.0))
+    ok = np.triu(np.ones(S.shape, dtype=bool), k=1) & rule.obeys(B, W2, N)
+    z = rule.significance(np.where(ok, S, 0.0), np.where(ok, B, 1.0), np.where(ok, W2, 0.0))
     return np.where(ok, z**2, -np.inf)
 
 
@@ -106,19 +100,16 @@ def optimal_partition(
     b: np.ndarray,
     b_sumw2: np.ndarray,
     n_bins: int,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
     b_events: np.ndarray | None = None,
 ) -> Partition:
     """Contiguous partition of the fine bins into at most ``n_bins`` bins maximising sum Z^2
-    (Z: ``significance``, default the plain Asimov Z_A).
+    (Z: the rule's significance, default the plain Asimov Z_A).
 
     ``s``, ``b``, ``b_sumw2``, ``b_events``: fine-bin signal yield, background yield,
-    background sum of w^2 and background MC events, shape (n_fine,). Every bin must satisfy
-    b_k > 0, b_k >= ``min_background``, sqrt(b_sumw2_k) / b_k <= ``max_rel_uncertainty`` and
-    hold at least ``min_mc_events`` background MC events (``b_events`` is needed only then). Among equally good partitions (to a relative
+    background sum of w^2 and background MC events, shape (n_fine,). Every bin must obey
+    ``rule``: b_k > 0, b_k >= min_background, sqrt(b_sumw2_k) / b_k <= max_rel_uncertainty and
+    at least min_mc_events background MC events (``b_events`` is needed only then). Among equally good partitions (to a relative
     1e-12) the one with the fewest bins is returned, so fewer than ``n_bins`` bins come back when
     more cannot help or the constraints forbid them. Exact; O(n_bins * n_fine^2) time and
     O(n_fine^2 + n_bins * n_fine) memory, vectorised over both inner indices.
@@ -127,8 +118,7 @@ def optimal_partition(
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    rule = (min_background, max_rel_uncertainty, significance, min_mc_events)
-    value = bin_value_matrix(s, b, b_sumw2, *rule, b_events)
+    value = bin_value_matrix(s, b, b_sumw2, rule, b_events)
     n = value.shape[0] - 1
     k_max = min(n_bins, n)
     # best[k, j]: best objective over partitions of fine bins 0..j-1 into exactly k bins
@@ -143,8 +133,8 @@ def optimal_partition(
     if not np.isfinite(final).any():
         events = "" if b_events is None else f" from {float(np.sum(b_events)):g} MC events"
         raise ValueError(
-            f"no binning satisfies the constraints (min_background={min_background}, "
-            f"max_rel_uncertainty={max_rel_uncertainty}, min_mc_events={min_mc_events}); "
+            f"no binning satisfies the constraints (min_background={rule.min_background}, "
+            f"max_rel_uncertainty={rule.max_rel_uncertainty}, min_mc_events={rule.min_mc_events}); "
             f"total background {float(np.sum(b)):g}{events}"
         )
     top = float(np.max(final))
@@ -198,25 +188,19 @@ def optimal_edges(
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
+    rule: BinRule = BinRule(),
     max_cells: int = 2000,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
-    **_,
 ) -> np.ndarray:
     """Edges over [0, 1] of the DP-optimal binning on the event cells of :func:`event_cells`,
-    maximising sum Z^2 (Z: ``significance``, default the plain Asimov Z_A) under the rule
-    (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``).
+    maximising sum Z^2 (Z: the rule's significance) under ``rule``.
 
     ``scores``, ``weights`` (expected events), ``labels`` (1 signal, 0 background): shape (n,).
     Exact over every cut between events when there are at most ``max_cells`` distinct scores
     (about 1 s per K at 2000 on one core; time grows as max_cells^2). Returns increasing edges,
-    shape (n_bins_found + 1,) with n_bins_found <= ``n_bins``. Other keyword options are
-    ignored (METHODS convention).
+    shape (n_bins_found + 1,) with n_bins_found <= ``n_bins``.
     """
     s, b, b_w2, n_b, cuts = event_cells(scores, weights, labels, max_cells)
-    part = optimal_partition(s, b, b_w2, n_bins, min_background, max_rel_uncertainty, significance, min_mc_events, n_b)
+    part = optimal_partition(s, b, b_w2, n_bins, rule, n_b)
     return cuts[part.indices]
 
 
@@ -225,19 +209,15 @@ def event_optimum(
     weights: np.ndarray,
     labels: np.ndarray,
     n_bins: int,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
+    rule: BinRule = BinRule(),
     lo: float = 0.0,
     hi: float = 1.0,
     max_events: int = 5000,
 ) -> tuple[np.ndarray, float]:
     """The exact optimum over every binning of the events themselves: the DP of
     :func:`optimal_partition` with one fine bin per distinct score, so that every cut between
-    two neighbouring events is a candidate edge (no fine grid limits it), under the rule
-    (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``). The reference for other
-    methods on small samples.
+    two neighbouring events is a candidate edge (no fine grid limits it), under ``rule``. The
+    reference for other methods on small samples.
 
     ``scores`` in [lo, hi], ``weights`` (expected events), ``labels`` (1 signal, 0 background):
     shape (n,). Returns the edges (n_bins_found + 1,), midway between neighbouring distinct
@@ -249,5 +229,5 @@ def event_optimum(
     if n_distinct > max_events:
         raise ValueError(f"{n_distinct} distinct scores: more than max_events = {max_events} for the exact optimum")
     s, b, w2, n_b, cuts = event_cells(scores, weights, labels, max_events, lo, hi)
-    part = optimal_partition(s, b, w2, n_bins, min_background, max_rel_uncertainty, significance, min_mc_events, n_b)
+    part = optimal_partition(s, b, w2, n_bins, rule, n_b)
     return cuts[part.indices], float(np.sqrt(part.objective))

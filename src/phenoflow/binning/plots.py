@@ -13,12 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
 
 from phenoflow.plotstyle import Collision, add_label, panel_title, save, styled
+
+if TYPE_CHECKING:
+    from phenoflow.binning.gmm.fit import GMMBinningResult
 
 
 @styled
@@ -127,26 +131,24 @@ def mixture_components_1d(
     scores: np.ndarray,
     weights: np.ndarray,
     is_signal: np.ndarray,
-    mixture_weights: np.ndarray,
-    means: np.ndarray,
-    sigmas: np.ndarray,
-    edges: np.ndarray,
+    fit: GMMBinningResult,
     path: str | os.PathLike,
     *,
     xlim: tuple[float, float] = (0.0, 1.0),
     n_hist: int = 100,
     collision: Collision,
-    reference_edges: np.ndarray | None = None,
-    reference_label: str = "DP optimum",
+    reference: tuple[np.ndarray, str] | None = None,
     title: str | None = None,
 ) -> tuple[Path, Path]:
-    """Weighted score histograms of signal and background (log scale) in ``xlim`` with the mixture
-    components pi_k N(x | mu_k, sigma_k) (right axis) and the bin boundaries ``edges`` (dashed);
-    optionally a second set ``reference_edges`` (solid red, e.g. the exact optimum's) to compare.
+    """Weighted score histograms of signal and background (log scale) in ``xlim`` with the
+    components pi_k N(x | mu_k, sigma_k) of the 1-D mixture ``fit`` (right axis) and its bin
+    boundaries (dashed); optionally a second set of edges (solid red, e.g. the exact optimum's)
+    to compare, ``reference`` = (edges, label).
 
-    ``scores``, ``weights`` (expected events), ``is_signal``: (n,); ``mixture_weights``,
-    ``means``, ``sigmas``: (K,). Use a narrow ``xlim`` to see components crowded near 1.
+    ``scores``, ``weights`` (expected events), ``is_signal``: (n,). Use a narrow ``xlim`` to see
+    components crowded near 1.
     """
+    mixture_weights, means, sigmas, edges = fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges
     bins = np.linspace(*xlim, n_hist + 1)
     x = np.linspace(*xlim, 2000)
     fig, ax = plt.subplots(figsize=(11, 8))
@@ -174,7 +176,8 @@ def mixture_components_1d(
         if xlim[0] < e < xlim[1]:
             ax.axvline(e, color="black", linestyle="--", linewidth=1)
     ax.plot([], [], color="black", linestyle="--", linewidth=1, label="mixture's bin edges")
-    if reference_edges is not None:
+    if reference is not None:
+        reference_edges, reference_label = reference
         for e in reference_edges[1:-1]:
             if xlim[0] < e < xlim[1]:
                 ax.axvline(e, color="red", linewidth=1, alpha=0.7)

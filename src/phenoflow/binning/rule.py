@@ -9,10 +9,10 @@ and the Z_i are combined by one of :data:`COMBINATIONS`. Z is a
 Z with each bin's own background uncertainty sigma_b^2 = (rel (b_k + other signals))^2 +
 sum w^2_k (the true background's MC error), uncorrelated between bins.
 
-The rule: bins are merged until every bin has b > 0, b >= ``min_background``, a relative
-background MC uncertainty sqrt(sum w^2)_k / b_k <= ``max_rel_uncertainty`` and at least
-``min_mc_events`` background MC events (or one bin is left), each merge losing the least
-sum_i Z^2 (:func:`merge_bins`; 1-D bins via :func:`apply_rule_1d`, any n-D bin map via
+The rule (:class:`BinRule`): bins are merged until every bin has b > 0, b >= ``min_background``,
+a relative background MC uncertainty sqrt(sum w^2)_k / b_k <= ``max_rel_uncertainty`` and at
+least ``min_mc_events`` background MC events (or one bin is left), each merge losing the least
+sum_i Z^2 (:meth:`BinRule.merge`; 1-D bins via :func:`apply_rule_1d`, any n-D bin map via
 :func:`evaluate_bin_map`). Numpy only: no method's evaluation loads TensorFlow.
 
 A bin's background MC events are its background rows with a nonzero weight. Events of negative
@@ -24,7 +24,7 @@ sqrt(sum w^2)/b <= 0.5, and the optimisers fit the fluctuations of such bins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,10 +156,6 @@ class BinYields:
         """The per-bin arrays after the signal, in field order."""
         return self.b, self.b_sumw2, self.count, self.b_events
 
-    def obeys(self, min_background: float, max_rel_uncertainty: float, min_mc_events: float) -> np.ndarray:
-        """Whether each bin obeys the rule (:func:`obeys_rule`), (n_bins,)."""
-        return obeys_rule(self.b, self.b_sumw2, min_background, max_rel_uncertainty, self.b_events, min_mc_events)
-
     def significance(self, combination: str, significance: Significance = ASIMOV) -> float:
         """Combined Z (``significance``, default Z_A); -inf if some bin has no background."""
         if not np.all(self.b > 0):
@@ -218,78 +214,120 @@ def _bin_objective(y: BinYields, significance: Significance = ASIMOV) -> np.ndar
     return np.where(ok, np.sum(z**2, axis=0), 0.0)
 
 
-def obeys_rule(
-    b: np.ndarray,
-    b_sumw2: np.ndarray,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    b_events: np.ndarray | None = None,
-    min_mc_events: float = 0,
-) -> np.ndarray:
-    """Whether bins of background ``b`` (expected events), background sum of w^2 ``b_sumw2`` and
-    background MC events ``b_events`` (arrays of one shape) obey the rule: b > 0,
-    b >= ``min_background`` and sqrt(sum w^2) / b <= ``max_rel_uncertainty``, each within
-    :data:`RULE_TOLERANCE`, and b_events >= ``min_mc_events`` (whole events: exact). The one judge
-    of the rule for the merges here, the DP of :mod:`phenoflow.binning.optimal` and the
-    mixture's hard bins. ``b_events`` may be None only without a minimum count."""
-    b = np.asarray(b, dtype=np.float64)
-    ok = (b > 0) & (b >= min_background * (1 - RULE_TOLERANCE))
-    if np.isfinite(max_rel_uncertainty):
-        allowed = max_rel_uncertainty * (1 + RULE_TOLERANCE) * np.where(ok, b, 0.0)
-        ok &= np.sqrt(np.clip(b_sumw2, 0, None)) <= allowed
-    if min_mc_events > 0:
-        if b_events is None:
-            raise ValueError(f"min_mc_events = {min_mc_events:g} needs the bins' background MC event counts")
-        ok &= np.asarray(b_events) >= min_mc_events
-    return ok
+@dataclass(frozen=True, kw_only=True)
+class BinRule:
+    """The rule every bin of every method obeys, and the Z they are optimised and merged by.
 
-
-def merge_bins(
-    y: BinYields,
-    adjacency: np.ndarray,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
-) -> tuple[np.ndarray, int]:
-    """Merge bins until every bin has b > 0, b >= ``min_background``, relative background MC
-    uncertainty <= ``max_rel_uncertainty`` and at least ``min_mc_events`` background MC events
-    (or a single bin is left).
-
-    Greedy: the offending bin with the smallest background joins, among the bins it touches
-    (``adjacency``, (n_bins, n_bins) bool; all bins if it touches none), the one for which the
-    merged bin has the largest sum_i Z^2 minus that of the partner, i.e. the merge losing the
-    least significance (Z: ``significance``, default Z_A). Returns the new bin of each old bin (n_bins,), numbered 0.. in order of
-    first appearance, and the number of new bins.
+    A bin obeys it with background ``b`` > 0 and >= ``min_background`` (expected events), a
+    relative background MC uncertainty sqrt(sum w^2) / b <= ``max_rel_uncertainty`` and at least
+    ``min_mc_events`` background MC events (nonzero weight, either sign). ``significance``: the Z
+    of each bin that the merges (and the optimising methods) maximise, default the plain Asimov
+    Z_A. The defaults impose nothing but b > 0. The config's keys ``binning.min_background``,
+    ``binning.max_rel_uncertainty``, ``binning.min_mc_events`` and the ``significance`` block.
     """
-    n = len(y.b)
-    groups = np.arange(n)
-    adj = np.asarray(adjacency, dtype=bool).copy()
-    cur, alive = y, np.ones(n, dtype=bool)
-    while alive.sum() > 1:
-        bad = ~cur.obeys(min_background, max_rel_uncertainty, min_mc_events) & alive
-        if not bad.any():
-            break
-        i = int(np.flatnonzero(bad)[np.argmin(cur.b[bad])])
-        partners = np.flatnonzero(adj[i] & alive)
-        partners = partners[partners != i]
-        if partners.size == 0:
-            partners = np.flatnonzero(alive & (np.arange(n) != i))
-        trial = [cur.merged(np.where(np.arange(n) == i, j, np.arange(n)), n) for j in partners]
-        before = _bin_objective(cur, significance)
-        gain = [_bin_objective(t, significance)[j] - before[j] for t, j in zip(trial, partners)]
-        j = int(partners[int(np.argmax(gain))])
-        groups[groups == i] = j
-        cur, alive[i] = trial[int(np.argmax(gain))], False
-        adj[j] |= adj[i]
-        adj[:, j] |= adj[:, i]
-        adj[i], adj[:, i] = False, False
-    _, new = np.unique(groups, return_inverse=True)
-    first = {}
-    for g in new:
-        first.setdefault(int(g), len(first))
-    new = np.array([first[int(g)] for g in new], dtype=np.int64)
-    return new, len(first)
+
+    min_background: float = 0.0
+    max_rel_uncertainty: float = np.inf
+    min_mc_events: float = 0
+    significance: Significance = ASIMOV
+
+    def __post_init__(self):
+        if not self.min_background >= 0:
+            raise ValueError(f"binning.min_background must be >= 0, got {self.min_background}")
+        if not self.max_rel_uncertainty > 0:
+            raise ValueError(f"binning.max_rel_uncertainty must be > 0, got {self.max_rel_uncertainty}")
+        if not self.min_mc_events >= 0:
+            raise ValueError(f"binning.min_mc_events must be >= 0, got {self.min_mc_events}")
+
+    @classmethod
+    def from_config(cls, binning: Mapping, significance: Mapping | None = None) -> BinRule:
+        """From the config's ``binning`` block (its three bounds, as the schema fills them in) and
+        ``significance`` block."""
+        keys = ("min_background", "max_rel_uncertainty", "min_mc_events")
+        missing = [k for k in keys if k not in binning]
+        if missing:
+            raise ValueError(f"binning: {', '.join(missing)} not set (a config validated by the schema has them)")
+        return cls(**{k: binning[k] for k in keys}, significance=Significance.from_config(significance))
+
+    def obeys(self, b: np.ndarray, b_sumw2: np.ndarray, b_events: np.ndarray | None = None) -> np.ndarray:
+        """Whether bins of background ``b`` (expected events), background sum of w^2 ``b_sumw2``
+        and background MC events ``b_events`` (arrays of one shape) obey the rule: b > 0,
+        b >= ``min_background`` and sqrt(sum w^2) / b <= ``max_rel_uncertainty``, each within
+        :data:`RULE_TOLERANCE`, and b_events >= ``min_mc_events`` (whole events: exact). The one
+        judge of the rule for the merges here, the DP of :mod:`phenoflow.binning.optimal` and the
+        mixture's hard bins. ``b_events`` may be None only without a minimum count."""
+        b = np.asarray(b, dtype=np.float64)
+        ok = (b > 0) & (b >= self.min_background * (1 - RULE_TOLERANCE))
+        if np.isfinite(self.max_rel_uncertainty):
+            allowed = self.max_rel_uncertainty * (1 + RULE_TOLERANCE) * np.where(ok, b, 0.0)
+            ok &= np.sqrt(np.clip(b_sumw2, 0, None)) <= allowed
+        if self.min_mc_events > 0:
+            if b_events is None:
+                raise ValueError(f"min_mc_events = {self.min_mc_events:g} needs the bins' background MC event counts")
+            ok &= np.asarray(b_events) >= self.min_mc_events
+        return ok
+
+    def merge(self, y: BinYields, adjacency: np.ndarray) -> tuple[np.ndarray, int]:
+        """Merge bins until every bin obeys the rule (or a single bin is left).
+
+        Greedy: the offending bin with the smallest background joins, among the bins it touches
+        (``adjacency``, (n_bins, n_bins) bool; all bins if it touches none), the one for which the
+        merged bin has the largest sum_i Z^2 minus that of the partner, i.e. the merge losing the
+        least significance (Z: :attr:`significance`). Returns the new bin of each old bin
+        (n_bins,), numbered 0.. in order of first appearance, and the number of new bins.
+        """
+        n = len(y.b)
+        groups = np.arange(n)
+        adj = np.asarray(adjacency, dtype=bool).copy()
+        cur, alive = y, np.ones(n, dtype=bool)
+        while alive.sum() > 1:
+            bad = ~self.obeys(cur.b, cur.b_sumw2, cur.b_events) & alive
+            if not bad.any():
+                break
+            i = int(np.flatnonzero(bad)[np.argmin(cur.b[bad])])
+            partners = np.flatnonzero(adj[i] & alive)
+            partners = partners[partners != i]
+            if partners.size == 0:
+                partners = np.flatnonzero(alive & (np.arange(n) != i))
+            trial = [cur.merged(np.where(np.arange(n) == i, j, np.arange(n)), n) for j in partners]
+            before = _bin_objective(cur, self.significance)
+            gain = [_bin_objective(t, self.significance)[j] - before[j] for t, j in zip(trial, partners)]
+            j = int(partners[int(np.argmax(gain))])
+            groups[groups == i] = j
+            cur, alive[i] = trial[int(np.argmax(gain))], False
+            adj[j] |= adj[i]
+            adj[:, j] |= adj[:, i]
+            adj[i], adj[:, i] = False, False
+        _, new = np.unique(groups, return_inverse=True)
+        first = {}
+        for g in new:
+            first.setdefault(int(g), len(first))
+        new = np.array([first[int(g)] for g in new], dtype=np.int64)
+        return new, len(first)
+
+    def describe(self) -> str:
+        """The rule in words, e.g. "b > 0, b >= 1, rel. MC uncertainty <= 0.5, >= 10 background MC events"."""
+        rule = f"b > 0, b >= {self.min_background:g}" + (
+            f", rel. MC uncertainty <= {self.max_rel_uncertainty:g}" if np.isfinite(self.max_rel_uncertainty) else ""
+        )
+        return rule + (f", >= {self.min_mc_events:g} background MC events" if self.min_mc_events > 0 else "")
+
+    def note(self, n_before: int, n_after: int, how: str) -> list[str]:
+        """A note on bins merged ``how`` under the rule; none if no bin was merged."""
+        if n_after == n_before:
+            return []
+        k = n_before - n_after
+        return [f"{k} bin{'s' * (k > 1)} merged {how}for {self.describe()}: {n_before} -> {n_after} bins"]
+
+    def as_dict(self) -> dict:
+        """The rule's settings, the significance's as a dict of its own (JSON-ready but for an
+        infinite ``max_rel_uncertainty``)."""
+        return {
+            "min_background": self.min_background,
+            "max_rel_uncertainty": self.max_rel_uncertainty,
+            "min_mc_events": self.min_mc_events,
+            "significance": self.significance.as_dict(),
+        }
 
 
 def _chain(n: int) -> np.ndarray:
@@ -297,34 +335,13 @@ def _chain(n: int) -> np.ndarray:
     return np.eye(n, k=1, dtype=bool) | np.eye(n, k=-1, dtype=bool)
 
 
-def rule_note(
-    n_before: int, n_after: int, min_background: float, max_rel_uncertainty: float, how: str, min_mc_events: float = 0
-) -> list[str]:
-    """A note on bins merged ``how`` under the rule; none if no bin was merged."""
-    if n_after == n_before:
-        return []
-    rule = f"b > 0, b >= {min_background:g}" + (
-        f", rel. MC uncertainty <= {max_rel_uncertainty:g}" if np.isfinite(max_rel_uncertainty) else ""
-    )
-    rule += f", >= {min_mc_events:g} background MC events" if min_mc_events > 0 else ""
-    k = n_before - n_after
-    return [f"{k} bin{'s' * (k > 1)} merged {how}for {rule}: {n_before} -> {n_after} bins"]
-
-
-def merge_edges(
-    edges: np.ndarray,
-    events: SortedEvents,
-    min_background: float,
-    max_rel_uncertainty: float,
-    max_bins: int,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
-) -> tuple[np.ndarray, list[str]]:
-    """Apply the rule to 1-D bins: at most ``max_bins`` bins (adjacent pairs losing the least
+def merge_edges(edges: np.ndarray, events: SortedEvents, rule: BinRule, max_bins: int) -> tuple[np.ndarray, list[str]]:
+    """Apply ``rule`` to 1-D bins: at most ``max_bins`` bins (adjacent pairs losing the least
     sum Z^2 merged; a component can own two intervals), then b >= max(min_background, > 0)
-    by merge_low_background, then :func:`merge_bins` for what is left (relative uncertainty,
-    ``min_mc_events``). Z: ``significance`` (default Z_A). Returns the edges and notes on what
-    was merged."""
+    by merge_low_background, then :meth:`BinRule.merge` for what is left (relative uncertainty,
+    ``min_mc_events``). Z: the rule's significance. Returns the edges and notes on what was
+    merged."""
+    significance = rule.significance
     notes = []
     n0 = len(edges) - 1
     while len(edges) - 1 > max_bins:
@@ -334,11 +351,11 @@ def merge_edges(
     if len(edges) - 1 < n0:
         notes.append(f"{n0} argmax intervals for at most {max_bins} bins: adjacent intervals merged")
     n1 = len(edges) - 1
-    edges = merge_low_background(edges, events.yields(edges).b, max(min_background, _TINY))
+    edges = merge_low_background(edges, events.yields(edges).b, max(rule.min_background, _TINY))
     y = events.yields(edges)
-    groups, _ = merge_bins(y, _chain(len(y.b)), min_background, max_rel_uncertainty, significance, min_mc_events)
+    groups, _ = rule.merge(y, _chain(len(y.b)))
     edges = np.r_[edges[0], edges[1:-1][np.diff(groups) != 0], edges[-1]]
-    return edges, notes + rule_note(n1, len(edges) - 1, min_background, max_rel_uncertainty, "", min_mc_events)
+    return edges, notes + rule.note(n1, len(edges) - 1, "")
 
 
 def apply_rule_1d(
@@ -346,22 +363,16 @@ def apply_rule_1d(
     scores: np.ndarray,
     weights: np.ndarray,
     labels: np.ndarray,
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
+    rule: BinRule = BinRule(),
     signal_labels: Sequence[int] = (1,),
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
 ) -> tuple[np.ndarray, list[str]]:
-    """Merge 1-D bins of any method until every bin has b > 0, b >= ``min_background``,
-    relative background MC uncertainty <= ``max_rel_uncertainty`` and at least
-    ``min_mc_events`` background MC events, exactly as the mixture's hard bins are merged, each
-    merge losing the least sum Z^2 (``significance``, default Z_A). ``edges`` (n_bins + 1,);
-    events (n,). Returns new edges and notes."""
+    """Merge 1-D bins of any method until every bin obeys ``rule``, exactly as the mixture's hard
+    bins are merged, each merge losing the least sum Z^2 (the rule's significance). ``edges``
+    (n_bins + 1,); events (n,). Returns new edges and notes."""
     events = SortedEvents(
         np.asarray(scores, np.float64), np.asarray(weights, np.float64), np.asarray(labels), tuple(signal_labels)
     )
-    rule = (min_background, max_rel_uncertainty)
-    return merge_edges(np.asarray(edges, np.float64), events, *rule, len(edges) - 1, significance, min_mc_events)
+    return merge_edges(np.asarray(edges, np.float64), events, rule, len(edges) - 1)
 
 
 def evaluate_bin_map(
@@ -370,19 +381,15 @@ def evaluate_bin_map(
     scores: np.ndarray,
     weights: np.ndarray,
     labels: np.ndarray,
+    rule: BinRule = BinRule(),
     signal_labels: Sequence[int] = (1,),
     combination: str = "quadrature",
-    min_background: float = 0.0,
-    max_rel_uncertainty: float = np.inf,
-    significance: Significance = ASIMOV,
-    min_mc_events: float = 0,
 ) -> dict:
-    """Bins of an n-D map merged under the rule (``min_background``, ``max_rel_uncertainty``,
-    ``min_mc_events``), as for the mixture (touching bins from a pixel image for C = 3, any
-    bins otherwise). ``scores`` (n, C); ``bin_function`` gives bins in
-    [0, n_bins). Returns {"n_bins", "significance", "signal_significance" (both with
-    ``significance``, default Z_A), "significance_asimov" (plain Z_A), "bins" (BinYields),
-    "groups" (new bin of each old bin)}."""
+    """Bins of an n-D map merged under ``rule``, as for the mixture (touching bins from a pixel
+    image for C = 3, any bins otherwise). ``scores`` (n, C); ``bin_function`` gives bins in
+    [0, n_bins). Returns {"n_bins", "significance", "signal_significance" (both with the rule's
+    significance), "significance_asimov" (plain Z_A), "bins" (BinYields), "groups" (new bin of
+    each old bin)}."""
     scores = np.asarray(scores, dtype=np.float64)
     idx = np.asarray(bin_function(scores))
     y = group_sums(idx, np.asarray(weights, dtype=np.float64), np.asarray(labels), tuple(signal_labels), n_bins)
@@ -390,9 +397,9 @@ def evaluate_bin_map(
         adjacency = simplex.region_adjacency(simplex.bin_image(bin_function), n_bins)
     else:
         adjacency = np.ones((n_bins, n_bins), dtype=bool)
-    groups, n_new = merge_bins(y, adjacency, min_background, max_rel_uncertainty, significance, min_mc_events)
+    groups, n_new = rule.merge(y, adjacency)
     merged = y.merged(groups, n_new)
-    z = signal_significances(merged.s, merged.b, merged.b_sumw2, significance)
+    z = signal_significances(merged.s, merged.b, merged.b_sumw2, rule.significance)
     return {
         "n_bins": n_new,
         "significance": combine_significances(z, combination),

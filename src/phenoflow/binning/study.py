@@ -1,9 +1,11 @@
 """Every configured binning method and number of bins on one classifier's test scores, with
 their plots: the binning stage of the workflow.
 
-Each method's edges are judged by the same rule and yield function
-(:func:`phenoflow.binning.methods.evaluate_edges`); the Gaussian mixture also yields its training history
-and components. Plots go into one directory: per method, the stacked backgrounds with the
+What runs is a :class:`Plan` (:meth:`Plan.from_config`: the methods, the numbers of bins K, the
+rule and the methods' options); every method comes from the one registry
+:data:`phenoflow.binning.methods.METHODS`. Each method's edges are judged by the same rule and
+yield function (:func:`phenoflow.binning.methods.evaluate_edges`); a method that trains a
+mixture also yields its training history and components. Plots go into one directory: per method, the stacked backgrounds with the
 signal overlaid for its largest K (linear and log); per K, the mixture's history and components.
 
 A multi-class classifier's softmax vectors are also binned on the simplex
@@ -21,53 +23,25 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins
-from phenoflow.binning.methods import evaluate_edges, method_edges
-from phenoflow.binning.rule import evaluate_bin_map, yields_with_errors
-from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
-from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.binning.gmm.settings import GMMSettings
+from phenoflow.binning.methods import METHODS, MethodOptions, evaluate_edges, registered
+from phenoflow.binning.rule import BinRule, evaluate_bin_map, yields_with_errors
 from phenoflow.features.splits import group_complement_weights
 from phenoflow.plotstyle import Collision
 
+if TYPE_CHECKING:
+    from phenoflow.binning.gmm.fit import GMMBinningResult
+
 log = logging.getLogger(__name__)
-
-#: Keys of the config's binning.gmm block and the fit_gmm_binning arguments they set.
-GMM_OPTIONS = {
-    "steps": "n_steps",
-    "restarts": "n_restarts",
-    "fine_bins": "n_fine",
-    "coarse_bins": "n_coarse",
-    "temperature": "temperature",
-    "learning_rate": "learning_rate",
-    "schedule": ("temperature_schedule", "learning_rate_schedule"),
-    "penalty": ("penalty_background", "penalty_uncertainty"),
-}
-
-
-def gmm_arguments(settings: Mapping) -> dict:
-    """fit_gmm_binning keyword arguments from the config's binning.gmm block."""
-    out = {}
-    for key, value in settings.items():
-        target = GMM_OPTIONS[key]
-        for name in (target,) if isinstance(target, str) else target:
-            out[name] = tuple(value) if isinstance(value, list) else value
-    return out
-
-
-def _rule(min_background: float, max_rel_uncertainty: float, min_mc_events: float, significance: Significance) -> dict:
-    """The rule's keyword arguments, as every method and judge takes them."""
-    return {
-        "min_background": min_background,
-        "max_rel_uncertainty": max_rel_uncertainty,
-        "min_mc_events": min_mc_events,
-        "significance": significance,
-    }
 
 
 def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Collision) -> None:
@@ -97,84 +71,111 @@ def _stack_plots(row: dict, scores: pd.DataFrame, path_stem: Path, collision: Co
         )
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What the binning stage runs: every method (keys of
+    :data:`phenoflow.binning.methods.METHODS`, the config's ``binning.methods``) at every number of
+    bins K (``binning.n_bins``), judged by ``rule`` and given ``options``; on the simplex several
+    signals' Z combined by ``combination`` (``binning.combination``)."""
+
+    methods: tuple[str, ...]
+    n_bins: tuple[int, ...]
+    rule: BinRule
+    options: MethodOptions = MethodOptions()
+    combination: str = "quadrature"
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"binning.methods: {unknown} are not binning methods (known: {', '.join(METHODS)})")
+
+    @classmethod
+    def from_config(cls, binning: Mapping, significance: Mapping | None, seed: int) -> Plan:
+        """From the config's ``binning`` and ``significance`` blocks; ``seed``: the stage's."""
+        options = MethodOptions(seed=seed, gmm=GMMSettings.from_config(binning.get("gmm")))
+        rule = BinRule.from_config(binning, significance)
+        return cls(tuple(binning["methods"]), tuple(binning["n_bins"]), rule, options, binning["combination"])
+
+
+def _mixture_record(fits: Sequence[GMMBinningResult]) -> dict:
+    """The mixture's record in a row, one entry per fit (one per cross-fitted group): its effective
+    components, the per-component background bias soft vs hard, the restarts' significances and
+    its warnings."""
+    return {
+        "n_effective_components": [f.n_effective for f in fits],
+        "background_bias_soft_vs_hard": [f.component_bias.tolist() for f in fits],
+        "restart_significance": [np.asarray(f.restart_significance).tolist() for f in fits],
+        "warnings": [note for f in fits for note in f.warnings],
+    }
+
+
+def _mixture_plots(fit: GMMBinningResult, events: tuple, plot_dir: Path, k: int, collision: Collision) -> None:
+    """A 1-D mixture's training history and components over its own choosing ``events`` (scores,
+    weights, labels), for K = ``k``."""
+    xs, ws, ys = events
+    binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png", collision=collision)
+    lo = float(np.quantile(xs[ys == 1], 0.01)) if np.any(ys == 1) else 0.0
+    binning_plots.mixture_components_1d(
+        xs, ws, ys == 1, fit, plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0), collision=collision
+    )
+
+
 def run_binnings(
     scores: pd.DataFrame,
-    methods: Sequence[str],
-    n_bins: Sequence[int],
-    min_background: float,
-    max_rel_uncertainty: float,
-    min_mc_events: float,
-    gmm_settings: Mapping,
-    seed: int,
+    plan: Plan,
     plot_dir: str | os.PathLike,
-    significance: Significance = ASIMOV,
     *,
     collision: Collision,
     groups: np.ndarray | None = None,
 ) -> list[dict]:
-    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K under the
-    rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``), and the plots; Z is
-    ``significance`` (default the plain Asimov Z_A), the rows' ``z_asimov`` always Z_A.
+    """Rows of :func:`phenoflow.binning.methods.evaluate_edges` for every method x K of ``plan``
+    (each through :func:`phenoflow.binning.methods.registered`) under its rule, and the plots;
+    Z is the rule's significance, the rows' ``z_asimov`` always Z_A.
 
     With ``groups`` (n,; :func:`phenoflow.features.splits.crossfit_groups`) every binning is
     cross-fitted (:mod:`phenoflow.binning.crossfit`): each group's events binned by edges chosen
     on the others, the rows giving the independent and the choosing significances
     (:func:`phenoflow.binning.crossfit.crossfit_row`); without, the events that choose the bins
-    also fill them.
+    also fill them. The i-th choice of a binning gets the seed ``plan.options.seed`` + i.
 
-    ``scores``: the evaluation's table of scored events (score, weight, label, process). The mixture gets
-    ``seed`` and the options of ``gmm_settings`` (config keys of :data:`GMM_OPTIONS`); its rows add
-    the number of effective components, the per-component background bias soft vs hard, the
-    restarts' significances and its warnings (its wall time is logged, so that equal inputs give
-    equal files). ``collision``: sqrt(s) and luminosity of the plots' label.
+    ``scores``: the evaluation's table of scored events (score, weight, label, process). A
+    method that trains a mixture adds its record to its rows (``gmm``: :func:`_mixture_record`)
+    and its plots for the first fit (its wall time is logged, so that equal inputs give equal
+    files). ``collision``: sqrt(s) and luminosity of the plots' label.
     """
-    from phenoflow.binning.gmm import fit_gmm_binning
-
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
     x, w, y = (scores[c].to_numpy() for c in ("score", "weight", "label"))
-    rule = _rule(min_background, max_rel_uncertainty, min_mc_events, significance)
+    rule, options = plan.rule, plan.options
     rows = []
     process = scores["process"].astype(str).to_numpy()
-    for method in methods:
-        for k in n_bins:
-            fits = []  # the mixture's fits, for its plots and record
+    for method in plan.methods:
+        for k in plan.n_bins:
+            chosen = []  # every choice of this binning (one per cross-fitted group)
 
-            def edges_on(xs, ws, ys, method=method, k=k, fits=fits):
-                if method != "gmm":
-                    return method_edges(method, xs, ws, ys, k, **rule)
-                fits.append(
-                    fit_gmm_binning(xs, ws, ys, k, seed=seed + len(fits), **rule, **gmm_arguments(gmm_settings))
-                )
-                log.info("gmm, K = %d: trained in %.1f s", k, fits[-1].wall_time)
-                return fits[-1].edges
+            def edges_on(xs, ws, ys, method=method, k=k, chosen=chosen):
+                seeded = replace(options, seed=options.seed + len(chosen))
+                chosen.append(registered(method)(xs, ws, ys, k, rule, seeded))
+                if chosen[-1].fit is not None:
+                    log.info("%s, K = %d: trained in %.1f s", method, k, chosen[-1].fit.wall_time)
+                return chosen[-1].edges
 
             if groups is None:
-                row = evaluate_edges(method, edges_on(x, w, y), x, w, y, k, **rule)
+                row = evaluate_edges(method, edges_on(x, w, y), x, w, y, k, rule)
             else:
                 fit = crossfit_binning(edges_on, x, w, y, process, groups, rule)
-                row = crossfit_row(method, k, fit, significance)
+                row = crossfit_row(method, k, fit, rule.significance)
             row["space"] = "score"
             rows.append(row)
+            fits = [c.fit for c in chosen if c.fit is not None]
             if not fits:
                 continue
-            row["gmm"] = {
-                "n_effective_components": [f.n_effective for f in fits],
-                "background_bias_soft_vs_hard": [f.component_bias.tolist() for f in fits],
-                "restart_significance": [np.asarray(f.restart_significance).tolist() for f in fits],
-                "warnings": [note for f in fits for note in f.warnings],
-            }
-            fit, xs, ws, ys = fits[0], x, w, y  # the plots show the first fit, on its own choosing events
+            row["gmm"] = _mixture_record(fits)
+            events = (x, w, y)  # the plots show the first fit, on its own choosing events
             if groups is not None:
-                chosen = groups != 0
-                ws = group_complement_weights(process, w, groups, 0)[chosen]
-                xs, ys = x[chosen], y[chosen]
-            binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png", collision=collision)
-            lo = float(np.quantile(xs[ys == 1], 0.01)) if np.any(ys == 1) else 0.0
-            binning_plots.mixture_components_1d(
-                xs, ws, ys == 1, fit.weights, fit.means[:, 0], fit.scale_tril[:, 0, 0], fit.edges,
-                plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0), collision=collision,
-            )  # fmt: skip
+                rest = groups != 0
+                events = (x[rest], group_complement_weights(process, w, groups, 0)[rest], y[rest])
+            _mixture_plots(fits[0], events, plot_dir, k, collision)
         _stack_plots(rows[-1], scores, plot_dir / f"stack_{method}_K{rows[-1]['n_bins_requested']}", collision)
     return rows
 
@@ -183,72 +184,40 @@ def run_simplex_binnings(
     scores: pd.DataFrame,
     class_names: Sequence[str],
     signal_classes: Sequence[int],
-    methods: Sequence[str],
-    n_bins: Sequence[int],
-    min_background: float,
-    max_rel_uncertainty: float,
-    min_mc_events: float,
-    combination: str,
-    gmm_settings: Mapping,
-    seed: int,
+    plan: Plan,
     plot_dir: str | os.PathLike,
-    significance: Significance = ASIMOV,
     *,
     collision: Collision,
 ) -> list[dict]:
     """Rows for the softmax vectors (columns ``p_<class>`` of ``scores``, class index in
-    ``class``) binned on the simplex by every method that has an n-D form, each K; every bin map
-    merged by the same rule (``min_background``, ``max_rel_uncertainty``, ``min_mc_events``;
-    touching bins) and Z combined over the signal classes by
-    ``combination``, with Z = ``significance`` (default the plain Asimov Z_A; ``z_asimov`` is
-    always Z_A). For 3 classes the mixture's bin map is drawn per K (labelled with ``collision``)."""
-    from phenoflow.binning.gmm import fit_gmm_binning
-
+    ``class``) binned on the simplex by every method of ``plan`` that has an n-D form
+    (:func:`phenoflow.binning.methods.registered`), each K; every bin map merged by the same
+    rule (touching bins) and Z combined over the signal classes ``signal_classes`` by
+    ``plan.combination``, with Z the rule's significance (``z_asimov`` is always Z_A).
+    For 3 classes a mixture's bin map is drawn per K (labelled with ``collision``)."""
     plot_dir = Path(plot_dir)
     proba = scores[[f"p_{c}" for c in class_names]].to_numpy(np.float64)
     w, labels = scores["weight"].to_numpy(), scores["class"].to_numpy()
-    rule = _rule(min_background, max_rel_uncertainty, min_mc_events, significance)
-    common = {"signal_labels": tuple(signal_classes), "combination": combination, **rule}
+    rule = plan.rule
+    options = replace(plan.options, signal_labels=tuple(signal_classes), combination=plan.combination)
     rows = []
-    for method in methods:
-        for k in n_bins:
-            notes = []
-            if method == "gmm":
-                fit = fit_gmm_binning(proba, w, labels, k, seed=seed, **common, **gmm_arguments(gmm_settings))
-                n_kept, z, zi, bins, notes = (
-                    fit.n_bins,
-                    fit.significance,
-                    fit.signal_significance,
-                    fit.bins,
-                    list(fit.warnings),
-                )
-                z_asimov = fit.significance_asimov
-                if fit.image is not None:
-                    binning_plots.simplex_bin_map(
-                        fit.image, plot_dir / f"simplex_gmm_K{k}.png", class_names=class_names, collision=collision
-                    )
-            elif method in ("equidistant", "quantile"):
-                if method == "quantile" and k < len(class_names):
-                    continue  # the argmax baseline needs a bin per class
-                fn = (
-                    RegularGridMap.for_bins(len(class_names), k)
-                    if method == "equidistant"
-                    else ArgmaxQuantileMap.fit(proba, k)
-                )
-                r = evaluate_bin_map(fn, fn.n_bins, proba, w, labels, **common)
-                n_kept, z, zi, bins, z_asimov = (
-                    r["n_bins"],
-                    r["significance"],
-                    r["signal_significance"],
-                    r["bins"],
-                    r["significance_asimov"],
-                )
-            else:
-                continue  # no exact optimum on the simplex
+    for method in plan.methods:
+        for k in plan.n_bins:
+            chosen = registered(method)(proba, w, labels, k, rule, options)
+            if chosen is None:
+                continue  # no such binning on the simplex
+            if chosen.fit is not None and chosen.fit.image is not None:
+                binning_plots.simplex_bin_map(chosen.fit.image, plot_dir / f"simplex_{method}_K{k}.png",
+                                              class_names=class_names, collision=collision)  # fmt: skip
+            r = evaluate_bin_map(
+                chosen.bin_map, chosen.n_bins, proba, w, labels, rule, options.signal_labels, options.combination
+            )
+            bins = r["bins"]
             rows.append({
-                "space": "simplex", "method": method, "n_bins_requested": k, "n_bins": int(n_kept),
-                "significance": float(z), "z_asimov": float(z_asimov), "signal_significance": np.asarray(zi).tolist(),
+                "space": "simplex", "method": method, "n_bins_requested": k, "n_bins": int(r["n_bins"]),
+                "significance": float(r["significance"]), "z_asimov": float(r["significance_asimov"]),
+                "signal_significance": np.asarray(r["signal_significance"]).tolist(),
                 "s": np.asarray(bins.s).tolist(), "b": bins.b.tolist(), "b_error": np.sqrt(bins.b_sumw2).tolist(),
-                "b_events": bins.b_events.astype(int).tolist(), "notes": notes,
+                "b_events": bins.b_events.astype(int).tolist(), "notes": chosen.warnings,
             })  # fmt: skip
     return rows

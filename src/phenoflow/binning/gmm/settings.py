@@ -1,0 +1,104 @@
+"""The mixture's settings: the one home of its defaults, and how the config's ``binning.gmm``
+block sets them (:meth:`GMMSettings.from_config`). See :mod:`phenoflow.binning.gmm` for the method."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from phenoflow.binning.gmm.loss import SCHEDULES, schedule
+
+#: Default fine cells: 1-D quantile cells (with fewer distinct scores, one cell per score, so
+#: that every cut between two events is open to the mixture), and grid divisions per free
+#: simplex coordinate
+FINE_CELLS_1D, FINE_DIVISIONS_SIMPLEX = 2000, 100
+#: Default restarts: 1-D, and on the simplex (where the cells are more numerous)
+RESTARTS_1D, RESTARTS_SIMPLEX = 6, 4
+
+#: Keys of the config's binning.gmm block and the settings each one sets
+CONFIG_KEYS: dict[str, tuple[str, ...]] = {
+    "steps": ("n_steps",),
+    "restarts": ("n_restarts",),
+    "fine_bins": ("n_fine",),
+    "coarse_bins": ("n_coarse",),
+    "temperature": ("temperature",),
+    "learning_rate": ("learning_rate",),
+    "schedule": ("temperature_schedule", "learning_rate_schedule"),
+    "penalty": ("penalty_background", "penalty_uncertainty"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GMMSettings:
+    """How a mixture is trained; every default of the method is here.
+
+    ``n_steps`` Adam steps; ``temperature`` and ``learning_rate``: (start, end) of their
+    schedules (one of :data:`phenoflow.binning.gmm.loss.SCHEDULES`) over the steps.
+    ``n_restarts``: starts trained side by side (None: :data:`RESTARTS_1D` in 1-D,
+    :data:`RESTARTS_SIMPLEX` in n-D). ``n_fine``: fine bins (1-D) or grid divisions per free
+    coordinate (n-D) the events are summed into (None: :data:`FINE_CELLS_1D`,
+    :data:`FINE_DIVISIONS_SIMPLEX`). ``n_coarse`` (1-D, one signal): restarts 1-3 start from the
+    exact optimum on coarse grids of ``n_coarse`` x (1, 1.5, 2) runs of fine cells (0: no such
+    starts). ``penalty_background`` weighs the rule's background hinge, ``penalty_uncertainty``
+    both MC-statistics hinges (0 switches a penalty off; the rule still applies to the hard
+    bins), each asking for ``margin`` more than the rule. ``score_range``: [lo, hi] of 1-D scores
+    and of the components' means.
+    """
+
+    n_steps: int = 300
+    n_restarts: int | None = None
+    n_fine: int | None = None
+    n_coarse: int = 600
+    temperature: tuple[float, float] = (0.1, 0.01)
+    temperature_schedule: str = "cosine"
+    learning_rate: tuple[float, float] = (0.01, 0.0005)
+    learning_rate_schedule: str = "cosine"
+    penalty_background: float = 20.0
+    penalty_uncertainty: float = 20.0
+    margin: float = 0.02
+    score_range: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self):
+        def check(ok: bool, key: str, name: str, want: str) -> None:
+            if not ok:
+                raise ValueError(f"binning.gmm.{key} ({name}) must be {want}, got {getattr(self, name)!r}")
+
+        check(self.n_steps >= 1, "steps", "n_steps", "at least 1")
+        check(self.n_restarts is None or self.n_restarts >= 1, "restarts", "n_restarts", "at least 1")
+        check(self.n_fine is None or self.n_fine >= 1, "fine_bins", "n_fine", "at least 1")
+        check(self.n_coarse >= 0, "coarse_bins", "n_coarse", ">= 0")
+        for key in ("temperature", "learning_rate"):
+            value = getattr(self, key)
+            check(len(value) == 2 and min(value) > 0, key, key, "two positive numbers (start, end)")
+            check(getattr(self, f"{key}_schedule") in SCHEDULES, "schedule", f"{key}_schedule", f"one of {SCHEDULES}")
+        for name in ("penalty_background", "penalty_uncertainty"):
+            check(getattr(self, name) >= 0, "penalty", name, ">= 0")
+
+    @classmethod
+    def from_config(cls, block: Mapping | None) -> GMMSettings:
+        """From the config's ``binning.gmm`` block (keys of :data:`CONFIG_KEYS`; lists become
+        tuples); unset keys keep the defaults here. An unknown key is an error naming it."""
+        values = {}
+        for key, value in (block or {}).items():
+            if key not in CONFIG_KEYS:
+                raise ValueError(f"binning.gmm.{key} is not a setting of the mixture (known: {', '.join(CONFIG_KEYS)})")
+            for name in CONFIG_KEYS[key]:
+                values[name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    def resolved(self, one_d: bool) -> GMMSettings:
+        """These settings with the defaults that depend on the dimension filled in: 1-D scores
+        (``one_d``) or softmax vectors."""
+        restarts = RESTARTS_1D if one_d else RESTARTS_SIMPLEX
+        fine = FINE_CELLS_1D if one_d else FINE_DIVISIONS_SIMPLEX
+        return replace(self, n_restarts=self.n_restarts or restarts, n_fine=self.n_fine or fine)
+
+    def temperatures(self) -> np.ndarray:
+        """The temperature at every step, (n_steps,)."""
+        return schedule(self.temperature_schedule, *self.temperature, self.n_steps)
+
+    def learning_rates(self) -> np.ndarray:
+        """The learning rate at every step, (n_steps,)."""
+        return schedule(self.learning_rate_schedule, *self.learning_rate, self.n_steps)
