@@ -11,7 +11,7 @@ import pytest
 import phenoflow
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("generation", "detector", "events", "features", "models", "evaluation", "inference")
+STAGES = ("generation", "detector", "events", "features", "models", "evaluation", "binning", "inference")
 
 
 @pytest.mark.parametrize("stage", STAGES)
