@@ -75,8 +75,8 @@ from phenoflow.binning.rule import (
 )
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 from phenoflow.binning.toys import GATO_LUMINOSITY, gato_toy, softmax_toy
-from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.plotstyle import Collision
+from phenoflow.significance import ASIMOV, Significance
 
 K_VALUES = (3, 5, 10, 20)
 DP_FINE = (200, 2000)

@@ -26,8 +26,9 @@ import pandas as pd
 from timing import best_time
 
 from phenoflow.evaluation.bootstrap import Bootstrap, paired_difference, replica_metrics
-from phenoflow.evaluation.metrics import ASIMOV, Significance, max_significance, weighted_auc
+from phenoflow.evaluation.metrics import max_significance, weighted_auc
 from phenoflow.evaluation.scores import per_background
+from phenoflow.significance import ASIMOV, Significance
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "binning_scores"
 MODELS = ("bdt", "mlp", "cnn")

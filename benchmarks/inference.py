@@ -52,7 +52,6 @@ import pandas as pd
 
 from phenoflow.binning.methods import evaluate_binning
 from phenoflow.binning.rule import BinRule, bin_index
-from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.inference.likelihood import (
     BinnedSample,
     ExpectedResults,
@@ -65,6 +64,7 @@ from phenoflow.inference.likelihood import (
     workspace_spec,
 )
 from phenoflow.inference.mclimit import describe, mc_impact
+from phenoflow.significance import ASIMOV, Significance
 
 SCORES = Path(__file__).resolve().parents[1] / "tests" / "data" / "binning_scores"
 #: Relative normalisation uncertainties per analysis (the default config's for the default one).

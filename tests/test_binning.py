@@ -5,8 +5,8 @@ import pytest
 
 from phenoflow.binning.methods import evaluate_binning
 from phenoflow.binning.rule import BinRule, binned_yields, combined_significance, merge_low_background
-from phenoflow.evaluation.metrics import asimov_significance
 from phenoflow.plotstyle import Collision
+from phenoflow.significance import asimov_significance
 
 LHC = Collision(13000.0, 139.0)
 
@@ -191,7 +191,7 @@ def test_the_plan_from_the_config_blocks():
 
     from phenoflow.binning.gmm import GMMSettings
     from phenoflow.binning.study import Plan
-    from phenoflow.evaluation.metrics import Significance
+    from phenoflow.significance import Significance
 
     repo = Path(__file__).parents[1]
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())

@@ -7,9 +7,10 @@ import pytest
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins, stacked_index
 from phenoflow.binning.methods import MethodOptions, registered
 from phenoflow.binning.rule import BinRule, apply_rule_1d
-from phenoflow.evaluation.metrics import ASIMOV, Significance, max_significance
+from phenoflow.evaluation.metrics import max_significance
 from phenoflow.evaluation.scores import independent_threshold
 from phenoflow.features.splits import crossfit_groups, group_complement_weights
+from phenoflow.significance import ASIMOV, Significance
 
 RULE = BinRule(min_background=1.0, max_rel_uncertainty=0.5, significance=Significance(0.1, True))
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from phenoflow.evaluation import plots
-from phenoflow.evaluation.metrics import asimov_significance
 from phenoflow.models.cuts import Cut, CutAndCount
 from phenoflow.plotstyle import Collision
+from phenoflow.significance import asimov_significance
 
 
 def lattice(n: int, low: float = 0.0, high: float = 1.0) -> np.ndarray:

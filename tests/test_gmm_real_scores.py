@@ -12,7 +12,7 @@ import pytest
 from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
 from phenoflow.binning.optimal import event_optimum, optimal_edges
 from phenoflow.binning.rule import RULE_TOLERANCE, BinRule, binned_yields, combined_significance
-from phenoflow.evaluation.metrics import Significance
+from phenoflow.significance import Significance
 
 DATA = Path(__file__).parent / "data" / "binning_scores"
 COWAN = Significance(0.1, True)  # the default config's significance block
@@ -47,7 +47,7 @@ def test_event_optimum_by_hand():
     # three events: signal 4 at 0.9, background 1 at 0.5 and 0.1 (w2 = 1 each). One bin: Z_A(4, 2);
     # two bins: the cut between 0.5 and 0.9 isolates the signal with b = 0 (refused by b > 0), so
     # the best two-bin split is {0.1}, {0.5, 0.9}: Z_A(0, 1)^2 + Z_A(4, 1)^2 = Z_A(4, 1)^2
-    from phenoflow.evaluation.metrics import asimov_significance
+    from phenoflow.significance import asimov_significance
 
     scores, weights, labels = np.array([0.1, 0.5, 0.9]), np.array([1.0, 1.0, 4.0]), np.array([0, 0, 1])
     edges, z = event_optimum(scores, weights, labels, 1)

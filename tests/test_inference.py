@@ -10,7 +10,6 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from phenoflow.binning.rule import bin_index
-from phenoflow.evaluation.metrics import asimov_significance, asimov_significance_with_uncertainty
 from phenoflow.inference.likelihood import (
     BinnedSample,
     MCStatistics,
@@ -22,6 +21,7 @@ from phenoflow.inference.likelihood import (
     workspace_spec,
 )
 from phenoflow.inference.study import COLUMNS, run_inference, select_rows, write_table
+from phenoflow.significance import asimov_significance, asimov_significance_with_uncertainty
 
 
 def one_bin(s: float, b: float) -> list[BinnedSample]:

@@ -13,7 +13,6 @@ import numpy as np
 import pyhf
 import pytest
 
-from phenoflow.evaluation.metrics import asimov_significance
 from phenoflow.inference.likelihood import (
     POI,
     FitError,
@@ -22,6 +21,7 @@ from phenoflow.inference.likelihood import (
     expected_results,
     tensorflow_backend,
 )
+from phenoflow.significance import asimov_significance
 
 WORKSPACES = Path(__file__).parent / "data" / "workspaces"
 

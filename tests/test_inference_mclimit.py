@@ -11,7 +11,6 @@ from scipy.optimize import brentq, minimize_scalar
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.methods import evaluate_binning
 from phenoflow.binning.rule import BinRule
-from phenoflow.evaluation.metrics import Significance, asimov_significance
 from phenoflow.inference.likelihood import (
     BinnedSample,
     FitError,
@@ -32,6 +31,7 @@ from phenoflow.inference.mclimit import (
     scale_sumw2,
 )
 from phenoflow.inference.study import COLUMNS, MC_COLUMNS, run_inference, uncertainty_note, write_table
+from phenoflow.significance import Significance, asimov_significance
 
 #: One bin of s = 20 over b = 200; Gaussian MC statistics only (a staterror in every bin).
 GAUSSIAN = MCStatistics(poisson_below=0.0)

@@ -77,6 +77,7 @@ def test_library_is_grouped_by_stage():
         "provenance",
         "retry",
         "seeds",
+        "significance",
         "tf_threads",
         "variations",
     }, top

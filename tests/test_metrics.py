@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from phenoflow.evaluation.metrics import ASIMOV, Significance, asimov_significance, max_significance, weighted_auc
+from phenoflow.evaluation.metrics import max_significance, weighted_auc
+from phenoflow.significance import ASIMOV, Significance, asimov_significance
 
 
 def test_asimov_hand_value():
@@ -462,8 +463,9 @@ from scipy.stats import binom  # noqa: E402
 
 from phenoflow.evaluation import bootstrap as bootstrap_module  # noqa: E402
 from phenoflow.evaluation.bootstrap import Bootstrap, replica_counts, replica_metrics, standard_error  # noqa: E402
-from phenoflow.evaluation.metrics import Significance, working_point  # noqa: E402
+from phenoflow.evaluation.metrics import working_point  # noqa: E402
 from phenoflow.evaluation.scores import NO_CURVE, evaluate, fold_spread, per_background  # noqa: E402
+from phenoflow.significance import Significance  # noqa: E402
 
 # Signal 0.9 (w 2), 0.5 (w 1): S = 3; background "zj" 0.7 (w 1), 0.2 (w 3): 4; "qcd" 0.95 (w 10), 0.1 (w 10): 20
 _TWO_BACKGROUNDS = (

@@ -8,7 +8,7 @@ from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.optimal import event_cells, event_optimum, fine_histograms, optimal_edges, optimal_partition
 from phenoflow.binning.rule import BinRule, binned_yields, merge_low_background
 from phenoflow.binning.toys import GATO_PROCESSES, gato_toy
-from phenoflow.evaluation.metrics import asimov_significance
+from phenoflow.significance import asimov_significance
 
 
 def brute_force(s, b, w2, n_bins, min_background=0.0, max_rel_uncertainty=np.inf, min_mc_events=0, b_events=None):

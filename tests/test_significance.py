@@ -6,11 +6,7 @@ from decimal import Decimal, getcontext
 import numpy as np
 import pytest
 
-from phenoflow.evaluation.metrics import (
-    asimov_significance,
-    asimov_significance_with_uncertainty,
-    background_uncertainty,
-)
+from phenoflow.significance import asimov_significance, asimov_significance_with_uncertainty, background_uncertainty
 
 
 def test_hand_value():

@@ -11,14 +11,10 @@ import pytest
 from phenoflow.binning.optimal import bin_value_matrix, optimal_partition
 from phenoflow.binning.rule import BinRule, BinYields, combined_significance, signal_significances
 from phenoflow.evaluation.comparison import comparison_row, comparison_table, write_comparison
-from phenoflow.evaluation.metrics import (
-    ASIMOV,
-    Significance,
-    asimov_significance_with_uncertainty,
-    max_significance,
-)
+from phenoflow.evaluation.metrics import max_significance
 from phenoflow.evaluation.scores import evaluate
 from phenoflow.models.cuts import Cut, CutAndCount
+from phenoflow.significance import ASIMOV, Significance, asimov_significance_with_uncertainty
 
 OFF = Significance.from_config({"relative_background_uncertainty": 0.0, "mc_statistics": False})
 MC = Significance.from_config({"mc_statistics": True})

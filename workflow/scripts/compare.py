@@ -14,12 +14,13 @@ from phenoflow.evaluation.comparison import (
     write_comparison,
     write_pairs,
 )
-from phenoflow.evaluation.metrics import Significance, weighted_roc
+from phenoflow.evaluation.metrics import weighted_roc
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
 from phenoflow.models import describe
 from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
+from phenoflow.significance import Significance
 
 started = now()
 p = snakemake.params

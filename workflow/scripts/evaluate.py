@@ -6,7 +6,7 @@ import pandas as pd
 
 from phenoflow.evaluation import plots
 from phenoflow.evaluation.bootstrap import Bootstrap, replica_metrics
-from phenoflow.evaluation.metrics import ASIMOV, Significance, binary_confusion
+from phenoflow.evaluation.metrics import binary_confusion
 from phenoflow.evaluation.scores import (
     evaluate,
     fold_spread,
@@ -29,6 +29,7 @@ from phenoflow.models import describe
 from phenoflow.models.ensemble import FoldEnsemble
 from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
+from phenoflow.significance import ASIMOV, Significance
 
 started = now()
 p = snakemake.params

@@ -38,8 +38,8 @@ from phenoflow.binning.rule import (
     group_sums,
     merge_edges,
 )
-from phenoflow.evaluation.metrics import ASIMOV
 from phenoflow.features.splits import crossfit_groups, group_complement_weights
+from phenoflow.significance import ASIMOV
 
 #: A binning method on given events: (scores, weights, labels) -> increasing edges over [0, 1].
 EdgesOn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]

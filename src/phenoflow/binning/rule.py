@@ -5,7 +5,7 @@ units; 1-D scores lie in [0, 1] (any [lo, hi] works), n-D scores are softmax vec
 come from a bin map. Signal i is judged by the combined significance
 Z_i = sqrt(sum_k Z(s_ik, b_k + sum_{j!=i} s_jk)^2), the other signals counted as background,
 and the Z_i are combined by one of :data:`COMBINATIONS`. Z is a
-:class:`phenoflow.evaluation.metrics.Significance`: the plain Asimov Z_A by default, or Cowan's
+:class:`phenoflow.significance.Significance`: the plain Asimov Z_A by default, or Cowan's
 Z with each bin's own background uncertainty sigma_b^2 = (rel (b_k + other signals))^2 +
 sum w^2_k (the true background's MC error), uncorrelated between bins.
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phenoflow.binning import simplex
-from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.significance import ASIMOV, Significance
 
 COMBINATIONS = ("quadrature", "geometric_mean", "minimum")
 _TINY = np.finfo(np.float64).tiny

@@ -11,11 +11,5 @@ from . import (
 from .bootstrap import Bootstrap as Bootstrap, replica_metrics as replica_metrics
 from .comparison import comparison_table as comparison_table, paired_differences as paired_differences
 from .headline import headline_table as headline_table
-from .metrics import (
-    Significance as Significance,
-    asimov_significance as asimov_significance,
-    max_significance as max_significance,
-    weighted_auc as weighted_auc,
-    weighted_roc as weighted_roc,
-)
+from .metrics import max_significance as max_significance, weighted_auc as weighted_auc, weighted_roc as weighted_roc
 from .scores import Evaluation as Evaluation, evaluate as evaluate

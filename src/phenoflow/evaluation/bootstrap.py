@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from phenoflow.evaluation.metrics import ASIMOV, Significance
+from phenoflow.significance import ASIMOV, Significance
 
 #: Replicas are computed in blocks of about this many (replica, event) cells, bounding the memory
 #: (a few arrays of 8 bytes per cell) whatever the number of events.

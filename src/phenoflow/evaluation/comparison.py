@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.evaluation.bootstrap import Replicas, paired_difference
-from phenoflow.evaluation.metrics import ASIMOV, Significance
 from phenoflow.io import atomic_path
+from phenoflow.significance import ASIMOV, Significance
 
 #: How far (in standard errors of the paired difference) a method may lie from the best to count
 #: as not significantly different from it.

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from phenoflow.evaluation.metrics import (
-    ASIMOV,
-    Significance,
     background_rejection,
     binary_confusion,
     confusion_matrix,
@@ -25,6 +23,7 @@ from phenoflow.evaluation.metrics import (
 )
 from phenoflow.features.classes import Classes
 from phenoflow.features.splits import group_complement_weights
+from phenoflow.significance import ASIMOV, Significance
 
 
 def signal_score(proba: np.ndarray, signal_classes: Sequence[int]) -> np.ndarray:

@@ -28,7 +28,6 @@ import pandas as pd
 
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.rule import combined_significance
-from phenoflow.evaluation.metrics import Significance
 from phenoflow.inference.likelihood import (
     BinnedSample,
     FitError,
@@ -41,6 +40,7 @@ from phenoflow.inference.likelihood import (
 from phenoflow.inference.mclimit import describe, mc_impact, mc_ratios
 from phenoflow.inference.theory import TheorySystematics, describe_shifts, modifier_name
 from phenoflow.io import atomic_path, write_json
+from phenoflow.significance import Significance
 from phenoflow.variations import WEIGHT_COLUMN_PREFIX, Variation, groups
 
 log = logging.getLogger(__name__)

@@ -36,9 +36,9 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import pandas as pd
 
-from phenoflow.evaluation.metrics import Significance
 from phenoflow.io import read_json, write_json
 from phenoflow.models.registry import ModelDescription, describe
+from phenoflow.significance import Significance
 
 _FORMAT = "phenoflow.cuts/1"
 

@@ -37,7 +37,7 @@ _SERIES_BELOW = 1e-2  # log1p(x)/x by its series below this x (remainder x^6/7 <
 def significance_squared_with_uncertainty(s, b, variance):
     """Cowan's Z^2 of signal ``s`` over background ``b`` > 0 known to within sigma_b^2 =
     ``variance`` >= 0 (TensorFlow tensors, broadcasting; float32 or float64), the square of
-    :func:`phenoflow.evaluation.metrics.asimov_significance_with_uncertainty`, written without
+    :func:`phenoflow.significance.asimov_significance_with_uncertainty`, written without
     any division by the variance:
 
         Z^2 = 2 ((s+b) log1p(s b / (b (b+v) + s v)) - s b / (b+v) * log1p(x) / x),  x = v s / (b (b+v)),
