@@ -10,14 +10,12 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from phenoflow.binning.rule import bin_index
+from phenoflow.inference.fits import band_targets, expected_results, tensorflow_backend
 from phenoflow.inference.likelihood import (
     BinnedSample,
     MCStatistics,
-    band_targets,
     binned_samples,
     effective_background_events,
-    expected_results,
-    tensorflow_backend,
     workspace_spec,
 )
 from phenoflow.inference.study import COLUMNS, run_inference, select_rows, write_table

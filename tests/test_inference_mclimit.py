@@ -11,14 +11,12 @@ from scipy.optimize import brentq, minimize_scalar
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.methods import evaluate_binning
 from phenoflow.binning.rule import BinRule
+from phenoflow.inference.fits import FitError, band_targets, expected_results
 from phenoflow.inference.likelihood import (
     BinnedSample,
-    FitError,
     MCStatistics,
-    band_targets,
     binned_samples,
     effective_background_events,
-    expected_results,
     workspace_spec,
 )
 from phenoflow.inference.mclimit import (

@@ -9,13 +9,8 @@ import pyhf
 import pytest
 
 from phenoflow.inference import plots
-from phenoflow.inference.likelihood import (
-    BinnedSample,
-    MCStatistics,
-    binned_samples,
-    expected_results,
-    workspace_spec,
-)
+from phenoflow.inference.fits import expected_results
+from phenoflow.inference.likelihood import BinnedSample, MCStatistics, binned_samples, workspace_spec
 from phenoflow.inference.study import COLUMNS, THEORY_COLUMNS, run_inference, uncertainty_note, write_table
 from phenoflow.inference.theory import (
     TheoryShift,

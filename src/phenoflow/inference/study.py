@@ -5,7 +5,7 @@ Each chosen row of the binning stage (``binning.json``; 1-D score binnings only,
 of multi-class classifiers are skipped) gives edges; the scored events (every event with k-fold
 training, else the test split) give every process's
 yields and sum w^2 in them (:func:`phenoflow.inference.likelihood.binned_samples`), from which a HistFactory
-workspace is written and evaluated (:mod:`phenoflow.inference.likelihood`). For comparison the table also
+workspace is written (:mod:`phenoflow.inference.likelihood`) and evaluated (:mod:`phenoflow.inference.fits`). For comparison the table also
 holds the binning's own sqrt(sum Z_A^2) and the same with Cowan's per-bin background uncertainty
 (:func:`phenoflow.binning.rule.combined_significance` with the config's ``significance``
 block).
@@ -28,13 +28,12 @@ import pandas as pd
 
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.rule import combined_significance
+from phenoflow.inference.fits import FitError, expected_results
 from phenoflow.inference.likelihood import (
     BinnedSample,
-    FitError,
     MCStatistics,
     binned_samples,
     effective_background_events,
-    expected_results,
     workspace_spec,
 )
 from phenoflow.inference.mclimit import describe, mc_impact, mc_ratios
