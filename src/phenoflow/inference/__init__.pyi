@@ -11,5 +11,5 @@ from . import (
 from .fits import ExpectedResults as ExpectedResults, FitError as FitError, expected_results as expected_results
 from .likelihood import MCStatistics as MCStatistics, workspace_spec as workspace_spec
 from .mclimit import events_needed as events_needed, mc_impact as mc_impact
-from .study import run_inference as run_inference
+from .study import InferenceSettings as InferenceSettings, run_inference as run_inference
 from .theory import TheorySystematics as TheorySystematics, group_shift as group_shift
