@@ -13,7 +13,7 @@ docs/benchmarks.md were measured so), then :func:`phenoflow.inference.likelihood
 1.7 % luminosity, MC statistics and the normalisations of :data:`NORMALISATION`: 32 workspaces
 with bins of 4e3 - 1e8 background events. Each row shows the binning's Z_A, the likelihood's
 Z, the median limit on mu with its +-2 sigma band and the wall time of
-:func:`phenoflow.inference.likelihood.expected_results`, or its FitError. TensorFlow's import,
+:func:`phenoflow.inference.fits.expected_results`, or its FitError. TensorFlow's import,
 and pyhf's backend with a first trace (a one-bin workspace), are timed apart, once per process.
 
 ``--cross-check`` runs pyhf's own route on the named workspaces (e.g.
@@ -52,15 +52,12 @@ import pandas as pd
 
 from phenoflow.binning.methods import evaluate_binning
 from phenoflow.binning.rule import BinRule, bin_index
+from phenoflow.inference.fits import ExpectedResults, FitError, expected_results, tensorflow_backend
 from phenoflow.inference.likelihood import (
     BinnedSample,
-    ExpectedResults,
-    FitError,
     MCStatistics,
     binned_samples,
     effective_background_events,
-    expected_results,
-    tensorflow_backend,
     workspace_spec,
 )
 from phenoflow.inference.mclimit import describe, mc_impact

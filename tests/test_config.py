@@ -613,19 +613,49 @@ def test_the_minimum_of_mc_events_has_one_default_for_bins_and_one_for_threshold
         check_config(config, SCHEMA)
 
 
-def test_mc_limited_below_defaults_to_the_run_inferences():
-    """A config without inference.mc_limited_below gets 0.8, the default of run_inference."""
-    import inspect
+def test_mc_limited_below_defaults_to_the_inference_settings():
+    """A config without inference.mc_limited_below gets 0.8, the default of InferenceSettings."""
+    from dataclasses import fields
 
     from snakemake.utils import validate
 
-    from phenoflow.inference.study import run_inference
+    from phenoflow.inference.study import InferenceSettings
 
     config = copy.deepcopy(DEFAULT)
     del config["inference"]["mc_limited_below"]
     validate(config, str(SCHEMA))
     assert config["inference"]["mc_limited_below"] == 0.8
-    assert inspect.signature(run_inference).parameters["mc_limited_below"].default == 0.8
+    assert {f.name: f.default for f in fields(InferenceSettings)}["mc_limited_below"] == 0.8
+    assert InferenceSettings.from_config(config["inference"], config["significance"]).mc_limited_below == 0.8
+
+
+def test_inference_settings_from_the_filled_config():
+    """The schema fills every key InferenceSettings.from_config reads; they make the settings the
+    library's objects say, and a block without one of them is refused naming the key."""
+    from snakemake.utils import validate
+
+    from phenoflow.inference.likelihood import MCStatistics
+    from phenoflow.inference.study import InferenceSettings
+    from phenoflow.inference.theory import TheorySystematics
+    from phenoflow.significance import Significance
+
+    config = copy.deepcopy(DEFAULT)
+    config["inference"] = {"normalisation": {"qcd": 0.5}, "mc_statistics": {"poisson_below": 4}}
+    config["significance"] = {"relative_background_uncertainty": 0.1}
+    validate(config, str(SCHEMA))
+    settings = InferenceSettings.from_config(config["inference"], config["significance"])
+    assert settings == InferenceSettings(
+        luminosity_uncertainty=0.0,
+        normalisation={"qcd": 0.5},
+        mc_statistics=MCStatistics(poisson_below=4.0),
+        cl=0.95,
+        significance=Significance(relative_background_uncertainty=0.1),
+        mc_limited_below=0.8,
+        theory=TheorySystematics(),
+    )
+    del config["inference"]["cl"]
+    with pytest.raises(ValueError, match=r"inference\.cl: missing"):
+        InferenceSettings.from_config(config["inference"], config["significance"])
 
 
 @pytest.mark.parametrize(

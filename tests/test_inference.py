@@ -10,18 +10,16 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from phenoflow.binning.rule import bin_index
+from phenoflow.inference.fits import band_targets, expected_results, tensorflow_backend
 from phenoflow.inference.likelihood import (
     BinnedSample,
     MCStatistics,
-    band_targets,
     binned_samples,
     effective_background_events,
-    expected_results,
-    tensorflow_backend,
     workspace_spec,
 )
-from phenoflow.inference.study import COLUMNS, run_inference, select_rows, write_table
-from phenoflow.significance import asimov_significance, asimov_significance_with_uncertainty
+from phenoflow.inference.study import COLUMNS, InferenceSettings, run_inference, select_rows, write_table
+from phenoflow.significance import Significance, asimov_significance, asimov_significance_with_uncertainty
 
 
 def one_bin(s: float, b: float) -> list[BinnedSample]:
@@ -358,10 +356,10 @@ def test_study_writes_workspaces_table_and_markdown(tmp_path):
     assert [r["n_bins_requested"] for r in chosen] == [3, 2] and skipped == 1
     with pytest.raises(ValueError, match="no score binning for gmm, K = 2"):
         select_rows(rows, ["gmm"], [2])
-    significance = {"relative_background_uncertainty": 0.1, "mc_statistics": True}
-    table = run_inference(scores, chosen, lambda m, k: tmp_path / f"{m}_K{k}.json", luminosity_uncertainty=0.02,
-                          normalisation={"qcd": 0.3}, mc_statistics=MCStatistics(poisson_below=1e4), cl=0.95,
-                          significance=significance)  # fmt: skip
+    settings = InferenceSettings(luminosity_uncertainty=0.02, normalisation={"qcd": 0.3},
+                                 mc_statistics=MCStatistics(poisson_below=1e4), cl=0.95,
+                                 significance=Significance(relative_background_uncertainty=0.1, mc_statistics=True))  # fmt: skip
+    table = run_inference(scores, chosen, lambda m, k: tmp_path / f"{m}_K{k}.json", settings)
     assert list(table.columns) == COLUMNS and len(table) == 2
     # ~1 000 background MC events of weight 1 per bin, all below the threshold of 1e4
     assert table["notes"].str.contains("Poisson terms \\(shapesys\\) in bins \\[0, 1").all()
@@ -397,8 +395,8 @@ def test_a_failed_fit_gives_a_row_without_results_and_says_why(tmp_path, monkeyp
         }
     )
     rows = [{"method": "optimal", "n_bins_requested": 1, "edges": [0.0, 1.0]}]
-    table = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", luminosity_uncertainty=0.0, normalisation={},
-                          mc_statistics=MCStatistics(), cl=0.95, significance={})  # fmt: skip
+    settings = InferenceSettings(0.0, {}, MCStatistics(), 0.95, Significance())
+    table = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", settings)
     assert table["limit_median"].isna().all() and table["z_discovery"].isna().all()
     assert table.loc[0, "z_asimov"] == pytest.approx(asimov_significance(3.0, 9.0))
     assert "no expected results: the profile fit at mu = 2 failed" in table.loc[0, "notes"]

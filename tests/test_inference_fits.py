@@ -13,14 +13,8 @@ import numpy as np
 import pyhf
 import pytest
 
-from phenoflow.inference.likelihood import (
-    POI,
-    FitError,
-    ProfileLikelihood,
-    band_targets,
-    expected_results,
-    tensorflow_backend,
-)
+from phenoflow.inference.fits import FitError, ProfileLikelihood, band_targets, expected_results, tensorflow_backend
+from phenoflow.inference.likelihood import POI
 from phenoflow.significance import asimov_significance
 
 WORKSPACES = Path(__file__).parent / "data" / "workspaces"

@@ -1,5 +1,6 @@
 """Results against the same likelihood without MC statistics, and the events an MC-limited one needs."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,12 @@ from scipy.optimize import brentq, minimize_scalar
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.methods import evaluate_binning
 from phenoflow.binning.rule import BinRule
+from phenoflow.inference.fits import FitError, band_targets, expected_results
 from phenoflow.inference.likelihood import (
     BinnedSample,
-    FitError,
     MCStatistics,
-    band_targets,
     binned_samples,
     effective_background_events,
-    expected_results,
     workspace_spec,
 )
 from phenoflow.inference.mclimit import (
@@ -30,7 +29,14 @@ from phenoflow.inference.mclimit import (
     mc_ratios,
     scale_sumw2,
 )
-from phenoflow.inference.study import COLUMNS, MC_COLUMNS, run_inference, uncertainty_note, write_table
+from phenoflow.inference.study import (
+    COLUMNS,
+    MC_COLUMNS,
+    InferenceSettings,
+    run_inference,
+    uncertainty_note,
+    write_table,
+)
 from phenoflow.significance import Significance, asimov_significance
 
 #: One bin of s = 20 over b = 200; Gaussian MC statistics only (a staterror in every bin).
@@ -207,7 +213,7 @@ def test_mc_ratios():
 
 SCORES = Path(__file__).parent / "data" / "binning_scores" / "default_55k_bdt.parquet"
 SETTINGS = {"luminosity_uncertainty": 0.017, "normalisation": {"zvv_jets": 0.1, "qcd": 0.5}}
-SIGNIFICANCE = {"relative_background_uncertainty": 0.1, "mc_statistics": True}
+SIGNIFICANCE = Significance(relative_background_uncertainty=0.1, mc_statistics=True)
 
 
 def test_inference_table_says_when_the_saved_default_run_is_mc_limited(tmp_path):
@@ -220,8 +226,9 @@ def test_inference_table_says_when_the_saved_default_run_is_mc_limited(tmp_path)
     binning = evaluate_binning("optimal", x, w, scores["label"].to_numpy(), 5, rule)
     rows = [{"method": "optimal", "n_bins_requested": 5, "edges": binning["edges"]}]
     generated = {"zz_qqvv": 5000, "zvv_jets": 10000, "qcd": 40000}
-    table = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", **SETTINGS, mc_statistics=MCStatistics(),
-                          cl=0.95, significance=SIGNIFICANCE, mc_limited_below=0.8, generated=generated)  # fmt: skip
+    settings = InferenceSettings(**SETTINGS, mc_statistics=MCStatistics(), cl=0.95, significance=SIGNIFICANCE,
+                                 mc_limited_below=0.8)  # fmt: skip
+    table = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", settings, generated=generated)
     assert list(table.columns) == COLUMNS and set(MC_COLUMNS) < set(COLUMNS)
     row = table.iloc[0]
     assert row["z_ratio_mc"] == pytest.approx(row["z_discovery"] / row["z_discovery_no_mc"])
@@ -241,10 +248,10 @@ def test_inference_table_says_when_the_saved_default_run_is_mc_limited(tmp_path)
         result = expected_results(spec, bands=(0,))
         assert (min(mc_ratios((result.significance, result.limits[2]), without)) >= 0.8) == reaches, f
     # below a threshold of 0.04 the same result is not MC-limited, and nothing is searched
-    relaxed = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", **SETTINGS, mc_statistics=MCStatistics(),
-                            cl=0.95, significance=SIGNIFICANCE, mc_limited_below=0.04, generated=generated)  # fmt: skip
+    relaxed = run_inference(scores, rows, lambda m, k: tmp_path / "ws.json", replace(settings, mc_limited_below=0.04),
+                            generated=generated)  # fmt: skip
     assert not relaxed.loc[0, "mc_limited"] and relaxed.loc[0, "mc_events_needed"] == ""
-    note = uncertainty_note(significance=SIGNIFICANCE, mc_statistics=MCStatistics(), mc_limited_below=0.8, **SETTINGS)
+    note = uncertainty_note(settings)
     write_table(pd.concat([table, relaxed]), tmp_path / "t.csv", tmp_path / "t.md", cl=0.95, n_skipped=0, note=note)
     back = pd.read_csv(tmp_path / "t.csv")
     assert back["mc_limited"].tolist() == [True, False] and back.loc[0, "mc_events_needed"] == needed

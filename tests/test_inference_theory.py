@@ -2,6 +2,7 @@
 normsys, the table with and without them, the figure."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -9,14 +10,16 @@ import pyhf
 import pytest
 
 from phenoflow.inference import plots
-from phenoflow.inference.likelihood import (
-    BinnedSample,
-    MCStatistics,
-    binned_samples,
-    expected_results,
-    workspace_spec,
+from phenoflow.inference.fits import expected_results
+from phenoflow.inference.likelihood import BinnedSample, MCStatistics, binned_samples, workspace_spec
+from phenoflow.inference.study import (
+    COLUMNS,
+    THEORY_COLUMNS,
+    InferenceSettings,
+    run_inference,
+    uncertainty_note,
+    write_table,
 )
-from phenoflow.inference.study import COLUMNS, THEORY_COLUMNS, run_inference, uncertainty_note, write_table
 from phenoflow.inference.theory import (
     TheoryShift,
     TheorySystematics,
@@ -26,6 +29,7 @@ from phenoflow.inference.theory import (
     theory_shifts,
 )
 from phenoflow.plotstyle import Collision
+from phenoflow.significance import Significance
 from phenoflow.variations import Variation
 
 
@@ -296,10 +300,10 @@ def test_the_inference_table_compares_with_and_without_theory(tmp_path):
     shift's totals (+16.7 % / -6.67 %); without variations the table has today's columns."""
     table = two_bin_table().assign(score=lambda t: 0.25 + 0.5 * t["bin"])
     rows = [{"method": "optimal", "n_bins_requested": 2, "edges": [0.0, 0.5, 1.0]}]
-    settings = dict(luminosity_uncertainty=0.0, normalisation={}, mc_statistics=MCStatistics(enabled=False), cl=0.95,
-                    significance={})  # fmt: skip
+    settings = InferenceSettings(luminosity_uncertainty=0.0, normalisation={}, mc_statistics=MCStatistics(enabled=False),
+                                 cl=0.95, significance=Significance())  # fmt: skip
     variations = {"zjets": VARIATIONS["envelope"]}
-    result = run_inference(table, rows, lambda m, k: tmp_path / "ws.json", **settings, variations=variations)
+    result = run_inference(table, rows, lambda m, k: tmp_path / "ws.json", settings, variations=variations)
     assert list(result.columns) == [*COLUMNS[:-1], *THEORY_COLUMNS, "notes"]
     types = [m["type"] for m in modifiers_of(json.loads((tmp_path / "ws.json").read_text()), "zjets")]
     assert types == ["normsys", "histosys"]
@@ -310,15 +314,12 @@ def test_the_inference_table_compares_with_and_without_theory(tmp_path):
     assert "theory systematics: zjets: scale_zjets (envelope of 2) +16.7 % / -6.67 %" in row["notes"]
     write_table(result, tmp_path / "t.csv", tmp_path / "t.md", cl=0.95, n_skipped=0)
     assert "Z, no theory syst." in (tmp_path / "t.md").read_text()
-    note = uncertainty_note(significance={}, luminosity_uncertainty=0.0, normalisation={},
-                            mc_statistics=MCStatistics(enabled=False), mc_limited_below=0.8,
-                            theory=TheorySystematics(), variations=variations)  # fmt: skip
+    note = uncertainty_note(settings, variations)
     assert "scale_zjets (envelope of 2 variations; zjets)" in note and '"no theory syst."' in note
-    plain = uncertainty_note(significance={}, luminosity_uncertainty=0.0, normalisation={},
-                             mc_statistics=MCStatistics(enabled=False), mc_limited_below=0.8)  # fmt: skip
+    plain = uncertainty_note(settings)
     assert "theory" not in plain
-    off = run_inference(table, rows, lambda m, k: tmp_path / "off.json", **settings, variations=variations,
-                        theory=TheorySystematics(enabled=False))  # fmt: skip
+    off = run_inference(table, rows, lambda m, k: tmp_path / "off.json",
+                        replace(settings, theory=TheorySystematics(enabled=False)), variations=variations)  # fmt: skip
     assert list(off.columns) == COLUMNS
     assert off.loc[0, "z_discovery"] == pytest.approx(row["z_discovery_no_theory"], rel=1e-6)
     assert "theory" not in (tmp_path / "off.json").read_text()

@@ -30,9 +30,9 @@ from phenoflow.generation.lhe import (
     read_header,
     read_scan,
     read_variations,
-    shower,
     write_scan,
 )
+from phenoflow.generation.lhe_shower import shower
 from phenoflow.generation.pythia import shower_variations
 from phenoflow.variations import Variation
 

@@ -30,10 +30,10 @@ from phenoflow.generation.madgraph import (
     PROCESS_DIR,
     ROOT_FILE,
     SCRIPT_FILE,
-    command_script,
     generate_chunk,
     read_banner,
 )
+from phenoflow.generation.madgraph_script import command_script
 from phenoflow.seeds import derive_seed
 
 REPO = Path(__file__).resolve().parents[1]

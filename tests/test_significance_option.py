@@ -100,7 +100,7 @@ def test_the_cut_and_count_follows_the_option(topology, tmp_path):
     plain = CutAndCount(seed=0, topology=topology)
     plain.fit(x, labels, weights)
     assert plain.cuts == [Cut(0, low=0.9)]
-    model = CutAndCount(seed=0, topology=topology, mc_statistics=True)
+    model = CutAndCount(seed=0, topology=topology, significance=Significance(mc_statistics=True))
     history = model.fit(x, labels, weights, validation=(x, labels, weights))
     assert model.cuts == [Cut(0, low=0.5)]
     assert history["train_significance"].iloc[0] == pytest.approx(math.sqrt(cowan2(6, 11, 17)), rel=1e-12)

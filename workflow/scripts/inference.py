@@ -3,9 +3,7 @@
 import pandas as pd
 
 from phenoflow.inference import plots
-from phenoflow.inference.likelihood import MCStatistics
-from phenoflow.inference.study import run_inference, select_rows, uncertainty_note, write_table
-from phenoflow.inference.theory import TheorySystematics
+from phenoflow.inference.study import InferenceSettings, run_inference, select_rows, uncertainty_note, write_table
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
 from phenoflow.plotstyle import Collision
@@ -24,17 +22,15 @@ with to_log_file(snakemake.log[0]) as log:
     generated = {s["process"]: s["n_events"] for s in summaries}
     # each process's theory variations (phenoflow.variations records), if its generation made any
     variations = {s["process"]: from_records(s.get("variations", [])) for s in summaries}
-    settings = dict(luminosity_uncertainty=p.luminosity_uncertainty, normalisation=p.normalisation,
-                    mc_statistics=MCStatistics.from_config(p.mc_statistics),
-                    theory=TheorySystematics.from_config(p.theory), variations=variations)  # fmt: skip
+    settings = InferenceSettings.from_config(dict(p.items()), p.significance)  # the rule's params: the block's keys
+    scores = pd.read_parquet(snakemake.input.scores)
     table = run_inference(
-        pd.read_parquet(snakemake.input.scores), rows, lambda m, k: paths[(m, k)], **settings, cl=p.cl,
-        significance=p.significance, mc_limited_below=p.mc_limited_below, generated=generated,
-    )  # fmt: skip
-    note = uncertainty_note(significance=p.significance, mc_limited_below=p.mc_limited_below, **settings)
-    write_table(table, out.table, out.markdown, cl=p.cl, n_skipped=n_skipped, note=note)
+        scores, rows, lambda m, k: paths[(m, k)], settings, generated=generated, variations=variations
+    )
+    note = uncertainty_note(settings, variations)
+    write_table(table, out.table, out.markdown, cl=settings.cl, n_skipped=n_skipped, note=note)
     limits = {m: (g["n_bins_requested"].tolist(), g[["limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy())
               for m, g in table.groupby("method", sort=False)}  # fmt: skip
-    plots.expected_limits(limits, out.plot, cl=p.cl, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))
+    plots.expected_limits(limits, out.plot, cl=settings.cl, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))
     write_record(out.provenance, p.provenance, started, snakemake.input, kind="inference")
     log.info("inference:\n%s", table.drop(columns="notes").to_string(index=False))

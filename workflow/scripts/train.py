@@ -7,6 +7,7 @@ from phenoflow.io import atomic_path, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.models import describe, model_class
 from phenoflow.provenance import now, write_record
+from phenoflow.significance import Significance
 
 started = now()
 p = snakemake.params
@@ -19,7 +20,9 @@ with to_log_file(snakemake.log[0]) as log:
     train, val = load_split_arrays(inputs.features, inputs.split, p.features, sets, p.balance, images, fold=p.fold)
     names = {"feature_names": list(p.features)} if description.feature_names else {}
     # a significance-maximising model also gets the threshold rule's minimum of background MC events
-    objective = {**p.significance, "min_mc_events": p.min_mc_events} if description.significance_objective else {}
+    objective = {}
+    if description.significance_objective:
+        objective = {"significance": Significance.from_config(p.significance), "min_mc_events": p.min_mc_events}
     settings = {**p.hyper, **names, **objective}  # min_mc_events may be in hyper too, with the same value
     model = model_class(p.method)(seed=p.seed, threads=snakemake.threads, **settings)
     start = time.perf_counter()

@@ -58,7 +58,8 @@ def generate_chunk(
     """
     showers = shower_variations(process.get("shower_variations", []))
     if "lhe" in process:
-        from phenoflow.generation.lhe import read_scan, shower
+        from phenoflow.generation.lhe import read_scan
+        from phenoflow.generation.lhe_shower import shower
 
         lhe = process["lhe"]
         extra = list(lhe.get("pythia", []))

@@ -24,7 +24,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from phenoflow.inference.likelihood import BinnedSample, FitError, MCStatistics, mc_statistics_modifiers
+from phenoflow.inference.fits import FitError
+from phenoflow.inference.likelihood import BinnedSample, MCStatistics, mc_statistics_modifiers
 
 #: The largest factor of more generated events tried (2^16: the bisection in log2 f takes as many fits
 #: as up to 2^10, and the saved real runs need 10^3 - 10^5).

@@ -5,7 +5,7 @@ Each chosen row of the binning stage (``binning.json``; 1-D score binnings only,
 of multi-class classifiers are skipped) gives edges; the scored events (every event with k-fold
 training, else the test split) give every process's
 yields and sum w^2 in them (:func:`phenoflow.inference.likelihood.binned_samples`), from which a HistFactory
-workspace is written and evaluated (:mod:`phenoflow.inference.likelihood`). For comparison the table also
+workspace is written (:mod:`phenoflow.inference.likelihood`) and evaluated (:mod:`phenoflow.inference.fits`). For comparison the table also
 holds the binning's own sqrt(sum Z_A^2) and the same with Cowan's per-bin background uncertainty
 (:func:`phenoflow.binning.rule.combined_significance` with the config's ``significance``
 block).
@@ -22,19 +22,19 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.rule import combined_significance
+from phenoflow.inference.fits import FitError, expected_results
 from phenoflow.inference.likelihood import (
     BinnedSample,
-    FitError,
     MCStatistics,
     binned_samples,
     effective_background_events,
-    expected_results,
     workspace_spec,
 )
 from phenoflow.inference.mclimit import describe, mc_impact, mc_ratios
@@ -61,6 +61,43 @@ COLUMNS = ["method", "n_bins_requested", "n_bins", "z_asimov", "z_cowan", *RESUL
 #: The comparison without theory systematics, before ``notes`` in a table whose likelihoods have
 #: any: Z and median limit without them, Z with / Z without and limit without / limit with.
 THEORY_COLUMNS = ["z_discovery_no_theory", "limit_median_no_theory", "z_ratio_theory", "limit_ratio_theory"]
+#: The keys of the config's ``inference`` block :meth:`InferenceSettings.from_config` reads.
+SETTINGS_KEYS = ("luminosity_uncertainty", "normalisation", "mc_statistics", "theory", "cl", "mc_limited_below")
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How each likelihood is built and read: ``luminosity_uncertainty`` (relative, on every
+    sample), ``normalisation`` (process -> relative uncertainty), ``mc_statistics`` and ``theory``
+    as :func:`~phenoflow.inference.likelihood.workspace_spec` takes them; ``cl``, the confidence
+    level of the limits; ``significance``, the binned Z of the table's Cowan column; a result whose
+    Z or median-limit ratio without MC statistics is below ``mc_limited_below`` is MC-limited."""
+
+    luminosity_uncertainty: float
+    normalisation: Mapping[str, float]
+    mc_statistics: MCStatistics
+    cl: float
+    significance: Significance
+    mc_limited_below: float = 0.8
+    theory: TheorySystematics = TheorySystematics()
+
+    @classmethod
+    def from_config(cls, inference: Mapping, significance: Mapping | None, key: str = "inference") -> InferenceSettings:
+        """From the config's ``inference`` block as the schema's defaults fill it (its keys
+        :data:`SETTINGS_KEYS`; others are ignored) and its ``significance`` block. A missing key
+        is a ValueError naming it, as are the bad values of ``mc_statistics`` and ``theory``."""
+        missing = [f"{key}.{name}" for name in SETTINGS_KEYS if name not in inference]
+        if missing:
+            raise ValueError(f"{', '.join(missing)}: missing (the config schema's defaults fill them)")
+        return cls(
+            luminosity_uncertainty=inference["luminosity_uncertainty"],
+            normalisation=inference["normalisation"],
+            mc_statistics=MCStatistics.from_config(inference["mc_statistics"], f"{key}.mc_statistics"),
+            cl=inference["cl"],
+            significance=Significance.from_config(significance),
+            mc_limited_below=inference["mc_limited_below"],
+            theory=TheorySystematics.from_config(inference["theory"], f"{key}.theory"),
+        )
 
 
 def select_rows(rows: Sequence[Mapping], methods: Sequence[str], n_bins: Sequence[int]) -> tuple[list[Mapping], int]:
@@ -77,45 +114,43 @@ def run_inference(
     scores: pd.DataFrame,
     rows: Sequence[Mapping],
     workspace_path: Callable[[str, int], str | os.PathLike],
+    settings: InferenceSettings,
     *,
-    luminosity_uncertainty: float,
-    normalisation: Mapping[str, float],
-    mc_statistics: MCStatistics,
-    cl: float,
-    significance: Mapping,
-    mc_limited_below: float = 0.8,
     generated: Mapping[str, int] | None = None,
-    theory: TheorySystematics | None = None,
     variations: Mapping[str, Sequence[Variation]] | None = None,
 ) -> pd.DataFrame:
     """Write a workspace for each binning row to ``workspace_path(method, K)`` and return the
     table (:data:`COLUMNS`). ``scores``: the evaluation's test table (score, weight at the full
-    luminosity, label, process, and the variations' weights ``weight:<name>``); ``significance``:
-    the config block with ``relative_background_uncertainty`` and ``mc_statistics`` for the
-    Cowan column. The notes name the bins whose MC statistics got Poisson terms.
+    luminosity, label, process, and the variations' weights ``weight:<name>``); ``settings``: the
+    likelihood, its limits' confidence level and the table's Cowan column. The notes name the bins
+    whose MC statistics got Poisson terms.
 
     ``variations``: process -> its theory variations, whose weight columns in ``scores`` give the
-    theory systematics as ``theory`` says (default :class:`TheorySystematics`'s defaults); when
-    any sample gets them the table has the :data:`THEORY_COLUMNS` (each likelihood fitted again
-    without them) and the notes give each modifier's up and down total.
+    theory systematics as ``settings.theory`` says; when any sample gets them the table has the
+    :data:`THEORY_COLUMNS` (each likelihood fitted again without them) and the notes give each
+    modifier's up and down total.
 
     Each result is also fitted without MC statistics (:func:`phenoflow.inference.mclimit.mc_impact`):
-    a row whose Z or median-limit ratio is below ``mc_limited_below`` is ``mc_limited``, and
+    a row whose Z or median-limit ratio is below ``settings.mc_limited_below`` is ``mc_limited``, and
     ``mc_events_needed`` says how many times more generated events of which process would lift
     it to the threshold (with the counts of ``generated``, process -> generated events, where
     given)."""
     w, y = (scores[c].to_numpy() for c in ("weight", "label"))
     processes = scores["process"].astype(str).to_numpy()
-    theory = TheorySystematics() if theory is None else theory
-    settings = {"luminosity_uncertainty": luminosity_uncertainty, "normalisation": normalisation, "theory": theory}
+    theory, mc_statistics = settings.theory, settings.mc_statistics
+    options = {
+        "luminosity_uncertainty": settings.luminosity_uncertainty,
+        "normalisation": settings.normalisation,
+        "theory": theory,
+    }
     varied = {}
     if theory.enabled and variations:
         columns = {c: scores[c].to_numpy() for c in scores.columns if str(c).startswith(WEIGHT_COLUMN_PREFIX)}
         varied = {"variations": variations, "variation_weights": columns}
 
-    def evaluate(samples: Sequence[BinnedSample], options: MCStatistics, **theory_off) -> tuple[float, float]:
-        spec = workspace_spec(samples, **{**settings, **theory_off}, mc_statistics=options)
-        result = expected_results(spec, cl, bands=(0,))
+    def evaluate(samples: Sequence[BinnedSample], mc: MCStatistics, **theory_off) -> tuple[float, float]:
+        spec = workspace_spec(samples, **{**options, **theory_off}, mc_statistics=mc)
+        result = expected_results(spec, settings.cl, bands=(0,))
         return result.significance, result.limits[2]
 
     table, with_theory = [], False
@@ -124,7 +159,7 @@ def run_inference(
         n_bins = len(row["fold_edges"][0] if "fold_edges" in row else row["edges"]) - 1
         samples, notes = binned_samples(row_bins(row, scores), n_bins, w, processes, y, **varied)
         try:
-            spec = workspace_spec(samples, **settings, mc_statistics=mc_statistics)
+            spec = workspace_spec(samples, **options, mc_statistics=mc_statistics)
         except ValueError as err:
             raise ValueError(f"binning {method}, K = {k}: {err}") from err
         poisson = np.flatnonzero(effective_background_events(samples) < mc_statistics.poisson_below)
@@ -135,13 +170,17 @@ def run_inference(
             )
         write_json(workspace_path(method, k), spec)
         try:
-            results = expected_results(spec, cl).as_dict()
+            results = expected_results(spec, settings.cl).as_dict()
         except FitError as err:
             log.warning("%s, K = %d: no expected results: %s", method, k, err)
             results, notes = dict.fromkeys(RESULTS, np.nan), [*notes, f"no expected results: {err}"]
         start = time.perf_counter()
         impact = mc_impact(
-            samples, (results["z_discovery"], results["limit_median"]), evaluate, mc_statistics, mc_limited_below
+            samples,
+            (results["z_discovery"], results["limit_median"]),
+            evaluate,
+            mc_statistics,
+            settings.mc_limited_below,
         )
         if impact.error is not None:
             notes.append(f"no results without MC statistics: {impact.error}")
@@ -162,7 +201,7 @@ def run_inference(
         table.append({
             "method": method, "n_bins_requested": k, "n_bins": len(b),
             "z_asimov": combined_significance(s, b),
-            "z_cowan": combined_significance(s, b, sumw2, Significance.from_config(significance)),
+            "z_cowan": combined_significance(s, b, sumw2, settings.significance),
             **{key: results[key] for key in RESULTS},
             "z_discovery_no_mc": impact.z_without, "limit_median_no_mc": impact.limit_without,
             "z_ratio_mc": impact.z_ratio, "limit_ratio_mc": impact.limit_ratio,
@@ -193,21 +232,13 @@ def _without_theory(
     return dict(zip(THEORY_COLUMNS, (*without, *mc_ratios(with_theory, without))))
 
 
-def uncertainty_note(
-    *,
-    significance: Mapping,
-    luminosity_uncertainty: float,
-    normalisation: Mapping[str, float],
-    mc_statistics: MCStatistics,
-    mc_limited_below: float,
-    theory: TheorySystematics | None = None,
-    variations: Mapping[str, Sequence[Variation]] | None = None,
-) -> str:
+def uncertainty_note(settings: InferenceSettings, variations: Mapping[str, Sequence[Variation]] | None = None) -> str:
     """The markdown table's note on which uncertainties each Z of the table carries (the binned
     Z and the likelihood's do not carry the same) and on the columns without MC statistics and,
-    with ``variations`` (process -> its theory variations) and ``theory`` enabled, which theory
-    systematics the likelihoods carry and the columns without them."""
-    cowan = Significance.from_config(significance)
+    with ``variations`` (process -> its theory variations) and ``settings.theory`` enabled, which
+    theory systematics the likelihoods carry and the columns without them."""
+    cowan, luminosity_uncertainty = settings.significance, settings.luminosity_uncertainty
+    mc_statistics, mc_limited_below = settings.mc_statistics, settings.mc_limited_below
     terms = (
         [f"({100 * cowan.relative_background_uncertainty:g} % of b)²"] if cowan.relative_background_uncertainty else []
     )
@@ -218,14 +249,14 @@ def uncertainty_note(
     likelihood = [f"luminosity {100 * luminosity_uncertainty:g} % (one parameter on every sample)"] * bool(
         luminosity_uncertainty
     )
-    likelihood += [f"normalisation of {p} {100 * u:g} %" for p, u in sorted(normalisation.items()) if u > 0]
+    likelihood += [f"normalisation of {p} {100 * u:g} %" for p, u in sorted(settings.normalisation.items()) if u > 0]
     if mc_statistics.enabled:
         carriers = "every sample" if mc_statistics.include_signal else "the background samples"
         likelihood.append(
             f"MC statistics of {carriers} (a Gaussian staterror per bin, Poisson shapesys per process in bins"
             f" below {mc_statistics.poisson_below:g} effective background MC events)"
         )
-    theory_text = _theory_note(theory or TheorySystematics(), variations or {})
+    theory_text = _theory_note(settings.theory, variations or {})
     likelihood += [theory_text] * bool(theory_text)
     return (
         "Uncertainties: Z_A (binning) has none. Z (Cowan) is "

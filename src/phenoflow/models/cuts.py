@@ -31,6 +31,7 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -38,7 +39,7 @@ import pandas as pd
 
 from phenoflow.io import read_json, write_json
 from phenoflow.models.registry import ModelDescription, describe
-from phenoflow.significance import Significance
+from phenoflow.significance import ASIMOV, Significance
 
 _FORMAT = "phenoflow.cuts/1"
 
@@ -110,8 +111,9 @@ class _Candidate(NamedTuple):
 
 class CutAndCount:
     """Rectangular cuts maximising the weighted Asimov significance Z_A (see the module docstring),
-    or Cowan's Z with a background uncertainty of ``relative_background_uncertainty`` (relative)
-    and, if ``mc_statistics``, the kept background's MC error sqrt(sum w^2) (both off by default).
+    or the ``significance`` given (the config's ``significance`` block): Cowan's Z with its
+    relative background uncertainty and, if its ``mc_statistics``, the kept background's MC error
+    sqrt(sum w^2) (by default neither: :data:`~phenoflow.significance.ASIMOV`).
 
     ``topology``: ``"parallel"`` or ``"sequential"``. ``n_thresholds``: number of weighted signal
     quantiles (levels 0, 1/(n-1), ..., 1) tried per variable and direction. ``min_background``: a
@@ -149,8 +151,7 @@ class CutAndCount:
         two_sided: bool = False,
         tolerance: float = 1e-3,
         feature_names: Sequence[str] | None = None,
-        relative_background_uncertainty: float = 0.0,
-        mc_statistics: bool = False,
+        significance: Significance = ASIMOV,
     ):
         if topology not in ("parallel", "sequential"):
             raise ValueError(f"topology must be 'parallel' or 'sequential', not {topology!r}")
@@ -166,7 +167,7 @@ class CutAndCount:
         self.tolerance = float(tolerance)
         self.feature_names = list(feature_names) if feature_names is not None else None
         #: The significance the cuts maximise (plain Asimov Z_A unless a background uncertainty is set).
-        self.significance = Significance(float(relative_background_uncertainty), bool(mc_statistics))
+        self.significance = significance
         #: The chosen cuts, in the order they were chosen; the selection is their AND.
         self.cuts: list[Cut] = []
         #: Number of input variables seen by :meth:`fit` (None before fitting).
@@ -419,7 +420,10 @@ class CutAndCount:
         data = read_json(path)
         if data.get("format") != _FORMAT:
             raise ValueError(f"{path}: not a cut-and-count model (format {data.get('format')!r})")
-        model = cls(**data["settings"])
+        # the file keeps the significance's fields among the settings
+        settings = dict(data["settings"])
+        significance = {f.name: settings.pop(f.name) for f in fields(Significance) if f.name in settings}
+        model = cls(**settings, significance=Significance.from_config(significance))
         model.n_features = data["n_features"]
         model.baseline_significance = data["baseline_significance"]
         model.cuts = [Cut.from_dict(d) for d in data["cuts"]]

@@ -36,7 +36,8 @@ class ModelDescription:
     - ``physical_weights``: it trains on the physical weights (expected events) rather than the
       class-balanced ``training_weights``.
     - ``significance_objective``: its training maximises the discovery significance, configured
-      by the ``significance`` block (its constructor takes those settings), and its selection
+      by the ``significance`` block (its constructor takes it as ``significance``, a
+      :class:`~phenoflow.significance.Significance`), and its selection
       obeys the threshold rule's minimum of background MC events (``min_mc_events``: its own
       key, else ``evaluation.min_mc_events``).
     - ``multiclass``: it learns the configured classes (a softmax if there are more than two);
