@@ -37,7 +37,7 @@ By default only the background samples carry these terms, and the threshold coun
 background (as ``autoMCStats``' default ``include-signal = 0``). pyhf's staterror multiplies
 every sample that carries it, so a signal sharing it would be scaled by the background's MC
 error: on the default analysis a bin's 50 % background MC error acted as ~42 % on the signal,
-whose own MC error there was 9.5 % (issue 22). With ``include_signal`` the signal samples join
+whose own MC error there was 9.5 %. With ``include_signal`` the signal samples join
 the bin's staterror and get their own shapesys below the threshold.
 
 Results are expected ones, from Asimov data (no observed data enter): the workspace's
