@@ -1,0 +1,123 @@
+"""The batch sources of the networks (config training_batches): rows of the memory-mapped images
+read only when needed."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phenoflow.features import mapped
+from phenoflow.features.mapped import MappedRows
+
+
+@pytest.fixture
+def npy(tmp_path):
+    """A (20, 2, 3) float64 array saved as .npy, row i filled with i + (pixel index) / 8 (exact in float32)."""
+    array = np.arange(20)[:, None, None] + np.arange(6).reshape(2, 3) / 8
+    path = tmp_path / "images.npy"
+    np.save(path, array)
+    return path, array
+
+
+def test_mapped_rows_select_without_reading_and_read_the_rows_asked_for(npy):
+    path, array = npy
+    rows = MappedRows.load(path, np.float32)
+    assert rows.shape == (20, 2, 3) and rows.ndim == 3 and len(rows) == 20 and rows.dtype == np.float32
+    picked = rows[np.array([7, 2, 2, 19])]  # an index array, repeats allowed: nothing read yet
+    assert isinstance(picked, MappedRows) and picked.shape == (4, 2, 3)
+    np.testing.assert_array_equal(np.asarray(picked), array[[7, 2, 2, 19]].astype(np.float32))
+    assert np.asarray(picked).dtype == np.float32
+    # a slice of a mask of a selection is the rows of the file it names
+    mask = np.zeros(20, bool)
+    mask[[3, 5, 8, 13]] = True
+    np.testing.assert_array_equal(np.asarray(rows[mask][1:]), array[[5, 8, 13]])
+    np.testing.assert_array_equal(rows[5], array[5])  # an integer reads one row
+    np.testing.assert_array_equal(rows[-1], array[19])
+    assert rows[np.array([], dtype=np.int64)].shape == (0, 2, 3)
+    as64 = rows.astype(np.float64)
+    np.testing.assert_array_equal(np.asarray(as64[[0, 1]]), array[:2])
+
+
+def test_mapped_rows_refuse_rows_outside_the_file(npy):
+    path, _ = npy
+    with pytest.raises(IndexError, match=r"row indices must lie in \[0, 20\), got 3\.\.20"):
+        MappedRows(np.load(path, mmap_mode="r"), np.array([3, 20]))
+    with pytest.raises(ValueError, match=r"row indices must have shape \(n,\)"):
+        MappedRows(np.load(path, mmap_mode="r"), np.zeros((2, 2), int))
+
+
+def _resident_mb() -> float:
+    """The resident set (VmRSS) of this process, MB."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return float(line.split()[1]) / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_reading_every_row_of_the_map_leaves_the_resident_set_flat(tmp_path, monkeypatch):
+    """Batch by batch through 48 MB of images: the pages read are released every RELEASE_BYTES
+    (here 4 MB), so the resident set grows by a few MB; without the release, by the whole file."""
+    path = tmp_path / "big.npy"
+    np.save(path, np.ones((768, 128, 128), np.float32))  # 64 kB per row, 48 MB
+
+    def growth(release_bytes: int) -> float:
+        monkeypatch.setattr(mapped, "RELEASE_BYTES", release_bytes)
+        rows = MappedRows.load(path)
+        before, total = _resident_mb(), 0.0
+        for start in range(0, len(rows), 32):
+            total += float(np.asarray(rows[start : start + 32]).sum())
+        assert total == 768 * 128 * 128
+        return _resident_mb() - before
+
+    assert growth(4 * 2**20) < 12
+    assert growth(2**40) > 36  # the same reads, never released: the check can fail
+
+
+@pytest.fixture
+def analysis(tmp_path):
+    """A feature table of 12 rows (6 signal, 6 background), a 2-fold split file and images whose
+    row i is filled with i."""
+    from phenoflow.io import write_json
+
+    n = 12
+    table = pd.DataFrame({"process": ["s"] * 6 + ["b"] * 6, "label": [1] * 6 + [0] * 6, "class": [1] * 6 + [0] * 6,
+                          "weight": np.linspace(1.0, 2.0, n), "met": np.arange(n, dtype=float)})  # fmt: skip
+    table.to_parquet(tmp_path / "features.parquet")
+    sets = [
+        {"train": [0, 1, 6, 7], "val": [2, 8], "test": [3, 4, 5, 9, 10, 11]},
+        {"train": [3, 4, 9, 10], "val": [5, 11], "test": [0, 1, 2, 6, 7, 8]},
+    ]
+    write_json(tmp_path / "split.json", {"sets": sets})
+    np.save(tmp_path / "images.npy", np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 4, 4), np.float32))
+    return tmp_path / "features.parquet", tmp_path / "split.json", tmp_path / "images.npy"
+
+
+def test_mapped_split_arrays_equal_the_in_memory_ones(analysis):
+    from phenoflow.features.datasets import load_scored_arrays, load_split_arrays
+
+    features, split, images = analysis
+    for fold in (0, 1):
+        memory = load_split_arrays(features, split, ["met"], ("train", "val"), "process", images, fold)
+        maps = load_split_arrays(features, split, ["met"], ("train", "val"), "process", images, fold, "mapped")
+        for a, b in zip(memory, maps):
+            assert isinstance(b.images, MappedRows) and isinstance(a.images, np.ndarray)
+            np.testing.assert_array_equal(np.asarray(b.images), a.images)
+            for name in ("x", "y", "w", "target", "rows", "fold"):
+                np.testing.assert_array_equal(getattr(b, name), getattr(a, name))
+            np.testing.assert_array_equal(np.asarray(b.inputs["images"]), a.inputs["images"])
+    scored = load_scored_arrays(features, split, [], images, "mapped")
+    assert isinstance(scored.inputs, MappedRows)  # the image alone
+    np.testing.assert_array_equal(np.asarray(scored.inputs)[:, 0, 0], np.arange(12))
+    picked = scored.take(scored.fold == 1)  # stays in the map
+    assert isinstance(picked.images, MappedRows)
+    np.testing.assert_array_equal(np.asarray(picked.images)[:, 0, 0], [0, 1, 2, 6, 7, 8])
+
+
+def test_an_unknown_batch_source_is_refused(analysis):
+    from phenoflow.features.datasets import load_split_arrays
+
+    with pytest.raises(ValueError, match=r"unknown batch source 'disk' \(expected one of memory, mapped\)"):
+        load_split_arrays(*analysis[:2], ["met"], ("train",), None, analysis[2], 0, "disk")
