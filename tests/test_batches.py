@@ -1,5 +1,5 @@
 """The batch sources of the networks (config training_batches): rows of the memory-mapped images
-read only when needed."""
+read only when needed, and the seeded mini-batches the mapped training reads."""
 
 from __future__ import annotations
 
@@ -76,6 +76,61 @@ def test_reading_every_row_of_the_map_leaves_the_resident_set_flat(tmp_path, mon
     assert growth(2**40) > 36  # the same reads, never released: the check can fail
 
 
+def test_shuffled_batches_give_every_row_once_per_epoch_in_a_seeded_order(npy):
+    from phenoflow.models.batches import ShuffledBatches
+
+    path, array = npy
+    x = MappedRows.load(path, np.float32)
+    y, w = np.arange(20) % 2, np.linspace(0.5, 2.0, 20)
+    batches = ShuffledBatches(x, y, w, batch_size=6, seed=3)
+    assert len(batches) == 4  # 6 + 6 + 6 + 2
+
+    def epoch(source):
+        source.on_epoch_begin()  # as Keras, before each epoch
+        return [source[i] for i in range(len(source))]
+
+    orders = []
+    for _ in range(3):
+        got = epoch(batches)
+        assert [len(b[1]) for b in got] == [6, 6, 6, 2]
+        images = np.concatenate([b[0] for b in got])
+        rows = images[:, 0, 0].astype(int)  # row i holds i at pixel (0, 0)
+        np.testing.assert_array_equal(np.sort(rows), np.arange(20))  # every row once
+        np.testing.assert_array_equal(images, array[rows].astype(np.float32))  # the rows themselves
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), y[rows])
+        np.testing.assert_array_equal(np.concatenate([b[2] for b in got]), w[rows])
+        orders.append(rows)
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    again = ShuffledBatches(x, y, w, batch_size=6, seed=3)  # the same seed: the same orders
+    for rows in orders:
+        np.testing.assert_array_equal(np.concatenate([b[0] for b in epoch(again)])[:, 0, 0], rows)
+    other = ShuffledBatches(x, y, w, batch_size=6, seed=4)
+    assert not np.array_equal(np.concatenate([b[0] for b in epoch(other)])[:, 0, 0], orders[0])
+    with pytest.raises(IndexError, match="batch 4 of 4"):
+        batches[4]
+
+
+def test_shuffled_batches_of_named_inputs_equal_the_in_memory_rows(npy):
+    """Mapped images beside in-memory features: each batch holds both of the same rows, equal
+    to the in-memory arrays at those rows."""
+    from phenoflow.models.batches import ShuffledBatches
+
+    path, array = npy
+    features = np.c_[np.arange(20.0), -np.arange(20.0)].astype(np.float32)
+    x = {"images": MappedRows.load(path, np.float32), "features": features}
+    batches = ShuffledBatches(x, np.ones(20), np.ones(20), batch_size=8, seed=0)
+    batches.on_epoch_begin()
+    order = batches.order(1)
+    for i in range(len(batches)):
+        inputs, _, _ = batches[i]
+        rows = order[8 * i : 8 * (i + 1)]
+        assert set(inputs) == {"images", "features"}
+        np.testing.assert_array_equal(inputs["images"], array[rows].astype(np.float32))
+        np.testing.assert_array_equal(inputs["features"], features[rows])
+    with pytest.raises(ValueError, match="same rows: 20, 19, 20"):
+        ShuffledBatches(x, np.ones(19), np.ones(20), batch_size=8, seed=0)
+
+
 @pytest.fixture
 def analysis(tmp_path):
     """A feature table of 12 rows (6 signal, 6 background), a 2-fold split file and images whose
@@ -118,6 +173,9 @@ def test_mapped_split_arrays_equal_the_in_memory_ones(analysis):
 
 def test_an_unknown_batch_source_is_refused(analysis):
     from phenoflow.features.datasets import load_split_arrays
+    from phenoflow.models.mlp import MLP
 
     with pytest.raises(ValueError, match=r"unknown batch source 'disk' \(expected one of memory, mapped\)"):
         load_split_arrays(*analysis[:2], ["met"], ("train",), None, analysis[2], 0, "disk")
+    with pytest.raises(ValueError, match="unknown batch source 'disk'"):
+        MLP(seed=1, batches="disk")
