@@ -139,6 +139,7 @@ def jobs(config: dict, d: Path, processes: list[str], models: list[str], train: 
         params = {"provenance": config, "model": name, "fold": 0, "method": c.method, "hyper": dict(c.hyper),
                   "features": list(c.features), "seed": derive_seed(config["seed"], "train", name, 0),
                   "balance": None if c.description.physical_weights else config["training_weights"],
+                  "batches": config["training_batches"] if c.description.batched else "memory",
                   "significance": config["significance"] if significance else {},
                   "min_mc_events": c.hyper.get("min_mc_events", config["evaluation"]["min_mc_events"]) if significance else None}  # fmt: skip
         out.append((f"train_{name}", job("train.py", inputs, outputs, params, f"train_{name}.log", threads=2)))

@@ -162,9 +162,10 @@ PROVENANCE_KEYS = {
     "features": (*EVENT_KEYS, "features"),
     "images": (*EVENT_KEYS, "images"),
     "split": (*EVENT_KEYS, "features", "split"),
-    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance"),
-    "headline": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance",
-                 "binning", "inference"),
+    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "training_batches", "classifiers",
+                "evaluation", "significance"),
+    "headline": (*EVENT_KEYS, "features", "images", "split", "training_weights", "training_batches", "classifiers",
+                 "evaluation", "significance", "binning", "inference"),
 }
 
 
@@ -180,6 +181,7 @@ def provenance_config(kind, model=None, process=None):
         instance = CLASSIFIERS[model]
         inputs = ("images",) if instance.images else ()
         weights = () if instance.description.physical_weights else ("training_weights",)
+        weights += ("training_batches",) if instance.description.batched else ()
         keys = (*EVENT_KEYS, "features", *inputs, "split", *weights, f"classifiers.{model}")
         # a model whose training maximises the significance (the cut-and-count) depends on its
         # settings, and on the threshold rule's minimum of MC events unless its block sets its own
@@ -217,6 +219,12 @@ def training_balance(model):
     """The training weights of a classifier: config's training_weights, or None (physical
     weights) for a model that trains on those (the cut-and-count maximises Z_A)."""
     return None if CLASSIFIERS[model].description.physical_weights else config["training_weights"]
+
+
+def training_batches(model):
+    """Where a classifier gets its rows in training and scoring: config's training_batches for
+    a model that trains on mini-batches (the networks), else memory (the others read theirs)."""
+    return config["training_batches"] if CLASSIFIERS[model].description.batched else "memory"
 
 
 def selection_events(model):
