@@ -139,6 +139,7 @@ def jobs(config: dict, d: Path, processes: list[str], models: list[str], train: 
         params = {"provenance": config, "model": name, "fold": 0, "method": c.method, "hyper": dict(c.hyper),
                   "features": list(c.features), "seed": derive_seed(config["seed"], "train", name, 0),
                   "balance": None if c.description.physical_weights else config["training_weights"],
+                  "batches": config["training_batches"] if c.description.batched else "memory",
                   "significance": config["significance"] if significance else {},
                   "min_mc_events": c.hyper.get("min_mc_events", config["evaluation"]["min_mc_events"]) if significance else None}  # fmt: skip
         out.append((f"train_{name}", job("train.py", inputs, outputs, params, f"train_{name}.log", threads=2)))
@@ -224,22 +225,34 @@ def verdict(results: dict[str, dict[int, dict]], generated: dict[int, int], targ
             )
 
 
+def run_options(parser: argparse.ArgumentParser, scales: list[int], scratch: Path) -> None:
+    """Add the options of a benchmark on a finished run replicated at several scales to ``parser``:
+    --run (the run's checkout), --config (its config), --scales, --scratch and --keep."""
+    parser.add_argument("--run", type=Path, default=REPO, help="the checkout of a finished default run (read only)")
+    parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml", help="the run's config")
+    parser.add_argument("--scales", type=int, nargs="+", default=scales)
+    parser.add_argument("--scratch", type=Path, default=scratch)
+    parser.add_argument("--keep", action="store_true", help="keep each scale's scratch results")
+
+
+def read_config(path: Path) -> dict:
+    """The config at ``path`` with the schema's defaults filled, as the workflow reads it."""
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--run", type=Path, default=REPO, help="the checkout of a finished default run (read only)")
-    parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml", help="the run's config")
-    parser.add_argument("--scales", type=int, nargs="+", default=[1, 3, 10, 30])
+    run_options(parser, [1, 3, 10, 30], Path("/tmp/phenoflow-scale"))
     parser.add_argument("--train-up-to", type=int, default=10, help="largest scale at which the models train")
     parser.add_argument("--extrapolate", type=int, default=100, help="scale to extrapolate the figures to")
     parser.add_argument("--models", nargs="+", help="classifier instances to train (default: all of the config)")
-    parser.add_argument("--scratch", type=Path, default=Path("/tmp/phenoflow-scale"))
-    parser.add_argument("--keep", action="store_true", help="keep each scale's scratch results")
     args = parser.parse_args()
     if args.child:
         return run_child(args.child)
-    config = yaml.safe_load(args.config.read_text())
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills the defaults, as the workflow
+    config = read_config(args.config)
     processes = sorted(config["processes"])
     models = args.models or sorted(config["classifiers"])
     results: dict[str, dict[int, dict]] = {}

@@ -306,6 +306,11 @@ BAD = [
     ),
     ("empty features", _set("classifiers.mlp.features", []), r"classifiers\.mlp\.features: \[\] should be non-empty"),
     (
+        "unknown batch source",
+        _set("training_batches", "disk"),
+        r"training_batches: 'disk' is not one of \['memory', 'mapped'\]",
+    ),
+    (
         "CNN without images",
         _set("images", _DELETE),
         r"classifiers\.cnn: method cnn trains on jet images; add an images block",

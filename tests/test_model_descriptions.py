@@ -17,6 +17,7 @@ def test_methods_and_their_descriptions():
     assert binnable == ["bdt", "mlp", "cnn"]  # a cut-and-count passes or fails: nothing to bin
     assert [m for m in METHODS if describe(m).images] == ["cnn"]
     assert [m for m in METHODS if describe(m).physical_weights] == ["cuts"]  # Z_A needs expected events
+    assert [m for m in METHODS if describe(m).batched] == ["mlp", "cnn"]  # the networks' mini-batches
     assert {describe(m).file_name for m in ("mlp", "cnn")} == {"model.keras"}  # Keras insists on the suffix
     assert describe("cuts").history == "cuts" and describe("bdt").history == "curves"
     with pytest.raises(KeyError, match="unknown model 'svm'"):

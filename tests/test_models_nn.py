@@ -275,3 +275,62 @@ def test_training_refuses_signed_weights_and_learns_from_balanced_absolute_ones(
         model.fit(x, y, np.abs(w), validation=(xv, yv, wv))
     model.fit(x, y, balanced_weights(w, y), validation=(xv, yv, balanced_weights(wv, yv)))
     assert weighted_auc(model.predict_proba(xt), wt, yt) > 0.9
+
+
+@pytest.fixture(scope="module")
+def mapped_images(tmp_path_factory):
+    """Training, validation and test images of :func:`jet_images` (640, 200, 200 rows) as the
+    rows of one memory-mapped .npy file, the labels and weights in memory."""
+    from phenoflow.features.mapped import MappedRows
+
+    rng = np.random.default_rng(3)
+    sets = [jet_images(rng, n) for n in (640, 200, 200)]
+    path = tmp_path_factory.mktemp("mapped") / "images.npy"
+    np.save(path, np.concatenate([s[0] for s in sets]))
+    images = MappedRows.load(path, np.float32)
+    stops = np.cumsum([len(y) for _, y, _ in sets])
+    mapped = [(images[stop - len(y) : stop], y, w) for (_, y, w), stop in zip(sets, stops)]
+    return mapped, [x for x, _, _ in sets]
+
+
+def test_cnn_on_mapped_batches_learns_and_the_same_seed_gives_the_same_model(mapped_images):
+    """Trained batch by batch from the memory map: a reasonable AUC, the same predictions and
+    history from the same seed (another from another seed), and the mapped test images score
+    as the same images in memory."""
+    (train, val, test), in_memory = mapped_images
+    hyper = {"filters": [8, 16], "dense": 32, "epochs": 5, "patience": 5, "batch_size": 64, "normalise": "max"}
+    model = CNN(seed=2, batches="mapped", **hyper)
+    history = model.fit(*train, validation=val)
+    proba = model.predict_proba(test[0])
+    assert proba.shape == (200,) and len(history) == 5
+    assert weighted_auc(proba, test[2], test[1]) > 0.85
+    np.testing.assert_array_equal(model.predict_proba(in_memory[2]), proba)
+    again = CNN(seed=2, batches="mapped", **hyper)
+    history_again = again.fit(*train, validation=val)
+    np.testing.assert_array_equal(again.predict_proba(test[0]), proba)
+    np.testing.assert_array_equal(history_again.to_numpy(), history.to_numpy())
+    other = CNN(seed=3, batches="mapped", **hyper)
+    other.fit(*train, validation=val)
+    assert not np.array_equal(other.predict_proba(test[0]), proba)
+
+
+def test_mlp_on_mapped_batches_learns_and_the_same_seed_gives_the_same_model(binary, fitted, monkeypatch):
+    """The features in memory, fed through the seeded batch source: every batch of every epoch
+    read once, in that epoch's order; as good as Keras's own shuffling, and reproducible."""
+    from phenoflow.models.batches import ShuffledBatches
+
+    served = []
+    read = ShuffledBatches.__getitem__
+    monkeypatch.setattr(ShuffledBatches, "__getitem__", lambda self, i: served.append((self.epoch, i)) or read(self, i))
+    x, y, w = binary["test"]
+    model = MLP(seed=7, batches="mapped", **FAST_MLP)
+    history = model.fit(*binary["train"], validation=binary["val"])
+    n_batches = -(-len(binary["train"][1]) // FAST_MLP["batch_size"])
+    epochs = [(e, i) for e, i in served if e > 0]  # epoch 0: Keras's look at the first batches' shapes
+    assert epochs == [(e, i) for e in range(1, len(history) + 1) for i in range(n_batches)]
+    assert weighted_auc(model.predict_proba(x), w, y) > 0.9
+    assert history["val_auc"].max() > fitted[1]["val_auc"].max() - 0.02
+    again = MLP(seed=7, batches="mapped", **FAST_MLP)
+    history_again = again.fit(*binary["train"], validation=binary["val"])
+    np.testing.assert_array_equal(again.predict_proba(x), model.predict_proba(x))
+    np.testing.assert_array_equal(history_again.to_numpy(), history.to_numpy())

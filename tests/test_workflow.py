@@ -519,6 +519,30 @@ def test_two_instances_of_one_method_train_with_their_own_settings_and_features(
     assert not (tiny / "results/binning/cuts_parallel").exists()  # a pass/fail score is not binned
 
 
+def test_mapped_batches_retrain_the_networks_only_and_score_them_from_the_map(tiny, tmp_path):
+    """training_batches: mapped reaches the networks' training and evaluation through their rules'
+    params: it reruns them and what quotes their scores, not the BDT or the cut-and-counts, and
+    their records say how they were trained."""
+    workdir = tmp_path / "mapped"
+    shutil.copytree(tiny, workdir, symlinks=True)
+    edit_config(workdir, lambda c: c.update(training_batches="mapped"))
+    jobs = planned_jobs(workdir)
+    assert jobs == {"train_mlp": 2, "train_cnn": 2, "ensemble": 2, "evaluate": 2, "binning": 2, "inference": 1,
+                    "compare": 1, "headline": 1, "config_record": 1, "all": 1}  # fmt: skip
+    snakemake(workdir, "--cores", "2", *(f"results/evaluation/{m}/metrics.json" for m in ("mlp", "cnn")))
+    for model in ("mlp", "cnn"):
+        manifest = json.loads((workdir / f"results/models/{model}/ensemble.json").read_text())
+        assert [t["batches"] for t in manifest["folds"]] == ["mapped", "mapped"]
+        record = yaml.safe_load((workdir / f"results/models/{model}/fold0/provenance.yaml").read_text())
+        assert record["config"]["training_batches"] == "mapped"
+        scores = pd.read_parquet(workdir / f"results/evaluation/{model}/scores.parquet")
+        before = pd.read_parquet(tiny / f"results/evaluation/{model}/scores.parquet")
+        np.testing.assert_array_equal(scores["row"], before["row"])  # every event scored, by another model
+        assert not np.array_equal(scores["score"], before["score"])
+    bdt = yaml.safe_load((workdir / "results/models/bdt/fold0/provenance.yaml").read_text())
+    assert "training_batches" not in bdt["config"]
+
+
 def test_every_method_is_compared_on_the_same_events(tiny):
     table = pd.read_csv(tiny / "results/evaluation/comparison.csv")
     assert list(table["method"]) == ["bdt", "cnn", "cuts", "cuts_parallel", "mlp"]

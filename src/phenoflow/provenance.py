@@ -34,9 +34,10 @@ PROVENANCE_KEYS = {
     "features": (*EVENT_KEYS, "features"),
     "images": (*EVENT_KEYS, "images"),
     "split": (*EVENT_KEYS, "features", "split"),
-    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance"),
-    "headline": (*EVENT_KEYS, "features", "images", "split", "training_weights", "classifiers", "evaluation", "significance",
-                 "binning", "inference"),
+    "compare": (*EVENT_KEYS, "features", "images", "split", "training_weights", "training_batches", "classifiers",
+                "evaluation", "significance"),
+    "headline": (*EVENT_KEYS, "features", "images", "split", "training_weights", "training_batches", "classifiers",
+                 "evaluation", "significance", "binning", "inference"),
 }  # fmt: skip
 #: What a classifier's stage depends on beyond its training: the blocks of the stage and those before it.
 MODEL_STAGE_KEYS = {
@@ -86,6 +87,7 @@ def provenance_config(
         return config_part(config, PROVENANCE_KEYS[kind])
     inputs = ("images",) if classifier.images else ()
     weights = () if classifier.description.physical_weights else ("training_weights",)
+    weights += ("training_batches",) if classifier.description.batched else ()
     keys = (*EVENT_KEYS, "features", *inputs, "split", *weights, f"classifiers.{model}")
     # a model whose training maximises the significance (the cut-and-count) depends on its
     # settings, and on the threshold rule's minimum of MC events unless its block sets its own

@@ -171,6 +171,12 @@ def training_balance(model):
     return None if CLASSIFIERS[model].description.physical_weights else config["training_weights"]
 
 
+def training_batches(model):
+    """Where a classifier gets its rows in training and scoring: config's training_batches for
+    a model that trains on mini-batches (the networks), else memory (the others read theirs)."""
+    return config["training_batches"] if CLASSIFIERS[model].description.batched else "memory"
+
+
 def selection_events(model):
     """The background MC events the selection of a significance-maximising classifier (the
     cut-and-count) must keep: its own min_mc_events, else evaluation.min_mc_events; None for

@@ -45,6 +45,7 @@ rule evaluate:
         provenance=lambda w: provenance_config("evaluate", model=w.model),
         method=lambda w: CLASSIFIERS[w.model].method,
         features=lambda w: list(CLASSIFIERS[w.model].features),
+        batches=lambda w: training_batches(w.model),
         classes=CLASSES.as_dict(),
         min_background=config["evaluation"]["min_background"],
         bootstrap=config["evaluation"]["bootstrap"],

@@ -20,6 +20,7 @@ for _model, _classifier in CLASSIFIERS.items():
             hyper=_classifier.hyper,
             features=list(_classifier.features),
             balance=training_balance(_model),
+            batches=training_batches(_model),
             # a model that maximises the significance gets its settings (the others ignore them)
             significance=config["significance"] if _classifier.description.significance_objective else {},
             min_mc_events=selection_events(_model),

@@ -42,7 +42,7 @@ significance = Significance.from_config(p.significance)
 with to_log_file(snakemake.log[0]) as log:
     images = inputs.images if "images" in inputs.keys() else None
     ensemble = FoldEnsemble.load(inputs.manifest)
-    test = load_scored_arrays(inputs.features, inputs.split, p.features, images)
+    test = load_scored_arrays(inputs.features, inputs.split, p.features, images, p.batches)
     proba = ensemble.predict_out_of_fold(test.inputs, test.fold)
     scores = signal_score(proba, classes.signal_indices)
     continuous = describe(p.method).binnable  # a pass/fail score has no ROC curve
@@ -84,7 +84,7 @@ with to_log_file(snakemake.log[0]) as log:
     # overtraining: each fold model's scores on its own training events (each event in k - 1 of
     # them, so each fold's share weighs 1/k) against the out-of-fold scores of every event
     by_class = proba.ndim == 2  # per class, else per role
-    trains = [load_split_arrays(inputs.features, inputs.split, p.features, ("train",), None, images, fold=f)[0]
+    trains = [load_split_arrays(inputs.features, inputs.split, p.features, ("train",), None, images, f, p.batches)[0]
               for f in range(len(ensemble))]  # fmt: skip
     train_scores = np.concatenate(
         [signal_score(m.predict_proba(t.inputs), classes.signal_indices) for m, t in zip(ensemble.models, trains)]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from phenoflow.events.observables import Substructure, observable
 from phenoflow.features.classes import Classes
+from phenoflow.features.mapped import MappedRows, check_batch_source
 from phenoflow.features.splits import SPLITS, full_luminosity_weights, read_split_sets
 from phenoflow.io import atomic_path
 
@@ -179,8 +180,10 @@ class SplitArrays:
     signal, 0 background), weights ``w`` (n,), ``process`` names (n,), target classes ``target``
     (n,; equal to ``y`` with one class per role), their ``rows`` in the feature table (n,), the
     ``fold`` whose model scores each row (n,; 0 for one fixed split) and, if loaded, jet
-    ``images`` (n, h, w). ``w`` are balanced non-negative training weights (from |w|) for
-    training splits and signed physical weights scaled to the full luminosity otherwise."""
+    ``images`` (n, h, w; float32: in memory, or :class:`~phenoflow.features.mapped.MappedRows`
+    of the memory-mapped file, read when a batch needs them). ``w`` are balanced non-negative
+    training weights (from |w|) for training splits and signed physical weights scaled to the
+    full luminosity otherwise."""
 
     x: np.ndarray
     y: np.ndarray
@@ -189,10 +192,10 @@ class SplitArrays:
     target: np.ndarray
     rows: np.ndarray
     fold: np.ndarray
-    images: np.ndarray | None = None
+    images: np.ndarray | MappedRows | None = None
 
     @property
-    def inputs(self) -> np.ndarray | dict[str, np.ndarray]:
+    def inputs(self) -> np.ndarray | MappedRows | dict[str, np.ndarray | MappedRows]:
         """What a model takes: the features ``x`` (n, f), the ``images`` (n, h, w) if there are no
         features, or both as ``{"images": ..., "features": ...}``."""
         if self.images is None:
@@ -200,7 +203,7 @@ class SplitArrays:
         return {"images": self.images, "features": self.x} if self.x.shape[1] else self.images
 
     def take(self, mask: np.ndarray) -> SplitArrays:
-        """The rows selected by a boolean ``mask`` (n,) or an index array."""
+        """The rows selected by a boolean ``mask`` (n,) or an index array (mapped images stay unread)."""
         images = None if self.images is None else self.images[mask]
         fields = (self.x, self.y, self.w, self.process, self.target, self.rows, self.fold)
         return SplitArrays(*(a[mask] for a in fields), images=images)
@@ -214,9 +217,12 @@ class SplitArrays:
 
 class _Dataset:
     """The feature table, the split sets and the memory-mapped images of one analysis, checked
-    against each other; :meth:`arrays` cuts rows out of them."""
+    against each other; :meth:`arrays` cuts rows out of them, the images copied into memory
+    (``batches="memory"``) or left in the map (``"mapped"``)."""
 
-    def __init__(self, features_path, split_path, features, images_path):
+    def __init__(self, features_path, split_path, features, images_path, batches):
+        check_batch_source(batches)
+        self.batches = batches
         self.table = pd.read_parquet(features_path)
         missing = [f for f in (*features, "class") if f not in self.table.columns]
         if missing:
@@ -237,7 +243,12 @@ class _Dataset:
     def arrays(self, rows: np.ndarray, fold: np.ndarray, w: np.ndarray) -> SplitArrays:
         sub = self.table.iloc[rows]
         x = sub[self.features].to_numpy(np.float64).reshape(len(rows), len(self.features))
-        images = np.asarray(self.images[rows], dtype=np.float32) if self.images is not None else None
+        if self.images is None:
+            images = None
+        elif self.batches == "mapped":
+            images = MappedRows(self.images, rows, np.float32)
+        else:
+            images = np.asarray(self.images[rows], dtype=np.float32)
         process = sub["process"].astype(str).to_numpy()
         return SplitArrays(x, sub["label"].to_numpy(), w, process, sub["class"].to_numpy(), rows, fold, images)
 
@@ -250,18 +261,20 @@ def load_split_arrays(
     balance: str | None = None,
     images_path: str | os.PathLike | None = None,
     fold: int = 0,
+    batches: str = "memory",
 ) -> list[SplitArrays]:
     """Arrays of the requested ``splits`` of set ``fold`` from the feature table and the split file.
 
     ``x`` holds the ``features`` (n, f; none is f = 0); with ``images_path`` (the jet images, rows
-    aligned with the table) ``images`` holds them (n, n_eta, n_phi).
+    aligned with the table) ``images`` holds them (n, n_eta, n_phi): copied into memory with
+    ``batches`` = ``"memory"``, rows of the memory-mapped file read batch by batch with ``"mapped"``.
     With ``balance`` = ``"class"`` the weights are balanced between the target classes (each
     sums to the same total), with ``"process"`` also between the processes of a class (for
     training and early stopping), both from |w| (:func:`balanced_weights`); with ``None`` they
     are the signed physical weights scaled to the full luminosity (for evaluation and the
     cut-and-count).
     """
-    data = _Dataset(features_path, split_path, features, images_path)
+    data = _Dataset(features_path, split_path, features, images_path, batches)
     if not 0 <= fold < len(data.sets):
         raise ValueError(f"{split_path}: no fold {fold} (it has {len(data.sets)})")
     out = []
@@ -284,15 +297,17 @@ def load_scored_arrays(
     split_path: str | os.PathLike,
     features: Sequence[str],
     images_path: str | os.PathLike | None = None,
+    batches: str = "memory",
 ) -> SplitArrays:
     """Every row some fold's model scores (the test rows of every set), in table order, with the
-    set that tests it in ``fold`` and signed physical weights scaled to the full luminosity.
+    set that tests it in ``fold`` and signed physical weights scaled to the full luminosity;
+    the images as for :func:`load_split_arrays`.
 
     With k folds the test sets partition the table, so every event enters at its own physical
     weight (the scale is 1); with one fixed split they are its test rows, scaled up by
     :func:`full_luminosity_weights`.
     """
-    data = _Dataset(features_path, split_path, features, images_path)
+    data = _Dataset(features_path, split_path, features, images_path, batches)
     fold = np.full(len(data.table), -1)
     for i, part in enumerate(data.sets):
         if (fold[part["test"]] >= 0).any():

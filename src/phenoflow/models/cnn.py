@@ -15,7 +15,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from phenoflow.models.mlp import Inputs, KerasClassifier  # noqa: E402
+from phenoflow.features.mapped import MappedRows  # noqa: E402
+from phenoflow.models.batches import Inputs  # noqa: E402
+from phenoflow.models.mlp import KerasClassifier, as_float32  # noqa: E402
 from phenoflow.models.registry import ModelDescription, describe  # noqa: E402
 
 #: Per-image normalisations of :class:`ImageNormalisation` (as in :func:`phenoflow.features.images.normalise`).
@@ -86,28 +88,28 @@ class CNN(KerasClassifier):
         "patience": 5,
     }
 
-    def __init__(self, seed: int, threads: int = 1, **hyper):
-        super().__init__(seed, threads, **hyper)
+    def __init__(self, seed: int, threads: int = 1, batches: str = "memory", **hyper):
+        super().__init__(seed, threads, batches, **hyper)
         if self.hyper["normalise"] not in NORMALISATIONS:
             expected = ", ".join(NORMALISATIONS)
             raise ValueError(f"unknown normalise '{self.hyper['normalise']}' (expected one of {expected})")
 
     def _inputs(self, x: Inputs) -> Inputs:
-        """Images (n, h, w) as float32; a mapping with images and features as float32 arrays (or
-        the images alone if there are no features)."""
+        """Images (n, h, w) as float32 (mapped ones unread); a mapping with images and features
+        as float32 (or the images alone if there are no features)."""
         if not isinstance(x, Mapping):
             return self._images(x)
         unknown = sorted(set(x) - {"images", "features"})
         if unknown or "images" not in x:
             raise ValueError(f"{self.name}: inputs are 'images' and optionally 'features', got {sorted(x)}")
         images = self._images(x["images"])
-        features = np.asarray(x.get("features", np.empty((len(images), 0))), dtype=np.float32)
+        features = as_float32(x.get("features", np.empty((len(images), 0))))
         if features.ndim != 2 or len(features) != len(images):
             raise ValueError(f"{self.name}: features must have shape ({len(images)}, f), got {features.shape}")
         return {"images": images, "features": features} if features.shape[1] else images
 
-    def _images(self, images) -> np.ndarray:
-        images = np.asarray(images, dtype=np.float32)
+    def _images(self, images) -> np.ndarray | MappedRows:
+        images = as_float32(images)
         if images.ndim != 3:
             raise ValueError(f"{self.name}: images must have shape (n, h, w), got {images.shape}")
         return images
@@ -134,7 +136,7 @@ class CNN(KerasClassifier):
         if isinstance(x, Mapping):  # the features' own branch, joined to the image's
             feature_input = keras.Input(shape=(x["features"].shape[1],), name="features")
             standardise = keras.layers.Normalization(axis=-1, name="standardise")
-            standardise.adapt(x["features"])
+            standardise.adapt(np.asarray(x["features"]))
             init = keras.initializers.HeNormal(seed=self._layer_seed(n_conv + 3))
             branch = keras.layers.Dense(
                 self.hyper["feature_dense"], activation="relu", kernel_initializer=init, name="feature_dense"

@@ -5,7 +5,9 @@ and thread set-up, weighted training with early stopping on the weighted validat
 saving to a single ``.keras`` file. Labels are integer classes 0..k-1: with k = 2 the output is
 the signal (class 1) probability, shape (n,); with k > 2 the softmax, shape (n, k). A network takes
 one array, or several named ones (:data:`Inputs`: e.g. jet images and features, as
-:attr:`phenoflow.features.datasets.SplitArrays.inputs` gives them), rows aligned.
+:attr:`phenoflow.features.datasets.SplitArrays.inputs` gives them), rows aligned; an array may be
+the rows of a memory-mapped one (:class:`~phenoflow.features.mapped.MappedRows`), read batch by
+batch (:mod:`phenoflow.models.batches`).
 """
 
 from __future__ import annotations
@@ -25,15 +27,15 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from phenoflow.evaluation.metrics import one_vs_rest_auc, weighted_auc  # noqa: E402
+from phenoflow.features.mapped import MappedRows, check_batch_source  # noqa: E402
 from phenoflow.io import atomic_path  # noqa: E402
+from phenoflow.models.batches import Inputs, ShuffledBatches, n_rows, read_rows  # noqa: E402
 from phenoflow.models.registry import ModelDescription, describe  # noqa: E402
 from phenoflow.models.weights import check_training_weights  # noqa: E402
 from phenoflow.tf_threads import use_tensorflow_threads  # noqa: E402
 
 #: Rows per batch when predicting (fixed, so that predictions never depend on the caller).
 PREDICT_BATCH = 4096
-#: A network's input: one array, or named arrays with the same number of rows (e.g. images and features).
-Inputs = np.ndarray | Mapping[str, np.ndarray]
 #: Name of the archive member, beside Keras's own, holding the model kind, seed, hyperparameters and classes.
 _METADATA_MEMBER = "phenoflow.json"
 
@@ -78,14 +80,9 @@ def weighted_cross_entropy(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> f
     return float(np.sum(w * losses) / len(y))
 
 
-def n_rows(x: Inputs) -> int:
-    """Number of rows (events) of an input."""
-    return len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
-
-
-def rows(x: Inputs, start: int, stop: int) -> Inputs:
-    """Rows ``start:stop`` of an input (of each array of a named input)."""
-    return {k: v[start:stop] for k, v in x.items()} if isinstance(x, Mapping) else x[start:stop]
+def as_float32(x) -> np.ndarray | MappedRows:
+    """An array as float32; the rows of a memory-mapped array stay unread (read as float32)."""
+    return x.astype(np.float32) if isinstance(x, MappedRows) else np.asarray(x, dtype=np.float32)
 
 
 class _EarlyStoppingOnAUC(keras.callbacks.Callback):
@@ -122,18 +119,23 @@ class KerasClassifier:
     ``batch_size``, ``epochs`` and ``patience``.
 
     ``seed`` fixes the weight initialisation, the dropout masks and the batch order; training uses
-    ``threads`` CPU threads (see :func:`configure_tensorflow`). ``hyper`` overrides ``defaults``;
-    an unknown name is an error.
+    ``threads`` CPU threads (see :func:`configure_tensorflow`). ``batches`` is where the training
+    batches come from: ``"memory"`` (the training inputs as one in-memory array, shuffled by
+    Keras) or ``"mapped"`` (:class:`~phenoflow.models.batches.ShuffledBatches`: each batch read
+    when needed, from the memory map where an input is
+    :class:`~phenoflow.features.mapped.MappedRows`, in a seeded order per epoch); predictions are
+    made batch by batch either way. ``hyper`` overrides ``defaults``; an unknown name is an error.
     """
 
     name: str = ""
     defaults: dict = {}
 
-    def __init__(self, seed: int, threads: int = 1, **hyper):
+    def __init__(self, seed: int, threads: int = 1, batches: str = "memory", **hyper):
         unknown = sorted(set(hyper) - set(self.defaults))
         if unknown:
             raise TypeError(f"{self.name}: unknown hyperparameters {unknown} (known: {sorted(self.defaults)})")
-        self.seed, self.threads = int(seed), int(threads)
+        check_batch_source(batches)
+        self.seed, self.threads, self.batches = int(seed), int(threads), batches
         self.hyper = {**self.defaults, **hyper}
         self.model: keras.Model | None = None
         self.n_classes: int | None = None
@@ -145,8 +147,8 @@ class KerasClassifier:
         raise NotImplementedError
 
     def _inputs(self, x: Inputs) -> Inputs:
-        """``x`` as the float32 array(s) the network takes."""
-        return np.asarray(x, dtype=np.float32)
+        """``x`` as the float32 array(s) the network takes (mapped rows stay unread)."""
+        return as_float32(x)
 
     def _layer_seed(self, index: int) -> int:
         """Seed of the ``index``-th random layer (initialiser or dropout), derived from ``seed``."""
@@ -166,7 +168,8 @@ class KerasClassifier:
         validation: tuple[Inputs, np.ndarray, np.ndarray],
     ) -> pd.DataFrame:
         """Train on inputs ``x``, integer labels ``y`` (n,) and weights ``w`` (n,), early-stopping
-        on the weighted AUC of ``validation`` = (xv, yv, wv).
+        on the weighted AUC of ``validation`` = (xv, yv, wv); the batches as ``batches`` says, the
+        validation predicted batch by batch after every epoch.
 
         Returns one row per epoch: epoch (1-based), train_loss (weighted mean cross-entropy over
         the epoch's batches, with dropout), val_loss (weighted, without dropout) and val_auc. The
@@ -197,16 +200,13 @@ class KerasClassifier:
             jit_compile=False,  # no XLA: the same kernels, and determinism, on CPU and GPU
         )
         stopper = _EarlyStoppingOnAUC(self.predict_proba, (xv, yv, wv), self.hyper["patience"])
-        fitted = self.model.fit(
-            x,
-            self._targets(y),
-            sample_weight=w,
-            epochs=self.hyper["epochs"],
-            batch_size=self.hyper["batch_size"],
-            shuffle=True,
-            callbacks=[stopper],
-            verbose=0,
-        )
+        batch_size = self.hyper["batch_size"]
+        if self.batches == "mapped":  # each batch read when Keras asks for it, in the seed's order
+            data = {"x": ShuffledBatches(x, self._targets(y), w, batch_size, self.seed), "shuffle": False}
+        else:  # every training row in memory (mapped rows read), shuffled by Keras
+            data = {"x": read_rows(x, slice(None)), "y": self._targets(y), "sample_weight": w}
+            data.update(batch_size=batch_size, shuffle=True)
+        fitted = self.model.fit(**data, epochs=self.hyper["epochs"], callbacks=[stopper], verbose=0)
         self.best_epoch = stopper.best_epoch + 1
         n_epochs = len(stopper.aucs)
         return pd.DataFrame(
@@ -234,7 +234,9 @@ class KerasClassifier:
         if (given is None and len(expected) != 1) or (given is not None and given != expected):
             raise ValueError(f"{self.name}: the model takes the inputs {expected}, got {given or 'one array'}")
         n = n_rows(x)
-        chunks = [self.model.predict_on_batch(rows(x, i, i + PREDICT_BATCH)) for i in range(0, n, PREDICT_BATCH)]
+        chunks = [
+            self.model.predict_on_batch(read_rows(x, slice(i, i + PREDICT_BATCH))) for i in range(0, n, PREDICT_BATCH)
+        ]
         proba = np.concatenate(chunks) if chunks else np.empty((0, self.model.output_shape[-1]), np.float32)
         return proba[:, 0] if self.n_classes == 2 else proba
 
@@ -307,8 +309,8 @@ class MLP(KerasClassifier):
         "patience": 10,
     }
 
-    def _inputs(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
+    def _inputs(self, x: np.ndarray | MappedRows) -> np.ndarray | MappedRows:
+        x = as_float32(x)
         if x.ndim != 2:
             raise ValueError(f"{self.name}: features must have shape (n, f), got {x.shape}")
         return x
@@ -316,7 +318,7 @@ class MLP(KerasClassifier):
     def _build(self, x: np.ndarray, n_classes: int) -> keras.Model:
         inputs = keras.Input(shape=(x.shape[1],), name="features")
         standardise = keras.layers.Normalization(axis=-1, name="standardise")
-        standardise.adapt(x)
+        standardise.adapt(np.asarray(x))
         hidden = standardise(inputs)
         for i, units in enumerate(self.hyper["hidden"]):
             init = keras.initializers.HeNormal(seed=self._layer_seed(2 * i))

@@ -43,6 +43,9 @@ class ModelDescription:
     - ``multiclass``: it learns the configured classes (a softmax if there are more than two);
       otherwise signal against background only.
     - ``feature_names``: its constructor takes the feature names (written into the model file).
+    - ``batched``: it trains on mini-batches from the batch source of config ``training_batches``
+      (its constructor takes ``batches``: the rows in memory, or read batch by batch from the
+      memory-mapped images); the others read their rows into memory.
     - ``binnable``: its score is continuous, so it is binned (a pass/fail score is not).
     - ``history``: what its training history plot shows: ``"curves"`` (loss, AUC per round or
       epoch) or ``"cuts"`` (the chosen cuts on the variables' distributions).
@@ -58,6 +61,7 @@ class ModelDescription:
     significance_objective: bool = False
     multiclass: bool = True
     feature_names: bool = False
+    batched: bool = False
     binnable: bool = True
     history: Literal["curves", "cuts"] = "curves"
 
@@ -79,7 +83,7 @@ DESCRIPTIONS: dict[str, ModelDescription] = {
             binnable=False,
             history="cuts",
         ),
-        ModelDescription("mlp", "MLP (Keras)", "phenoflow.models.mlp:MLP", "model.keras"),
+        ModelDescription("mlp", "MLP (Keras)", "phenoflow.models.mlp:MLP", "model.keras", batched=True),
         ModelDescription(
             "cnn",
             "CNN (Keras, jet images)",
@@ -87,6 +91,7 @@ DESCRIPTIONS: dict[str, ModelDescription] = {
             "model.keras",
             images=True,
             all_features_by_default=False,
+            batched=True,
         ),
     )
 }
