@@ -11,6 +11,7 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 
+from phenoflow import parquet
 from phenoflow.events.observables import Substructure, observable
 from phenoflow.features.classes import Classes
 from phenoflow.features.splits import SPLITS, full_luminosity_weights, read_split_sets
@@ -18,6 +19,14 @@ from phenoflow.io import atomic_path
 
 #: Columns of a feature table that are not features.
 META_COLUMNS = ("process", "label", "class", "weight")
+#: Rows per row group of a feature table written by :func:`write_feature_table` (about 100 bytes
+#: each): the default sample's 9 338 rows are one row group.
+ROW_GROUP_ROWS = 2**14
+#: Skimmed events read and turned into features at a time by :func:`write_feature_table`. The
+#: substructure's temporaries take about 20 kB per event, and the allocators' fragmentation over
+#: many batches grows with them: 1 024 keeps the peak memory of 100x the default sample within
+#: 5 % of the default's, for about a third more CPU time than 4 096.
+BATCH_EVENTS = 2**10
 
 
 def feature_table(
@@ -32,22 +41,60 @@ def feature_table(
     ``events``: skimmed events per process (with ``weight_phys``); ``classes``: the classes of
     the processes (``label`` is 1 for signal classes, 0 for background; ``class`` the class
     index); ``fill``: the value of a feature whose object is missing; ``settings``: how
-    substructure features are computed.
+    substructure features are computed. Holds every event (a large sample: :func:`write_feature_table`).
     """
-    frames = []
-    for process, ev in events.items():
-        index = classes.of_process[process]
-        columns = {
-            "process": process,
-            "label": int(classes.is_signal[index]),
-            "class": index,
-            "weight": ak.to_numpy(ev.weight_phys),
-        }
-        columns.update({name: observable(ev, name, fill, settings) for name in features})
-        frames.append(pd.DataFrame(columns, index=pd.RangeIndex(len(ev))))
+    frames = [_feature_rows(ev, process, classes, features, fill, settings) for process, ev in events.items()]
     table = pd.concat(frames, ignore_index=True)
     table["process"] = table["process"].astype("category")
     return table
+
+
+def write_feature_table(
+    path: str | os.PathLike,
+    skims: Mapping[str, str | os.PathLike],
+    classes: Classes,
+    features: Sequence[str],
+    fill: float,
+    settings: Substructure = Substructure(),
+    row_group_rows: int = ROW_GROUP_ROWS,
+    batch_events: int = BATCH_EVENTS,
+) -> int:
+    """Write the :func:`feature_table` of the skim files ``skims`` (per process, in this order) to
+    the Parquet file ``path``; returns its number of rows.
+
+    The skim files are read and the features computed ``batch_events`` events at a time, and
+    written ``row_group_rows`` rows per row group, so memory is bounded by one batch of events
+    and its computation and one row group of rows, whatever the sample. The file holds what
+    :func:`write_table` writes of the feature table of all events (an event's features do not
+    depend on the others), the same bytes if it is one row group.
+    """
+    # the categories feature_table gives the process column: the names of the processes with rows, sorted
+    present = [process for process, skim in skims.items() if parquet.n_rows(skim)]
+    category = pd.Series(present, dtype="str").astype("category").dtype
+
+    def rows():
+        for process, skim in skims.items():
+            for events in parquet.read_awkward(skim, batch_rows=batch_events):
+                frame = _feature_rows(events, process, classes, features, fill, settings)
+                frame["process"] = frame["process"].astype(category)
+                yield frame
+
+    return parquet.write_pandas(path, rows(), row_group_rows)
+
+
+def _feature_rows(
+    events: ak.Array, process: str, classes: Classes, features: Sequence[str], fill: float, settings: Substructure
+) -> pd.DataFrame:
+    """The rows of :func:`feature_table` of one process's ``events`` (the process column as strings)."""
+    index = classes.of_process[process]
+    columns = {
+        "process": process,
+        "label": int(classes.is_signal[index]),
+        "class": index,
+        "weight": ak.to_numpy(events.weight_phys),
+    }
+    columns.update({name: observable(events, name, fill, settings) for name in features})
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(events)))
 
 
 def feature_metadata(
@@ -61,7 +108,8 @@ def feature_metadata(
 ) -> dict:
     """The YAML metadata of a feature table: what each column is, the class names (by index), per
     process its role, label, class, cross section (pb) and expected events, the luminosity and
-    selection, and the provenance (config part and hash, input hashes, package versions, seed, times)."""
+    selection, and the provenance (config part and hash, input hashes, package versions, seed, times).
+    Of ``table`` only the :data:`META_COLUMNS` are read."""
     from phenoflow.provenance import record
 
     processes = {}
