@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from phenoflow.features.images import (
+    ImageAverages,
     ImageSpec,
     average_image,
     flip_eta,
@@ -319,6 +320,56 @@ def test_write_jet_images_streams_the_same_images_to_npy(tmp_path, spec):
     written = np.load(path, mmap_mode="r")
     assert written.dtype == np.float32 and written.shape == (230, 33, 33)
     np.testing.assert_array_equal(written, jet_images(events, axis_eta, axis_phi, spec))
+
+
+def test_image_averages_in_batches_equal_the_one_shot_average():
+    """Weighted sums accumulated batch by batch: the one-shot average_image of each group to
+    float64 rounding (rtol 1e-12); by hand for two images."""
+    rng = np.random.default_rng(3)
+    images = rng.exponential(10.0, size=(101, 4, 5)).astype(np.float32)
+    weights = rng.normal(1.0, 0.5, size=101)  # some negative, as NLO weights
+    label = rng.integers(0, 2, size=101)
+    groups = {"signal": label == 1, "background": label == 0}
+    for batch in (101, 10, 1):
+        averages = ImageAverages(weights, groups, (4, 5))
+        for start in range(0, 101, batch):
+            averages.add(images[start : start + batch])
+        for name, mask in groups.items():
+            np.testing.assert_allclose(
+                averages.averages()[name], average_image(images[mask], weights[mask]), rtol=1e-12
+            )
+    two = ImageAverages(np.array([1.0, 3.0]), {"all": np.array([True, True])}, (2, 3))
+    two.add(np.full((1, 2, 3), 1.0, dtype=np.float32))
+    two.add(np.full((1, 2, 3), 5.0, dtype=np.float32))
+    np.testing.assert_array_equal(two.averages()["all"], np.full((2, 3), 4.0))  # (1 + 15) / 4
+
+
+def test_image_averages_refuse_images_out_of_step_and_zero_weight():
+    averages = ImageAverages(np.array([1.0, -1.0, 2.0]), {"a": np.array([True, True, False])}, (2, 2))
+    averages.add(np.ones((2, 2, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="2 images for 3 weights"):
+        averages.averages()
+    averages.add(np.ones((1, 2, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="group 'a' sum to zero"):
+        averages.averages()
+    with pytest.raises(ValueError, match="4 images for 3 weights"):
+        averages.add(np.ones((1, 2, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        ImageAverages(np.ones(3), {"a": np.ones(2, dtype=bool)}, (2, 2))
+
+
+def test_write_jet_images_hands_each_batch_to_the_averages(tmp_path):
+    events, axis_eta, axis_phi = random_jets(230)
+    rng = np.random.default_rng(4)
+    weights, signal = rng.exponential(size=230), rng.random(230) < 0.3
+    averages = ImageAverages(weights, {"signal": signal, "background": ~signal}, FULL.shape)
+    chunks = [(events[a:b], axis_eta[a:b], axis_phi[a:b]) for a, b in ((0, 100), (100, 230))]
+    write_jet_images(tmp_path / "images.npy", chunks, FULL, batch_events=64, on_batch=averages.add)
+    images = jet_images(events, axis_eta, axis_phi, FULL)
+    np.testing.assert_allclose(
+        averages.averages()["signal"], average_image(images[signal], weights[signal]), rtol=1e-12
+    )
+    np.testing.assert_allclose(averages.averages()["background"], average_image(images[~signal], weights[~signal]), rtol=1e-12)  # fmt: skip
 
 
 def test_write_jet_images_without_events(tmp_path):
