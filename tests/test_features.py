@@ -38,7 +38,13 @@ def test_streamed_feature_table_is_the_table_of_all_events(skims, tmp_path):
     for size, batch in ((ROW_GROUP_ROWS, BATCH_EVENTS), (len(table), 4), (13, 5)):
         path = tmp_path / f"features{size}.parquet"
         rows = write_feature_table(path, paths, CLASSES, NAMES, -999.0, row_group_rows=size, batch_events=batch)
-        assert rows == len(table) and pq.read_metadata(path).num_row_groups == -(-len(table) // size)
+        assert pq.read_metadata(path).num_row_groups == -(-len(table) // size)
+        for process in paths:  # what the table holds of each process, as pandas computes it of the table
+            of = table[table["process"] == process]
+            assert rows[process].rows == len(of) and rows[process].expected_events == float(of["weight"].sum())
+            assert (rows[process].label, rows[process].class_index) == (
+                (int(of["label"].iloc[0]), int(of["class"].iloc[0])) if len(of) else (None, None)
+            )
         pd.testing.assert_frame_equal(pd.read_parquet(path), table, check_exact=True)
         if size >= len(table):  # one row group: the bytes of the one-shot writer, whatever the batches
             assert path.read_bytes() == (tmp_path / "one_shot.parquet").read_bytes()

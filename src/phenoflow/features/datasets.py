@@ -49,6 +49,17 @@ def feature_table(
     return table
 
 
+@dataclass(frozen=True)
+class ProcessRows:
+    """What a feature table holds of one process: its number of ``rows``, their ``label`` and
+    ``class_index`` (None without rows) and ``expected_events``, the sum of their weights."""
+
+    rows: int
+    label: int | None
+    class_index: int | None
+    expected_events: float
+
+
 def write_feature_table(
     path: str | os.PathLike,
     skims: Mapping[str, str | os.PathLike],
@@ -58,28 +69,37 @@ def write_feature_table(
     settings: Substructure = Substructure(),
     row_group_rows: int = ROW_GROUP_ROWS,
     batch_events: int = BATCH_EVENTS,
-) -> int:
+) -> dict[str, ProcessRows]:
     """Write the :func:`feature_table` of the skim files ``skims`` (per process, in this order) to
-    the Parquet file ``path``; returns its number of rows.
+    the Parquet file ``path``; returns what it holds of each process.
 
     The skim files are read and the features computed ``batch_events`` events at a time, and
     written ``row_group_rows`` rows per row group, so memory is bounded by one batch of events
-    and its computation and one row group of rows, whatever the sample. The file holds what
+    and its computation, one row group of rows and the weights of one process (8 bytes an event,
+    summed as pandas sums the table's column), whatever the sample. The file holds what
     :func:`write_table` writes of the feature table of all events (an event's features do not
     depend on the others), the same bytes if it is one row group.
     """
+    counts = {process: parquet.n_rows(skim) for process, skim in skims.items()}
     # the categories feature_table gives the process column: the names of the processes with rows, sorted
-    present = [process for process, skim in skims.items() if parquet.n_rows(skim)]
-    category = pd.Series(present, dtype="str").astype("category").dtype
+    category = pd.Series([p for p, n in counts.items() if n], dtype="str").astype("category").dtype
+    held: dict[str, ProcessRows] = {}
 
     def rows():
         for process, skim in skims.items():
+            weights, start = np.empty(counts[process]), 0
             for events in parquet.read_awkward(skim, batch_rows=batch_events):
                 frame = _feature_rows(events, process, classes, features, fill, settings)
+                weights[start : start + len(frame)] = frame["weight"].to_numpy()
+                start += len(frame)
                 frame["process"] = frame["process"].astype(category)
                 yield frame
+            index = classes.of_process[process] if start else None
+            label = None if index is None else int(classes.is_signal[index])
+            held[process] = ProcessRows(start, label, index, float(weights.sum()))
 
-    return parquet.write_pandas(path, rows(), row_group_rows)
+    parquet.write_pandas(path, rows(), row_group_rows)
+    return held
 
 
 def _feature_rows(
@@ -98,7 +118,7 @@ def _feature_rows(
 
 
 def feature_metadata(
-    table: pd.DataFrame,
+    processes: Mapping[str, ProcessRows],
     features: Sequence[str],
     classes: Sequence[str],
     summaries: Mapping[str, dict],
@@ -109,28 +129,28 @@ def feature_metadata(
     """The YAML metadata of a feature table: what each column is, the class names (by index), per
     process its role, label, class, cross section (pb) and expected events, the luminosity and
     selection, and the provenance (config part and hash, input hashes, package versions, seed, times).
-    Of ``table`` only the :data:`META_COLUMNS` are read."""
+    ``processes``: what the table holds of each process (:func:`write_feature_table`)."""
     from phenoflow.provenance import record
 
-    processes = {}
+    out = {}
     for name, summary in summaries.items():
-        rows = table["process"] == name
-        processes[name] = {
+        rows = processes[name]
+        out[name] = {
             "role": config_part["processes"][name]["role"],
-            "label": int(table.loc[rows, "label"].iloc[0]) if rows.any() else None,
-            "class": int(table.loc[rows, "class"].iloc[0]) if rows.any() else None,
+            "label": rows.label,
+            "class": rows.class_index,
             "sigma_pb": summary["sigma_pb"],
             "sigma_err_pb": summary["sigma_err_pb"],
             "generated_events": summary["n_events"],
-            "selected_events": int(rows.sum()),
-            "expected_events": float(table.loc[rows, "weight"].sum()),
+            "selected_events": rows.rows,
+            "expected_events": rows.expected_events,
         }
     return record(
         config_part,
         started,
         inputs,
         kind="feature table",
-        rows=len(table),
+        rows=sum(rows.rows for rows in processes.values()),
         columns={
             "process": "process name",
             "label": "1 signal, 0 background",
@@ -140,7 +160,7 @@ def feature_metadata(
         },
         features=list(features),
         classes=list(classes),
-        processes=processes,
+        processes=out,
         luminosity_fb=config_part["luminosity_fb"],
         selection=list(config_part["selection"]["cuts"]),
         seed=config_part["seed"],
@@ -157,7 +177,7 @@ def image_metadata(
 ) -> dict:
     """The YAML metadata of a jet-image array: its layout, the preprocessing, the rows of each
     process (row i is row i of the feature table, which holds the label and weight), the
-    luminosity and selection, and the provenance."""
+    luminosity and selection, and the provenance. Of ``table`` only the process column is read."""
     from phenoflow.provenance import record
 
     processes, start = {}, 0
