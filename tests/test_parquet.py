@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from phenoflow.parquet import n_rows, read_awkward, regroup, write_awkward, write_pandas
+from phenoflow.parquet import ColumnCursor, n_rows, read_awkward, regroup, write_awkward, write_pandas
 
 
 def _pieces(sizes):
@@ -110,6 +110,19 @@ def test_write_pandas_refuses_rows_of_other_columns_and_no_frames(tmp_path):
         write_pandas(tmp_path / "bad.parquet", [_frame(5, "a", 0), other], 4)
     with pytest.raises(ValueError, match="nothing to write"):
         write_pandas(tmp_path / "none.parquet", [], 4)
+
+
+def test_column_cursor_takes_the_rows_in_order_across_batches(tmp_path):
+    frame = pd.DataFrame({"label": np.arange(23) % 2, "weight": np.linspace(0.0, 2.2, 23), "other": 1.0})
+    write_pandas(tmp_path / "t.parquet", [frame], 10)  # row groups of 10, 10, 3
+    cursor = ColumnCursor(tmp_path / "t.parquet", ["label", "weight"], batch_rows=4)
+    taken = [cursor.take(n) for n in (0, 3, 9, 11)]
+    assert [len(t["weight"]) for t in taken] == [0, 3, 9, 11] and cursor.taken == cursor.n_rows == 23
+    for column in ("label", "weight"):
+        np.testing.assert_array_equal(np.concatenate([t[column] for t in taken]), frame[column].to_numpy())
+    assert set(taken[1]) == {"label", "weight"}
+    with pytest.raises(ValueError, match=r"t\.parquet: 24 rows asked of its 23"):
+        cursor.take(1)
 
 
 def test_a_file_that_is_not_parquet_is_named(tmp_path):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 import awkward as ak
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -153,6 +154,36 @@ def read_awkward(
                 size = batch_rows or file.metadata.row_group(group).num_rows
                 for batch in file.iter_batches(size, row_groups=[group], columns=columns, use_threads=False):
                     yield ak.from_arrow(convert_native_arrow_table_to_awkward(pa.Table.from_batches([batch])))
+
+
+class ColumnCursor:
+    """Numeric columns of a Parquet file taken in order, ``n`` rows at a time, and read
+    ``batch_rows`` rows at a time: a table walked in step with another stream of its rows (e.g.
+    the jet images of the feature table's rows), holding one batch of it."""
+
+    def __init__(self, path: str | os.PathLike, columns: Sequence[str], batch_rows: int = 2**14) -> None:
+        self.path, self.columns = path, list(columns)
+        file = _open(path)
+        self.n_rows = file.metadata.num_rows
+        self.taken = 0
+        self._batches = file.iter_batches(batch_rows, columns=self.columns, use_threads=False)
+        self._batch: dict[str, np.ndarray] = {}
+        self._used = self._length = 0
+
+    def take(self, n: int) -> dict[str, np.ndarray]:
+        """The next ``n`` rows: per column an array (n,); rows beyond the file are a ValueError."""
+        if n > self.n_rows - self.taken:
+            raise ValueError(f"{self.path}: {self.taken + n} rows asked of its {self.n_rows}")
+        parts = []
+        while n:
+            if self._used == self._length:
+                batch = next(self._batches)
+                self._batch = {c: batch.column(c).to_numpy() for c in self.columns}
+                self._used, self._length = 0, batch.num_rows
+            k = min(n, self._length - self._used)
+            parts.append({c: values[self._used : self._used + k] for c, values in self._batch.items()})
+            self._used, self.taken, n = self._used + k, self.taken + k, n - k
+        return {c: np.concatenate([part[c] for part in parts]) if parts else np.empty(0) for c in self.columns}
 
 
 def _open(path: str | os.PathLike) -> pq.ParquetFile:

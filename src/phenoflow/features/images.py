@@ -337,44 +337,35 @@ def average_image(images: np.ndarray, weights: np.ndarray | None = None) -> np.n
 
 
 class ImageAverages:
-    """Weighted mean image of groups of rows, accumulated batch by batch as the images are made
-    (e.g. as the ``on_batch`` of :func:`write_jet_images`), holding one image per group whatever
-    the number of rows. Equal to :func:`average_image` of each group's rows up to float64 rounding
-    of the sums (their order changes with the batches)."""
+    """Weighted mean image of the rows of each label, accumulated batch by batch as the images
+    are made (e.g. from the ``on_batch`` of :func:`write_jet_images`), holding one image per
+    label whatever the number of rows. Equal to :func:`average_image` of each label's rows up to
+    float64 rounding of the sums (their order changes with the batches)."""
 
-    def __init__(self, weights: np.ndarray, groups: Mapping[str, np.ndarray], shape: tuple[int, int]) -> None:
-        """``weights``: (n_rows,), e.g. event weights (may be negative); ``groups``: per name a
-        boolean mask (n_rows,) of its rows; ``shape``: (n_eta, n_phi) of an image."""
-        self.weights = np.asarray(weights, dtype=np.float64)
-        self.groups = {name: np.asarray(mask, dtype=bool) for name, mask in groups.items()}
-        for name, mask in self.groups.items():
-            if mask.shape != self.weights.shape:
-                raise ValueError(f"group '{name}' has a mask of shape {mask.shape}, the weights {self.weights.shape}")
-        self.sums = {name: np.zeros(shape) for name in self.groups}
-        self.rows = 0
+    def __init__(self, labels: Mapping[str, int], shape: tuple[int, int]) -> None:
+        """``labels``: the name of each average and the label value of its rows (e.g.
+        ``{"signal": 1, "background": 0}``); ``shape``: (n_eta, n_phi) of an image."""
+        self.labels = dict(labels)
+        self.sums = {name: np.zeros(shape) for name in self.labels}
+        self.totals = dict.fromkeys(self.labels, 0.0)
 
-    def add(self, images: np.ndarray) -> None:
-        """Add the images (b, n_eta, n_phi) of the next b rows."""
-        stop = self.rows + len(images)
-        if stop > len(self.weights):
-            raise ValueError(f"{stop} images for {len(self.weights)} weights: the inputs are out of step")
-        weights = self.weights[self.rows : stop]
-        for name, mask in self.groups.items():
-            rows = mask[self.rows : stop]
-            self.sums[name] += np.tensordot(weights[rows], images[rows], axes=(0, 0))
-        self.rows = stop
+    def add(self, images: np.ndarray, label: np.ndarray, weight: np.ndarray) -> None:
+        """Add the images (b, n_eta, n_phi) of b rows with their ``label`` (b,) and ``weight``
+        (b,), e.g. event weights (may be negative)."""
+        if not len(images) == len(label) == len(weight):
+            raise ValueError(f"{len(images)} images, {len(label)} labels and {len(weight)} weights")
+        weight = np.asarray(weight, dtype=np.float64)
+        for name, value in self.labels.items():
+            rows = label == value
+            self.sums[name] += np.tensordot(weight[rows], images[rows], axes=(0, 0))
+            self.totals[name] += weight[rows].sum()
 
     def averages(self) -> dict[str, np.ndarray]:
-        """Per group, float64 (n_eta, n_phi): the sum of weight × image over the sum of weights."""
-        if self.rows != len(self.weights):
-            raise ValueError(f"{self.rows} images for {len(self.weights)} weights: the inputs are out of step")
-        out = {}
-        for name, mask in self.groups.items():
-            total = self.weights[mask].sum()
+        """Per name, float64 (n_eta, n_phi): the sum of weight × image over the sum of weights."""
+        for name, total in self.totals.items():
             if total == 0:
-                raise ValueError(f"the weights of group '{name}' sum to zero")
-            out[name] = self.sums[name] / total
-        return out
+                raise ValueError(f"the weights of the '{name}' rows sum to zero")
+        return {name: self.sums[name] / self.totals[name] for name in self.labels}
 
 
 @dataclass(frozen=True)
