@@ -39,6 +39,19 @@ def test_regroup_of_no_more_rows_than_the_size_is_one_concatenation():
         list(regroup(_pieces([3]), 0, np.concatenate))
 
 
+def test_regroup_joins_many_small_pieces_as_they_come():
+    joined = []
+
+    def concatenate(pieces):
+        joined.append(len(pieces))
+        return np.concatenate(pieces)
+
+    groups = list(regroup(_pieces([1] * 10), 6, concatenate, max_pieces=3))
+    assert [len(g) for g in groups] == [6, 4] and joined[:2] == [3, 3]  # never more than 3 held
+    assert max(joined) <= 4  # the held pieces and the slice that completes a group
+    np.testing.assert_array_equal(np.concatenate(groups), np.arange(10))
+
+
 def _records(n, seed):
     rng = np.random.default_rng(seed)
     counts = rng.integers(0, 4, n)
@@ -52,6 +65,10 @@ def test_write_awkward_in_row_groups_and_read_them_back(tmp_path):
     ak.to_parquet(whole, tmp_path / "one_shot.parquet")
     assert write_awkward(tmp_path / "one.parquet", pieces, 19) == 19
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "one_shot.parquet").read_bytes()
+    many = [_records(1, seed) for seed in range(70)]  # beyond the pieces regroup holds: joined as they come
+    write_awkward(tmp_path / "many.parquet", many, 70)
+    ak.to_parquet(ak.concatenate(many), tmp_path / "many_one_shot.parquet")
+    assert (tmp_path / "many.parquet").read_bytes() == (tmp_path / "many_one_shot.parquet").read_bytes()
     assert write_awkward(tmp_path / "groups.parquet", pieces, 4) == 19
     assert pq.read_metadata(tmp_path / "groups.parquet").num_row_groups == 5
     assert ak.array_equal(ak.from_parquet(tmp_path / "groups.parquet"), whole)

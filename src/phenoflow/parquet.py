@@ -28,20 +28,24 @@ class _Rows(Protocol):
 R = TypeVar("R", bound=_Rows)
 
 
-def regroup(pieces: Iterable[R], size: int, concatenate: Callable[[list[R]], R]) -> Iterator[R]:
+def regroup(pieces: Iterable[R], size: int, concatenate: Callable[[list[R]], R], max_pieces: int = 64) -> Iterator[R]:
     """The rows of ``pieces``, in order, as groups of exactly ``size`` rows and a last one of the
     rest; ``concatenate`` joins a list of pieces or slices of them (``ak.concatenate``, ``pd.concat``).
 
-    Holds the pieces of one group and the rest of the piece that completed the previous one. A
-    group is cut only once a row beyond it arrives, so that if all pieces together hold ``size``
-    rows or fewer, the one group is ``concatenate(all pieces)``, empty pieces too (pieces
-    without rows give one empty group); no pieces give none.
+    Holds the pieces of one group and the rest of the piece that completed the previous one,
+    at most ``max_pieces`` of them: more are joined into one as they come (a few rows of each of
+    many input chunks cost more in per-piece overhead than in rows). A group is cut only once a
+    row beyond it arrives, so that if all pieces together hold ``size`` rows or fewer, the one
+    group holds the rows of all pieces, empty pieces too (pieces without rows give one empty
+    group); no pieces give none.
     """
     if size < 1:
         raise ValueError(f"row group size must be positive, got {size}")
     held: list[R] = []
     n_held = 0
     for piece in pieces:
+        if len(held) == max_pieces:
+            held = [concatenate(held)]
         start = 0
         while n_held + len(piece) - start > size:  # the piece completes a group, with rows to spare
             stop = start + size - n_held
