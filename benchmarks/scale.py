@@ -1,4 +1,4 @@
-"""How the stages after generation scale with the sample: wall time and peak memory per stage at
+"""How the stages after generation scale with the sample: wall and CPU time and peak memory per stage at
 several multiples of the default sample (goal: time linear in events, memory flat).
 
 Run: .venv/bin/python benchmarks/scale.py [--run .] [--config config/config.yaml]
@@ -19,18 +19,20 @@ would give it (params from --config with the schema's defaults filled, as the wo
 run's chunks must hold the events that config asks for) -- no Snakemake, no DAG.
 Stages: merge_process and skim per process, features, split, images, and the training of fold 0
 of each classifier instance (rule train_<name>, 2 threads). The evaluation and binning are left
-out. A stage's wall time is measured inside its process around the script (imports included, the
-interpreter's start excluded); its peak memory is the process's ru_maxrss at the end. Per-process
+out. A stage's wall and CPU time (all its threads) are measured inside its process around the
+script (imports included, the interpreter's start excluded); its peak memory is the process's
+ru_maxrss at the end. Per-process
 stages are summed (time) and maximised (memory) over the processes.
 
 The training of the larger models takes minutes per 10x, so it runs only up to --train-up-to.
 At the end, per stage: the time per million generated events at each scale and whether time is
-linear (the per-event time at the largest scale within 30 % of that at the second largest;
-"sublinear" where a fixed cost still dominates), whether the peak memory is flat (at the largest
+linear (the per-event CPU time at the largest scale within 30 % of that at the second largest;
+"sublinear" where a fixed cost still dominates; CPU time, because on a shared machine the wall
+time of one stage varied by 2x between two runs), whether the peak memory is flat (at the largest
 scale less than 10 % above the smallest scale's) and its growth per million generated events
 between the two largest scales, and both extrapolated to --extrapolate (100x) where that scale was
-not run (the default scales stop at 30x: at this sample's memory growth the features alone would
-need about 20 GB at 100x). Prints figures; asserts nothing.
+not run (the default scales stop at 30x; the skim, features and images stream, so
+``--scales 1 10 100 --train-up-to 0`` measures them at 100x in minutes). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -169,11 +171,11 @@ def run_child(job_file: str) -> None:
 
     for path in [*Stand.output, *Stand.log]:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     runpy.run_path(spec["script"], init_globals={"snakemake": Stand}, run_name="__main__")
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": peak_mb}))
 
 
 def measure(job: dict, path: Path) -> dict:
@@ -197,24 +199,25 @@ def skimmed_events(d: Path) -> int:
 def verdict(results: dict[str, dict[int, dict]], generated: dict[int, int], target: int) -> None:
     """Per stage: time per million events at each scale, linearity, memory growth per million
     events, and both extrapolated to the scale ``target`` where it was not measured."""
-    print("\nper stage: s per 10^6 generated events at each scale; linear time; peak memory growth")
+    print("\nper stage: s (cpu s) per 10^6 generated events at each scale; linear cpu time; peak memory growth")
     for stage, by_scale in results.items():
         scales = sorted(by_scale)
         per_m = {s: by_scale[s]["seconds"] / (generated[s] / 1e6) for s in scales}
-        text = ", ".join(f"{s}x {per_m[s]:.1f}" for s in scales)
+        cpu = {s: by_scale[s]["cpu_seconds"] / (generated[s] / 1e6) for s in scales}
+        text = ", ".join(f"{s}x {per_m[s]:.1f} (cpu {cpu[s]:.1f})" for s in scales)
         if len(scales) < 2:
             print(f"  {stage:14s} {text}  (one scale only)")
             continue
         a, b = scales[-2], scales[-1]
         # from the second largest to the largest scale: time against the events' growth (below 1:
         # a fixed cost still dominates), and the memory's growth per million events added
-        ratio = (by_scale[b]["seconds"] / by_scale[a]["seconds"]) / (b / a)
+        ratio = (by_scale[b]["cpu_seconds"] / by_scale[a]["cpu_seconds"]) / (b / a)
         shape = "superlinear" if ratio > 1 + LINEAR else "linear" if ratio >= 1 - LINEAR else "sublinear"
         low, high = by_scale[scales[0]]["peak_mb"], by_scale[b]["peak_mb"]
         growth = (high - by_scale[a]["peak_mb"]) / ((generated[b] - generated[a]) / 1e6)
         memory = "flat" if high <= (1 + FLAT) * low else "GROWS"
         print(
-            f"  {stage:14s} {text}  | time {a}x->{b}x: {ratio:.2f} x linear ({shape}) | peak {scales[0]}x->{b}x "
+            f"  {stage:14s} {text}  | cpu time {a}x->{b}x: {ratio:.2f} x linear ({shape}) | peak {scales[0]}x->{b}x "
             f"{low:.0f} -> {high:.0f} MB ({memory}), {growth:+.0f} MB per 10^6 events added {a}x->{b}x"
         )
         if target > b:  # linear from the largest scale on, at its time per event and this growth
@@ -269,11 +272,16 @@ def main() -> None:
         totals: dict[str, dict] = {}
         for i, (stage, job) in enumerate(jobs(config, d, processes, models, scale <= args.train_up_to)):
             figures = measure(job, d / f"job{i}.json")
-            total = totals.setdefault(stage, {"seconds": 0.0, "peak_mb": 0.0})
+            total = totals.setdefault(stage, {"seconds": 0.0, "cpu_seconds": 0.0, "peak_mb": 0.0})
             total["seconds"] += figures["seconds"]
+            total["cpu_seconds"] += figures["cpu_seconds"]
             total["peak_mb"] = max(total["peak_mb"], figures["peak_mb"])
             extra = f" {job['wildcards']['process']}" if job["wildcards"] else ""
-            print(f"  {stage}{extra}: {figures['seconds']:.1f} s, peak {figures['peak_mb']:.0f} MB", flush=True)
+            print(
+                f"  {stage}{extra}: {figures['seconds']:.1f} s (cpu {figures['cpu_seconds']:.1f} s), "
+                f"peak {figures['peak_mb']:.0f} MB",
+                flush=True,
+            )
         print(f"  {skimmed_events(d):,} skimmed events (feature rows)")
         for stage, total in totals.items():
             results.setdefault(stage, {})[scale] = total

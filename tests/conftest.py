@@ -70,3 +70,47 @@ def tiny(tmp_path_factory) -> Path:
     workdir = copy_repo(tmp_path_factory.mktemp("tiny"))
     snakemake(workdir, "--cores", "2")
     return workdir
+
+
+def _toy_particles(n: int, seed: int) -> ak.Array:
+    """n events of 20 massless visible pions and one neutrino each, px/py/pz/e in GeV."""
+    rng = np.random.default_rng(seed)
+    pt = rng.exponential(30.0, size=(n, 21)) + 1
+    eta = rng.uniform(-2, 2, size=(n, 21))
+    phi = rng.uniform(-np.pi, np.pi, size=(n, 21))
+    pid = np.tile(np.r_[np.full(20, 211), 12], (n, 1))
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    e = np.sqrt(px**2 + py**2 + pz**2)
+    counts = np.full(n, 21)
+    f = lambda a: ak.unflatten(a.ravel(), counts)  # noqa: E731
+    status = np.ones_like(pid)
+    return ak.zip(
+        {
+            "pid": f(pid),
+            "status": f(status),
+            "px": f(px),
+            "py": f(py),
+            "pz": f(pz),
+            "e": f(e),
+            "mass": f(np.zeros_like(e)),
+        }
+    )
+
+
+CARD = Path(__file__).resolve().parents[1] / "config" / "cards" / "cms.yaml"
+
+
+@pytest.fixture
+def ntuples(tmp_path) -> list[Path]:
+    """Two chunk ntuples of 50 toy events each (generator weight 1, 2 pb), through the CMS card."""
+    from phenoflow.detector.card import load_card
+    from phenoflow.detector.ntuple import delphes_branches, write_ntuple
+    from phenoflow.detector.simulation import simulate
+
+    paths = []
+    for i in range(2):
+        objects = simulate(_toy_particles(50, i), load_card(CARD), seed=i)
+        path = tmp_path / f"chunk{i}.root"
+        write_ntuple(path, delphes_branches(objects, np.ones(50), 2.0, 0.1))
+        paths.append(path)
+    return paths

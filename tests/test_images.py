@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from phenoflow.features.images import (
+    ImageAverages,
     ImageSpec,
     average_image,
     flip_eta,
@@ -319,6 +320,56 @@ def test_write_jet_images_streams_the_same_images_to_npy(tmp_path, spec):
     written = np.load(path, mmap_mode="r")
     assert written.dtype == np.float32 and written.shape == (230, 33, 33)
     np.testing.assert_array_equal(written, jet_images(events, axis_eta, axis_phi, spec))
+
+
+def test_image_averages_in_batches_equal_the_one_shot_average():
+    """Weighted sums accumulated batch by batch: the one-shot average_image of each label's rows
+    to float64 rounding (rtol 1e-12); by hand for two images."""
+    rng = np.random.default_rng(3)
+    images = rng.exponential(10.0, size=(101, 4, 5)).astype(np.float32)
+    weights = rng.normal(1.0, 0.5, size=101)  # some negative, as NLO weights
+    label = rng.integers(0, 2, size=101)
+    for batch in (101, 10, 1):
+        averages = ImageAverages({"signal": 1, "background": 0}, (4, 5))
+        for start in range(0, 101, batch):
+            rows = slice(start, start + batch)
+            averages.add(images[rows], label[rows], weights[rows])
+        for name, value in (("signal", 1), ("background", 0)):
+            expected = average_image(images[label == value], weights[label == value])
+            np.testing.assert_allclose(averages.averages()[name], expected, rtol=1e-12)
+    two = ImageAverages({"all": 1}, (2, 3))
+    two.add(np.full((1, 2, 3), 1.0, dtype=np.float32), np.array([1]), np.array([1.0]))
+    two.add(np.full((2, 2, 3), 5.0, dtype=np.float32), np.array([1, 0]), np.array([3.0, 100.0]))
+    np.testing.assert_array_equal(two.averages()["all"], np.full((2, 3), 4.0))  # (1 + 15) / 4; label 0 left out
+
+
+def test_image_averages_refuse_rows_out_of_step_and_zero_weight():
+    averages = ImageAverages({"a": 1}, (2, 2))
+    with pytest.raises(ValueError, match="2 images, 1 labels and 2 weights"):
+        averages.add(np.ones((2, 2, 2), dtype=np.float32), np.ones(1), np.ones(2))
+    averages.add(np.ones((2, 2, 2), dtype=np.float32), np.ones(2), np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="'a' rows sum to zero"):
+        averages.averages()
+
+
+def test_write_jet_images_hands_each_batch_to_the_averages(tmp_path):
+    events, axis_eta, axis_phi = random_jets(230)
+    rng = np.random.default_rng(4)
+    weights, label = rng.exponential(size=230), (rng.random(230) < 0.3).astype(int)
+    averages, done = ImageAverages({"signal": 1, "background": 0}, FULL.shape), [0]
+
+    def add(images):  # the rows of these images: the next len(images)
+        rows = slice(done[0], done[0] + len(images))
+        averages.add(images, label[rows], weights[rows])
+        done[0] += len(images)
+
+    chunks = [(events[a:b], axis_eta[a:b], axis_phi[a:b]) for a, b in ((0, 100), (100, 230))]
+    write_jet_images(tmp_path / "images.npy", chunks, FULL, batch_events=64, on_batch=add)
+    assert done == [230]
+    images = jet_images(events, axis_eta, axis_phi, FULL)
+    for name, value in (("signal", 1), ("background", 0)):
+        expected = average_image(images[label == value], weights[label == value])
+        np.testing.assert_allclose(averages.averages()[name], expected, rtol=1e-12)
 
 
 def test_write_jet_images_without_events(tmp_path):

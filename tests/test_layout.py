@@ -73,6 +73,7 @@ def test_library_is_grouped_by_stage():
         "io",
         "kinematics",
         "logs",
+        "parquet",
         "plotstyle",
         "provenance",
         "retry",

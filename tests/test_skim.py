@@ -1,14 +1,15 @@
-from pathlib import Path
-
 import awkward as ak
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import CARD, _toy_particles
 
 from phenoflow.detector.card import load_card
 from phenoflow.detector.ntuple import delphes_branches, read_events, read_variation_weights, write_ntuple
 from phenoflow.detector.simulation import simulate
 from phenoflow.events.skim import EmptySelectionError, physical_weights, skim
 from phenoflow.generation.crosssection import merge_chunks, variation_summary
+from phenoflow.parquet import read_awkward
 from phenoflow.variations import Variation, to_records
 
 
@@ -33,45 +34,6 @@ def test_merge_chunks_trial_weighted():
     over = merge_chunks(chunks, {"value_pb": 5.0, "error_pb": 0.5, "k_factor": 1.2})
     assert over["sigma_pb"] == pytest.approx(6.0) and over["sigma_err_pb"] == pytest.approx(0.6)
     assert over["sigma_source"] == "config" and over["generator_sigma_pb"] == pytest.approx(1.75)
-
-
-def _toy_particles(n: int, seed: int) -> ak.Array:
-    """n events of 20 massless visible pions and one neutrino each, px/py/pz/e in GeV."""
-    rng = np.random.default_rng(seed)
-    pt = rng.exponential(30.0, size=(n, 21)) + 1
-    eta = rng.uniform(-2, 2, size=(n, 21))
-    phi = rng.uniform(-np.pi, np.pi, size=(n, 21))
-    pid = np.tile(np.r_[np.full(20, 211), 12], (n, 1))
-    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    e = np.sqrt(px**2 + py**2 + pz**2)
-    counts = np.full(n, 21)
-    f = lambda a: ak.unflatten(a.ravel(), counts)  # noqa: E731
-    status = np.ones_like(pid)
-    return ak.zip(
-        {
-            "pid": f(pid),
-            "status": f(status),
-            "px": f(px),
-            "py": f(py),
-            "pz": f(pz),
-            "e": f(e),
-            "mass": f(np.zeros_like(e)),
-        }
-    )
-
-
-CARD = Path(__file__).resolve().parents[1] / "config" / "cards" / "cms.yaml"
-
-
-@pytest.fixture
-def ntuples(tmp_path):
-    paths = []
-    for i in range(2):
-        objects = simulate(_toy_particles(50, i), load_card(CARD), seed=i)
-        path = tmp_path / f"chunk{i}.root"
-        write_ntuple(path, delphes_branches(objects, np.ones(50), 2.0, 0.1))
-        paths.append(path)
-    return paths
 
 
 def test_ntuple_roundtrip_and_delphes_names(ntuples):
@@ -230,3 +192,38 @@ def test_merge_chunks_sums_each_variation_and_refuses_differing_lists():
     for other in (plain[1], _chunk(2.0, 300, np.ones(2), np.ones((2, 1)), scale[:1])):
         with pytest.raises(ValueError, match="the chunks of a process must carry the same ones"):
             merge_chunks([a, {**other, "chunk": 1}])
+
+
+def test_skim_written_as_it_goes_holds_its_events_in_row_groups(ntuples, tmp_path):
+    """Written row group by row group: the arrays and cutflow of the skim held in memory; one row
+    group (at most row_group_events kept events) gives the bytes of ak.to_parquet of them."""
+    import pyarrow.parquet as pq
+
+    from phenoflow.events.skim import ROW_GROUP_EVENTS
+
+    cuts, norm = ["met > 20", "fatjet0.pt > 0"], dict(sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0)
+    events, cutflow = skim(ntuples, cuts, **norm, process="toy", constituents=True)
+    assert 14 < len(events) < ROW_GROUP_EVENTS  # several small row groups below, one at the default
+    ak.to_parquet(events, tmp_path / "one_shot.parquet")
+    for size, groups in ((ROW_GROUP_EVENTS, 1), (7, -(-len(events) // 7)), (len(events), 1)):
+        path = tmp_path / f"streamed{size}.parquet"
+        none, streamed = skim(ntuples, cuts, **norm, process="toy", constituents=True, write_to=path, row_group_events=size)  # fmt: skip
+        assert none is None and pq.read_metadata(path).num_row_groups == groups
+        pd.testing.assert_frame_equal(streamed, cutflow, check_exact=True)
+        assert ak.array_equal(ak.from_parquet(path), events)
+        assert str(ak.from_parquet(path).type) == str(events.type)
+        if groups == 1:
+            assert path.read_bytes() == (tmp_path / "one_shot.parquet").read_bytes()
+    assert [len(group) for group in read_awkward(tmp_path / "streamed7.parquet")][:2] == [7, 7]
+
+
+def test_skim_written_as_it_goes_of_an_empty_selection(ntuples, tmp_path):
+    path, args = tmp_path / "e.parquet", (["met > 1e9"], 1.0, 100.0, 1.0)
+    with pytest.raises(EmptySelectionError, match=r"selection\.cuts\[0\] 'met > 1e9'"):
+        skim(ntuples, *args, process="toy", write_to=path)
+    skim(ntuples, *args, process="toy", allow_empty=True, write_to=path)
+    ak.to_parquet(skim(ntuples, *args, process="toy", allow_empty=True)[0], tmp_path / "one_shot.parquet")
+    assert path.read_bytes() == (tmp_path / "one_shot.parquet").read_bytes()
+    assert [len(group) for group in read_awkward(path)] == [0]
+    with pytest.raises(EmptySelectionError, match="no input events"):
+        skim([], ["met > 0"], 1.0, 100.0, 1.0, process="toy", write_to=tmp_path / "none.parquet")

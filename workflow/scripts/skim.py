@@ -1,7 +1,5 @@
 """Preselect one process's events and attach physical weights (rule skim)."""
 
-import awkward as ak
-
 from phenoflow.events.observables import Substructure
 from phenoflow.events.skim import skim
 from phenoflow.io import atomic_path, read_json
@@ -12,19 +10,19 @@ started = now()
 p = snakemake.params
 with to_log_file(snakemake.log[0]) as log:
     summary = read_json(snakemake.input.summary)
-    events, cutflow = skim(
-        snakemake.input.ntuples,
-        p.cuts,
-        sigma_pb=summary["sigma_pb"],
-        sum_gen_weights=summary["sum_weights"],
-        luminosity_fb=p.luminosity_fb,
-        process=snakemake.wildcards.process,
-        allow_empty=p.allow_empty,
-        constituents=p.constituents,
-        settings=Substructure.from_config(p.substructure),
-    )
     with atomic_path(snakemake.output.events) as tmp:
-        ak.to_parquet(events, tmp)
+        _, cutflow = skim(
+            snakemake.input.ntuples,
+            p.cuts,
+            sigma_pb=summary["sigma_pb"],
+            sum_gen_weights=summary["sum_weights"],
+            luminosity_fb=p.luminosity_fb,
+            process=snakemake.wildcards.process,
+            allow_empty=p.allow_empty,
+            constituents=p.constituents,
+            settings=Substructure.from_config(p.substructure),
+            write_to=tmp,  # as the skim goes, one row group at a time
+        )
     with atomic_path(snakemake.output.cutflow) as tmp:
         cutflow.to_csv(tmp, index=False)
     write_record(snakemake.output.provenance, p.provenance, started, snakemake.input, kind="skimmed events")

@@ -8,7 +8,7 @@ weights of a process sum to sigma * L before any cut. Signed generator weights a
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import awkward as ak
 import numpy as np
@@ -17,8 +17,13 @@ import pandas as pd
 from phenoflow.detector.ntuple import iterate_events
 from phenoflow.events.observables import Substructure
 from phenoflow.events.selection import parse
+from phenoflow.parquet import write_awkward
 
 PB_INV_PER_FB_INV = 1000.0
+#: Kept events per row group of a skim file, the most the skim holds at a time (about 3.5 kB each
+#: with EFlow constituents). The default sample's largest process keeps fewer (7 426 Z+jets
+#: events), so its file is one row group, byte for byte what ``ak.to_parquet`` writes of them all.
+ROW_GROUP_EVENTS = 2**13
 
 
 class EmptySelectionError(ValueError):
@@ -63,6 +68,69 @@ def _kept_layout(layout: ak.contents.Content, keep: np.ndarray) -> ak.contents.C
     return ak.to_packed(ak.Array(layout)[keep]).layout
 
 
+class _Selection:
+    """The parsed cuts of a skim and the cutflow counts of the events that went through them."""
+
+    def __init__(self, cuts: Sequence[str], settings: Substructure) -> None:
+        self.cuts = list(cuts)
+        self.parsed = [parse(c, where=f"selection.cuts[{i}]") for i, c in enumerate(cuts)]
+        self.settings = settings
+        self.raw = np.zeros(len(self.parsed) + 1, dtype=np.int64)
+        self.yields = np.zeros(len(self.parsed) + 1)
+        self.sumw2 = np.zeros(len(self.parsed) + 1)
+
+    def keep(self, events: ak.Array, w: np.ndarray) -> np.ndarray:
+        """The mask (n_events,) of the events passing every cut, counted step by step; ``w``: their weights."""
+        keep = np.ones(len(events), dtype=bool)
+        for step in range(len(self.parsed) + 1):
+            if step:
+                keep &= self.parsed[step - 1].mask(events, self.settings)
+            self.raw[step] += keep.sum()
+            self.yields[step] += w[keep].sum()
+            self.sumw2[step] += (w[keep] ** 2).sum()
+        return keep
+
+    def cutflow(self, process: str, allow_empty: bool) -> pd.DataFrame:
+        """The cutflow of the events counted so far; a step that kept none is an EmptySelectionError
+        unless ``allow_empty``."""
+        cutflow = pd.DataFrame(
+            {
+                "process": process,
+                "step": ["all events", *self.cuts],
+                "events": self.raw,
+                "yield": self.yields,
+                "yield_error": np.sqrt(self.sumw2),
+            }
+        )
+        cutflow["efficiency"] = cutflow["events"] / max(self.raw[0], 1)
+        empty = np.flatnonzero(self.raw == 0)
+        if len(empty) and not allow_empty:
+            step = int(empty[0])
+            where = "no input events" if step == 0 else f"cut selection.cuts[{step - 1}] '{self.cuts[step - 1]}'"
+            raise EmptySelectionError(
+                f"process '{process}': {where} leaves zero events; loosen it, generate more events, "
+                "or set selection.allow_empty: true"
+            )
+        return cutflow
+
+
+def _kept_chunks(
+    paths: Sequence[str | os.PathLike],
+    selection: _Selection,
+    sigma_pb: float,
+    sum_gen_weights: float,
+    luminosity_fb: float,
+    constituents: bool,
+) -> Iterator[ak.Array]:
+    """The kept events of each chunk the files are read in, with ``weight_phys``, counted by ``selection``."""
+    for events in iterate_events(paths, constituents=constituents):
+        w = physical_weights(ak.to_numpy(events.weight), sigma_pb, sum_gen_weights, luminosity_fb)
+        events = ak.with_field(events, w, "weight_phys")
+        kept = _kept_events(events, selection.keep(events, w))  # in buffers of their own
+        del events  # the whole chunk, before the next one is read
+        yield kept
+
+
 def skim(
     paths: Sequence[str | os.PathLike],
     cuts: Sequence[str],
@@ -73,46 +141,32 @@ def skim(
     allow_empty: bool = False,
     constituents: bool = False,
     settings: Substructure = Substructure(),
-) -> tuple[ak.Array, pd.DataFrame]:
+    write_to: str | os.PathLike | None = None,
+    row_group_events: int = ROW_GROUP_EVENTS,
+) -> tuple[ak.Array | None, pd.DataFrame]:
     """Apply ``cuts`` in order to the process's chunk files; return kept events and the cutflow.
 
     The events gain a field ``weight_phys`` (expected events at ``luminosity_fb``). The cutflow
     has one row per step (``all events`` first) with raw counts, weighted yields and their MC
     errors sqrt(sum w^2). Files are read in bounded chunks. With ``constituents`` the events keep
     their EFlow objects (for substructure and images); ``settings`` are used by substructure cuts.
+
+    Every kept event is held, unless ``write_to`` names a Parquet file: then the kept events are
+    written to it as they come, ``row_group_events`` per row group, and None is returned in their
+    place, so that memory is bounded by one chunk of input and one row group whatever the number
+    of files. The file holds what ``ak.to_parquet`` writes of all kept events, the same bytes if
+    it is one row group. An empty selection raises after the file is written: write to a
+    temporary path.
     """
-    parsed = [parse(c, where=f"selection.cuts[{i}]") for i, c in enumerate(cuts)]
-    raw = np.zeros(len(parsed) + 1, dtype=np.int64)
-    yields = np.zeros(len(parsed) + 1)
-    sumw2 = np.zeros(len(parsed) + 1)
-    kept = []
-    for events in iterate_events(paths, constituents=constituents):
-        w = physical_weights(ak.to_numpy(events.weight), sigma_pb, sum_gen_weights, luminosity_fb)
-        events = ak.with_field(events, w, "weight_phys")
-        keep = np.ones(len(events), dtype=bool)
-        for step in range(len(parsed) + 1):
-            if step:
-                keep &= parsed[step - 1].mask(events, settings)
-            raw[step] += keep.sum()
-            yields[step] += w[keep].sum()
-            sumw2[step] += (w[keep] ** 2).sum()
-        kept.append(_kept_events(events, keep))  # drop the references to the whole chunk
-    cutflow = pd.DataFrame(
-        {
-            "process": process,
-            "step": ["all events", *cuts],
-            "events": raw,
-            "yield": yields,
-            "yield_error": np.sqrt(sumw2),
-        }
-    )
-    cutflow["efficiency"] = cutflow["events"] / max(raw[0], 1)
-    empty = np.flatnonzero(raw == 0)
-    if len(empty) and not allow_empty:
-        step = int(empty[0])
-        where = "no input events" if step == 0 else f"cut selection.cuts[{step - 1}] '{cuts[step - 1]}'"
-        raise EmptySelectionError(
-            f"process '{process}': {where} leaves zero events; loosen it, generate more events, "
-            "or set selection.allow_empty: true"
-        )
-    return ak.concatenate(kept) if kept else ak.Array([]), cutflow
+    selection = _Selection(cuts, settings)
+    kept = _kept_chunks(paths, selection, sigma_pb, sum_gen_weights, luminosity_fb, constituents)
+    if write_to is None:
+        events = list(kept)
+        cutflow = selection.cutflow(process, allow_empty)
+        return ak.concatenate(events) if events else ak.Array([]), cutflow
+    try:
+        write_awkward(write_to, kept, row_group_events)
+    except ValueError:
+        selection.cutflow(process, allow_empty)  # no input events at all: say so, unless allowed
+        raise
+    return None, selection.cutflow(process, allow_empty)

@@ -11,6 +11,7 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 
+from phenoflow import parquet
 from phenoflow.events.observables import Substructure, observable
 from phenoflow.features.classes import Classes
 from phenoflow.features.mapped import MappedRows, check_batch_source
@@ -19,6 +20,14 @@ from phenoflow.io import atomic_path
 
 #: Columns of a feature table that are not features.
 META_COLUMNS = ("process", "label", "class", "weight")
+#: Rows per row group of a feature table written by :func:`write_feature_table` (about 100 bytes
+#: each): the default sample's 9 338 rows are one row group.
+ROW_GROUP_ROWS = 2**14
+#: Skimmed events read and turned into features at a time by :func:`write_feature_table`. The
+#: substructure's temporaries take about 20 kB per event, and the allocators' fragmentation over
+#: many batches grows with them: 1 024 keeps the peak memory of 100x the default sample within
+#: 5 % of the default's, for about a third more CPU time than 4 096.
+BATCH_EVENTS = 2**10
 
 
 def feature_table(
@@ -33,26 +42,84 @@ def feature_table(
     ``events``: skimmed events per process (with ``weight_phys``); ``classes``: the classes of
     the processes (``label`` is 1 for signal classes, 0 for background; ``class`` the class
     index); ``fill``: the value of a feature whose object is missing; ``settings``: how
-    substructure features are computed.
+    substructure features are computed. Holds every event (a large sample: :func:`write_feature_table`).
     """
-    frames = []
-    for process, ev in events.items():
-        index = classes.of_process[process]
-        columns = {
-            "process": process,
-            "label": int(classes.is_signal[index]),
-            "class": index,
-            "weight": ak.to_numpy(ev.weight_phys),
-        }
-        columns.update({name: observable(ev, name, fill, settings) for name in features})
-        frames.append(pd.DataFrame(columns, index=pd.RangeIndex(len(ev))))
+    frames = [_feature_rows(ev, process, classes, features, fill, settings) for process, ev in events.items()]
     table = pd.concat(frames, ignore_index=True)
     table["process"] = table["process"].astype("category")
     return table
 
 
+@dataclass(frozen=True)
+class ProcessRows:
+    """What a feature table holds of one process: its number of ``rows``, their ``label`` and
+    ``class_index`` (None without rows) and ``expected_events``, the sum of their weights."""
+
+    rows: int
+    label: int | None
+    class_index: int | None
+    expected_events: float
+
+
+def write_feature_table(
+    path: str | os.PathLike,
+    skims: Mapping[str, str | os.PathLike],
+    classes: Classes,
+    features: Sequence[str],
+    fill: float,
+    settings: Substructure = Substructure(),
+    row_group_rows: int = ROW_GROUP_ROWS,
+    batch_events: int = BATCH_EVENTS,
+) -> dict[str, ProcessRows]:
+    """Write the :func:`feature_table` of the skim files ``skims`` (per process, in this order) to
+    the Parquet file ``path``; returns what it holds of each process.
+
+    The skim files are read and the features computed ``batch_events`` events at a time, and
+    written ``row_group_rows`` rows per row group, so memory is bounded by one batch of events
+    and its computation, one row group of rows and the weights of one process (8 bytes an event,
+    summed as pandas sums the table's column), whatever the sample. The file holds what
+    :func:`write_table` writes of the feature table of all events (an event's features do not
+    depend on the others), the same bytes if it is one row group.
+    """
+    counts = {process: parquet.n_rows(skim) for process, skim in skims.items()}
+    # the categories feature_table gives the process column: the names of the processes with rows, sorted
+    category = pd.Series([p for p, n in counts.items() if n], dtype="str").astype("category").dtype
+    held: dict[str, ProcessRows] = {}
+
+    def rows():
+        for process, skim in skims.items():
+            weights, start = np.empty(counts[process]), 0
+            for events in parquet.read_awkward(skim, batch_rows=batch_events):
+                frame = _feature_rows(events, process, classes, features, fill, settings)
+                weights[start : start + len(frame)] = frame["weight"].to_numpy()
+                start += len(frame)
+                frame["process"] = frame["process"].astype(category)
+                yield frame
+            index = classes.of_process[process] if start else None
+            label = None if index is None else int(classes.is_signal[index])
+            held[process] = ProcessRows(start, label, index, float(weights.sum()))
+
+    parquet.write_pandas(path, rows(), row_group_rows)
+    return held
+
+
+def _feature_rows(
+    events: ak.Array, process: str, classes: Classes, features: Sequence[str], fill: float, settings: Substructure
+) -> pd.DataFrame:
+    """The rows of :func:`feature_table` of one process's ``events`` (the process column as strings)."""
+    index = classes.of_process[process]
+    columns = {
+        "process": process,
+        "label": int(classes.is_signal[index]),
+        "class": index,
+        "weight": ak.to_numpy(events.weight_phys),
+    }
+    columns.update({name: observable(events, name, fill, settings) for name in features})
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(events)))
+
+
 def feature_metadata(
-    table: pd.DataFrame,
+    processes: Mapping[str, ProcessRows],
     features: Sequence[str],
     classes: Sequence[str],
     summaries: Mapping[str, dict],
@@ -62,28 +129,29 @@ def feature_metadata(
 ) -> dict:
     """The YAML metadata of a feature table: what each column is, the class names (by index), per
     process its role, label, class, cross section (pb) and expected events, the luminosity and
-    selection, and the provenance (config part and hash, input hashes, package versions, seed, times)."""
+    selection, and the provenance (config part and hash, input hashes, package versions, seed, times).
+    ``processes``: what the table holds of each process (:func:`write_feature_table`)."""
     from phenoflow.provenance import record
 
-    processes = {}
+    out = {}
     for name, summary in summaries.items():
-        rows = table["process"] == name
-        processes[name] = {
+        rows = processes[name]
+        out[name] = {
             "role": config_part["processes"][name]["role"],
-            "label": int(table.loc[rows, "label"].iloc[0]) if rows.any() else None,
-            "class": int(table.loc[rows, "class"].iloc[0]) if rows.any() else None,
+            "label": rows.label,
+            "class": rows.class_index,
             "sigma_pb": summary["sigma_pb"],
             "sigma_err_pb": summary["sigma_err_pb"],
             "generated_events": summary["n_events"],
-            "selected_events": int(rows.sum()),
-            "expected_events": float(table.loc[rows, "weight"].sum()),
+            "selected_events": rows.rows,
+            "expected_events": rows.expected_events,
         }
     return record(
         config_part,
         started,
         inputs,
         kind="feature table",
-        rows=len(table),
+        rows=sum(rows.rows for rows in processes.values()),
         columns={
             "process": "process name",
             "label": "1 signal, 0 background",
@@ -93,7 +161,7 @@ def feature_metadata(
         },
         features=list(features),
         classes=list(classes),
-        processes=processes,
+        processes=out,
         luminosity_fb=config_part["luminosity_fb"],
         selection=list(config_part["selection"]["cuts"]),
         seed=config_part["seed"],
@@ -110,7 +178,7 @@ def image_metadata(
 ) -> dict:
     """The YAML metadata of a jet-image array: its layout, the preprocessing, the rows of each
     process (row i is row i of the feature table, which holds the label and weight), the
-    luminosity and selection, and the provenance."""
+    luminosity and selection, and the provenance. Of ``table`` only the process column is read."""
     from phenoflow.provenance import record
 
     processes, start = {}, 0

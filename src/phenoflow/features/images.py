@@ -28,7 +28,8 @@ coordinates are float32 too (~2e-7 rad), which can move a constituent within ~1e
 edge to the neighbouring pixel.
 
 :func:`write_jet_images` streams chunks of events (e.g. the row groups of a file) into a ``.npy``
-file, with memory bounded by one chunk whatever the number of events.
+file, with memory bounded by one chunk whatever the number of events; :class:`ImageAverages`
+averages the images per class as they are written.
 
 Images are float32 arrays of shape (n_events, n_eta, n_phi): axis 1 is eta and axis 2 is phi, both
 increasing with the index. Momenta in GeV, angles in radians.
@@ -37,7 +38,7 @@ increasing with the index. Momenta in GeV, angles in radians.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import BinaryIO, Literal
@@ -67,6 +68,10 @@ _DEGENERATE = 1e-12
 _BLOCK_EVENTS = 1024
 #: Events per fastjet call; fastjet keeps the cluster sequence of every event of a call until it returns.
 _CLUSTER_EVENTS = 4096
+#: Skimmed events read and turned into images at a time by the images rule: their temporaries
+#: take about 40 kB each (4 096 peak 80 MB higher), and the allocators' fragmentation over many
+#: batches grows with them; 2 048 keeps 10x the default sample's peak within 7 % of the default's.
+READ_EVENTS = 2**11
 #: Mean constituents per event up to which fastjet's N2Plain strategy beats its automatic choice.
 _N2PLAIN_MAX_MULTIPLICITY = 200
 
@@ -245,6 +250,7 @@ def write_jet_images(
     chunks: Iterable[tuple[ak.Array, np.ndarray | ak.Array, np.ndarray | ak.Array]],
     spec: ImageSpec = ImageSpec(),
     batch_events: int = 4096,
+    on_batch: Callable[[np.ndarray], None] | None = None,
 ) -> tuple[int, int, int]:
     """Write the jet images of a stream of event chunks to a ``.npy`` file; returns its shape.
 
@@ -255,6 +261,8 @@ def write_jet_images(
     the ``.npy`` header, written first with zero events, is rewritten in place at the end. The file
     holds float32 (n_events, n_eta, n_phi) in the order of the chunks, the same values as
     :func:`jet_images` on all events at once; read it with ``np.load(path, mmap_mode="r")``.
+    ``on_batch`` is called with each batch of images (b, n_eta, n_phi), in order, once it is
+    written (e.g. :meth:`ImageAverages.add`); the buffer is reused after the call returns.
     """
     if batch_events < 1:
         raise ValueError(f"batch_events must be positive, got {batch_events}")
@@ -270,6 +278,8 @@ def write_jet_images(
                 events, images = slice(start, stop), buffer[: stop - start]
                 _images_into(images, scratch, constituents[events], axis_eta[events], axis_phi[events], spec, False)
                 file.write(images.data)
+                if on_batch is not None:
+                    on_batch(images)
             n_events += n_chunk
         file.seek(0)
         if _write_npy_header(file, (n_events, *spec.shape)) != header_size:
@@ -324,6 +334,38 @@ def average_image(images: np.ndarray, weights: np.ndarray | None = None) -> np.n
     if total == 0:
         raise ValueError("weights sum to zero")
     return np.tensordot(weights, images, axes=(0, 0)) / total
+
+
+class ImageAverages:
+    """Weighted mean image of the rows of each label, accumulated batch by batch as the images
+    are made (e.g. from the ``on_batch`` of :func:`write_jet_images`), holding one image per
+    label whatever the number of rows. Equal to :func:`average_image` of each label's rows up to
+    float64 rounding of the sums (their order changes with the batches)."""
+
+    def __init__(self, labels: Mapping[str, int], shape: tuple[int, int]) -> None:
+        """``labels``: the name of each average and the label value of its rows (e.g.
+        ``{"signal": 1, "background": 0}``); ``shape``: (n_eta, n_phi) of an image."""
+        self.labels = dict(labels)
+        self.sums = {name: np.zeros(shape) for name in self.labels}
+        self.totals = dict.fromkeys(self.labels, 0.0)
+
+    def add(self, images: np.ndarray, label: np.ndarray, weight: np.ndarray) -> None:
+        """Add the images (b, n_eta, n_phi) of b rows with their ``label`` (b,) and ``weight``
+        (b,), e.g. event weights (may be negative)."""
+        if not len(images) == len(label) == len(weight):
+            raise ValueError(f"{len(images)} images, {len(label)} labels and {len(weight)} weights")
+        weight = np.asarray(weight, dtype=np.float64)
+        for name, value in self.labels.items():
+            rows = label == value
+            self.sums[name] += np.tensordot(weight[rows], images[rows], axes=(0, 0))
+            self.totals[name] += weight[rows].sum()
+
+    def averages(self) -> dict[str, np.ndarray]:
+        """Per name, float64 (n_eta, n_phi): the sum of weight × image over the sum of weights."""
+        for name, total in self.totals.items():
+            if total == 0:
+                raise ValueError(f"the weights of the '{name}' rows sum to zero")
+        return {name: self.sums[name] / self.totals[name] for name in self.labels}
 
 
 @dataclass(frozen=True)
