@@ -28,7 +28,7 @@ import yaml
 
 from phenoflow.config import beam_ids
 from phenoflow.events.selection import parse
-from phenoflow.events.skim import skim
+from phenoflow.events.skim import WeightNorm, skim
 from phenoflow.generation.crosssection import merge_chunks
 from phenoflow.io import read_json, write_json
 from phenoflow.seeds import derive_seed
@@ -158,7 +158,11 @@ def main() -> None:
     for process, n_events in (("zz_qqvv", args.signal), ("zvv_jets", args.zvv), ("qcd", args.qcd)):
         paths, summary = chunk_files(process, n_events, args.regenerate)
         events, cutflow = skim(
-            paths, cuts, summary["sigma_pb"], summary["sum_weights"], CONFIG["luminosity_fb"], process, allow_empty=True
+            paths,
+            cuts,
+            WeightNorm(summary["sigma_pb"], summary["sum_weights"], CONFIG["luminosity_fb"]),
+            process,
+            allow_empty=True,
         )
         samples[process] = events
         w = ak.to_numpy(events.weight_phys)

@@ -36,7 +36,7 @@ from phenoflow.detector.ntuple import (
     write_ntuple,
 )
 from phenoflow.events.selection import parse
-from phenoflow.events.skim import physical_weights, skim
+from phenoflow.events.skim import WeightNorm, physical_weights, skim
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path("/tmp/phenoflow-bench-skim")
@@ -70,7 +70,7 @@ def bookkeeping(path: Path, copies: int) -> tuple[float, float]:
 
 def run_skim(paths: list[Path], constituents: bool, norm: tuple[float, float]) -> ak.Array:
     """The full skim() with the default config's cuts and luminosity; ``norm``: (sigma_pb, sum_gen_weights)."""
-    return skim(paths, CUTS, *norm, CONFIG["luminosity_fb"], "zvv_jets", constituents=constituents)[0]
+    return skim(paths, CUTS, WeightNorm(*norm, CONFIG["luminosity_fb"]), "zvv_jets", constituents=constituents)[0]
 
 
 def raw_read(paths: list[Path], constituents: bool) -> None:

@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from phenoflow.events.skim import skim
+from phenoflow.events.skim import WeightNorm, skim
 from phenoflow.features.classes import classes_from_config
 from phenoflow.features.datasets import BATCH_EVENTS, ROW_GROUP_ROWS, feature_table, write_feature_table, write_table
 
@@ -23,7 +23,9 @@ def skims(ntuples, tmp_path):
     paths, events = {}, {}
     for process, chunks in (("sig", ntuples), ("bkg", ntuples[::-1]), ("gone", ntuples)):
         paths[process] = tmp_path / f"{process}.parquet"
-        norm = dict(sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0, process=process, allow_empty=True)
+        norm = dict(
+            norm=WeightNorm(sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0), process=process, allow_empty=True
+        )
         skim(chunks, cuts[process], **norm, constituents=True, write_to=paths[process], row_group_events=9)
         events[process] = skim(chunks, cuts[process], **norm, constituents=True)[0]
     assert len(events["gone"]) == 0 and pq.read_metadata(paths["bkg"]).num_row_groups > 2

@@ -9,7 +9,7 @@ from phenoflow.arrays import isin
 from phenoflow.detector.card import load_card
 from phenoflow.detector.ntuple import delphes_branches, write_ntuple
 from phenoflow.detector.simulation import simulate
-from phenoflow.events.skim import skim
+from phenoflow.events.skim import WeightNorm, skim
 from phenoflow.generation import generate_chunk
 from phenoflow.generation.crosssection import merge_chunks
 from phenoflow.generation.pythia import (
@@ -247,7 +247,7 @@ def test_biased_weights_survive_chunk_merging_and_the_skim(tmp_path):
                           "n_events": chunk.n_accepted, "sum_weights": math.fsum(chunk.weights)})  # fmt: skip
         gen_weights.append(chunk.weights)
     merged = merge_chunks(summaries)
-    events, cutflow = skim(paths, [], merged["sigma_pb"], merged["sum_weights"], 139.0, "qcd")
+    events, cutflow = skim(paths, [], WeightNorm(merged["sigma_pb"], merged["sum_weights"], 139.0), "qcd")
     w = np.concatenate(gen_weights)
     assert np.ptp(w) > 0.5 * w.max()  # truly weighted events
     # every event keeps its own generator weight, and the weights of the process sum to sigma * L

@@ -7,7 +7,7 @@ from conftest import CARD, _toy_particles
 from phenoflow.detector.card import load_card
 from phenoflow.detector.ntuple import delphes_branches, read_events, read_variation_weights, write_ntuple
 from phenoflow.detector.simulation import simulate
-from phenoflow.events.skim import EmptySelectionError, physical_weights, skim
+from phenoflow.events.skim import EmptySelectionError, WeightNorm, physical_weights, skim
 from phenoflow.generation.crosssection import merge_chunks, variation_summary
 from phenoflow.parquet import read_awkward
 from phenoflow.variations import Variation, to_records
@@ -20,6 +20,8 @@ def test_physical_weights_hand_value():
     w = physical_weights(np.array([2.0, -1.0, 1.0]), 3.0, 2.0, 1.0)
     np.testing.assert_allclose(w, [3000.0, -1500.0, 1500.0])
     assert w.sum() == pytest.approx(3000.0)
+    # the same normalisation grouped: 2 pb x 10 000 pb^-1 / 4
+    np.testing.assert_allclose(WeightNorm(2.0, 4.0, 10.0).weights(np.array([1.0, -2.0])), [5000.0, -10000.0])
 
 
 def test_merge_chunks_trial_weighted():
@@ -54,7 +56,7 @@ def test_ntuple_roundtrip_and_delphes_names(ntuples):
 
 def test_skim_weights_sum_to_sigma_lumi_and_cutflow(ntuples):
     events, cutflow = skim(
-        ntuples, ["jet0.pt > 30", "met > 0"], sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0, process="toy"
+        ntuples, ["jet0.pt > 30", "met > 0"], WeightNorm(sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0), "toy"
     )
     assert cutflow["yield"][0] == pytest.approx(2.0 * 3.0 * 1000)
     assert cutflow["events"][0] == 100
@@ -66,8 +68,8 @@ def test_skim_weights_sum_to_sigma_lumi_and_cutflow(ntuples):
 
 def test_skim_empty_selection_is_an_error_naming_the_cut(ntuples):
     with pytest.raises(EmptySelectionError, match=r"process 'toy'.*selection\.cuts\[1\] 'met > 1e9'"):
-        skim(ntuples, ["met >= 0", "met > 1e9"], 1.0, 100.0, 1.0, process="toy")
-    events, cutflow = skim(ntuples, ["met > 1e9"], 1.0, 100.0, 1.0, process="toy", allow_empty=True)
+        skim(ntuples, ["met >= 0", "met > 1e9"], WeightNorm(1.0, 100.0, 1.0), process="toy")
+    events, cutflow = skim(ntuples, ["met > 1e9"], WeightNorm(1.0, 100.0, 1.0), process="toy", allow_empty=True)
     assert len(events) == 0 and cutflow["events"].iloc[-1] == 0
 
 
@@ -160,8 +162,8 @@ def test_the_skim_reads_ntuples_with_variations_as_without(tmp_path, ntuples):
     varied = tmp_path / "varied.root"
     write_ntuple(varied, delphes_branches(objects, np.ones(50), 2.0, 0.1, variation_weights=np.full((50, 2), 0.5)))
     cuts = ["jet0.pt > 30", "met > 0"]
-    events, cutflow = skim([varied, ntuples[1]], cuts, 2.0, 100.0, 3.0, process="toy")
-    expected, expected_cutflow = skim(ntuples, cuts, 2.0, 100.0, 3.0, process="toy")
+    events, cutflow = skim([varied, ntuples[1]], cuts, WeightNorm(2.0, 100.0, 3.0), process="toy")
+    expected, expected_cutflow = skim(ntuples, cuts, WeightNorm(2.0, 100.0, 3.0), process="toy")
     assert events.to_list() == expected.to_list()
     assert cutflow.equals(expected_cutflow)
 
@@ -201,13 +203,13 @@ def test_skim_written_as_it_goes_holds_its_events_in_row_groups(ntuples, tmp_pat
 
     from phenoflow.events.skim import ROW_GROUP_EVENTS
 
-    cuts, norm = ["met > 20", "fatjet0.pt > 0"], dict(sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0)
-    events, cutflow = skim(ntuples, cuts, **norm, process="toy", constituents=True)
+    cuts, norm = ["met > 20", "fatjet0.pt > 0"], WeightNorm(sigma_pb=2.0, sum_gen_weights=100.0, luminosity_fb=3.0)
+    events, cutflow = skim(ntuples, cuts, norm, process="toy", constituents=True)
     assert 14 < len(events) < ROW_GROUP_EVENTS  # several small row groups below, one at the default
     ak.to_parquet(events, tmp_path / "one_shot.parquet")
     for size, groups in ((ROW_GROUP_EVENTS, 1), (7, -(-len(events) // 7)), (len(events), 1)):
         path = tmp_path / f"streamed{size}.parquet"
-        none, streamed = skim(ntuples, cuts, **norm, process="toy", constituents=True, write_to=path, row_group_events=size)  # fmt: skip
+        none, streamed = skim(ntuples, cuts, norm, process="toy", constituents=True, write_to=path, row_group_events=size)  # fmt: skip
         assert none is None and pq.read_metadata(path).num_row_groups == groups
         pd.testing.assert_frame_equal(streamed, cutflow, check_exact=True)
         assert ak.array_equal(ak.from_parquet(path), events)
@@ -218,7 +220,7 @@ def test_skim_written_as_it_goes_holds_its_events_in_row_groups(ntuples, tmp_pat
 
 
 def test_skim_written_as_it_goes_of_an_empty_selection(ntuples, tmp_path):
-    path, args = tmp_path / "e.parquet", (["met > 1e9"], 1.0, 100.0, 1.0)
+    path, args = tmp_path / "e.parquet", (["met > 1e9"], WeightNorm(1.0, 100.0, 1.0))
     with pytest.raises(EmptySelectionError, match=r"selection\.cuts\[0\] 'met > 1e9'"):
         skim(ntuples, *args, process="toy", write_to=path)
     skim(ntuples, *args, process="toy", allow_empty=True, write_to=path)
@@ -226,4 +228,4 @@ def test_skim_written_as_it_goes_of_an_empty_selection(ntuples, tmp_path):
     assert path.read_bytes() == (tmp_path / "one_shot.parquet").read_bytes()
     assert [len(group) for group in read_awkward(path)] == [0]
     with pytest.raises(EmptySelectionError, match="no input events"):
-        skim([], ["met > 0"], 1.0, 100.0, 1.0, process="toy", write_to=tmp_path / "none.parquet")
+        skim([], ["met > 0"], WeightNorm(1.0, 100.0, 1.0), process="toy", write_to=tmp_path / "none.parquet")

@@ -1,7 +1,7 @@
 """Preselect one process's events and attach physical weights (rule skim)."""
 
 from phenoflow.events.observables import Substructure
-from phenoflow.events.skim import skim
+from phenoflow.events.skim import WeightNorm, skim
 from phenoflow.io import atomic_path, read_json
 from phenoflow.logs import to_log_file
 from phenoflow.provenance import now, write_record
@@ -14,9 +14,7 @@ with to_log_file(snakemake.log[0]) as log:
         _, cutflow = skim(
             snakemake.input.ntuples,
             p.cuts,
-            sigma_pb=summary["sigma_pb"],
-            sum_gen_weights=summary["sum_weights"],
-            luminosity_fb=p.luminosity_fb,
+            WeightNorm(summary["sigma_pb"], summary["sum_weights"], p.luminosity_fb),
             process=snakemake.wildcards.process,
             allow_empty=p.allow_empty,
             constituents=p.constituents,

@@ -13,5 +13,9 @@ from .observables import (
     observable as observable,
 )
 from .selection import Cut as Cut, SelectionError as SelectionError
-from .skim import EmptySelectionError as EmptySelectionError, physical_weights as physical_weights
+from .skim import (
+    EmptySelectionError as EmptySelectionError,
+    WeightNorm as WeightNorm,
+    physical_weights as physical_weights,
+)
 from .substructure import nsubjettiness as nsubjettiness, softdrop_mass as softdrop_mass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import awkward as ak
 import numpy as np
@@ -35,6 +36,21 @@ def physical_weights(
 ) -> np.ndarray:
     """Expected events per MC event at luminosity L (fb^-1): sigma[pb] * 1000 * L * w / sum(w)."""
     return np.asarray(gen_weights, dtype=np.float64) * (sigma_pb * PB_INV_PER_FB_INV * luminosity_fb / sum_gen_weights)
+
+
+@dataclass(frozen=True)
+class WeightNorm:
+    """What turns a process's generator weights into expected events: its cross section
+    ``sigma_pb`` (pb), the sum ``sum_gen_weights`` of the generator weights of all its generated
+    events, and the integrated luminosity ``luminosity_fb`` (fb^-1)."""
+
+    sigma_pb: float
+    sum_gen_weights: float
+    luminosity_fb: float
+
+    def weights(self, gen_weights: np.ndarray) -> np.ndarray:
+        """:func:`physical_weights` of ``gen_weights`` (n,): float64 expected events per MC event, (n,)."""
+        return physical_weights(gen_weights, self.sigma_pb, self.sum_gen_weights, self.luminosity_fb)
 
 
 def _kept_events(events: ak.Array, keep: np.ndarray) -> ak.Array:
@@ -117,14 +133,12 @@ class _Selection:
 def _kept_chunks(
     paths: Sequence[str | os.PathLike],
     selection: _Selection,
-    sigma_pb: float,
-    sum_gen_weights: float,
-    luminosity_fb: float,
+    norm: WeightNorm,
     constituents: bool,
 ) -> Iterator[ak.Array]:
     """The kept events of each chunk the files are read in, with ``weight_phys``, counted by ``selection``."""
     for events in iterate_events(paths, constituents=constituents):
-        w = physical_weights(ak.to_numpy(events.weight), sigma_pb, sum_gen_weights, luminosity_fb)
+        w = norm.weights(ak.to_numpy(events.weight))
         events = ak.with_field(events, w, "weight_phys")
         kept = _kept_events(events, selection.keep(events, w))  # in buffers of their own
         del events  # the whole chunk, before the next one is read
@@ -134,9 +148,7 @@ def _kept_chunks(
 def skim(
     paths: Sequence[str | os.PathLike],
     cuts: Sequence[str],
-    sigma_pb: float,
-    sum_gen_weights: float,
-    luminosity_fb: float,
+    norm: WeightNorm,
     process: str,
     allow_empty: bool = False,
     constituents: bool = False,
@@ -146,7 +158,8 @@ def skim(
 ) -> tuple[ak.Array | None, pd.DataFrame]:
     """Apply ``cuts`` in order to the process's chunk files; return kept events and the cutflow.
 
-    The events gain a field ``weight_phys`` (expected events at ``luminosity_fb``). The cutflow
+    The events gain a field ``weight_phys``: expected events at the luminosity of ``norm``, whose
+    cross section and sum of generator weights are the process's (see :func:`physical_weights`). The cutflow
     has one row per step (``all events`` first) with raw counts, weighted yields and their MC
     errors sqrt(sum w^2). Files are read in bounded chunks. With ``constituents`` the events keep
     their EFlow objects (for substructure and images); ``settings`` are used by substructure cuts.
@@ -159,7 +172,7 @@ def skim(
     temporary path.
     """
     selection = _Selection(cuts, settings)
-    kept = _kept_chunks(paths, selection, sigma_pb, sum_gen_weights, luminosity_fb, constituents)
+    kept = _kept_chunks(paths, selection, norm, constituents)
     if write_to is None:
         events = list(kept)
         cutflow = selection.cutflow(process, allow_empty)
