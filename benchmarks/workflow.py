@@ -117,7 +117,7 @@ def main() -> None:
 
         path = workdir / "config" / "config.yaml"
         config = yaml.safe_load(path.read_text())
-        old = config["classifiers"]["bdt"]["max_depth"]
+        old = config["classifiers"]["bdt"].get("max_depth", default("$defs.bdt.max_depth"))
         config["classifiers"]["bdt"]["max_depth"] = old + 1
         path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         output = run(workdir, f"after classifiers.bdt.max_depth {old} -> {old + 1}", *cores)

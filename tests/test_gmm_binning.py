@@ -491,14 +491,19 @@ def test_settings_from_the_config_block():
     np.testing.assert_array_equal(settings.learning_rates(), schedule("exponential", 0.02, 0.001, 40))
 
 
-def test_the_configs_mixture_block_restates_the_defaults():
-    """config/config.yaml spells out the mixture's settings for the reader; they are the library's."""
+def test_the_default_config_trains_the_mixture_with_the_defaults():
+    """config/config.yaml leaves the mixture's settings to the schema, whose defaults Snakemake's
+    validate fills in: the settings are the library's defaults."""
     from pathlib import Path
 
     import yaml
+    from snakemake.utils import validate
 
-    config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
-    assert GMMSettings.from_config(config["binning"]["gmm"]).resolved(True) == GMMSettings().resolved(True)
+    repo = Path(__file__).parents[1]
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    assert "gmm" not in config["binning"]
+    validate(config, str(repo / "workflow" / "schemas" / "config.schema.yaml"))
+    assert GMMSettings.from_config(config["binning"]["gmm"]) == GMMSettings()
 
 
 def test_settings_refuse_unknown_keys_and_bad_values_naming_the_config_key():

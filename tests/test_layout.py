@@ -69,6 +69,7 @@ def test_library_is_grouped_by_stage():
     assert set(top) <= {
         "arrays",
         "config",
+        "defaults",
         "expression",
         "io",
         "kinematics",

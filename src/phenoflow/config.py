@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import jsonschema
 import yaml
 
+from phenoflow.defaults import default
 from phenoflow.detector.card import CardError, load_card
 from phenoflow.events import observables, selection
 from phenoflow.features.classes import class_errors
@@ -170,7 +171,7 @@ def semantic_errors(config: dict) -> list[str]:
 
 
 #: Default of ``generation.max_chunks_per_process`` (the schema's default).
-MAX_CHUNKS_PER_PROCESS = 100_000
+MAX_CHUNKS_PER_PROCESS = default("generation.max_chunks_per_process")
 
 
 def chunk_errors(config: Mapping[str, Any]) -> list[str]:
@@ -272,7 +273,7 @@ BEAM_IDS = {"p": 2212, "pbar": -2212}
 
 def beam_ids(config: dict[str, Any]) -> tuple[int, int]:
     """PDG ids of the two beams of ``collider.beams`` (default p p)."""
-    a, b = config["collider"].get("beams", ["p", "p"])
+    a, b = config["collider"].get("beams", default("collider.beams"))
     return BEAM_IDS[a], BEAM_IDS[b]
 
 

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from phenoflow.defaults import default
+
 
 def asimov_significance(s: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     """Median discovery significance Z = sqrt(2((s+b) ln(1+s/b) - s)) for s signal and b > 0 background.
@@ -93,8 +95,8 @@ class Significance:
     broadcastable; it returns :func:`asimov_significance` exactly when :attr:`plain`.
     """
 
-    relative_background_uncertainty: float = 0.0
-    mc_statistics: bool = False
+    relative_background_uncertainty: float = default("significance.relative_background_uncertainty")
+    mc_statistics: bool = default("significance.mc_statistics")
 
     def __post_init__(self):
         if not self.relative_background_uncertainty >= 0:
@@ -104,12 +106,15 @@ class Significance:
 
     @classmethod
     def from_config(cls, block: Mapping | None) -> Significance:
-        """From the config's ``significance`` block (missing keys: 0 and false)."""
+        """From the config's ``significance`` block (missing keys take the defaults, the schema's)."""
         block = dict(block or {})
         unknown = set(block) - {"relative_background_uncertainty", "mc_statistics"}
         if unknown:
             raise ValueError(f"significance: unknown keys {sorted(unknown)}")
-        return cls(float(block.get("relative_background_uncertainty", 0.0)), bool(block.get("mc_statistics", False)))
+        return cls(
+            float(block.get("relative_background_uncertainty", cls.relative_background_uncertainty)),
+            bool(block.get("mc_statistics", cls.mc_statistics)),
+        )
 
     @property
     def plain(self) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 from phenoflow.binning.baselines import equal_signal_quantile_edges, equidistant
 from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.optimal import optimal_edges
-from phenoflow.binning.rule import BinRule, apply_rule_1d, binned_yields, combined_significance
+from phenoflow.binning.rule import COMBINATION, BinRule, apply_rule_1d, binned_yields, combined_significance
 from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class MethodOptions:
     seed: int = 0
     gmm: GMMSettings = GMMSettings()
     signal_labels: tuple[int, ...] = (1,)
-    combination: str = "quadrature"
+    combination: str = COMBINATION
 
 
 #: A binning method: (scores (n,) or (n, C), weights (n,), labels (n,), K, rule, options) -> its

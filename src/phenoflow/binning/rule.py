@@ -30,9 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from phenoflow.binning import simplex
+from phenoflow.defaults import default
 from phenoflow.significance import ASIMOV, Significance
 
 COMBINATIONS = ("quadrature", "geometric_mean", "minimum")
+#: The combination the config's ``binning.combination`` defaults to (the schema's)
+COMBINATION = default("binning.combination")
 _TINY = np.finfo(np.float64).tiny
 
 #: Relative slack of the rule's comparisons (b >= min_background, sqrt(sum w^2) <= max_rel b).
@@ -70,7 +73,7 @@ def signal_significances(
     return np.sqrt(np.sum(_per_bin(s, b, b_sumw2, significance) ** 2, axis=1))
 
 
-def combine_significances(z: np.ndarray, combination: str = "quadrature") -> float:
+def combine_significances(z: np.ndarray, combination: str = COMBINATION) -> float:
     """Combine per-signal significances ``z`` (n_signals,): "quadrature" sqrt(sum z^2),
     "geometric_mean" (prod z)^(1/n) or "minimum" (exact)."""
     z = np.asarray(z, dtype=np.float64)
@@ -383,7 +386,7 @@ def evaluate_bin_map(
     labels: np.ndarray,
     rule: BinRule = BinRule(),
     signal_labels: Sequence[int] = (1,),
-    combination: str = "quadrature",
+    combination: str = COMBINATION,
 ) -> dict:
     """Bins of an n-D map merged under ``rule``, as for the mixture (touching bins from a pixel
     image for C = 3, any bins otherwise). ``scores`` (n, C); ``bin_function`` gives bins in

@@ -34,7 +34,7 @@ from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins
 from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.methods import METHODS, MethodOptions, evaluate_edges, registered
-from phenoflow.binning.rule import BinRule, evaluate_bin_map, yields_with_errors
+from phenoflow.binning.rule import COMBINATION, BinRule, evaluate_bin_map, yields_with_errors
 from phenoflow.features.splits import group_complement_weights
 from phenoflow.plotstyle import Collision
 
@@ -82,7 +82,7 @@ class Plan:
     n_bins: tuple[int, ...]
     rule: BinRule
     options: MethodOptions = MethodOptions()
-    combination: str = "quadrature"
+    combination: str = COMBINATION
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]

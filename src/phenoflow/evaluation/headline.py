@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from phenoflow.defaults import default
 from phenoflow.io import atomic_path
 
 COLUMNS = ["classifier", "auc", "auc_err", "z_max_asimov", "z_max_asimov_err", "z_max", "z_max_err", "z_max_independent",
@@ -121,7 +122,7 @@ def write_headline(
     markdown_path: str | os.PathLike,
     *,
     cl: float,
-    mc_limited_below: float = 0.8,
+    mc_limited_below: float = default("inference.mc_limited_below"),
 ) -> None:
     """The table as CSV (full precision, empty where missing) and as Markdown for reading (AUC to 4
     decimals, Z to 2, each ``± error`` where it has one, limits to 3 significant digits, ``—`` where

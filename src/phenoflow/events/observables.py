@@ -41,6 +41,7 @@ import awkward as ak
 import numpy as np
 import vector
 
+from phenoflow.defaults import default
 from phenoflow.kinematics import delta_phi
 
 vector.register_awkward()
@@ -63,19 +64,21 @@ class Substructure:
     the soft-drop condition.
     """
 
-    radius: float = 0.8
-    beta: float = 1.0
-    z_cut: float = 0.1
-    softdrop_beta: float = 0.0
+    radius: float = default("substructure.radius")
+    beta: float = default("substructure.nsubjettiness_beta")
+    z_cut: float = default("substructure.softdrop.z_cut")
+    softdrop_beta: float = default("substructure.softdrop.beta")
 
     @classmethod
     def from_config(cls, cfg: dict) -> Substructure:
+        """From the config's ``substructure`` block; a key it does not set keeps the default
+        (the config schema's)."""
         softdrop = cfg.get("softdrop", {})
         return cls(
-            cfg.get("radius", 0.8),
-            cfg.get("nsubjettiness_beta", 1.0),
-            softdrop.get("z_cut", 0.1),
-            softdrop.get("beta", 0.0),
+            cfg.get("radius", cls.radius),
+            cfg.get("nsubjettiness_beta", cls.beta),
+            softdrop.get("z_cut", cls.z_cut),
+            softdrop.get("beta", cls.softdrop_beta),
         )
 
 

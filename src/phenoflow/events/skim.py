@@ -15,6 +15,7 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 
+from phenoflow.defaults import default
 from phenoflow.detector.ntuple import iterate_events
 from phenoflow.events.observables import Substructure
 from phenoflow.events.selection import parse
@@ -150,7 +151,7 @@ def skim(
     cuts: Sequence[str],
     norm: WeightNorm,
     process: str,
-    allow_empty: bool = False,
+    allow_empty: bool = default("selection.allow_empty"),
     constituents: bool = False,
     settings: Substructure = Substructure(),
     write_to: str | os.PathLike | None = None,

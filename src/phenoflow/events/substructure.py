@@ -36,6 +36,7 @@ import awkward as ak
 import fastjet
 import numpy as np
 
+from phenoflow.defaults import default
 from phenoflow.kinematics import delta_phi
 
 #: FastJet's largest jet radius: with it C/A and kT never merge with the beam before each other.
@@ -77,7 +78,11 @@ def _rapidity(pz: np.ndarray, energy: np.ndarray, pt: np.ndarray) -> np.ndarray:
 
 
 def nsubjettiness(
-    constituents: ak.Array, n_max: int = 3, beta: float = 1.0, radius: float = 0.8, fill: float = np.nan
+    constituents: ak.Array,
+    n_max: int = 3,
+    beta: float = default("substructure.nsubjettiness_beta"),
+    radius: float = default("substructure.radius"),
+    fill: float = np.nan,
 ) -> np.ndarray:
     """tau_1 .. tau_n_max per event: float64 array (n_events, n_max), dimensionless.
 
@@ -140,7 +145,11 @@ def ratios(taus: np.ndarray, fill: float = np.nan) -> dict[str, np.ndarray]:
 
 
 def softdrop_mass(
-    constituents: ak.Array, z_cut: float = 0.1, beta: float = 0.0, radius: float = 0.8, fill: float = np.nan
+    constituents: ak.Array,
+    z_cut: float = default("substructure.softdrop.z_cut"),
+    beta: float = default("substructure.softdrop.beta"),
+    radius: float = default("substructure.radius"),
+    fill: float = np.nan,
 ) -> np.ndarray:
     """Soft-drop groomed jet mass (GeV) per event: float64 array (n_events,).
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from phenoflow import parquet
+from phenoflow.defaults import default
 from phenoflow.events.observables import Substructure, observable
 from phenoflow.features.classes import Classes
 from phenoflow.features.mapped import MappedRows, check_batch_source
@@ -329,7 +330,7 @@ def load_split_arrays(
     balance: str | None = None,
     images_path: str | os.PathLike | None = None,
     fold: int = 0,
-    batches: str = "memory",
+    batches: str = default("training_batches"),
 ) -> list[SplitArrays]:
     """Arrays of the requested ``splits`` of set ``fold`` from the feature table and the split file.
 
@@ -365,7 +366,7 @@ def load_scored_arrays(
     split_path: str | os.PathLike,
     features: Sequence[str],
     images_path: str | os.PathLike | None = None,
-    batches: str = "memory",
+    batches: str = default("training_batches"),
 ) -> SplitArrays:
     """Every row some fold's model scores (the test rows of every set), in table order, with the
     set that tests it in ``fold`` and signed physical weights scaled to the full luminosity;

@@ -8,6 +8,8 @@ from typing import Literal
 
 import numpy as np
 
+from phenoflow.defaults import default
+
 Centre = Literal["axis", "centroid", "leading_subjet"]
 RotateTo = Literal["second_subjet", "principal_axis"]
 Normalisation = Literal["none", "max", "log", "l1"]
@@ -27,6 +29,11 @@ class ImageSpec:
     which needs no reclustering; ``flip`` puts the harder eta half at positive eta; ``normalise`` is
     ``"none"``, ``"max"``, ``"log"`` (log(1 + x)) or ``"l1"``. Subjets are kT subjets of radius
     ``subjet_radius``.
+
+    ``ImageSpec()`` is the plain image: centred on the jet axis, neither rotated nor flipped. The
+    config's ``images`` block defaults to the preprocessed one (leading subjet, rotated, flipped:
+    :func:`~phenoflow.features.images.spec_from_config`); the defaults the two share, the
+    normalisation and the subjet radius, are the config schema's.
     """
 
     n_eta: int = 33
@@ -37,8 +44,8 @@ class ImageSpec:
     rotate: bool = False
     rotate_to: RotateTo = "second_subjet"
     flip: bool = False
-    normalise: Normalisation = "none"
-    subjet_radius: float = 0.3
+    normalise: Normalisation = default("images.normalise")
+    subjet_radius: float = default("images.subjet_radius")
 
     def __post_init__(self) -> None:
         if self.n_eta < 1 or self.n_phi < 1:

@@ -45,6 +45,7 @@ import fastjet
 import numpy as np
 import vector
 
+from phenoflow.defaults import block_defaults
 from phenoflow.features.image_kernels import (
     _accumulate,
     _blocks,
@@ -400,19 +401,21 @@ def _hardest_subjets(flat: _Flat, radius: float) -> tuple[np.ndarray, np.ndarray
 
 
 def spec_from_config(cfg: dict) -> ImageSpec:
-    """The :class:`ImageSpec` of the config's ``images`` block."""
-    rotate = cfg.get("rotate", "none")
+    """The :class:`ImageSpec` of the config's ``images`` block; a key it does not set takes the
+    config schema's default (:mod:`phenoflow.defaults`), as in the workflow."""
+    cfg = {**block_defaults("images"), **cfg}
+    rotate = cfg["rotate"]
     return ImageSpec(
         n_eta=cfg["n_pixels"][0],
         n_phi=cfg["n_pixels"][1],
         half_width_eta=cfg["half_width"][0],
         half_width_phi=cfg["half_width"][1],
-        centre=cfg.get("centre", "axis"),
+        centre=cfg["centre"],
         rotate=rotate != "none",
-        rotate_to=rotate if rotate != "none" else "second_subjet",
-        flip=cfg.get("flip", False),
-        normalise=cfg.get("normalise", "none"),
-        subjet_radius=cfg.get("subjet_radius", 0.3),
+        rotate_to=rotate if rotate != "none" else ImageSpec.rotate_to,
+        flip=cfg["flip"],
+        normalise=cfg["normalise"],
+        subjet_radius=cfg["subjet_radius"],
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from phenoflow.defaults import default
 from phenoflow.variations import Variation, to_records
 
 
@@ -55,7 +56,7 @@ def merge_chunks(chunks: Sequence[dict], override: dict | None = None) -> dict:
     if override.get("value_pb") is not None:
         sigma, error = float(override["value_pb"]), float(override.get("error_pb", 0.0))
         summary["sigma_source"] = "config"
-    k = float(override.get("k_factor", 1.0))
+    k = float(override.get("k_factor", default("$defs.process.cross_section.k_factor")))
     summary.update(k_factor=k, sigma_pb=sigma * k, sigma_err_pb=error * k)
     return summary | _merged_variations(chunks, summary["sigma_pb"], summary["sum_weights"])
 

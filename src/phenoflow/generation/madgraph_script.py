@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
+from phenoflow.defaults import default
 from phenoflow.seeds import MAX_PYTHIA_SEED
 
 #: Keys of the ``madgraph`` block.
@@ -71,7 +72,12 @@ def _run_card_value(value: object, key: str) -> str:
 
 def _process_lines(madgraph: Mapping, key: str) -> list[str]:
     """import model, define ..., generate ..., add process ... lines, each checked."""
-    model = _text(madgraph.get("model", "sm"), f"{key}.model", _MODEL, "a model name or a path without spaces")
+    model = _text(
+        madgraph.get("model", default("$defs.process.madgraph.model")),
+        f"{key}.model",
+        _MODEL,
+        "a model name or a path without spaces",
+    )
     lines = [f"import model {model}"]
     for i, line in enumerate(_lines(madgraph.get("definitions"), f"{key}.definitions")):
         text = _text(line, f"{key}.definitions[{i}]", _PROCESS_TEXT, "a MadGraph 'define' line")

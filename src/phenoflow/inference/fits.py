@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from phenoflow.defaults import default
 from phenoflow.inference.likelihood import POI_RANGE
 
 #: Order of the five expected limits: the -2, -1, 0 (median), +1, +2 sigma quantiles.
@@ -49,7 +50,7 @@ class ExpectedResults:
         return {"z_discovery": self.significance, **bands, "cl": self.cl}
 
 
-def band_targets(cl: float = 0.95) -> np.ndarray:
+def band_targets(cl: float = default("inference.cl")) -> np.ndarray:
     """sqrt(q_mu,A) at the expected CLs limits for the -2..+2 sigma quantiles (:data:`BANDS`):
     with the background-only Asimov data, CLs(mu) at quantile n is
     (1 - Phi(sqrt(q_mu,A) - n)) / Phi(n) (Cowan, Cranmer, Gross, Vitells 2011), and the limit is
@@ -61,7 +62,7 @@ def band_targets(cl: float = 0.95) -> np.ndarray:
 
 
 def expected_results(
-    spec: Mapping, cl: float = 0.95, rtol: float = 1e-5, bands: Sequence[int] = BANDS
+    spec: Mapping, cl: float = default("inference.cl"), rtol: float = 1e-5, bands: Sequence[int] = BANDS
 ) -> ExpectedResults:
     """Expected discovery significance and CLs upper limits on mu at confidence level ``cl`` of a
     workspace with POI ``mu`` (e.g. from :func:`~phenoflow.inference.likelihood.workspace_spec`); Asimov

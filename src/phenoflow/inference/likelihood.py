@@ -61,6 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from phenoflow.defaults import default
 from phenoflow.inference.options import checked_mapping
 from phenoflow.inference.theory import TheoryShift, TheorySystematics, theory_modifiers, theory_shifts
 from phenoflow.variations import Variation
@@ -96,9 +97,9 @@ class MCStatistics:
     instead of the bin's one Gaussian ``staterror`` (0: Gaussian everywhere). After CMS's
     ``autoMCStats``, whose documented example uses a threshold of 10."""
 
-    enabled: bool = True
-    include_signal: bool = False
-    poisson_below: float = 10.0
+    enabled: bool = default("inference.mc_statistics.enabled")
+    include_signal: bool = default("inference.mc_statistics.include_signal")
+    poisson_below: float = float(default("inference.mc_statistics.poisson_below"))
 
     def __post_init__(self) -> None:
         if not self.poisson_below >= 0:
@@ -279,7 +280,7 @@ def _rough_limit(
 def workspace_spec(
     samples: Sequence[BinnedSample],
     *,
-    luminosity_uncertainty: float = 0.0,
+    luminosity_uncertainty: float = default("inference.luminosity_uncertainty"),
     normalisation: Mapping[str, float] | None = None,
     mc_statistics: MCStatistics | bool = True,
     theory: TheorySystematics | bool = True,

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from phenoflow.defaults import default
 from phenoflow.inference.likelihood import BinnedSample
 from phenoflow.plotstyle import Collision, add_label, panel_title, save, styled
 
@@ -21,7 +22,7 @@ def expected_limits(
     path: str | os.PathLike,
     *,
     collision: Collision,
-    cl: float = 0.95,
+    cl: float = default("inference.cl"),
 ) -> None:
     """Brazil plot: the expected upper limit on the signal strength mu against the number of bins
     K, one panel per binning method, median dashed with the ±1σ (green) and ±2σ (yellow) bands.

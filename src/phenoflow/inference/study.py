@@ -29,6 +29,7 @@ import pandas as pd
 
 from phenoflow.binning.crossfit import row_bins
 from phenoflow.binning.rule import combined_significance
+from phenoflow.defaults import default
 from phenoflow.inference.fits import FitError, expected_results
 from phenoflow.inference.likelihood import (
     BinnedSample,
@@ -78,7 +79,7 @@ class InferenceSettings:
     mc_statistics: MCStatistics
     cl: float
     significance: Significance
-    mc_limited_below: float = 0.8
+    mc_limited_below: float = default("inference.mc_limited_below")
     theory: TheorySystematics = TheorySystematics()
 
     @classmethod

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from phenoflow.defaults import default
 from phenoflow.inference.options import checked_mapping
 from phenoflow.variations import COMBINE, Variation, groups
 
@@ -73,9 +74,9 @@ class TheorySystematics:
     :data:`MODES`, ``correlated`` the groups whose modifier is shared by every process (one
     name, the group's); the other groups get a modifier per process."""
 
-    enabled: bool = True
-    mode: str = "both"
-    correlated: tuple[str, ...] = ("isr", "fsr")
+    enabled: bool = default("inference.theory.enabled")
+    mode: str = default("inference.theory.mode")
+    correlated: tuple[str, ...] = tuple(default("inference.theory.correlated"))
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -86,7 +87,7 @@ class TheorySystematics:
     def from_config(cls, value: Mapping, key: str = "inference.theory") -> TheorySystematics:
         """From the config's mapping (missing keys take their defaults). Errors name ``key``."""
         value = checked_mapping(value, cls, key)
-        if not isinstance(value.get("enabled", True), bool):
+        if not isinstance(value.get("enabled", cls.enabled), bool):
             raise ValueError(f"{key}.enabled: must be true or false, got {value['enabled']!r}")
         if value.get("mode", cls.mode) not in MODES:
             raise ValueError(f"{key}.mode: must be one of {', '.join(MODES)}, got {value['mode']!r}")

@@ -15,6 +15,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from phenoflow.defaults import block_defaults, default  # noqa: E402
 from phenoflow.features.mapped import MappedRows  # noqa: E402
 from phenoflow.models.batches import Inputs  # noqa: E402
 from phenoflow.models.mlp import KerasClassifier, as_float32  # noqa: E402
@@ -74,21 +75,9 @@ class CNN(KerasClassifier):
 
     name = "cnn"
     description: ClassVar[ModelDescription] = describe("cnn")
-    defaults = {
-        "filters": [16, 32],
-        "kernel_size": 3,
-        "pool_size": 2,
-        "dense": 64,
-        "feature_dense": 32,
-        "dropout": 0.25,
-        "normalise": "max",
-        "learning_rate": 1e-3,
-        "batch_size": 128,
-        "epochs": 50,
-        "patience": 5,
-    }
+    defaults = block_defaults("$defs.cnn")
 
-    def __init__(self, seed: int, threads: int = 1, batches: str = "memory", **hyper):
+    def __init__(self, seed: int, threads: int = 1, batches: str = default("training_batches"), **hyper):
         super().__init__(seed, threads, batches, **hyper)
         if self.hyper["normalise"] not in NORMALISATIONS:
             expected = ", ".join(NORMALISATIONS)

@@ -37,11 +37,14 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import pandas as pd
 
+from phenoflow.defaults import block_defaults
 from phenoflow.io import read_json, write_json
 from phenoflow.models.registry import ModelDescription, describe
 from phenoflow.significance import ASIMOV, Significance
 
 _FORMAT = "phenoflow.cuts/1"
+#: The settings a cut-and-count block of the config may set, with their defaults (the schema's)
+_DEFAULTS = block_defaults("$defs.cuts")
 
 
 class Cut(NamedTuple):
@@ -144,12 +147,12 @@ class CutAndCount:
         self,
         seed: int,
         threads: int = 1,
-        topology: str = "sequential",
-        n_thresholds: int = 100,
-        min_background: float = 1.0,
+        topology: str = _DEFAULTS["topology"],
+        n_thresholds: int = _DEFAULTS["n_thresholds"],
+        min_background: float = _DEFAULTS["min_background"],
         min_mc_events: int = 0,
-        two_sided: bool = False,
-        tolerance: float = 1e-3,
+        two_sided: bool = _DEFAULTS["two_sided"],
+        tolerance: float = _DEFAULTS["tolerance"],
         feature_names: Sequence[str] | None = None,
         significance: Significance = ASIMOV,
     ):

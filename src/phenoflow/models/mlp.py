@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from phenoflow.defaults import block_defaults, default  # noqa: E402
 from phenoflow.evaluation.metrics import one_vs_rest_auc, weighted_auc  # noqa: E402
 from phenoflow.features.mapped import MappedRows, check_batch_source  # noqa: E402
 from phenoflow.io import atomic_path  # noqa: E402
@@ -130,7 +131,7 @@ class KerasClassifier:
     name: str = ""
     defaults: dict = {}
 
-    def __init__(self, seed: int, threads: int = 1, batches: str = "memory", **hyper):
+    def __init__(self, seed: int, threads: int = 1, batches: str = default("training_batches"), **hyper):
         unknown = sorted(set(hyper) - set(self.defaults))
         if unknown:
             raise TypeError(f"{self.name}: unknown hyperparameters {unknown} (known: {sorted(self.defaults)})")
@@ -300,14 +301,7 @@ class MLP(KerasClassifier):
 
     name = "mlp"
     description: ClassVar[ModelDescription] = describe("mlp")
-    defaults = {
-        "hidden": [64, 64],
-        "dropout": 0.1,
-        "learning_rate": 1e-3,
-        "batch_size": 256,
-        "epochs": 100,
-        "patience": 10,
-    }
+    defaults = block_defaults("$defs.mlp")
 
     def _inputs(self, x: np.ndarray | MappedRows) -> np.ndarray | MappedRows:
         x = as_float32(x)

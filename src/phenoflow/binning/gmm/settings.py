@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from phenoflow.binning.gmm.loss import SCHEDULES, schedule
+from phenoflow.defaults import block_defaults
 
 #: Default fine cells: 1-D quantile cells (with fewer distinct scores, one cell per score, so
 #: that every cut between two events is open to the mixture), and grid divisions per free
@@ -30,9 +31,23 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _settings(block: Mapping) -> dict:
+    """The settings the config's ``binning.gmm`` keys in ``block`` set (lists become tuples)."""
+    return {
+        name: tuple(value) if isinstance(value, list) else value
+        for key, value in block.items()
+        for name in CONFIG_KEYS[key]
+    }
+
+
+#: The settings' defaults: the config schema's defaults of the binning.gmm keys
+_DEFAULTS = _settings(block_defaults("binning.gmm"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class GMMSettings:
-    """How a mixture is trained; every default of the method is here.
+    """How a mixture is trained. The defaults of the settings a config key sets are the config
+    schema's (:mod:`phenoflow.defaults`); ``margin`` and ``score_range`` are the library's own.
 
     ``n_steps`` Adam steps; ``temperature`` and ``learning_rate``: (start, end) of their
     schedules (one of :data:`phenoflow.binning.gmm.loss.SCHEDULES`) over the steps.
@@ -47,16 +62,16 @@ class GMMSettings:
     and of the components' means.
     """
 
-    n_steps: int = 300
+    n_steps: int = _DEFAULTS["n_steps"]
     n_restarts: int | None = None
     n_fine: int | None = None
-    n_coarse: int = 600
-    temperature: tuple[float, float] = (0.1, 0.01)
-    temperature_schedule: str = "cosine"
-    learning_rate: tuple[float, float] = (0.01, 0.0005)
-    learning_rate_schedule: str = "cosine"
-    penalty_background: float = 20.0
-    penalty_uncertainty: float = 20.0
+    n_coarse: int = _DEFAULTS["n_coarse"]
+    temperature: tuple[float, float] = _DEFAULTS["temperature"]
+    temperature_schedule: str = _DEFAULTS["temperature_schedule"]
+    learning_rate: tuple[float, float] = _DEFAULTS["learning_rate"]
+    learning_rate_schedule: str = _DEFAULTS["learning_rate_schedule"]
+    penalty_background: float = _DEFAULTS["penalty_background"]
+    penalty_uncertainty: float = _DEFAULTS["penalty_uncertainty"]
     margin: float = 0.02
     score_range: tuple[float, float] = (0.0, 1.0)
 
@@ -79,14 +94,11 @@ class GMMSettings:
     @classmethod
     def from_config(cls, block: Mapping | None) -> GMMSettings:
         """From the config's ``binning.gmm`` block (keys of :data:`CONFIG_KEYS`; lists become
-        tuples); unset keys keep the defaults here. An unknown key is an error naming it."""
-        values = {}
-        for key, value in (block or {}).items():
+        tuples); unset keys keep the defaults. An unknown key is an error naming it."""
+        for key in block or {}:
             if key not in CONFIG_KEYS:
                 raise ValueError(f"binning.gmm.{key} is not a setting of the mixture (known: {', '.join(CONFIG_KEYS)})")
-            for name in CONFIG_KEYS[key]:
-                values[name] = tuple(value) if isinstance(value, list) else value
-        return cls(**values)
+        return cls(**_settings(block or {}))
 
     def resolved(self, one_d: bool) -> GMMSettings:
         """These settings with the defaults that depend on the dimension filled in: 1-D scores
