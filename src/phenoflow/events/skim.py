@@ -25,14 +25,13 @@ from phenoflow.detector.ntuple import VARIATION_FIELD_PREFIX, iterate_events
 from phenoflow.events.observables import Substructure
 from phenoflow.events.selection import parse
 from phenoflow.parquet import write_awkward
+from phenoflow.variations import SKIM_WEIGHT_PREFIX
 
 PB_INV_PER_FB_INV = 1000.0
 #: Kept events per row group of a skim file, the most the skim holds at a time (about 3.5 kB each
 #: with EFlow constituents). The default sample's largest process keeps fewer (7 426 Z+jets
 #: events), so its file is one row group, byte for byte what ``ak.to_parquet`` writes of them all.
 ROW_GROUP_EVENTS = 2**13
-#: The skimmed events' field of a theory variation's physical weights: ``weight_phys:<name>``.
-PHYSICAL_VARIATION_PREFIX = "weight_phys:"
 
 
 class EmptySelectionError(ValueError):
@@ -154,7 +153,7 @@ def _kept_chunks(
         events = ak.with_field(events, w, "weight_phys")
         for name in norm.variations:
             varied = norm.weights(ak.to_numpy(events[VARIATION_FIELD_PREFIX + name]))
-            events = ak.with_field(events, varied, PHYSICAL_VARIATION_PREFIX + name)
+            events = ak.with_field(events, varied, SKIM_WEIGHT_PREFIX + name)
         kept = _kept_events(events, selection.keep(events, w))  # in buffers of their own
         del events  # the whole chunk, before the next one is read
         yield kept
