@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import awkward as ak
 import numpy as np
@@ -23,7 +23,7 @@ from phenoflow import parquet
 from phenoflow.events.observables import Substructure, observable
 from phenoflow.features.classes import Classes
 from phenoflow.features.mapped import MappedRows, check_batch_source
-from phenoflow.features.splits import SPLITS, full_luminosity_weights, read_split_sets
+from phenoflow.features.splits import SPLITS, full_luminosity_scale, full_luminosity_weights, read_split_sets
 from phenoflow.io import atomic_path
 from phenoflow.variations import SKIM_WEIGHT_PREFIX, WEIGHT_COLUMN_PREFIX
 
@@ -297,7 +297,9 @@ class SplitArrays:
     ``images`` (n, h, w; float32: in memory, or :class:`~phenoflow.features.mapped.MappedRows`
     of the memory-mapped file, read when a batch needs them). ``w`` are balanced non-negative
     training weights (from |w|) for training splits and signed physical weights scaled to the
-    full luminosity otherwise."""
+    full luminosity otherwise. The scored rows (:func:`load_scored_arrays`) also carry each
+    theory variation's physical weights (n,) by column ``weight:<name>`` in ``variation_weights``,
+    scaled by the same factor per row as ``w``."""
 
     x: np.ndarray
     y: np.ndarray
@@ -307,6 +309,7 @@ class SplitArrays:
     rows: np.ndarray
     fold: np.ndarray
     images: np.ndarray | MappedRows | None = None
+    variation_weights: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def inputs(self) -> np.ndarray | MappedRows | dict[str, np.ndarray | MappedRows]:
@@ -320,13 +323,14 @@ class SplitArrays:
         """The rows selected by a boolean ``mask`` (n,) or an index array (mapped images stay unread)."""
         images = None if self.images is None else self.images[mask]
         fields = (self.x, self.y, self.w, self.process, self.target, self.rows, self.fold)
-        return SplitArrays(*(a[mask] for a in fields), images=images)
+        varied = {name: w[mask] for name, w in self.variation_weights.items()}
+        return SplitArrays(*(a[mask] for a in fields), images=images, variation_weights=varied)
 
     def frame(self, **columns: np.ndarray) -> pd.DataFrame:
-        """Table of row (in the feature table), fold, process, label, class, weight and any extra
-        per-row ``columns`` (e.g. score)."""
+        """Table of row (in the feature table), fold, process, label, class, weight, the theory
+        variations' weights ``weight:<name>`` and any extra per-row ``columns`` (e.g. score)."""
         frame = {"row": self.rows, "fold": self.fold, "process": self.process, "label": self.y, "class": self.target}
-        return pd.DataFrame({**frame, "weight": self.w, **columns})
+        return pd.DataFrame({**frame, "weight": self.w, **self.variation_weights, **columns})
 
 
 class _Dataset:
@@ -354,7 +358,9 @@ class _Dataset:
                 f"{images_path}: {len(self.images)} images for {len(self.table)} feature rows; rerun the images rule"
             )
 
-    def arrays(self, rows: np.ndarray, fold: np.ndarray, w: np.ndarray) -> SplitArrays:
+    def arrays(self, rows: np.ndarray, fold: np.ndarray, w: np.ndarray, scale: np.ndarray | None = None) -> SplitArrays:
+        """The arrays of ``rows``, with weights ``w``; with ``scale`` (per row) the theory
+        variations' weights too, scaled by it."""
         sub = self.table.iloc[rows]
         x = sub[self.features].to_numpy(np.float64).reshape(len(rows), len(self.features))
         if self.images is None:
@@ -364,7 +370,12 @@ class _Dataset:
         else:
             images = np.asarray(self.images[rows], dtype=np.float32)
         process = sub["process"].astype(str).to_numpy()
-        return SplitArrays(x, sub["label"].to_numpy(), w, process, sub["class"].to_numpy(), rows, fold, images)
+        varied = {}
+        if scale is not None:
+            columns = [c for c in self.table.columns if str(c).startswith(WEIGHT_COLUMN_PREFIX)]
+            varied = {c: sub[c].to_numpy() * scale for c in columns}
+        split = (x, sub["label"].to_numpy(), w, process, sub["class"].to_numpy(), rows, fold)
+        return SplitArrays(*split, images=images, variation_weights=varied)
 
 
 def load_split_arrays(
@@ -415,7 +426,9 @@ def load_scored_arrays(
 ) -> SplitArrays:
     """Every row some fold's model scores (the test rows of every set), in table order, with the
     set that tests it in ``fold`` and signed physical weights scaled to the full luminosity;
-    the images as for :func:`load_split_arrays`.
+    the images as for :func:`load_split_arrays`; the theory variations' weights
+    (``variation_weights``, from the table's ``weight:<name>`` columns) scaled by the same factor
+    per row as the nominal, so that their ratios to it are kept.
 
     With k folds the test sets partition the table, so every event enters at its own physical
     weight (the scale is 1); with one fixed split they are its test rows, scaled up by
@@ -434,7 +447,8 @@ def load_scored_arrays(
             f"{split_path}: no scored event of {', '.join(lost)} (its few selected events all in training); "
             "generate more events of it, or use k-fold training (split.folds), which scores every event"
         )
-    return data.arrays(rows, fold[rows], full_luminosity_weights(data.table, rows))
+    scale = full_luminosity_scale(data.table, rows)
+    return data.arrays(rows, fold[rows], data.table["weight"].to_numpy()[rows] * scale, scale)
 
 
 def fold_weights(arrays: SplitArrays) -> np.ndarray:
