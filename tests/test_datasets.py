@@ -183,3 +183,46 @@ def test_a_training_set_without_a_rare_process_is_weighted_and_a_lost_test_yield
     write_json(tmp_path / "split.json", {"sets": [{"train": [0, 2, 4, 5], "val": [], "test": [1, 3]}]})
     with pytest.raises(ValueError, match=r"split\.json: no scored event of qcd .* use k-fold"):
         load_scored_arrays(tmp_path / "features.parquet", tmp_path / "split.json", [])
+
+
+def test_scored_variation_weights_are_scaled_as_the_nominal_and_never_train(tmp_path):
+    """The scores' weight:<name> columns get each row's factor of the nominal weight: 1 with k
+    folds, the test split's per-process scale with one fixed split (hand values below); the
+    training arrays are those of the table without them."""
+    from phenoflow.features.datasets import load_scored_arrays, load_split_arrays
+    from phenoflow.io import write_json
+
+    # s: weights 1, 1, 2, 4 (yield 8); b: 10, 30 (yield 40); variation 'up' = 1.5 x nominal for s,
+    # the nominal for b (it lacks the variation); 'down' = 0.5 for every row
+    process = np.array(["s"] * 4 + ["b"] * 2)
+    weight = np.array([1.0, 1.0, 2.0, 4.0, 10.0, 30.0])
+    up, down = np.where(process == "s", 1.5 * weight, weight), np.full(6, 0.5)
+    label = (process == "s").astype(int)
+    plain = pd.DataFrame({"process": process, "label": label, "class": label, "weight": weight, "met": np.arange(6.0)})
+    varied = plain.copy()
+    varied.insert(4, "weight:up", up)
+    varied.insert(5, "weight:down", down)
+    plain.to_parquet(tmp_path / "plain.parquet")
+    varied.to_parquet(tmp_path / "varied.parquet")
+    write_json(tmp_path / "kfold.json", {"sets": [
+        {"train": [1, 3, 5], "val": [], "test": [0, 2, 4]}, {"train": [0, 2, 4], "val": [], "test": [1, 3, 5]}]})  # fmt: skip
+    # one fixed split testing rows 0, 3 (s: 1 + 4 = 5 of 8, scale 8/5) and 5 (b: 30 of 40, scale 4/3)
+    write_json(tmp_path / "fixed.json", {"sets": [{"train": [1, 2, 4], "val": [], "test": [0, 3, 5]}]})
+    kfold = load_scored_arrays(tmp_path / "varied.parquet", tmp_path / "kfold.json", ["met"])
+    np.testing.assert_array_equal(kfold.w, weight)
+    np.testing.assert_array_equal(kfold.variation_weights["weight:up"], up)
+    np.testing.assert_array_equal(kfold.variation_weights["weight:down"], down)
+    fixed = load_scored_arrays(tmp_path / "varied.parquet", tmp_path / "fixed.json", ["met"])
+    np.testing.assert_allclose(fixed.w, [8 / 5, 4 * 8 / 5, 30 * 4 / 3])
+    np.testing.assert_allclose(fixed.variation_weights["weight:up"], [1.5 * 8 / 5, 6 * 8 / 5, 30 * 4 / 3])
+    np.testing.assert_allclose(fixed.variation_weights["weight:down"], [0.5 * 8 / 5, 0.5 * 8 / 5, 0.5 * 4 / 3])
+    frame = fixed.take(np.array([2, 0])).frame(score=np.zeros(2))
+    assert list(frame.columns) == ["row", "fold", "process", "label", "class", "weight", "weight:up", "weight:down", "score"]  # fmt: skip
+    np.testing.assert_allclose(frame["weight:up"], [40.0, 2.4])
+    # training and evaluation splits: the same arrays with or without the variation columns
+    for balance in ("process", "class", None):
+        a, b = (load_split_arrays(tmp_path / f"{t}.parquet", tmp_path / "kfold.json", ["met"], ("train",), balance)[0]
+                for t in ("plain", "varied"))  # fmt: skip
+        np.testing.assert_array_equal(a.w, b.w)
+        np.testing.assert_array_equal(a.x, b.x)
+        assert b.x.shape == (3, 1) and b.variation_weights == {}

@@ -61,3 +61,71 @@ def test_streamed_feature_rows_follow_the_processes_and_their_events(skims, tmp_
     assert list(table["label"]) == [1] * n_sig + [0] * len(events["bkg"])
     assert table["met"].tolist() == ak.to_list(events["sig"].met.pt) + ak.to_list(events["bkg"].met.pt)
     assert table["weight"].sum() == pytest.approx(ak.sum(events["sig"].weight_phys) + ak.sum(events["bkg"].weight_phys))
+
+
+# ------------------------------------------------------------------------- theory variations
+
+
+@pytest.fixture
+def varied_skims(tmp_path):
+    """Skim files of 'sig' (variations up and down: generator weights x 1.1 and x 0.8) and 'bkg'
+    (variation up: x 1.25 in chunk 0, x 0.75 in chunk 1), 50 toy events a chunk, MET > 20."""
+    import numpy as np
+    from conftest import CARD, _toy_particles
+
+    from phenoflow.detector.card import load_card
+    from phenoflow.detector.ntuple import delphes_branches, write_ntuple
+    from phenoflow.detector.simulation import simulate
+
+    factors = {"sig": [[1.1, 0.8], [1.1, 0.8]], "bkg": [[1.25], [0.75]]}
+    names = {"sig": ("up", "down"), "bkg": ("up",)}
+    paths = {}
+    for process, rows in factors.items():
+        chunks = []
+        for i, row in enumerate(rows):
+            objects = simulate(_toy_particles(50, i), load_card(CARD), seed=i)
+            chunks.append(tmp_path / f"{process}{i}.root")
+            branches = delphes_branches(objects, np.ones(50), 2.0, 0.1, variation_weights=np.tile(row, (50, 1)))
+            write_ntuple(chunks[-1], branches)
+        paths[process] = tmp_path / f"{process}.parquet"
+        norm = WeightNorm(2.0, 100.0, 3.0, names[process])
+        skim(chunks, ["met > 20"], norm, process, write_to=paths[process], row_group_events=9)
+    return paths
+
+
+def test_feature_table_carries_each_variations_weights_and_the_nominal_where_a_process_lacks_it(varied_skims, tmp_path):
+    import numpy as np
+
+    from phenoflow.features.datasets import feature_metadata
+
+    paths = varied_skims
+    rows = write_feature_table(
+        tmp_path / "f.parquet", paths, CLASSES, ["met"], -999.0, row_group_rows=13, batch_events=7
+    )
+    table = pd.read_parquet(tmp_path / "f.parquet")
+    assert list(table.columns) == ["process", "label", "class", "weight", "weight:up", "weight:down", "met"]
+    sig, bkg = (table[table["process"] == p] for p in ("sig", "bkg"))
+    # 2 pb x 3000 pb^-1 / 100 = 60 events per unit of generator weight
+    np.testing.assert_allclose(sig["weight"], 60.0)
+    np.testing.assert_allclose(sig["weight:up"], 66.0)
+    np.testing.assert_allclose(sig["weight:down"], 48.0)
+    assert set(np.round(bkg["weight:up"], 9)) <= {75.0, 45.0} and len(set(np.round(bkg["weight:up"], 9))) == 2
+    assert bkg["weight:down"].tolist() == bkg["weight"].tolist()  # bkg has no 'down': no change
+    assert (rows["sig"].variations, rows["bkg"].variations) == (("up", "down"), ("up",))
+    # the same table held in memory, from the events themselves
+    events = {p: ak.from_parquet(path) for p, path in paths.items()}
+    pd.testing.assert_frame_equal(feature_table(events, CLASSES, ["met"], -999.0), table, check_exact=True)
+    config = {"processes": {p: {"role": "signal" if p == "sig" else "background"} for p in paths},
+              "luminosity_fb": 3.0, "selection": {"cuts": ["met > 20"]}, "seed": 1}  # fmt: skip
+    summaries = {p: {"sigma_pb": 2.0, "sigma_err_pb": 0.1, "n_events": 100} for p in paths}
+    meta = feature_metadata(rows, ["met"], CLASSES.names, summaries, config, "now", [])
+    assert "of sig, bkg" in meta["columns"]["weight:up"] and "of sig (" in meta["columns"]["weight:down"]
+    assert "nominal weight for the other processes" in meta["columns"]["weight:down"]
+    assert meta["processes"]["bkg"]["variations"] == ["up"] and meta["processes"]["sig"]["variations"] == ["up", "down"]
+
+
+def test_a_table_without_variations_has_no_variation_columns(skims, tmp_path):
+    paths, _ = skims
+    rows = write_feature_table(tmp_path / "f.parquet", paths, CLASSES, ["met"], -999.0)
+    assert list(pd.read_parquet(tmp_path / "f.parquet").columns) == ["process", "label", "class", "weight", "met"]
+    assert all(r.variations == () for r in rows.values())

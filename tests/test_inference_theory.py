@@ -346,12 +346,13 @@ def test_theory_from_config():
     assert got == TheorySystematics(True, "shape", ("isr", "fsr", "pdf"))
 
 
-def test_the_figure_of_a_process_variations(tmp_path):
+def test_the_figure_of_the_processes_variations(tmp_path):
     samples, _ = binned(two_bin_table(), {"zjets": [*VARIATIONS["envelope"], *VARIATIONS["symmhessian"]]})
     lhc = Collision(13000.0, 139.0)
-    plots.theory_variations(samples[2], tmp_path / "zjets.png", collision=lhc, edges=[0.0, 0.5, 1.0])
+    plots.theory_variations(samples, tmp_path / "zjets.png", collision=lhc, edges=[0.0, 0.5, 1.0], binning="gmm, K = 2")
     assert (tmp_path / "zjets.png").stat().st_size > 0 and (tmp_path / "zjets.pdf").stat().st_size > 0
-    with pytest.raises(ValueError, match="process qcd has no theory variations"):
-        plots.theory_variations(samples[0], tmp_path / "qcd.png", collision=lhc)
-    with pytest.raises(ValueError, match="2 edges for 2 bins of process zjets"):
-        plots.theory_variations(samples[2], tmp_path / "x.png", collision=lhc, edges=[0.0, 1.0])
+    # without any process that has variations the figure says so
+    plots.theory_variations(samples[:2], tmp_path / "none.png", collision=lhc)
+    assert (tmp_path / "none.png").stat().st_size > 0
+    with pytest.raises(ValueError, match=r"2 edges for the bins of process zjets \(2 bins\)"):
+        plots.theory_variations(samples, tmp_path / "x.png", collision=lhc, edges=[0.0, 1.0])

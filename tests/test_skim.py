@@ -1,3 +1,5 @@
+from dataclasses import astuple
+
 import awkward as ak
 import numpy as np
 import pandas as pd
@@ -229,3 +231,64 @@ def test_skim_written_as_it_goes_of_an_empty_selection(ntuples, tmp_path):
     assert [len(group) for group in read_awkward(path)] == [0]
     with pytest.raises(EmptySelectionError, match="no input events"):
         skim([], ["met > 0"], WeightNorm(1.0, 100.0, 1.0), process="toy", write_to=tmp_path / "none.parquet")
+
+
+def _varied_chunks(tmp_path, factors: np.ndarray) -> list:
+    """The fixture's two toy chunks (50 events each, generator weight 1) written with variation
+    weights: chunk i's events all weigh ``factors[i]`` (one per variation) in its Weight collection."""
+    paths = []
+    for i, row in enumerate(factors):
+        objects = simulate(_toy_particles(50, i), load_card(CARD), seed=i)
+        path = tmp_path / f"varied{i}.root"
+        write_ntuple(path, delphes_branches(objects, np.ones(50), 2.0, 0.1, variation_weights=np.tile(row, (50, 1))))
+        paths.append(path)
+    return paths
+
+
+def test_skimmed_variation_weights_sum_to_their_own_sigma_times_lumi(tmp_path):
+    """Each variation's weights get the nominal's factor sigma L / sum w: over all generated events
+    they sum to the variation's cross section of the process summary times L."""
+    variations = [Variation("scale:mur=0.5", "scale", "envelope", "2"), Variation("scale:mur=2", "scale", "envelope", "3")]  # fmt: skip
+    factors = np.array([[0.8, 1.5], [1.0, 1.1]])  # chunk 0: 40 and 75; chunk 1: 50 and 55
+    paths = _varied_chunks(tmp_path, factors)
+    summary = merge_chunks([_chunk(2.0, 100, np.ones(50), np.tile(row, (50, 1)), variations) for row in factors])
+    # sum w = 100; sigma_var = 2 pb x 90 / 100 = 1.8 pb and 2 pb x 130 / 100 = 2.6 pb
+    assert summary["variation_sigma_pb"] == pytest.approx({"scale:mur=0.5": 1.8, "scale:mur=2": 2.6})
+    names = tuple(r["name"] for r in summary["variations"])
+    norm = WeightNorm(summary["sigma_pb"], summary["sum_weights"], 3.0, names)
+    events, cutflow = skim(paths, [], norm, "toy")
+    # 1.8 pb x 3 fb^-1 x 1000 = 5400 and 2.6 x 3000 = 7800 events; the nominal 2 x 3000 = 6000
+    assert ak.sum(events["weight_phys:scale:mur=0.5"]) == pytest.approx(5400.0)
+    assert ak.sum(events["weight_phys:scale:mur=2"]) == pytest.approx(7800.0)
+    for name, sigma in summary["variation_sigma_pb"].items():
+        assert ak.sum(events[f"weight_phys:{name}"]) == pytest.approx(sigma * 3.0 * 1000)
+    assert cutflow["yield"].iloc[0] == pytest.approx(6000.0)  # the cutflow stays nominal
+    # per event: 2 pb x 3000 pb^-1 / 100 = 60 x the generator weight, 0.8 -> 48 in chunk 0
+    np.testing.assert_allclose(events["weight_phys:scale:mur=0.5"][:50], 48.0)
+    np.testing.assert_allclose(events["weight:scale:mur=2"][50:], 1.1)
+    # after a cut the kept events keep their own ratios, and the nominal field is as without variations
+    kept, _ = skim(paths, ["met > 20"], norm, "toy")
+    plain, plain_cutflow = skim(paths, ["met > 20"], WeightNorm(*astuple(norm)[:3]), "toy")
+    ratio = ak.to_numpy(kept["weight_phys:scale:mur=0.5"] / kept["weight_phys"])
+    assert set(np.round(ratio, 12)) <= {0.8, 1.0}
+    assert kept[plain.fields].to_list() == plain.to_list()
+
+
+def test_skim_refuses_a_weight_collection_that_is_not_the_summarys(tmp_path, ntuples):
+    paths = _varied_chunks(tmp_path, np.array([[0.8, 1.5], [1.0, 1.1]]))
+    three = WeightNorm(2.0, 100.0, 3.0, ("a", "b", "c"))
+    with pytest.raises(ValueError, match=r"varied0\.root.*holds 2 variations per event, the process's summary lists 3 \(a, b, c\)"):  # fmt: skip
+        skim(paths, [], three, "toy")
+    with pytest.raises(ValueError, match=r"chunk0\.root.*no Weight collection, but the process's variations are \['a'\]"):  # fmt: skip
+        skim(ntuples, [], WeightNorm(2.0, 100.0, 3.0, ("a",)), "toy", write_to=tmp_path / "x.parquet")
+
+
+def test_skimmed_variation_weights_stream_into_row_groups(tmp_path):
+    paths = _varied_chunks(tmp_path, np.array([[0.8, 1.5], [1.0, 1.1]]))
+    norm = WeightNorm(2.0, 100.0, 3.0, ("down", "up"))
+    events, _ = skim(paths, ["met > 0"], norm, "toy", constituents=True)
+    path = tmp_path / "streamed.parquet"
+    skim(paths, ["met > 0"], norm, "toy", constituents=True, write_to=path, row_group_events=7)
+    read = ak.from_parquet(path)
+    assert ak.array_equal(read, events)
+    assert [f for f in read.fields if "down" in f or "up" in f] == ["weight:down", "weight:up", "weight_phys:down", "weight_phys:up"]  # fmt: skip

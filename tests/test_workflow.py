@@ -105,6 +105,7 @@ def test_every_output_present(tiny):
         "results/evaluation/bdt/scores.png",
         "results/binning/bdt/table.csv",
         "results/binning/bdt/significance.png",
+        "results/inference/bdt/theory_variations.png",  # stating that there are none
         "results/evaluation/comparison_pairs.csv",
         "results/headline.csv",
         "results/headline.md",
@@ -459,6 +460,49 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
     assert converged >= 2  # the BDT's K = 2 binnings
 
 
+def test_shower_variations_reach_the_workspace_as_histosys(tiny, tmp_path):
+    """Pythia's ISR and FSR variations asked for on one process (Z+jets, 400 events) are carried
+    through the skim, the feature table and the scores into the BDT's workspaces: histosys (and
+    normsys) modifiers isr and fsr on that process alone, valid for pyhf, the table with and
+    without them, and the figure of the variations."""
+    import pyhf
+
+    workdir = tmp_path / "shower"
+    shutil.copytree(tiny, workdir, symlinks=True)
+    edit_config(workdir, lambda c: c["processes"]["zvv_jets"].update(shower_variations=["isr", "fsr"]))
+    jobs = planned_jobs(workdir, "results/inference/bdt/table.csv")
+    assert jobs["generate_chunk"] == 2 and jobs["skim"] == 1 and "train_mlp" not in jobs
+    snakemake(workdir, "--cores", "2", "results/inference/bdt/table.csv")
+    names = ["isr:murfac=0.5", "isr:murfac=2", "fsr:murfac=0.5", "fsr:murfac=2"]
+    summary = json.loads((workdir / "results/generate/zvv_jets/summary.json").read_text())
+    assert [v["name"] for v in summary["variations"]] == names
+    columns = [f"weight:{n}" for n in names]
+    table = pd.read_parquet(workdir / "results/features/features.parquet")
+    assert list(table.columns[:8]) == ["process", "label", "class", "weight", *columns]
+    zjets = table["process"] == "zvv_jets"
+    for c in columns:  # the other processes carry their nominal weight (no change)
+        np.testing.assert_array_equal(table.loc[~zjets, c], table.loc[~zjets, "weight"])
+        assert not np.allclose(table.loc[zjets, c], table.loc[zjets, "weight"])
+    scores = pd.read_parquet(workdir / "results/evaluation/bdt/scores.parquet")
+    assert list(scores.columns[:10]) == ["row", "fold", "process", "label", "class", "weight", *columns]
+    for c in ("weight", *columns):  # k-fold: every event scored at its own weights
+        np.testing.assert_array_equal(scores[c], table[c].to_numpy()[scores["row"]])
+    inference = pd.read_csv(workdir / "results/inference/bdt/table.csv")
+    assert {"z_discovery_no_theory", "limit_median_no_theory", "z_ratio_theory", "limit_ratio_theory"} <= set(inference.columns)  # fmt: skip
+    assert inference["notes"].str.contains("theory systematics: zvv_jets: isr").all()
+    for method, k in zip(inference["method"], inference["n_bins_requested"]):
+        spec = json.loads((workdir / f"results/inference/bdt/workspace_{method}_K{k}.json").read_text())
+        pyhf.schema.validate(spec, "workspace.json")
+        modifiers = {
+            s["name"]: {(m["name"], m["type"]) for m in s["modifiers"]} for s in spec["channels"][0]["samples"]
+        }
+        assert {("isr", "histosys"), ("fsr", "histosys"), ("isr", "normsys"), ("fsr", "normsys")} <= modifiers[
+            "zvv_jets"
+        ]
+        assert all(not {"isr", "fsr"} & {name for name, _ in m} for p, m in modifiers.items() if p != "zvv_jets")
+    assert (workdir / "results/inference/bdt/theory_variations.png").stat().st_size > 0
+
+
 def test_second_run_does_nothing(tiny):
     assert planned_jobs(tiny) == {}
 
@@ -690,6 +734,7 @@ def test_report_holds_plots_and_tables(tiny):
         "roc_comparison.png",
         "overtraining.png",
         "limits.png",
+        "theory_variations.png",
         "headline.csv",
     ):
         assert name in html, name

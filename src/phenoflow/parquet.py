@@ -132,6 +132,13 @@ def n_rows(path: str | os.PathLike) -> int:
         return file.metadata.num_rows
 
 
+def field_names(path: str | os.PathLike) -> list[str]:
+    """The top-level columns (record fields) of a Parquet file, from its footer (a file that is not
+    Parquet: ValueError)."""
+    with _open(path) as file:
+        return list(file.schema_arrow.names)
+
+
 def read_awkward(
     paths: str | os.PathLike | Sequence[str | os.PathLike],
     columns: Sequence[str] | None = None,

@@ -23,6 +23,8 @@ from typing import Any
 COMBINE = ("envelope", "replicas", "hessian", "symmhessian")
 #: The feature and score tables hold a variation's physical weights in this column: ``weight:<name>``.
 WEIGHT_COLUMN_PREFIX = "weight:"
+#: The skimmed events hold a variation's physical weights in this field: ``weight_phys:<name>``.
+SKIM_WEIGHT_PREFIX = "weight_phys:"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@ rule inference:
     """A HistFactory likelihood per chosen binning of a classifier's score (pyhf workspaces), its
     expected discovery significance and CLs upper limits on the signal strength, each also without
     MC statistics (and without theory systematics where the scores carry variation weights), and
-    for an MC-limited result how many more events of which process it needs."""
+    for an MC-limited result how many more events of which process it needs; the figure of the
+    processes' theory variations in the bins of the best median limit (always written: it says
+    so when there are none)."""
     input:
         binning=result("binning/{model}/binning.json"),
         scores=result("evaluation/{model}/scores.parquet"),
@@ -21,6 +23,12 @@ rule inference:
         plot=report(
             result("inference/{model}/limits.png"),
             caption="../report/inference_limits.rst",
+            category="Inference",
+            subcategory="{model}",
+        ),
+        variations=report(
+            result("inference/{model}/theory_variations.png"),
+            caption="../report/theory_variations.rst",
             category="Inference",
             subcategory="{model}",
         ),

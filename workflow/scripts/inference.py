@@ -3,7 +3,15 @@
 import pandas as pd
 
 from phenoflow.inference import plots
-from phenoflow.inference.study import InferenceSettings, run_inference, select_rows, uncertainty_note, write_table
+from phenoflow.inference.study import (
+    InferenceSettings,
+    headline_row,
+    row_samples,
+    run_inference,
+    select_rows,
+    uncertainty_note,
+    write_table,
+)
 from phenoflow.io import read_json
 from phenoflow.logs import to_log_file
 from phenoflow.plotstyle import Collision
@@ -31,6 +39,13 @@ with to_log_file(snakemake.log[0]) as log:
     write_table(table, out.table, out.markdown, cl=settings.cl, n_skipped=n_skipped, note=note)
     limits = {m: (g["n_bins_requested"].tolist(), g[["limit_minus2", "limit_minus1", "limit_median", "limit_plus1", "limit_plus2"]].to_numpy())
               for m, g in table.groupby("method", sort=False)}  # fmt: skip
-    plots.expected_limits(limits, out.plot, cl=settings.cl, collision=Collision(p.sqrt_s_gev, p.luminosity_fb))
+    collision = Collision(p.sqrt_s_gev, p.luminosity_fb)
+    plots.expected_limits(limits, out.plot, cl=settings.cl, collision=collision)
+    # the theory variations of each process in the bins of the best median limit (the headline's)
+    best = headline_row(table, rows)
+    samples, _ = row_samples(scores, best, settings.theory, variations)
+    edges = None if "fold_edges" in best else best["edges"]  # a cross-fitted binning's bins are numbered
+    name = f"{best['method']}, K = {best['n_bins_requested']}"
+    plots.theory_variations(samples, out.variations, collision=collision, edges=edges, binning=name)
     write_record(out.provenance, p.provenance, started, snakemake.input, kind="inference")
     log.info("inference:\n%s", table.drop(columns="notes").to_string(index=False))

@@ -5,7 +5,8 @@ The tree is called ``Delphes``; each collection is a branch family named like De
 ``Event``, ``MissingET`` and ``ScalarHT`` hold one entry per event, as in Delphes. A chunk with
 theory variations also has Delphes' ``Weight`` collection: per event one entry per variation,
 ``Weight.Weight`` its weight and ``Weight.ID`` its index in the chunk's list of variations (kept in
-the chunk's JSON). Units: GeV, rad.
+the chunk's JSON); the reader gives them, when asked for by name, as the events' fields
+``weight:<name>`` beside the nominal ``weight``. Units: GeV, rad.
 """
 
 from __future__ import annotations
@@ -241,10 +242,52 @@ def _eflow(arrays: ak.Array) -> ak.contents.Content:
     return _lists_of_records(offsets, fields, "Momentum4D")
 
 
-def _events_from_arrays(arrays: ak.Array, constituents: bool = False) -> ak.Array:
+#: The branches of Delphes' ``Weight`` collection, where a chunk keeps its theory variations' weights.
+WEIGHT_BRANCHES = ("Weight.Weight", "Weight.ID")
+#: The events' field of a variation's generator weights: ``weight:<name>``.
+VARIATION_FIELD_PREFIX = "weight:"
+
+
+def _variation_matrix(arrays: ak.Array) -> np.ndarray:
+    """The ``Weight`` collection of ``arrays`` as float64 (n_events, n_variations), column i the
+    variation of ``Weight.ID`` i; ValueError unless every event holds the variations 0 .. n-1 in order."""
+    offsets, values = _jagged(arrays, "Weight.Weight")
+    ids = _jagged(arrays, "Weight.ID")[1]
+    counts = np.diff(offsets)
+    k = int(counts[0]) if len(counts) else 0
+    if np.any(counts != k) or not np.array_equal(ids, np.tile(np.arange(k), len(counts))):
+        raise ValueError("the Weight collection does not hold the same variations 0..n-1 in every event")
+    return values.astype(np.float64).reshape(len(counts), k)
+
+
+def _variation_fields(arrays: ak.Array, variations: Sequence[str]) -> dict[str, np.ndarray]:
+    """The generator weights of the named ``variations`` (n_events,) by field ``weight:<name>``,
+    from the ``Weight`` collection, whose IDs 0 .. n-1 are these variations in this order;
+    ValueError if it holds another number of them or is missing."""
+    if not variations:
+        return {}
+    if "Weight.Weight" not in arrays.fields:
+        raise ValueError(
+            f"no Weight collection, but the process's variations are {list(variations)}; regenerate the chunk"
+        )
+    matrix = _variation_matrix(arrays)
+    if not len(matrix):
+        matrix = np.zeros((0, len(variations)))
+    if matrix.shape[1] != len(variations):
+        raise ValueError(
+            f"the Weight collection holds {matrix.shape[1]} variations per event, the process's summary"
+            f" lists {len(variations)} ({', '.join(variations)}); regenerate the chunk or merge the process again"
+        )
+    return {VARIATION_FIELD_PREFIX + name: np.ascontiguousarray(matrix[:, i]) for i, name in enumerate(variations)}
+
+
+def _events_from_arrays(
+    arrays: ak.Array, constituents: bool = False, variations: dict[str, np.ndarray] | None = None
+) -> ak.Array:
     """Analysis record per event from raw Delphes branches: weight, jet, fatjet, electron, muon,
     photon (Momentum4D; leptons and photons massless), met (Momentum2D), ht, and with
-    ``constituents`` the EFlow objects ``eflow``.
+    ``constituents`` the EFlow objects ``eflow``; ``variations`` (field -> (n_events,)) go after
+    ``weight``.
 
     The records are assembled from the branches' numpy buffers (the layout ``ak.zip`` would make,
     without its per-field broadcasting, a third of the cost of the whole skim otherwise).
@@ -259,6 +302,7 @@ def _events_from_arrays(arrays: ak.Array, constituents: bool = False) -> ak.Arra
     met = {"pt": _one_each(arrays, "MissingET.MET"), "phi": _one_each(arrays, "MissingET.Phi")}
     contents = {
         "weight": ak.contents.NumpyArray(_one_each(arrays, "Event.Weight").astype(np.float64)),
+        **{field: ak.contents.NumpyArray(values) for field, values in (variations or {}).items()},
         **{name.lower(): collection(name) for name in READ_FIELDS},
         "met": ak.contents.RecordArray(
             [ak.contents.NumpyArray(values) for values in met.values()],
@@ -272,16 +316,23 @@ def _events_from_arrays(arrays: ak.Array, constituents: bool = False) -> ak.Arra
 
 
 def iterate_events(
-    paths: Sequence[str | os.PathLike], step_size: str | int = "100 MB", constituents: bool = False
+    paths: Sequence[str | os.PathLike],
+    step_size: str | int = "100 MB",
+    constituents: bool = False,
+    variations: Sequence[str] = (),
 ) -> Iterator[ak.Array]:
     """Yield analysis records (see :func:`read_events`) in bounded chunks from Delphes-layout files,
-    file after file; with ``constituents`` they also carry the EFlow objects (``eflow``). A file
-    that cannot be read is a ValueError naming it."""
-    branches = [*READ_BRANCHES, *(EFLOW_BRANCHES if constituents else ())]
+    file after file; with ``constituents`` they also carry the EFlow objects (``eflow``). With
+    ``variations`` (the names of the chunks' theory variations, in the order of their ``Weight.ID``)
+    each variation's generator weights come along as the field ``weight:<name>`` (float64), read
+    in the same chunks; a file whose ``Weight`` collection holds other variations is a ValueError
+    naming it. Without, the ``Weight`` collection is not read. A file that cannot be read is a
+    ValueError naming it."""
+    branches = [*READ_BRANCHES, *(EFLOW_BRANCHES if constituents else ()), *(WEIGHT_BRANCHES if variations else ())]
     for path in paths:  # one file at a time, so that an error names the file at fault
         try:
             for arrays in uproot.iterate(f"{path}:{TREE}", filter_name=branches, step_size=step_size, library="ak"):
-                yield _events_from_arrays(arrays, constituents)
+                yield _events_from_arrays(arrays, constituents, _variation_fields(arrays, variations))
         except (OSError, ValueError, uproot.exceptions.KeyInFileError) as err:
             raise ValueError(f"cannot read Delphes-layout tree from {path}: {err}") from err
 
@@ -303,13 +354,10 @@ def read_variation_weights(path: str | os.PathLike) -> np.ndarray:
         with uproot.open(f"{path}:{TREE}") as tree:
             if "Weight.Weight" not in tree:
                 return np.zeros((tree.num_entries, 0))
-            arrays = tree.arrays(["Weight.Weight", "Weight.ID"], library="ak")
+            arrays = tree.arrays(list(WEIGHT_BRANCHES), library="ak")
     except (OSError, ValueError, uproot.exceptions.KeyInFileError) as err:
         raise ValueError(f"cannot read Delphes-layout tree from {path}: {err}") from err
-    offsets, values = _jagged(arrays, "Weight.Weight")
-    ids = _jagged(arrays, "Weight.ID")[1]
-    counts = np.diff(offsets)
-    k = int(counts[0]) if len(counts) else 0
-    if np.any(counts != k) or not np.array_equal(ids, np.tile(np.arange(k), len(counts))):
-        raise ValueError(f"{path}: the Weight collection does not hold the same variations 0..n-1 in every event")
-    return values.astype(np.float64).reshape(len(counts), k)
+    try:
+        return _variation_matrix(arrays)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err

@@ -3,6 +3,12 @@
 Each event gets the weight w = sigma * L * w_gen / sum(w_gen), with sigma in pb, L in fb^-1
 (x 1000 for pb^-1) and the sum over every generated event of the process (all chunks), so the
 weights of a process sum to sigma * L before any cut. Signed generator weights are kept.
+
+A process with theory variations (:mod:`phenoflow.variations`) has per event, beside its nominal
+generator weight, each variation's (the ntuples' ``Weight`` collection, read as the fields
+``weight:<name>``). Each gets the nominal's factor, w_var * sigma * L / sum(w) with the nominal
+sum, in a field ``weight_phys:<name>``: a variation's physical weights over all generated events
+sum to its own cross section (the process summary's ``variation_sigma_pb``) times L.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from phenoflow.defaults import default
-from phenoflow.detector.ntuple import iterate_events
+from phenoflow.detector.ntuple import VARIATION_FIELD_PREFIX, iterate_events
 from phenoflow.events.observables import Substructure
 from phenoflow.events.selection import parse
 from phenoflow.parquet import write_awkward
+from phenoflow.variations import SKIM_WEIGHT_PREFIX
 
 PB_INV_PER_FB_INV = 1000.0
 #: Kept events per row group of a skim file, the most the skim holds at a time (about 3.5 kB each
@@ -42,12 +49,15 @@ def physical_weights(
 @dataclass(frozen=True)
 class WeightNorm:
     """What turns a process's generator weights into expected events: its cross section
-    ``sigma_pb`` (pb), the sum ``sum_gen_weights`` of the generator weights of all its generated
-    events, and the integrated luminosity ``luminosity_fb`` (fb^-1)."""
+    ``sigma_pb`` (pb), the sum ``sum_gen_weights`` of the (nominal) generator weights of all its
+    generated events, and the integrated luminosity ``luminosity_fb`` (fb^-1); ``variations``:
+    the names of its theory variations, in the order of its ntuples' ``Weight`` collection (the
+    process summary's ``variations``), whose weights are normalised alike."""
 
     sigma_pb: float
     sum_gen_weights: float
     luminosity_fb: float
+    variations: tuple[str, ...] = ()
 
     def weights(self, gen_weights: np.ndarray) -> np.ndarray:
         """:func:`physical_weights` of ``gen_weights`` (n,): float64 expected events per MC event, (n,)."""
@@ -137,10 +147,14 @@ def _kept_chunks(
     norm: WeightNorm,
     constituents: bool,
 ) -> Iterator[ak.Array]:
-    """The kept events of each chunk the files are read in, with ``weight_phys``, counted by ``selection``."""
-    for events in iterate_events(paths, constituents=constituents):
+    """The kept events of each chunk the files are read in, with ``weight_phys`` (and
+    ``weight_phys:<name>`` per variation of ``norm``), counted by ``selection``."""
+    for events in iterate_events(paths, constituents=constituents, variations=norm.variations):
         w = norm.weights(ak.to_numpy(events.weight))
         events = ak.with_field(events, w, "weight_phys")
+        for name in norm.variations:
+            varied = norm.weights(ak.to_numpy(events[VARIATION_FIELD_PREFIX + name]))
+            events = ak.with_field(events, varied, SKIM_WEIGHT_PREFIX + name)
         kept = _kept_events(events, selection.keep(events, w))  # in buffers of their own
         del events  # the whole chunk, before the next one is read
         yield kept
@@ -160,7 +174,10 @@ def skim(
     """Apply ``cuts`` in order to the process's chunk files; return kept events and the cutflow.
 
     The events gain a field ``weight_phys``: expected events at the luminosity of ``norm``, whose
-    cross section and sum of generator weights are the process's (see :func:`physical_weights`). The cutflow
+    cross section and sum of generator weights are the process's (see :func:`physical_weights`),
+    and per variation of ``norm`` its generator weights ``weight:<name>`` and their physical
+    weights ``weight_phys:<name>`` (normalised as the nominal; a chunk whose ``Weight``
+    collection holds other variations is a ValueError naming it). The cutflow (nominal weights)
     has one row per step (``all events`` first) with raw counts, weighted yields and their MC
     errors sqrt(sum w^2). Files are read in bounded chunks. With ``constituents`` the events keep
     their EFlow objects (for substructure and images); ``settings`` are used by substructure cuts.
@@ -178,9 +195,16 @@ def skim(
         events = list(kept)
         cutflow = selection.cutflow(process, allow_empty)
         return ak.concatenate(events) if events else ak.Array([]), cutflow
+    read = []  # True once every file is read: a ValueError after that is the writer's
+
+    def pieces() -> Iterator[ak.Array]:
+        yield from kept
+        read.append(True)
+
     try:
-        write_awkward(write_to, kept, row_group_events)
+        write_awkward(write_to, pieces(), row_group_events)
     except ValueError:
-        selection.cutflow(process, allow_empty)  # no input events at all: say so, unless allowed
+        if read:
+            selection.cutflow(process, allow_empty)  # no input events at all: say so, unless allowed
         raise
     return None, selection.cutflow(process, allow_empty)

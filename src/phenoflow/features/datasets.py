@@ -1,11 +1,19 @@
 """Feature tables, and the arrays of the rows each model trains, validates and is scored on
-(the split itself: :mod:`phenoflow.features.splits`)."""
+(the split itself: :mod:`phenoflow.features.splits`).
+
+A feature table's columns: ``process``, ``label``, ``class``, ``weight`` (the physical weight),
+then one ``weight:<name>`` per theory variation that any process carries (its physical weights,
+normalised as ``weight``; :mod:`phenoflow.variations`), then the features. A process without a
+variation has its nominal weight in that column: for it the variation changes nothing. The
+weight columns are never features (a feature is an observable, and no observable is called
+``weight``...) and never training weights (those come from ``weight`` alone).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import awkward as ak
 import numpy as np
@@ -16,8 +24,9 @@ from phenoflow.defaults import default
 from phenoflow.events.observables import Substructure, observable
 from phenoflow.features.classes import Classes
 from phenoflow.features.mapped import MappedRows, check_batch_source
-from phenoflow.features.splits import SPLITS, full_luminosity_weights, read_split_sets
+from phenoflow.features.splits import SPLITS, full_luminosity_scale, full_luminosity_weights, read_split_sets
 from phenoflow.io import atomic_path
+from phenoflow.variations import SKIM_WEIGHT_PREFIX, WEIGHT_COLUMN_PREFIX
 
 #: Columns of a feature table that are not features.
 META_COLUMNS = ("process", "label", "class", "weight")
@@ -38,14 +47,19 @@ def feature_table(
     fill: float,
     settings: Substructure = Substructure(),
 ) -> pd.DataFrame:
-    """One row per event of every process: process, label, class, physical weight, then the features.
+    """One row per event of every process: process, label, class, physical weight, the theory
+    variations' physical weights ``weight:<name>`` (see the module docstring), then the features.
 
-    ``events``: skimmed events per process (with ``weight_phys``); ``classes``: the classes of
+    ``events``: skimmed events per process (with ``weight_phys``, and ``weight_phys:<name>`` per
+    variation of the process); ``classes``: the classes of
     the processes (``label`` is 1 for signal classes, 0 for background; ``class`` the class
     index); ``fill``: the value of a feature whose object is missing; ``settings``: how
     substructure features are computed. Holds every event (a large sample: :func:`write_feature_table`).
     """
-    frames = [_feature_rows(ev, process, classes, features, fill, settings) for process, ev in events.items()]
+    variations = _all_variations(_variations_of(ev.fields) for ev in events.values())
+    frames = [
+        _feature_rows(ev, process, classes, features, fill, settings, variations) for process, ev in events.items()
+    ]
     table = pd.concat(frames, ignore_index=True)
     table["process"] = table["process"].astype("category")
     return table
@@ -54,12 +68,24 @@ def feature_table(
 @dataclass(frozen=True)
 class ProcessRows:
     """What a feature table holds of one process: its number of ``rows``, their ``label`` and
-    ``class_index`` (None without rows) and ``expected_events``, the sum of their weights."""
+    ``class_index`` (None without rows) and ``expected_events``, the sum of their weights, and the
+    names of the theory ``variations`` its skim carries."""
 
     rows: int
     label: int | None
     class_index: int | None
     expected_events: float
+    variations: tuple[str, ...] = ()
+
+
+def _variations_of(fields: Iterable[str]) -> list[str]:
+    """The theory variations whose physical weights (``weight_phys:<name>``) are among a skim's ``fields``."""
+    return [f[len(SKIM_WEIGHT_PREFIX) :] for f in fields if f.startswith(SKIM_WEIGHT_PREFIX)]
+
+
+def _all_variations(per_process: Iterable[Iterable[str]]) -> list[str]:
+    """The variations of every process (names), in first-seen order."""
+    return list(dict.fromkeys(name for names in per_process for name in names))
 
 
 def write_feature_table(
@@ -83,6 +109,8 @@ def write_feature_table(
     depend on the others), the same bytes if it is one row group.
     """
     counts = {process: parquet.n_rows(skim) for process, skim in skims.items()}
+    carried = {process: _variations_of(parquet.field_names(skim)) for process, skim in skims.items()}
+    variations = _all_variations(carried.values())
     # the categories feature_table gives the process column: the names of the processes with rows, sorted
     category = pd.Series([p for p, n in counts.items() if n], dtype="str").astype("category").dtype
     held: dict[str, ProcessRows] = {}
@@ -91,30 +119,37 @@ def write_feature_table(
         for process, skim in skims.items():
             weights, start = np.empty(counts[process]), 0
             for events in parquet.read_awkward(skim, batch_rows=batch_events):
-                frame = _feature_rows(events, process, classes, features, fill, settings)
+                frame = _feature_rows(events, process, classes, features, fill, settings, variations)
                 weights[start : start + len(frame)] = frame["weight"].to_numpy()
                 start += len(frame)
                 frame["process"] = frame["process"].astype(category)
                 yield frame
             index = classes.of_process[process] if start else None
             label = None if index is None else int(classes.is_signal[index])
-            held[process] = ProcessRows(start, label, index, float(weights.sum()))
+            held[process] = ProcessRows(start, label, index, float(weights.sum()), tuple(carried[process]))
 
     parquet.write_pandas(path, rows(), row_group_rows)
     return held
 
 
 def _feature_rows(
-    events: ak.Array, process: str, classes: Classes, features: Sequence[str], fill: float, settings: Substructure
+    events: ak.Array,
+    process: str,
+    classes: Classes,
+    features: Sequence[str],
+    fill: float,
+    settings: Substructure,
+    variations: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The rows of :func:`feature_table` of one process's ``events`` (the process column as strings)."""
+    """The rows of :func:`feature_table` of one process's ``events`` (the process column as
+    strings), with a column ``weight:<name>`` per name of ``variations``: the events' own
+    ``weight_phys:<name>``, or their nominal weight if they do not carry that variation."""
     index = classes.of_process[process]
-    columns = {
-        "process": process,
-        "label": int(classes.is_signal[index]),
-        "class": index,
-        "weight": ak.to_numpy(events.weight_phys),
-    }
+    weight = ak.to_numpy(events.weight_phys)
+    columns = {"process": process, "label": int(classes.is_signal[index]), "class": index, "weight": weight}
+    for name in variations:
+        field = SKIM_WEIGHT_PREFIX + name
+        columns[WEIGHT_COLUMN_PREFIX + name] = ak.to_numpy(events[field]) if field in events.fields else weight
     columns.update({name: observable(events, name, fill, settings) for name in features})
     return pd.DataFrame(columns, index=pd.RangeIndex(len(events)))
 
@@ -129,12 +164,13 @@ def feature_metadata(
     inputs: Sequence[str | os.PathLike],
 ) -> dict:
     """The YAML metadata of a feature table: what each column is, the class names (by index), per
-    process its role, label, class, cross section (pb) and expected events, the luminosity and
-    selection, and the provenance (config part and hash, input hashes, package versions, seed, times).
-    ``processes``: what the table holds of each process (:func:`write_feature_table`)."""
+    process its role, label, class, cross section (pb), expected events and theory variations (if
+    it has any), the luminosity and selection, and the provenance (config part and hash, input
+    hashes, package versions, seed, times). ``processes``: what the table holds of each process
+    (:func:`write_feature_table`)."""
     from phenoflow.provenance import record
 
-    out = {}
+    out, carriers = {}, {}
     for name, summary in summaries.items():
         rows = processes[name]
         out[name] = {
@@ -147,6 +183,10 @@ def feature_metadata(
             "selected_events": rows.rows,
             "expected_events": rows.expected_events,
         }
+        if rows.variations:
+            out[name]["variations"] = list(rows.variations)
+        for variation in rows.variations:
+            carriers.setdefault(variation, []).append(name)
     return record(
         config_part,
         started,
@@ -158,6 +198,12 @@ def feature_metadata(
             "label": "1 signal, 0 background",
             "class": "target class: index into classes",
             "weight": f"physical weight: expected events at {config_part['luminosity_fb']} fb^-1 (sigma L w / sum w)",
+            **{
+                WEIGHT_COLUMN_PREFIX + variation: f"physical weight of the theory variation {variation} of "
+                f"{', '.join(names)} (sigma L w_var / sum w, the nominal's normalisation); the nominal weight for the "
+                "other processes (no change)"
+                for variation, names in carriers.items()
+            },
             **{name: "feature (observable syntax of config/README.md)" for name in features},
         },
         features=list(features),
@@ -252,7 +298,9 @@ class SplitArrays:
     ``images`` (n, h, w; float32: in memory, or :class:`~phenoflow.features.mapped.MappedRows`
     of the memory-mapped file, read when a batch needs them). ``w`` are balanced non-negative
     training weights (from |w|) for training splits and signed physical weights scaled to the
-    full luminosity otherwise."""
+    full luminosity otherwise. The scored rows (:func:`load_scored_arrays`) also carry each
+    theory variation's physical weights (n,) by column ``weight:<name>`` in ``variation_weights``,
+    scaled by the same factor per row as ``w``."""
 
     x: np.ndarray
     y: np.ndarray
@@ -262,6 +310,7 @@ class SplitArrays:
     rows: np.ndarray
     fold: np.ndarray
     images: np.ndarray | MappedRows | None = None
+    variation_weights: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def inputs(self) -> np.ndarray | MappedRows | dict[str, np.ndarray | MappedRows]:
@@ -275,13 +324,14 @@ class SplitArrays:
         """The rows selected by a boolean ``mask`` (n,) or an index array (mapped images stay unread)."""
         images = None if self.images is None else self.images[mask]
         fields = (self.x, self.y, self.w, self.process, self.target, self.rows, self.fold)
-        return SplitArrays(*(a[mask] for a in fields), images=images)
+        varied = {name: w[mask] for name, w in self.variation_weights.items()}
+        return SplitArrays(*(a[mask] for a in fields), images=images, variation_weights=varied)
 
     def frame(self, **columns: np.ndarray) -> pd.DataFrame:
-        """Table of row (in the feature table), fold, process, label, class, weight and any extra
-        per-row ``columns`` (e.g. score)."""
+        """Table of row (in the feature table), fold, process, label, class, weight, the theory
+        variations' weights ``weight:<name>`` and any extra per-row ``columns`` (e.g. score)."""
         frame = {"row": self.rows, "fold": self.fold, "process": self.process, "label": self.y, "class": self.target}
-        return pd.DataFrame({**frame, "weight": self.w, **columns})
+        return pd.DataFrame({**frame, "weight": self.w, **self.variation_weights, **columns})
 
 
 class _Dataset:
@@ -309,7 +359,9 @@ class _Dataset:
                 f"{images_path}: {len(self.images)} images for {len(self.table)} feature rows; rerun the images rule"
             )
 
-    def arrays(self, rows: np.ndarray, fold: np.ndarray, w: np.ndarray) -> SplitArrays:
+    def arrays(self, rows: np.ndarray, fold: np.ndarray, w: np.ndarray, scale: np.ndarray | None = None) -> SplitArrays:
+        """The arrays of ``rows``, with weights ``w``; with ``scale`` (per row) the theory
+        variations' weights too, scaled by it."""
         sub = self.table.iloc[rows]
         x = sub[self.features].to_numpy(np.float64).reshape(len(rows), len(self.features))
         if self.images is None:
@@ -319,7 +371,12 @@ class _Dataset:
         else:
             images = np.asarray(self.images[rows], dtype=np.float32)
         process = sub["process"].astype(str).to_numpy()
-        return SplitArrays(x, sub["label"].to_numpy(), w, process, sub["class"].to_numpy(), rows, fold, images)
+        varied = {}
+        if scale is not None:
+            columns = [c for c in self.table.columns if str(c).startswith(WEIGHT_COLUMN_PREFIX)]
+            varied = {c: sub[c].to_numpy() * scale for c in columns}
+        split = (x, sub["label"].to_numpy(), w, process, sub["class"].to_numpy(), rows, fold)
+        return SplitArrays(*split, images=images, variation_weights=varied)
 
 
 def load_split_arrays(
@@ -370,7 +427,9 @@ def load_scored_arrays(
 ) -> SplitArrays:
     """Every row some fold's model scores (the test rows of every set), in table order, with the
     set that tests it in ``fold`` and signed physical weights scaled to the full luminosity;
-    the images as for :func:`load_split_arrays`.
+    the images as for :func:`load_split_arrays`; the theory variations' weights
+    (``variation_weights``, from the table's ``weight:<name>`` columns) scaled by the same factor
+    per row as the nominal, so that their ratios to it are kept.
 
     With k folds the test sets partition the table, so every event enters at its own physical
     weight (the scale is 1); with one fixed split they are its test rows, scaled up by
@@ -389,7 +448,8 @@ def load_scored_arrays(
             f"{split_path}: no scored event of {', '.join(lost)} (its few selected events all in training); "
             "generate more events of it, or use k-fold training (split.folds), which scores every event"
         )
-    return data.arrays(rows, fold[rows], full_luminosity_weights(data.table, rows))
+    scale = full_luminosity_scale(data.table, rows)
+    return data.arrays(rows, fold[rows], data.table["weight"].to_numpy()[rows] * scale, scale)
 
 
 def fold_weights(arrays: SplitArrays) -> np.ndarray:

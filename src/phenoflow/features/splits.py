@@ -108,7 +108,14 @@ def read_split_sets(path: str | os.PathLike) -> list[dict[str, np.ndarray]]:
 
 
 def full_luminosity_weights(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """Physical weights of ``rows`` scaled so each process's yield equals its yield in the whole table.
+    """Physical weights of ``rows`` scaled so each process's yield equals its yield in the whole
+    table: their ``weight`` times :func:`full_luminosity_scale`, shape (len(rows),)."""
+    return table["weight"].to_numpy()[rows] * full_luminosity_scale(table, rows)
+
+
+def full_luminosity_scale(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """The factor (len(rows),) that scales the physical weights of ``rows`` so each process's yield
+    equals its yield in the whole table (1 where ``rows`` are all of the process's rows).
 
     This turns yields on one split into expected yields at the full luminosity. Weights are
     signed (NLO generators): each process's scale is its signed total over its signed sum in
@@ -129,7 +136,7 @@ def full_luminosity_weights(table: pd.DataFrame, rows: np.ndarray) -> np.ndarray
             f"the signed weights of a split sum to a yield of the wrong sign or zero ({detail}); "
             "generate more events of these processes"
         )
-    return sub["weight"].to_numpy() * ratio.reindex(sub["process"]).to_numpy()
+    return ratio.reindex(sub["process"]).to_numpy()
 
 
 def crossfit_groups(fold: np.ndarray, row: np.ndarray) -> np.ndarray:

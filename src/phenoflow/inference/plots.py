@@ -1,5 +1,5 @@
 """Figures of the inference: the expected upper limits on the signal strength against the number
-of bins (Brazil plot) and a process's theory variations in the bins, in the common style (:mod:`phenoflow.plotstyle`), written atomically as
+of bins (Brazil plot) and the processes' theory variations in the bins, in the common style (:mod:`phenoflow.plotstyle`), written atomically as
 PNG and PDF (the suffix of ``path`` is replaced).
 """
 
@@ -50,24 +50,46 @@ def expected_limits(
 
 @styled
 def theory_variations(
-    sample: BinnedSample,
+    samples: Sequence[BinnedSample],
     path: str | os.PathLike,
     *,
     collision: Collision,
     edges: Sequence[float] | None = None,
+    binning: str = "",
 ) -> None:
-    """One process's theory variations in the final bins: above, its nominal yield (events) and
-    each group's up (solid) and down (dashed) yields; below, the same as ratios to the nominal
-    (1 where the nominal is empty). ``sample``: a :class:`BinnedSample` with theory shifts;
-    ``edges``: the bins' score edges (n_bins + 1,), else the bins are numbered. A sample without
-    theory shifts is an error."""
-    if not sample.theory:
-        raise ValueError(f"process {sample.name} has no theory variations to draw")
-    n_bins = len(sample.yields)
+    """The theory variations of each process that has them in the final bins, a column of panels
+    per process: above, its nominal yield (events) and each group's up (solid) and down (dashed)
+    yields; below, the same as ratios to the nominal (1 where the nominal is empty). ``samples``:
+    the binning's :class:`BinnedSample` s, those without theory shifts left out; with none left
+    the figure says that the likelihood has no theory variations. ``edges``: the bins' score edges
+    (n_bins + 1,), else the bins are numbered; ``binning``: its name for the panels' titles."""
+    varied = [s for s in samples if s.theory]
+    if not varied:
+        fig, ax = plt.subplots(figsize=(12, 3), layout="constrained")
+        text = "no theory variations in the likelihood" + (f"\nbinning {binning}" if binning else "")
+        ax.text(0.5, 0.5, text, ha="center", va="center")
+        ax.set_axis_off()
+        save(fig, path)
+        return
+    n_bins = len(varied[0].yields)
     x = np.arange(n_bins + 1.0) if edges is None else np.asarray(edges, dtype=np.float64)
-    if x.shape != (n_bins + 1,):
-        raise ValueError(f"{len(x)} edges for {n_bins} bins of process {sample.name}")
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 8), sharex=True, height_ratios=(2, 1), layout="constrained")
+    bad = [s.name for s in varied if x.shape != (len(s.yields) + 1,)]
+    if bad:
+        raise ValueError(f"{len(x)} edges for the bins of process {', '.join(bad)} ({len(varied[0].yields)} bins)")
+    fig, axes = plt.subplots(
+        2, len(varied), figsize=(8 * len(varied), 8), sharex=True, height_ratios=(2, 1), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    for top, bottom, sample in zip(axes[0], axes[1], varied):
+        _variation_panels(top, bottom, sample, x, f"{sample.name}, {binning}" if binning else sample.name)
+        bottom.set_xlabel("Classifier score" if edges is not None else "Bin")
+    add_label(axes[0][0], collision, right=axes[0][-1])
+    save(fig, path)
+
+
+def _variation_panels(top: plt.Axes, bottom: plt.Axes, sample: BinnedSample, x: np.ndarray, title: str) -> None:
+    """One process's nominal and up/down yields in ``top`` (its legend titled ``title``), their
+    ratios to the nominal in ``bottom``."""
     top.stairs(sample.yields, x, color="black", linewidth=2, baseline=None, label="nominal")
     nominal = np.where(sample.yields > 0, sample.yields, 1.0)
     bottom.axhline(1.0, color="black", linewidth=2)
@@ -85,10 +107,5 @@ def theory_variations(
         top.set_ylim(top=highest * 10 ** max(0.8 * np.log10(highest / np.min(sample.yields)), 1.2))
     else:
         top.set_ylim(0, 1.8 * highest)
-    top.legend(
-        fontsize="small", loc="upper right", title=f"{sample.name}: up solid, down dashed", title_fontsize="small"
-    )
+    top.legend(fontsize="small", loc="upper right", title=f"{title}\nup solid, down dashed", title_fontsize="small")
     bottom.set_ylabel("Ratio to nominal")
-    bottom.set_xlabel("Classifier score" if edges is not None else "Bin")
-    add_label(top, collision)
-    save(fig, path)

@@ -136,18 +136,12 @@ def run_inference(
     ``mc_events_needed`` says how many times more generated events of which process would lift
     it to the threshold (with the counts of ``generated``, process -> generated events, where
     given)."""
-    w, y = (scores[c].to_numpy() for c in ("weight", "label"))
-    processes = scores["process"].astype(str).to_numpy()
     theory, mc_statistics = settings.theory, settings.mc_statistics
     options = {
         "luminosity_uncertainty": settings.luminosity_uncertainty,
         "normalisation": settings.normalisation,
         "theory": theory,
     }
-    varied = {}
-    if theory.enabled and variations:
-        columns = {c: scores[c].to_numpy() for c in scores.columns if str(c).startswith(WEIGHT_COLUMN_PREFIX)}
-        varied = {"variations": variations, "variation_weights": columns}
 
     def evaluate(samples: Sequence[BinnedSample], mc: MCStatistics, **theory_off) -> tuple[float, float]:
         spec = workspace_spec(samples, **{**options, **theory_off}, mc_statistics=mc)
@@ -157,8 +151,7 @@ def run_inference(
     table, with_theory = [], False
     for row in rows:
         method, k = row["method"], row["n_bins_requested"]
-        n_bins = len(row["fold_edges"][0] if "fold_edges" in row else row["edges"]) - 1
-        samples, notes = binned_samples(row_bins(row, scores), n_bins, w, processes, y, **varied)
+        samples, notes = row_samples(scores, row, theory, variations)
         try:
             spec = workspace_spec(samples, **options, mc_statistics=mc_statistics)
         except ValueError as err:
@@ -213,6 +206,35 @@ def run_inference(
             "%s, K = %d: Z = %.3f, median limit mu < %.4g", method, k, results["z_discovery"], results["limit_median"]
         )
     return pd.DataFrame(table, columns=[*COLUMNS[:-1], *THEORY_COLUMNS, "notes"] if with_theory else COLUMNS)
+
+
+def row_samples(
+    scores: pd.DataFrame,
+    row: Mapping,
+    theory: TheorySystematics,
+    variations: Mapping[str, Sequence[Variation]] | None = None,
+) -> tuple[list[BinnedSample], list[str]]:
+    """The samples of one binning ``row`` of ``binning.json`` and the notes on them
+    (:func:`~phenoflow.inference.likelihood.binned_samples` of the ``scores`` in its bins), with
+    their theory shifts from the scores' ``weight:<name>`` columns where ``theory`` is enabled
+    and ``variations`` (process -> its theory variations) are given."""
+    w, y = (scores[c].to_numpy() for c in ("weight", "label"))
+    processes = scores["process"].astype(str).to_numpy()
+    varied = {}
+    if theory.enabled and variations:
+        columns = {c: scores[c].to_numpy() for c in scores.columns if str(c).startswith(WEIGHT_COLUMN_PREFIX)}
+        varied = {"variations": variations, "variation_weights": columns}
+    n_bins = len(row["fold_edges"][0] if "fold_edges" in row else row["edges"]) - 1
+    return binned_samples(row_bins(row, scores), n_bins, w, processes, y, **varied)
+
+
+def headline_row(table: pd.DataFrame, rows: Sequence[Mapping]) -> Mapping:
+    """The binning row (of ``rows``, in the order of ``table``, the :func:`run_inference` table of
+    them) with the smallest finite median limit, the headline table's choice; the first row if
+    no limit is finite."""
+    limits = pd.to_numeric(table["limit_median"], errors="coerce").to_numpy(np.float64)
+    finite = np.flatnonzero(np.isfinite(limits))
+    return rows[int(finite[np.argmin(limits[finite])]) if finite.size else 0]
 
 
 def _without_theory(
