@@ -144,3 +144,60 @@ def test_a_control_bin_wins_the_likelihood_and_loses_the_per_bin_proxy():
         proxy[name] = combined_significance(y[0], y[1:].sum(axis=0))
     assert proxy["split"] > proxy["control"] * 1.1
     assert z["control"] > z["split"] * 1.5
+
+
+def control_events(n_per_region: int = 200, seed: int = 0):
+    """Events spread uniformly over the four score quarters of :data:`REGIONS` (C, D, M, H):
+    scores, weights, labels and process names."""
+    rng = np.random.default_rng(seed)
+    x, w, label, process = [], [], [], []
+    for p, name in enumerate(CONTROL.processes):
+        for r in np.flatnonzero(REGIONS[p]):
+            x.append(rng.uniform(r / 4, (r + 1) / 4, n_per_region))
+            w.append(np.full(n_per_region, REGIONS[p, r] / n_per_region))
+            label.append(np.full(n_per_region, int(p == 0)))
+            process.append(np.full(n_per_region, name))
+    return tuple(np.concatenate(a) for a in (x, w, label, process))
+
+
+def test_the_likelihood_trained_mixture_finds_the_control_bin():
+    """K = 3 on the four regions: the mixture on the proxy splits the signal (an edge at M|H, none
+    near C|D), the mixture on the likelihood keeps C apart (an edge at C|D) and reaches a
+    likelihood Z above 2.8 (the best partition of the regions: 2.94), where the proxy's bins give
+    1.85."""
+    from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
+    from phenoflow.binning.gmm.fit import _likelihood_of_edges
+
+    x, w, label, process = control_events()
+    index = np.array([CONTROL.processes.index(p) for p in process])
+    z, edges = {}, {}
+    for objective in ("proxy", "likelihood"):
+        settings = GMMSettings(objective=objective, n_fine=200, n_coarse=50)
+        fit = fit_gmm_binning(x, w, label, 3, settings=settings, likelihood=CONTROL, processes=process)
+        edges[objective] = fit.edges
+        z[objective] = _likelihood_of_edges(CONTROL, fit.edges, x, w, index)
+    assert not np.any(np.abs(edges["proxy"][1:-1] - 0.25) < 0.05)
+    assert np.any(np.abs(edges["likelihood"][1:-1] - 0.25) < 0.02)
+    assert z["likelihood"] > 2.8 and z["proxy"] < 1.9
+
+
+def test_the_objective_is_a_setting_read_from_the_config():
+    """binning.gmm.objective sets GMMSettings.objective (default the proxy); the likelihood one
+    makes the plan read the inference block, and an unknown value or a missing block is an
+    error naming the key."""
+    from phenoflow.binning.gmm import GMMSettings
+    from phenoflow.binning.study import Plan
+
+    assert GMMSettings().objective == "proxy"
+    assert GMMSettings.from_config({"objective": "likelihood"}).objective == "likelihood"
+    with pytest.raises(ValueError, match="binning.gmm.objective"):
+        GMMSettings.from_config({"objective": "cowan"})
+    binning = {"methods": ["gmm"], "n_bins": [3], "min_background": 1.0, "max_rel_uncertainty": 0.5,
+               "min_mc_events": 10, "combination": "quadrature", "gmm": {"objective": "likelihood"}}  # fmt: skip
+    inference = {"luminosity_uncertainty": 0.017, "normalisation": {"qcd": 0.5}, "mc_statistics": True,
+                 "theory": {}, "cl": 0.95, "mc_limited_below": 0.8}  # fmt: skip
+    plan = Plan.from_config(binning, None, 1, inference)
+    assert plan.options.inference.normalisation == {"qcd": 0.5} and plan.options.inference.mc_statistics.enabled
+    with pytest.raises(ValueError, match="binning.gmm.objective: likelihood needs the config's inference"):
+        Plan.from_config(binning, None, 1)
+    assert Plan.from_config({**binning, "gmm": {}}, None, 1).options.inference is None
