@@ -221,7 +221,8 @@ def _trainer(loop: _Loop) -> Callable:
         diag_bijector=tfp.bijectors.Softplus(), diag_shift=tf.constant(_SCALE_FLOOR, real)
     )
 
-    @tf.function(reduce_retracing=True)
+    # the likelihood's layout needs the number of bins K: traced per shape then, relaxed otherwise
+    @tf.function(reduce_retracing=loop.likelihood is None)
     def train(params, data, rule, bounds, uncertainty, temperature, learning_rate, temperatures, learning_rates, theta):
         n_steps = tf.shape(temperatures)[0]
         arrays = tuple(tf.TensorArray(real, size=n_steps) for _ in range(6))
