@@ -16,6 +16,12 @@ Section "events" (the same tables): what the rule's minimum of 10 background MC 
 K the exact optimum's Z without it (b >= 1, MC uncertainty <= 0.5: four equal-weight events pass)
 and with it, the bins each keeps, how many of the optimum's bins held fewer than 10 background MC
 events without it, and the mixture's Z under the full rule against the optimum.
+Section "likelihood" (the default analysis's and the tops tagger's saved scores, the default
+config's rule and Cowan's Z with 10 % and MC statistics as the proxy, the default config's
+inference settings: 1.7 % luminosity, 10 % Z+jets and 50 % QCD normalisation, MC statistics):
+per K the inference stage's exact profiled Z and median limit of the DP optimum of the proxy,
+the mixture on the proxy and the mixture on the likelihood (``binning.gmm.objective:
+likelihood``), each merged under the rule, and both mixtures' seconds.
 Section "simplex": the mixture on the softmax outputs of a three-class toy
 (:func:`phenoflow.binning.toys.softmax_toy`, two signals combined in quadrature, b >= 10 per
 bin) against the best of the n-D baselines (regular grid, argmax-and-quantile regions), the
@@ -296,10 +302,85 @@ def simplex_three_class(significance: Significance) -> None:
         )
 
 
+#: The default config's inference block: 1.7 % luminosity, 10 % Z+jets and 50 % QCD normalisation,
+#: MC statistics with Poisson terms below 10 effective background MC events
+LIKELIHOOD_SETTINGS = {"luminosity_uncertainty": 0.017, "normalisation": {"zvv_jets": 0.1, "qcd": 0.5}}
+
+
+def likelihood_of(edges, x, w, y, process, settings) -> tuple[float, float, int]:
+    """The inference stage's expected Z and median limit of ``edges`` merged under the rule (the
+    exact profiled fits of workspace_spec and expected_results), and the bins kept."""
+    from phenoflow.inference.fits import FitError, expected_results
+    from phenoflow.inference.likelihood import binned_samples, workspace_spec
+
+    merged, _ = apply_rule_1d(edges, x, w, y, REAL_RULE)
+    samples, _ = binned_samples(bin_index(x, merged), len(merged) - 1, w, process, y)
+    normalisation = {p: u for p, u in settings["normalisation"].items() if p in set(process)}
+    spec = workspace_spec(
+        samples, luminosity_uncertainty=settings["luminosity_uncertainty"], normalisation=normalisation
+    )
+    try:
+        result = expected_results(spec, bands=(0,))
+    except FitError:
+        return float("nan"), float("nan"), len(merged) - 1
+    return result.significance, result.limits[2], len(merged) - 1
+
+
+def likelihood_section() -> None:
+    """Per K: the likelihood Z and median limit of the DP optimum of the per-bin proxy (the
+    workflow's ``optimal``), the mixture on the proxy and the mixture on the likelihood, and the
+    mixtures' seconds per K, on the default analysis's and the tops tagger's saved scores."""
+    import pandas as pd
+
+    from phenoflow.binning.gmm.profile import LikelihoodModel
+    from phenoflow.binning.optimal import optimal_edges
+    from phenoflow.inference.likelihood import MCStatistics
+
+    rule = replace(REAL_RULE, significance=Significance(0.1, True))
+    for name in ("default_bdt", "tops_bdt"):
+        table = pd.read_parquet(REAL_SCORES / f"{name}.parquet")
+        x, w = table["score"].to_numpy(np.float64), table["weight"].to_numpy(np.float64)
+        y, process = table["label"].to_numpy(np.int64), table["process"].astype(str).to_numpy()
+        names = sorted(set(process))
+        signal = [bool(np.all(y[process == p] == 1)) for p in names]
+        normalisation = {p: u for p, u in LIKELIHOOD_SETTINGS["normalisation"].items() if p in names}
+        model = LikelihoodModel(
+            names, signal, LIKELIHOOD_SETTINGS["luminosity_uncertainty"], normalisation, MCStatistics()
+        )
+        print(f"\n{name}: likelihood Z and median 95 % CL limit on mu (bins kept); rule {rule.describe()}")
+        header = (
+            "K",
+            "DP proxy Z",
+            "limit",
+            "GMM proxy Z",
+            "limit",
+            "GMM lik. Z",
+            "limit",
+            "lik/DP",
+            "s proxy",
+            "s lik.",
+        )
+        print(" ".join(f"{h:>11}" for h in header))
+        for k in K_VALUES:
+            dp = likelihood_of(optimal_edges(x, w, y, k, rule), x, w, y, process, LIKELIHOOD_SETTINGS)
+            proxy = fit_gmm_binning(x, w, y, k, rule=rule)
+            on_proxy = likelihood_of(proxy.edges, x, w, y, process, LIKELIHOOD_SETTINGS)
+            trained = fit_gmm_binning(x, w, y, k, rule=rule, settings=GMMSettings(objective="likelihood"),
+                                      likelihood=(model, process))  # fmt: skip
+            on_lik = likelihood_of(trained.edges, x, w, y, process, LIKELIHOOD_SETTINGS)
+            print(
+                f"{k:>11d} {dp[0]:7.4f} ({dp[2]:>2d}) {dp[1]:11.4g} {on_proxy[0]:7.4f} ({on_proxy[2]:>2d}) {on_proxy[1]:11.4g}"
+                f" {on_lik[0]:7.4f} ({on_lik[2]:>2d}) {on_lik[1]:11.4g} {on_lik[0] / dp[0]:11.4f}"
+                f" {proxy.wall_time:11.1f} {trained.wall_time:11.1f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--sections", default="toy,real,events,simplex", help="comma-separated: toy, real, events, simplex"
+        "--sections",
+        default="toy,real,events,simplex,likelihood",
+        help="comma-separated: toy, real, events, simplex, likelihood",
     )
     parser.add_argument("--signal", type=int, default=100_000)
     parser.add_argument("--background", type=int, default=300_000)
@@ -311,7 +392,7 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, default=None, help="folder for figures of every GMM fit")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    known = {"toy", "real", "events", "simplex"}
+    known = {"toy", "real", "events", "simplex", "likelihood"}
     if sections - known:
         parser.error(f"unknown sections: {sorted(sections - known)}")
     significance = Significance(args.relative_background_uncertainty, args.mc_statistics)
@@ -350,6 +431,9 @@ def main() -> None:
         )
         for z in (ASIMOV, Significance(0.1, True)):
             mc_events(z)
+    if "likelihood" in sections:
+        print("\n== The mixture on the likelihood: the inference stage's profiled Z of each binning ==")
+        likelihood_section()
     if "simplex" in sections:
         print("\n== Simplex binning of a three-class classifier ==")
         for z in (ASIMOV, Significance(0.1, True)):

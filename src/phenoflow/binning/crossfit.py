@@ -84,7 +84,8 @@ def crossfit_binning(
 
     ``scores``, ``weights`` (expected events of all events together), ``labels`` (1 signal),
     ``process`` names: shape (n,). ``rule``: the common rule, applied to every group's bins on
-    its choosing events and to the stacked bins.
+    its choosing events and to the stacked bins. ``edges_on`` is called once per group, for
+    group 0, 1, ... in order, with the events outside it.
     """
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)

@@ -30,6 +30,7 @@ from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 
 if TYPE_CHECKING:
     from phenoflow.binning.gmm.fit import GMMBinningResult
+    from phenoflow.inference.study import InferenceSettings
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,17 @@ class Binning:
 class MethodOptions:
     """What a method is given besides the events, K and the rule: the ``seed`` of a random method,
     the mixture's settings ``gmm``, the ``signal_labels`` among the labels and how several
-    signals' Z ``combination`` combine (:data:`phenoflow.binning.rule.COMBINATIONS`)."""
+    signals' Z ``combination`` combine (:data:`phenoflow.binning.rule.COMBINATIONS`). The
+    mixture's likelihood objective (``gmm.objective``) also needs the likelihood's settings
+    ``inference`` (:class:`phenoflow.inference.study.InferenceSettings`) and each event's process
+    name ``processes`` (n,), the events' the method is called with."""
 
     seed: int = 0
     gmm: GMMSettings = GMMSettings()
     signal_labels: tuple[int, ...] = (1,)
     combination: str = COMBINATION
+    inference: InferenceSettings | None = None
+    processes: np.ndarray | None = None
 
 
 #: A binning method: (scores (n,) or (n, C), weights (n,), labels (n,), K, rule, options) -> its
@@ -96,13 +102,33 @@ def _gmm(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOpt
     """The Gaussian mixture with ``n_bins`` components (imports TensorFlow), its fit kept."""
     from phenoflow.binning.gmm.fit import fit_gmm_binning
 
+    likelihood = _likelihood_model(labels, options) if options.gmm.objective == "likelihood" else None
     fit = fit_gmm_binning(
         scores, weights, labels, n_bins, signal_labels=options.signal_labels, combination=options.combination,
         rule=rule, settings=options.gmm, seed=options.seed,
+        likelihood=None if likelihood is None else (likelihood, options.processes),
     )  # fmt: skip
     if fit.edges is not None:
         return Binning(edges=fit.edges, fit=fit)
     return Binning(bin_map=fit.bin_map, n_bins=fit.n_bins, fit=fit)
+
+
+def _likelihood_model(labels: np.ndarray, options: MethodOptions):
+    """The likelihood the mixture's likelihood objective maximises: the processes of the events
+    (a process is a signal if all its events have a signal label) with the settings of
+    ``options.inference``."""
+    from phenoflow.binning.gmm.profile import LikelihoodModel
+
+    if options.inference is None or options.processes is None:
+        raise ValueError(
+            "binning.gmm.objective: likelihood needs the inference block's settings and each event's process"
+        )
+    processes = np.asarray(options.processes).astype(str)
+    if processes.shape != np.shape(labels):
+        raise ValueError(f"{processes.shape[0]} process names for {len(labels)} events")
+    names = sorted(set(processes))
+    signal = [bool(np.all(np.isin(labels[processes == name], options.signal_labels))) for name in names]
+    return LikelihoodModel.from_settings(options.inference, names, signal)
 
 
 METHODS: dict[str, Method] = {

@@ -90,9 +90,20 @@ class Plan:
             raise ValueError(f"binning.methods: {unknown} are not binning methods (known: {', '.join(METHODS)})")
 
     @classmethod
-    def from_config(cls, binning: Mapping, significance: Mapping | None, seed: int) -> Plan:
-        """From the config's ``binning`` and ``significance`` blocks; ``seed``: the stage's."""
-        options = MethodOptions(seed=seed, gmm=GMMSettings.from_config(binning.get("gmm")))
+    def from_config(
+        cls, binning: Mapping, significance: Mapping | None, seed: int, inference: Mapping | None = None
+    ) -> Plan:
+        """From the config's ``binning`` and ``significance`` blocks; ``seed``: the stage's;
+        ``inference``: the config's block, read when the mixture's objective is the likelihood."""
+        gmm = GMMSettings.from_config(binning.get("gmm"))
+        settings = None
+        if gmm.objective == "likelihood":
+            from phenoflow.inference.study import InferenceSettings
+
+            if inference is None:
+                raise ValueError("binning.gmm.objective: likelihood needs the config's inference block")
+            settings = InferenceSettings.from_config(inference, significance)
+        options = MethodOptions(seed=seed, gmm=gmm, inference=settings)
         rule = BinRule.from_config(binning, significance)
         return cls(tuple(binning["methods"]), tuple(binning["n_bins"]), rule, options, binning["combination"])
 
@@ -154,7 +165,9 @@ def run_binnings(
             chosen = []  # every choice of this binning (one per cross-fitted group)
 
             def edges_on(xs, ws, ys, method=method, k=k, chosen=chosen):
-                seeded = replace(options, seed=options.seed + len(chosen))
+                # the i-th choice is made on the events outside group i (crossfit_binning's order)
+                rows = slice(None) if groups is None else groups != len(chosen)
+                seeded = replace(options, seed=options.seed + len(chosen), processes=process[rows])
                 chosen.append(registered(method)(xs, ws, ys, k, rule, seeded))
                 if chosen[-1].fit is not None:
                     log.info("%s, K = %d: trained in %.1f s", method, k, chosen[-1].fit.wall_time)

@@ -191,10 +191,32 @@ def _init_simplex(rng: np.random.Generator, cells: FineCells, k: int, n_restarts
     return _Init(np.full((n_restarts, k), -np.log(k)), np.stack(means), tril)
 
 
+def _control_start(cells: FineCells, background: tuple, k: int, n_coarse: int, lo: float, hi: float,
+                   rule: BinRule) -> np.ndarray | None:  # fmt: skip
+    """A start with a control bin (the likelihood objective): the coarse exact optimum of K - 1
+    bins with one more edge at the background's weighted median below its lowest edge, so that
+    the lowest bin is split into a background-only control and the rest. A per-bin objective
+    never asks for such a bin, and a profiled likelihood can gain much from one (a background's
+    normalisation measured where there is no signal) behind a barrier that gradients do not
+    cross (moving an edge a little into a region of another background first costs Z)."""
+    edges = coarse_optimum_edges(cells, k - 1, n_coarse, lo, hi, rule)
+    if edges is None:
+        return None
+    x, w = background
+    below = (x >= lo) & (x < edges[1])
+    if not np.any(below) or w[below].sum() <= 0:
+        return None
+    order = np.argsort(x[below])
+    cumulative = np.cumsum(w[below][order])
+    median = x[below][order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
+    return np.unique(np.r_[edges[0], median, edges[1:]]) if lo < median < edges[1] else None
+
+
 def starts(cells: FineCells, events: tuple, k: int, rule: BinRule, settings: GMMSettings, seed: int) -> _Init:
     """The restarts' starting mixtures from a Generator seeded by ``seed``: 1-D at signal
     quantiles and at exact optima on coarse grids (:func:`coarse_optimum_edges`, under ``rule``),
-    n-D at populated cells. ``events``: scores, weights and whether each is a signal event."""
+    with the likelihood objective also one with a control bin (:func:`_control_start`); n-D at
+    populated cells. ``events``: scores, weights and whether each is a signal event."""
     rng = np.random.default_rng(seed)
     scores, weights, signal = events
     if np.ndim(scores) != 1:
@@ -206,4 +228,7 @@ def starts(cells: FineCells, events: tuple, k: int, rule: BinRule, settings: GMM
         for f in (COARSE_GRIDS if settings.n_coarse > 0 else ())
     ]
     dp_start = [e for e in dp_start if e is not None]
+    if settings.objective == "likelihood" and settings.n_coarse > 0 and k > 1:
+        control = _control_start(cells, (scores[~signal], weights[~signal]), k, settings.n_coarse, lo, hi, rule)
+        dp_start += [control] if control is not None else []
     return _init_1d(rng, scores[sig], weights[sig], k, settings.n_restarts, lo, hi, dp_start)

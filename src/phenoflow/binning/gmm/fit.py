@@ -17,9 +17,11 @@ from phenoflow.binning.gmm.cells import (
     log_joint,
     starts,
 )
+from phenoflow.binning.gmm.profile import LikelihoodModel
 from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.gmm.training import _train
 from phenoflow.binning.rule import (
+    COMBINATION,
     COMBINATIONS,
     BinRule,
     BinYields,
@@ -75,7 +77,8 @@ class GMMBinningResult:
     (``rule.significance``: Z_A or Cowan's Z with its background uncertainty);
     :attr:`significance_asimov` the plain Asimov one of the same bins. ``rule``, ``settings``
     (the dimension's defaults filled in) and ``seed``: what the fit was given; ``n_cells``: the
-    populated fine cells it trained on.
+    populated fine cells it trained on. ``likelihood_significance``: with the likelihood objective,
+    the inference stage's expected discovery Z of the final bins (what the fit maximised), else None.
     """
 
     n_components: int
@@ -105,6 +108,7 @@ class GMMBinningResult:
     seed: int
     n_cells: int
     image: np.ndarray | None = None
+    likelihood_significance: float | None = None
 
     @property
     def significance_asimov(self) -> float:
@@ -215,10 +219,11 @@ def fit_gmm_binning(
     n_components: int,
     *,
     signal_labels: Sequence[int] = (1,),
-    combination: str = "quadrature",
+    combination: str = COMBINATION,
     rule: BinRule = BinRule(),
     settings: GMMSettings = GMMSettings(),
     seed: int = 0,
+    likelihood: tuple[LikelihoodModel, np.ndarray] | None = None,
 ) -> GMMBinningResult:
     """Optimise K = ``n_components`` bins of classifier outputs with a Gaussian mixture.
 
@@ -228,6 +233,11 @@ def fit_gmm_binning(
     ``combination``. ``rule``: the per-bin rule and the Z maximised, merged by and reported
     (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov` is always Z_A).
     ``settings``: how the mixture is trained (:class:`GMMSettings`); ``seed`` seeds its starts.
+    With ``settings.objective`` likelihood (1-D scores only) the fit maximises the expected
+    discovery Z of the model of ``likelihood`` = (model, processes)
+    (:mod:`phenoflow.binning.gmm.profile`), which needs each event's process name ``processes``
+    (n,), one of ``model.processes``; the restarts'
+    states are then chosen by that Z of their hard bins after the rule's merges.
     See :mod:`phenoflow.binning.gmm` for the method.
     """
     start = time.perf_counter()
@@ -245,13 +255,28 @@ def fit_gmm_binning(
     significance = rule.significance
     signal = np.isin(labels, signal_labels)
     init = starts(cells, (scores, weights, signal), n_components, rule, settings, seed)
-    trained = _train(cells, init, (lo, hi) if one_d else None, combination, rule, settings)
+    process_index = None
+    if settings.objective == "likelihood":
+        model, processes = likelihood if likelihood is not None else (None, None)
+        process_index = _process_index(model, processes, one_d, len(scores))
+        ok = cells.cell >= 0
+        columns = [
+            np.bincount(cells.cell[ok], weights=(np.where(process_index == p, weights, 0.0) ** power)[ok],
+                        minlength=len(cells.points))
+            for power in (1, 2) for p in range(len(model.processes))
+        ]  # fmt: skip
+        sums = (model, np.column_stack(columns))
+    else:
+        sums = None
+    trained = _train(cells, init, (lo, hi) if one_d else None, combination, rule, settings, sums)
     events = SortedEvents(scores, weights, labels, signal_labels) if one_d else None
 
     def hard_significance(params) -> float:
         """Hard Z of one mixture under the rule: 1-D on the events, n-D on the fine cells."""
         if one_d:
             edges = _hard_1d(*params, events, cells, n_components, lo, hi, rule).edges
+            if process_index is not None:
+                return _likelihood_of_edges(model, edges, scores, weights, process_index)
             return events.yields(edges).significance(combination, significance)
         y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
         groups, n_new = rule.merge(y, np.ones((n_components, n_components), dtype=bool))
@@ -310,4 +335,37 @@ def fit_gmm_binning(
         seed=seed,
         n_cells=len(cells.points),
         image=hard.image,
-    )
+        likelihood_significance=(
+            None if process_index is None
+            else _likelihood_of_edges(likelihood[0], hard.edges, scores, weights, process_index)
+        ),
+    )  # fmt: skip
+
+
+def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n: int) -> np.ndarray:
+    """Each event's index into ``likelihood.processes`` (n,); an error naming what is missing."""
+    if not one_d:
+        raise ValueError("binning.gmm.objective: likelihood needs 1-D scores (the simplex has no likelihood)")
+    if likelihood is None or processes is None:
+        raise ValueError("binning.gmm.objective: likelihood needs the likelihood's settings and each event's process")
+    processes = np.asarray(processes).astype(str)
+    if processes.shape != (n,):
+        raise ValueError(f"processes must have one name per event ({n}), got shape {processes.shape}")
+    unknown = sorted(set(processes) - set(likelihood.processes))
+    if unknown:
+        raise ValueError(f"processes {unknown} are not in the likelihood's {list(likelihood.processes)}")
+    names, inverse = np.unique(processes, return_inverse=True)
+    return np.array([likelihood.processes.index(name) for name in names], dtype=np.int64)[inverse]
+
+
+def _likelihood_of_edges(likelihood: LikelihoodModel, edges, scores, weights, process_index) -> float:
+    """The likelihood's discovery Z of the 1-D bins ``edges`` (per-process yields of the events)."""
+    from phenoflow.binning.gmm.profile import discovery_significance
+
+    bins = bin_index(scores, np.asarray(edges, dtype=np.float64))
+    ok, n_bins = bins >= 0, len(edges) - 1
+    n_proc = len(likelihood.processes)
+    index = process_index[ok] * n_bins + bins[ok]
+    y = np.bincount(index, weights=weights[ok], minlength=n_proc * n_bins).reshape(n_proc, n_bins)
+    w2 = np.bincount(index, weights=weights[ok] ** 2, minlength=n_proc * n_bins).reshape(n_proc, n_bins)
+    return float(discovery_significance(likelihood, y, w2, iterations=20)[0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,13 +39,18 @@ class _Loop:
     coordinates, 1-D interval means if ``interval`` (simplex means otherwise), several signals
     combined by ``combination``, Cowan's Z if ``uncertain`` (its rel and mc come as tensors)
     else the plain Z_A, and the rule's minimum of MC events in the soft objective and penalties
-    if ``counted`` (the hard check applies it always)."""
+    if ``counted`` (the hard check applies it always). With a ``likelihood``
+    (:class:`phenoflow.binning.gmm.profile.LikelihoodModel`) the loop maximises its profiled
+    discovery Z instead, in float64, with ``newton`` = (Newton steps per training step, warm-started;
+    Newton steps of each hard state's fit, from the nominal parameters)."""
 
     dim: int
     interval: bool
     combination: str
     uncertain: bool = False
     counted: bool = False
+    likelihood: object = None
+    newton: tuple[int, int] = (0, 0)
 
 
 def _parameters(loop: _Loop, fill, logits, mean_raw, scale_raw, lo, hi):
@@ -85,13 +90,34 @@ def _log_joint(loop: _Loop, x_t, log_w, means, tril):
     return -0.5 * z2 - log_det[..., None] - 0.5 * loop.dim * np.log(2 * np.pi) + log_w[..., None]
 
 
-def _objective(loop: _Loop, fill, params, data, temperature, rule, bounds, uncertainty):
-    """The loss of every restart (-Z_soft + Z_soft penalty, Z_soft taken at the background the rule
-    needs), Z_soft, the sharpness (mean max gamma over MC events) and the log joint, (R,) each but
-    the last (R, K, m)."""
+def _likelihood_z(loop: _Loop, sums, b_rule, b, start, iterations: int):
+    """The likelihood's discovery Z of bins whose per-process yields and sums of w^2 are
+    ``sums`` (R, K, 2P), each background process scaled by b_rule / b (the background the rule
+    needs over the bin's own, :func:`rule_background`), and the profiled parameters (R, n)
+    after ``iterations`` Newton steps from ``start``."""
     import tensorflow as tf
 
-    x_t, cell_sums, occupancy, lo, hi = data
+    from phenoflow.binning.gmm.profile import _profile
+
+    model = loop.likelihood
+    n_proc = len(model.processes)
+    y, w2 = (tf.transpose(sums[..., a : a + n_proc], [0, 2, 1]) for a in (0, n_proc))
+    scale = b_rule / tf.maximum(b, 1e-12)
+    background = tf.constant(~np.array(model.signal)[:, None])
+    y = y * tf.where(background, scale[:, None, :], tf.ones_like(scale[:, None, :]))
+    shifts = tf.zeros_like(y[:, :0])
+    q0, theta = _profile(model, y, w2, shifts, shifts, tf.constant(0.0, y.dtype), 1.0, start, iterations)
+    return tf.sqrt(tf.maximum(q0, 0.0) + 1e-30), theta
+
+
+def _objective(loop: _Loop, fill, params, data, temperature, rule, bounds, uncertainty, theta):
+    """The loss of every restart (-Z_soft + Z_soft penalty, Z_soft taken at the background the rule
+    needs), Z_soft, the sharpness (mean max gamma over MC events), the log joint and the
+    likelihood's profiled parameters (warm start of the next step), (R,) each but the last two
+    (R, K, m) and (R, n)."""
+    import tensorflow as tf
+
+    x_t, cell_sums, occupancy, lo, hi = data[:5]
     log_w, means, tril = _parameters(loop, fill, *params, lo, hi)
     log_joint_ = _log_joint(loop, x_t, log_w, means, tril)
     gamma = tf.nn.softmax(log_joint_ / temperature, axis=1)  # (R, K, m)
@@ -99,20 +125,25 @@ def _objective(loop: _Loop, fill, params, data, temperature, rule, bounds, uncer
     s, b, w2, n = tf.transpose(sums[..., :-3], [0, 2, 1]), sums[..., -3], sums[..., -2], sums[..., -1]
     min_b, inv_rel2, _, min_n = bounds
     n = n if loop.counted else None
-    z = _significance(loop, s, rule_background(b, b, w2, min_b, inv_rel2, n, min_n), w2, uncertainty)
+    b_rule = rule_background(b, b, w2, min_b, inv_rel2, n, min_n)
+    if loop.likelihood is None:
+        z = _significance(loop, s, b_rule, w2, uncertainty)
+    else:
+        z, theta = _likelihood_z(loop, tf.linalg.matmul(gamma, data[5]), b_rule, b, theta, loop.newton[0])
     penalty = rule_penalty(b, w2, rule, n)
     loss = -z + tf.stop_gradient(z) * penalty
     sharp = tf.linalg.matvec(tf.reduce_max(gamma, axis=1), occupancy)
-    return loss, z, sharp, log_joint_
+    return loss, z, sharp, log_joint_, theta
 
 
-def _hard_significance(loop: _Loop, log_joint_, data, bounds, uncertainty):
+def _hard_significance(loop: _Loop, log_joint_, data, bounds, uncertainty, start=None):
     """Z of the hard (argmax) assignment of the cells, (R,), or -1 unless every bin holding cells
     obeys the rule (1-D: every interval of cells with the same winner, at most K of them, as the
-    hard result will be judged)."""
+    hard result will be judged); with a likelihood its Z from the profile fit started at ``start``
+    (the nominal parameters)."""
     import tensorflow as tf
 
-    _, cell_sums, occupancy, _, _ = data
+    _, cell_sums, occupancy, _, _ = data[:5]
     min_b, _, rel2_hard, min_n = bounds
     owner = tf.argmax(log_joint_, axis=1)  # (R, m)
     n_r, m, k = tf.shape(owner)[0], tf.shape(owner)[1], tf.shape(log_joint_)[1]
@@ -120,18 +151,28 @@ def _hard_significance(loop: _Loop, log_joint_, data, bounds, uncertainty):
         change = tf.cast(owner[:, 1:] != owner[:, :-1], tf.int32)
         run = tf.concat([tf.zeros([n_r, 1], tf.int32), tf.cumsum(change, axis=1)], axis=1)
         ids, n_ids, few_enough = run, m, run[:, -1] < k
+        if loop.likelihood is not None:  # K slots (a state of more runs is rejected anyway)
+            ids, n_ids = tf.minimum(run, k - 1), log_joint_.shape[1]
     else:
         ids, n_ids, few_enough = tf.cast(owner, tf.int32), k, tf.ones([n_r], tf.bool)
     flat = tf.reshape(ids + n_ids * tf.range(n_r)[:, None], [-1])
+    if loop.likelihood is not None:
+        cell_sums = tf.concat([cell_sums, data[5]], axis=1)
     columns = tf.concat([cell_sums, occupancy[:, None]], axis=1)
     hs = tf.math.unsorted_segment_sum(tf.tile(columns, [n_r, 1]), flat, n_r * n_ids)
     hs = tf.reshape(hs, [n_r, n_ids, -1])
+    if loop.likelihood is not None:  # the per-process sums follow the rule's columns
+        n_cols = data[5].shape[1]
+        hs, process_sums = tf.concat([hs[..., : -n_cols - 1], hs[..., -1:]], axis=-1), hs[..., -n_cols - 1 : -1]
     hb, hw2, hn, used = hs[..., -4], hs[..., -3], hs[..., -2], hs[..., -1] > 0
     legal = (hb > 0) & (hb >= min_b * (1 - _HARD_SLACK)) & (hw2 <= rel2_hard * hb * hb) & (hn >= min_n)
     feasible = tf.reduce_all(legal | ~used, axis=-1) & few_enough
-    z_hard = _significance(
-        loop, tf.transpose(hs[..., :-4], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty
-    )
+    if loop.likelihood is None:
+        z_hard = _significance(
+            loop, tf.transpose(hs[..., :-4], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty
+        )
+    else:
+        z_hard, _ = _likelihood_z(loop, process_sums, hb, hb, start, loop.newton[1])
     return tf.where(feasible & tf.math.is_finite(z_hard), z_hard, -tf.ones_like(z_hard))
 
 
@@ -173,31 +214,35 @@ def _trainer(loop: _Loop) -> Callable:
     import tensorflow as tf
     import tensorflow_probability as tfp
 
-    real = tf.float32  # twice as fast as float64 on CPU; results are recomputed in float64 from the events
+    # float32 is twice as fast as float64 on CPU, and results are recomputed in float64 from the
+    # events; the likelihood's profile fit needs float64 (bins of 1e6 events, widths of 1e-3)
+    real = tf.float32 if loop.likelihood is None else tf.float64
     fill = tfp.bijectors.FillScaleTriL(
         diag_bijector=tfp.bijectors.Softplus(), diag_shift=tf.constant(_SCALE_FLOOR, real)
     )
 
-    @tf.function(reduce_retracing=True)
-    def train(params, data, rule, bounds, uncertainty, temperature, learning_rate, temperatures, learning_rates):
+    # the likelihood's layout needs the number of bins K: traced per shape then, relaxed otherwise
+    @tf.function(reduce_retracing=loop.likelihood is None)
+    def train(params, data, rule, bounds, uncertainty, temperature, learning_rate, temperatures, learning_rates, theta):
         n_steps = tf.shape(temperatures)[0]
         arrays = tuple(tf.TensorArray(real, size=n_steps) for _ in range(6))
         zeros = tuple(tf.zeros_like(p) for p in params)
         best = (tuple(params), -2.0 * tf.ones_like(params[0][:, 0]))
+        nominal = theta
 
-        def body(i, params, m1, m2, best, arrays):
+        def body(i, params, m1, m2, best, arrays, theta):
             temperature.assign(temperatures[i])
             learning_rate.assign(learning_rates[i])
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                loss, z, sharp, log_joint_ = _objective(
-                    loop, fill, params, data, temperature, rule, bounds, uncertainty
+                loss, z, sharp, log_joint_, theta = _objective(
+                    loop, fill, params, data, temperature, rule, bounds, uncertainty, theta
                 )
                 total = tf.reduce_sum(loss)  # restarts are independent: their gradients separate
             grads = tape.gradient(total, params)
             z_hard = tf.cond(
                 (i % _CHECK_EVERY == 0) | (i == n_steps - 1),
-                lambda: _hard_significance(loop, tf.stop_gradient(log_joint_), data, bounds, uncertainty),
+                lambda: _hard_significance(loop, tf.stop_gradient(log_joint_), data, bounds, uncertainty, nominal),
                 lambda: tf.fill(tf.shape(z), tf.constant(np.nan, real)),  # not checked
             )
             grads = tuple(tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in grads)
@@ -205,10 +250,10 @@ def _trainer(loop: _Loop) -> Callable:
             best = (tuple(_keep(better, p, q) for p, q in zip(params, best[0])), tf.where(better, z_hard, best[1]))
             params, m1, m2 = _adam(params, grads, m1, m2, i, learning_rate)
             values = (loss, z, sharp, z_hard, temperature.read_value(), learning_rate.read_value())
-            return i + 1, params, m1, m2, best, tuple(a.write(i, v) for a, v in zip(arrays, values))
+            return i + 1, params, m1, m2, best, tuple(a.write(i, v) for a, v in zip(arrays, values)), theta
 
-        _, params, _, _, best, arrays = tf.while_loop(
-            lambda i, *_: i < n_steps, body, (tf.constant(0), tuple(params), zeros, zeros, best, arrays)
+        _, params, _, _, best, arrays, _ = tf.while_loop(
+            lambda i, *_: i < n_steps, body, (tf.constant(0), tuple(params), zeros, zeros, best, arrays, theta)
         )
         return params, best[0], tuple(a.stack() for a in arrays)
 
@@ -221,8 +266,14 @@ def _trainer(loop: _Loop) -> Callable:
         )
         temperature = tf.Variable(temperatures[0], dtype=real, trainable=False, name="temperature")
         learning_rate = tf.Variable(learning_rates[0], dtype=real, trainable=False, name="learning_rate")
-        data = tuple(tf.constant(v, real) for v in (*data, lo, hi))
+        data = tuple(tf.constant(v, real) for v in (*data[:3], lo, hi, *data[3:]))
         rule, bounds, uncertainty = (tuple(tf.constant(v, real) for v in c) for c in (rule, bounds, uncertainty))
+        theta = tf.zeros([len(init.log_weights), 0], real)
+        if loop.likelihood is not None:
+            from phenoflow.binning.gmm.profile import nominal_parameters
+
+            theta0 = nominal_parameters(loop.likelihood, init.log_weights.shape[1])
+            theta = tf.constant(np.tile(theta0, (len(init.log_weights), 1)), real)
         final, best, history = train(
             params,
             data,
@@ -233,8 +284,9 @@ def _trainer(loop: _Loop) -> Callable:
             learning_rate,
             tf.constant(temperatures, real),
             tf.constant(learning_rates, real),
+            theta,
         )
-        final, best = ([v.numpy() for v in _parameters(loop, fill, *p, data[-2], data[-1])] for p in (final, best))
+        final, best = ([v.numpy() for v in _parameters(loop, fill, *p, data[3], data[4])] for p in (final, best))
         return final, best, [h.numpy() for h in history]
 
     run.traces = train.experimental_get_tracing_count  # how often the loop was traced (for checks)
@@ -279,6 +331,7 @@ def _train(
     combination: str,
     rule: BinRule,
     settings: GMMSettings,
+    likelihood: tuple | None = None,
 ) -> _Trained:
     """Adam on all restarts at once in one compiled tf.while_loop over ``settings.n_steps`` steps,
     maximising the soft combined Z (the rule's significance: Z_A, or Cowan's Z with its
@@ -294,13 +347,21 @@ def _train(
     gradients are zeroed. History: loss, Z_soft, sharpness (mean max gamma over MC events) and
     Z_hard per step and restart; temperature and learning rate per step as read back from their
     variables.
+
+    ``likelihood`` = (:class:`phenoflow.binning.gmm.profile.LikelihoodModel`, per-cell yields and
+    sums of w^2 of its processes (m, 2P)): Z is the likelihood's instead (``settings.objective``
+    likelihood), soft and hard.
     """
     d = cells.points.shape[1]
     y = cells.yields
     data = (cells.points.T, np.column_stack([y.s.T, y.b, y.b_sumw2, y.b_events]), y.count / y.count.sum())
     lo, hi = interval if interval is not None else (0.0, 1.0)
     significance = rule.significance
-    run = _trainer(_Loop(d, interval is not None, combination, not significance.plain, rule.min_mc_events > 0))
+    key = _Loop(d, interval is not None, combination, not significance.plain, rule.min_mc_events > 0)
+    if likelihood is not None:
+        key = replace(key, likelihood=likelihood[0], newton=(settings.newton_steps, settings.newton_steps_hard))
+        data = (*data, likelihood[1])
+    run = _trainer(key)
     uncertainty = (significance.relative_background_uncertainty, float(significance.mc_statistics))
     schedules = (settings.temperatures(), settings.learning_rates())
     final, best, hist = run(init, data, _penalty_terms(rule, settings), _bounds(rule), uncertainty, schedules, lo, hi)
