@@ -461,35 +461,49 @@ def test_inference_gives_a_valid_likelihood_per_binning(tiny):
 
 
 def test_shower_variations_reach_the_workspace_as_histosys(tiny, tmp_path):
-    """Pythia's ISR and FSR variations asked for on one process (Z+jets, 400 events) are carried
-    through the skim, the feature table and the scores into the BDT's workspaces: histosys (and
-    normsys) modifiers isr and fsr on that process alone, valid for pyhf, the table with and
-    without them, and the figure of the variations."""
+    """Pythia's ISR and FSR variations asked for on one process (Z+jets, 400 events), and the
+    7-point scale variation of the signal's MadGraph LHE file, are carried through the skim, the
+    feature table and the scores into the BDT's workspaces: histosys (and normsys) modifiers isr
+    and fsr on Z+jets alone and scale_zz_madgraph on the signal alone, valid for pyhf, the table with
+    and without them, and the figure of the variations."""
     import pyhf
 
     workdir = tmp_path / "shower"
     shutil.copytree(tiny, workdir, symlinks=True)
-    edit_config(workdir, lambda c: c["processes"]["zvv_jets"].update(shower_variations=["isr", "fsr"]))
+
+    def variations(config: dict) -> None:
+        config["processes"]["zvv_jets"].update(shower_variations=["isr", "fsr"])
+        config["processes"]["zz_madgraph"]["lhe"].update(variations=["scale"])
+
+    edit_config(workdir, variations)
     jobs = planned_jobs(workdir, "results/inference/bdt/table.csv")
-    assert jobs["generate_chunk"] == 2 and jobs["skim"] == 1 and "train_mlp" not in jobs
+    assert jobs["generate_chunk"] == 3 and jobs["skim"] == 2 and "train_mlp" not in jobs  # Z+jets 2 chunks, the LHE 1
     snakemake(workdir, "--cores", "2", "results/inference/bdt/table.csv")
     names = ["isr:murfac=0.5", "isr:murfac=2", "fsr:murfac=0.5", "fsr:murfac=2"]
     summary = json.loads((workdir / "results/generate/zvv_jets/summary.json").read_text())
     assert [v["name"] for v in summary["variations"]] == names
     columns = [f"weight:{n}" for n in names]
     table = pd.read_parquet(workdir / "results/features/features.parquet")
-    assert list(table.columns[:8]) == ["process", "label", "class", "weight", *columns]
+    scale = [
+        v["name"] for v in json.loads((workdir / "results/generate/zz_madgraph/summary.json").read_text())["variations"]
+    ]
+    assert len(scale) == 7 and all(n.startswith("scale:") for n in scale)  # MUR, MUF x 0.5, 1, 2 but not 1/4 or 4
+    assert list(table.columns[:4]) == ["process", "label", "class", "weight"]
+    assert set(table.columns[4:15]) == {*columns, *(f"weight:{n}" for n in scale)}
     zjets = table["process"] == "zvv_jets"
     for c in columns:  # the other processes carry their nominal weight (no change)
         np.testing.assert_array_equal(table.loc[~zjets, c], table.loc[~zjets, "weight"])
         assert not np.allclose(table.loc[zjets, c], table.loc[zjets, "weight"])
     scores = pd.read_parquet(workdir / "results/evaluation/bdt/scores.parquet")
-    assert list(scores.columns[:10]) == ["row", "fold", "process", "label", "class", "weight", *columns]
+    assert list(scores.columns[:6]) == ["row", "fold", "process", "label", "class", "weight"]
     for c in ("weight", *columns):  # k-fold: every event scored at its own weights
         np.testing.assert_array_equal(scores[c], table[c].to_numpy()[scores["row"]])
     inference = pd.read_csv(workdir / "results/inference/bdt/table.csv")
     assert {"z_discovery_no_theory", "limit_median_no_theory", "z_ratio_theory", "limit_ratio_theory"} <= set(inference.columns)  # fmt: skip
-    assert inference["notes"].str.contains("theory systematics: zvv_jets: isr").all()
+    assert (
+        inference["notes"].str.contains("zvv_jets: isr").all()
+        and inference["notes"].str.contains("zz_madgraph: scale").all()
+    )
     for method, k in zip(inference["method"], inference["n_bins_requested"]):
         spec = json.loads((workdir / f"results/inference/bdt/workspace_{method}_K{k}.json").read_text())
         pyhf.schema.validate(spec, "workspace.json")
@@ -500,6 +514,10 @@ def test_shower_variations_reach_the_workspace_as_histosys(tiny, tmp_path):
             "zvv_jets"
         ]
         assert all(not {"isr", "fsr"} & {name for name, _ in m} for p, m in modifiers.items() if p != "zvv_jets")
+        assert {("scale_zz_madgraph", "histosys"), ("scale_zz_madgraph", "normsys")} <= modifiers["zz_madgraph"]
+        assert all(
+            "scale_zz_madgraph" not in {name for name, _ in m} for p, m in modifiers.items() if p != "zz_madgraph"
+        )
     assert (workdir / "results/inference/bdt/theory_variations.png").stat().st_size > 0
 
 
