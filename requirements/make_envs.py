@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: Direct third-party packages of each rule family: what its scripts and their phenoflow modules
 #: import (every family lazy-loader: the stage packages' ``__init__`` load their names with it),
 #: also inside functions (tests/test_envs.py follows those imports: fastjet in "ml" is
-#: reached through phenoflow.features.datasets -> observables -> substructure), plus the optional packages
+#: reached through phenoflow.features.datasets -> observables -> substructure, pyhf through the
+#: binning stage's likelihood objective -> phenoflow.inference), plus the optional packages
 #: those libraries import when present (cloudpickle, rich, psutil, charset-normalizer), so that
 #: the env holds exactly what the tests ran with. The inference fits run pyhf's TensorFlow backend,
 #: which imports tensorflow-probability, which imports tf-keras beside Keras 3.
@@ -26,7 +27,7 @@ FAMILIES = {
     "generate": ["lazy-loader", "pythia8mc", "pylhe", "fastjet", "particle", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
     "analysis": ["lazy-loader", "uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "tabulate", "pyarrow", "scikit-learn", "matplotlib", "mplhep",
                  "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
-    "ml": ["lazy-loader", "xgboost", "tensorflow", "keras", "tensorflow-probability", "tf-keras", "hist", "scikit-learn", "uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
+    "ml": ["lazy-loader", "pyhf", "xgboost", "tensorflow", "keras", "tensorflow-probability", "tf-keras", "hist", "scikit-learn", "uproot", "awkward", "vector", "fastjet", "numpy", "pandas", "pyarrow", "matplotlib", "mplhep",
            "pyyaml", "cloudpickle", "rich", "psutil", "charset-normalizer"],
     "madgraph": ["lazy-loader", "uproot", "awkward", "vector", "numpy", "pyarrow", "pyyaml", "cloudpickle"],
     "inference": ["lazy-loader", "pyhf", "tensorflow", "tensorflow-probability", "tf-keras", "threadpoolctl", "hist", "scipy", "scikit-learn", "numpy", "pandas", "tabulate", "pyarrow",
