@@ -40,10 +40,10 @@ def test_workflow_runs_through_slurm_and_matches_local_run(slurm, tiny, tmp_path
         assert f"results/{name}" in compared, name
 
 
-#: Many tiny generation chunks of one process: 100 chunks of 2 events, in groups of 25.
-CHUNKS, EVENTS_PER_CHUNK, PER_GROUP = 100, 2, 25
+#: Many tiny generation chunks of one process: 48 chunks of 2 events, in groups of 12.
+CHUNKS, EVENTS_PER_CHUNK, PER_GROUP = 48, 2, 12
 #: The chunks the local run makes to compare with: every group's first and last, and some between.
-LOCAL = (0, 11, 24, 25, 38, 49, 50, 63, 74, 75, 88, 99)
+LOCAL = (0, 5, 11, 12, 23, 24, 30, 35, 36, 47)
 
 
 def _many_chunks(config: dict) -> None:
@@ -52,10 +52,10 @@ def _many_chunks(config: dict) -> None:
 
 
 def test_grouped_generation_chunks_go_as_a_few_slurm_jobs_and_match_a_local_run(slurm, tmp_path):
-    """docs/cluster.md's grouping through the slurm profile: 100 chunks in groups of 25 (2 cores,
+    """docs/cluster.md's grouping through the slurm profile: 48 chunks in groups of 12 (2 cores,
     the chunk's runtime set to a minute) are 4 SLURM jobs; the chunks equal those a local run
-    makes (12 of them, from every group: each chunk is its own seeded job, so a local run of a
-    chunk alone is the reference) and the process summary adds up all 100."""
+    makes (10 of them, from every group: each chunk is its own seeded job, so a local run of a
+    chunk alone is the reference) and the process summary adds up all 48."""
     workdirs = []
     for name in ("local", "slurm"):
         workdir = copy_repo(tmp_path / name)
