@@ -20,8 +20,8 @@ Section "likelihood" (the default analysis's and the tops tagger's saved scores,
 config's rule and Cowan's Z with 10 % and MC statistics as the proxy, the default config's
 inference settings: 1.7 % luminosity, 10 % Z+jets and 50 % QCD normalisation, MC statistics):
 per K the inference stage's exact profiled Z and median limit of the DP optimum of the proxy,
-the mixture on the proxy and the mixture on the likelihood (``binning.gmm.objective:
-likelihood``), each merged under the rule, and both mixtures' seconds.
+the mixture on the proxy and the mixture on the likelihood (method ``gmm_likelihood``),
+each merged under the rule, and both mixtures' seconds.
 Section "simplex": the mixture on the softmax outputs of a three-class toy
 (:func:`phenoflow.binning.toys.softmax_toy`, two signals combined in quadrature, b >= 10 per
 bin) against the best of the n-D baselines (regular grid, argmax-and-quantile regions), the

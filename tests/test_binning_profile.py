@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from phenoflow.binning.gmm.profile import LikelihoodModel, discovery_significance, median_limit
-from phenoflow.binning.rule import combined_significance
+from phenoflow.binning.rule import BinRule, combined_significance
 from phenoflow.inference.fits import expected_results
 from phenoflow.inference.likelihood import BinnedSample, MCStatistics, workspace_spec
 from phenoflow.inference.theory import TheoryShift, TheorySystematics
@@ -161,43 +161,52 @@ def control_events(n_per_region: int = 200, seed: int = 0):
 
 
 def test_the_likelihood_trained_mixture_finds_the_control_bin():
-    """K = 3 on the four regions: the mixture on the proxy splits the signal (an edge at M|H, none
-    near C|D), the mixture on the likelihood keeps C apart (an edge at C|D) and reaches a
-    likelihood Z above 2.8 (the best partition of the regions: 2.94), where the proxy's bins give
-    1.85."""
-    from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
+    """K = 3 on the four regions: the mixture on the proxy (method gmm) splits the signal (an edge
+    at M|H, none near C|D), the mixture on the likelihood (method gmm_likelihood) keeps C apart (an
+    edge at C|D) and reaches a likelihood Z above 2.8 (the best partition of the regions: 2.94),
+    where the proxy's bins give 1.85."""
+    from phenoflow.binning.gmm import GMMSettings
     from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.methods import MethodOptions, registered
+    from phenoflow.inference.study import InferenceSettings
 
     x, w, label, process = control_events()
     index = np.array([CONTROL.processes.index(p) for p in process])
+    inference = InferenceSettings.from_config(
+        {"normalisation": {"a": 0.5, "b": 0.9}, "mc_statistics": False, "theory": {}, "cl": 0.95,
+         "mc_limited_below": 0.8, "luminosity_uncertainty": 0.0}, None
+    )  # fmt: skip
+    options = MethodOptions(gmm=GMMSettings(n_fine=200, n_coarse=50), inference=inference, processes=process)
     z, edges = {}, {}
-    for objective in ("proxy", "likelihood"):
-        settings = GMMSettings(objective=objective, n_fine=200, n_coarse=50)
-        fit = fit_gmm_binning(x, w, label, 3, settings=settings, likelihood=(CONTROL, process))
-        edges[objective] = fit.edges
-        z[objective] = _likelihood_of_edges(CONTROL, fit.edges, x, w, index)
-    assert not np.any(np.abs(edges["proxy"][1:-1] - 0.25) < 0.05)
-    assert np.any(np.abs(edges["likelihood"][1:-1] - 0.25) < 0.02)
-    assert z["likelihood"] > 2.8 and z["proxy"] < 1.9
+    for method in ("gmm", "gmm_likelihood"):
+        chosen = registered(method)(x, w, label, 3, BinRule(), options)
+        assert chosen.fit.settings.objective == ("proxy" if method == "gmm" else "likelihood")
+        edges[method] = chosen.edges
+        z[method] = _likelihood_of_edges(CONTROL, chosen.edges, x, w, index)
+    assert not np.any(np.abs(edges["gmm"][1:-1] - 0.25) < 0.05)
+    assert np.any(np.abs(edges["gmm_likelihood"][1:-1] - 0.25) < 0.02)
+    assert z["gmm_likelihood"] > 2.8 and z["gmm"] < 1.9
 
 
-def test_the_objective_is_a_setting_read_from_the_config():
-    """binning.gmm.objective sets GMMSettings.objective (default the proxy); the likelihood one
-    makes the plan read the inference block, and an unknown value or a missing block is an
-    error naming the key."""
+def test_the_likelihood_method_reads_the_inference_block_and_has_no_simplex_binning():
+    """Method gmm_likelihood makes the plan read the inference block (an error naming the method
+    without it); binning.gmm has no objective key (the method is the one way in); on softmax
+    vectors the method gives no binning, as the exact optimum."""
     from phenoflow.binning.gmm import GMMSettings
+    from phenoflow.binning.methods import MethodOptions, registered
     from phenoflow.binning.study import Plan
 
     assert GMMSettings().objective == "proxy"
-    assert GMMSettings.from_config({"objective": "likelihood"}).objective == "likelihood"
-    with pytest.raises(ValueError, match="binning.gmm.objective"):
-        GMMSettings.from_config({"objective": "cowan"})
-    binning = {"methods": ["gmm"], "n_bins": [3], "min_background": 1.0, "max_rel_uncertainty": 0.5,
-               "min_mc_events": 10, "combination": "quadrature", "gmm": {"objective": "likelihood"}}  # fmt: skip
+    with pytest.raises(ValueError, match="binning.gmm.objective is not a setting"):
+        GMMSettings.from_config({"objective": "likelihood"})
+    binning = {"methods": ["gmm", "gmm_likelihood"], "n_bins": [3], "min_background": 1.0,
+               "max_rel_uncertainty": 0.5, "min_mc_events": 10, "combination": "quadrature", "gmm": {}}  # fmt: skip
     inference = {"luminosity_uncertainty": 0.017, "normalisation": {"qcd": 0.5}, "mc_statistics": True,
                  "theory": {}, "cl": 0.95, "mc_limited_below": 0.8}  # fmt: skip
     plan = Plan.from_config(binning, None, 1, inference)
     assert plan.options.inference.normalisation == {"qcd": 0.5} and plan.options.inference.mc_statistics.enabled
-    with pytest.raises(ValueError, match="binning.gmm.objective: likelihood needs the config's inference"):
+    with pytest.raises(ValueError, match="binning.methods: gmm_likelihood needs the config's inference"):
         Plan.from_config(binning, None, 1)
-    assert Plan.from_config({**binning, "gmm": {}}, None, 1).options.inference is None
+    assert Plan.from_config({**binning, "methods": ["gmm"]}, None, 1).options.inference is None
+    proba = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    assert registered("gmm_likelihood")(proba, np.ones(2), np.array([1, 0]), 3, BinRule(), MethodOptions()) is None

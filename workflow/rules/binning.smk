@@ -30,7 +30,7 @@ rule binning:
         binning=config["binning"],  # the methods, K, the rule, the mixture's settings, crossfit, combination
         classes=CLASSES.as_dict(),
         significance=config["significance"],
-        inference=config["inference"],  # the likelihood the mixture's likelihood objective maximises
+        inference=config["inference"],  # the likelihood method gmm_likelihood maximises
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],

@@ -18,7 +18,7 @@ out = snakemake.output
 collision = Collision(p.sqrt_s_gev, p.luminosity_fb)
 with to_log_file(snakemake.log[0]) as log:
     plan = Plan.from_config(p.binning, p.significance, p.seed, p.inference)
-    if "gmm" in plan.methods:
+    if {"gmm", "gmm_likelihood"} & set(plan.methods):
         use_tensorflow_threads(snakemake.threads)
     scores = pd.read_parquet(snakemake.input[0])
     # bins chosen on other events than those that fill them (binning.crossfit), as each event's score

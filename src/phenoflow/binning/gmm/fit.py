@@ -345,9 +345,11 @@ def fit_gmm_binning(
 def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n: int) -> np.ndarray:
     """Each event's index into ``likelihood.processes`` (n,); an error naming what is missing."""
     if not one_d:
-        raise ValueError("binning.gmm.objective: likelihood needs 1-D scores (the simplex has no likelihood)")
+        raise ValueError("the mixture's likelihood objective (gmm_likelihood) needs 1-D scores (the simplex has none)")
     if likelihood is None or processes is None:
-        raise ValueError("binning.gmm.objective: likelihood needs the likelihood's settings and each event's process")
+        raise ValueError(
+            "the mixture's likelihood objective (gmm_likelihood) needs the likelihood and each event's process"
+        )
     processes = np.asarray(processes).astype(str)
     if processes.shape != (n,):
         raise ValueError(f"processes must have one name per event ({n}), got shape {processes.shape}")
