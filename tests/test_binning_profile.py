@@ -210,3 +210,46 @@ def test_the_likelihood_method_reads_the_inference_block_and_has_no_simplex_binn
     assert Plan.from_config({**binning, "methods": ["gmm"]}, None, 1).options.inference is None
     proba = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
     assert registered("gmm_likelihood")(proba, np.ones(2), np.array([1, 0]), 3, BinRule(), MethodOptions()) is None
+
+
+def _default_table():
+    """The saved default analysis's BDT scores and the benchmark's likelihood of them (1.7 %
+    luminosity, 10 % Z+jets and 50 % QCD normalisation, MC statistics), with its per-bin rule."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from phenoflow.significance import Significance
+
+    table = pd.read_parquet(Path(__file__).parent / "data" / "binning_scores" / "default_bdt.parquet")
+    x, w = table["score"].to_numpy(np.float64), table["weight"].to_numpy(np.float64)
+    label, process = table["label"].to_numpy(np.int64), table["process"].astype(str).to_numpy()
+    names = sorted(set(process))
+    model = LikelihoodModel(names, [bool(np.all(label[process == p] == 1)) for p in names], 0.017,
+                            {"zvv_jets": 0.1, "qcd": 0.5}, MCStatistics())  # fmt: skip
+    rule = BinRule(min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10, significance=Significance(0.1, True))
+    return (x, w, label, process), model, rule
+
+
+@pytest.mark.parametrize("k", [3, 10])
+def test_the_dp_optimum_is_a_start_and_the_result_is_never_below_it(k):
+    """The likelihood mixture's last restart starts at the DP optimum of the per-bin proxy of the
+    same events and rule (binning.optimal.optimal_edges), bins and all: with that restart alone
+    and one step of training the result is the DP's bins. With every restart and a short training
+    the result, chosen by the exact likelihood Z of the hard bins, is not below the DP's."""
+    from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
+    from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.optimal import optimal_edges
+    from phenoflow.binning.rule import bin_index
+
+    (x, w, label, process), model, rule = _default_table()
+    index = np.array([model.processes.index(p) for p in process])
+    dp = optimal_edges(x, w, label, k, rule)
+    z_dp = _likelihood_of_edges(model, dp, x, w, index)
+    alone = GMMSettings(objective="likelihood", n_restarts=1, n_steps=1)
+    fit = fit_gmm_binning(x, w, label, k, rule=rule, settings=alone, likelihood=(model, process))
+    np.testing.assert_array_equal(bin_index(x, fit.edges), bin_index(x, dp))
+    assert fit.likelihood_significance == pytest.approx(z_dp, rel=1e-12)
+    short = GMMSettings(objective="likelihood", n_steps=20)
+    fit = fit_gmm_binning(x, w, label, k, rule=rule, settings=short, likelihood=(model, process))
+    assert fit.likelihood_significance >= z_dp * (1 - 1e-12)

@@ -20,6 +20,7 @@ from phenoflow.binning.gmm.cells import (
 from phenoflow.binning.gmm.profile import LikelihoodModel
 from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.gmm.training import _train
+from phenoflow.binning.optimal import optimal_edges
 from phenoflow.binning.rule import (
     COMBINATION,
     COMBINATIONS,
@@ -237,7 +238,11 @@ def fit_gmm_binning(
     discovery Z of the model of ``likelihood`` = (model, processes)
     (:mod:`phenoflow.binning.gmm.profile`), which needs each event's process name ``processes``
     (n,), one of ``model.processes``; the restarts'
-    states are then chosen by that Z of their hard bins after the rule's merges.
+    states are then chosen by that Z of their hard bins after the rule's merges, and the last
+    restart starts from the DP optimum of the per-bin proxy of the same events and rule
+    (:func:`phenoflow.binning.optimal.optimal_edges`; the fine cells are cut at its edges, so
+    its start's hard bins are the DP's), so that the result's likelihood Z on these events is
+    never below the DP's.
     See :mod:`phenoflow.binning.gmm` for the method.
     """
     start = time.perf_counter()
@@ -251,14 +256,18 @@ def fit_gmm_binning(
     scores, weights, labels, signal_labels = _checked_events(scores, weights, labels, signal_labels)
     lo, hi = settings.score_range
     x = scores if one_d else simplex.free_coordinates(scores)
-    cells = fine_cells(x, weights, labels, signal_labels, settings.n_fine, lo, hi)
     significance = rule.significance
     signal = np.isin(labels, signal_labels)
-    init = starts(cells, (scores, weights, signal), n_components, rule, settings, seed)
-    process_index = None
+    process_index = dp_edges = None
     if settings.objective == "likelihood":
         model, processes = likelihood if likelihood is not None else (None, None)
         process_index = _process_index(model, processes, one_d, len(scores))
+        # the DP optimum of the per-bin proxy on these events: the last restart's start, its bins
+        # exactly (no fine cell straddles its edges), so that the result's likelihood Z is never below its
+        dp_edges = optimal_edges(scores, weights, signal.astype(np.int64), n_components, rule)
+    cells = fine_cells(x, weights, labels, signal_labels, settings.n_fine, lo, hi, _inner(dp_edges))
+    init = starts(cells, (scores, weights, signal), n_components, rule, settings, seed, dp_edges)
+    if process_index is not None:
         ok = cells.cell >= 0
         columns = [
             np.bincount(cells.cell[ok], weights=(np.where(process_index == p, weights, 0.0) ** power)[ok],
@@ -340,6 +349,11 @@ def fit_gmm_binning(
             else _likelihood_of_edges(likelihood[0], hard.edges, scores, weights, process_index)
         ),
     )  # fmt: skip
+
+
+def _inner(edges: np.ndarray | None) -> np.ndarray | tuple:
+    """The inner edges of ``edges`` (none for None)."""
+    return () if edges is None else np.asarray(edges, dtype=np.float64)[1:-1]
 
 
 def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n: int) -> np.ndarray:
