@@ -284,8 +284,6 @@ def fit_gmm_binning(
         """Hard Z of one mixture under the rule: 1-D on the events, n-D on the fine cells."""
         if one_d:
             edges = _hard_1d(*params, events, cells, n_components, lo, hi, rule).edges
-            if process_index is not None:
-                return _likelihood_of_edges(model, edges, scores, weights, process_index)
             return events.yields(edges).significance(combination, significance)
         y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
         groups, n_new = rule.merge(y, np.ones((n_components, n_components), dtype=bool))
@@ -297,7 +295,13 @@ def fit_gmm_binning(
         (trained.best_log_weights, trained.best_means, trained.best_scale_tril),
         (trained.log_weights, trained.means, trained.scale_tril),
     )
-    z_stage = np.array([[hard_significance(tuple(a[r] for a in st)) for st in stages] for r in range(n_restarts)])
+    candidates = [tuple(a[r] for a in st) for r in range(n_restarts) for st in stages]
+    if process_index is not None:  # the likelihood's Z of every candidate's hard bins in one batched fit
+        edge_sets = [_hard_1d(*c, events, cells, n_components, lo, hi, rule).edges for c in candidates]
+        z_stage = _likelihood_of_edge_sets(model, edge_sets, scores, weights, process_index, n_components)
+    else:
+        z_stage = np.array([hard_significance(c) for c in candidates])
+    z_stage = z_stage.reshape(n_restarts, len(stages))
     per_restart = z_stage.max(axis=1)
     best = int(np.argmax(per_restart))
     log_w, means, tril = (np.asarray(a[best], dtype=np.float64) for a in stages[int(np.argmax(z_stage[best]))])
@@ -344,10 +348,7 @@ def fit_gmm_binning(
         seed=seed,
         n_cells=len(cells.points),
         image=hard.image,
-        likelihood_significance=(
-            None if process_index is None
-            else _likelihood_of_edges(likelihood[0], hard.edges, scores, weights, process_index)
-        ),
+        likelihood_significance=None if process_index is None else float(z_stage.max()),
     )  # fmt: skip
 
 
@@ -374,14 +375,29 @@ def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n
     return np.array([likelihood.processes.index(name) for name in names], dtype=np.int64)[inverse]
 
 
-def _likelihood_of_edges(likelihood: LikelihoodModel, edges, scores, weights, process_index) -> float:
-    """The likelihood's discovery Z of the 1-D bins ``edges`` (per-process yields of the events)."""
+def _likelihood_of_edge_sets(likelihood: LikelihoodModel, edge_sets, scores, weights, process_index,
+                             n_slots: int) -> np.ndarray:  # fmt: skip
+    """The likelihood's discovery Z of each set of 1-D bins in ``edge_sets`` (per-process yields of
+    the events), (len(edge_sets),), in one batched fit: each set's bins padded with empty ones to
+    ``n_slots`` (an empty bin adds nothing to the deviance and has no free gamma), so that the fit
+    is compiled once per number of slots."""
     from phenoflow.binning.gmm.profile import discovery_significance
 
-    bins = bin_index(scores, np.asarray(edges, dtype=np.float64))
-    ok, n_bins = bins >= 0, len(edges) - 1
     n_proc = len(likelihood.processes)
-    index = process_index[ok] * n_bins + bins[ok]
-    y = np.bincount(index, weights=weights[ok], minlength=n_proc * n_bins).reshape(n_proc, n_bins)
-    w2 = np.bincount(index, weights=weights[ok] ** 2, minlength=n_proc * n_bins).reshape(n_proc, n_bins)
-    return float(discovery_significance(likelihood, y, w2, iterations=20)[0])
+    y = np.zeros((len(edge_sets), n_proc, n_slots))
+    w2 = np.zeros_like(y)
+    for i, edges in enumerate(edge_sets):
+        bins = bin_index(scores, np.asarray(edges, dtype=np.float64))
+        ok, n_bins = bins >= 0, len(edges) - 1
+        if n_bins > n_slots:
+            raise ValueError(f"{n_bins} bins for {n_slots} slots")
+        index = process_index[ok] * n_bins + bins[ok]
+        for out, power in ((y, 1), (w2, 2)):
+            sums = np.bincount(index, weights=weights[ok] ** power, minlength=n_proc * n_bins)
+            out[i, :, :n_bins] = sums.reshape(n_proc, n_bins)
+    return np.asarray(discovery_significance(likelihood, y, w2, iterations=20)[0])
+
+
+def _likelihood_of_edges(likelihood: LikelihoodModel, edges, scores, weights, process_index) -> float:
+    """The likelihood's discovery Z of the 1-D bins ``edges`` (per-process yields of the events)."""
+    return float(_likelihood_of_edge_sets(likelihood, [edges], scores, weights, process_index, len(edges) - 1)[0])

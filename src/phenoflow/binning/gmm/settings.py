@@ -68,7 +68,8 @@ class GMMSettings:
     the bins; ``likelihood`` (method ``gmm_likelihood``) the expected discovery Z of the
     inference stage's likelihood (1-D scores; the fit needs each event's process and the
     likelihood's settings), its profile fit ``newton_steps`` Newton steps per training step,
-    warm-started, and ``newton_steps_hard`` from the nominal parameters for each hard state.
+    warm-started, and ``newton_steps_hard`` for each hard state checked during training,
+    warm-started from the soft state's.
     """
 
     n_steps: int = _DEFAULTS["n_steps"]
@@ -85,7 +86,7 @@ class GMMSettings:
     score_range: tuple[float, float] = (0.0, 1.0)
     objective: str = "proxy"
     newton_steps: int = 2
-    newton_steps_hard: int = 12
+    newton_steps_hard: int = 5
 
     def __post_init__(self):
         def check(ok: bool, key: str, name: str, want: str) -> None:

@@ -42,7 +42,7 @@ class _Loop:
     if ``counted`` (the hard check applies it always). With a ``likelihood``
     (:class:`phenoflow.binning.gmm.profile.LikelihoodModel`) the loop maximises its profiled
     discovery Z instead, in float64, with ``newton`` = (Newton steps per training step, warm-started;
-    Newton steps of each hard state's fit, from the nominal parameters)."""
+    Newton steps of each hard state's fit, warm-started from the soft state's parameters)."""
 
     dim: int
     interval: bool
@@ -140,7 +140,8 @@ def _hard_significance(loop: _Loop, log_joint_, data, bounds, uncertainty, start
     """Z of the hard (argmax) assignment of the cells, (R,), or -1 unless every bin holding cells
     obeys the rule (1-D: every interval of cells with the same winner, at most K of them, as the
     hard result will be judged); with a likelihood its Z from the profile fit started at ``start``
-    (the nominal parameters)."""
+    (the soft state's profiled parameters: the hard check only ranks a restart's states, the
+    final choice among them refits each from the nominal parameters)."""
     import tensorflow as tf
 
     _, cell_sums, occupancy, _, _ = data[:5]
@@ -228,7 +229,6 @@ def _trainer(loop: _Loop) -> Callable:
         arrays = tuple(tf.TensorArray(real, size=n_steps) for _ in range(6))
         zeros = tuple(tf.zeros_like(p) for p in params)
         best = (tuple(params), -2.0 * tf.ones_like(params[0][:, 0]))
-        nominal = theta
 
         def body(i, params, m1, m2, best, arrays, theta):
             temperature.assign(temperatures[i])
@@ -242,7 +242,7 @@ def _trainer(loop: _Loop) -> Callable:
             grads = tape.gradient(total, params)
             z_hard = tf.cond(
                 (i % _CHECK_EVERY == 0) | (i == n_steps - 1),
-                lambda: _hard_significance(loop, tf.stop_gradient(log_joint_), data, bounds, uncertainty, nominal),
+                lambda: _hard_significance(loop, tf.stop_gradient(log_joint_), data, bounds, uncertainty, theta),
                 lambda: tf.fill(tf.shape(z), tf.constant(np.nan, real)),  # not checked
             )
             grads = tuple(tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in grads)
