@@ -253,3 +253,55 @@ def test_the_dp_optimum_is_a_start_and_the_result_is_never_below_it(k):
     short = GMMSettings(objective="likelihood", n_steps=20)
     fit = fit_gmm_binning(x, w, label, k, rule=rule, settings=short, likelihood=(model, process))
     assert fit.likelihood_significance >= z_dp * (1 - 1e-12)
+
+
+def test_theory_shifts_of_the_mixture_equal_the_inference_stages_at_hard_bins():
+    """With the shower variations of the saved default table (ISR and FSR envelopes on every
+    process, mode both: normsys and histosys), the objective the mixture trains on
+    (training._likelihood_z on one-hot per-bin sums, the members' up and down taken by
+    theory.soft_shifts) and the final choice's fit both equal the inference stage's Z of a
+    workspace built from the same variation columns (binned_samples, workspace_spec,
+    expected_results) to 1e-7; the theory systematics lower Z there."""
+    from pathlib import Path
+
+    import pandas as pd
+    import tensorflow as tf
+
+    from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.gmm.profile import nominal_parameters
+    from phenoflow.binning.gmm.theory import member_columns, theory_rows
+    from phenoflow.binning.gmm.training import _likelihood_z, _Loop
+    from phenoflow.binning.rule import bin_index
+    from phenoflow.inference.likelihood import binned_samples
+    from phenoflow.variations import Variation
+
+    table = pd.read_parquet(Path(__file__).parent / "data" / "binning_scores" / "default_theory_bdt.parquet")
+    x, w = table["score"].to_numpy(np.float64), table["weight"].to_numpy(np.float64)
+    label, process = table["label"].to_numpy(np.int64), table["process"].astype(str).to_numpy()
+    columns = {c: table[c].to_numpy(np.float64) for c in table.columns if c.startswith("weight:")}
+    names = sorted(set(process))
+    varied = [Variation(c.removeprefix("weight:"), c.split(":")[1], "envelope") for c in columns]
+    variations = {p: varied for p in names}
+    shifts, rows, members = theory_rows(names, variations, list(columns))
+    model = LikelihoodModel(names, [bool(np.all(label[process == p] == 1)) for p in names], 0.017,
+                            {"zvv_jets": 0.1}, MCStatistics(), TheorySystematics(), shifts)  # fmt: skip
+    assert model.theory_on and model.theory.mode == "both" and len(shifts) == 2 * len(names)
+    edges = np.r_[0.0, np.quantile(x[label == 0], [0.5, 0.8]), np.quantile(x[label == 1], [0.5, 0.8]), 1.0]
+    bins = bin_index(x, edges)
+    samples, _ = binned_samples(bins, 5, w, process, label, variations=variations, variation_weights=columns)
+    spec = workspace_spec(samples, luminosity_uncertainty=0.017, normalisation={"zvv_jets": 0.1},
+                          mc_statistics=MCStatistics(), theory=TheorySystematics())  # fmt: skip
+    z_ref = expected_results(spec, bands=(0,)).significance
+    index = np.array([names.index(p) for p in process])
+    weights_m = member_columns(rows, members, index, columns)
+    assert _likelihood_of_edges(model, edges, x, w, index, (rows, weights_m)) == pytest.approx(z_ref, rel=1e-7)
+    one_hot = np.eye(5)[bins]  # (n, K): the hard assignment
+    per_event = [np.where(index == p, w, 0.0) ** k for k in (1, 2) for p in range(len(names))] + list(weights_m.T)
+    sums = (one_hot.T @ np.column_stack(per_event))[None]  # (1, K, 2P + M)
+    b = sums[..., [names.index(p) for p in names if p != "zz_qqvv"]].sum(axis=-1)
+    loop = _Loop(1, True, "quadrature", likelihood=model, newton=(20, 20), theory=rows)
+    start = tf.constant(nominal_parameters(model, 5)[None])
+    z, _ = _likelihood_z(loop, tf.constant(sums), tf.constant(b), tf.constant(b), start, 20)
+    assert float(z[0]) == pytest.approx(z_ref, rel=1e-7)
+    plain = LikelihoodModel(model.processes, model.signal, 0.017, {"zvv_jets": 0.1}, MCStatistics())
+    assert _likelihood_of_edges(plain, edges, x, w, index) > z_ref * 1.001

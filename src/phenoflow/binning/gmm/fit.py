@@ -269,12 +269,12 @@ def fit_gmm_binning(
     init = starts(cells, (scores, weights, signal), n_components, rule, settings, seed, dp_edges)
     if process_index is not None:
         ok = cells.cell >= 0
-        columns = [
-            np.bincount(cells.cell[ok], weights=(np.where(process_index == p, weights, 0.0) ** power)[ok],
-                        minlength=len(cells.points))
-            for power in (1, 2) for p in range(len(model.processes))
-        ]  # fmt: skip
-        sums = (model, np.column_stack(columns))
+        theory = likelihood[2] if len(likelihood) > 2 else None
+        members = np.zeros((len(scores), 0)) if theory is None else theory[1]
+        per_event = [np.where(process_index == p, weights, 0.0) ** power for power in (1, 2)
+                     for p in range(len(model.processes))] + list(members.T)  # fmt: skip
+        columns = [np.bincount(cells.cell[ok], weights=c[ok], minlength=len(cells.points)) for c in per_event]
+        sums = (model, np.column_stack(columns), None if theory is None else theory[0])
     else:
         sums = None
     trained = _train(cells, init, (lo, hi) if one_d else None, combination, rule, settings, sums)
@@ -298,7 +298,7 @@ def fit_gmm_binning(
     candidates = [tuple(a[r] for a in st) for r in range(n_restarts) for st in stages]
     if process_index is not None:  # the likelihood's Z of every candidate's hard bins in one batched fit
         edge_sets = [_hard_1d(*c, events, cells, n_components, lo, hi, rule).edges for c in candidates]
-        z_stage = _likelihood_of_edge_sets(model, edge_sets, scores, weights, process_index, n_components)
+        z_stage = _likelihood_of_edge_sets(model, edge_sets, (scores, weights, process_index, theory), n_components)
     else:
         z_stage = np.array([hard_significance(c) for c in candidates])
     z_stage = z_stage.reshape(n_restarts, len(stages))
@@ -375,17 +375,22 @@ def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n
     return np.array([likelihood.processes.index(name) for name in names], dtype=np.int64)[inverse]
 
 
-def _likelihood_of_edge_sets(likelihood: LikelihoodModel, edge_sets, scores, weights, process_index,
-                             n_slots: int) -> np.ndarray:  # fmt: skip
-    """The likelihood's discovery Z of each set of 1-D bins in ``edge_sets`` (per-process yields of
-    the events), (len(edge_sets),), in one batched fit: each set's bins padded with empty ones to
-    ``n_slots`` (an empty bin adds nothing to the deviance and has no free gamma), so that the fit
-    is compiled once per number of slots."""
+def _likelihood_of_edge_sets(likelihood: LikelihoodModel, edge_sets, events: tuple, n_slots: int) -> np.ndarray:
+    """The likelihood's discovery Z of each set of 1-D bins in ``edge_sets``, (len(edge_sets),), in
+    one batched fit: each set's bins padded with empty ones to ``n_slots`` (an empty bin adds
+    nothing to the deviance and has no free gamma), so that the fit is compiled once per number
+    of slots. ``events``: scores, weights, index of the process and the theory (its
+    :class:`phenoflow.binning.gmm.theory.ShiftRows` and member weights (n, M), or None), whose
+    per-process yields, sums of w^2 and members' yields fill the bins."""
     from phenoflow.binning.gmm.profile import discovery_significance
+    from phenoflow.binning.gmm.theory import soft_shifts
 
+    scores, weights, process_index, theory = events
     n_proc = len(likelihood.processes)
+    members = np.zeros((len(scores), 0)) if theory is None else theory[1]
     y = np.zeros((len(edge_sets), n_proc, n_slots))
     w2 = np.zeros_like(y)
+    m = np.zeros((len(edge_sets), members.shape[1], n_slots))
     for i, edges in enumerate(edge_sets):
         bins = bin_index(scores, np.asarray(edges, dtype=np.float64))
         ok, n_bins = bins >= 0, len(edges) - 1
@@ -395,9 +400,17 @@ def _likelihood_of_edge_sets(likelihood: LikelihoodModel, edge_sets, scores, wei
         for out, power in ((y, 1), (w2, 2)):
             sums = np.bincount(index, weights=weights[ok] ** power, minlength=n_proc * n_bins)
             out[i, :, :n_bins] = sums.reshape(n_proc, n_bins)
-    return np.asarray(discovery_significance(likelihood, y, w2, iterations=20)[0])
+        for j, column in enumerate(members.T):
+            m[i, j, :n_bins] = np.bincount(bins[ok], weights=column[ok], minlength=n_bins)
+    up = down = None
+    if theory is not None:
+        y = np.clip(y, 0.0, None)  # as the inference stage floors the nominal yields
+        up, down = soft_shifts(theory[0], y, m)
+    return np.asarray(discovery_significance(likelihood, y, w2, up, down, iterations=20)[0])
 
 
-def _likelihood_of_edges(likelihood: LikelihoodModel, edges, scores, weights, process_index) -> float:
-    """The likelihood's discovery Z of the 1-D bins ``edges`` (per-process yields of the events)."""
-    return float(_likelihood_of_edge_sets(likelihood, [edges], scores, weights, process_index, len(edges) - 1)[0])
+def _likelihood_of_edges(likelihood: LikelihoodModel, edges, scores, weights, process_index, theory=None) -> float:
+    """The likelihood's discovery Z of the 1-D bins ``edges`` (per-process yields of the events;
+    ``theory`` as :func:`_likelihood_of_edge_sets` takes it)."""
+    events = (scores, weights, process_index, theory)
+    return float(_likelihood_of_edge_sets(likelihood, [edges], events, len(edges) - 1)[0])
