@@ -2,7 +2,8 @@ rule binning:
     """Bin the scored events with each configured method and number of bins, judged by one rule;
     each fold's events through bins chosen on the other folds (binning.crossfit)."""
     input:
-        result("evaluation/{model}/scores.parquet"),
+        scores=result("evaluation/{model}/scores.parquet"),
+        summaries=generation_summaries,  # each process's theory variations, for method gmm_likelihood
     output:
         results=result("binning/{model}/binning.json"),
         table=report(

@@ -17,7 +17,7 @@ Every method's bins are then judged by the same rule and the same yield function
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 if TYPE_CHECKING:
     from phenoflow.binning.gmm.fit import GMMBinningResult
     from phenoflow.inference.study import InferenceSettings
+    from phenoflow.variations import Variation
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ class MethodOptions:
     signals' Z ``combination`` combine (:data:`phenoflow.binning.rule.COMBINATIONS`). The
     mixture on the likelihood (method ``gmm_likelihood``) also needs the likelihood's settings
     ``inference`` (:class:`phenoflow.inference.study.InferenceSettings`) and each event's process
-    name ``processes`` (n,), the events' the method is called with."""
+    name ``processes`` (n,), the events' the method is called with, and for theory systematics
+    each process's ``variations`` (:class:`phenoflow.variations.Variation`) and their weights
+    ``variation_weights`` by column (``weight:<name>``, (n,) each, normalised as the weights)."""
 
     seed: int = 0
     gmm: GMMSettings = GMMSettings()
@@ -66,6 +69,8 @@ class MethodOptions:
     combination: str = COMBINATION
     inference: InferenceSettings | None = None
     processes: np.ndarray | None = None
+    variations: Mapping[str, Sequence[Variation]] | None = None
+    variation_weights: Mapping[str, np.ndarray] | None = None
 
 
 #: A binning method: (scores (n,) or (n, C), weights (n,), labels (n,), K, rule, options) -> its
@@ -125,9 +130,18 @@ def _gmm_likelihood(scores, weights, labels, n_bins: int, rule: BinRule, options
     (:mod:`phenoflow.binning.gmm.profile`); None on the simplex (no likelihood there)."""
     if np.ndim(scores) != 1:
         return None
+    from phenoflow.binning.gmm.theory import member_columns, theory_rows
+
     model = _likelihood_model(labels, options)
     trained = replace(options, gmm=replace(options.gmm, objective="likelihood"))
-    return _mixture(scores, weights, labels, n_bins, rule, trained, (model, options.processes))
+    columns = options.variation_weights or {}
+    if not (model.theory.enabled and options.variations and columns):
+        return _mixture(scores, weights, labels, n_bins, rule, trained, (model, options.processes))
+    shifts, rows, members = theory_rows(model.processes, options.variations, list(columns))
+    model = replace(model, shifts=shifts)
+    index = np.searchsorted(model.processes, np.asarray(options.processes).astype(str))
+    theory = (rows, member_columns(rows, members, index, columns)) if shifts else None
+    return _mixture(scores, weights, labels, n_bins, rule, trained, (model, options.processes, theory))
 
 
 def _likelihood_model(labels: np.ndarray, options: MethodOptions):

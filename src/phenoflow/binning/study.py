@@ -163,6 +163,7 @@ def run_binnings(
     rule, options = plan.rule, plan.options
     rows = []
     process = scores["process"].astype(str).to_numpy()
+    variation_columns = {c: scores[c].to_numpy(np.float64) for c in scores.columns if c.startswith("weight:")}
     for method in plan.methods:
         for k in plan.n_bins:
             chosen = []  # every choice of this binning (one per cross-fitted group)
@@ -170,7 +171,11 @@ def run_binnings(
             def edges_on(xs, ws, ys, method=method, k=k, chosen=chosen):
                 # the i-th choice is made on the events outside group i (crossfit_binning's order)
                 rows = slice(None) if groups is None else groups != len(chosen)
-                seeded = replace(options, seed=options.seed + len(chosen), processes=process[rows])
+                # the variation weights scaled as the weights (cross-fitting scales them to the luminosity)
+                ratio = np.divide(ws, w[rows], out=np.zeros(len(ws)), where=w[rows] != 0)
+                varied = {c: v[rows] * ratio for c, v in variation_columns.items()}
+                seeded = replace(options, seed=options.seed + len(chosen), processes=process[rows],
+                                 variation_weights=varied)  # fmt: skip
                 chosen.append(registered(method)(xs, ws, ys, k, rule, seeded))
                 if chosen[-1].fit is not None:
                     log.info("%s, K = %d: trained in %.1f s", method, k, chosen[-1].fit.wall_time)

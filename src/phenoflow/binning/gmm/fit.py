@@ -260,7 +260,7 @@ def fit_gmm_binning(
     signal = np.isin(labels, signal_labels)
     process_index = dp_edges = None
     if settings.objective == "likelihood":
-        model, processes = likelihood if likelihood is not None else (None, None)
+        model, processes = likelihood[:2] if likelihood is not None else (None, None)
         process_index = _process_index(model, processes, one_d, len(scores))
         # the DP optimum of the per-bin proxy on these events: the last restart's start, its bins
         # exactly (no fine cell straddles its edges), so that the result's likelihood Z is never below its
