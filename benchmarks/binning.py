@@ -16,12 +16,14 @@ Section "events" (the same tables): what the rule's minimum of 10 background MC 
 K the exact optimum's Z without it (b >= 1, MC uncertainty <= 0.5: four equal-weight events pass)
 and with it, the bins each keeps, how many of the optimum's bins held fewer than 10 background MC
 events without it, and the mixture's Z under the full rule against the optimum.
-Section "likelihood" (the default analysis's and the tops tagger's saved scores, the default
+Section "likelihood" (fresh scores: the default analysis's BDT with its ISR and FSR shower
+variations, ``default_theory_bdt``, and the tops example's BDT, ``tops_fresh_bdt``; the default
 config's rule and Cowan's Z with 10 % and MC statistics as the proxy, the default config's
-inference settings: 1.7 % luminosity, 10 % Z+jets and 50 % QCD normalisation, MC statistics):
-per K the inference stage's exact profiled Z and median limit of the DP optimum of the proxy,
-the mixture on the proxy and the mixture on the likelihood (``binning.gmm.objective:
-likelihood``), each merged under the rule, and both mixtures' seconds.
+inference settings: 1.7 % luminosity, 10 % Z+jets and 50 % QCD normalisation, MC statistics,
+theory systematics from the variation columns): per K the inference stage's exact profiled Z and
+median limit of the DP optimum of the proxy (``optimal``), the mixture on the proxy (``gmm``) and
+the mixture on the likelihood (``gmm_likelihood``), each merged under the rule, the ratio of the
+last to the DP's Z and both mixtures' seconds.
 Section "simplex": the mixture on the softmax outputs of a three-class toy
 (:func:`phenoflow.binning.toys.softmax_toy`, two signals combined in quadrature, b >= 10 per
 bin) against the best of the n-D baselines (regular grid, argmax-and-quantile regions), the
@@ -307,14 +309,28 @@ def simplex_three_class(significance: Significance) -> None:
 LIKELIHOOD_SETTINGS = {"luminosity_uncertainty": 0.017, "normalisation": {"zvv_jets": 0.1, "qcd": 0.5}}
 
 
-def likelihood_of(edges, x, w, y, process, settings) -> tuple[float, float, int]:
+def _variations(table) -> tuple[dict, dict]:
+    """The table's variation weight columns (``weight:<group>:<name>``) as every process's
+    variations (each group an envelope, as the default analysis's shower variations) and the
+    columns by name."""
+    from phenoflow.variations import Variation
+
+    columns = {c: table[c].to_numpy(np.float64) for c in table.columns if c.startswith("weight:")}
+    varied = [Variation(c.removeprefix("weight:"), c.split(":")[1], "envelope") for c in columns]
+    return {p: varied for p in set(table["process"].astype(str))} if varied else {}, columns
+
+
+def likelihood_of(edges, events, settings, theory) -> tuple[float, float, int]:
     """The inference stage's expected Z and median limit of ``edges`` merged under the rule (the
-    exact profiled fits of workspace_spec and expected_results), and the bins kept."""
+    exact profiled fits of workspace_spec and expected_results, with the theory systematics of
+    ``theory`` = (variations, columns)), and the bins kept. ``events``: x, w, y, process."""
     from phenoflow.inference.fits import FitError, expected_results
     from phenoflow.inference.likelihood import binned_samples, workspace_spec
 
+    x, w, y, process = events
     merged, _ = apply_rule_1d(edges, x, w, y, REAL_RULE)
-    samples, _ = binned_samples(bin_index(x, merged), len(merged) - 1, w, process, y)
+    samples, _ = binned_samples(bin_index(x, merged), len(merged) - 1, w, process, y, variations=theory[0],
+                                variation_weights=theory[1])  # fmt: skip
     normalisation = {p: u for p, u in settings["normalisation"].items() if p in set(process)}
     spec = workspace_spec(
         samples, luminosity_uncertainty=settings["luminosity_uncertainty"], normalisation=normalisation
@@ -328,25 +344,26 @@ def likelihood_of(edges, x, w, y, process, settings) -> tuple[float, float, int]
 
 def likelihood_section() -> None:
     """Per K: the likelihood Z and median limit of the DP optimum of the per-bin proxy (the
-    workflow's ``optimal``), the mixture on the proxy and the mixture on the likelihood, and the
-    mixtures' seconds per K, on the default analysis's and the tops tagger's saved scores."""
+    workflow's ``optimal``), the mixture on the proxy (``gmm``) and the mixture on the likelihood
+    (``gmm_likelihood``, with the table's theory variations), the ratio of the last to the DP's
+    Z, and the mixtures' seconds per K, on the default analysis's fresh scores with shower
+    variations and the tops example's fresh scores."""
     import pandas as pd
 
-    from phenoflow.binning.gmm.profile import LikelihoodModel
-    from phenoflow.binning.optimal import optimal_edges
-    from phenoflow.inference.likelihood import MCStatistics
+    from phenoflow.binning.methods import MethodOptions, registered
+    from phenoflow.inference.study import InferenceSettings
 
     rule = replace(REAL_RULE, significance=Significance(0.1, True))
-    for name in ("default_bdt", "tops_bdt"):
+    inference = InferenceSettings.from_config(
+        {**LIKELIHOOD_SETTINGS, "mc_statistics": True, "theory": {}, "cl": 0.95, "mc_limited_below": 0.8}, None
+    )
+    for name in ("default_theory_bdt", "tops_fresh_bdt"):
         table = pd.read_parquet(REAL_SCORES / f"{name}.parquet")
         x, w = table["score"].to_numpy(np.float64), table["weight"].to_numpy(np.float64)
         y, process = table["label"].to_numpy(np.int64), table["process"].astype(str).to_numpy()
-        names = sorted(set(process))
-        signal = [bool(np.all(y[process == p] == 1)) for p in names]
-        normalisation = {p: u for p, u in LIKELIHOOD_SETTINGS["normalisation"].items() if p in names}
-        model = LikelihoodModel(
-            names, signal, LIKELIHOOD_SETTINGS["luminosity_uncertainty"], normalisation, MCStatistics()
-        )
+        theory = _variations(table)
+        options = MethodOptions(inference=inference, processes=process, variations=theory[0],
+                                variation_weights=theory[1])  # fmt: skip
         print(f"\n{name}: likelihood Z and median 95 % CL limit on mu (bins kept); rule {rule.describe()}")
         header = (
             "K",
@@ -362,16 +379,17 @@ def likelihood_section() -> None:
         )
         print(" ".join(f"{h:>11}" for h in header))
         for k in K_VALUES:
-            dp = likelihood_of(optimal_edges(x, w, y, k, rule), x, w, y, process, LIKELIHOOD_SETTINGS)
-            proxy = fit_gmm_binning(x, w, y, k, rule=rule)
-            on_proxy = likelihood_of(proxy.edges, x, w, y, process, LIKELIHOOD_SETTINGS)
-            trained = fit_gmm_binning(x, w, y, k, rule=rule, settings=GMMSettings(objective="likelihood"),
-                                      likelihood=(model, process))  # fmt: skip
-            on_lik = likelihood_of(trained.edges, x, w, y, process, LIKELIHOOD_SETTINGS)
+            z = {}
+            for method in ("optimal", "gmm", "gmm_likelihood"):
+                start = time.perf_counter()
+                edges = registered(method)(x, w, y, k, rule, options).edges
+                z[method] = (*likelihood_of(edges, (x, w, y, process), LIKELIHOOD_SETTINGS, theory),
+                             time.perf_counter() - start)  # fmt: skip
+            dp, on_proxy, on_lik = z["optimal"], z["gmm"], z["gmm_likelihood"]
             print(
                 f"{k:>11d} {dp[0]:7.4f} ({dp[2]:>2d}) {dp[1]:11.4g} {on_proxy[0]:7.4f} ({on_proxy[2]:>2d}) {on_proxy[1]:11.4g}"
                 f" {on_lik[0]:7.4f} ({on_lik[2]:>2d}) {on_lik[1]:11.4g} {on_lik[0] / dp[0]:11.4f}"
-                f" {proxy.wall_time:11.1f} {trained.wall_time:11.1f}"
+                f" {on_proxy[3]:11.1f} {on_lik[3]:11.1f}"
             )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from phenoflow.binning.gmm.profile import LikelihoodModel, discovery_significance, median_limit
-from phenoflow.binning.rule import combined_significance
+from phenoflow.binning.rule import BinRule, combined_significance
 from phenoflow.inference.fits import expected_results
 from phenoflow.inference.likelihood import BinnedSample, MCStatistics, workspace_spec
 from phenoflow.inference.theory import TheoryShift, TheorySystematics
@@ -161,43 +161,147 @@ def control_events(n_per_region: int = 200, seed: int = 0):
 
 
 def test_the_likelihood_trained_mixture_finds_the_control_bin():
-    """K = 3 on the four regions: the mixture on the proxy splits the signal (an edge at M|H, none
-    near C|D), the mixture on the likelihood keeps C apart (an edge at C|D) and reaches a
-    likelihood Z above 2.8 (the best partition of the regions: 2.94), where the proxy's bins give
-    1.85."""
-    from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
+    """K = 3 on the four regions: the mixture on the proxy (method gmm) splits the signal (an edge
+    at M|H, none near C|D), the mixture on the likelihood (method gmm_likelihood) keeps C apart (an
+    edge at C|D) and reaches a likelihood Z above 2.8 (the best partition of the regions: 2.94),
+    where the proxy's bins give 1.85."""
+    from phenoflow.binning.gmm import GMMSettings
     from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.methods import MethodOptions, registered
+    from phenoflow.inference.study import InferenceSettings
 
     x, w, label, process = control_events()
     index = np.array([CONTROL.processes.index(p) for p in process])
+    inference = InferenceSettings.from_config(
+        {"normalisation": {"a": 0.5, "b": 0.9}, "mc_statistics": False, "theory": {}, "cl": 0.95,
+         "mc_limited_below": 0.8, "luminosity_uncertainty": 0.0}, None
+    )  # fmt: skip
+    options = MethodOptions(gmm=GMMSettings(n_fine=200, n_coarse=50), inference=inference, processes=process)
     z, edges = {}, {}
-    for objective in ("proxy", "likelihood"):
-        settings = GMMSettings(objective=objective, n_fine=200, n_coarse=50)
-        fit = fit_gmm_binning(x, w, label, 3, settings=settings, likelihood=(CONTROL, process))
-        edges[objective] = fit.edges
-        z[objective] = _likelihood_of_edges(CONTROL, fit.edges, x, w, index)
-    assert not np.any(np.abs(edges["proxy"][1:-1] - 0.25) < 0.05)
-    assert np.any(np.abs(edges["likelihood"][1:-1] - 0.25) < 0.02)
-    assert z["likelihood"] > 2.8 and z["proxy"] < 1.9
+    for method in ("gmm", "gmm_likelihood"):
+        chosen = registered(method)(x, w, label, 3, BinRule(), options)
+        assert chosen.fit.settings.objective == ("proxy" if method == "gmm" else "likelihood")
+        edges[method] = chosen.edges
+        z[method] = _likelihood_of_edges(CONTROL, chosen.edges, x, w, index)
+    assert not np.any(np.abs(edges["gmm"][1:-1] - 0.25) < 0.05)
+    assert np.any(np.abs(edges["gmm_likelihood"][1:-1] - 0.25) < 0.02)
+    assert z["gmm_likelihood"] > 2.8 and z["gmm"] < 1.9
 
 
-def test_the_objective_is_a_setting_read_from_the_config():
-    """binning.gmm.objective sets GMMSettings.objective (default the proxy); the likelihood one
-    makes the plan read the inference block, and an unknown value or a missing block is an
-    error naming the key."""
+def test_the_likelihood_method_reads_the_inference_block_and_has_no_simplex_binning():
+    """Method gmm_likelihood makes the plan read the inference block (an error naming the method
+    without it); binning.gmm has no objective key (the method is the one way in); on softmax
+    vectors the method gives no binning, as the exact optimum."""
     from phenoflow.binning.gmm import GMMSettings
+    from phenoflow.binning.methods import MethodOptions, registered
     from phenoflow.binning.study import Plan
 
     assert GMMSettings().objective == "proxy"
-    assert GMMSettings.from_config({"objective": "likelihood"}).objective == "likelihood"
-    with pytest.raises(ValueError, match="binning.gmm.objective"):
-        GMMSettings.from_config({"objective": "cowan"})
-    binning = {"methods": ["gmm"], "n_bins": [3], "min_background": 1.0, "max_rel_uncertainty": 0.5,
-               "min_mc_events": 10, "combination": "quadrature", "gmm": {"objective": "likelihood"}}  # fmt: skip
+    with pytest.raises(ValueError, match="binning.gmm.objective is not a setting"):
+        GMMSettings.from_config({"objective": "likelihood"})
+    binning = {"methods": ["gmm", "gmm_likelihood"], "n_bins": [3], "min_background": 1.0,
+               "max_rel_uncertainty": 0.5, "min_mc_events": 10, "combination": "quadrature", "gmm": {}}  # fmt: skip
     inference = {"luminosity_uncertainty": 0.017, "normalisation": {"qcd": 0.5}, "mc_statistics": True,
                  "theory": {}, "cl": 0.95, "mc_limited_below": 0.8}  # fmt: skip
     plan = Plan.from_config(binning, None, 1, inference)
     assert plan.options.inference.normalisation == {"qcd": 0.5} and plan.options.inference.mc_statistics.enabled
-    with pytest.raises(ValueError, match="binning.gmm.objective: likelihood needs the config's inference"):
+    with pytest.raises(ValueError, match="binning.methods: gmm_likelihood needs the config's inference"):
         Plan.from_config(binning, None, 1)
-    assert Plan.from_config({**binning, "gmm": {}}, None, 1).options.inference is None
+    assert Plan.from_config({**binning, "methods": ["gmm"]}, None, 1).options.inference is None
+    proba = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    assert registered("gmm_likelihood")(proba, np.ones(2), np.array([1, 0]), 3, BinRule(), MethodOptions()) is None
+
+
+def _default_table():
+    """The saved default analysis's BDT scores and the benchmark's likelihood of them (1.7 %
+    luminosity, 10 % Z+jets and 50 % QCD normalisation, MC statistics), with its per-bin rule."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from phenoflow.significance import Significance
+
+    table = pd.read_parquet(Path(__file__).parent / "data" / "binning_scores" / "default_bdt.parquet")
+    x, w = table["score"].to_numpy(np.float64), table["weight"].to_numpy(np.float64)
+    label, process = table["label"].to_numpy(np.int64), table["process"].astype(str).to_numpy()
+    names = sorted(set(process))
+    model = LikelihoodModel(names, [bool(np.all(label[process == p] == 1)) for p in names], 0.017,
+                            {"zvv_jets": 0.1, "qcd": 0.5}, MCStatistics())  # fmt: skip
+    rule = BinRule(min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10, significance=Significance(0.1, True))
+    return (x, w, label, process), model, rule
+
+
+@pytest.mark.parametrize("k", [3, 10])
+def test_the_dp_optimum_is_a_start_and_the_result_is_never_below_it(k):
+    """The likelihood mixture's last restart starts at the DP optimum of the per-bin proxy of the
+    same events and rule (binning.optimal.optimal_edges), bins and all: with that restart alone
+    and one step of training the result is the DP's bins. With every restart and a short training
+    the result, chosen by the exact likelihood Z of the hard bins, is not below the DP's."""
+    from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
+    from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.optimal import optimal_edges
+    from phenoflow.binning.rule import bin_index
+
+    (x, w, label, process), model, rule = _default_table()
+    index = np.array([model.processes.index(p) for p in process])
+    dp = optimal_edges(x, w, label, k, rule)
+    z_dp = _likelihood_of_edges(model, dp, x, w, index)
+    alone = GMMSettings(objective="likelihood", n_restarts=1, n_steps=1)
+    fit = fit_gmm_binning(x, w, label, k, rule=rule, settings=alone, likelihood=(model, process))
+    np.testing.assert_array_equal(bin_index(x, fit.edges), bin_index(x, dp))
+    assert fit.likelihood_significance == pytest.approx(z_dp, rel=1e-12)
+    short = GMMSettings(objective="likelihood", n_steps=20)
+    fit = fit_gmm_binning(x, w, label, k, rule=rule, settings=short, likelihood=(model, process))
+    assert fit.likelihood_significance >= z_dp * (1 - 1e-12)
+
+
+def test_theory_shifts_of_the_mixture_equal_the_inference_stages_at_hard_bins():
+    """With the shower variations of the saved default table (ISR and FSR envelopes on every
+    process, mode both: normsys and histosys), the objective the mixture trains on
+    (training._likelihood_z on one-hot per-bin sums, the members' up and down taken by
+    theory.soft_shifts) and the final choice's fit both equal the inference stage's Z of a
+    workspace built from the same variation columns (binned_samples, workspace_spec,
+    expected_results) to 1e-7; the theory systematics lower Z there."""
+    from pathlib import Path
+
+    import pandas as pd
+    import tensorflow as tf
+
+    from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.gmm.profile import nominal_parameters
+    from phenoflow.binning.gmm.theory import member_columns, theory_rows
+    from phenoflow.binning.gmm.training import _likelihood_z, _Loop
+    from phenoflow.binning.rule import bin_index
+    from phenoflow.inference.likelihood import binned_samples
+    from phenoflow.variations import Variation
+
+    table = pd.read_parquet(Path(__file__).parent / "data" / "binning_scores" / "default_theory_bdt.parquet")
+    x, w = table["score"].to_numpy(np.float64), table["weight"].to_numpy(np.float64)
+    label, process = table["label"].to_numpy(np.int64), table["process"].astype(str).to_numpy()
+    columns = {c: table[c].to_numpy(np.float64) for c in table.columns if c.startswith("weight:")}
+    names = sorted(set(process))
+    varied = [Variation(c.removeprefix("weight:"), c.split(":")[1], "envelope") for c in columns]
+    variations = {p: varied for p in names}
+    shifts, rows, members = theory_rows(names, variations, list(columns))
+    model = LikelihoodModel(names, [bool(np.all(label[process == p] == 1)) for p in names], 0.017,
+                            {"zvv_jets": 0.1}, MCStatistics(), TheorySystematics(), shifts)  # fmt: skip
+    assert model.theory_on and model.theory.mode == "both" and len(shifts) == 2 * len(names)
+    edges = np.r_[0.0, np.quantile(x[label == 0], [0.5, 0.8]), np.quantile(x[label == 1], [0.5, 0.8]), 1.0]
+    bins = bin_index(x, edges)
+    samples, _ = binned_samples(bins, 5, w, process, label, variations=variations, variation_weights=columns)
+    spec = workspace_spec(samples, luminosity_uncertainty=0.017, normalisation={"zvv_jets": 0.1},
+                          mc_statistics=MCStatistics(), theory=TheorySystematics())  # fmt: skip
+    z_ref = expected_results(spec, bands=(0,)).significance
+    index = np.array([names.index(p) for p in process])
+    weights_m = member_columns(rows, members, index, columns)
+    assert _likelihood_of_edges(model, edges, x, w, index, (rows, weights_m)) == pytest.approx(z_ref, rel=1e-7)
+    one_hot = np.eye(5)[bins]  # (n, K): the hard assignment
+    per_event = [np.where(index == p, w, 0.0) ** k for k in (1, 2) for p in range(len(names))] + list(weights_m.T)
+    sums = (one_hot.T @ np.column_stack(per_event))[None]  # (1, K, 2P + M)
+    b = sums[..., [names.index(p) for p in names if p != "zz_qqvv"]].sum(axis=-1)
+    loop = _Loop(1, True, "quadrature", likelihood=model, newton=(20, 20), theory=rows)
+    start = tf.constant(nominal_parameters(model, 5)[None])
+    z, _ = _likelihood_z(loop, tf.constant(sums), tf.constant(b), tf.constant(b), start, 20)
+    assert float(z[0]) == pytest.approx(z_ref, rel=1e-7)
+    plain = LikelihoodModel(model.processes, model.signal, 0.017, {"zvv_jets": 0.1}, MCStatistics())
+    assert _likelihood_of_edges(plain, edges, x, w, index) > z_ref * 1.001

@@ -2,7 +2,8 @@ rule binning:
     """Bin the scored events with each configured method and number of bins, judged by one rule;
     each fold's events through bins chosen on the other folds (binning.crossfit)."""
     input:
-        result("evaluation/{model}/scores.parquet"),
+        scores=result("evaluation/{model}/scores.parquet"),
+        summaries=generation_summaries,  # each process's theory variations, for method gmm_likelihood
     output:
         results=result("binning/{model}/binning.json"),
         table=report(
@@ -30,7 +31,7 @@ rule binning:
         binning=config["binning"],  # the methods, K, the rule, the mixture's settings, crossfit, combination
         classes=CLASSES.as_dict(),
         significance=config["significance"],
-        inference=config["inference"],  # the likelihood the mixture's likelihood objective maximises
+        inference=config["inference"],  # the likelihood method gmm_likelihood maximises
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],

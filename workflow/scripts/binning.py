@@ -1,16 +1,19 @@
 """Bin the scored events with each method and number of bins, cross-fitted over the folds (rule binning)."""
 
+from dataclasses import replace
+
 import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.study import Plan, run_binnings, run_simplex_binnings
 from phenoflow.features.classes import Classes
 from phenoflow.features.splits import crossfit_groups
-from phenoflow.io import atomic_path, write_json
+from phenoflow.io import atomic_path, read_json, write_json
 from phenoflow.logs import to_log_file
 from phenoflow.plotstyle import Collision
 from phenoflow.provenance import now, write_record
 from phenoflow.tf_threads import use_tensorflow_threads
+from phenoflow.variations import from_records
 
 started = now()
 p = snakemake.params
@@ -18,9 +21,13 @@ out = snakemake.output
 collision = Collision(p.sqrt_s_gev, p.luminosity_fb)
 with to_log_file(snakemake.log[0]) as log:
     plan = Plan.from_config(p.binning, p.significance, p.seed, p.inference)
-    if "gmm" in plan.methods:
+    # each process's theory variations (their weight columns are in the scores), for gmm_likelihood
+    summaries = [read_json(path) for path in snakemake.input.summaries]
+    plan = replace(plan, options=replace(plan.options, variations={s["process"]: from_records(s.get("variations", []))
+                                                                   for s in summaries}))  # fmt: skip
+    if {"gmm", "gmm_likelihood"} & set(plan.methods):
         use_tensorflow_threads(snakemake.threads)
-    scores = pd.read_parquet(snakemake.input[0])
+    scores = pd.read_parquet(snakemake.input.scores)
     # bins chosen on other events than those that fill them (binning.crossfit), as each event's score
     crossfit = p.binning["crossfit"]
     groups = crossfit_groups(scores["fold"].to_numpy(), scores["row"].to_numpy()) if crossfit else None

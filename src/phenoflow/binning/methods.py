@@ -7,8 +7,9 @@ scores (n,) give increasing edges over [0, 1], softmax vectors (n, C) a bin map;
 method has no binning of such scores. Registered are equal-width bins and equal signal per bin
 (:mod:`phenoflow.binning.baselines`; on the simplex a regular grid and argmax regions cut at
 class-score quantiles, :mod:`phenoflow.binning.simplex`), the exact optimum by dynamic
-programming (:mod:`phenoflow.binning.optimal`, 1-D only) and the Gaussian mixture
-(:mod:`phenoflow.binning.gmm`, whose :class:`Binning` also carries its fit). A new method is a
+programming (:mod:`phenoflow.binning.optimal`, 1-D only), the Gaussian mixture on the per-bin
+proxy (``gmm``, :mod:`phenoflow.binning.gmm`, whose :class:`Binning` also carries its fit) and the
+mixture on the inference stage's profiled likelihood (``gmm_likelihood``, 1-D only). A new method is a
 function of that signature added to :data:`METHODS` (and to the schema's ``binning.methods``).
 Every method's bins are then judged by the same rule and the same yield function
 (:func:`evaluate_edges`, or :func:`phenoflow.binning.rule.evaluate_bin_map` on the simplex).
@@ -16,8 +17,8 @@ Every method's bins are then judged by the same rule and the same yield function
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +32,7 @@ from phenoflow.binning.simplex import ArgmaxQuantileMap, RegularGridMap
 if TYPE_CHECKING:
     from phenoflow.binning.gmm.fit import GMMBinningResult
     from phenoflow.inference.study import InferenceSettings
+    from phenoflow.variations import Variation
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,11 @@ class MethodOptions:
     """What a method is given besides the events, K and the rule: the ``seed`` of a random method,
     the mixture's settings ``gmm``, the ``signal_labels`` among the labels and how several
     signals' Z ``combination`` combine (:data:`phenoflow.binning.rule.COMBINATIONS`). The
-    mixture's likelihood objective (``gmm.objective``) also needs the likelihood's settings
+    mixture on the likelihood (method ``gmm_likelihood``) also needs the likelihood's settings
     ``inference`` (:class:`phenoflow.inference.study.InferenceSettings`) and each event's process
-    name ``processes`` (n,), the events' the method is called with."""
+    name ``processes`` (n,), the events' the method is called with, and for theory systematics
+    each process's ``variations`` (:class:`phenoflow.variations.Variation`) and their weights
+    ``variation_weights`` by column (``weight:<name>``, (n,) each, normalised as the weights)."""
 
     seed: int = 0
     gmm: GMMSettings = GMMSettings()
@@ -65,6 +69,8 @@ class MethodOptions:
     combination: str = COMBINATION
     inference: InferenceSettings | None = None
     processes: np.ndarray | None = None
+    variations: Mapping[str, Sequence[Variation]] | None = None
+    variation_weights: Mapping[str, np.ndarray] | None = None
 
 
 #: A binning method: (scores (n,) or (n, C), weights (n,), labels (n,), K, rule, options) -> its
@@ -98,30 +104,54 @@ def _optimal(scores, weights, labels, n_bins: int, rule: BinRule, options: Metho
     return Binning(edges=optimal_edges(scores, weights, labels, n_bins, rule))
 
 
-def _gmm(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning:
-    """The Gaussian mixture with ``n_bins`` components (imports TensorFlow), its fit kept."""
+def _mixture(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions, likelihood=None) -> Binning:
+    """The Gaussian mixture with ``n_bins`` components trained on ``options.gmm`` (imports
+    TensorFlow), its fit kept; ``likelihood``: (model, processes) of the likelihood objective."""
     from phenoflow.binning.gmm.fit import fit_gmm_binning
 
-    likelihood = _likelihood_model(labels, options) if options.gmm.objective == "likelihood" else None
     fit = fit_gmm_binning(
         scores, weights, labels, n_bins, signal_labels=options.signal_labels, combination=options.combination,
-        rule=rule, settings=options.gmm, seed=options.seed,
-        likelihood=None if likelihood is None else (likelihood, options.processes),
+        rule=rule, settings=options.gmm, seed=options.seed, likelihood=likelihood,
     )  # fmt: skip
     if fit.edges is not None:
         return Binning(edges=fit.edges, fit=fit)
     return Binning(bin_map=fit.bin_map, n_bins=fit.n_bins, fit=fit)
 
 
+def _gmm(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning:
+    """The Gaussian mixture trained on the per-bin proxy (the rule's significance summed over
+    the bins), 1-D scores and softmax vectors."""
+    proxy = replace(options, gmm=replace(options.gmm, objective="proxy"))
+    return _mixture(scores, weights, labels, n_bins, rule, proxy)
+
+
+def _gmm_likelihood(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning | None:
+    """The Gaussian mixture trained on the inference stage's profiled discovery Z
+    (:mod:`phenoflow.binning.gmm.profile`); None on the simplex (no likelihood there)."""
+    if np.ndim(scores) != 1:
+        return None
+    from phenoflow.binning.gmm.theory import member_columns, theory_rows
+
+    model = _likelihood_model(labels, options)
+    trained = replace(options, gmm=replace(options.gmm, objective="likelihood"))
+    columns = options.variation_weights or {}
+    if not (model.theory.enabled and options.variations and columns):
+        return _mixture(scores, weights, labels, n_bins, rule, trained, (model, options.processes))
+    shifts, rows, members = theory_rows(model.processes, options.variations, list(columns))
+    model = replace(model, shifts=shifts)
+    index = np.searchsorted(model.processes, np.asarray(options.processes).astype(str))
+    theory = (rows, member_columns(rows, members, index, columns)) if shifts else None
+    return _mixture(scores, weights, labels, n_bins, rule, trained, (model, options.processes, theory))
+
+
 def _likelihood_model(labels: np.ndarray, options: MethodOptions):
-    """The likelihood the mixture's likelihood objective maximises: the processes of the events
-    (a process is a signal if all its events have a signal label) with the settings of
-    ``options.inference``."""
+    """The likelihood method ``gmm_likelihood`` maximises: the processes of the events (a process
+    is a signal if all its events have a signal label) with the settings of ``options.inference``."""
     from phenoflow.binning.gmm.profile import LikelihoodModel
 
     if options.inference is None or options.processes is None:
         raise ValueError(
-            "binning.gmm.objective: likelihood needs the inference block's settings and each event's process"
+            "binning.methods: gmm_likelihood needs the inference block's settings and each event's process"
         )
     processes = np.asarray(options.processes).astype(str)
     if processes.shape != np.shape(labels):
@@ -136,6 +166,7 @@ METHODS: dict[str, Method] = {
     "quantile": _quantile,
     "optimal": _optimal,
     "gmm": _gmm,
+    "gmm_likelihood": _gmm_likelihood,
 }
 
 

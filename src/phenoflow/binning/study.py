@@ -94,14 +94,15 @@ class Plan:
         cls, binning: Mapping, significance: Mapping | None, seed: int, inference: Mapping | None = None
     ) -> Plan:
         """From the config's ``binning`` and ``significance`` blocks; ``seed``: the stage's;
-        ``inference``: the config's block, read when the mixture's objective is the likelihood."""
+        ``inference``: the config's block, read when method ``gmm_likelihood`` runs (the likelihood
+        it maximises)."""
         gmm = GMMSettings.from_config(binning.get("gmm"))
         settings = None
-        if gmm.objective == "likelihood":
+        if "gmm_likelihood" in binning["methods"]:
             from phenoflow.inference.study import InferenceSettings
 
             if inference is None:
-                raise ValueError("binning.gmm.objective: likelihood needs the config's inference block")
+                raise ValueError("binning.methods: gmm_likelihood needs the config's inference block")
             settings = InferenceSettings.from_config(inference, significance)
         options = MethodOptions(seed=seed, gmm=gmm, inference=settings)
         rule = BinRule.from_config(binning, significance)
@@ -120,14 +121,16 @@ def _mixture_record(fits: Sequence[GMMBinningResult]) -> dict:
     }
 
 
-def _mixture_plots(fit: GMMBinningResult, events: tuple, plot_dir: Path, k: int, collision: Collision) -> None:
+def _mixture_plots(fit: GMMBinningResult, events: tuple, plot_dir: Path, name: str, collision: Collision) -> None:
     """A 1-D mixture's training history and components over its own choosing ``events`` (scores,
-    weights, labels), for K = ``k``."""
+    weights, labels), named ``<method>_history_K<k>`` and ``<method>_components_K<k>`` by ``name``
+    = (method, K)."""
     xs, ws, ys = events
-    binning_plots.training_history(fit.history, plot_dir / f"gmm_history_K{k}.png", collision=collision)
+    method, k = name
+    binning_plots.training_history(fit.history, plot_dir / f"{method}_history_K{k}.png", collision=collision)
     lo = float(np.quantile(xs[ys == 1], 0.01)) if np.any(ys == 1) else 0.0
     binning_plots.mixture_components_1d(
-        xs, ws, ys == 1, fit, plot_dir / f"gmm_components_K{k}.png", xlim=(min(lo, 0.9), 1.0), collision=collision
+        xs, ws, ys == 1, fit, plot_dir / f"{method}_components_K{k}.png", xlim=(min(lo, 0.9), 1.0), collision=collision
     )
 
 
@@ -160,6 +163,7 @@ def run_binnings(
     rule, options = plan.rule, plan.options
     rows = []
     process = scores["process"].astype(str).to_numpy()
+    variation_columns = {c: scores[c].to_numpy(np.float64) for c in scores.columns if c.startswith("weight:")}
     for method in plan.methods:
         for k in plan.n_bins:
             chosen = []  # every choice of this binning (one per cross-fitted group)
@@ -167,7 +171,11 @@ def run_binnings(
             def edges_on(xs, ws, ys, method=method, k=k, chosen=chosen):
                 # the i-th choice is made on the events outside group i (crossfit_binning's order)
                 rows = slice(None) if groups is None else groups != len(chosen)
-                seeded = replace(options, seed=options.seed + len(chosen), processes=process[rows])
+                # the variation weights scaled as the weights (cross-fitting scales them to the luminosity)
+                ratio = np.divide(ws, w[rows], out=np.zeros(len(ws)), where=w[rows] != 0)
+                varied = {c: v[rows] * ratio for c, v in variation_columns.items()}
+                seeded = replace(options, seed=options.seed + len(chosen), processes=process[rows],
+                                 variation_weights=varied)  # fmt: skip
                 chosen.append(registered(method)(xs, ws, ys, k, rule, seeded))
                 if chosen[-1].fit is not None:
                     log.info("%s, K = %d: trained in %.1f s", method, k, chosen[-1].fit.wall_time)
@@ -188,7 +196,7 @@ def run_binnings(
             if groups is not None:
                 rest = groups != 0
                 events = (x[rest], group_complement_weights(process, w, groups, 0)[rest], y[rest])
-            _mixture_plots(fits[0], events, plot_dir, k, collision)
+            _mixture_plots(fits[0], events, plot_dir, (method, k), collision)
         _stack_plots(rows[-1], scores, plot_dir / f"stack_{method}_K{rows[-1]['n_bins_requested']}", collision)
     return rows
 

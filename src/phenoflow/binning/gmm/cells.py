@@ -40,16 +40,19 @@ def fine_cells(
     n_fine: int,
     lo: float = 0.0,
     hi: float = 1.0,
+    cuts: Sequence[float] = (),
 ) -> FineCells:
     """Sum events into fine cells. ``x``: 1-D scores (n,) -> ``n_fine`` bins over [lo, hi] at
-    quantiles of the MC-event count (ties merged, events outside skipped); free simplex
-    coordinates (n, d) -> populated cells of a grid of ``n_fine`` divisions per axis."""
+    quantiles of the MC-event count (ties merged, events outside skipped), also cut at ``cuts``
+    (so that no cell straddles one of these edges); free simplex coordinates (n, d) -> populated
+    cells of a grid of ``n_fine`` divisions per axis."""
     if x.ndim == 1:
         inside = (x >= lo) & (x <= hi)
         if not inside.any():
             raise ValueError(f"no event has a score in [{lo}, {hi}]")
         q = np.quantile(x[inside], np.linspace(0.0, 1.0, n_fine + 1))
-        cell = bin_index(x, np.unique(np.r_[lo, q, hi]))
+        cuts = np.asarray(cuts, dtype=np.float64)
+        cell = bin_index(x, np.unique(np.r_[lo, q, cuts[(cuts > lo) & (cuts < hi)], hi]))
         _, cell[inside] = np.unique(cell[inside], return_inverse=True)  # populated bins only
         m = int(cell.max()) + 1
         pts = x[:, None]
@@ -95,15 +98,20 @@ class _Init:
     scale_tril: np.ndarray  # (R, K, d, d)
 
 
-def _mixture_from_edges(edges: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _mixture_from_edges(edges: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 1-D mixture of ``k`` components whose argmax intervals are exactly the bins of
-    ``edges`` (fewer bins: the widest split in halves): means at the centres, sigmas the half
-    widths, pi proportional to sigma. Returns unnormalised log pi, means and sigmas, (k,) each."""
-    while len(edges) - 1 < k:  # ties or fewer bins: split the widest bins
+    ``edges``: means at the centres, sigmas the half widths, pi proportional to sigma. With
+    fewer bins than ``k`` the widest are split in halves, or, if ``exact``, the extra components
+    copy the last bin's with e^-50 of its weight (they win nowhere, and their gradients vanish).
+    Returns unnormalised log pi, means and sigmas, (k,) each."""
+    n_dead = k - (len(edges) - 1) if exact else 0
+    while len(edges) - 1 < k - n_dead:  # ties or fewer bins: split the widest bins
         i = int(np.argmax(np.diff(edges)))
         edges = np.insert(edges, i + 1, 0.5 * (edges[i] + edges[i + 1]))
     half = np.maximum(0.5 * np.diff(edges), 10 * _SCALE_FLOOR)
-    return np.log(half), 0.5 * (edges[:-1] + edges[1:]), half
+    log_w, mean = np.log(half), 0.5 * (edges[:-1] + edges[1:])
+    dead = np.arange(n_dead)
+    return np.r_[log_w, log_w[-1] - 50.0 + 0 * dead], np.r_[mean, mean[-1] + 0 * dead], np.r_[half, half[-1] + 0 * dead]
 
 
 def _init_1d(
@@ -115,16 +123,21 @@ def _init_1d(
     lo: float,
     hi: float,
     start_edges: Sequence[np.ndarray] = (),
+    exact_edges: np.ndarray | None = None,
 ) -> _Init:
     """Starting edges at signal quantiles: the signal fraction above edge j is (1 - u_j)^p, p
     spread from 1 (restart 0: equal-signal quantiles, u_j = j/K) to 3 over the restarts (purest
     bins increasingly narrow, as significance-optimal bins tend to be), u_j jittered by a
     Dirichlet(10) partition for restarts >= 1. ``start_edges`` (e.g. exact optima on coarse
     grids, :func:`coarse_optimum_edges`) replace restarts 1, 2, ... (restart 0 too if there are
-    too few restarts). Each set of edges becomes a mixture whose argmax intervals are exactly those
-    edges (:func:`_mixture_from_edges`)."""
+    too few restarts). ``exact_edges`` (e.g. the exact DP optimum of the events) replace the last
+    restart, their mixture keeping exactly their bins however few (:func:`_mixture_from_edges`
+    ``exact``). Each set of edges becomes a mixture whose argmax intervals are exactly those
+    edges."""
     order = np.argsort(x, kind="stable")
     xs, cw = x[order], np.maximum.accumulate(np.cumsum(w[order]) / w.sum())  # monotone even with w < 0
+    if exact_edges is not None:
+        start_edges = [*start_edges, exact_edges]
     out = []
     for r in range(n_restarts):
         u = np.arange(1, k) / k if r == 0 else np.cumsum(rng.dirichlet(np.full(k, 10.0)))[:-1]
@@ -134,7 +147,8 @@ def _init_1d(
         given = r - 1 + max(len(start_edges) + 1 - n_restarts, 0)
         if 0 <= given < len(start_edges):
             edges = np.asarray(start_edges[given], dtype=np.float64)
-        out.append(_mixture_from_edges(edges, k))
+        exact = exact_edges is not None and given == len(start_edges) - 1
+        out.append(_mixture_from_edges(edges, k, exact))
     lw, mu, sig = (np.stack(v) for v in zip(*out))
     return _Init(lw - np.log(np.exp(lw).sum(axis=1, keepdims=True)), mu[..., None], sig[..., None, None])
 
@@ -212,11 +226,14 @@ def _control_start(cells: FineCells, background: tuple, k: int, n_coarse: int, l
     return np.unique(np.r_[edges[0], median, edges[1:]]) if lo < median < edges[1] else None
 
 
-def starts(cells: FineCells, events: tuple, k: int, rule: BinRule, settings: GMMSettings, seed: int) -> _Init:
+def starts(cells: FineCells, events: tuple, k: int, rule: BinRule, settings: GMMSettings, seed: int,
+           exact_edges: np.ndarray | None = None) -> _Init:  # fmt: skip
     """The restarts' starting mixtures from a Generator seeded by ``seed``: 1-D at signal
     quantiles and at exact optima on coarse grids (:func:`coarse_optimum_edges`, under ``rule``),
-    with the likelihood objective also one with a control bin (:func:`_control_start`); n-D at
-    populated cells. ``events``: scores, weights and whether each is a signal event."""
+    with the likelihood objective also one with a control bin (:func:`_control_start`) and, the
+    last restart, the bins ``exact_edges`` (the DP optimum of the events: the cells must not
+    straddle its edges, :func:`fine_cells` ``cuts``); n-D at populated cells. ``events``:
+    scores, weights and whether each is a signal event."""
     rng = np.random.default_rng(seed)
     scores, weights, signal = events
     if np.ndim(scores) != 1:
@@ -231,4 +248,4 @@ def starts(cells: FineCells, events: tuple, k: int, rule: BinRule, settings: GMM
     if settings.objective == "likelihood" and settings.n_coarse > 0 and k > 1:
         control = _control_start(cells, (scores[~signal], weights[~signal]), k, settings.n_coarse, lo, hi, rule)
         dp_start += [control] if control is not None else []
-    return _init_1d(rng, scores[sig], weights[sig], k, settings.n_restarts, lo, hi, dp_start)
+    return _init_1d(rng, scores[sig], weights[sig], k, settings.n_restarts, lo, hi, dp_start, exact_edges)

@@ -20,6 +20,7 @@ from phenoflow.binning.gmm.cells import (
 from phenoflow.binning.gmm.profile import LikelihoodModel
 from phenoflow.binning.gmm.settings import GMMSettings
 from phenoflow.binning.gmm.training import _train
+from phenoflow.binning.optimal import optimal_edges
 from phenoflow.binning.rule import (
     COMBINATION,
     COMBINATIONS,
@@ -237,7 +238,11 @@ def fit_gmm_binning(
     discovery Z of the model of ``likelihood`` = (model, processes)
     (:mod:`phenoflow.binning.gmm.profile`), which needs each event's process name ``processes``
     (n,), one of ``model.processes``; the restarts'
-    states are then chosen by that Z of their hard bins after the rule's merges.
+    states are then chosen by that Z of their hard bins after the rule's merges, and the last
+    restart starts from the DP optimum of the per-bin proxy of the same events and rule
+    (:func:`phenoflow.binning.optimal.optimal_edges`; the fine cells are cut at its edges, so
+    its start's hard bins are the DP's), so that the result's likelihood Z on these events is
+    never below the DP's.
     See :mod:`phenoflow.binning.gmm` for the method.
     """
     start = time.perf_counter()
@@ -251,21 +256,25 @@ def fit_gmm_binning(
     scores, weights, labels, signal_labels = _checked_events(scores, weights, labels, signal_labels)
     lo, hi = settings.score_range
     x = scores if one_d else simplex.free_coordinates(scores)
-    cells = fine_cells(x, weights, labels, signal_labels, settings.n_fine, lo, hi)
     significance = rule.significance
     signal = np.isin(labels, signal_labels)
-    init = starts(cells, (scores, weights, signal), n_components, rule, settings, seed)
-    process_index = None
+    process_index = dp_edges = None
     if settings.objective == "likelihood":
-        model, processes = likelihood if likelihood is not None else (None, None)
+        model, processes = likelihood[:2] if likelihood is not None else (None, None)
         process_index = _process_index(model, processes, one_d, len(scores))
+        # the DP optimum of the per-bin proxy on these events: the last restart's start, its bins
+        # exactly (no fine cell straddles its edges), so that the result's likelihood Z is never below its
+        dp_edges = optimal_edges(scores, weights, signal.astype(np.int64), n_components, rule)
+    cells = fine_cells(x, weights, labels, signal_labels, settings.n_fine, lo, hi, _inner(dp_edges))
+    init = starts(cells, (scores, weights, signal), n_components, rule, settings, seed, dp_edges)
+    if process_index is not None:
         ok = cells.cell >= 0
-        columns = [
-            np.bincount(cells.cell[ok], weights=(np.where(process_index == p, weights, 0.0) ** power)[ok],
-                        minlength=len(cells.points))
-            for power in (1, 2) for p in range(len(model.processes))
-        ]  # fmt: skip
-        sums = (model, np.column_stack(columns))
+        theory = likelihood[2] if len(likelihood) > 2 else None
+        members = np.zeros((len(scores), 0)) if theory is None else theory[1]
+        per_event = [np.where(process_index == p, weights, 0.0) ** power for power in (1, 2)
+                     for p in range(len(model.processes))] + list(members.T)  # fmt: skip
+        columns = [np.bincount(cells.cell[ok], weights=c[ok], minlength=len(cells.points)) for c in per_event]
+        sums = (model, np.column_stack(columns), None if theory is None else theory[0])
     else:
         sums = None
     trained = _train(cells, init, (lo, hi) if one_d else None, combination, rule, settings, sums)
@@ -275,8 +284,6 @@ def fit_gmm_binning(
         """Hard Z of one mixture under the rule: 1-D on the events, n-D on the fine cells."""
         if one_d:
             edges = _hard_1d(*params, events, cells, n_components, lo, hi, rule).edges
-            if process_index is not None:
-                return _likelihood_of_edges(model, edges, scores, weights, process_index)
             return events.yields(edges).significance(combination, significance)
         y = cells.yields.merged(np.argmax(log_joint(cells.points, *params), axis=1), n_components)
         groups, n_new = rule.merge(y, np.ones((n_components, n_components), dtype=bool))
@@ -288,7 +295,13 @@ def fit_gmm_binning(
         (trained.best_log_weights, trained.best_means, trained.best_scale_tril),
         (trained.log_weights, trained.means, trained.scale_tril),
     )
-    z_stage = np.array([[hard_significance(tuple(a[r] for a in st)) for st in stages] for r in range(n_restarts)])
+    candidates = [tuple(a[r] for a in st) for r in range(n_restarts) for st in stages]
+    if process_index is not None:  # the likelihood's Z of every candidate's hard bins in one batched fit
+        edge_sets = [_hard_1d(*c, events, cells, n_components, lo, hi, rule).edges for c in candidates]
+        z_stage = _likelihood_of_edge_sets(model, edge_sets, (scores, weights, process_index, theory), n_components)
+    else:
+        z_stage = np.array([hard_significance(c) for c in candidates])
+    z_stage = z_stage.reshape(n_restarts, len(stages))
     per_restart = z_stage.max(axis=1)
     best = int(np.argmax(per_restart))
     log_w, means, tril = (np.asarray(a[best], dtype=np.float64) for a in stages[int(np.argmax(z_stage[best]))])
@@ -335,19 +348,23 @@ def fit_gmm_binning(
         seed=seed,
         n_cells=len(cells.points),
         image=hard.image,
-        likelihood_significance=(
-            None if process_index is None
-            else _likelihood_of_edges(likelihood[0], hard.edges, scores, weights, process_index)
-        ),
+        likelihood_significance=None if process_index is None else float(z_stage.max()),
     )  # fmt: skip
+
+
+def _inner(edges: np.ndarray | None) -> np.ndarray | tuple:
+    """The inner edges of ``edges`` (none for None)."""
+    return () if edges is None else np.asarray(edges, dtype=np.float64)[1:-1]
 
 
 def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n: int) -> np.ndarray:
     """Each event's index into ``likelihood.processes`` (n,); an error naming what is missing."""
     if not one_d:
-        raise ValueError("binning.gmm.objective: likelihood needs 1-D scores (the simplex has no likelihood)")
+        raise ValueError("the mixture's likelihood objective (gmm_likelihood) needs 1-D scores (the simplex has none)")
     if likelihood is None or processes is None:
-        raise ValueError("binning.gmm.objective: likelihood needs the likelihood's settings and each event's process")
+        raise ValueError(
+            "the mixture's likelihood objective (gmm_likelihood) needs the likelihood and each event's process"
+        )
     processes = np.asarray(processes).astype(str)
     if processes.shape != (n,):
         raise ValueError(f"processes must have one name per event ({n}), got shape {processes.shape}")
@@ -358,14 +375,42 @@ def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n
     return np.array([likelihood.processes.index(name) for name in names], dtype=np.int64)[inverse]
 
 
-def _likelihood_of_edges(likelihood: LikelihoodModel, edges, scores, weights, process_index) -> float:
-    """The likelihood's discovery Z of the 1-D bins ``edges`` (per-process yields of the events)."""
+def _likelihood_of_edge_sets(likelihood: LikelihoodModel, edge_sets, events: tuple, n_slots: int) -> np.ndarray:
+    """The likelihood's discovery Z of each set of 1-D bins in ``edge_sets``, (len(edge_sets),), in
+    one batched fit: each set's bins padded with empty ones to ``n_slots`` (an empty bin adds
+    nothing to the deviance and has no free gamma), so that the fit is compiled once per number
+    of slots. ``events``: scores, weights, index of the process and the theory (its
+    :class:`phenoflow.binning.gmm.theory.ShiftRows` and member weights (n, M), or None), whose
+    per-process yields, sums of w^2 and members' yields fill the bins."""
     from phenoflow.binning.gmm.profile import discovery_significance
+    from phenoflow.binning.gmm.theory import soft_shifts
 
-    bins = bin_index(scores, np.asarray(edges, dtype=np.float64))
-    ok, n_bins = bins >= 0, len(edges) - 1
+    scores, weights, process_index, theory = events
     n_proc = len(likelihood.processes)
-    index = process_index[ok] * n_bins + bins[ok]
-    y = np.bincount(index, weights=weights[ok], minlength=n_proc * n_bins).reshape(n_proc, n_bins)
-    w2 = np.bincount(index, weights=weights[ok] ** 2, minlength=n_proc * n_bins).reshape(n_proc, n_bins)
-    return float(discovery_significance(likelihood, y, w2, iterations=20)[0])
+    members = np.zeros((len(scores), 0)) if theory is None else theory[1]
+    y = np.zeros((len(edge_sets), n_proc, n_slots))
+    w2 = np.zeros_like(y)
+    m = np.zeros((len(edge_sets), members.shape[1], n_slots))
+    for i, edges in enumerate(edge_sets):
+        bins = bin_index(scores, np.asarray(edges, dtype=np.float64))
+        ok, n_bins = bins >= 0, len(edges) - 1
+        if n_bins > n_slots:
+            raise ValueError(f"{n_bins} bins for {n_slots} slots")
+        index = process_index[ok] * n_bins + bins[ok]
+        for out, power in ((y, 1), (w2, 2)):
+            sums = np.bincount(index, weights=weights[ok] ** power, minlength=n_proc * n_bins)
+            out[i, :, :n_bins] = sums.reshape(n_proc, n_bins)
+        for j, column in enumerate(members.T):
+            m[i, j, :n_bins] = np.bincount(bins[ok], weights=column[ok], minlength=n_bins)
+    up = down = None
+    if theory is not None:
+        y = np.clip(y, 0.0, None)  # as the inference stage floors the nominal yields
+        up, down = soft_shifts(theory[0], y, m)
+    return np.asarray(discovery_significance(likelihood, y, w2, up, down, iterations=20)[0])
+
+
+def _likelihood_of_edges(likelihood: LikelihoodModel, edges, scores, weights, process_index, theory=None) -> float:
+    """The likelihood's discovery Z of the 1-D bins ``edges`` (per-process yields of the events;
+    ``theory`` as :func:`_likelihood_of_edge_sets` takes it)."""
+    events = (scores, weights, process_index, theory)
+    return float(_likelihood_of_edge_sets(likelihood, [edges], events, len(edges) - 1)[0])

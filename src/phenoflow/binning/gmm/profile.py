@@ -1,6 +1,6 @@
 """The expected discovery significance of the inference stage's HistFactory likelihood as a
 differentiable function of per-process yields (TensorFlow, float64): the mixture's likelihood
-objective (``binning.gmm.objective: likelihood``).
+objective (binning method ``gmm_likelihood``).
 
 The model is the one :func:`phenoflow.inference.likelihood.workspace_spec` writes and
 :mod:`phenoflow.inference.fits` fits, term for term, with the interpolation codes a

@@ -28,10 +28,10 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "learning_rate": ("learning_rate",),
     "schedule": ("temperature_schedule", "learning_rate_schedule"),
     "penalty": ("penalty_background", "penalty_uncertainty"),
-    "objective": ("objective",),
 }
-#: What the mixture maximises: the per-bin proxy (the rule's significance, combined over the bins)
-#: or the inference stage's profiled likelihood Z (:mod:`phenoflow.binning.gmm.profile`)
+#: What the mixture maximises: the per-bin proxy (the rule's significance, combined over the bins;
+#: binning method ``gmm``) or the inference stage's profiled likelihood Z
+#: (:mod:`phenoflow.binning.gmm.profile`; binning method ``gmm_likelihood``)
 OBJECTIVES = ("proxy", "likelihood")
 
 
@@ -63,11 +63,13 @@ class GMMSettings:
     starts). ``penalty_background`` weighs the rule's background hinge, ``penalty_uncertainty``
     both MC-statistics hinges (0 switches a penalty off; the rule still applies to the hard
     bins), each asking for ``margin`` more than the rule. ``score_range``: [lo, hi] of 1-D scores
-    and of the components' means. ``objective`` (:data:`OBJECTIVES`): ``proxy`` maximises the
-    rule's significance summed over the bins; ``likelihood`` the expected discovery Z of the
+    and of the components' means. ``objective`` (:data:`OBJECTIVES`; set by the binning method,
+    not by the config): ``proxy`` (method ``gmm``) maximises the rule's significance summed over
+    the bins; ``likelihood`` (method ``gmm_likelihood``) the expected discovery Z of the
     inference stage's likelihood (1-D scores; the fit needs each event's process and the
     likelihood's settings), its profile fit ``newton_steps`` Newton steps per training step,
-    warm-started, and ``newton_steps_hard`` from the nominal parameters for each hard state.
+    warm-started, and ``newton_steps_hard`` for each hard state checked during training,
+    warm-started from the soft state's.
     """
 
     n_steps: int = _DEFAULTS["n_steps"]
@@ -82,9 +84,9 @@ class GMMSettings:
     penalty_uncertainty: float = _DEFAULTS["penalty_uncertainty"]
     margin: float = 0.02
     score_range: tuple[float, float] = (0.0, 1.0)
-    objective: str = _DEFAULTS["objective"]
+    objective: str = "proxy"
     newton_steps: int = 2
-    newton_steps_hard: int = 12
+    newton_steps_hard: int = 5
 
     def __post_init__(self):
         def check(ok: bool, key: str, name: str, want: str) -> None:
@@ -101,7 +103,8 @@ class GMMSettings:
             check(getattr(self, f"{key}_schedule") in SCHEDULES, "schedule", f"{key}_schedule", f"one of {SCHEDULES}")
         for name in ("penalty_background", "penalty_uncertainty"):
             check(getattr(self, name) >= 0, "penalty", name, ">= 0")
-        check(self.objective in OBJECTIVES, "objective", "objective", f"one of {', '.join(OBJECTIVES)}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"the mixture's objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
 
     @classmethod
     def from_config(cls, block: Mapping | None) -> GMMSettings:

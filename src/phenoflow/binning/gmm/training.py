@@ -42,7 +42,7 @@ class _Loop:
     if ``counted`` (the hard check applies it always). With a ``likelihood``
     (:class:`phenoflow.binning.gmm.profile.LikelihoodModel`) the loop maximises its profiled
     discovery Z instead, in float64, with ``newton`` = (Newton steps per training step, warm-started;
-    Newton steps of each hard state's fit, from the nominal parameters)."""
+    Newton steps of each hard state's fit, warm-started from the soft state's parameters)."""
 
     dim: int
     interval: bool
@@ -51,6 +51,7 @@ class _Loop:
     counted: bool = False
     likelihood: object = None
     newton: tuple[int, int] = (0, 0)
+    theory: object = None
 
 
 def _parameters(loop: _Loop, fill, logits, mean_raw, scale_raw, lo, hi):
@@ -92,8 +93,9 @@ def _log_joint(loop: _Loop, x_t, log_w, means, tril):
 
 def _likelihood_z(loop: _Loop, sums, b_rule, b, start, iterations: int):
     """The likelihood's discovery Z of bins whose per-process yields and sums of w^2 are
-    ``sums`` (R, K, 2P), each background process scaled by b_rule / b (the background the rule
-    needs over the bin's own, :func:`rule_background`), and the profiled parameters (R, n)
+    ``sums`` (R, K, 2P + M; M the theory members' yields, with ``loop.theory``), each background
+    process scaled by b_rule / b (the background the rule needs over the bin's own,
+    :func:`rule_background`), and the profiled parameters (R, n)
     after ``iterations`` Newton steps from ``start``."""
     import tensorflow as tf
 
@@ -104,9 +106,17 @@ def _likelihood_z(loop: _Loop, sums, b_rule, b, start, iterations: int):
     y, w2 = (tf.transpose(sums[..., a : a + n_proc], [0, 2, 1]) for a in (0, n_proc))
     scale = b_rule / tf.maximum(b, 1e-12)
     background = tf.constant(~np.array(model.signal)[:, None])
-    y = y * tf.where(background, scale[:, None, :], tf.ones_like(scale[:, None, :]))
-    shifts = tf.zeros_like(y[:, :0])
-    q0, theta = _profile(model, y, w2, shifts, shifts, tf.constant(0.0, y.dtype), 1.0, start, iterations)
+    factor = tf.where(background, scale[:, None, :], tf.ones_like(scale[:, None, :]))  # (R, P, K)
+    y = y * factor
+    up = down = tf.zeros_like(y[:, :0])
+    if loop.theory is not None:  # the members scale as their process's nominal
+        from phenoflow.binning.gmm.theory import soft_shifts
+
+        rows = loop.theory
+        member_process = [p for p, (first, stop) in zip(rows.process, rows.members) for _ in range(first, stop)]
+        members = tf.transpose(sums[..., 2 * n_proc :], [0, 2, 1]) * tf.gather(factor, member_process, axis=1)
+        up, down = soft_shifts(rows, y, members)
+    q0, theta = _profile(model, y, w2, up, down, tf.constant(0.0, y.dtype), 1.0, start, iterations)
     return tf.sqrt(tf.maximum(q0, 0.0) + 1e-30), theta
 
 
@@ -140,7 +150,8 @@ def _hard_significance(loop: _Loop, log_joint_, data, bounds, uncertainty, start
     """Z of the hard (argmax) assignment of the cells, (R,), or -1 unless every bin holding cells
     obeys the rule (1-D: every interval of cells with the same winner, at most K of them, as the
     hard result will be judged); with a likelihood its Z from the profile fit started at ``start``
-    (the nominal parameters)."""
+    (the soft state's profiled parameters: the hard check only ranks a restart's states, the
+    final choice among them refits each from the nominal parameters)."""
     import tensorflow as tf
 
     _, cell_sums, occupancy, _, _ = data[:5]
@@ -228,7 +239,6 @@ def _trainer(loop: _Loop) -> Callable:
         arrays = tuple(tf.TensorArray(real, size=n_steps) for _ in range(6))
         zeros = tuple(tf.zeros_like(p) for p in params)
         best = (tuple(params), -2.0 * tf.ones_like(params[0][:, 0]))
-        nominal = theta
 
         def body(i, params, m1, m2, best, arrays, theta):
             temperature.assign(temperatures[i])
@@ -242,7 +252,7 @@ def _trainer(loop: _Loop) -> Callable:
             grads = tape.gradient(total, params)
             z_hard = tf.cond(
                 (i % _CHECK_EVERY == 0) | (i == n_steps - 1),
-                lambda: _hard_significance(loop, tf.stop_gradient(log_joint_), data, bounds, uncertainty, nominal),
+                lambda: _hard_significance(loop, tf.stop_gradient(log_joint_), data, bounds, uncertainty, theta),
                 lambda: tf.fill(tf.shape(z), tf.constant(np.nan, real)),  # not checked
             )
             grads = tuple(tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in grads)
@@ -349,7 +359,8 @@ def _train(
     variables.
 
     ``likelihood`` = (:class:`phenoflow.binning.gmm.profile.LikelihoodModel`, per-cell yields and
-    sums of w^2 of its processes (m, 2P)): Z is the likelihood's instead (``settings.objective``
+    sums of w^2 of its processes and yields of the theory members (m, 2P + M), and the theory's
+    :class:`phenoflow.binning.gmm.theory.ShiftRows` or None): Z is the likelihood's instead (``settings.objective``
     likelihood), soft and hard.
     """
     d = cells.points.shape[1]
@@ -359,7 +370,8 @@ def _train(
     significance = rule.significance
     key = _Loop(d, interval is not None, combination, not significance.plain, rule.min_mc_events > 0)
     if likelihood is not None:
-        key = replace(key, likelihood=likelihood[0], newton=(settings.newton_steps, settings.newton_steps_hard))
+        key = replace(key, likelihood=likelihood[0], newton=(settings.newton_steps, settings.newton_steps_hard),
+                      theory=likelihood[2] if len(likelihood) > 2 else None)  # fmt: skip
         data = (*data, likelihood[1])
     run = _trainer(key)
     uncertainty = (significance.relative_background_uncertainty, float(significance.mc_statistics))
