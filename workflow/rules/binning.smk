@@ -3,7 +3,7 @@ rule binning:
     each fold's events through bins chosen on the other folds (binning.crossfit)."""
     input:
         scores=result("evaluation/{model}/scores.parquet"),
-        summaries=generation_summaries,  # each process's theory variations, for method gmm_likelihood
+        summaries=generation_summaries,  # each process's theory variations, for the likelihood methods
     output:
         results=result("binning/{model}/binning.json"),
         table=report(
@@ -31,7 +31,7 @@ rule binning:
         binning=config["binning"],  # the methods, K, the rule, the mixture's settings, crossfit, combination
         classes=CLASSES.as_dict(),
         significance=config["significance"],
-        inference=config["inference"],  # the likelihood method gmm_likelihood maximises
+        inference=binning_likelihood(),  # the inference block, if a method maximises its likelihood
         seed=lambda w: derive_seed(config["seed"], "binning", w.model),
         sqrt_s_gev=config["collider"]["sqrt_s_gev"],  # the figures' label
         luminosity_fb=config["luminosity_fb"],

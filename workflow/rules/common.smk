@@ -2,6 +2,7 @@
 
 import math
 
+from phenoflow.binning.methods import uses_likelihood
 from phenoflow.config import beam_ids, binnable_instances, inference_targets
 from phenoflow.events.observables import needs_constituents
 from phenoflow.features.classes import classes_from_config
@@ -151,9 +152,19 @@ def keep_constituents():
 
 
 def provenance_config(kind, model=None, process=None):
-    """The part of the config the results of ``kind`` depend on (:func:`phenoflow.provenance.provenance_config`)."""
+    """The part of the config the results of ``kind`` depend on (:func:`phenoflow.provenance.provenance_config`),
+    and the inference block for binnings of which a method maximises its likelihood."""
     classifier = CLASSIFIERS[model] if model is not None else None
-    return library_provenance_config(config, kind, model=model, classifier=classifier, process=process)
+    part = library_provenance_config(config, kind, model=model, classifier=classifier, process=process)
+    if kind == "binning" and binning_likelihood() is not None:
+        part["inference"] = binning_likelihood()
+    return part
+
+
+def binning_likelihood():
+    """The config's inference block if a binning method maximises its likelihood, else None (a
+    binning then does not depend on it)."""
+    return config["inference"] if uses_likelihood(config["binning"]["methods"]) else None
 
 
 def training_inputs(model):

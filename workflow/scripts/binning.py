@@ -5,6 +5,7 @@ from dataclasses import replace
 import pandas as pd
 
 from phenoflow.binning import plots as binning_plots
+from phenoflow.binning.methods import uses_tensorflow
 from phenoflow.binning.study import Plan, run_binnings, run_simplex_binnings
 from phenoflow.features.classes import Classes
 from phenoflow.features.splits import crossfit_groups
@@ -25,7 +26,7 @@ with to_log_file(snakemake.log[0]) as log:
     summaries = [read_json(path) for path in snakemake.input.summaries]
     plan = replace(plan, options=replace(plan.options, variations={s["process"]: from_records(s.get("variations", []))
                                                                    for s in summaries}))  # fmt: skip
-    if {"gmm", "gmm_likelihood"} & set(plan.methods):
+    if uses_tensorflow(plan.methods):
         use_tensorflow_threads(snakemake.threads)
     scores = pd.read_parquet(snakemake.input.scores)
     # bins chosen on other events than those that fill them (binning.crossfit), as each event's score

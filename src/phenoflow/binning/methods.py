@@ -161,6 +161,23 @@ def _likelihood_model(labels: np.ndarray, options: MethodOptions):
     return LikelihoodModel.from_settings(options.inference, names, signal)
 
 
+#: The methods that train a TensorFlow mixture (their job sets TensorFlow's threads)
+TENSORFLOW_METHODS = frozenset({"gmm", "gmm_likelihood"})
+#: The methods whose bins depend on the config's inference block: they maximise its likelihood
+LIKELIHOOD_METHODS = frozenset({"gmm_likelihood"})
+
+
+def uses_tensorflow(methods: Sequence[str]) -> bool:
+    """Whether any of ``methods`` (names of :data:`METHODS`) trains a TensorFlow mixture."""
+    return bool(TENSORFLOW_METHODS.intersection(methods))
+
+
+def uses_likelihood(methods: Sequence[str]) -> bool:
+    """Whether any of ``methods`` maximises the inference stage's likelihood, so that its bins
+    depend on the config's ``inference`` block."""
+    return bool(LIKELIHOOD_METHODS.intersection(methods))
+
+
 METHODS: dict[str, Method] = {
     "equidistant": _equidistant,
     "quantile": _quantile,

@@ -33,7 +33,14 @@ import pandas as pd
 from phenoflow.binning import plots as binning_plots
 from phenoflow.binning.crossfit import crossfit_binning, crossfit_row, row_bins
 from phenoflow.binning.gmm.settings import GMMSettings
-from phenoflow.binning.methods import METHODS, MethodOptions, evaluate_edges, registered
+from phenoflow.binning.methods import (
+    LIKELIHOOD_METHODS,
+    METHODS,
+    MethodOptions,
+    evaluate_edges,
+    registered,
+    uses_likelihood,
+)
 from phenoflow.binning.rule import COMBINATION, BinRule, evaluate_bin_map, yields_with_errors
 from phenoflow.features.splits import group_complement_weights
 from phenoflow.plotstyle import Collision
@@ -94,15 +101,15 @@ class Plan:
         cls, binning: Mapping, significance: Mapping | None, seed: int, inference: Mapping | None = None
     ) -> Plan:
         """From the config's ``binning`` and ``significance`` blocks; ``seed``: the stage's;
-        ``inference``: the config's block, read when method ``gmm_likelihood`` runs (the likelihood
-        it maximises)."""
+        ``inference``: the config's block, read when a method maximises the likelihood
+        (:func:`~phenoflow.binning.methods.uses_likelihood`)."""
         gmm = GMMSettings.from_config(binning.get("gmm"))
         settings = None
-        if "gmm_likelihood" in binning["methods"]:
+        if uses_likelihood(binning["methods"]):
             from phenoflow.inference.study import InferenceSettings
 
             if inference is None:
-                raise ValueError("binning.methods: gmm_likelihood needs the config's inference block")
+                raise ValueError(f"binning.methods: {sorted(LIKELIHOOD_METHODS)} need the config's inference block")
             settings = InferenceSettings.from_config(inference, significance)
         options = MethodOptions(seed=seed, gmm=gmm, inference=settings)
         rule = BinRule.from_config(binning, significance)
