@@ -191,6 +191,7 @@ def test_the_plan_from_the_config_blocks():
 
     from phenoflow.binning.gmm import GMMSettings
     from phenoflow.binning.study import Plan
+    from phenoflow.inference.study import InferenceSettings
     from phenoflow.significance import Significance
 
     repo = Path(__file__).parents[1]
@@ -199,8 +200,12 @@ def test_the_plan_from_the_config_blocks():
         config, str(repo / "workflow" / "schemas" / "config.schema.yaml")
     )  # the schema's defaults, as the workflow
     binning = config["binning"]
-    plan = Plan.from_config(binning, config["significance"], seed=17)
-    assert plan.methods == ("equidistant", "quantile", "optimal", "gmm") and plan.n_bins == (3, 5, 10, 20)
+    plan = Plan.from_config(binning, config["significance"], seed=17, inference=config["inference"])
+    assert plan.methods == ("equidistant", "quantile", "optimal", "gmm", "gmm_likelihood")
+    assert plan.n_bins == (3, 5, 10, 20)
+    assert plan.options.inference == InferenceSettings.from_config(config["inference"], config["significance"])
+    with pytest.raises(ValueError, match=r"binning\.methods: gmm_likelihood needs the config's inference block"):
+        Plan.from_config(binning, config["significance"], seed=17)
     assert plan.rule == BinRule(
         min_background=1.0, max_rel_uncertainty=0.5, min_mc_events=10, significance=Significance(0.1, True)
     )

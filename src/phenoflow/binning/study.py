@@ -109,7 +109,8 @@ class Plan:
             from phenoflow.inference.study import InferenceSettings
 
             if inference is None:
-                raise ValueError(f"binning.methods: {sorted(LIKELIHOOD_METHODS)} need the config's inference block")
+                used = ", ".join(sorted(LIKELIHOOD_METHODS.intersection(binning["methods"])))
+                raise ValueError(f"binning.methods: {used} needs the config's inference block")
             settings = InferenceSettings.from_config(inference, significance)
         options = MethodOptions(seed=seed, gmm=gmm, inference=settings)
         rule = BinRule.from_config(binning, significance)
