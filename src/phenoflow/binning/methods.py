@@ -106,7 +106,8 @@ def _optimal(scores, weights, labels, n_bins: int, rule: BinRule, options: Metho
 
 def _mixture(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions, likelihood=None) -> Binning:
     """The Gaussian mixture with ``n_bins`` components trained on ``options.gmm`` (imports
-    TensorFlow), its fit kept; ``likelihood``: (model, processes) of the likelihood objective."""
+    TensorFlow), its fit kept; ``likelihood``: the likelihood objective's
+    :class:`~phenoflow.binning.gmm.fit.LikelihoodTarget`."""
     from phenoflow.binning.gmm.fit import fit_gmm_binning
 
     fit = fit_gmm_binning(
@@ -130,18 +131,19 @@ def _gmm_likelihood(scores, weights, labels, n_bins: int, rule: BinRule, options
     (:mod:`phenoflow.binning.gmm.profile`); None on the simplex (no likelihood there)."""
     if np.ndim(scores) != 1:
         return None
+    from phenoflow.binning.gmm.fit import LikelihoodTarget
     from phenoflow.binning.gmm.theory import member_columns, theory_rows
 
     model = _likelihood_model(labels, options)
     trained = replace(options, gmm=replace(options.gmm, objective="likelihood"))
     columns = options.variation_weights or {}
     if not (model.theory.enabled and options.variations and columns):
-        return _mixture(scores, weights, labels, n_bins, rule, trained, (model, options.processes))
+        return _mixture(scores, weights, labels, n_bins, rule, trained, LikelihoodTarget(model, options.processes))
     shifts, rows, members = theory_rows(model.processes, options.variations, list(columns))
     model = replace(model, shifts=shifts)
     index = np.searchsorted(model.processes, np.asarray(options.processes).astype(str))
     theory = (rows, member_columns(rows, members, index, columns)) if shifts else None
-    return _mixture(scores, weights, labels, n_bins, rule, trained, (model, options.processes, theory))
+    return _mixture(scores, weights, labels, n_bins, rule, trained, LikelihoodTarget(model, options.processes, theory))
 
 
 def _likelihood_model(labels: np.ndarray, options: MethodOptions):

@@ -136,6 +136,16 @@ def _soft_yields(
     return BinYields(y.s @ gamma, y.b @ gamma, y.b_sumw2 @ gamma, y.count @ gamma, y.b_events @ gamma)
 
 
+class LikelihoodTarget(NamedTuple):
+    """What the likelihood objective needs: the ``model``, each event's process name
+    ``processes`` (n,), and ``theory``, the theory rows and member columns of
+    :mod:`phenoflow.binning.gmm.theory` (None without theory systematics)."""
+
+    model: LikelihoodModel
+    processes: np.ndarray
+    theory: tuple | None = None
+
+
 class _Hard(NamedTuple):
     """The hard result of one trained mixture."""
 
@@ -224,7 +234,7 @@ def fit_gmm_binning(
     rule: BinRule = BinRule(),
     settings: GMMSettings = GMMSettings(),
     seed: int = 0,
-    likelihood: tuple[LikelihoodModel, np.ndarray] | None = None,
+    likelihood: LikelihoodTarget | tuple | None = None,
 ) -> GMMBinningResult:
     """Optimise K = ``n_components`` bins of classifier outputs with a Gaussian mixture.
 
@@ -235,8 +245,8 @@ def fit_gmm_binning(
     (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov` is always Z_A).
     ``settings``: how the mixture is trained (:class:`GMMSettings`); ``seed`` seeds its starts.
     With ``settings.objective`` likelihood (1-D scores only) the fit maximises the expected
-    discovery Z of the model of ``likelihood`` = (model, processes)
-    (:mod:`phenoflow.binning.gmm.profile`), which needs each event's process name ``processes``
+    discovery Z of ``likelihood``'s model (a :class:`LikelihoodTarget`, or the tuple of its fields;
+    :mod:`phenoflow.binning.gmm.profile`), which needs each event's process name ``processes``
     (n,), one of ``model.processes``; the restarts'
     states are then chosen by that Z of their hard bins after the rule's merges, and the last
     restart starts from the DP optimum of the per-bin proxy of the same events and rule
@@ -260,8 +270,9 @@ def fit_gmm_binning(
     signal = np.isin(labels, signal_labels)
     process_index = dp_edges = None
     if settings.objective == "likelihood":
-        model, processes = likelihood[:2] if likelihood is not None else (None, None)
-        process_index = _process_index(model, processes, one_d, len(scores))
+        target = LikelihoodTarget(*likelihood) if likelihood is not None else LikelihoodTarget(None, None)
+        model, theory = target.model, target.theory
+        process_index = _process_index(model, target.processes, one_d, len(scores))
         # the DP optimum of the per-bin proxy on these events: the last restart's start, its bins
         # exactly (no fine cell straddles its edges), so that the result's likelihood Z is never below its
         dp_edges = optimal_edges(scores, weights, signal.astype(np.int64), n_components, rule)
@@ -269,7 +280,6 @@ def fit_gmm_binning(
     init = starts(cells, (scores, weights, signal), n_components, rule, settings, seed, dp_edges)
     if process_index is not None:
         ok = cells.cell >= 0
-        theory = likelihood[2] if len(likelihood) > 2 else None
         members = np.zeros((len(scores), 0)) if theory is None else theory[1]
         per_event = [np.where(process_index == p, weights, 0.0) ** power for power in (1, 2)
                      for p in range(len(model.processes))] + list(members.T)  # fmt: skip
