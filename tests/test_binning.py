@@ -154,7 +154,7 @@ def test_one_registry_gives_every_method_s_bins_of_scores_and_of_softmax_vectors
 
     toy = gato_toy(n_signal=500, n_background=1500, seed=1)
     scores, weights, labels = toy["scores"], toy["weights"], toy["labels"]
-    assert set(METHODS) == {"equidistant", "quantile", "optimal", "gmm", "gmm_likelihood"}
+    assert set(METHODS) == {"equidistant", "quantile", "optimal", "gmm", "gmm_likelihood", "gmm_limit"}
     for method in ("equidistant", "quantile", "optimal"):
         chosen = registered(method)(scores, weights, labels, 4, BinRule(min_background=1.0), MethodOptions())
         assert chosen.edges[0] == 0.0 and chosen.edges[-1] == 1.0 and 2 <= len(chosen.edges) <= 5, method

@@ -2,10 +2,13 @@
 stage's own profiled fits of the same bins, its gradients against finite differences, and a
 constructed case where a control bin of a background's normalisation decides the binning."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from phenoflow.binning.gmm.profile import LikelihoodModel, discovery_significance, median_limit
+from phenoflow.binning.gmm.limit import median_limit
+from phenoflow.binning.gmm.profile import LikelihoodModel, discovery_significance
 from phenoflow.binning.rule import BinRule, combined_significance
 from phenoflow.inference.fits import expected_results
 from phenoflow.inference.likelihood import BinnedSample, MCStatistics, workspace_spec
@@ -69,6 +72,24 @@ def test_significance_and_limit_equal_the_inference_stages_fits(name):
     assert float(median_limit(model, YIELDS, SUMW2, up, down)) == pytest.approx(limit_ref, rel=1e-7)
 
 
+def test_a_limit_far_from_its_gaussian_start_is_pyhfs():
+    """Ten bins of a small signal on 10^8 QCD events of weight 1.7 x 10^5 with a 50 % normalisation
+    (the tops example's): the limit (mu ~ 20) lies a hundred times beyond the Gaussian start, the
+    profile fit after the first Newton step in mu has not converged, and its slope is negative
+    there; mu then stays for the next fit (doubling it overshot into the region where the fit
+    hits its bounds and left the limit at 34). The limit is pyhf's to 1e-6 (its fits' tolerance
+    at these yields: 1e-7 apart)."""
+    from phenoflow.binning.gmm.limit import limit_target, rough_limit
+
+    qcd = np.array([8.36e7, 7.25e6, 1.85e6, 3.54e6, 2.02e6, 1.69e6, 4.38e6, 1.69e6, 1.69e6, 1.69e6])
+    tops = np.array([9946.0, 6394.0, 4618.0, 1954.0, 7104.0, 888.0, 8347.0, 20602.0, 7637.0, 48662.0])
+    yields, sumw2 = np.array([tops, qcd]), np.array([tops * 177.6, qcd * 1.685e5])
+    model = LikelihoodModel(("tops", "qcd"), (True, False), 0.017, {"qcd": 0.5}, MCStatistics())
+    _, limit_ref = reference(model, yields, sumw2)
+    assert 15 < limit_ref < 25 and limit_ref > 50 * float(rough_limit(model, yields, limit_target()))
+    assert float(median_limit(model, yields, sumw2)) == pytest.approx(limit_ref, rel=1e-6)
+
+
 def test_poisson_bins_matter_and_batches_agree():
     """The shapesys bins change Z (so the test above checks them), and a batch of yields gives
     each member's own value."""
@@ -110,38 +131,43 @@ def test_gradients_agree_with_finite_differences(kind):
 
     arrays = [YIELDS, SUMW2, UP, DOWN]
     _, grads = _gradients(f, arrays)
-    for a, (array, grad) in enumerate(zip(arrays, grads)):
-        numeric = np.zeros_like(array)
-        checked = list(np.ndindex(array.shape)) if a == 0 else [(0, 1), (1, 2), (2, 4)]
-        for index in checked:
-            step = 1e-5 * array[index]
-            shifted = [x.copy() for x in arrays]
-            shifted[a][index] += step
-            up_value = float(f(*shifted))
-            shifted[a][index] -= 2 * step
-            numeric[index] = (up_value - float(f(*shifted))) / (2 * step)
-        rows, columns = zip(*checked)
-        np.testing.assert_allclose(
-            grad[rows, columns], numeric[rows, columns], atol=1e-4 * np.abs(numeric).max(), rtol=1e-3
-        )
+    checked = [(0, index) for index in np.ndindex(YIELDS.shape)]
+    checked += [(a, index) for a in (1, 2, 3) for index in [(0, 1), (1, 2), (2, 4)]]
+    # every shifted copy (+step and -step of each checked entry) in one batch, one compiled fit
+    batch = [np.repeat(x[None], 2 * len(checked), axis=0) for x in arrays]
+    steps = np.array([1e-5 * arrays[a][index] for a, index in checked])
+    for i, (a, index) in enumerate(checked):
+        batch[a][(2 * i, *index)] += steps[i]
+        batch[a][(2 * i + 1, *index)] -= steps[i]
+    values = np.asarray(f(*batch)).reshape(len(checked), 2)
+    numeric = (values[:, 0] - values[:, 1]) / (2 * steps)
+    analytic = np.array([grads[a][index] for a, index in checked])
+    for a in range(len(arrays)):
+        mine = np.array([b == a for b, _ in checked])
+        np.testing.assert_allclose(analytic[mine], numeric[mine], atol=1e-4 * np.abs(numeric[mine]).max(), rtol=1e-3)
 
 
 #: Four score regions: C (low) the control of background "a", pure; D background "b" alone; M and H
 #: the signal over "a". "a" has a 50 % normalisation uncertainty, "b" 90 %.
 REGIONS = np.array([[0.0, 0.0, 15.0, 10.0], [1000.0, 0.0, 50.0, 10.0], [0.0, 3000.0, 0.0, 0.0]])
 CONTROL = LikelihoodModel(("sig", "a", "b"), (True, False, False), 0.0, {"a": 0.5, "b": 0.9}, MCStatistics(False))
+#: The inference stage's median expected limits on mu of {C, D, M+H} and {C+D, M, H} (pyhf)
+LIMIT_CONTROL, LIMIT_SPLIT = 0.6747, 1.0472
 
 
 def test_a_control_bin_wins_the_likelihood_and_loses_the_per_bin_proxy():
     """K = 3 bins of the four regions: {C, D, M+H} keeps C as the control of a's normalisation
-    (likelihood Z 2.94); {C+D, M, H} splits the signal (the per-bin Asimov sum prefers it, 3.44
-    against 3.04) but leaves a's normalisation free against b's in C+D (likelihood Z 1.82)."""
+    (likelihood Z 2.94, median limit 0.675); {C+D, M, H} splits the signal (the per-bin Asimov
+    sum prefers it, 3.44 against 3.04) but leaves a's normalisation free against b's in C+D
+    (likelihood Z 1.82, limit 1.047)."""
     control, split = ([0, 1, 2, 4], [0, 2, 3, 4])
     z, proxy = {}, {}
     for name, edges in (("control", control), ("split", split)):
         y = np.stack([REGIONS[:, a:b].sum(axis=1) for a, b in zip(edges[:-1], edges[1:])], axis=1)
         z[name] = float(discovery_significance(CONTROL, y, y * 1e-6)[0])
         proxy[name] = combined_significance(y[0], y[1:].sum(axis=0))
+        limit = reference(CONTROL, y, y * 1e-6)[1]
+        assert limit == pytest.approx(LIMIT_CONTROL if name == "control" else LIMIT_SPLIT, abs=1e-4)
     assert proxy["split"] > proxy["control"] * 1.1
     assert z["control"] > z["split"] * 1.5
 
@@ -164,9 +190,11 @@ def test_the_likelihood_trained_mixture_finds_the_control_bin():
     """K = 3 on the four regions: the mixture on the proxy (method gmm) splits the signal (an edge
     at M|H, none near C|D), the mixture on the likelihood (method gmm_likelihood) keeps C apart (an
     edge at C|D) and reaches a likelihood Z above 2.8 (the best partition of the regions: 2.94),
-    where the proxy's bins give 1.85."""
+    where the proxy's bins give 1.85; the mixture on the median limit (method gmm_limit) keeps C
+    apart too, within 5 % of the control partition's limit (0.684 against 0.675), where the proxy's
+    bins give the split's (1.04)."""
     from phenoflow.binning.gmm import GMMSettings
-    from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.gmm.fit import _likelihood_of_edge_sets, _likelihood_of_edges
     from phenoflow.binning.methods import MethodOptions, registered
     from phenoflow.inference.study import InferenceSettings
 
@@ -177,15 +205,21 @@ def test_the_likelihood_trained_mixture_finds_the_control_bin():
          "mc_limited_below": 0.8, "luminosity_uncertainty": 0.0}, None
     )  # fmt: skip
     options = MethodOptions(gmm=GMMSettings(n_fine=200, n_coarse=50), inference=inference, processes=process)
-    z, edges = {}, {}
-    for method in ("gmm", "gmm_likelihood"):
+    z, limit, edges = {}, {}, {}
+    objectives = {"gmm": "proxy", "gmm_likelihood": "discovery", "gmm_limit": "limit"}
+    for method, objective in objectives.items():
         chosen = registered(method)(x, w, label, 3, BinRule(), options)
-        assert chosen.fit.settings.objective == ("proxy" if method == "gmm" else "likelihood")
+        assert chosen.fit.settings.objective == objective
         edges[method] = chosen.edges
         z[method] = _likelihood_of_edges(CONTROL, chosen.edges, x, w, index)
+        limit[method] = 1 / _likelihood_of_edge_sets(CONTROL, [chosen.edges], (x, w, index, None), 3, "limit")[0]
     assert not np.any(np.abs(edges["gmm"][1:-1] - 0.25) < 0.05)
     assert np.any(np.abs(edges["gmm_likelihood"][1:-1] - 0.25) < 0.02)
     assert z["gmm_likelihood"] > 2.8 and z["gmm"] < 1.9
+    # the limit too is the control's: {C, D, M+H} gives LIMIT_CONTROL, the proxy's bins LIMIT_SPLIT
+    assert np.any(np.abs(edges["gmm_limit"][1:-1] - 0.25) < 0.02)
+    assert chosen.fit.likelihood_limit == pytest.approx(limit["gmm_limit"], rel=1e-9)
+    assert limit["gmm_limit"] < LIMIT_CONTROL * 1.05 and limit["gmm"] > LIMIT_SPLIT * 0.99
 
 
 def test_the_likelihood_method_reads_the_inference_block_and_has_no_simplex_binning():
@@ -231,28 +265,34 @@ def _default_table():
     return (x, w, label, process), model, rule
 
 
-@pytest.mark.parametrize("k", [3, 10])
-def test_the_dp_optimum_is_a_start_and_the_result_is_never_below_it(k):
+@pytest.mark.parametrize(("k", "objective"), [(3, "discovery"), (10, "discovery"), (10, "limit")])
+def test_the_dp_optimum_is_a_start_and_the_result_is_never_below_it(k, objective):
     """The likelihood mixture's last restart starts at the DP optimum of the per-bin proxy of the
     same events and rule (binning.optimal.optimal_edges), bins and all: with that restart alone
     and one step of training the result is the DP's bins. With every restart and a short training
-    the result, chosen by the exact likelihood Z of the hard bins, is not below the DP's."""
+    the result, chosen by the exact likelihood Z (median limit) of the hard bins, is not below
+    (above) the DP's."""
     from phenoflow.binning.gmm import GMMSettings, fit_gmm_binning
-    from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.gmm.fit import _likelihood_of_edge_sets
     from phenoflow.binning.optimal import optimal_edges
     from phenoflow.binning.rule import bin_index
 
     (x, w, label, process), model, rule = _default_table()
     index = np.array([model.processes.index(p) for p in process])
     dp = optimal_edges(x, w, label, k, rule)
-    z_dp = _likelihood_of_edges(model, dp, x, w, index)
-    alone = GMMSettings(objective="likelihood", n_restarts=1, n_steps=1)
+    merit_dp = _likelihood_of_edge_sets(model, [dp], (x, w, index, None), k, objective)[0]  # Z or 1 / limit
+
+    def merit(fit) -> float:
+        return fit.likelihood_significance if objective == "discovery" else 1.0 / fit.likelihood_limit
+
+    alone = GMMSettings(objective=objective, n_restarts=1, n_steps=1)
     fit = fit_gmm_binning(x, w, label, k, rule=rule, settings=alone, likelihood=(model, process))
     np.testing.assert_array_equal(bin_index(x, fit.edges), bin_index(x, dp))
-    assert fit.likelihood_significance == pytest.approx(z_dp, rel=1e-12)
-    short = GMMSettings(objective="likelihood", n_steps=20)
+    # the same fit in another batch: equal to 1e-12 (Z) and 1e-10 (the limit's root in mu)
+    assert merit(fit) == pytest.approx(merit_dp, rel=1e-10)
+    short = GMMSettings(objective=objective, n_steps=20)
     fit = fit_gmm_binning(x, w, label, k, rule=rule, settings=short, likelihood=(model, process))
-    assert fit.likelihood_significance >= z_dp * (1 - 1e-12)
+    assert merit(fit) >= merit_dp * (1 - 1e-10)
 
 
 def test_theory_shifts_of_the_mixture_equal_the_inference_stages_at_hard_bins():
@@ -267,7 +307,8 @@ def test_theory_shifts_of_the_mixture_equal_the_inference_stages_at_hard_bins():
     import pandas as pd
     import tensorflow as tf
 
-    from phenoflow.binning.gmm.fit import _likelihood_of_edges
+    from phenoflow.binning.gmm.fit import _likelihood_of_edge_sets, _likelihood_of_edges
+    from phenoflow.binning.gmm.limit import limit_target
     from phenoflow.binning.gmm.profile import nominal_parameters
     from phenoflow.binning.gmm.theory import member_columns, theory_rows
     from phenoflow.binning.gmm.training import _likelihood_z, _Loop
@@ -301,7 +342,20 @@ def test_theory_shifts_of_the_mixture_equal_the_inference_stages_at_hard_bins():
     b = sums[..., [names.index(p) for p in names if p != "zz_qqvv"]].sum(axis=-1)
     loop = _Loop(1, True, "quadrature", likelihood=model, newton=(20, 20), theory=rows)
     start = tf.constant(nominal_parameters(model, 5)[None])
-    z, _ = _likelihood_z(loop, tf.constant(sums), tf.constant(b), tf.constant(b), start, 20)
+    z, _ = tf.function(lambda *a: _likelihood_z(loop, *a, 20), autograph=False)(  # compiled as in training
+        tf.constant(sums), tf.constant(b), tf.constant(b), start
+    )
     assert float(z[0]) == pytest.approx(z_ref, rel=1e-7)
+    # the limit objective (1 / the median limit; mu appended to the state, 0: the Gaussian start)
+    limit_ref = expected_results(spec, bands=(0,)).limits[2]
+    limit_loop = replace(loop, limit_target=limit_target(), solves=(8, 8))
+    start = tf.constant(np.r_[nominal_parameters(model, 5), 0.0][None])
+    merit, state = tf.function(lambda *a: _likelihood_z(limit_loop, *a, 20, 8), autograph=False)(
+        tf.constant(sums), tf.constant(b), tf.constant(b), start
+    )
+    assert 1.0 / float(merit[0]) == pytest.approx(limit_ref, rel=1e-7)
+    assert float(state[0, -1]) == pytest.approx(limit_ref, rel=1e-7)  # the warm start of the next step
+    events = (x, w, index, (rows, weights_m))
+    assert 1.0 / _likelihood_of_edge_sets(model, [edges], events, 5, "limit")[0] == pytest.approx(limit_ref, rel=1e-7)
     plain = LikelihoodModel(model.processes, model.signal, 0.017, {"zvv_jets": 0.1}, MCStatistics())
     assert _likelihood_of_edges(plain, edges, x, w, index) > z_ref * 1.001

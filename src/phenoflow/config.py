@@ -205,7 +205,7 @@ def binnable_instances(config: Mapping[str, Any]) -> list[str]:
 
 
 #: The binning methods that optimise the bins; by default the inference builds likelihoods for these.
-OPTIMISED_BINNINGS = ("optimal", "gmm", "gmm_likelihood")
+OPTIMISED_BINNINGS = ("optimal", "gmm", "gmm_likelihood", "gmm_limit")
 
 
 class InferenceTargets(NamedTuple):

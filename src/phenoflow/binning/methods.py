@@ -9,7 +9,8 @@ method has no binning of such scores. Registered are equal-width bins and equal 
 class-score quantiles, :mod:`phenoflow.binning.simplex`), the exact optimum by dynamic
 programming (:mod:`phenoflow.binning.optimal`, 1-D only), the Gaussian mixture on the per-bin
 proxy (``gmm``, :mod:`phenoflow.binning.gmm`, whose :class:`Binning` also carries its fit) and the
-mixture on the inference stage's profiled likelihood (``gmm_likelihood``, 1-D only). A new method is a
+mixture on the inference stage's profiled likelihood: its expected discovery Z
+(``gmm_likelihood``) or its median expected CLs limit (``gmm_limit``), 1-D only. A new method is a
 function of that signature added to :data:`METHODS` (and to the schema's ``binning.methods``).
 Every method's bins are then judged by the same rule and the same yield function
 (:func:`evaluate_edges`, or :func:`phenoflow.binning.rule.evaluate_bin_map` on the simplex).
@@ -57,7 +58,7 @@ class MethodOptions:
     """What a method is given besides the events, K and the rule: the ``seed`` of a random method,
     the mixture's settings ``gmm``, the ``signal_labels`` among the labels and how several
     signals' Z ``combination`` combine (:data:`phenoflow.binning.rule.COMBINATIONS`). The
-    mixture on the likelihood (method ``gmm_likelihood``) also needs the likelihood's settings
+    mixture on the likelihood (methods ``gmm_likelihood``, ``gmm_limit``) also needs the likelihood's settings
     ``inference`` (:class:`phenoflow.inference.study.InferenceSettings`) and each event's process
     name ``processes`` (n,), the events' the method is called with, and for theory systematics
     each process's ``variations`` (:class:`phenoflow.variations.Variation`) and their weights
@@ -129,31 +130,48 @@ def _gmm(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOpt
 def _gmm_likelihood(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning | None:
     """The Gaussian mixture trained on the inference stage's profiled discovery Z
     (:mod:`phenoflow.binning.gmm.profile`); None on the simplex (no likelihood there)."""
+    return _on_likelihood(
+        scores, weights, labels, n_bins, rule, replace(options, gmm=replace(options.gmm, objective="discovery"))
+    )
+
+
+def _gmm_limit(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning | None:
+    """The Gaussian mixture trained on the inference stage's median expected CLs limit on the
+    signal strength (:mod:`phenoflow.binning.gmm.limit`); None on the simplex."""
+    return _on_likelihood(
+        scores, weights, labels, n_bins, rule, replace(options, gmm=replace(options.gmm, objective="limit"))
+    )
+
+
+def _on_likelihood(scores, weights, labels, n_bins: int, rule: BinRule, options: MethodOptions) -> Binning | None:
+    """The mixture on the objective ``options.gmm.objective`` of the inference stage's likelihood,
+    with the events' theory variations when the likelihood has theory systematics; None on the
+    simplex."""
     if np.ndim(scores) != 1:
         return None
     from phenoflow.binning.gmm.fit import LikelihoodTarget
     from phenoflow.binning.gmm.theory import member_columns, theory_rows
 
     model = _likelihood_model(labels, options)
-    trained = replace(options, gmm=replace(options.gmm, objective="likelihood"))
     columns = options.variation_weights or {}
     if not (model.theory.enabled and options.variations and columns):
-        return _mixture(scores, weights, labels, n_bins, rule, trained, LikelihoodTarget(model, options.processes))
+        return _mixture(scores, weights, labels, n_bins, rule, options, LikelihoodTarget(model, options.processes))
     shifts, rows, members = theory_rows(model.processes, options.variations, list(columns))
     model = replace(model, shifts=shifts)
     index = np.searchsorted(model.processes, np.asarray(options.processes).astype(str))
     theory = (rows, member_columns(rows, members, index, columns)) if shifts else None
-    return _mixture(scores, weights, labels, n_bins, rule, trained, LikelihoodTarget(model, options.processes, theory))
+    return _mixture(scores, weights, labels, n_bins, rule, options, LikelihoodTarget(model, options.processes, theory))
 
 
 def _likelihood_model(labels: np.ndarray, options: MethodOptions):
-    """The likelihood method ``gmm_likelihood`` maximises: the processes of the events (a process
-    is a signal if all its events have a signal label) with the settings of ``options.inference``."""
+    """The likelihood the methods ``gmm_likelihood`` and ``gmm_limit`` optimise: the processes of
+    the events (a process is a signal if all its events have a signal label) with the settings of
+    ``options.inference``."""
     from phenoflow.binning.gmm.profile import LikelihoodModel
 
     if options.inference is None or options.processes is None:
         raise ValueError(
-            "binning.methods: gmm_likelihood needs the inference block's settings and each event's process"
+            "binning.methods: gmm_likelihood and gmm_limit need the inference block's settings and each event's process"
         )
     processes = np.asarray(options.processes).astype(str)
     if processes.shape != np.shape(labels):
@@ -164,9 +182,9 @@ def _likelihood_model(labels: np.ndarray, options: MethodOptions):
 
 
 #: The methods that train a TensorFlow mixture (their job sets TensorFlow's threads)
-TENSORFLOW_METHODS = frozenset({"gmm", "gmm_likelihood"})
+TENSORFLOW_METHODS = frozenset({"gmm", "gmm_likelihood", "gmm_limit"})
 #: The methods whose bins depend on the config's inference block: they maximise its likelihood
-LIKELIHOOD_METHODS = frozenset({"gmm_likelihood"})
+LIKELIHOOD_METHODS = frozenset({"gmm_likelihood", "gmm_limit"})
 
 
 def uses_tensorflow(methods: Sequence[str]) -> bool:
@@ -186,6 +204,7 @@ METHODS: dict[str, Method] = {
     "optimal": _optimal,
     "gmm": _gmm,
     "gmm_likelihood": _gmm_likelihood,
+    "gmm_limit": _gmm_limit,
 }
 
 

@@ -207,7 +207,7 @@ def _init_simplex(rng: np.random.Generator, cells: FineCells, k: int, n_restarts
 
 def _control_start(cells: FineCells, background: tuple, k: int, n_coarse: int, lo: float, hi: float,
                    rule: BinRule) -> np.ndarray | None:  # fmt: skip
-    """A start with a control bin (the likelihood objective): the coarse exact optimum of K - 1
+    """A start with a control bin (the likelihood objectives): the coarse exact optimum of K - 1
     bins with one more edge at the background's weighted median below its lowest edge, so that
     the lowest bin is split into a background-only control and the rest. A per-bin objective
     never asks for such a bin, and a profiled likelihood can gain much from one (a background's
@@ -230,7 +230,7 @@ def starts(cells: FineCells, events: tuple, k: int, rule: BinRule, settings: GMM
            exact_edges: np.ndarray | None = None) -> _Init:  # fmt: skip
     """The restarts' starting mixtures from a Generator seeded by ``seed``: 1-D at signal
     quantiles and at exact optima on coarse grids (:func:`coarse_optimum_edges`, under ``rule``),
-    with the likelihood objective also one with a control bin (:func:`_control_start`) and, the
+    with a likelihood objective also one with a control bin (:func:`_control_start`) and, the
     last restart, the bins ``exact_edges`` (the DP optimum of the events: the cells must not
     straddle its edges, :func:`fine_cells` ``cuts``); n-D at populated cells. ``events``:
     scores, weights and whether each is a signal event."""
@@ -245,7 +245,7 @@ def starts(cells: FineCells, events: tuple, k: int, rule: BinRule, settings: GMM
         for f in (COARSE_GRIDS if settings.n_coarse > 0 else ())
     ]
     dp_start = [e for e in dp_start if e is not None]
-    if settings.objective == "likelihood" and settings.n_coarse > 0 and k > 1:
+    if settings.on_likelihood and settings.n_coarse > 0 and k > 1:
         control = _control_start(cells, (scores[~signal], weights[~signal]), k, settings.n_coarse, lo, hi, rule)
         dp_start += [control] if control is not None else []
     return _init_1d(rng, scores[sig], weights[sig], k, settings.n_restarts, lo, hi, dp_start, exact_edges)

@@ -78,8 +78,10 @@ class GMMBinningResult:
     (``rule.significance``: Z_A or Cowan's Z with its background uncertainty);
     :attr:`significance_asimov` the plain Asimov one of the same bins. ``rule``, ``settings``
     (the dimension's defaults filled in) and ``seed``: what the fit was given; ``n_cells``: the
-    populated fine cells it trained on. ``likelihood_significance``: with the likelihood objective,
-    the inference stage's expected discovery Z of the final bins (what the fit maximised), else None.
+    populated fine cells it trained on. ``likelihood_significance``: with the discovery objective,
+    the inference stage's expected discovery Z of the final bins (what the fit maximised), else
+    None; ``likelihood_limit``: with the limit objective, its median expected CLs limit on the
+    signal strength of the final bins (what the fit minimised), else None.
     """
 
     n_components: int
@@ -110,6 +112,7 @@ class GMMBinningResult:
     n_cells: int
     image: np.ndarray | None = None
     likelihood_significance: float | None = None
+    likelihood_limit: float | None = None
 
     @property
     def significance_asimov(self) -> float:
@@ -244,15 +247,16 @@ def fit_gmm_binning(
     ``combination``. ``rule``: the per-bin rule and the Z maximised, merged by and reported
     (default the plain Asimov Z_A; :attr:`GMMBinningResult.significance_asimov` is always Z_A).
     ``settings``: how the mixture is trained (:class:`GMMSettings`); ``seed`` seeds its starts.
-    With ``settings.objective`` likelihood (1-D scores only) the fit maximises the expected
+    With ``settings.objective`` discovery (1-D scores only) the fit maximises the expected
     discovery Z of ``likelihood``'s model (a :class:`LikelihoodTarget`, or the tuple of its fields;
-    :mod:`phenoflow.binning.gmm.profile`), which needs each event's process name ``processes``
-    (n,), one of ``model.processes``; the restarts'
-    states are then chosen by that Z of their hard bins after the rule's merges, and the last
+    :mod:`phenoflow.binning.gmm.profile`), with ``limit`` it minimises the model's median
+    expected CLs limit (:mod:`phenoflow.binning.gmm.limit`); either needs each event's process
+    name ``processes`` (n,), one of ``model.processes``. The restarts'
+    states are then chosen by that figure of their hard bins after the rule's merges, and the last
     restart starts from the DP optimum of the per-bin proxy of the same events and rule
     (:func:`phenoflow.binning.optimal.optimal_edges`; the fine cells are cut at its edges, so
-    its start's hard bins are the DP's), so that the result's likelihood Z on these events is
-    never below the DP's.
+    its start's hard bins are the DP's), so that the result's likelihood Z (limit) on these
+    events is never below (above) the DP's.
     See :mod:`phenoflow.binning.gmm` for the method.
     """
     start = time.perf_counter()
@@ -269,7 +273,7 @@ def fit_gmm_binning(
     significance = rule.significance
     signal = np.isin(labels, signal_labels)
     process_index = dp_edges = None
-    if settings.objective == "likelihood":
+    if settings.on_likelihood:
         target = LikelihoodTarget(*likelihood) if likelihood is not None else LikelihoodTarget(None, None)
         model, theory = target.model, target.theory
         process_index = _process_index(model, target.processes, one_d, len(scores))
@@ -308,7 +312,8 @@ def fit_gmm_binning(
     candidates = [tuple(a[r] for a in st) for r in range(n_restarts) for st in stages]
     if process_index is not None:  # the likelihood's Z of every candidate's hard bins in one batched fit
         edge_sets = [_hard_1d(*c, events, cells, n_components, lo, hi, rule).edges for c in candidates]
-        z_stage = _likelihood_of_edge_sets(model, edge_sets, (scores, weights, process_index, theory), n_components)
+        events_ = (scores, weights, process_index, theory)
+        z_stage = _likelihood_of_edge_sets(model, edge_sets, events_, n_components, settings.objective)
     else:
         z_stage = np.array([hard_significance(c) for c in candidates])
     z_stage = z_stage.reshape(n_restarts, len(stages))
@@ -358,7 +363,8 @@ def fit_gmm_binning(
         seed=seed,
         n_cells=len(cells.points),
         image=hard.image,
-        likelihood_significance=None if process_index is None else float(z_stage.max()),
+        likelihood_significance=float(z_stage.max()) if settings.objective == "discovery" else None,
+        likelihood_limit=1.0 / float(z_stage.max()) if settings.objective == "limit" else None,
     )  # fmt: skip
 
 
@@ -370,10 +376,10 @@ def _inner(edges: np.ndarray | None) -> np.ndarray | tuple:
 def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n: int) -> np.ndarray:
     """Each event's index into ``likelihood.processes`` (n,); an error naming what is missing."""
     if not one_d:
-        raise ValueError("the mixture's likelihood objective (gmm_likelihood) needs 1-D scores (the simplex has none)")
+        raise ValueError("the mixture's likelihood objectives (gmm_likelihood, gmm_limit) need 1-D scores")
     if likelihood is None or processes is None:
         raise ValueError(
-            "the mixture's likelihood objective (gmm_likelihood) needs the likelihood and each event's process"
+            "the mixture's likelihood objectives (gmm_likelihood, gmm_limit) need the likelihood and each event's process"
         )
     processes = np.asarray(processes).astype(str)
     if processes.shape != (n,):
@@ -385,13 +391,15 @@ def _process_index(likelihood: LikelihoodModel | None, processes, one_d: bool, n
     return np.array([likelihood.processes.index(name) for name in names], dtype=np.int64)[inverse]
 
 
-def _likelihood_of_edge_sets(likelihood: LikelihoodModel, edge_sets, events: tuple, n_slots: int) -> np.ndarray:
-    """The likelihood's discovery Z of each set of 1-D bins in ``edge_sets``, (len(edge_sets),), in
-    one batched fit: each set's bins padded with empty ones to ``n_slots`` (an empty bin adds
+def _likelihood_of_edge_sets(likelihood: LikelihoodModel, edge_sets, events: tuple, n_slots: int,
+                             objective: str = "discovery") -> np.ndarray:  # fmt: skip
+    """The likelihood's discovery Z (``objective`` discovery) or 1 / its median expected CLs
+    limit (``limit``) of each set of 1-D bins in ``edge_sets``, (len(edge_sets),), in one batched fit: each set's bins padded with empty ones to ``n_slots`` (an empty bin adds
     nothing to the deviance and has no free gamma), so that the fit is compiled once per number
     of slots. ``events``: scores, weights, index of the process and the theory (its
     :class:`phenoflow.binning.gmm.theory.ShiftRows` and member weights (n, M), or None), whose
     per-process yields, sums of w^2 and members' yields fill the bins."""
+    from phenoflow.binning.gmm.limit import median_limit
     from phenoflow.binning.gmm.profile import discovery_significance
     from phenoflow.binning.gmm.theory import soft_shifts
 
@@ -416,6 +424,8 @@ def _likelihood_of_edge_sets(likelihood: LikelihoodModel, edge_sets, events: tup
     if theory is not None:
         y = np.clip(y, 0.0, None)  # as the inference stage floors the nominal yields
         up, down = soft_shifts(theory[0], y, m)
+    if objective == "limit":
+        return 1.0 / np.asarray(median_limit(likelihood, y, w2, up, down))
     return np.asarray(discovery_significance(likelihood, y, w2, up, down, iterations=20)[0])
 
 

@@ -49,12 +49,8 @@ theta^^(y) is; an inexact inner fit errs in the gradient by O(|dF/dtheta|) at th
 Where the fit ends at a bound of pyhf's (gamma in [1e-10, 10], lumi within 5 u) the gradient
 holds too, as the bound does not depend on the yields.
 
-The expected CLs limit (:func:`median_limit`, an option): with the background-only Asimov data
-(n = sum_b y_b, best fit mu^ = 0 at theta_0) q~_mu = min_theta F(mu, theta), and the median limit
-solves sqrt(q~_mu) = Phi^-1(1 - (1 - CL) / 2) (1.96 at 95 %; Cowan, Cranmer, Gross and Vitells,
-EPJC 71 (2011) 1554), as :func:`phenoflow.inference.fits.expected_results` does. Its derivative
-follows from the implicit-function theorem: dmu/dy = -(dg/dy) / (dg/dmu), g = sqrt(q~_mu) (each
-partial again by the envelope theorem).
+The expected CLs limit, the other objective, is built on this fit in
+:mod:`phenoflow.binning.gmm.limit`.
 
 Everything takes leading batch dimensions (the mixture's restarts): yields (..., P, K).
 """
@@ -438,46 +434,3 @@ def discovery_significance(model: LikelihoodModel, yields, sumw2, up=None, down=
     q0, theta = profiled_deviance(model, yields, sumw2, up, down, mu=0.0, mu_data=1.0, start=start,
                                   iterations=iterations)  # fmt: skip
     return tf.sqrt(tf.maximum(q0, 0.0) + 1e-30), theta
-
-
-def median_limit(model: LikelihoodModel, yields, sumw2, up=None, down=None, *, cl: float = 0.95,
-                 iterations: int = 20, solves: int = 12):  # fmt: skip
-    """The median expected CLs upper limit on mu (asymptotic q~_mu on the background-only Asimov
-    data, see the module docstring), shape (...), differentiable in the yields through the
-    implicit-function theorem. ``solves``: secant steps in mu (each a profile fit of
-    ``iterations`` Newton steps, warm-started)."""
-    import tensorflow as tf
-    from scipy.stats import norm
-
-    target = float(norm.isf((1 - cl) * 0.5))
-    y, w2, up, down = _as_tensors(yields, sumw2, up, down)
-    sig = np.array(model.signal)
-    s = tf.reduce_sum(tf.gather(y, np.flatnonzero(sig), axis=-2), axis=(-2, -1))
-    b_y = tf.gather(y, np.flatnonzero(~sig), axis=-2)
-    rough = target * tf.sqrt(tf.reduce_sum(b_y, axis=(-2, -1))) / s  # Gaussian, no systematics
-
-    def g(mu, theta):
-        value, theta = profiled_deviance(model, tf.stop_gradient(y), w2, up, down, mu=mu, mu_data=0.0,
-                                         start=theta, iterations=iterations)  # fmt: skip
-        return tf.sqrt(tf.maximum(value, 0.0)), theta
-
-    theta = None
-    mu_a, g_a = tf.zeros_like(rough), tf.zeros_like(rough)
-    mu_b = tf.stop_gradient(rough)
-    g_b, theta = g(mu_b, theta)
-    for _ in range(solves):
-        slope = (g_b - g_a) / (mu_b - mu_a)
-        slope = tf.where(slope > 0, slope, g_b / mu_b)
-        mu_a, g_a = mu_b, g_b
-        mu_b = tf.maximum(mu_b + (target - g_b) / slope, 0.5 * mu_b)
-        g_b, theta = g(mu_b, theta)
-    # implicit-function derivative: mu* - (g(mu*, y) - target) / (dg/dmu) has the value mu* and
-    # the gradient -(dg/dy) / (dg/dmu)
-    mu_star = tf.stop_gradient(mu_b)
-    data = _inputs(model, y, w2, up, down, 0.0)
-    with tf.GradientTape() as tape:
-        tape.watch(mu_star)
-        live = tf.sqrt(tf.maximum(_deviance(model, theta, mu_star, data), 0.0))
-        total = tf.reduce_sum(live)
-    slope = tf.stop_gradient(tape.gradient(total, mu_star))
-    return mu_star - (live - tf.stop_gradient(live)) / slope

@@ -29,10 +29,11 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "schedule": ("temperature_schedule", "learning_rate_schedule"),
     "penalty": ("penalty_background", "penalty_uncertainty"),
 }
-#: What the mixture maximises: the per-bin proxy (the rule's significance, combined over the bins;
-#: binning method ``gmm``) or the inference stage's profiled likelihood Z
-#: (:mod:`phenoflow.binning.gmm.profile`; binning method ``gmm_likelihood``)
-OBJECTIVES = ("proxy", "likelihood")
+#: What the mixture optimises: the per-bin proxy (the rule's significance, combined over the bins;
+#: binning method ``gmm``), or of the inference stage's profiled likelihood the expected discovery
+#: Z (:mod:`phenoflow.binning.gmm.profile`; method ``gmm_likelihood``) or the median expected CLs
+#: upper limit on the signal strength (:mod:`phenoflow.binning.gmm.limit`; method ``gmm_limit``)
+OBJECTIVES = ("proxy", "discovery", "limit")
 
 
 def _settings(block: Mapping) -> dict:
@@ -65,11 +66,13 @@ class GMMSettings:
     bins), each asking for ``margin`` more than the rule. ``score_range``: [lo, hi] of 1-D scores
     and of the components' means. ``objective`` (:data:`OBJECTIVES`; set by the binning method,
     not by the config): ``proxy`` (method ``gmm``) maximises the rule's significance summed over
-    the bins; ``likelihood`` (method ``gmm_likelihood``) the expected discovery Z of the
-    inference stage's likelihood (1-D scores; the fit needs each event's process and the
-    likelihood's settings), its profile fit ``newton_steps`` Newton steps per training step,
+    the bins; ``discovery`` (method ``gmm_likelihood``) maximises the expected discovery Z of the
+    inference stage's likelihood, ``limit`` (method ``gmm_limit``) minimises its median expected
+    CLs limit (both 1-D scores; the fit needs each event's process and the likelihood's
+    settings): the profile fit takes ``newton_steps`` Newton steps per training step,
     warm-started, and ``newton_steps_hard`` for each hard state checked during training,
-    warm-started from the soft state's.
+    warm-started from the soft state's; the limit also ``limit_solves`` Newton steps in mu per
+    training step (and ``limit_solves_hard`` per hard check), each after such a profile fit.
     """
 
     n_steps: int = _DEFAULTS["n_steps"]
@@ -87,6 +90,8 @@ class GMMSettings:
     objective: str = "proxy"
     newton_steps: int = 2
     newton_steps_hard: int = 5
+    limit_solves: int = 1
+    limit_solves_hard: int = 1
 
     def __post_init__(self):
         def check(ok: bool, key: str, name: str, want: str) -> None:
@@ -114,6 +119,11 @@ class GMMSettings:
             if key not in CONFIG_KEYS:
                 raise ValueError(f"binning.gmm.{key} is not a setting of the mixture (known: {', '.join(CONFIG_KEYS)})")
         return cls(**_settings(block or {}))
+
+    @property
+    def on_likelihood(self) -> bool:
+        """Whether the objective is one of the inference stage's likelihood (discovery or limit)."""
+        return self.objective != "proxy"
 
     def resolved(self, one_d: bool) -> GMMSettings:
         """These settings with the defaults that depend on the dimension filled in: 1-D scores

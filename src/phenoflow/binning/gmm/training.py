@@ -42,7 +42,10 @@ class _Loop:
     if ``counted`` (the hard check applies it always). With a ``likelihood``
     (:class:`phenoflow.binning.gmm.profile.LikelihoodModel`) the loop maximises its profiled
     discovery Z instead, in float64, with ``newton`` = (Newton steps per training step, warm-started;
-    Newton steps of each hard state's fit, warm-started from the soft state's parameters)."""
+    Newton steps of each hard state's fit, warm-started from the soft state's parameters); with a
+    ``limit_target`` (sqrt(q~_mu) at the limit, :func:`phenoflow.binning.gmm.limit.limit_target`)
+    it maximises 1 / the median expected limit instead, ``solves`` = (Newton steps in mu per
+    training step, per hard check) each after such a profile fit."""
 
     dim: int
     interval: bool
@@ -52,6 +55,8 @@ class _Loop:
     likelihood: object = None
     newton: tuple[int, int] = (0, 0)
     theory: object = None
+    limit_target: float | None = None
+    solves: tuple[int, int] = (0, 0)
 
 
 def _parameters(loop: _Loop, fill, logits, mean_raw, scale_raw, lo, hi):
@@ -91,14 +96,17 @@ def _log_joint(loop: _Loop, x_t, log_w, means, tril):
     return -0.5 * z2 - log_det[..., None] - 0.5 * loop.dim * np.log(2 * np.pi) + log_w[..., None]
 
 
-def _likelihood_z(loop: _Loop, sums, b_rule, b, start, iterations: int):
-    """The likelihood's discovery Z of bins whose per-process yields and sums of w^2 are
-    ``sums`` (R, K, 2P + M; M the theory members' yields, with ``loop.theory``), each background
-    process scaled by b_rule / b (the background the rule needs over the bin's own,
-    :func:`rule_background`), and the profiled parameters (R, n)
-    after ``iterations`` Newton steps from ``start``."""
+def _likelihood_z(loop: _Loop, sums, b_rule, b, start, iterations: int, solves: int = 0):
+    """What the likelihood objective maximises, (R,), of bins whose per-process yields and sums
+    of w^2 are ``sums`` (R, K, 2P + M; M the theory members' yields, with ``loop.theory``), each
+    background process scaled by b_rule / b (the background the rule needs over the bin's own,
+    :func:`rule_background`), and the state to warm-start from: the discovery Z and the
+    profiled parameters (R, n) after ``iterations`` Newton steps from ``start``; with the loop's
+    ``limit_target``, 1 / the median limit after ``solves`` Newton steps in mu and the
+    parameters with mu appended (R, n + 1) (a start's mu <= 0: the Gaussian estimate)."""
     import tensorflow as tf
 
+    from phenoflow.binning.gmm.limit import limit_solve, rough_limit
     from phenoflow.binning.gmm.profile import _profile
 
     model = loop.likelihood
@@ -116,8 +124,13 @@ def _likelihood_z(loop: _Loop, sums, b_rule, b, start, iterations: int):
         member_process = [p for p, (first, stop) in zip(rows.process, rows.members) for _ in range(first, stop)]
         members = tf.transpose(sums[..., 2 * n_proc :], [0, 2, 1]) * tf.gather(factor, member_process, axis=1)
         up, down = soft_shifts(rows, y, members)
-    q0, theta = _profile(model, y, w2, up, down, tf.constant(0.0, y.dtype), 1.0, start, iterations)
-    return tf.sqrt(tf.maximum(q0, 0.0) + 1e-30), theta
+    if loop.limit_target is None:
+        q0, theta = _profile(model, y, w2, up, down, tf.constant(0.0, y.dtype), 1.0, start, iterations)
+        return tf.sqrt(tf.maximum(q0, 0.0) + 1e-30), theta
+    mu = tf.where(start[:, -1] > 0, start[:, -1], rough_limit(model, y, loop.limit_target))
+    limit, mu, theta = limit_solve(model, y, w2, up, down, mu, start[:, :-1], target=loop.limit_target,
+                                   iterations=iterations, solves=solves)  # fmt: skip
+    return 1.0 / tf.maximum(limit, 1e-12), tf.concat([theta, mu[:, None]], axis=-1)
 
 
 def _objective(loop: _Loop, fill, params, data, temperature, rule, bounds, uncertainty, theta):
@@ -139,7 +152,9 @@ def _objective(loop: _Loop, fill, params, data, temperature, rule, bounds, uncer
     if loop.likelihood is None:
         z = _significance(loop, s, b_rule, w2, uncertainty)
     else:
-        z, theta = _likelihood_z(loop, tf.linalg.matmul(gamma, data[5]), b_rule, b, theta, loop.newton[0])
+        z, theta = _likelihood_z(
+            loop, tf.linalg.matmul(gamma, data[5]), b_rule, b, theta, loop.newton[0], loop.solves[0]
+        )
     penalty = rule_penalty(b, w2, rule, n)
     loss = -z + tf.stop_gradient(z) * penalty
     sharp = tf.linalg.matvec(tf.reduce_max(gamma, axis=1), occupancy)
@@ -183,7 +198,7 @@ def _hard_significance(loop: _Loop, log_joint_, data, bounds, uncertainty, start
             loop, tf.transpose(hs[..., :-4], [0, 2, 1]), tf.where(used, hb, tf.ones_like(hb)), hw2, uncertainty
         )
     else:
-        z_hard, _ = _likelihood_z(loop, process_sums, hb, hb, start, loop.newton[1])
+        z_hard, _ = _likelihood_z(loop, process_sums, hb, hb, start, loop.newton[1], loop.solves[1])
     return tf.where(feasible & tf.math.is_finite(z_hard), z_hard, -tf.ones_like(z_hard))
 
 
@@ -283,6 +298,8 @@ def _trainer(loop: _Loop) -> Callable:
             from phenoflow.binning.gmm.profile import nominal_parameters
 
             theta0 = nominal_parameters(loop.likelihood, init.log_weights.shape[1])
+            if loop.limit_target is not None:  # mu appended, 0: not known yet
+                theta0 = np.r_[theta0, 0.0]
             theta = tf.constant(np.tile(theta0, (len(init.log_weights), 1)), real)
         final, best, history = train(
             params,
@@ -360,8 +377,9 @@ def _train(
 
     ``likelihood`` = (:class:`phenoflow.binning.gmm.profile.LikelihoodModel`, per-cell yields and
     sums of w^2 of its processes and yields of the theory members (m, 2P + M), and the theory's
-    :class:`phenoflow.binning.gmm.theory.ShiftRows` or None): Z is the likelihood's instead (``settings.objective``
-    likelihood), soft and hard.
+    :class:`phenoflow.binning.gmm.theory.ShiftRows` or None): Z is the likelihood's instead, soft
+    and hard: its discovery Z (``settings.objective`` discovery), or 1 / its median expected CLs
+    limit (``limit``; the history's Z then holds that).
     """
     d = cells.points.shape[1]
     y = cells.yields
@@ -372,6 +390,10 @@ def _train(
     if likelihood is not None:
         key = replace(key, likelihood=likelihood[0], newton=(settings.newton_steps, settings.newton_steps_hard),
                       theory=likelihood[2] if len(likelihood) > 2 else None)  # fmt: skip
+        if settings.objective == "limit":
+            from phenoflow.binning.gmm.limit import limit_target
+
+            key = replace(key, limit_target=limit_target(), solves=(settings.limit_solves, settings.limit_solves_hard))
         data = (*data, likelihood[1])
     run = _trainer(key)
     uncertainty = (significance.relative_background_uncertainty, float(significance.mc_statistics))
