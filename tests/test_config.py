@@ -763,6 +763,8 @@ def test_inference_targets_default_to_the_binned_classifiers_and_optimised_binni
     binned = sorted(n for n, block in config["classifiers"].items() if block["method"] != "cuts")
     assert targets.models == binned and "cuts" not in targets.models
     assert targets.methods == ["gmm"] and targets.n_bins == [3, 5]
+    config["binning"]["methods"] = ["gmm_limit", "equidistant", "optimal", "gmm_likelihood"]
+    assert inference_targets(config).methods == ["optimal", "gmm_likelihood", "gmm_limit"]  # each optimises
     config["binning"]["methods"] = ["equidistant", "quantile"]  # no optimised binning runs: all that run
     assert inference_targets(config).methods == ["equidistant", "quantile"]
     config["inference"] = {"classifiers": ["mlp", "bdt"], "methods": ["quantile"], "n_bins": [5]}
